@@ -1,0 +1,472 @@
+package dev.hybridinference.vllm;
+
+import dev.hybridinference.core.Attempt;
+import dev.hybridinference.core.ChatChunk;
+import dev.hybridinference.core.ChatRequest;
+import dev.hybridinference.core.DeploymentKind;
+import dev.hybridinference.core.InferenceException;
+import dev.hybridinference.core.InferenceTimeoutException;
+import dev.hybridinference.core.InvalidRequestException;
+import dev.hybridinference.core.LoadAware;
+import dev.hybridinference.core.LoadSnapshot;
+import dev.hybridinference.core.MalformedResponseException;
+import dev.hybridinference.core.Pricing;
+import dev.hybridinference.core.ProviderUnavailableException;
+import dev.hybridinference.core.cost.CostLedger;
+import dev.hybridinference.core.internal.openai.OpenAiCodec;
+import dev.hybridinference.core.internal.openai.OpenAiTransport;
+import dev.hybridinference.core.spi.AbstractProviderClient;
+import dev.hybridinference.core.spi.CallContext;
+import dev.hybridinference.core.spi.ProviderResult;
+import dev.hybridinference.core.spi.ProviderStream;
+import dev.hybridinference.vllm.internal.PrometheusText;
+import dev.hybridinference.vllm.internal.Replica;
+import dev.hybridinference.vllm.internal.ReplicaSelector;
+import java.math.BigDecimal;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Objects;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * A client of one or more vLLM replicas (or any OpenAI-compatible server: TGI, llama.cpp's server,
+ * Ollama's OpenAI routes) serving the same model.
+ *
+ * <p>Each call goes to the least-loaded replica, or, with a session id, to the replica the id hashes to,
+ * where the conversation's prefix cache lives. Load comes from each replica's Prometheus {@code /metrics}
+ * ({@code vllm:num_requests_waiting}, {@code vllm:kv_cache_usage_perc}) scraped on an interval, plus the
+ * client's own in-flight count; {@code /health} is checked on the same schedule. A replica that fails
+ * (connection refused, HTTP 5xx, a broken response) is marked down for a cooldown and the call moves to
+ * the next replica; errors in the request itself (HTTP 4xx) are never retried. A stream moves to another
+ * replica only before its response starts.
+ *
+ * <p>The call's cost is its attributed share of its replica's instance time under per-instance-hour
+ * pricing (the default); the ledger also receives the capacity's bill. Thread-safe.
+ */
+public final class VllmClient extends AbstractProviderClient implements LoadAware {
+    /** The provider type name used in configuration. */
+    public static final String TYPE = "vllm";
+
+    private final List<Replica> replicas;
+    private final ReplicaSelector selector;
+    private final OpenAiTransport transport;
+    private final String configuredModel;
+    private final long cooldownNanos;
+    private final Duration scrapeTimeout;
+    private final ScheduledExecutorService monitor;
+    private final CostLedger ledger;
+    private volatile String discoveredModel;
+
+    private VllmClient(Builder b) {
+        super(b.id, TYPE, DeploymentKind.SERVER, b.pricing(), b.ledger, b.clock);
+        List<Replica> list = new ArrayList<>();
+        for (String url : b.baseUrls) {
+            list.add(new Replica(list.size(), OpenAiTransport.baseUrl(url)));
+        }
+        this.replicas = List.copyOf(list);
+        this.selector = new ReplicaSelector(replicas, b.affinityMaxWaiting);
+        this.transport = new OpenAiTransport(
+                OpenAiTransport.newHttpClient(b.connectTimeout, b.readTimeout),
+                b.id,
+                b.apiKey,
+                OpenAiCodec.Dialect.VLLM,
+                b.clock,
+                b.callTimeout);
+        this.configuredModel = b.model;
+        this.cooldownNanos = b.replicaCooldown.toNanos();
+        this.scrapeTimeout = b.scrapeTimeout;
+        this.ledger = b.ledger;
+        if (ledger != null && pricing() instanceof Pricing.PerInstanceHour) {
+            ledger.registerCapacity(b.id, (Pricing.PerInstanceHour) pricing());
+        }
+        if (b.scrapeInterval.isZero()) {
+            this.monitor = null;
+        } else {
+            this.monitor = Executors.newSingleThreadScheduledExecutor(r -> {
+                Thread t = new Thread(r, "hybrid-inference-" + b.id + "-monitor");
+                t.setDaemon(true);
+                return t;
+            });
+            long every = b.scrapeInterval.toNanos();
+            monitor.scheduleWithFixedDelay(this::scrapeAll, 0, every, TimeUnit.NANOSECONDS);
+        }
+    }
+
+    /** A builder; at least one base URL is required. */
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /** The state of every replica, in configuration order. */
+    public List<ReplicaStatus> replicas() {
+        List<ReplicaStatus> out = new ArrayList<>(replicas.size());
+        for (Replica r : replicas) {
+            out.add(r.status());
+        }
+        return out;
+    }
+
+    @Override
+    public LoadSnapshot load() {
+        int inFlight = 0;
+        int healthy = 0;
+        double running = Double.NaN;
+        double waiting = Double.NaN;
+        double kv = Double.NaN;
+        Instant observed = null;
+        for (Replica r : replicas) {
+            inFlight += r.inFlight();
+            if (r.isUp()) {
+                healthy++;
+            }
+            Replica.Metrics m = r.metrics();
+            running = addKnown(running, m.running());
+            waiting = addKnown(waiting, m.waiting());
+            kv = Double.isNaN(m.kvCacheUsage()) ? kv : Double.isNaN(kv) ? m.kvCacheUsage() : Math.max(kv, m.kvCacheUsage());
+            if (m.at() != null && (observed == null || m.at().isBefore(observed))) {
+                observed = m.at();
+            }
+        }
+        return new LoadSnapshot(inFlight, running, waiting, kv, healthy, observed);
+    }
+
+    private static double addKnown(double total, double v) {
+        if (Double.isNaN(v)) {
+            return total;
+        }
+        return Double.isNaN(total) ? v : total + v;
+    }
+
+    /** Scrapes {@code /metrics} and checks {@code /health} of every replica now. */
+    public void refreshLoad() {
+        scrapeAll();
+    }
+
+    private void scrapeAll() {
+        for (Replica r : replicas) {
+            if (isClosed()) {
+                return;
+            }
+            scrape(r);
+        }
+    }
+
+    private void scrape(Replica r) {
+        boolean healthy;
+        try {
+            healthy = transport.get(r.baseUrl().resolve("health"), scrapeTimeout, false).status() == 200;
+        } catch (InferenceException e) {
+            healthy = false;
+        }
+        r.health(healthy);
+        if (!healthy) {
+            return;
+        }
+        try {
+            OpenAiTransport.HttpText t = transport.get(r.baseUrl().resolve("metrics"), scrapeTimeout, false);
+            if (t.status() == 200) {
+                PrometheusText p = PrometheusText.parse(t.body());
+                double kv = p.has("vllm:kv_cache_usage_perc")
+                        ? p.max("vllm:kv_cache_usage_perc")
+                        : p.max("vllm:gpu_cache_usage_perc");
+                r.metrics(new Replica.Metrics(
+                        p.sum("vllm:num_requests_running"), p.sum("vllm:num_requests_waiting"), kv, clock().instant()));
+            }
+        } catch (RuntimeException e) {
+            // A replica without /metrics is still usable; its load is then its in-flight count.
+        }
+    }
+
+    @Override
+    protected List<String> models() {
+        String m = configuredModel != null ? configuredModel : discoveredModel;
+        return m == null ? List.of() : List.of(m);
+    }
+
+    /** The model to name in a request: the request's, the configured one, or the one the server lists. */
+    private String model(ChatRequest request, Replica replica) {
+        if (request.model().isPresent()) {
+            return request.model().get();
+        }
+        if (configuredModel != null) {
+            return configuredModel;
+        }
+        String m = discoveredModel;
+        if (m == null) {
+            List<String> ids = transport.listModels(replica.baseUrl(), scrapeTimeout.multipliedBy(2));
+            if (ids.isEmpty()) {
+                throw new InvalidRequestException(
+                        "no model configured and GET /v1/models lists none; set 'model' in the configuration",
+                        id(),
+                        replica.label(),
+                        0,
+                        null,
+                        null);
+            }
+            m = ids.get(0);
+            discoveredModel = m;
+        }
+        return m;
+    }
+
+    @Override
+    protected ProviderResult doChat(ChatRequest request, CallContext ctx) {
+        return onReplicas(request, ctx, (replica, slot) -> {
+            OpenAiCodec.Completion c = transport.complete(replica.baseUrl(), request, model(request, replica), ctx);
+            return new ProviderResult(c.text(), c.toolCalls(), c.finishReason(), c.usage(), c.model(), null, slot.release());
+        });
+    }
+
+    @Override
+    protected ProviderStream doStream(ChatRequest request, CallContext ctx) {
+        return onReplicas(request, ctx, (replica, slot) -> {
+            ProviderStream inner = transport.stream(replica.baseUrl(), request, model(request, replica), ctx);
+            return new ReplicaStream(inner, slot);
+        });
+    }
+
+    /** Runs one step on the replicas in the selector's order until one succeeds or a failure is final. */
+    private <T> T onReplicas(ChatRequest request, CallContext ctx, ReplicaStep<T> step) {
+        ReplicaSelector.Choice choice = selector.choose(request.options().sessionId().orElse(null));
+        ctx.route(choice.reason());
+        InferenceException last = null;
+        String reason = choice.reason();
+        for (Replica replica : choice.order()) {
+            ctx.checkActive(replica.label());
+            long start = System.nanoTime();
+            Replica.Slot slot = replica.enter();
+            try {
+                T result = step.run(replica, slot);
+                ctx.addAttempt(new Attempt(id(), replica.label(), reason, Attempt.Outcome.SUCCEEDED, since(start), null));
+                if (last != null) {
+                    ctx.route(choice.reason() + "; failed over to " + replica.label());
+                }
+                return result;
+            } catch (RuntimeException e) {
+                slot.release();
+                if (!(e instanceof InferenceException)) {
+                    throw e;
+                }
+                InferenceException ie = (InferenceException) e;
+                ctx.addAttempt(new Attempt(
+                        id(),
+                        replica.label(),
+                        reason,
+                        outcome(ctx),
+                        since(start),
+                        ie.getClass().getSimpleName() + ": " + ie.getMessage()));
+                if (!failsOver(ie, ctx)) {
+                    throw ie;
+                }
+                if (ie instanceof ProviderUnavailableException || ie instanceof MalformedResponseException) {
+                    replica.markDown(cooldownNanos);
+                }
+                last = ie;
+                reason = "failover after " + replica.label() + " failed";
+            }
+        }
+        throw last != null
+                ? last
+                : new ProviderUnavailableException("no replica configured", id(), null, 0, null, null);
+    }
+
+    private static Attempt.Outcome outcome(CallContext ctx) {
+        return ctx.isCancelled() ? Attempt.Outcome.CANCELLED : Attempt.Outcome.FAILED;
+    }
+
+    private static boolean failsOver(InferenceException e, CallContext ctx) {
+        if (ctx.isCancelled() || !e.isRetryable()) {
+            return false;
+        }
+        return !(e instanceof InferenceTimeoutException && ((InferenceTimeoutException) e).isDeadlineExceeded());
+    }
+
+    private static Duration since(long startNanos) {
+        return Duration.ofNanos(System.nanoTime() - startNanos);
+    }
+
+    @Override
+    protected void doClose() {
+        if (monitor != null) {
+            monitor.shutdownNow();
+        }
+        transport.shutdown();
+        if (ledger != null && pricing() instanceof Pricing.PerInstanceHour) {
+            ledger.stopCapacity(id());
+        }
+    }
+
+    @FunctionalInterface
+    private interface ReplicaStep<T> {
+        T run(Replica replica, Replica.Slot slot);
+    }
+
+    /** A stream that frees its replica slot when it ends, and bills the slot's instance time. */
+    private static final class ReplicaStream implements ProviderStream {
+        private final ProviderStream inner;
+        private final Replica.Slot slot;
+
+        ReplicaStream(ProviderStream inner, Replica.Slot slot) {
+            this.inner = inner;
+            this.slot = slot;
+        }
+
+        @Override
+        public ChatChunk next() {
+            return inner.next();
+        }
+
+        @Override
+        public ProviderResult result() {
+            return inner.result().withInstanceTime(slot.release());
+        }
+
+        @Override
+        public void close() {
+            try {
+                inner.close();
+            } finally {
+                slot.release();
+            }
+        }
+    }
+
+    /** Builds a {@link VllmClient}. Not thread-safe. */
+    public static final class Builder {
+        private String id = "vllm";
+        private final List<String> baseUrls = new ArrayList<>();
+        private String apiKey;
+        private String model;
+        private Duration connectTimeout = Duration.ofSeconds(10);
+        private Duration readTimeout = Duration.ofSeconds(60);
+        private Duration callTimeout = Duration.ofMinutes(5);
+        private Duration scrapeInterval = Duration.ofSeconds(5);
+        private Duration scrapeTimeout = Duration.ofSeconds(2);
+        private Duration replicaCooldown = Duration.ofSeconds(10);
+        private double affinityMaxWaiting = 8;
+        private Pricing pricing;
+        private CostLedger ledger;
+        private Clock clock = Clock.systemUTC();
+
+        private Builder() {}
+
+        /** The provider id shown in receipts. */
+        public Builder id(String id) {
+            this.id = Objects.requireNonNull(id, "id");
+            return this;
+        }
+
+        /** Adds a replica's base URL ({@code http://host:8000}; a trailing {@code /v1} is accepted). */
+        public Builder baseUrl(String url) {
+            OpenAiTransport.baseUrl(url);
+            baseUrls.add(url);
+            return this;
+        }
+
+        /** Adds several replicas. */
+        public Builder baseUrls(List<String> urls) {
+            urls.forEach(this::baseUrl);
+            return this;
+        }
+
+        /** The API key vLLM was started with ({@code --api-key}); sent as a bearer token. */
+        public Builder apiKey(String apiKey) {
+            this.apiKey = apiKey;
+            return this;
+        }
+
+        /** The model to request; discovered from {@code /v1/models} when not set. */
+        public Builder model(String model) {
+            this.model = model;
+            return this;
+        }
+
+        /** Limit on opening a connection. */
+        public Builder connectTimeout(Duration d) {
+            this.connectTimeout = nonNegative(d, "connectTimeout");
+            return this;
+        }
+
+        /** Limit on the gap between two reads (between stream chunks). */
+        public Builder readTimeout(Duration d) {
+            this.readTimeout = nonNegative(d, "readTimeout");
+            return this;
+        }
+
+        /** Limit on a whole call, streaming included; zero for none. */
+        public Builder callTimeout(Duration d) {
+            this.callTimeout = nonNegative(d, "callTimeout");
+            return this;
+        }
+
+        /** How often {@code /metrics} and {@code /health} are read; zero turns it off. */
+        public Builder scrapeInterval(Duration d) {
+            this.scrapeInterval = nonNegative(d, "scrapeInterval");
+            return this;
+        }
+
+        /** Limit on one scrape or health check. */
+        public Builder scrapeTimeout(Duration d) {
+            this.scrapeTimeout = nonNegative(d, "scrapeTimeout");
+            return this;
+        }
+
+        /** How long a failed replica is skipped, unless a health check passes first. */
+        public Builder replicaCooldown(Duration d) {
+            this.replicaCooldown = nonNegative(d, "replicaCooldown");
+            return this;
+        }
+
+        /** A session leaves its replica for the least-loaded one when that many requests wait there. */
+        public Builder affinityMaxWaiting(double waiting) {
+            if (!(waiting >= 0)) {
+                throw new IllegalArgumentException("affinityMaxWaiting must not be negative, got " + waiting);
+            }
+            this.affinityMaxWaiting = waiting;
+            return this;
+        }
+
+        /** How the replicas bill; per instance hour at $0 per replica unless set. */
+        public Builder pricing(Pricing pricing) {
+            this.pricing = Objects.requireNonNull(pricing, "pricing");
+            return this;
+        }
+
+        /** Where receipts are recorded; none unless set. */
+        public Builder ledger(CostLedger ledger) {
+            this.ledger = ledger;
+            return this;
+        }
+
+        /** The wall clock for receipts. */
+        public Builder clock(Clock clock) {
+            this.clock = Objects.requireNonNull(clock, "clock");
+            return this;
+        }
+
+        private Pricing pricing() {
+            return pricing != null ? pricing : new Pricing.PerInstanceHour(BigDecimal.ZERO, Math.max(1, baseUrls.size()));
+        }
+
+        private static Duration nonNegative(Duration d, String name) {
+            if (d == null || d.isNegative()) {
+                throw new IllegalArgumentException(name + " must not be negative, got " + d);
+            }
+            return d;
+        }
+
+        /** Builds the client and starts monitoring its replicas. */
+        public VllmClient build() {
+            if (baseUrls.isEmpty()) {
+                throw new IllegalArgumentException("at least one base URL is required");
+            }
+            return new VllmClient(this);
+        }
+    }
+
+}

@@ -1,0 +1,45 @@
+package dev.hybridinference.core;
+
+import java.util.concurrent.CompletableFuture;
+
+/**
+ * Calls a language model, wherever it runs. Every provider and the composite client implement this
+ * interface, so application code does not change when the deployment does.
+ *
+ * <p>Implementations are thread-safe and meant to be shared; create one per provider and close it when
+ * the application stops.
+ */
+public interface InferenceClient extends AutoCloseable {
+    /**
+     * Sends the request and waits for the whole answer.
+     *
+     * @throws InferenceException when the call fails; its type says whether a retry can help
+     */
+    ChatResponse chat(ChatRequest request);
+
+    /**
+     * Sends the request without blocking. The future completes with the answer or fails with an {@link
+     * InferenceException}; cancelling it cancels the call and closes its connection.
+     */
+    CompletableFuture<ChatResponse> chatAsync(ChatRequest request);
+
+    /**
+     * Streams the answer as a pull iterator. The call starts now; errors before the first chunk
+     * surface from the iterator. Close the stream to cancel it.
+     */
+    ChatStream stream(ChatRequest request);
+
+    /**
+     * Streams the answer to a handler, on a thread of the client's. Returns at once.
+     *
+     * @return a handle that cancels the call
+     */
+    Cancellable stream(ChatRequest request, StreamHandler handler);
+
+    /** What this client is: id, type, deployment kind, models and pricing. */
+    ClientInfo info();
+
+    /** Frees the client's connections, threads and native memory. Idempotent; calls after it fail. */
+    @Override
+    void close();
+}

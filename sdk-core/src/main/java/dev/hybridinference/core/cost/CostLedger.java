@@ -1,0 +1,198 @@
+package dev.hybridinference.core.cost;
+
+import dev.hybridinference.core.Pricing;
+import dev.hybridinference.core.Receipt;
+import java.math.BigDecimal;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentNavigableMap;
+import java.util.concurrent.ConcurrentSkipListMap;
+import java.util.concurrent.atomic.LongAdder;
+
+/**
+ * Records the receipt of every call and answers cost totals by provider, model, tag and time window.
+ * Thread-safe; totals are exact sums of the receipts' costs.
+ *
+ * <p>This in-memory ledger keeps all-time totals and per-minute totals for {@link #retention()} (31
+ * days unless set), so window queries have minute resolution: a window covers each whole minute its
+ * start and end fall in.
+ *
+ * <p>For always-on capacity billed per instance hour, {@link #registerCapacity} starts the meter; {@link
+ * #capacity} then reports what the capacity cost over its uptime and how much of it calls used.
+ */
+public final class CostLedger {
+    private static final Duration DEFAULT_RETENTION = Duration.ofDays(31);
+
+    private final Clock clock;
+    private final Duration retention;
+    private final Bucket allTime = new Bucket();
+    private final ConcurrentNavigableMap<Long, Bucket> minutes = new ConcurrentSkipListMap<>();
+    private final Map<String, Capacity> capacities = new ConcurrentHashMap<>();
+
+    /** A ledger on the system clock with the default retention. */
+    public CostLedger() {
+        this(Clock.systemUTC(), DEFAULT_RETENTION);
+    }
+
+    /**
+     * A ledger on {@code clock}, keeping per-minute totals for {@code retention}.
+     *
+     * @param clock the clock that dates capacity uptime and prunes old minutes
+     * @param retention how long per-minute totals are kept; all-time totals are kept regardless
+     */
+    public CostLedger(Clock clock, Duration retention) {
+        this.clock = Objects.requireNonNull(clock, "clock");
+        if (retention.isNegative() || retention.isZero()) {
+            throw new IllegalArgumentException("retention must be positive, got " + retention);
+        }
+        this.retention = retention;
+    }
+
+    /** How long per-minute totals are kept. */
+    public Duration retention() {
+        return retention;
+    }
+
+    /** Records one call's cost, dated by its receipt's start time. */
+    public void record(Receipt receipt) {
+        Objects.requireNonNull(receipt, "receipt");
+        allTime.add(receipt);
+        long minute = Math.floorDiv(receipt.startedAt().getEpochSecond(), 60);
+        minutes.computeIfAbsent(minute, m -> new Bucket()).add(receipt);
+        prune();
+    }
+
+    private void prune() {
+        long oldest = Math.floorDiv(clock.instant().minus(retention).getEpochSecond(), 60);
+        if (!minutes.isEmpty() && minutes.firstKey() < oldest) {
+            minutes.headMap(oldest).clear();
+        }
+    }
+
+    /** Totals of every call recorded. */
+    public LedgerTotals totals() {
+        return allTime.snapshot();
+    }
+
+    /** Totals of the calls that started in {@code [from, to)}, at minute resolution. */
+    public LedgerTotals totals(Instant from, Instant to) {
+        long first = Math.floorDiv(from.getEpochSecond(), 60);
+        long last = Math.floorDiv(to.getEpochSecond() - (to.getNano() == 0 ? 1 : 0), 60);
+        Bucket sum = new Bucket();
+        if (last >= first) {
+            for (Bucket b : minutes.subMap(first, true, last, true).values()) {
+                sum.merge(b);
+            }
+        }
+        return sum.snapshot();
+    }
+
+    /** The summed cost of every call recorded. */
+    public BigDecimal total() {
+        return allTime.total();
+    }
+
+    /**
+     * Starts metering always-on capacity: from now on {@link #capacity} reports its bill. Registering the
+     * same provider again replaces its pricing and restarts its uptime.
+     */
+    public void registerCapacity(String providerId, Pricing.PerInstanceHour pricing) {
+        Objects.requireNonNull(providerId, "providerId");
+        Objects.requireNonNull(pricing, "pricing");
+        capacities.put(providerId, new Capacity(pricing, clock.instant(), allTime.provider(providerId)));
+    }
+
+    /** Stops the uptime of a provider's capacity (its client closed); the report keeps its last figures. */
+    public void stopCapacity(String providerId) {
+        capacities.computeIfPresent(providerId, (id, c) -> c.stoppedAt == null ? c.stop(clock.instant()) : c);
+    }
+
+    /**
+     * The bill of a provider's always-on capacity since it was registered, split into attributed and idle
+     * cost; empty when the provider registered none.
+     */
+    public Optional<CapacityReport> capacity(String providerId) {
+        Capacity c = capacities.get(providerId);
+        if (c == null) {
+            return Optional.empty();
+        }
+        Instant end = c.stoppedAt != null ? c.stoppedAt : clock.instant();
+        Duration uptime = Duration.between(c.since, end);
+        if (uptime.isNegative()) {
+            uptime = Duration.ZERO;
+        }
+        BigDecimal billed = c.pricing.capacityCost(uptime);
+        BigDecimal attributed = allTime.provider(providerId).subtract(c.attributedBefore);
+        return Optional.of(new CapacityReport(providerId, uptime, billed, attributed, billed.subtract(attributed)));
+    }
+
+    private static final class Capacity {
+        final Pricing.PerInstanceHour pricing;
+        final Instant since;
+        final BigDecimal attributedBefore;
+        final Instant stoppedAt;
+
+        Capacity(Pricing.PerInstanceHour pricing, Instant since, BigDecimal attributedBefore) {
+            this(pricing, since, attributedBefore, null);
+        }
+
+        private Capacity(
+                Pricing.PerInstanceHour pricing, Instant since, BigDecimal attributedBefore, Instant stoppedAt) {
+            this.pricing = pricing;
+            this.since = since;
+            this.attributedBefore = attributedBefore;
+            this.stoppedAt = stoppedAt;
+        }
+
+        Capacity stop(Instant at) {
+            return new Capacity(pricing, since, attributedBefore, at);
+        }
+    }
+
+    /** Running sums; each map entry is updated atomically with {@link ConcurrentHashMap#merge}. */
+    private static final class Bucket {
+        private final LongAdder calls = new LongAdder();
+        private final Map<String, BigDecimal> byProvider = new ConcurrentHashMap<>();
+        private final Map<String, BigDecimal> byModel = new ConcurrentHashMap<>();
+        private final Map<String, Map<String, BigDecimal>> byTag = new ConcurrentHashMap<>();
+
+        void add(Receipt r) {
+            BigDecimal cost = r.cost();
+            byProvider.merge(r.providerId(), cost, BigDecimal::add);
+            byModel.merge(r.model(), cost, BigDecimal::add);
+            r.tags().forEach((k, v) -> byTag.computeIfAbsent(k, x -> new ConcurrentHashMap<>())
+                    .merge(v, cost, BigDecimal::add));
+            calls.increment();
+        }
+
+        void merge(Bucket other) {
+            other.byProvider.forEach((k, v) -> byProvider.merge(k, v, BigDecimal::add));
+            other.byModel.forEach((k, v) -> byModel.merge(k, v, BigDecimal::add));
+            other.byTag.forEach((k, m) -> m.forEach((v, c) -> byTag.computeIfAbsent(k, x -> new ConcurrentHashMap<>())
+                    .merge(v, c, BigDecimal::add)));
+            calls.add(other.calls.sum());
+        }
+
+        BigDecimal provider(String id) {
+            return byProvider.getOrDefault(id, BigDecimal.ZERO);
+        }
+
+        BigDecimal total() {
+            return byProvider.values().stream().reduce(BigDecimal.ZERO, BigDecimal::add);
+        }
+
+        LedgerTotals snapshot() {
+            Map<String, Map<String, BigDecimal>> tags = new HashMap<>();
+            byTag.forEach((k, m) -> tags.put(k, Map.copyOf(m)));
+            Map<String, BigDecimal> providers = Map.copyOf(byProvider);
+            BigDecimal total = providers.values().stream().reduce(BigDecimal.ZERO, BigDecimal::add);
+            return new LedgerTotals(calls.sum(), total, providers, Map.copyOf(byModel), tags);
+        }
+    }
+}

@@ -1,0 +1,404 @@
+package dev.hybridinference.core.spi;
+
+import dev.hybridinference.core.Attempt;
+import dev.hybridinference.core.Cancellable;
+import dev.hybridinference.core.CancelledException;
+import dev.hybridinference.core.ChatChunk;
+import dev.hybridinference.core.ChatRequest;
+import dev.hybridinference.core.ChatResponse;
+import dev.hybridinference.core.ChatStream;
+import dev.hybridinference.core.ClientInfo;
+import dev.hybridinference.core.DeploymentKind;
+import dev.hybridinference.core.InferenceClient;
+import dev.hybridinference.core.InferenceException;
+import dev.hybridinference.core.Pricing;
+import dev.hybridinference.core.Receipt;
+import dev.hybridinference.core.StreamHandler;
+import dev.hybridinference.core.Usage;
+import dev.hybridinference.core.cost.CostLedger;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.List;
+import java.util.NoSuchElementException;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * The flow every provider shares: it validates, times the call, runs the provider's one step ({@link
+ * #doChat} or {@link #doStream}), builds the receipt with the cost under the provider's pricing, records
+ * it in the ledger and turns any failure into an {@link InferenceException} carrying a partial receipt.
+ * Providers implement the steps and never build receipts themselves.
+ */
+public abstract class AbstractProviderClient implements InferenceClient {
+    private final String id;
+    private final String type;
+    private final DeploymentKind kind;
+    private final Pricing pricing;
+    private final CostLedger ledger;
+    private final Clock clock;
+    private final AtomicBoolean closed = new AtomicBoolean();
+    private volatile ExecutorService executor;
+
+    /**
+     * Creates the client.
+     *
+     * @param id the provider id from the configuration
+     * @param type the provider type
+     * @param kind where its model runs
+     * @param pricing how it bills
+     * @param ledger where receipts are recorded, or null for none
+     * @param clock the wall clock that dates receipts
+     */
+    protected AbstractProviderClient(
+            String id, String type, DeploymentKind kind, Pricing pricing, CostLedger ledger, Clock clock) {
+        this.id = Objects.requireNonNull(id, "id");
+        this.type = Objects.requireNonNull(type, "type");
+        this.kind = Objects.requireNonNull(kind, "kind");
+        this.pricing = Objects.requireNonNull(pricing, "pricing");
+        this.ledger = ledger;
+        this.clock = Objects.requireNonNull(clock, "clock");
+    }
+
+    /**
+     * Runs a blocking call. Record attempts and the route in {@code ctx}; throw an {@link
+     * InferenceException} subclass on failure.
+     */
+    protected abstract ProviderResult doChat(ChatRequest request, CallContext ctx);
+
+    /**
+     * Opens a stream. Return once the response has started; errors before that are thrown from here.
+     */
+    protected abstract ProviderStream doStream(ChatRequest request, CallContext ctx);
+
+    /** The models this provider serves, as far as it knows now. */
+    protected List<String> models() {
+        return List.of();
+    }
+
+    /** Frees the provider's own resources; called once by {@link #close()}. */
+    protected void doClose() {}
+
+    /** The provider id. */
+    public final String id() {
+        return id;
+    }
+
+    /** The pricing this client bills under. */
+    public final Pricing pricing() {
+        return pricing;
+    }
+
+    /** The wall clock of this client. */
+    protected final Clock clock() {
+        return clock;
+    }
+
+    @Override
+    public ClientInfo info() {
+        return new ClientInfo(id, type, kind, models(), pricing);
+    }
+
+    @Override
+    public final ChatResponse chat(ChatRequest request) {
+        CallContext ctx = begin(request);
+        try {
+            return complete(ctx, doChat(request, ctx), Optional.empty());
+        } catch (RuntimeException e) {
+            throw fail(ctx, e);
+        }
+    }
+
+    @Override
+    public final CompletableFuture<ChatResponse> chatAsync(ChatRequest request) {
+        CallContext ctx = begin(request);
+        CompletableFuture<ChatResponse> future = new CompletableFuture<>();
+        future.whenComplete((r, t) -> {
+            if (future.isCancelled()) {
+                ctx.cancel();
+            }
+        });
+        executor().execute(() -> {
+            try {
+                future.complete(complete(ctx, doChat(request, ctx), Optional.empty()));
+            } catch (RuntimeException e) {
+                future.completeExceptionally(fail(ctx, e));
+            }
+        });
+        return future;
+    }
+
+    @Override
+    public final ChatStream stream(ChatRequest request) {
+        CallContext ctx = begin(request);
+        ProviderStream ps;
+        try {
+            ps = doStream(request, ctx);
+        } catch (RuntimeException e) {
+            throw fail(ctx, e);
+        }
+        return new ReceiptedStream(ctx, ps);
+    }
+
+    @Override
+    public final Cancellable stream(ChatRequest request, StreamHandler handler) {
+        Objects.requireNonNull(handler, "handler");
+        ensureOpen();
+        AtomicBoolean cancelled = new AtomicBoolean();
+        ReceiptedStream[] current = new ReceiptedStream[1];
+        executor().execute(() -> {
+            ReceiptedStream s;
+            try {
+                s = (ReceiptedStream) stream(request);
+            } catch (InferenceException e) {
+                handler.onError(e);
+                return;
+            }
+            synchronized (current) {
+                current[0] = s;
+            }
+            if (cancelled.get()) {
+                s.close();
+            }
+            pump(s, handler);
+        });
+        return () -> {
+            if (cancelled.compareAndSet(false, true)) {
+                synchronized (current) {
+                    if (current[0] != null) {
+                        current[0].close();
+                    }
+                }
+            }
+        };
+    }
+
+    private static void pump(ReceiptedStream s, StreamHandler handler) {
+        try (s) {
+            while (s.hasNext()) {
+                ChatChunk c = s.next();
+                try {
+                    handler.onChunk(c);
+                } catch (RuntimeException e) {
+                    s.close();
+                    handler.onError(new CancelledException(
+                            "stream handler threw " + e.getClass().getSimpleName() + "; stream cancelled",
+                            s.ctx.providerId(),
+                            null,
+                            0,
+                            null,
+                            e));
+                    return;
+                }
+            }
+            handler.onComplete(s.response());
+        } catch (InferenceException e) {
+            handler.onError(e);
+        }
+    }
+
+    @Override
+    public final void close() {
+        if (closed.compareAndSet(false, true)) {
+            try {
+                doClose();
+            } finally {
+                ExecutorService ex = executor;
+                if (ex != null) {
+                    ex.shutdownNow();
+                }
+            }
+        }
+    }
+
+    /** Whether {@link #close()} was called. */
+    protected final boolean isClosed() {
+        return closed.get();
+    }
+
+    private void ensureOpen() {
+        if (closed.get()) {
+            throw new IllegalStateException(id + ": client is closed");
+        }
+    }
+
+    private CallContext begin(ChatRequest request) {
+        Objects.requireNonNull(request, "request");
+        ensureOpen();
+        return new CallContext(id, request, clock);
+    }
+
+    private ExecutorService executor() {
+        ExecutorService ex = executor;
+        if (ex == null) {
+            synchronized (this) {
+                ex = executor;
+                if (ex == null) {
+                    AtomicInteger n = new AtomicInteger();
+                    ex = Executors.newCachedThreadPool(r -> {
+                        Thread t = new Thread(r, "hybrid-inference-" + id + "-" + n.incrementAndGet());
+                        t.setDaemon(true);
+                        return t;
+                    });
+                    executor = ex;
+                }
+            }
+        }
+        return ex;
+    }
+
+    private ChatResponse complete(CallContext ctx, ProviderResult r, Optional<Duration> ttft) {
+        Receipt receipt = receipt(ctx, r.usage(), r.model(), r.coldStart(), r.instanceTime(), ttft);
+        if (ctx.claimReceipt()) {
+            record(receipt);
+        }
+        return new ChatResponse(r.text(), r.toolCalls(), r.finishReason(), r.usage(), receipt);
+    }
+
+    private InferenceException fail(CallContext ctx, RuntimeException e) {
+        InferenceException ie;
+        if (e instanceof InferenceException) {
+            ie = (InferenceException) e;
+        } else if (ctx.isCancelled()) {
+            ie = new CancelledException("call cancelled", id, null, 0, null, e);
+        } else {
+            ie = new InferenceException(
+                    "unexpected " + e.getClass().getSimpleName() + " in provider", id, null, 0, null, e);
+        }
+        if (ie.partialReceipt().isEmpty() && ctx.claimReceipt()) {
+            Receipt partial = receipt(ctx, Usage.ZERO, ctx.request().model().orElse(""), null, null, Optional.empty());
+            record(partial);
+            ie.withPartialReceipt(partial);
+        }
+        return ie;
+    }
+
+    private Receipt receipt(
+            CallContext ctx,
+            Usage usage,
+            String model,
+            dev.hybridinference.core.ColdStart coldStart,
+            Duration instanceTime,
+            Optional<Duration> ttft) {
+        Duration total = Duration.ofNanos(System.nanoTime() - ctx.startNanos());
+        Duration occupied = instanceTime != null
+                ? instanceTime
+                : (pricing instanceof Pricing.PerInstanceHour || pricing instanceof Pricing.Amortized
+                        ? total
+                        : Duration.ZERO);
+        var cost = pricing.costOf(new Pricing.BillableUsage(usage, total, occupied));
+        List<Attempt> attempts = ctx.attempts();
+        return new Receipt(
+                id,
+                kind,
+                model,
+                ctx.route(),
+                attempts,
+                ctx.startedAt(),
+                total,
+                ttft,
+                ctx.queueTime(),
+                coldStart,
+                usage,
+                occupied,
+                cost,
+                ctx.request().options().sessionId().orElse(null),
+                ctx.request().options().tags());
+    }
+
+    private void record(Receipt receipt) {
+        if (ledger != null) {
+            ledger.record(receipt);
+        }
+    }
+
+    /** The pull stream handed to callers: times the first token and builds the receipt at the end. */
+    private final class ReceiptedStream implements ChatStream {
+        private final CallContext ctx;
+        private final ProviderStream source;
+        private ChatChunk pending;
+        private volatile boolean done;
+        private long firstChunkNanos;
+        private long firstTextNanos;
+        private ChatResponse response;
+
+        ReceiptedStream(CallContext ctx, ProviderStream source) {
+            this.ctx = ctx;
+            this.source = source;
+        }
+
+        @Override
+        public boolean hasNext() {
+            if (pending != null) {
+                return true;
+            }
+            if (done) {
+                return false;
+            }
+            ChatChunk c;
+            try {
+                c = source.next();
+            } catch (RuntimeException e) {
+                done = true;
+                source.close();
+                throw fail(ctx, e);
+            }
+            if (c == null) {
+                done = true;
+                ProviderResult r;
+                try {
+                    r = source.result();
+                } finally {
+                    source.close();
+                }
+                long first = firstTextNanos != 0 ? firstTextNanos : firstChunkNanos;
+                Optional<Duration> ttft =
+                        first == 0 ? Optional.empty() : Optional.of(Duration.ofNanos(first - ctx.startNanos()));
+                response = complete(ctx, r, ttft);
+                return false;
+            }
+            long now = System.nanoTime();
+            if (firstChunkNanos == 0) {
+                firstChunkNanos = now;
+            }
+            if (firstTextNanos == 0 && !c.text().isEmpty()) {
+                firstTextNanos = now;
+            }
+            pending = c;
+            return true;
+        }
+
+        @Override
+        public ChatChunk next() {
+            if (!hasNext()) {
+                throw new NoSuchElementException("stream has ended");
+            }
+            ChatChunk c = pending;
+            pending = null;
+            return c;
+        }
+
+        @Override
+        public ChatResponse response() {
+            if (response == null) {
+                throw new IllegalStateException("the stream has not been read to its end");
+            }
+            return response;
+        }
+
+        @Override
+        public void close() {
+            if (done) {
+                return;
+            }
+            done = true;
+            ctx.cancel();
+            source.close();
+            fail(ctx, new CancelledException("stream closed before its end", id, null, 0, null, null));
+        }
+    }
+}

@@ -1,0 +1,181 @@
+package dev.hybridinference.core.spi;
+
+import dev.hybridinference.core.Attempt;
+import dev.hybridinference.core.CancelledException;
+import dev.hybridinference.core.ChatRequest;
+import dev.hybridinference.core.InferenceTimeoutException;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+
+/**
+ * The state of one call as it passes through a provider: when it started, its deadline, its attempts
+ * and route, and its cancellation. Created by the core for each call; providers record attempts here and
+ * register how to cancel the work in progress. Thread-safe.
+ */
+public final class CallContext {
+    private final String providerId;
+    private final ChatRequest request;
+    private final long startNanos;
+    private final Instant startedAt;
+    private final long deadlineNanos;
+    private final List<Attempt> attempts = new ArrayList<>(2);
+    private String route = "";
+    private Duration queueTime = Duration.ZERO;
+    private Runnable cancelHook;
+    private boolean cancelled;
+    private boolean receiptClaimed;
+
+    /**
+     * Starts a call now.
+     *
+     * @param providerId the provider running it
+     * @param request the request
+     * @param clock the wall clock that dates the call
+     */
+    public CallContext(String providerId, ChatRequest request, Clock clock) {
+        this.providerId = providerId;
+        this.request = request;
+        this.startNanos = System.nanoTime();
+        this.startedAt = clock.instant();
+        long deadline = Long.MAX_VALUE;
+        Optional<Instant> absolute = request.options().deadline();
+        if (absolute.isPresent()) {
+            deadline = startNanos + saturatedNanos(Duration.between(startedAt, absolute.get()));
+        }
+        Optional<Duration> timeout = request.options().timeout();
+        if (timeout.isPresent()) {
+            deadline = Math.min(deadline, startNanos + saturatedNanos(timeout.get()));
+        }
+        this.deadlineNanos = deadline;
+    }
+
+    private static long saturatedNanos(Duration d) {
+        try {
+            return d.toNanos();
+        } catch (ArithmeticException e) {
+            return d.isNegative() ? Long.MIN_VALUE / 2 : Long.MAX_VALUE / 2;
+        }
+    }
+
+    /** The provider running the call. */
+    public String providerId() {
+        return providerId;
+    }
+
+    /** The request. */
+    public ChatRequest request() {
+        return request;
+    }
+
+    /** {@link System#nanoTime()} when the call started. */
+    public long startNanos() {
+        return startNanos;
+    }
+
+    /** Wall-clock start of the call. */
+    public Instant startedAt() {
+        return startedAt;
+    }
+
+    /** Time left before the request's deadline; empty when it has none. Zero or negative once passed. */
+    public Optional<Duration> remaining() {
+        return deadlineNanos == Long.MAX_VALUE
+                ? Optional.empty()
+                : Optional.of(Duration.ofNanos(deadlineNanos - System.nanoTime()));
+    }
+
+    /**
+     * Throws if the call was cancelled or its deadline has passed; providers call it before each attempt.
+     *
+     * @param endpoint the endpoint about to be tried, for the message
+     */
+    public void checkActive(String endpoint) {
+        if (isCancelled()) {
+            throw new CancelledException("call cancelled", providerId, endpoint, 0, null, null);
+        }
+        if (deadlineNanos != Long.MAX_VALUE && System.nanoTime() >= deadlineNanos) {
+            throw new InferenceTimeoutException("the request's deadline passed", providerId, endpoint, true, null);
+        }
+    }
+
+    /** Records an attempt, in order. */
+    public synchronized void addAttempt(Attempt attempt) {
+        attempts.add(attempt);
+    }
+
+    /** The attempts so far. */
+    public synchronized List<Attempt> attempts() {
+        return List.copyOf(attempts);
+    }
+
+    /** Sets the route description shown in the receipt. */
+    public synchronized void route(String route) {
+        this.route = route == null ? "" : route;
+    }
+
+    /** The route description. */
+    public synchronized String route() {
+        return route;
+    }
+
+    /** Adds time spent waiting for a slot. */
+    public synchronized void addQueueTime(Duration waited) {
+        queueTime = queueTime.plus(waited);
+    }
+
+    /** Time spent waiting for a slot. */
+    public synchronized Duration queueTime() {
+        return queueTime;
+    }
+
+    /**
+     * Registers how to cancel the work now in progress (closing a connection, say), replacing the previous
+     * hook. If the call is already cancelled the hook runs at once.
+     */
+    public void onCancel(Runnable hook) {
+        boolean runNow;
+        synchronized (this) {
+            cancelHook = hook;
+            runNow = cancelled;
+        }
+        if (runNow && hook != null) {
+            hook.run();
+        }
+    }
+
+    /** Cancels the call: marks it and runs the registered hook. Idempotent. */
+    public void cancel() {
+        Runnable hook;
+        synchronized (this) {
+            if (cancelled) {
+                return;
+            }
+            cancelled = true;
+            hook = cancelHook;
+        }
+        if (hook != null) {
+            hook.run();
+        }
+    }
+
+    /**
+     * Claims the right to record this call's receipt: true the first time only, so that a call that
+     * fails on two threads at once (a reader and a closer) is recorded once.
+     */
+    public synchronized boolean claimReceipt() {
+        if (receiptClaimed) {
+            return false;
+        }
+        receiptClaimed = true;
+        return true;
+    }
+
+    /** Whether the call was cancelled. */
+    public synchronized boolean isCancelled() {
+        return cancelled;
+    }
+}

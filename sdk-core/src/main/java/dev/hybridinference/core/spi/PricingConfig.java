@@ -1,0 +1,86 @@
+package dev.hybridinference.core.spi;
+
+import dev.hybridinference.core.ConfigurationException;
+import dev.hybridinference.core.Pricing;
+import java.math.BigDecimal;
+import java.time.Duration;
+import java.util.Set;
+
+/**
+ * Reads a provider's {@code pricing:} section. The {@code type} key picks the model; each type accepts
+ * only its own keys:
+ *
+ * <ul>
+ *   <li>{@code per-token}: {@code inputPerMillion}, {@code outputPerMillion}, {@code
+ *       cachedInputPerMillion}
+ *   <li>{@code per-compute-time}: {@code perSecond}, {@code billingIncrement}, {@code minimumBilled},
+ *       {@code perRequest}
+ *   <li>{@code per-instance-hour}: {@code perHour}, {@code instances}
+ *   <li>{@code amortized}: {@code perHour}; {@code free}: nothing
+ * </ul>
+ */
+public final class PricingConfig {
+    private PricingConfig() {}
+
+    /**
+     * Reads the {@code pricing} key of {@code provider}.
+     *
+     * @param provider the provider's section
+     * @param defaultType the type when the section or its {@code type} key is absent
+     * @param defaultInstances the instance count for per-instance-hour pricing when none is given
+     */
+    public static Pricing read(ConfigNode provider, String defaultType, int defaultInstances) {
+        if (!provider.has("pricing")) {
+            return defaults(defaultType, defaultInstances);
+        }
+        ConfigNode p = provider.requireObject("pricing");
+        String type = p.string("type").orElse(defaultType);
+        switch (type) {
+            case "per-token":
+                p.allowOnly(Set.of("type", "inputPerMillion", "outputPerMillion", "cachedInputPerMillion"));
+                return new Pricing.PerToken(
+                        p.nonNegativeDecimal("inputPerMillion")
+                                .orElseThrow(() -> p.missing("inputPerMillion", "USD per million input tokens")),
+                        p.nonNegativeDecimal("outputPerMillion")
+                                .orElseThrow(() -> p.missing("outputPerMillion", "USD per million output tokens")),
+                        p.nonNegativeDecimal("cachedInputPerMillion").orElse(null));
+            case "per-compute-time":
+                p.allowOnly(Set.of("type", "perSecond", "billingIncrement", "minimumBilled", "perRequest"));
+                return new Pricing.PerComputeTime(
+                        p.nonNegativeDecimal("perSecond")
+                                .orElseThrow(() -> p.missing("perSecond", "USD per second of compute")),
+                        p.duration("billingIncrement").orElse(Duration.ofMillis(1)),
+                        p.duration("minimumBilled").orElse(Duration.ZERO),
+                        p.nonNegativeDecimal("perRequest").orElse(BigDecimal.ZERO));
+            case "per-instance-hour":
+                p.allowOnly(Set.of("type", "perHour", "instances"));
+                return new Pricing.PerInstanceHour(
+                        p.nonNegativeDecimal("perHour")
+                                .orElseThrow(() -> p.missing("perHour", "USD per instance hour")),
+                        p.integer("instances", 1).orElse(defaultInstances));
+            case "amortized":
+                p.allowOnly(Set.of("type", "perHour"));
+                return new Pricing.Amortized(p.nonNegativeDecimal("perHour").orElse(BigDecimal.ZERO));
+            case "free":
+                p.allowOnly(Set.of("type"));
+                return Pricing.FREE;
+            default:
+                throw new ConfigurationException(
+                        p.pathOf("type"),
+                        "unknown pricing type \"" + type
+                                + "\"; expected per-token, per-compute-time, per-instance-hour, amortized or free");
+        }
+    }
+
+    private static Pricing defaults(String type, int instances) {
+        switch (type) {
+            case "per-instance-hour":
+                return new Pricing.PerInstanceHour(BigDecimal.ZERO, instances);
+            case "amortized":
+            case "free":
+                return Pricing.FREE;
+            default:
+                throw new IllegalArgumentException("no default pricing for type " + type);
+        }
+    }
+}

@@ -1,0 +1,23 @@
+package dev.hybridinference.core.spi;
+
+import dev.hybridinference.core.ChatChunk;
+
+/**
+ * A provider's open stream, read by the core on one thread. {@link #close()} may come from any thread
+ * and must unblock a pending {@link #next()}.
+ */
+public interface ProviderStream extends AutoCloseable {
+    /**
+     * The next chunk, blocking until it arrives; null at the normal end of the stream.
+     *
+     * @throws dev.hybridinference.core.InferenceException when the stream fails or is cut
+     */
+    ChatChunk next();
+
+    /** The whole result; valid once {@link #next()} has returned null. */
+    ProviderResult result();
+
+    /** Releases the connection, cancelling the call if it has not ended. Idempotent. */
+    @Override
+    void close();
+}
