@@ -1,0 +1,160 @@
+package dev.hybridinference.core.cost;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.hybridinference.core.DeploymentKind;
+import dev.hybridinference.core.Pricing;
+import dev.hybridinference.core.Receipt;
+import dev.hybridinference.core.Usage;
+import java.math.BigDecimal;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.time.ZoneOffset;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.atomic.AtomicReference;
+import org.junit.jupiter.api.Test;
+
+class CostLedgerTest {
+    private static final Instant T0 = Instant.parse("2026-11-27T10:00:00Z");
+
+    static Receipt receipt(String provider, String model, String tenant, BigDecimal cost, Instant at) {
+        return new Receipt(
+                provider,
+                DeploymentKind.SERVER,
+                model,
+                "",
+                List.of(),
+                at,
+                Duration.ofMillis(5),
+                Optional.empty(),
+                Duration.ZERO,
+                null,
+                Usage.ZERO,
+                Duration.ZERO,
+                cost,
+                null,
+                Map.of("tenant", tenant));
+    }
+
+    /** A clock the test moves by hand. */
+    static final class MutableClock extends Clock {
+        final AtomicReference<Instant> now = new AtomicReference<>(T0);
+
+        @Override
+        public ZoneOffset getZone() {
+            return ZoneOffset.UTC;
+        }
+
+        @Override
+        public Clock withZone(java.time.ZoneId zone) {
+            return this;
+        }
+
+        @Override
+        public Instant instant() {
+            return now.get();
+        }
+
+        void advance(Duration d) {
+            now.updateAndGet(i -> i.plus(d));
+        }
+    }
+
+    @Test
+    void totalsAreExactUnder32ThreadsTimes1000Receipts() throws Exception {
+        MutableClock clock = new MutableClock();
+        CostLedger ledger = new CostLedger(clock, Duration.ofDays(1));
+        int threads = 32;
+        int perThread = 1000;
+        CountDownLatch start = new CountDownLatch(1);
+        ExecutorService pool = Executors.newFixedThreadPool(threads);
+        List<Future<?>> futures = new ArrayList<>();
+        for (int t = 0; t < threads; t++) {
+            int thread = t;
+            futures.add(pool.submit(() -> {
+                start.await();
+                for (int i = 0; i < perThread; i++) {
+                    // Costs with many decimal places, so that any lost or doubled update shows.
+                    BigDecimal cost = new BigDecimal("0.000000123456789").multiply(BigDecimal.valueOf(i % 7 + 1));
+                    ledger.record(receipt(
+                            "p" + (thread % 4), "m" + (i % 3), "t" + (i % 5), cost, T0.plusSeconds(i % 120)));
+                }
+                return null;
+            }));
+        }
+        start.countDown();
+        for (Future<?> f : futures) {
+            f.get();
+        }
+        pool.shutdown();
+
+        BigDecimal unit = new BigDecimal("0.000000123456789");
+        BigDecimal perThreadSum = BigDecimal.ZERO;
+        for (int i = 0; i < perThread; i++) {
+            perThreadSum = perThreadSum.add(unit.multiply(BigDecimal.valueOf(i % 7 + 1)));
+        }
+        BigDecimal expectedTotal = perThreadSum.multiply(BigDecimal.valueOf(threads));
+        LedgerTotals totals = ledger.totals();
+        assertThat(totals.calls()).isEqualTo(32_000);
+        assertThat(totals.total()).isEqualByComparingTo(expectedTotal);
+        assertThat(ledger.total()).isEqualByComparingTo(expectedTotal);
+        assertThat(totals.provider("p0")).isEqualByComparingTo(perThreadSum.multiply(BigDecimal.valueOf(8)));
+        assertThat(totals.byModel().values().stream().reduce(BigDecimal.ZERO, BigDecimal::add))
+                .isEqualByComparingTo(expectedTotal);
+        assertThat(totals.byTag().get("tenant").values().stream().reduce(BigDecimal.ZERO, BigDecimal::add))
+                .isEqualByComparingTo(expectedTotal);
+
+        // Minute windows: the first minute holds the receipts with i % 120 < 60.
+        long inFirstMinute = 0;
+        for (int i = 0; i < perThread; i++) {
+            inFirstMinute += i % 120 < 60 ? 1 : 0;
+        }
+        LedgerTotals firstMinute = ledger.totals(T0, T0.plusSeconds(60));
+        assertThat(firstMinute.calls()).isEqualTo(inFirstMinute * threads);
+        LedgerTotals both = ledger.totals(T0, T0.plusSeconds(120));
+        assertThat(both.total()).isEqualByComparingTo(expectedTotal);
+        assertThat(ledger.totals(T0.plusSeconds(300), T0.plusSeconds(600)).calls()).isZero();
+    }
+
+    @Test
+    void capacityReportSplitsTheBillIntoAttributedAndIdle() {
+        MutableClock clock = new MutableClock();
+        CostLedger ledger = new CostLedger(clock, Duration.ofDays(1));
+        ledger.record(receipt("vllm", "m", "a", new BigDecimal("0.5"), T0));
+        ledger.registerCapacity("vllm", new Pricing.PerInstanceHour(new BigDecimal("2.00"), 2));
+        clock.advance(Duration.ofMinutes(30));
+        ledger.record(receipt("vllm", "m", "a", new BigDecimal("0.25"), clock.instant()));
+        ledger.record(receipt("other", "m", "a", new BigDecimal("9"), clock.instant()));
+
+        CapacityReport report = ledger.capacity("vllm").orElseThrow();
+        assertThat(report.uptime()).isEqualTo(Duration.ofMinutes(30));
+        assertThat(report.billed()).isEqualByComparingTo("2.00"); // 2 instances x $2/h x 0.5 h
+        assertThat(report.attributed()).isEqualByComparingTo("0.25"); // the earlier receipt predates it
+        assertThat(report.idle()).isEqualByComparingTo("1.75");
+        assertThat(report.attributed().add(report.idle())).isEqualByComparingTo(report.billed());
+
+        ledger.stopCapacity("vllm");
+        clock.advance(Duration.ofHours(5));
+        assertThat(ledger.capacity("vllm").orElseThrow().billed()).isEqualByComparingTo("2.00");
+        assertThat(ledger.capacity("nobody")).isEmpty();
+    }
+
+    @Test
+    void oldMinutesArePrunedAfterRetentionButAllTimeTotalsStay() {
+        MutableClock clock = new MutableClock();
+        CostLedger ledger = new CostLedger(clock, Duration.ofHours(1));
+        ledger.record(receipt("p", "m", "a", BigDecimal.ONE, T0));
+        clock.advance(Duration.ofHours(2));
+        ledger.record(receipt("p", "m", "a", BigDecimal.ONE, clock.instant()));
+        assertThat(ledger.totals(T0, T0.plusSeconds(60)).calls()).isZero();
+        assertThat(ledger.totals().calls()).isEqualTo(2);
+    }
+}
