@@ -1,6 +1,7 @@
 package dev.hybridinference.core;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
@@ -64,7 +65,9 @@ public final class InferenceClients {
 
     /** Loads configuration documents into clients. Not thread-safe; cheap to create. */
     public static final class Loader {
-        private static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory());
+        private static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory())
+                .enable(DeserializationFeature.USE_BIG_DECIMAL_FOR_FLOATS)
+                .setNodeFactory(com.fasterxml.jackson.databind.node.JsonNodeFactory.withExactBigDecimals(true));
 
         private Function<String, String> env = System::getenv;
         private CostLedger ledger;

@@ -34,6 +34,14 @@ import java.util.function.Function;
 public final class OpenAiCompatibleServer implements AutoCloseable {
     private static final ObjectMapper MAPPER = new ObjectMapper();
 
+    static {
+        // The JDK server writes headers and body separately; without TCP_NODELAY each response can wait
+        // for the client's delayed ACK (about 40 ms on Linux). Read once, when the server classes load.
+        if (System.getProperty("sun.net.httpserver.nodelay") == null) {
+            System.setProperty("sun.net.httpserver.nodelay", "true");
+        }
+    }
+
     private final HttpServer server;
     private final ExecutorService executor;
     private final String model;

@@ -74,8 +74,8 @@ public final class ReplicaSelector {
             if (!Double.isNaN(waiting) && waiting >= affinityMaxWaiting) {
                 reason = "least loaded (session replica " + sticky.label() + " has " + (long) waiting + " waiting)";
             } else {
-                byLoad.remove(sticky);
-                byLoad.add(0, sticky);
+                // Failover follows the ring too, so a session whose replica dies settles on one successor.
+                byLoad = ringOrder(sessionId, up);
                 reason = "session affinity";
             }
         }
@@ -88,6 +88,11 @@ public final class ReplicaSelector {
 
     /** The first replica at or after the session's point on the ring that is among {@code candidates}. */
     Replica owner(String sessionId, List<Replica> candidates) {
+        return ringOrder(sessionId, candidates).get(0);
+    }
+
+    /** {@code candidates} in the order the ring meets them, walking on from the session's point. */
+    List<Replica> ringOrder(String sessionId, List<Replica> candidates) {
         long h = hash(sessionId);
         int i = Arrays.binarySearch(ringHashes, h);
         if (i < 0) {
@@ -97,13 +102,15 @@ public final class ReplicaSelector {
         for (Replica r : candidates) {
             allowed[r.index()] = true;
         }
-        for (int step = 0; step < ringHashes.length; step++) {
+        List<Replica> order = new ArrayList<>(candidates.size());
+        for (int step = 0; step < ringHashes.length && order.size() < candidates.size(); step++) {
             int owner = ringOwners[(i + step) % ringHashes.length];
             if (allowed[owner]) {
-                return replicas.get(owner);
+                allowed[owner] = false;
+                order.add(replicas.get(owner));
             }
         }
-        return candidates.get(0);
+        return order;
     }
 
     private static double kv(Replica r) {

@@ -271,8 +271,11 @@ public final class OpenAiTransport {
         private FinishReason finish;
         private Usage usage;
         private String model;
-        private boolean ended;
+        private volatile boolean ended;
+        private final Object lock = new Object();
+        private boolean reading;
         private boolean closed;
+        private boolean responseClosed;
 
         SseStream(Call call, Response response, String endpoint, String model, CallContext ctx) {
             this.call = call;
@@ -290,6 +293,25 @@ public final class OpenAiTransport {
             if (ended) {
                 return null;
             }
+            synchronized (lock) {
+                if (closed) {
+                    throw new dev.hybridinference.core.CancelledException("stream closed", providerId, endpoint, 0, null, null);
+                }
+                reading = true;
+            }
+            try {
+                return read();
+            } finally {
+                synchronized (lock) {
+                    reading = false;
+                    if (closed) {
+                        closeResponse();
+                    }
+                }
+            }
+        }
+
+        private ChatChunk read() {
             try {
                 if (!eventStream) {
                     return wholeResponse();
@@ -414,17 +436,34 @@ public final class OpenAiTransport {
                     null);
         }
 
+        /**
+         * Cancels the call if it has not ended. May run on any thread: the response is closed here only
+         * when no read is in progress, otherwise by the reader as its read fails.
+         */
         @Override
         public void close() {
-            if (closed) {
-                return;
+            synchronized (lock) {
+                if (closed) {
+                    return;
+                }
+                closed = true;
             }
-            closed = true;
             if (!ended) {
                 call.cancel();
             }
-            response.close();
+            synchronized (lock) {
+                if (!reading) {
+                    closeResponse();
+                }
+            }
             ctx.onCancel(null);
+        }
+
+        private void closeResponse() {
+            if (!responseClosed) {
+                responseClosed = true;
+                response.close();
+            }
         }
     }
 
