@@ -48,15 +48,19 @@ public final class QuickStart {
                     + local.baseUrl());
         }
         CostLedger ledger = new CostLedger();
-        try (InferenceClient client = InferenceClients.loader().env(env).ledger(ledger).load(config())) {
+        try (InferenceClient client =
+                InferenceClients.loader().env(env).ledger(ledger).load(config())) {
             out.println("Client: " + client.info().id() + " (" + client.info().type() + ", "
-                    + client.info().deploymentKind() + ", " + client.info().pricing().describe() + ")");
+                    + client.info().deploymentKind() + ", "
+                    + client.info().pricing().describe() + ")");
 
             ChatRequest first = ChatRequest.builder()
                     .system("You are a concise assistant.")
                     .user("What is the difference between serverless and server-based inference?")
                     .maxTokens(128)
-                    .options(RequestOptions.builder().tag("feature", "quickstart").build())
+                    .options(RequestOptions.builder()
+                            .tag("feature", "quickstart")
+                            .build())
                     .build();
             ChatResponse answer = client.chat(first);
             out.println();
@@ -107,7 +111,9 @@ public final class QuickStart {
         out.println("  provider " + r.providerId() + ", " + r.deploymentKind() + ", model " + r.model());
         out.println("  route: " + r.route());
         out.println("  total " + r.totalTime().toMillis() + " ms"
-                + r.timeToFirstToken().map(t -> ", time to first token " + t.toMillis() + " ms").orElse("")
+                + r.timeToFirstToken()
+                        .map(t -> ", time to first token " + t.toMillis() + " ms")
+                        .orElse("")
                 + ", cold start " + (r.coldStart().observed() ? "yes" : "no"));
         out.println("  tokens: " + r.usage().inputTokens() + " in, " + r.usage().outputTokens() + " out");
         out.println("  instance time attributed: " + r.instanceTime().toNanos() / 1_000 + " us, cost $"
@@ -116,7 +122,8 @@ public final class QuickStart {
 
     private static void printCapacity(PrintStream out, CapacityReport c) {
         out.println("Capacity of " + c.providerId() + " over " + c.uptime().toMillis() + " ms of uptime: billed $"
-                + c.billed().toPlainString() + " = attributed $" + c.attributed().toPlainString() + " + idle $"
+                + c.billed().toPlainString() + " = attributed $"
+                + c.attributed().toPlainString() + " + idle $"
                 + c.idle().toPlainString());
     }
 }

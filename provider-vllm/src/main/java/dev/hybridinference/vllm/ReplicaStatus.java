@@ -15,4 +15,10 @@ import java.time.Instant;
  * @param scrapedAt when {@code /metrics} was last read successfully, or null
  */
 public record ReplicaStatus(
-        String baseUrl, boolean up, int inFlight, double running, double waiting, double kvCacheUsage, Instant scrapedAt) {}
+        String baseUrl,
+        boolean up,
+        int inFlight,
+        double running,
+        double waiting,
+        double kvCacheUsage,
+        Instant scrapedAt) {}

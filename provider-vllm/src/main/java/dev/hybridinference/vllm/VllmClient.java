@@ -66,7 +66,7 @@ public final class VllmClient extends AbstractProviderClient implements LoadAwar
         super(b.id, TYPE, DeploymentKind.SERVER, b.pricing(), b.ledger, b.clock);
         List<Replica> list = new ArrayList<>();
         for (String url : b.baseUrls) {
-            list.add(new Replica(list.size(), OpenAiTransport.baseUrl(url)));
+            list.add(new Replica(list.size(), OpenAiTransport.Server.of(url)));
         }
         this.replicas = List.copyOf(list);
         this.selector = new ReplicaSelector(replicas, b.affinityMaxWaiting);
@@ -127,7 +127,9 @@ public final class VllmClient extends AbstractProviderClient implements LoadAwar
             Replica.Metrics m = r.metrics();
             running = addKnown(running, m.running());
             waiting = addKnown(waiting, m.waiting());
-            kv = Double.isNaN(m.kvCacheUsage()) ? kv : Double.isNaN(kv) ? m.kvCacheUsage() : Math.max(kv, m.kvCacheUsage());
+            kv = Double.isNaN(m.kvCacheUsage())
+                    ? kv
+                    : Double.isNaN(kv) ? m.kvCacheUsage() : Math.max(kv, m.kvCacheUsage());
             if (m.at() != null && (observed == null || m.at().isBefore(observed))) {
                 observed = m.at();
             }
@@ -159,7 +161,10 @@ public final class VllmClient extends AbstractProviderClient implements LoadAwar
     private void scrape(Replica r) {
         boolean healthy;
         try {
-            healthy = transport.get(r.baseUrl().resolve("health"), scrapeTimeout, false).status() == 200;
+            healthy = transport
+                            .get(r.server().resolve("health"), scrapeTimeout, false)
+                            .status()
+                    == 200;
         } catch (InferenceException e) {
             healthy = false;
         }
@@ -168,7 +173,7 @@ public final class VllmClient extends AbstractProviderClient implements LoadAwar
             return;
         }
         try {
-            OpenAiTransport.HttpText t = transport.get(r.baseUrl().resolve("metrics"), scrapeTimeout, false);
+            OpenAiTransport.HttpText t = transport.get(r.server().resolve("metrics"), scrapeTimeout, false);
             if (t.status() == 200) {
                 PrometheusText p = PrometheusText.parse(t.body());
                 double kv = p.has("vllm:kv_cache_usage_perc")
@@ -198,7 +203,7 @@ public final class VllmClient extends AbstractProviderClient implements LoadAwar
         }
         String m = discoveredModel;
         if (m == null) {
-            List<String> ids = transport.listModels(replica.baseUrl(), scrapeTimeout.multipliedBy(2));
+            List<String> ids = transport.listModels(replica.server(), scrapeTimeout.multipliedBy(2));
             if (ids.isEmpty()) {
                 throw new InvalidRequestException(
                         "no model configured and GET /v1/models lists none; set 'model' in the configuration",
@@ -217,22 +222,24 @@ public final class VllmClient extends AbstractProviderClient implements LoadAwar
     @Override
     protected ProviderResult doChat(ChatRequest request, CallContext ctx) {
         return onReplicas(request, ctx, (replica, slot) -> {
-            OpenAiCodec.Completion c = transport.complete(replica.baseUrl(), request, model(request, replica), ctx);
-            return new ProviderResult(c.text(), c.toolCalls(), c.finishReason(), c.usage(), c.model(), null, slot.release());
+            OpenAiCodec.Completion c = transport.complete(replica.server(), request, model(request, replica), ctx);
+            return new ProviderResult(
+                    c.text(), c.toolCalls(), c.finishReason(), c.usage(), c.model(), null, slot.release());
         });
     }
 
     @Override
     protected ProviderStream doStream(ChatRequest request, CallContext ctx) {
         return onReplicas(request, ctx, (replica, slot) -> {
-            ProviderStream inner = transport.stream(replica.baseUrl(), request, model(request, replica), ctx);
+            ProviderStream inner = transport.stream(replica.server(), request, model(request, replica), ctx);
             return new ReplicaStream(inner, slot);
         });
     }
 
     /** Runs one step on the replicas in the selector's order until one succeeds or a failure is final. */
     private <T> T onReplicas(ChatRequest request, CallContext ctx, ReplicaStep<T> step) {
-        ReplicaSelector.Choice choice = selector.choose(request.options().sessionId().orElse(null));
+        ReplicaSelector.Choice choice =
+                selector.choose(request.options().sessionId().orElse(null));
         ctx.route(choice.reason());
         InferenceException last = null;
         String reason = choice.reason();
@@ -242,7 +249,8 @@ public final class VllmClient extends AbstractProviderClient implements LoadAwar
             Replica.Slot slot = replica.enter();
             try {
                 T result = step.run(replica, slot);
-                ctx.addAttempt(new Attempt(id(), replica.label(), reason, Attempt.Outcome.SUCCEEDED, since(start), null));
+                ctx.addAttempt(
+                        new Attempt(id(), replica.label(), reason, Attempt.Outcome.SUCCEEDED, since(start), null));
                 if (last != null) {
                     ctx.route(choice.reason() + "; failed over to " + replica.label());
                 }
@@ -450,7 +458,9 @@ public final class VllmClient extends AbstractProviderClient implements LoadAwar
         }
 
         private Pricing pricing() {
-            return pricing != null ? pricing : new Pricing.PerInstanceHour(BigDecimal.ZERO, Math.max(1, baseUrls.size()));
+            return pricing != null
+                    ? pricing
+                    : new Pricing.PerInstanceHour(BigDecimal.ZERO, Math.max(1, baseUrls.size()));
         }
 
         private static Duration nonNegative(Duration d, String name) {
@@ -468,5 +478,4 @@ public final class VllmClient extends AbstractProviderClient implements LoadAwar
             return new VllmClient(this);
         }
     }
-
 }

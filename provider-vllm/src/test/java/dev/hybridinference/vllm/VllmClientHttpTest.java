@@ -97,15 +97,23 @@ class VllmClientHttpTest {
                 + "}]}";
     }
 
-    static final String USAGE_CHUNK = "{\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\","
-            + "\"choices\":[],\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":2,\"total_tokens\":9}}";
+    static final String USAGE_CHUNK =
+            "{\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\","
+                    + "\"choices\":[],\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":2,\"total_tokens\":9}}";
 
     static MockResponse sseResponse(String body) {
-        return new MockResponse.Builder().addHeader("Content-Type", "text/event-stream").body(body).build();
+        return new MockResponse.Builder()
+                .addHeader("Content-Type", "text/event-stream")
+                .body(body)
+                .build();
     }
 
     static MockResponse json(int code, String body) {
-        return new MockResponse.Builder().code(code).addHeader("Content-Type", "application/json").body(body).build();
+        return new MockResponse.Builder()
+                .code(code)
+                .addHeader("Content-Type", "application/json")
+                .body(body)
+                .build();
     }
 
     @Test
@@ -144,8 +152,10 @@ class VllmClientHttpTest {
         assertThat(receipt.providerId()).isEqualTo("vllm-main");
         assertThat(receipt.model()).isEqualTo("m");
         assertThat(receipt.attempts()).hasSize(1);
-        assertThat(receipt.attempts().get(0).endpoint()).isEqualTo(server.url("/").toString().replaceAll("/$", ""));
-        assertThat(receipt.route()).startsWith("least loaded");
+        assertThat(receipt.attempts().get(0).endpoint())
+                .isEqualTo(server.url("/").toString().replaceAll("/$", ""));
+        assertThat(receipt.route())
+                .isEqualTo("single replica " + receipt.attempts().get(0).endpoint());
         assertThat(receipt.instanceTime()).isPositive().isLessThanOrEqualTo(receipt.totalTime());
         // $3.60 per hour is $0.001 per second of attributed instance time.
         BigDecimal expected = new BigDecimal("0.001")
@@ -191,7 +201,8 @@ class VllmClientHttpTest {
 
     @Test
     void pushStreamingDeliversTheSameChunks() throws Exception {
-        server.enqueue(sseResponse(sse(chunk("{\"content\":\"a\"}", null), chunk("{\"content\":\"b\"}", "length"), "[DONE]")));
+        server.enqueue(
+                sseResponse(sse(chunk("{\"content\":\"a\"}", null), chunk("{\"content\":\"b\"}", "length"), "[DONE]")));
         List<String> got = new ArrayList<>();
         AtomicReference<ChatResponse> done = new AtomicReference<>();
         CountDownLatch latch = new CountDownLatch(1);
@@ -219,14 +230,20 @@ class VllmClientHttpTest {
 
     @Test
     void toolsAndJsonFormatAreEncodedAndToolCallsDecoded() throws Exception {
-        server.enqueue(json(200, "{\"model\":\"m\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
-                + "\"content\":null,\"tool_calls\":[{\"id\":\"call_1\",\"type\":\"function\",\"function\":"
-                + "{\"name\":\"weather\",\"arguments\":\"{\\\"city\\\":\\\"Paris\\\"}\"}}]},\"finish_reason\":\"tool_calls\"}]}"));
+        server.enqueue(
+                json(
+                        200,
+                        "{\"model\":\"m\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
+                                + "\"content\":null,\"tool_calls\":[{\"id\":\"call_1\",\"type\":\"function\",\"function\":"
+                                + "{\"name\":\"weather\",\"arguments\":\"{\\\"city\\\":\\\"Paris\\\"}\"}}]},\"finish_reason\":\"tool_calls\"}]}"));
         ChatResponse r = client.chat(ChatRequest.builder()
                 .user("Weather in Paris?")
                 .addMessage(Message.assistant("", List.of(new ToolCall("call_0", "weather", "{}"))))
                 .addMessage(Message.tool("call_0", "sunny"))
-                .addTool(new ToolDefinition("weather", "Current weather", "{\"type\":\"object\",\"properties\":{\"city\":{\"type\":\"string\"}}}"))
+                .addTool(new ToolDefinition(
+                        "weather",
+                        "Current weather",
+                        "{\"type\":\"object\",\"properties\":{\"city\":{\"type\":\"string\"}}}"))
                 .responseFormat(ResponseFormat.JSON_OBJECT)
                 .build());
         assertThat(r.finishReason()).isEqualTo(FinishReason.TOOL_CALLS);
@@ -234,7 +251,8 @@ class VllmClientHttpTest {
         assertThat(r.usage()).isEqualTo(Usage.ZERO);
         JsonNode body = JSON.readTree(server.takeRequest().getBody().utf8());
         assertThat(body.at("/tools/0/function/name").asText()).isEqualTo("weather");
-        assertThat(body.at("/tools/0/function/parameters/properties/city/type").asText()).isEqualTo("string");
+        assertThat(body.at("/tools/0/function/parameters/properties/city/type").asText())
+                .isEqualTo("string");
         assertThat(body.at("/response_format/type").asText()).isEqualTo("json_object");
         assertThat(body.at("/messages/1/tool_calls/0/function/name").asText()).isEqualTo("weather");
         assertThat(body.at("/messages/1/content").isNull()).isTrue();
@@ -244,13 +262,16 @@ class VllmClientHttpTest {
     @Test
     void streamedToolCallFragmentsAreAssembled() {
         server.enqueue(sseResponse(sse(
-                chunk("{\"tool_calls\":[{\"index\":0,\"id\":\"call_9\",\"type\":\"function\",\"function\":{\"name\":\"weather\",\"arguments\":\"\"}}]}", null),
+                chunk(
+                        "{\"tool_calls\":[{\"index\":0,\"id\":\"call_9\",\"type\":\"function\",\"function\":{\"name\":\"weather\",\"arguments\":\"\"}}]}",
+                        null),
                 chunk("{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"{\\\"city\\\":\"}}]}", null),
                 chunk("{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"\\\"Oslo\\\"}\"}}]}", "tool_calls"),
                 "[DONE]")));
         try (ChatStream s = client.stream(ChatRequest.of("Weather?"))) {
             s.forEachRemaining(c -> {});
-            assertThat(s.response().toolCalls()).containsExactly(new ToolCall("call_9", "weather", "{\"city\":\"Oslo\"}"));
+            assertThat(s.response().toolCalls())
+                    .containsExactly(new ToolCall("call_9", "weather", "{\"city\":\"Oslo\"}"));
             assertThat(s.response().finishReason()).isEqualTo(FinishReason.TOOL_CALLS);
         }
     }
@@ -270,15 +291,18 @@ class VllmClientHttpTest {
         String msg = "boom " + status;
         String body = shape.equals("nested")
                 ? "{\"error\":{\"message\":\"" + msg + "\",\"type\":\"X\",\"param\":null,\"code\":" + status + "}}"
-                : "{\"object\":\"error\",\"message\":\"" + msg + "\",\"type\":\"X\",\"param\":null,\"code\":" + status + "}";
+                : "{\"object\":\"error\",\"message\":\"" + msg + "\",\"type\":\"X\",\"param\":null,\"code\":" + status
+                        + "}";
         server.enqueue(json(status, body));
         assertThatThrownBy(() -> client.chat(ChatRequest.of("Hi")))
                 .isInstanceOf(Class.forName(type))
                 .hasMessageContaining(msg)
                 .hasMessageContaining("vllm-main")
                 .hasMessageNotContaining("sk-test-secret")
-                .satisfies(e -> assertThat(((InferenceException) e).statusCode()).isEqualTo(status))
-                .satisfies(e -> assertThat(((InferenceException) e).partialReceipt()).isPresent());
+                .satisfies(
+                        e -> assertThat(((InferenceException) e).statusCode()).isEqualTo(status))
+                .satisfies(e ->
+                        assertThat(((InferenceException) e).partialReceipt()).isPresent());
     }
 
     @Test
@@ -299,8 +323,10 @@ class VllmClientHttpTest {
 
     @Test
     void contextOverflowIsReportedAsSuch() {
-        server.enqueue(json(400, "{\"error\":{\"message\":\"This model's maximum context length is 2048 tokens."
-                + " However, you requested 4000 tokens\",\"type\":\"BadRequestError\",\"code\":400}}"));
+        server.enqueue(json(
+                400,
+                "{\"error\":{\"message\":\"This model's maximum context length is 2048 tokens."
+                        + " However, you requested 4000 tokens\",\"type\":\"BadRequestError\",\"code\":400}}"));
         assertThatThrownBy(() -> client.chat(ChatRequest.of("Hi"))).isInstanceOf(ContextLengthExceededException.class);
     }
 
@@ -333,7 +359,8 @@ class VllmClientHttpTest {
             assertThatThrownBy(s::hasNext)
                     .isInstanceOf(MalformedResponseException.class)
                     .hasMessageContaining("stream ended before \"data: [DONE]\"")
-                    .satisfies(e -> assertThat(((InferenceException) e).partialReceipt()).isPresent());
+                    .satisfies(e -> assertThat(((InferenceException) e).partialReceipt())
+                            .isPresent());
         }
         assertThat(client.load().inFlight()).isZero();
     }
@@ -346,7 +373,9 @@ class VllmClientHttpTest {
                 "[DONE]")));
         try (ChatStream s = client.stream(ChatRequest.of("Hi"))) {
             s.next();
-            assertThatThrownBy(s::hasNext).isInstanceOf(ProviderUnavailableException.class).hasMessageContaining("engine died");
+            assertThatThrownBy(s::hasNext)
+                    .isInstanceOf(ProviderUnavailableException.class)
+                    .hasMessageContaining("engine died");
         }
     }
 
@@ -354,7 +383,9 @@ class VllmClientHttpTest {
     void aMalformedStreamEventIsAClearError() {
         server.enqueue(sseResponse(sse("{not json", "[DONE]")));
         try (ChatStream s = client.stream(ChatRequest.of("Hi"))) {
-            assertThatThrownBy(s::hasNext).isInstanceOf(MalformedResponseException.class).hasMessageContaining("not valid JSON");
+            assertThatThrownBy(s::hasNext)
+                    .isInstanceOf(MalformedResponseException.class)
+                    .hasMessageContaining("not valid JSON");
         }
     }
 
@@ -362,19 +393,28 @@ class VllmClientHttpTest {
     void aSlowServerTimesOut() {
         client.close();
         client = client(b -> b.readTimeout(Duration.ofMillis(300)));
-        server.enqueue(new MockResponse.Builder().body(COMPLETION).headersDelay(5, TimeUnit.SECONDS).build());
+        server.enqueue(new MockResponse.Builder()
+                .body(COMPLETION)
+                .headersDelay(5, TimeUnit.SECONDS)
+                .build());
         long start = System.nanoTime();
         assertThatThrownBy(() -> client.chat(ChatRequest.of("Hi")))
-                .isInstanceOfSatisfying(InferenceTimeoutException.class, e -> assertThat(e.isRetryable()).isTrue());
+                .isInstanceOfSatisfying(
+                        InferenceTimeoutException.class,
+                        e -> assertThat(e.isRetryable()).isTrue());
         assertThat(Duration.ofNanos(System.nanoTime() - start)).isLessThan(Duration.ofSeconds(4));
     }
 
     @Test
     void theRequestDeadlineBoundsTheCall() {
-        server.enqueue(new MockResponse.Builder().body(COMPLETION).headersDelay(5, TimeUnit.SECONDS).build());
+        server.enqueue(new MockResponse.Builder()
+                .body(COMPLETION)
+                .headersDelay(5, TimeUnit.SECONDS)
+                .build());
         ChatRequest r = ChatRequest.builder()
                 .user("Hi")
-                .options(RequestOptions.builder().timeout(Duration.ofMillis(300)).build())
+                .options(
+                        RequestOptions.builder().timeout(Duration.ofMillis(300)).build())
                 .build();
         assertThatThrownBy(() -> client.chat(r)).isInstanceOfSatisfying(InferenceTimeoutException.class, e -> {
             assertThat(e.isDeadlineExceeded()).isTrue();
@@ -402,7 +442,10 @@ class VllmClientHttpTest {
         client.chat(ChatRequest.of("Hi"));
         client.chat(ChatRequest.of("Hi again"));
         assertThat(server.takeRequest().getUrl().encodedPath()).isEqualTo("/v1/models");
-        assertThat(JSON.readTree(server.takeRequest().getBody().utf8()).get("model").asText()).isEqualTo("served-model");
+        assertThat(JSON.readTree(server.takeRequest().getBody().utf8())
+                        .get("model")
+                        .asText())
+                .isEqualTo("served-model");
         assertThat(server.takeRequest().getUrl().encodedPath()).isEqualTo("/v1/chat/completions");
         assertThat(client.info().models()).containsExactly("served-model");
     }

@@ -32,9 +32,9 @@ class VllmConfigTest {
     @Test
     void aConfiguredClientTalksToTheServerWithTheKeyFromTheEnvironment() {
         try (OpenAiCompatibleServer server = OpenAiCompatibleServer.builder()
-                        .apiKey("sk-env")
-                        .responder(q -> "ok")
-                        .start()) {
+                .apiKey("sk-env")
+                .responder(q -> "ok")
+                .start()) {
             CostLedger ledger = new CostLedger();
             String yaml = "providers:\n"
                     + "  main:\n"
@@ -66,8 +66,9 @@ class VllmConfigTest {
                 "providers:\n  a: {type: vllm, baseUrls: [http://127.0.0.1:1, http://127.0.0.1:2], scrapeInterval: 0s}\n")) {
             assertThat(c.info().pricing()).isEqualTo(new Pricing.PerInstanceHour(BigDecimal.ZERO, 2));
         }
-        try (InferenceClient c = InferenceClients.fromConfig("providers:\n  a: {type: vllm, baseUrl: http://127.0.0.1:1,"
-                + " scrapeInterval: 0s, pricing: {type: per-token, inputPerMillion: 0.1, outputPerMillion: 0.2}}\n")) {
+        try (InferenceClient c = InferenceClients.fromConfig(
+                "providers:\n  a: {type: vllm, baseUrl: http://127.0.0.1:1,"
+                        + " scrapeInterval: 0s, pricing: {type: per-token, inputPerMillion: 0.1, outputPerMillion: 0.2}}\n")) {
             assertThat(c.info().pricing()).isInstanceOf(Pricing.PerToken.class);
         }
     }
@@ -103,8 +104,9 @@ class VllmConfigTest {
         assertThat(msg).doesNotContain("sk-live-123");
         assertThatThrownBy(() -> InferenceClients.loader()
                         .env(Map.of())
-                        .load("providers:\n  a: {type: vllm, baseUrl: \"http://user:sk-pass@127.0.0.1:1\", scrapeInterval: 0s,"
-                                + " connectTimeout: 200ms}\n")
+                        .load(
+                                "providers:\n  a: {type: vllm, baseUrl: \"http://user:sk-pass@127.0.0.1:1\", scrapeInterval: 0s,"
+                                        + " connectTimeout: 200ms}\n")
                         .chat(ChatRequest.of("x")))
                 .hasMessageNotContaining("sk-pass");
     }

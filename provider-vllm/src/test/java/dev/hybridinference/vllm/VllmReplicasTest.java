@@ -1,6 +1,5 @@
 package dev.hybridinference.vllm;
 
-import static dev.hybridinference.vllm.VllmClientHttpTest.COMPLETION;
 import static dev.hybridinference.vllm.VllmClientHttpTest.json;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
@@ -45,7 +44,10 @@ class VllmReplicasTest {
     }
 
     private OpenAiCompatibleServer server(String name) {
-        return closing(OpenAiCompatibleServer.builder().model("m").responder(q -> "from " + name).start());
+        return closing(OpenAiCompatibleServer.builder()
+                .model("m")
+                .responder(q -> "from " + name)
+                .start());
     }
 
     private VllmClient client(List<String> urls, Duration scrapeInterval) {
@@ -87,10 +89,13 @@ class VllmReplicasTest {
         List<Attempt> attempts = r.receipt().attempts();
         assertThat(attempts).hasSize(2);
         assertThat(attempts.get(0).outcome()).isEqualTo(Attempt.Outcome.FAILED);
-        assertThat(attempts.get(0).error()).contains("ProviderUnavailableException").contains("engine dead");
+        assertThat(attempts.get(0).error())
+                .contains("ProviderUnavailableException")
+                .contains("engine dead");
         assertThat(attempts.get(1).outcome()).isEqualTo(Attempt.Outcome.SUCCEEDED);
         assertThat(attempts.get(1).reason()).startsWith("failover after");
-        assertThat(r.receipt().route()).contains("failed over to " + attempts.get(1).endpoint());
+        assertThat(r.receipt().route())
+                .contains("failed over to " + attempts.get(1).endpoint());
         assertThat(client.replicas().get(0).up()).isFalse();
 
         // While it is down, calls go straight to the healthy replica.

@@ -8,7 +8,8 @@ public class CapacityExceededException extends InferenceException {
      * Creates the exception; see {@link InferenceException#InferenceException(String, String, String,
      * int, Duration, Throwable)} for the parameters.
      */
-    public CapacityExceededException(String message, String providerId, String endpoint, int statusCode, Duration retryAfter, Throwable cause) {
+    public CapacityExceededException(
+            String message, String providerId, String endpoint, int statusCode, Duration retryAfter, Throwable cause) {
         super(message, providerId, endpoint, statusCode, retryAfter, cause);
     }
 
@@ -16,4 +17,5 @@ public class CapacityExceededException extends InferenceException {
     @Override
     public boolean isRetryable() {
         return true;
-    }}
+    }
+}

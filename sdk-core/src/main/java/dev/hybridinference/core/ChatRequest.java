@@ -126,8 +126,8 @@ public final class ChatRequest {
     @Override
     public String toString() {
         // Message contents are left out on purpose: they may hold personal data.
-        return "ChatRequest{model=" + model + ", messages=" + messages.size() + ", maxTokens=" + maxTokens
-                + ", tools=" + tools.size() + ", options=" + options + '}';
+        return "ChatRequest{model=" + model + ", messages=" + messages.size() + ", maxTokens=" + maxTokens + ", tools="
+                + tools.size() + ", options=" + options + '}';
     }
 
     /** Builds a {@link ChatRequest}, checking each value as it is set. Not thread-safe. */

@@ -12,8 +12,7 @@ import java.util.Objects;
  * @param models the models it serves, as far as it knows; may be empty before discovery
  * @param pricing how its calls are billed
  */
-public record ClientInfo(
-        String id, String type, DeploymentKind deploymentKind, List<String> models, Pricing pricing) {
+public record ClientInfo(String id, String type, DeploymentKind deploymentKind, List<String> models, Pricing pricing) {
     /** Checks the required parts and copies the list. */
     public ClientInfo {
         Objects.requireNonNull(id, "id");

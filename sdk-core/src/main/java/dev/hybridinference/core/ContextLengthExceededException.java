@@ -8,7 +8,8 @@ public class ContextLengthExceededException extends InvalidRequestException {
      * Creates the exception; see {@link InferenceException#InferenceException(String, String, String,
      * int, Duration, Throwable)} for the parameters.
      */
-    public ContextLengthExceededException(String message, String providerId, String endpoint, int statusCode, Duration retryAfter, Throwable cause) {
+    public ContextLengthExceededException(
+            String message, String providerId, String endpoint, int statusCode, Duration retryAfter, Throwable cause) {
         super(message, providerId, endpoint, statusCode, retryAfter, cause);
     }
 }

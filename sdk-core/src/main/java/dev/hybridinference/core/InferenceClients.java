@@ -107,7 +107,8 @@ public final class InferenceClients {
             try {
                 text = Files.readString(path, StandardCharsets.UTF_8);
             } catch (IOException e) {
-                throw new ConfigurationException("", "cannot read configuration file " + path + ": " + e.getMessage(), e);
+                throw new ConfigurationException(
+                        "", "cannot read configuration file " + path + ": " + e.getMessage(), e);
             }
             return load(text);
         }
@@ -170,7 +171,8 @@ public final class InferenceClients {
                 closeAll(new ArrayList<>(built.values()), e);
                 throw e;
             }
-            String pick = chosen != null ? chosen : providers.keySet().iterator().next();
+            String pick =
+                    chosen != null ? chosen : providers.keySet().iterator().next();
             List<InferenceClient> unused = new ArrayList<>(built.values());
             unused.remove(built.get(pick));
             closeAll(unused, null);

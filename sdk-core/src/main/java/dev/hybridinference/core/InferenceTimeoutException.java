@@ -1,7 +1,5 @@
 package dev.hybridinference.core;
 
-import java.time.Duration;
-
 /**
  * The call ran out of time: a connect, read or call timeout of the provider, or the request's own
  * deadline. Retryable only in the first case, since a passed deadline stays passed.

@@ -11,7 +11,8 @@ import java.util.Objects;
  * <p>Per-token and per-compute-time costs are exact. Costs derived from an hourly rate divide by 3600
  * and are rounded half-even to {@value #HOURLY_SCALE} decimal places (a millionth of a micro-dollar).
  */
-public sealed interface Pricing permits Pricing.PerToken, Pricing.PerComputeTime, Pricing.PerInstanceHour, Pricing.Amortized {
+public sealed interface Pricing
+        permits Pricing.PerToken, Pricing.PerComputeTime, Pricing.PerInstanceHour, Pricing.Amortized {
 
     /** Decimal places kept when an hourly rate is divided into seconds. */
     int HOURLY_SCALE = 12;
@@ -86,7 +87,8 @@ public sealed interface Pricing permits Pricing.PerToken, Pricing.PerComputeTime
      * @param minimumBilled the least time billed for one call
      * @param perRequest USD added to each call
      */
-    record PerComputeTime(BigDecimal perSecond, Duration billingIncrement, Duration minimumBilled, BigDecimal perRequest)
+    record PerComputeTime(
+            BigDecimal perSecond, Duration billingIncrement, Duration minimumBilled, BigDecimal perRequest)
             implements Pricing {
         /** Checks that nothing is negative; nulls mean zero. */
         public PerComputeTime {
@@ -185,7 +187,8 @@ public sealed interface Pricing permits Pricing.PerToken, Pricing.PerComputeTime
 
     /** {@code perHour} applied to {@code duration}, at {@link #HOURLY_SCALE}. */
     private static BigDecimal hourly(BigDecimal perHour, Duration duration) {
-        return perHour.multiply(seconds(duration)).divide(BigDecimal.valueOf(3600), HOURLY_SCALE, RoundingMode.HALF_EVEN);
+        return perHour.multiply(seconds(duration))
+                .divide(BigDecimal.valueOf(3600), HOURLY_SCALE, RoundingMode.HALF_EVEN);
     }
 
     private static void requireNonNegative(BigDecimal value, String name) {

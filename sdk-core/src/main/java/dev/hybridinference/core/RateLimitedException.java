@@ -8,7 +8,8 @@ public class RateLimitedException extends InferenceException {
      * Creates the exception; see {@link InferenceException#InferenceException(String, String, String,
      * int, Duration, Throwable)} for the parameters.
      */
-    public RateLimitedException(String message, String providerId, String endpoint, int statusCode, Duration retryAfter, Throwable cause) {
+    public RateLimitedException(
+            String message, String providerId, String endpoint, int statusCode, Duration retryAfter, Throwable cause) {
         super(message, providerId, endpoint, statusCode, retryAfter, cause);
     }
 
@@ -16,4 +17,5 @@ public class RateLimitedException extends InferenceException {
     @Override
     public boolean isRetryable() {
         return true;
-    }}
+    }
+}

@@ -67,10 +67,20 @@ public record Receipt(
     /** One line for logs: provider, model, time, tokens and cost. */
     public String summary() {
         StringBuilder sb = new StringBuilder();
-        sb.append(providerId).append(" (").append(deploymentKind).append(", ").append(model).append(')');
+        sb.append(providerId)
+                .append(" (")
+                .append(deploymentKind)
+                .append(", ")
+                .append(model)
+                .append(')');
         sb.append(": ").append(totalTime.toMillis()).append(" ms");
-        timeToFirstToken.ifPresent(t -> sb.append(", first token ").append(t.toMillis()).append(" ms"));
-        sb.append(", ").append(usage.inputTokens()).append(" in / ").append(usage.outputTokens()).append(" out");
+        timeToFirstToken.ifPresent(
+                t -> sb.append(", first token ").append(t.toMillis()).append(" ms"));
+        sb.append(", ")
+                .append(usage.inputTokens())
+                .append(" in / ")
+                .append(usage.outputTokens())
+                .append(" out");
         if (coldStart.observed()) {
             sb.append(", cold start");
         } else if (coldStart.predicted()) {

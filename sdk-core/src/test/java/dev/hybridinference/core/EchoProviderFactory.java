@@ -66,7 +66,8 @@ public final class EchoProviderFactory implements InferenceProviderFactory {
             pause(ctx);
             String text = last(request);
             long words = text.split(" ").length;
-            return new ProviderResult(text, List.of(), FinishReason.STOP, new Usage(words, words, 0), "echo-1", null, null);
+            return new ProviderResult(
+                    text, List.of(), FinishReason.STOP, new Usage(words, words, 0), "echo-1", null, null);
         }
 
         @Override

@@ -50,7 +50,8 @@ class InferenceClientsTest {
         try (InferenceClient c = load("{\"providers\":{\"a\":{\"type\":\"echo\"}}}", Map.of())) {
             assertThat(c.info().id()).isEqualTo("a");
         }
-        try (InferenceClient c = InferenceClients.fromConfig(Map.of("providers", Map.of("b", Map.of("type", "echo"))))) {
+        try (InferenceClient c =
+                InferenceClients.fromConfig(Map.of("providers", Map.of("b", Map.of("type", "echo"))))) {
             assertThat(c.info().id()).isEqualTo("b");
         }
     }
@@ -82,7 +83,8 @@ class InferenceClientsTest {
     @Test
     void severalProvidersNeedADefault() {
         String two = "providers:\n  a: {type: echo}\n  b: {type: echo}\n";
-        assertThat(configError(two).getMessage()).isEqualTo("default: is required with several providers: name one of a, b");
+        assertThat(configError(two).getMessage())
+                .isEqualTo("default: is required with several providers: name one of a, b");
         try (InferenceClient c = load(two + "default: b\n", Map.of())) {
             assertThat(c.info().id()).isEqualTo("b");
         }
@@ -104,7 +106,8 @@ class InferenceClientsTest {
                                 + " outputPerMillion: 1}}\n")
                         .getMessage())
                 .isEqualTo("providers.a.pricing.inputPerMillion: expected a non-negative decimal number, got -1");
-        assertThat(configError("providers:\n  a: {type: echo, pricing: {type: per-hour}}\n").getMessage())
+        assertThat(configError("providers:\n  a: {type: echo, pricing: {type: per-hour}}\n")
+                        .getMessage())
                 .startsWith("providers.a.pricing.type: unknown pricing type \"per-hour\"");
         assertThat(configError("providers:\n  a: {type: echo, pricing: {type: per-token, outputPerMillion: 1}}\n")
                         .getMessage())
@@ -114,7 +117,8 @@ class InferenceClientsTest {
         assertThat(configError("providers: {}\n").getMessage()).isEqualTo("providers: expected at least one provider");
         assertThat(configError("providers: [1, 2]\n").getMessage())
                 .isEqualTo("providers: expected a mapping of keys to values, got a list");
-        assertThat(configError("providers:\n  a: {type: echo\n").getMessage()).startsWith("not valid YAML or JSON at line");
+        assertThat(configError("providers:\n  a: {type: echo\n").getMessage())
+                .startsWith("not valid YAML or JSON at line");
     }
 
     @Test
@@ -122,8 +126,12 @@ class InferenceClientsTest {
         ConfigurationException e = configError("providers:\n  a: {type: echo, apiKey: sk-very-secret}\n");
         assertThat(e.getMessage()).doesNotContain("sk-very-secret").startsWith("providers.a.apiKey: unknown key");
         var node = new dev.hybridinference.core.spi.ConfigNode(
-                "p", new com.fasterxml.jackson.databind.ObjectMapper().createObjectNode().put("apiKey", "sk-1"));
-        assertThat(node.error("apiKey", "expected something", node.raw().get("apiKey")).getMessage())
+                "p",
+                new com.fasterxml.jackson.databind.ObjectMapper()
+                        .createObjectNode()
+                        .put("apiKey", "sk-1"));
+        assertThat(node.error("apiKey", "expected something", node.raw().get("apiKey"))
+                        .getMessage())
                 .isEqualTo("p.apiKey: expected something");
     }
 
@@ -134,10 +142,10 @@ class InferenceClientsTest {
         Files.writeString(
                 services.resolve("dev.hybridinference.core.spi.InferenceProviderFactory"),
                 DuplicateEchoFactory.class.getName() + "\n");
-        try (URLClassLoader loader = new URLClassLoader(new URL[] {dir.toUri().toURL()}, getClass().getClassLoader())) {
-            assertThatThrownBy(() -> InferenceClients.loader()
-                            .classLoader(loader)
-                            .load("providers:\n  a: {type: echo}\n"))
+        try (URLClassLoader loader =
+                new URLClassLoader(new URL[] {dir.toUri().toURL()}, getClass().getClassLoader())) {
+            assertThatThrownBy(
+                            () -> InferenceClients.loader().classLoader(loader).load("providers:\n  a: {type: echo}\n"))
                     .isInstanceOf(ConfigurationException.class)
                     .hasMessageContaining("two provider factories claim the type \"echo\"")
                     .hasMessageContaining(EchoProviderFactory.class.getName())
@@ -150,7 +158,8 @@ class InferenceClientsTest {
         CostLedger ledger = new CostLedger();
         try (InferenceClient c = InferenceClients.loader()
                 .ledger(ledger)
-                .load("providers:\n  a: {type: echo, pricing: {type: per-token, inputPerMillion: 1, outputPerMillion: 1}}\n")) {
+                .load(
+                        "providers:\n  a: {type: echo, pricing: {type: per-token, inputPerMillion: 1, outputPerMillion: 1}}\n")) {
             c.chat(ChatRequest.builder()
                     .user("a b")
                     .options(RequestOptions.builder().tag("tenant", "acme").build())

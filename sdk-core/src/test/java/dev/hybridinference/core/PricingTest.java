@@ -47,7 +47,8 @@ class PricingTest {
 
     @Test
     void amortizedChargesOccupancyAndFreeChargesNothing() {
-        Pricing.BillableUsage u = new Pricing.BillableUsage(new Usage(10, 10, 0), Duration.ofSeconds(2), Duration.ofSeconds(2));
+        Pricing.BillableUsage u =
+                new Pricing.BillableUsage(new Usage(10, 10, 0), Duration.ofSeconds(2), Duration.ofSeconds(2));
         assertThat(new Pricing.Amortized(new BigDecimal("0.36")).costOf(u)).isEqualByComparingTo("0.0002");
         assertThat(Pricing.FREE.costOf(u)).isEqualByComparingTo("0");
         assertThat(Pricing.FREE.describe()).isEqualTo("free");

@@ -37,7 +37,8 @@ class ProviderFlowTest {
             ChatResponse r = s.response();
             assertThat(r.text()).isEqualTo("alpha beta gamma");
             assertThat(r.receipt().timeToFirstToken()).isPresent();
-            assertThat(r.receipt().timeToFirstToken().get()).isLessThanOrEqualTo(r.receipt().totalTime());
+            assertThat(r.receipt().timeToFirstToken().get())
+                    .isLessThanOrEqualTo(r.receipt().totalTime());
             assertThat(r.receipt().usage()).isEqualTo(new Usage(3, 3, 0));
             assertThat(r.receipt().cost()).isEqualByComparingTo("0.000006");
         }

@@ -82,7 +82,8 @@ public final class OpenAiCompatibleServer implements AutoCloseable {
 
     /** The base URL, such as {@code http://127.0.0.1:41234}. */
     public String baseUrl() {
-        return "http://" + server.getAddress().getAddress().getHostAddress() + ":" + server.getAddress().getPort();
+        return "http://" + server.getAddress().getAddress().getHostAddress() + ":"
+                + server.getAddress().getPort();
     }
 
     /** The chat requests served so far. */
@@ -122,7 +123,8 @@ public final class OpenAiCompatibleServer implements AutoCloseable {
                 send(ex, 405, error("method not allowed", "BadRequestError", 405));
                 return;
             }
-            if (apiKey != null && !("Bearer " + apiKey).equals(ex.getRequestHeaders().getFirst("Authorization"))) {
+            if (apiKey != null
+                    && !("Bearer " + apiKey).equals(ex.getRequestHeaders().getFirst("Authorization"))) {
                 send(ex, 401, "{\"error\":\"Unauthorized\"}");
                 return;
             }
@@ -162,11 +164,15 @@ public final class OpenAiCompatibleServer implements AutoCloseable {
                 long created = System.currentTimeMillis() / 1000;
                 String servedModel = req.path("model").asText(model);
                 if (req.path("stream").asBoolean(false)) {
-                    boolean usage = req.path("stream_options").path("include_usage").asBoolean(false);
+                    boolean usage =
+                            req.path("stream_options").path("include_usage").asBoolean(false);
                     stream(ex, id, created, servedModel, pieces, finish, usage, promptTokens);
                 } else {
                     ObjectNode root = MAPPER.createObjectNode();
-                    root.put("id", id).put("object", "chat.completion").put("created", created).put("model", servedModel);
+                    root.put("id", id)
+                            .put("object", "chat.completion")
+                            .put("created", created)
+                            .put("model", servedModel);
                     ObjectNode choice = root.putArray("choices").addObject();
                     choice.put("index", 0);
                     choice.putObject("message").put("role", "assistant").put("content", String.join("", pieces));
@@ -201,15 +207,20 @@ public final class OpenAiCompatibleServer implements AutoCloseable {
         for (int i = 0; i < pieces.size(); i++) {
             pause(1);
             boolean last = i == pieces.size() - 1;
-            event(out, prefix + "{\"content\":" + MAPPER.writeValueAsString(pieces.get(i)) + "},\"finish_reason\":"
-                    + (last ? "\"" + finish + "\"" : "null") + "}]}");
+            event(
+                    out,
+                    prefix + "{\"content\":" + MAPPER.writeValueAsString(pieces.get(i)) + "},\"finish_reason\":"
+                            + (last ? "\"" + finish + "\"" : "null") + "}]}");
         }
         if (pieces.isEmpty()) {
             event(out, prefix + "{},\"finish_reason\":\"" + finish + "\"}]}");
         }
         if (includeUsage) {
             ObjectNode u = MAPPER.createObjectNode();
-            u.put("id", id).put("object", "chat.completion.chunk").put("created", created).put("model", servedModel);
+            u.put("id", id)
+                    .put("object", "chat.completion.chunk")
+                    .put("created", created)
+                    .put("model", servedModel);
             u.putArray("choices");
             usage(u.putObject("usage"), promptTokens, pieces.size());
             event(out, "data: " + MAPPER.writeValueAsString(u));
@@ -297,7 +308,11 @@ public final class OpenAiCompatibleServer implements AutoCloseable {
 
     private static String error(String message, String type, int code) {
         ObjectNode root = MAPPER.createObjectNode();
-        root.putObject("error").put("message", message).put("type", type).putNull("param").put("code", code);
+        root.putObject("error")
+                .put("message", message)
+                .put("type", type)
+                .putNull("param")
+                .put("code", code);
         return root.toString();
     }
 

@@ -6,7 +6,6 @@ import dev.hybridinference.vllm.ReplicaStatus;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.concurrent.atomic.AtomicInteger;
-import okhttp3.HttpUrl;
 
 /** One vLLM server of a provider and what the client knows of it. Thread-safe. Internal. */
 public final class Replica {
@@ -17,19 +16,17 @@ public final class Replica {
     }
 
     private final int index;
-    private final HttpUrl baseUrl;
-    private final String label;
+    private final OpenAiTransport.Server server;
     private final AtomicInteger inFlight = new AtomicInteger();
     private final OccupancyMeter meter = new OccupancyMeter();
     private volatile long downUntilNanos;
     private volatile boolean healthFailed;
     private volatile Metrics metrics = Metrics.UNKNOWN;
 
-    /** A replica at {@code baseUrl}, normalized by {@link OpenAiTransport#baseUrl}. */
-    public Replica(int index, HttpUrl baseUrl) {
+    /** A replica at {@code server}. */
+    public Replica(int index, OpenAiTransport.Server server) {
         this.index = index;
-        this.baseUrl = baseUrl;
-        this.label = OpenAiTransport.label(baseUrl);
+        this.server = server;
     }
 
     /** Position in the configured list. */
@@ -37,14 +34,14 @@ public final class Replica {
         return index;
     }
 
-    /** The base URL. */
-    public HttpUrl baseUrl() {
-        return baseUrl;
+    /** The server's URLs. */
+    public OpenAiTransport.Server server() {
+        return server;
     }
 
     /** The base URL without credentials. */
     public String label() {
-        return label;
+        return server.label();
     }
 
     /** Whether it should take traffic now. */
@@ -114,6 +111,7 @@ public final class Replica {
     /** A public view of the state. */
     public ReplicaStatus status() {
         Metrics m = metrics;
-        return new ReplicaStatus(label, isUp(), inFlight.get(), m.running(), m.waiting(), m.kvCacheUsage(), m.at());
+        return new ReplicaStatus(
+                server.label(), isUp(), inFlight.get(), m.running(), m.waiting(), m.kvCacheUsage(), m.at());
     }
 }

@@ -17,17 +17,25 @@ import java.util.concurrent.atomic.AtomicInteger;
  */
 public final class ReplicaSelector {
     private static final int VIRTUAL_NODES = 128;
+    private static final Comparator<Replica> BY_LOAD =
+            Comparator.comparingDouble(Replica::load).thenComparingDouble(ReplicaSelector::kv);
 
     private final List<Replica> replicas;
     private final long[] ringHashes;
     private final int[] ringOwners;
     private final double affinityMaxWaiting;
     private final AtomicInteger rotation = new AtomicInteger();
+    private final Choice single;
 
     /** A selector over {@code replicas}. */
     public ReplicaSelector(List<Replica> replicas, double affinityMaxWaiting) {
         this.replicas = List.copyOf(replicas);
         this.affinityMaxWaiting = affinityMaxWaiting;
+        this.single = replicas.size() == 1
+                ? new Choice(
+                        List.of(replicas.get(0)),
+                        "single replica " + replicas.get(0).label())
+                : null;
         int n = replicas.size() * VIRTUAL_NODES;
         long[][] points = new long[n][2];
         int k = 0;
@@ -52,6 +60,9 @@ public final class ReplicaSelector {
 
     /** The replicas in the order to try for a call with {@code sessionId} (null for none). */
     public Choice choose(String sessionId) {
+        if (single != null) {
+            return single;
+        }
         List<Replica> up = new ArrayList<>(replicas.size());
         List<Replica> down = new ArrayList<>(0);
         for (Replica r : replicas) {
@@ -62,7 +73,7 @@ public final class ReplicaSelector {
         for (int i = 0; i < up.size(); i++) {
             byLoad.add(up.get((start + i) % up.size()));
         }
-        byLoad.sort(Comparator.comparingDouble(Replica::load).thenComparingDouble(ReplicaSelector::kv));
+        byLoad.sort(BY_LOAD);
         String reason;
         if (up.isEmpty()) {
             reason = "all replicas marked down, trying anyway";

@@ -34,6 +34,7 @@ public final class CostLedger {
     private final Bucket allTime = new Bucket();
     private final ConcurrentNavigableMap<Long, Bucket> minutes = new ConcurrentSkipListMap<>();
     private final Map<String, Capacity> capacities = new ConcurrentHashMap<>();
+    private volatile long prunedBelow = Long.MIN_VALUE;
 
     /** A ledger on the system clock with the default retention. */
     public CostLedger() {
@@ -70,7 +71,8 @@ public final class CostLedger {
 
     private void prune() {
         long oldest = Math.floorDiv(clock.instant().minus(retention).getEpochSecond(), 60);
-        if (!minutes.isEmpty() && minutes.firstKey() < oldest) {
+        if (oldest > prunedBelow) {
+            prunedBelow = oldest;
             minutes.headMap(oldest).clear();
         }
     }
@@ -166,16 +168,17 @@ public final class CostLedger {
             BigDecimal cost = r.cost();
             byProvider.merge(r.providerId(), cost, BigDecimal::add);
             byModel.merge(r.model(), cost, BigDecimal::add);
-            r.tags().forEach((k, v) -> byTag.computeIfAbsent(k, x -> new ConcurrentHashMap<>())
-                    .merge(v, cost, BigDecimal::add));
+            r.tags()
+                    .forEach((k, v) -> byTag.computeIfAbsent(k, x -> new ConcurrentHashMap<>())
+                            .merge(v, cost, BigDecimal::add));
             calls.increment();
         }
 
         void merge(Bucket other) {
             other.byProvider.forEach((k, v) -> byProvider.merge(k, v, BigDecimal::add));
             other.byModel.forEach((k, v) -> byModel.merge(k, v, BigDecimal::add));
-            other.byTag.forEach((k, m) -> m.forEach((v, c) -> byTag.computeIfAbsent(k, x -> new ConcurrentHashMap<>())
-                    .merge(v, c, BigDecimal::add)));
+            other.byTag.forEach((k, m) -> m.forEach((v, c) ->
+                    byTag.computeIfAbsent(k, x -> new ConcurrentHashMap<>()).merge(v, c, BigDecimal::add)));
             calls.add(other.calls.sum());
         }
 

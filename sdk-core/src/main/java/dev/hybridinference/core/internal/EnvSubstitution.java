@@ -51,7 +51,8 @@ public final class EnvSubstitution {
             } else if (c == '$' && text.startsWith("${", i)) {
                 int end = text.indexOf('}', i + 2);
                 if (end < 0) {
-                    throw new ConfigurationException(path, "unclosed ${ in value: expected ${NAME} or ${NAME:-default}");
+                    throw new ConfigurationException(
+                            path, "unclosed ${ in value: expected ${NAME} or ${NAME:-default}");
                 }
                 String ref = text.substring(i + 2, end);
                 int sep = ref.indexOf(":-");

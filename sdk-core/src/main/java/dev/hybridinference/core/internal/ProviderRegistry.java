@@ -23,7 +23,8 @@ public final class ProviderRegistry {
                 throw new ConfigurationException(
                         "",
                         "two provider factories claim the type \"" + f.type() + "\": "
-                                + previous.getClass().getName() + " and " + f.getClass().getName()
+                                + previous.getClass().getName() + " and "
+                                + f.getClass().getName()
                                 + "; remove one of their modules from the classpath");
             }
         }

@@ -137,7 +137,8 @@ public final class ConfigNode {
             for (int i = 0; i < v.size(); i++) {
                 JsonNode item = v.get(i);
                 if (!item.isValueNode() || item.isNull()) {
-                    throw new ConfigurationException(pathOf(key) + "[" + i + "]", "expected a string, got " + kind(item));
+                    throw new ConfigurationException(
+                            pathOf(key) + "[" + i + "]", "expected a string, got " + kind(item));
                 }
                 out.add(item.asText());
             }
@@ -175,7 +176,9 @@ public final class ConfigNode {
         JsonNode v = node.get(key);
         int i;
         try {
-            i = v.isIntegralNumber() && v.canConvertToInt() ? v.intValue() : Integer.parseInt(v.asText().trim());
+            i = v.isIntegralNumber() && v.canConvertToInt()
+                    ? v.intValue()
+                    : Integer.parseInt(v.asText().trim());
         } catch (NumberFormatException e) {
             throw error(key, "expected a whole number of at least " + min, v);
         }
@@ -257,7 +260,8 @@ public final class ConfigNode {
                 break;
         }
         try {
-            return Duration.ofNanos(amount.multiply(BigDecimal.valueOf(nanosPerUnit)).longValueExact());
+            return Duration.ofNanos(
+                    amount.multiply(BigDecimal.valueOf(nanosPerUnit)).longValueExact());
         } catch (ArithmeticException e) {
             return null;
         }

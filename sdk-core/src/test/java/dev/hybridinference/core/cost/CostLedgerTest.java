@@ -84,8 +84,8 @@ class CostLedgerTest {
                 for (int i = 0; i < perThread; i++) {
                     // Costs with many decimal places, so that any lost or doubled update shows.
                     BigDecimal cost = new BigDecimal("0.000000123456789").multiply(BigDecimal.valueOf(i % 7 + 1));
-                    ledger.record(receipt(
-                            "p" + (thread % 4), "m" + (i % 3), "t" + (i % 5), cost, T0.plusSeconds(i % 120)));
+                    ledger.record(
+                            receipt("p" + (thread % 4), "m" + (i % 3), "t" + (i % 5), cost, T0.plusSeconds(i % 120)));
                 }
                 return null;
             }));
@@ -121,7 +121,8 @@ class CostLedgerTest {
         assertThat(firstMinute.calls()).isEqualTo(inFirstMinute * threads);
         LedgerTotals both = ledger.totals(T0, T0.plusSeconds(120));
         assertThat(both.total()).isEqualByComparingTo(expectedTotal);
-        assertThat(ledger.totals(T0.plusSeconds(300), T0.plusSeconds(600)).calls()).isZero();
+        assertThat(ledger.totals(T0.plusSeconds(300), T0.plusSeconds(600)).calls())
+                .isZero();
     }
 
     @Test

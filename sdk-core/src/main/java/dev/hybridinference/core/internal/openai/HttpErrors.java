@@ -78,7 +78,9 @@ public final class HttpErrors {
         if (code.contains("content_filter") || type.contains("content_filter")) {
             return new ContentFilteredException(msg, providerId, endpoint, status, null, null);
         }
-        if (code.contains("context_length") || (status == 400 || status == 413) && CONTEXT_OVERFLOW.matcher(msg).matches()) {
+        if (code.contains("context_length")
+                || (status == 400 || status == 413)
+                        && CONTEXT_OVERFLOW.matcher(msg).matches()) {
             return new ContextLengthExceededException(
                     msg + " (shorten the prompt or lower maxTokens, or route to a longer-context model)",
                     providerId,
@@ -115,8 +117,8 @@ public final class HttpErrors {
             return new CancelledException("call cancelled", providerId, endpoint, 0, null, e);
         }
         if (e instanceof SocketTimeoutException || e instanceof InterruptedIOException) {
-            boolean deadline = ctx != null
-                    && ctx.remaining().map(d -> d.toMillis() <= 5).orElse(false);
+            boolean deadline =
+                    ctx != null && ctx.remaining().map(d -> d.toMillis() <= 5).orElse(false);
             String what = deadline ? "the request's deadline passed" : "timed out (" + e.getMessage() + ")";
             return new InferenceTimeoutException(what, providerId, endpoint, deadline, e);
         }
@@ -160,7 +162,8 @@ public final class HttpErrors {
             }
         }
         try {
-            Instant at = ZonedDateTime.parse(h, DateTimeFormatter.RFC_1123_DATE_TIME).toInstant();
+            Instant at =
+                    ZonedDateTime.parse(h, DateTimeFormatter.RFC_1123_DATE_TIME).toInstant();
             Duration d = Duration.between(clock.instant(), at);
             return d.isNegative() ? Duration.ZERO : d;
         } catch (DateTimeParseException e) {

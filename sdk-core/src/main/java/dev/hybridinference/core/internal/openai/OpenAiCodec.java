@@ -181,7 +181,8 @@ public final class OpenAiCodec {
     }
 
     /** The decoded first choice of a completion. */
-    public record Completion(String text, List<ToolCall> toolCalls, FinishReason finishReason, Usage usage, String model) {}
+    public record Completion(
+            String text, List<ToolCall> toolCalls, FinishReason finishReason, Usage usage, String model) {}
 
     /**
      * Decodes a non-streaming completion.

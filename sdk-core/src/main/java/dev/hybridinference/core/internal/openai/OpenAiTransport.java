@@ -69,9 +69,13 @@ public final class OpenAiTransport {
         this.callTimeout = callTimeout;
     }
 
-    /** An OkHttp client with the given connect and read timeouts (zero: none). */
+    /**
+     * An OkHttp client with the given connect and read timeouts (zero: none) and a pool that keeps up to
+     * 32 idle connections for 5 minutes, enough for concurrent callers to reuse their connections.
+     */
     public static OkHttpClient newHttpClient(Duration connect, Duration read) {
         return new OkHttpClient.Builder()
+                .connectionPool(new okhttp3.ConnectionPool(32, 5, TimeUnit.MINUTES))
                 .connectTimeout(connect)
                 .readTimeout(read)
                 .writeTimeout(read)
@@ -111,14 +115,36 @@ public final class OpenAiTransport {
 
     /** A URL with any user name and password removed, for messages and receipts. */
     public static String label(HttpUrl url) {
-        String s = url.newBuilder().username("").password("").query(null).build().toString();
+        String s =
+                url.newBuilder().username("").password("").query(null).build().toString();
         return s.endsWith("/") ? s.substring(0, s.length() - 1) : s;
     }
 
-    /** Sends a blocking chat completion to the server at {@code base}. */
-    public OpenAiCodec.Completion complete(HttpUrl base, ChatRequest request, String model, CallContext ctx) {
-        String endpoint = label(base);
-        Call call = newCall(base, "v1/chat/completions", OpenAiCodec.encodeRequest(request, model, false, dialect), ctx, endpoint);
+    /**
+     * One server's URLs, resolved once.
+     *
+     * @param base the normalized base URL
+     * @param chatCompletions {@code base + /v1/chat/completions}
+     * @param label the base URL without credentials, for messages and receipts
+     */
+    public record Server(HttpUrl base, HttpUrl chatCompletions, String label) {
+        /** Parses and normalizes a base URL; see {@link #baseUrl(String)}. */
+        public static Server of(String url) {
+            HttpUrl base = baseUrl(url);
+            return new Server(base, base.resolve("v1/chat/completions"), OpenAiTransport.label(base));
+        }
+
+        /** A URL under the base, such as {@code metrics}. */
+        public HttpUrl resolve(String path) {
+            return base.resolve(path);
+        }
+    }
+
+    /** Sends a blocking chat completion to {@code server}. */
+    public OpenAiCodec.Completion complete(Server server, ChatRequest request, String model, CallContext ctx) {
+        String endpoint = server.label();
+        Call call = newCall(
+                server.chatCompletions(), OpenAiCodec.encodeRequest(request, model, false, dialect), ctx, endpoint);
         try (Response response = call.execute()) {
             ResponseBody body = response.body();
             if (!response.isSuccessful()) {
@@ -151,9 +177,10 @@ public final class OpenAiTransport {
     /**
      * Opens a streamed chat completion; returns once the response headers arrived with a success status.
      */
-    public ProviderStream stream(HttpUrl base, ChatRequest request, String model, CallContext ctx) {
-        String endpoint = label(base);
-        Call call = newCall(base, "v1/chat/completions", OpenAiCodec.encodeRequest(request, model, true, dialect), ctx, endpoint);
+    public ProviderStream stream(Server server, ChatRequest request, String model, CallContext ctx) {
+        String endpoint = server.label();
+        Call call = newCall(
+                server.chatCompletions(), OpenAiCodec.encodeRequest(request, model, true, dialect), ctx, endpoint);
         Response response;
         try {
             response = call.execute();
@@ -172,9 +199,9 @@ public final class OpenAiTransport {
     }
 
     /** The model ids the server lists at {@code GET /v1/models}. */
-    public List<String> listModels(HttpUrl base, Duration timeout) {
-        String endpoint = label(base);
-        HttpText r = get(base.resolve("v1/models"), timeout, true);
+    public List<String> listModels(Server server, Duration timeout) {
+        String endpoint = server.label();
+        HttpText r = get(server.resolve("v1/models"), timeout, true);
         if (r.status() / 100 != 2) {
             throw HttpErrors.fromResponse(providerId, endpoint, r.status(), null, null, r.body(), clock);
         }
@@ -214,10 +241,10 @@ public final class OpenAiTransport {
         }
     }
 
-    private Call newCall(HttpUrl base, String path, byte[] body, CallContext ctx, String endpoint) {
+    private Call newCall(HttpUrl url, byte[] body, CallContext ctx, String endpoint) {
         ctx.checkActive(endpoint);
         Request.Builder rb = new Request.Builder()
-                .url(base.resolve(path))
+                .url(url)
                 .post(RequestBody.create(body, JSON))
                 .header("Accept", "application/json, text/event-stream");
         if (authorization != null) {
@@ -295,7 +322,8 @@ public final class OpenAiTransport {
             }
             synchronized (lock) {
                 if (closed) {
-                    throw new dev.hybridinference.core.CancelledException("stream closed", providerId, endpoint, 0, null, null);
+                    throw new dev.hybridinference.core.CancelledException(
+                            "stream closed", providerId, endpoint, 0, null, null);
                 }
                 reading = true;
             }
@@ -319,7 +347,10 @@ public final class OpenAiTransport {
                 while (true) {
                     String data = reader.next();
                     if (data == null) {
-                        throw malformed(endpoint, "stream ended before \"data: [DONE]\" (connection cut or server crashed)", null);
+                        throw malformed(
+                                endpoint,
+                                "stream ended before \"data: [DONE]\" (connection cut or server crashed)",
+                                null);
                     }
                     if (data.equals("[DONE]")) {
                         ended = true;

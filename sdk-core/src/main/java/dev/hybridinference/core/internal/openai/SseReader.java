@@ -22,16 +22,16 @@ public final class SseReader {
      * (no blank line after it) is dropped, as the SSE specification says.
      */
     public String next() throws IOException {
-        data.setLength(0);
-        boolean any = false;
+        String first = null;
+        boolean multi = false;
         while (true) {
             String line = source.readUtf8Line();
             if (line == null) {
                 return null;
             }
             if (line.isEmpty()) {
-                if (any) {
-                    return data.toString();
+                if (first != null) {
+                    return multi ? data.toString() : first;
                 }
                 continue;
             }
@@ -39,19 +39,25 @@ public final class SseReader {
                 continue;
             }
             int colon = line.indexOf(':');
-            String field = colon < 0 ? line : line.substring(0, colon);
-            if (!field.equals("data")) {
+            int fieldEnd = colon < 0 ? line.length() : colon;
+            if (fieldEnd != 4 || !line.startsWith("data")) {
                 continue;
             }
             int start = colon < 0 ? line.length() : colon + 1;
             if (start < line.length() && line.charAt(start) == ' ') {
                 start++;
             }
-            if (any) {
-                data.append('\n');
+            String value = line.substring(start);
+            if (first == null) {
+                first = value;
+            } else {
+                if (!multi) {
+                    data.setLength(0);
+                    data.append(first);
+                    multi = true;
+                }
+                data.append('\n').append(value);
             }
-            data.append(line, start, line.length());
-            any = true;
         }
     }
 }

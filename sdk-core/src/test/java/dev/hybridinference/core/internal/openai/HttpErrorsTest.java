@@ -15,15 +15,17 @@ import java.time.Duration;
 import java.time.Instant;
 import java.time.ZoneOffset;
 import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
-import org.junit.jupiter.api.Test;
 
 class HttpErrorsTest {
     private static final Clock CLOCK = Clock.fixed(Instant.parse("2026-11-27T10:00:00Z"), ZoneOffset.UTC);
-    private static final String NESTED = "{\"error\":{\"message\":\"%s\",\"type\":\"BadRequestError\",\"param\":null,\"code\":%d}}";
-    private static final String FLAT = "{\"object\":\"error\",\"message\":\"%s\",\"type\":\"BadRequestError\",\"param\":null,\"code\":%d}";
+    private static final String NESTED =
+            "{\"error\":{\"message\":\"%s\",\"type\":\"BadRequestError\",\"param\":null,\"code\":%d}}";
+    private static final String FLAT =
+            "{\"object\":\"error\",\"message\":\"%s\",\"type\":\"BadRequestError\",\"param\":null,\"code\":%d}";
 
     static Stream<Arguments> statuses() {
         return Stream.of(
@@ -55,7 +57,8 @@ class HttpErrorsTest {
     @Test
     void contextOverflowIsItsOwnType() {
         String msg = "This model's maximum context length is 4096 tokens. However, you requested 5000 tokens";
-        InferenceException e = HttpErrors.fromResponse("p", "e", 400, null, null, String.format(NESTED, msg, 400), CLOCK);
+        InferenceException e =
+                HttpErrors.fromResponse("p", "e", 400, null, null, String.format(NESTED, msg, 400), CLOCK);
         assertThat(e).isInstanceOf(ContextLengthExceededException.class);
         assertThat(e.isRetryable()).isFalse();
     }
@@ -74,19 +77,26 @@ class HttpErrorsTest {
                 .hasMessageContaining("Unauthorized");
         assertThat(HttpErrors.fromResponse("p", "e", 502, null, null, "<html>bad gateway</html>", CLOCK))
                 .hasMessageContaining("<html>bad gateway</html>");
-        assertThat(HttpErrors.fromResponse("p", "e", 503, null, null, "", CLOCK)).hasMessageContaining("service unavailable");
-        assertThat(HttpErrors.fromResponse("p", "e", 500, null, null, "x".repeat(5000), CLOCK).getMessage().length())
+        assertThat(HttpErrors.fromResponse("p", "e", 503, null, null, "", CLOCK))
+                .hasMessageContaining("service unavailable");
+        assertThat(HttpErrors.fromResponse("p", "e", 500, null, null, "x".repeat(5000), CLOCK)
+                        .getMessage()
+                        .length())
                 .isLessThan(400);
     }
 
     @Test
     void retryAfterIsReadInEachForm() {
-        assertThat(HttpErrors.fromResponse("p", "e", 429, "7", null, "", CLOCK).retryAfter()).contains(Duration.ofSeconds(7));
-        assertThat(HttpErrors.parseRetryAfter("Fri, 27 Nov 2026 10:00:30 GMT", null, CLOCK)).isEqualTo(Duration.ofSeconds(30));
-        assertThat(HttpErrors.parseRetryAfter("Fri, 27 Nov 2026 09:00:00 GMT", null, CLOCK)).isEqualTo(Duration.ZERO);
+        assertThat(HttpErrors.fromResponse("p", "e", 429, "7", null, "", CLOCK).retryAfter())
+                .contains(Duration.ofSeconds(7));
+        assertThat(HttpErrors.parseRetryAfter("Fri, 27 Nov 2026 10:00:30 GMT", null, CLOCK))
+                .isEqualTo(Duration.ofSeconds(30));
+        assertThat(HttpErrors.parseRetryAfter("Fri, 27 Nov 2026 09:00:00 GMT", null, CLOCK))
+                .isEqualTo(Duration.ZERO);
         assertThat(HttpErrors.parseRetryAfter("3", "250", CLOCK)).isEqualTo(Duration.ofMillis(250));
         assertThat(HttpErrors.parseRetryAfter("soon", null, CLOCK)).isNull();
         assertThat(HttpErrors.parseRetryAfter(null, null, CLOCK)).isNull();
-        assertThat(HttpErrors.fromResponse("p", "e", 503, "2", null, "", CLOCK).retryAfter()).contains(Duration.ofSeconds(2));
+        assertThat(HttpErrors.fromResponse("p", "e", 503, "2", null, "", CLOCK).retryAfter())
+                .contains(Duration.ofSeconds(2));
     }
 }

@@ -12,7 +12,8 @@ class SseReaderTest {
 
     @Test
     void readsEventsSkippingCommentsAndOtherFields() throws Exception {
-        SseReader r = reader(": keep-alive\n\nevent: message\nid: 1\ndata: {\"a\":1}\n\ndata:{\"b\":2}\r\n\r\ndata: [DONE]\n\n");
+        SseReader r = reader(
+                ": keep-alive\n\nevent: message\nid: 1\ndata: {\"a\":1}\n\ndata:{\"b\":2}\r\n\r\ndata: [DONE]\n\n");
         assertThat(r.next()).isEqualTo("{\"a\":1}");
         assertThat(r.next()).isEqualTo("{\"b\":2}");
         assertThat(r.next()).isEqualTo("[DONE]");

@@ -1,0 +1,152 @@
+package dev.hybridinference.benchmarks;
+
+import java.lang.management.ManagementFactory;
+import java.util.Collection;
+import java.util.LinkedHashMap;
+import java.util.Locale;
+import java.util.Map;
+import org.openjdk.jmh.results.RunResult;
+import org.openjdk.jmh.runner.Runner;
+import org.openjdk.jmh.runner.RunnerException;
+import org.openjdk.jmh.runner.options.Options;
+import org.openjdk.jmh.runner.options.OptionsBuilder;
+import org.openjdk.jmh.runner.options.TimeValue;
+import org.openjdk.jmh.util.Statistics;
+
+/**
+ * Runs {@link VllmOverheadBenchmark} with 1 and 8 threads and prints the SDK-to-bare ratios of mean and
+ * p99 latency, then measures the bytes the calling thread allocates per call for each client.
+ *
+ * <p>Arguments (all optional): {@code warmupSeconds measureSeconds iterations forks}; defaults {@code 2 3
+ * 5 1}.
+ */
+public final class OverheadReport {
+    private OverheadReport() {}
+
+    /**
+     * Runs the report.
+     *
+     * @param args optional {@code warmupSeconds measureSeconds iterations forks}
+     */
+    public static void main(String[] args) throws Exception {
+        int warmup = args.length > 0 ? Integer.parseInt(args[0]) : 2;
+        int measure = args.length > 1 ? Integer.parseInt(args[1]) : 3;
+        int iterations = args.length > 2 ? Integer.parseInt(args[2]) : 5;
+        int forks = args.length > 3 ? Integer.parseInt(args[3]) : 1;
+        StringBuilder report = new StringBuilder();
+        report.append(String.format(
+                Locale.ROOT,
+                "%-10s %-8s %12s %12s %12s %12s %8s %8s%n",
+                "mode",
+                "threads",
+                "bare mean",
+                "sdk mean",
+                "bare p99",
+                "sdk p99",
+                "mean x",
+                "p99 x"));
+        for (int threads : new int[] {1, 8}) {
+            Map<String, Statistics> stats = run(threads, warmup, measure, iterations, forks);
+            for (String mode : new String[] {"blocking", "streaming"}) {
+                Statistics bare = stats.get(mode + "Bare");
+                Statistics sdk = stats.get(mode + "Sdk");
+                report.append(String.format(
+                        Locale.ROOT,
+                        "%-10s %-8d %10.1fus %10.1fus %10.1fus %10.1fus %8.3f %8.3f%n",
+                        mode,
+                        threads,
+                        bare.getMean(),
+                        sdk.getMean(),
+                        bare.getPercentile(99),
+                        sdk.getPercentile(99),
+                        sdk.getMean() / bare.getMean(),
+                        sdk.getPercentile(99) / bare.getPercentile(99)));
+            }
+        }
+        report.append(allocation());
+        System.out.println();
+        System.out.println("=== vLLM provider overhead against bare OkHttp + Jackson (same loopback server) ===");
+        System.out.print(report);
+    }
+
+    private static Map<String, Statistics> run(int threads, int warmup, int measure, int iterations, int forks)
+            throws RunnerException {
+        Options opts = new OptionsBuilder()
+                .include(VllmOverheadBenchmark.class.getName() + "\\.")
+                .threads(threads)
+                .forks(forks)
+                .warmupIterations(iterations)
+                .warmupTime(TimeValue.seconds(warmup))
+                .measurementIterations(iterations)
+                .measurementTime(TimeValue.seconds(measure))
+                .jvmArgsAppend("-Xms1g", "-Xmx1g")
+                .build();
+        Collection<RunResult> results = new Runner(opts).run();
+        Map<String, Statistics> out = new LinkedHashMap<>();
+        for (RunResult r : results) {
+            String label = r.getParams().getBenchmark();
+            out.put(
+                    label.substring(label.lastIndexOf('.') + 1),
+                    r.getPrimaryResult().getStatistics());
+        }
+        return out;
+    }
+
+    /** Bytes allocated by the calling thread per call, after a warm-up, for each client. */
+    private static String allocation() throws Exception {
+        com.sun.management.ThreadMXBean mx = (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
+        VllmOverheadBenchmark.Env env = new VllmOverheadBenchmark.Env();
+        env.setUp();
+        try {
+            long tid = Thread.currentThread().getId();
+            Map<String, Long> perCall = new LinkedHashMap<>();
+            int calls = 20_000;
+            for (String variant : new String[] {"blockingBare", "blockingSdk", "streamingBare", "streamingSdk"}) {
+                for (int i = 0; i < calls; i++) {
+                    call(variant, env);
+                }
+                long before = mx.getThreadAllocatedBytes(tid);
+                for (int i = 0; i < calls; i++) {
+                    call(variant, env);
+                }
+                perCall.put(variant, (mx.getThreadAllocatedBytes(tid) - before) / calls);
+            }
+            return String.format(
+                    Locale.ROOT,
+                    "%nallocated by the calling thread per call (1 thread, %d calls after %d warm-up calls):%n"
+                            + "  blocking:  bare %d B, sdk %d B, ratio %.3f%n"
+                            + "  streaming: bare %d B, sdk %d B, ratio %.3f%n",
+                    calls,
+                    calls,
+                    perCall.get("blockingBare"),
+                    perCall.get("blockingSdk"),
+                    (double) perCall.get("blockingSdk") / perCall.get("blockingBare"),
+                    perCall.get("streamingBare"),
+                    perCall.get("streamingSdk"),
+                    (double) perCall.get("streamingSdk") / perCall.get("streamingBare"));
+        } finally {
+            env.tearDown();
+        }
+    }
+
+    private static void call(String variant, VllmOverheadBenchmark.Env env) throws Exception {
+        String text;
+        switch (variant) {
+            case "blockingBare":
+                text = VllmOverheadBenchmark.bareBlocking(env);
+                break;
+            case "blockingSdk":
+                text = VllmOverheadBenchmark.sdkBlocking(env);
+                break;
+            case "streamingBare":
+                text = VllmOverheadBenchmark.bareStreaming(env);
+                break;
+            default:
+                text = VllmOverheadBenchmark.sdkStreaming(env);
+                break;
+        }
+        if (!text.startsWith("word0")) {
+            throw new IllegalStateException(variant + " returned an unexpected answer: " + text);
+        }
+    }
+}
