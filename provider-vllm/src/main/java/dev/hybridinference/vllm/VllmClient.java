@@ -13,6 +13,7 @@ import dev.hybridinference.core.MalformedResponseException;
 import dev.hybridinference.core.Pricing;
 import dev.hybridinference.core.ProviderUnavailableException;
 import dev.hybridinference.core.cost.CostLedger;
+import dev.hybridinference.core.internal.DaemonThreads;
 import dev.hybridinference.core.internal.openai.OpenAiCodec;
 import dev.hybridinference.core.internal.openai.OpenAiTransport;
 import dev.hybridinference.core.spi.AbstractProviderClient;
@@ -29,7 +30,6 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
-import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 
@@ -87,11 +87,7 @@ public final class VllmClient extends AbstractProviderClient implements LoadAwar
         if (b.scrapeInterval.isZero()) {
             this.monitor = null;
         } else {
-            this.monitor = Executors.newSingleThreadScheduledExecutor(r -> {
-                Thread t = new Thread(r, "hybrid-inference-" + b.id + "-monitor");
-                t.setDaemon(true);
-                return t;
-            });
+            this.monitor = DaemonThreads.scheduler(b.id + "-monitor");
             long every = b.scrapeInterval.toNanos();
             monitor.scheduleWithFixedDelay(this::scrapeAll, 0, every, TimeUnit.NANOSECONDS);
         }

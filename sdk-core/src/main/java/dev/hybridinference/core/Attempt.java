@@ -23,7 +23,9 @@ public record Attempt(
         /** It failed and the call moved on (or gave up). */
         FAILED,
         /** The caller cancelled it. */
-        CANCELLED
+        CANCELLED,
+        /** Routing passed the target over without calling it (circuit open, no free slot). */
+        SKIPPED
     }
 
     /** Checks the required parts. */

@@ -24,8 +24,9 @@ public interface InferenceClient extends AutoCloseable {
     CompletableFuture<ChatResponse> chatAsync(ChatRequest request);
 
     /**
-     * Streams the answer as a pull iterator. The call starts now; errors before the first chunk
-     * surface from the iterator. Close the stream to cancel it.
+     * Streams the answer as a pull iterator. The call starts now and this method returns once the
+     * response has started: errors before that (connection refused, an error status) are thrown here,
+     * later ones from the iterator. Close the stream to cancel the call.
      */
     ChatStream stream(ChatRequest request);
 

@@ -8,6 +8,7 @@ import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import dev.hybridinference.core.cost.CostLedger;
 import dev.hybridinference.core.internal.EnvSubstitution;
 import dev.hybridinference.core.internal.ProviderRegistry;
+import dev.hybridinference.core.internal.RoutingConfigReader;
 import dev.hybridinference.core.spi.ConfigNode;
 import dev.hybridinference.core.spi.ProviderContext;
 import java.io.IOException;
@@ -39,7 +40,7 @@ import java.util.function.Function;
  * key names the one to return. Every error names the offending key path.
  */
 public final class InferenceClients {
-    private static final Set<String> TOP_LEVEL_KEYS = Set.of("providers", "default");
+    private static final Set<String> TOP_LEVEL_KEYS = Set.of("providers", "default", "routing");
 
     private InferenceClients() {}
 
@@ -144,10 +145,15 @@ public final class InferenceClients {
                 throw new ConfigurationException("providers", "expected at least one provider");
             }
             String chosen = doc.string("default").orElse(null);
-            if (chosen == null && providers.size() > 1) {
+            boolean routed = doc.has("routing");
+            if (routed && chosen != null) {
+                throw new ConfigurationException("default", "set either default or routing, not both");
+            }
+            if (chosen == null && providers.size() > 1 && !routed) {
                 throw new ConfigurationException(
                         "default",
-                        "is required with several providers: name one of " + String.join(", ", providers.keySet()));
+                        "is required with several providers and no routing section: name one of "
+                                + String.join(", ", providers.keySet()));
             }
             if (chosen != null && !providers.containsKey(chosen)) {
                 throw new ConfigurationException(
@@ -170,6 +176,17 @@ public final class InferenceClients {
             } catch (RuntimeException e) {
                 closeAll(new ArrayList<>(built.values()), e);
                 throw e;
+            }
+            if (routed) {
+                try {
+                    return RoutingConfigReader.read(doc.requireObject("routing"), built, sharedLedger, clock);
+                } catch (RuntimeException e) {
+                    closeAll(new ArrayList<>(built.values()), e);
+                    if (e instanceof IllegalArgumentException) {
+                        throw new ConfigurationException("routing", e.getMessage(), e);
+                    }
+                    throw e;
+                }
             }
             String pick =
                     chosen != null ? chosen : providers.keySet().iterator().next();

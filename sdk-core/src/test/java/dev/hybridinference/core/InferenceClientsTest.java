@@ -84,7 +84,7 @@ class InferenceClientsTest {
     void severalProvidersNeedADefault() {
         String two = "providers:\n  a: {type: echo}\n  b: {type: echo}\n";
         assertThat(configError(two).getMessage())
-                .isEqualTo("default: is required with several providers: name one of a, b");
+                .isEqualTo("default: is required with several providers and no routing section: name one of a, b");
         try (InferenceClient c = load(two + "default: b\n", Map.of())) {
             assertThat(c.info().id()).isEqualTo("b");
         }

@@ -49,6 +49,7 @@ public final class OpenAiCompatibleServer implements AutoCloseable {
     private final String apiKey;
     private final Duration delayPerChunk;
     private final AtomicInteger running = new AtomicInteger();
+    private final AtomicInteger maxRunning = new AtomicInteger();
     private final AtomicLong requests = new AtomicLong();
     private final AtomicLong ids = new AtomicLong();
     private volatile double waitingGauge;
@@ -89,6 +90,11 @@ public final class OpenAiCompatibleServer implements AutoCloseable {
     /** The chat requests served so far. */
     public long requestCount() {
         return requests.get();
+    }
+
+    /** The most chat requests this server has had in progress at once. */
+    public int maxConcurrentRequests() {
+        return maxRunning.get();
     }
 
     /** Sets what {@code vllm:num_requests_waiting} reports (on top of nothing: the server never queues). */
@@ -145,7 +151,7 @@ public final class OpenAiCompatibleServer implements AutoCloseable {
                 return;
             }
             requests.incrementAndGet();
-            running.incrementAndGet();
+            maxRunning.accumulateAndGet(running.incrementAndGet(), Math::max);
             try {
                 String question = lastUserMessage(messages);
                 String answer = responder.apply(question);

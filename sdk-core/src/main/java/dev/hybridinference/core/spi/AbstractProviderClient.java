@@ -16,6 +16,8 @@ import dev.hybridinference.core.Receipt;
 import dev.hybridinference.core.StreamHandler;
 import dev.hybridinference.core.Usage;
 import dev.hybridinference.core.cost.CostLedger;
+import dev.hybridinference.core.internal.DaemonThreads;
+import dev.hybridinference.core.internal.Streams;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.List;
@@ -24,9 +26,7 @@ import java.util.Objects;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
 import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * The flow every provider shares: it validates, times the call, runs the provider's one step ({@link
@@ -148,57 +148,7 @@ public abstract class AbstractProviderClient implements InferenceClient {
     public final Cancellable stream(ChatRequest request, StreamHandler handler) {
         Objects.requireNonNull(handler, "handler");
         ensureOpen();
-        AtomicBoolean cancelled = new AtomicBoolean();
-        ReceiptedStream[] current = new ReceiptedStream[1];
-        executor().execute(() -> {
-            ReceiptedStream s;
-            try {
-                s = (ReceiptedStream) stream(request);
-            } catch (InferenceException e) {
-                handler.onError(e);
-                return;
-            }
-            synchronized (current) {
-                current[0] = s;
-            }
-            if (cancelled.get()) {
-                s.close();
-            }
-            pump(s, handler);
-        });
-        return () -> {
-            if (cancelled.compareAndSet(false, true)) {
-                synchronized (current) {
-                    if (current[0] != null) {
-                        current[0].close();
-                    }
-                }
-            }
-        };
-    }
-
-    private static void pump(ReceiptedStream s, StreamHandler handler) {
-        try (s) {
-            while (s.hasNext()) {
-                ChatChunk c = s.next();
-                try {
-                    handler.onChunk(c);
-                } catch (RuntimeException e) {
-                    s.close();
-                    handler.onError(new CancelledException(
-                            "stream handler threw " + e.getClass().getSimpleName() + "; stream cancelled",
-                            s.ctx.providerId(),
-                            null,
-                            0,
-                            null,
-                            e));
-                    return;
-                }
-            }
-            handler.onComplete(s.response());
-        } catch (InferenceException e) {
-            handler.onError(e);
-        }
+        return Streams.push(() -> stream(request), handler, executor(), id);
     }
 
     @Override
@@ -238,12 +188,7 @@ public abstract class AbstractProviderClient implements InferenceClient {
             synchronized (this) {
                 ex = executor;
                 if (ex == null) {
-                    AtomicInteger n = new AtomicInteger();
-                    ex = Executors.newCachedThreadPool(r -> {
-                        Thread t = new Thread(r, "hybrid-inference-" + id + "-" + n.incrementAndGet());
-                        t.setDaemon(true);
-                        return t;
-                    });
+                    ex = DaemonThreads.cachedPool(id);
                     executor = ex;
                 }
             }
@@ -252,7 +197,7 @@ public abstract class AbstractProviderClient implements InferenceClient {
     }
 
     private ChatResponse complete(CallContext ctx, ProviderResult r, Optional<Duration> ttft) {
-        Receipt receipt = receipt(ctx, r.usage(), r.model(), r.coldStart(), r.instanceTime(), ttft);
+        Receipt receipt = receipt(ctx, r.usage(), r.model(), r.coldStart(), r.instanceTime(), ttft, null);
         if (ctx.claimReceipt()) {
             record(receipt);
         }
@@ -270,7 +215,8 @@ public abstract class AbstractProviderClient implements InferenceClient {
                     "unexpected " + e.getClass().getSimpleName() + " in provider", id, null, 0, null, e);
         }
         if (ie.partialReceipt().isEmpty() && ctx.claimReceipt()) {
-            Receipt partial = receipt(ctx, Usage.ZERO, ctx.request().model().orElse(""), null, null, Optional.empty());
+            Receipt partial =
+                    receipt(ctx, Usage.ZERO, ctx.request().model().orElse(""), null, null, Optional.empty(), ie);
             record(partial);
             ie.withPartialReceipt(partial);
         }
@@ -283,7 +229,8 @@ public abstract class AbstractProviderClient implements InferenceClient {
             String model,
             dev.hybridinference.core.ColdStart coldStart,
             Duration instanceTime,
-            Optional<Duration> ttft) {
+            Optional<Duration> ttft,
+            InferenceException failure) {
         Duration total = Duration.ofNanos(System.nanoTime() - ctx.startNanos());
         Duration occupied = instanceTime != null
                 ? instanceTime
@@ -292,6 +239,14 @@ public abstract class AbstractProviderClient implements InferenceClient {
                         : Duration.ZERO);
         var cost = pricing.costOf(new Pricing.BillableUsage(usage, total, occupied));
         List<Attempt> attempts = ctx.attempts();
+        if (attempts.isEmpty()) {
+            // The provider recorded no attempts of its own: the call itself is the one attempt.
+            Attempt.Outcome outcome = failure == null
+                    ? Attempt.Outcome.SUCCEEDED
+                    : failure instanceof CancelledException ? Attempt.Outcome.CANCELLED : Attempt.Outcome.FAILED;
+            String error = failure == null ? null : failure.getClass().getSimpleName() + ": " + failure.getMessage();
+            attempts = List.of(new Attempt(id, "", ctx.route(), outcome, total, error));
+        }
         return new Receipt(
                 id,
                 kind,

@@ -1,0 +1,254 @@
+package dev.hybridinference.core.routing;
+
+import dev.hybridinference.core.ClientInfo;
+import dev.hybridinference.core.InferenceClient;
+import dev.hybridinference.core.InferenceException;
+import dev.hybridinference.core.LoadAware;
+import dev.hybridinference.core.LoadSnapshot;
+import dev.hybridinference.core.Receipt;
+import java.time.Duration;
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.LongSupplier;
+
+/**
+ * Everything the composite client knows about one member, in one place: calls in flight and the
+ * in-flight limit, the load signal, the circuit breaker, and the cold-start estimate learned from
+ * receipts. Updated as calls start and end; safe under concurrency. Policies read it.
+ */
+public final class MemberState {
+    private static final double EWMA = 0.2;
+
+    private final String name;
+    private final InferenceClient client;
+    private final ClientInfo info;
+    private final MemberOptions options;
+    private final LongSupplier nanoTime;
+    private final Semaphore permits;
+    private final AtomicInteger inFlight = new AtomicInteger();
+    private final int failureThreshold;
+    private final long cooldownNanos;
+    private final AtomicBoolean probing = new AtomicBoolean();
+    private final Object lock = new Object();
+    private int consecutiveFailures;
+    private long openUntilNanos;
+    private boolean open;
+    private volatile boolean everCalled;
+    private volatile long lastActivityNanos;
+    private double warmLatencyNanos = Double.NaN;
+    private double coldStartNanos;
+
+    MemberState(
+            String name,
+            InferenceClient client,
+            MemberOptions options,
+            LongSupplier nanoTime,
+            int failureThreshold,
+            Duration cooldown) {
+        this.name = name;
+        this.client = client;
+        this.info = client.info();
+        this.options = options;
+        this.nanoTime = nanoTime;
+        this.permits = options.maxInFlight() > 0 ? new Semaphore(options.maxInFlight(), true) : null;
+        this.failureThreshold = failureThreshold;
+        this.cooldownNanos = cooldown.toNanos();
+        this.coldStartNanos = options.coldStartLatency().toNanos();
+    }
+
+    /** The member's name in the composite client. */
+    public String name() {
+        return name;
+    }
+
+    /** The member client. */
+    public InferenceClient client() {
+        return client;
+    }
+
+    /** The member's info, read once when the composite client was built. */
+    public ClientInfo info() {
+        return info;
+    }
+
+    /** The member's options. */
+    public MemberOptions options() {
+        return options;
+    }
+
+    /** Calls in flight to this member from the composite client. */
+    public int inFlight() {
+        return inFlight.get();
+    }
+
+    /** The member's load signal, or null when it reports none. */
+    public LoadSnapshot load() {
+        return client instanceof LoadAware ? ((LoadAware) client).load() : null;
+    }
+
+    /** Whether the load signal says the member is full ({@link MemberOptions#maxWaiting()} reached). */
+    public boolean loadFull() {
+        if (Double.isNaN(options.maxWaiting())) {
+            return false;
+        }
+        LoadSnapshot l = load();
+        return l != null && !Double.isNaN(l.waiting()) && l.waiting() >= options.maxWaiting();
+    }
+
+    /**
+     * Takes an in-flight slot, waiting up to {@code wait} for one; never exceeds the limit.
+     *
+     * @return false when no slot freed in time
+     */
+    boolean tryAcquire(Duration wait) throws InterruptedException {
+        if (permits != null) {
+            boolean got =
+                    wait.isZero() ? permits.tryAcquire() : permits.tryAcquire(wait.toNanos(), TimeUnit.NANOSECONDS);
+            if (!got) {
+                return false;
+            }
+        }
+        inFlight.incrementAndGet();
+        return true;
+    }
+
+    /** Frees the slot taken by {@link #tryAcquire}. */
+    void release() {
+        inFlight.decrementAndGet();
+        if (permits != null) {
+            permits.release();
+        }
+    }
+
+    /** How full the member is, for reasons: "12/64 in flight". */
+    String capacityText() {
+        String s = inFlight.get() + (permits != null ? "/" + options.maxInFlight() : "") + " in flight";
+        LoadSnapshot l = Double.isNaN(options.maxWaiting()) ? null : load();
+        if (l != null && !Double.isNaN(l.waiting())) {
+            s += ", " + (long) l.waiting() + " waiting";
+        }
+        return s;
+    }
+
+    /** The circuit breaker's answer for a new call. */
+    enum Gate {
+        /** Closed: call. */
+        CLOSED,
+        /** Open past its cooldown: this call is the one recovery probe. */
+        PROBE,
+        /** Open: skip. */
+        OPEN
+    }
+
+    /** Asks the circuit breaker whether a call may go to this member now. */
+    Gate gate() {
+        synchronized (lock) {
+            if (!open) {
+                return Gate.CLOSED;
+            }
+            if (nanoTime.getAsLong() - openUntilNanos >= 0 && probing.compareAndSet(false, true)) {
+                return Gate.PROBE;
+            }
+            return Gate.OPEN;
+        }
+    }
+
+    /** Gives back the probe slot of a call that did not go ahead after all. */
+    void probeDone(Gate gate) {
+        if (gate == Gate.PROBE) {
+            probing.set(false);
+        }
+    }
+
+    /** Whether the circuit is open now. */
+    public boolean circuitOpen() {
+        synchronized (lock) {
+            return open;
+        }
+    }
+
+    /** A call started (for idle-time tracking). */
+    void started() {
+        lastActivityNanos = nanoTime.getAsLong();
+        everCalled = true;
+    }
+
+    /** A call succeeded; learns warm or cold latency from its receipt. */
+    void succeeded(Receipt receipt, boolean predictedCold) {
+        long total = receipt.totalTime().toNanos();
+        synchronized (lock) {
+            consecutiveFailures = 0;
+            open = false;
+            probing.set(false);
+            // A call predicted cold counts as a cold sample when it was slow against the warm baseline, or
+            // when there is no baseline yet (the first call to a scale-to-zero member).
+            boolean cold = receipt.coldStart().observed()
+                    || (predictedCold && (Double.isNaN(warmLatencyNanos) || total > 2 * warmLatencyNanos));
+            if (cold && options.idleTimeout() != null) {
+                double extra = Double.isNaN(warmLatencyNanos) ? total : Math.max(0, total - warmLatencyNanos);
+                coldStartNanos = coldStartNanos + EWMA * (extra - coldStartNanos);
+            } else {
+                warmLatencyNanos =
+                        Double.isNaN(warmLatencyNanos) ? total : warmLatencyNanos + EWMA * (total - warmLatencyNanos);
+            }
+        }
+        lastActivityNanos = nanoTime.getAsLong();
+    }
+
+    /** A call failed; provider-side failures count towards opening the circuit. */
+    void failed(InferenceException e) {
+        lastActivityNanos = nanoTime.getAsLong();
+        if (!e.isRetryable()) {
+            synchronized (lock) {
+                probing.set(false);
+            }
+            return;
+        }
+        synchronized (lock) {
+            consecutiveFailures++;
+            if (open || consecutiveFailures >= failureThreshold) {
+                open = true;
+                openUntilNanos = nanoTime.getAsLong() + cooldownNanos;
+            }
+            probing.set(false);
+        }
+    }
+
+    /** Whether the member has had no call for at least {@code d} (or never had one). */
+    boolean idleFor(Duration d) {
+        return !everCalled || nanoTime.getAsLong() - lastActivityNanos >= d.toNanos();
+    }
+
+    /** Whether the next call is predicted to hit a cold start. */
+    public boolean predictedCold() {
+        Duration idle = options.idleTimeout();
+        if (idle == null) {
+            return false;
+        }
+        return !everCalled || nanoTime.getAsLong() - lastActivityNanos > idle.toNanos();
+    }
+
+    /** The learned cold-start latency (the configured guess until one is observed). */
+    public Duration coldStartLatency() {
+        synchronized (lock) {
+            return Duration.ofNanos((long) coldStartNanos);
+        }
+    }
+
+    /** The learned latency of a warm call, or empty before the first one. */
+    public java.util.Optional<Duration> warmLatency() {
+        synchronized (lock) {
+            return Double.isNaN(warmLatencyNanos)
+                    ? java.util.Optional.empty()
+                    : java.util.Optional.of(Duration.ofNanos((long) warmLatencyNanos));
+        }
+    }
+
+    /** The latency expected for the next call: warm latency, plus the cold start when one is predicted. */
+    Duration expectedLatency() {
+        Duration warm = warmLatency().orElse(Duration.ZERO);
+        return predictedCold() ? warm.plus(coldStartLatency()) : warm;
+    }
+}

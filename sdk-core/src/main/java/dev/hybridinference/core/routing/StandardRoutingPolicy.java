@@ -1,0 +1,427 @@
+package dev.hybridinference.core.routing;
+
+import dev.hybridinference.core.BudgetExceededException;
+import dev.hybridinference.core.ChatRequest;
+import dev.hybridinference.core.Pricing;
+import dev.hybridinference.core.Receipt;
+import dev.hybridinference.core.Usage;
+import dev.hybridinference.core.cost.CostLedger;
+import java.math.BigDecimal;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Optional;
+
+/**
+ * The routing policy the configuration builds, composed of optional parts applied in this order:
+ *
+ * <ol>
+ *   <li><b>tiering</b>: the first {@link TierRule} that matches picks a tier (or the request's tier hint,
+ *       when it names a tier), else the default tier; a tier lists its members in order of preference;
+ *   <li><b>budgets</b>: a spent budget refuses the request or downgrades it to a cheaper tier;
+ *   <li><b>spillover</b>: the primary goes first while it has capacity; when it is full (its in-flight
+ *       limit or its load signal's queue) the overflow members go before it (the client may still wait
+ *       a short while for a slot);
+ *   <li><b>cold-start awareness</b>: a member predicted cold whose expected latency would break the
+ *       request's deadline or latency objective moves behind the members that fit;
+ *   <li><b>cost awareness</b>: among the members that meet the latency objective, the lowest expected
+ *       cost first.
+ * </ol>
+ *
+ * Thread-safe.
+ */
+public final class StandardRoutingPolicy implements RoutingPolicy {
+    private static final Duration DEFAULT_LATENCY = Duration.ofSeconds(1);
+
+    private final Map<String, List<String>> tiers;
+    private final List<TierRule> rules;
+    private final String defaultTier;
+    private final String spilloverPrimary;
+    private final List<String> overflow;
+    private final Duration waitForSlot;
+    private final boolean costAware;
+    private final List<BudgetState> budgets;
+    private final Clock clock;
+    private final CostLedger ledger;
+
+    private StandardRoutingPolicy(Builder b) {
+        this.tiers = Map.copyOf(b.tiers);
+        this.rules = List.copyOf(b.rules);
+        this.defaultTier = b.defaultTier != null
+                ? b.defaultTier
+                : b.tiers.keySet().stream().findFirst().orElse(null);
+        this.spilloverPrimary = b.spilloverPrimary;
+        this.overflow = List.copyOf(b.overflow);
+        this.waitForSlot = b.waitForSlot;
+        this.costAware = b.costAware;
+        List<BudgetState> states = new ArrayList<>();
+        for (Budget budget : b.budgets) {
+            states.add(new BudgetState(budget));
+        }
+        this.budgets = List.copyOf(states);
+        this.clock = b.clock;
+        this.ledger = b.ledger;
+        for (TierRule r : rules) {
+            requireTier(r.tier(), "rule " + r.description());
+        }
+        for (Budget budget : b.budgets) {
+            if (budget.downgradeTier() != null) {
+                requireTier(budget.downgradeTier(), "budget " + budget.name());
+            }
+        }
+        if (defaultTier != null) {
+            requireTier(defaultTier, "the default tier");
+        }
+    }
+
+    private void requireTier(String tier, String who) {
+        if (!tiers.containsKey(tier)) {
+            throw new IllegalArgumentException(who + " names tier \"" + tier + "\", which is not defined; tiers: "
+                    + String.join(", ", tiers.keySet()));
+        }
+    }
+
+    /** A builder with no parts: every member in the order given, no budgets. */
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /** Every member name the policy refers to. */
+    public java.util.Set<String> referencedMembers() {
+        java.util.Set<String> names = new java.util.LinkedHashSet<>();
+        tiers.values().forEach(names::addAll);
+        if (spilloverPrimary != null) {
+            names.add(spilloverPrimary);
+        }
+        names.addAll(overflow);
+        return names;
+    }
+
+    /** The spillover primary, if any. */
+    public Optional<String> spilloverPrimary() {
+        return Optional.ofNullable(spilloverPrimary);
+    }
+
+    /** How long a call may wait for a slot on the spillover primary before it spills. */
+    public Duration waitForSlot() {
+        return waitForSlot;
+    }
+
+    @Override
+    public Route route(ChatRequest request, Map<String, MemberState> members) {
+        StringBuilder reason = new StringBuilder();
+        String tier = pickTier(request, reason);
+        tier = applyBudgets(request, tier, reason);
+        List<String> candidates = new ArrayList<>(tier != null ? tiers.get(tier) : members.keySet());
+        if (spilloverPrimary != null) {
+            spill(candidates, members, reason);
+        }
+        Duration budget = latencyBudget(request);
+        if (budget != null) {
+            skipCold(candidates, members, budget, reason);
+        }
+        if (costAware) {
+            byCost(candidates, members, request, budget, reason);
+        }
+        return new Route(candidates, reason.toString(), tier);
+    }
+
+    private String pickTier(ChatRequest request, StringBuilder reason) {
+        if (tiers.isEmpty()) {
+            return null;
+        }
+        Optional<String> hint = request.options().tierHint();
+        if (hint.isPresent() && tiers.containsKey(hint.get())) {
+            reason.append("tier ").append(hint.get()).append(" by hint");
+            return hint.get();
+        }
+        for (TierRule r : rules) {
+            if (r.predicate().test(request)) {
+                reason.append("tier ").append(r.tier()).append(" by rule ").append(r.description());
+                return r.tier();
+            }
+        }
+        reason.append("tier ").append(defaultTier).append(" by default");
+        return defaultTier;
+    }
+
+    private String applyBudgets(ChatRequest request, String tier, StringBuilder reason) {
+        if (budgets.isEmpty()) {
+            return tier;
+        }
+        Instant now = clock.instant();
+        Map<String, String> tags = request.options().tags();
+        for (BudgetState b : budgets) {
+            if (!b.budget.appliesTo(tags)) {
+                continue;
+            }
+            BigDecimal spent = b.spent(now);
+            if (spent.compareTo(b.budget.limit()) >= 0) {
+                String what = "budget " + b.budget.name() + " spent ($" + spent.toPlainString() + " of $"
+                        + b.budget.limit().toPlainString() + " this period, resets at " + b.windowEnd(now) + ")";
+                if (b.budget.downgradeTier() == null) {
+                    throw new BudgetExceededException(what + "; request refused", null);
+                }
+                if (reason.length() > 0) {
+                    reason.append("; ");
+                }
+                reason.append(what).append(": downgraded to tier ").append(b.budget.downgradeTier());
+                tier = b.budget.downgradeTier();
+            }
+        }
+        return tier;
+    }
+
+    private void spill(List<String> candidates, Map<String, MemberState> members, StringBuilder reason) {
+        MemberState primary = members.get(spilloverPrimary);
+        int at = candidates.indexOf(spilloverPrimary);
+        if (primary == null || at < 0) {
+            return;
+        }
+        for (String o : overflow) {
+            if (!candidates.contains(o)) {
+                candidates.add(o);
+            }
+        }
+        int limit = primary.options().maxInFlight();
+        boolean full = (limit > 0 && primary.inFlight() >= limit) || primary.loadFull();
+        if (full && waitForSlot.isZero()) {
+            candidates.remove(at);
+            candidates.add(spilloverPrimary);
+            sep(reason)
+                    .append("spilled over: ")
+                    .append(spilloverPrimary)
+                    .append(" at ")
+                    .append(primary.capacityText());
+        }
+    }
+
+    private static Duration latencyBudget(ChatRequest request) {
+        Duration objective = request.options().latencyObjective().orElse(null);
+        Duration deadline = request.options().timeout().orElse(null);
+        Optional<Instant> absolute = request.options().deadline();
+        if (absolute.isPresent()) {
+            Duration left = Duration.between(Instant.now(), absolute.get());
+            deadline = deadline == null || left.compareTo(deadline) < 0 ? left : deadline;
+        }
+        if (objective == null) {
+            return deadline;
+        }
+        return deadline == null || objective.compareTo(deadline) < 0 ? objective : deadline;
+    }
+
+    private static void skipCold(
+            List<String> candidates, Map<String, MemberState> members, Duration budget, StringBuilder reason) {
+        List<String> tooSlow = new ArrayList<>(0);
+        for (String name : candidates) {
+            MemberState m = members.get(name);
+            if (m != null && m.predictedCold() && m.expectedLatency().compareTo(budget) > 0) {
+                tooSlow.add(name);
+            }
+        }
+        if (tooSlow.isEmpty() || tooSlow.size() == candidates.size()) {
+            return;
+        }
+        candidates.removeAll(tooSlow);
+        candidates.addAll(tooSlow);
+        for (String name : tooSlow) {
+            sep(reason)
+                    .append("skipped cold ")
+                    .append(name)
+                    .append(" (expected ")
+                    .append(members.get(name).expectedLatency().toMillis())
+                    .append(" ms > ")
+                    .append(budget.toMillis())
+                    .append(" ms allowed)");
+        }
+    }
+
+    private static void byCost(
+            List<String> candidates,
+            Map<String, MemberState> members,
+            ChatRequest request,
+            Duration budget,
+            StringBuilder reason) {
+        long prompt = TierRule.estimatePromptTokens(request);
+        List<String> fit = new ArrayList<>();
+        List<String> rest = new ArrayList<>();
+        Map<String, BigDecimal> cost = new LinkedHashMap<>();
+        for (String name : candidates) {
+            MemberState m = members.get(name);
+            if (m == null) {
+                rest.add(name);
+                continue;
+            }
+            Duration latency = m.expectedLatency();
+            (budget == null || latency.compareTo(budget) <= 0 ? fit : rest).add(name);
+            int out = request.maxTokens().orElse(m.options().typicalOutputTokens());
+            Duration busy = m.warmLatency().orElse(DEFAULT_LATENCY);
+            cost.put(name, m.info().pricing().costOf(new Pricing.BillableUsage(new Usage(prompt, out, 0), busy, busy)));
+        }
+        fit.sort(Comparator.comparing(cost::get));
+        candidates.clear();
+        candidates.addAll(fit);
+        candidates.addAll(rest);
+        if (!fit.isEmpty()) {
+            sep(reason)
+                    .append("cheapest expected: ")
+                    .append(fit.get(0))
+                    .append(" ($")
+                    .append(cost.get(fit.get(0)).stripTrailingZeros().toPlainString())
+                    .append(')');
+        }
+    }
+
+    private static StringBuilder sep(StringBuilder sb) {
+        return sb.length() == 0 ? sb : sb.append("; ");
+    }
+
+    @Override
+    public void recorded(ChatRequest request, Receipt receipt) {
+        if (budgets.isEmpty() || receipt.cost().signum() == 0) {
+            return;
+        }
+        Instant now = clock.instant();
+        for (BudgetState b : budgets) {
+            if (b.budget.appliesTo(request.options().tags())) {
+                b.add(now, receipt.cost());
+            }
+        }
+    }
+
+    /** A budget's spend in its current window. */
+    private final class BudgetState {
+        final Budget budget;
+        final long periodMillis;
+        long window = Long.MIN_VALUE;
+        BigDecimal spent = BigDecimal.ZERO;
+
+        BudgetState(Budget budget) {
+            this.budget = budget;
+            this.periodMillis = budget.period().toMillis();
+        }
+
+        synchronized BigDecimal spent(Instant now) {
+            roll(now);
+            return spent;
+        }
+
+        synchronized void add(Instant now, BigDecimal cost) {
+            roll(now);
+            spent = spent.add(cost);
+        }
+
+        Instant windowEnd(Instant now) {
+            return Instant.ofEpochMilli((Math.floorDiv(now.toEpochMilli(), periodMillis) + 1) * periodMillis);
+        }
+
+        /** Starts a new window when the period rolls over, from what the ledger holds for it. */
+        private void roll(Instant now) {
+            long w = Math.floorDiv(now.toEpochMilli(), periodMillis);
+            if (w == window) {
+                return;
+            }
+            window = w;
+            spent = BigDecimal.ZERO;
+            if (ledger != null && budget.tags().size() <= 1) {
+                var totals = ledger.totals(Instant.ofEpochMilli(w * periodMillis), now);
+                spent = budget.tags().isEmpty()
+                        ? totals.total()
+                        : budget.tags().entrySet().stream()
+                                .map(e -> totals.tag(e.getKey(), e.getValue()))
+                                .findFirst()
+                                .orElse(BigDecimal.ZERO);
+            }
+        }
+    }
+
+    /** Builds a {@link StandardRoutingPolicy}. Not thread-safe. */
+    public static final class Builder {
+        private final Map<String, List<String>> tiers = new LinkedHashMap<>();
+        private final List<TierRule> rules = new ArrayList<>();
+        private String defaultTier;
+        private String spilloverPrimary;
+        private final List<String> overflow = new ArrayList<>();
+        private Duration waitForSlot = Duration.ZERO;
+        private boolean costAware;
+        private final List<Budget> budgets = new ArrayList<>();
+        private Clock clock = Clock.systemUTC();
+        private CostLedger ledger;
+
+        private Builder() {}
+
+        /** Defines a tier: its members in order of preference. */
+        public Builder tier(String name, List<String> members) {
+            if (members.isEmpty()) {
+                throw new IllegalArgumentException("tier " + name + " needs at least one member");
+            }
+            tiers.put(Objects.requireNonNull(name, "name"), List.copyOf(members));
+            return this;
+        }
+
+        /** Adds a tier rule; rules are tried in the order added. */
+        public Builder rule(TierRule rule) {
+            rules.add(Objects.requireNonNull(rule, "rule"));
+            return this;
+        }
+
+        /** The tier when no rule matches; the first tier defined unless set. */
+        public Builder defaultTier(String tier) {
+            this.defaultTier = tier;
+            return this;
+        }
+
+        /**
+         * Spillover: {@code primary} takes traffic until full (its member options' in-flight limit or load
+         * signal), then {@code overflow} members do.
+         *
+         * @param waitForSlot how long a call may wait for a slot on the primary before spilling; zero to
+         *     spill at once
+         */
+        public Builder spillover(String primary, List<String> overflow, Duration waitForSlot) {
+            this.spilloverPrimary = Objects.requireNonNull(primary, "primary");
+            this.overflow.clear();
+            this.overflow.addAll(overflow);
+            if (waitForSlot.isNegative()) {
+                throw new IllegalArgumentException("waitForSlot must not be negative, got " + waitForSlot);
+            }
+            this.waitForSlot = waitForSlot;
+            return this;
+        }
+
+        /** Among members meeting the latency objective, try the cheapest expected first. */
+        public Builder costAware(boolean costAware) {
+            this.costAware = costAware;
+            return this;
+        }
+
+        /** Adds a budget. */
+        public Builder budget(Budget budget) {
+            budgets.add(Objects.requireNonNull(budget, "budget"));
+            return this;
+        }
+
+        /** The clock budgets use for their periods. */
+        public Builder clock(Clock clock) {
+            this.clock = Objects.requireNonNull(clock, "clock");
+            return this;
+        }
+
+        /** The ledger a budget's window starts from (what was spent before this client started). */
+        public Builder ledger(CostLedger ledger) {
+            this.ledger = ledger;
+            return this;
+        }
+
+        /** The policy; fails when a rule, budget or default names an undefined tier. */
+        public StandardRoutingPolicy build() {
+            return new StandardRoutingPolicy(this);
+        }
+    }
+}
