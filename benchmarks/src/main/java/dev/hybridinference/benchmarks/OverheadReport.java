@@ -1,16 +1,11 @@
 package dev.hybridinference.benchmarks;
 
 import java.lang.management.ManagementFactory;
-import java.util.Collection;
 import java.util.LinkedHashMap;
 import java.util.Locale;
 import java.util.Map;
-import org.openjdk.jmh.results.RunResult;
-import org.openjdk.jmh.runner.Runner;
 import org.openjdk.jmh.runner.RunnerException;
 import org.openjdk.jmh.runner.options.Options;
-import org.openjdk.jmh.runner.options.OptionsBuilder;
-import org.openjdk.jmh.runner.options.TimeValue;
 import org.openjdk.jmh.util.Statistics;
 
 /**
@@ -29,10 +24,7 @@ public final class OverheadReport {
      * @param args optional {@code warmupSeconds measureSeconds iterations forks}
      */
     public static void main(String[] args) throws Exception {
-        int warmup = args.length > 0 ? Integer.parseInt(args[0]) : 2;
-        int measure = args.length > 1 ? Integer.parseInt(args[1]) : 3;
-        int iterations = args.length > 2 ? Integer.parseInt(args[2]) : 5;
-        int forks = args.length > 3 ? Integer.parseInt(args[3]) : 1;
+        RunLength length = RunLength.parse(args, new RunLength(2, 3, 5, 1));
         StringBuilder report = new StringBuilder();
         report.append(String.format(
                 Locale.ROOT,
@@ -46,7 +38,7 @@ public final class OverheadReport {
                 "mean x",
                 "p99 x"));
         for (int threads : new int[] {1, 8}) {
-            Map<String, Statistics> stats = run(threads, warmup, measure, iterations, forks);
+            Map<String, Statistics> stats = run(threads, length);
             for (String mode : new String[] {"blocking", "streaming"}) {
                 Statistics bare = stats.get(mode + "Bare");
                 Statistics sdk = stats.get(mode + "Sdk");
@@ -69,27 +61,10 @@ public final class OverheadReport {
         System.out.print(report);
     }
 
-    private static Map<String, Statistics> run(int threads, int warmup, int measure, int iterations, int forks)
-            throws RunnerException {
-        Options opts = new OptionsBuilder()
-                .include(VllmOverheadBenchmark.class.getName() + "\\.")
-                .threads(threads)
-                .forks(forks)
-                .warmupIterations(iterations)
-                .warmupTime(TimeValue.seconds(warmup))
-                .measurementIterations(iterations)
-                .measurementTime(TimeValue.seconds(measure))
-                .jvmArgsAppend("-Xms1g", "-Xmx1g")
+    private static Map<String, Statistics> run(int threads, RunLength length) throws RunnerException {
+        Options opts = length.options(VllmOverheadBenchmark.class.getName() + "\\.", threads)
                 .build();
-        Collection<RunResult> results = new Runner(opts).run();
-        Map<String, Statistics> out = new LinkedHashMap<>();
-        for (RunResult r : results) {
-            String label = r.getParams().getBenchmark();
-            out.put(
-                    label.substring(label.lastIndexOf('.') + 1),
-                    r.getPrimaryResult().getStatistics());
-        }
-        return out;
+        return RunLength.run(opts);
     }
 
     /** Bytes allocated by the calling thread per call, after a warm-up, for each client. */

@@ -99,6 +99,15 @@ public class VllmOverheadBenchmark {
         }
     }
 
+    private static Response barePost(Env env, Map<String, Object> json) throws IOException {
+        byte[] body = MAPPER.writeValueAsBytes(json);
+        Request req = new Request.Builder()
+                .url(env.url)
+                .post(RequestBody.create(body, JSON))
+                .build();
+        return env.bare.newCall(req).execute();
+    }
+
     /** The bare baseline, blocking: encode, POST, parse, read text and usage. */
     static String bareBlocking(Env env) throws IOException {
         byte[] body = MAPPER.writeValueAsBytes(env.bareBody);

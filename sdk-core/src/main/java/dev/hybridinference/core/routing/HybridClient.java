@@ -19,6 +19,8 @@ import dev.hybridinference.core.RequestOptions;
 import dev.hybridinference.core.StreamHandler;
 import dev.hybridinference.core.Usage;
 import dev.hybridinference.core.internal.DaemonThreads;
+import dev.hybridinference.core.internal.LazyPool;
+import dev.hybridinference.core.internal.PulledStream;
 import dev.hybridinference.core.internal.Streams;
 import java.math.BigDecimal;
 import java.time.Clock;
@@ -30,7 +32,6 @@ import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
-import java.util.NoSuchElementException;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.Set;
@@ -84,10 +85,11 @@ public final class HybridClient implements InferenceClient {
     private final boolean closeMembers;
     private final ScheduledExecutorService keepWarm;
     private final AtomicBoolean closed = new AtomicBoolean();
-    private volatile ExecutorService executor;
+    private final LazyPool pool;
 
     private HybridClient(Builder b) {
         this.id = b.id;
+        this.pool = new LazyPool(b.id);
         this.clock = b.clock;
         this.nanoTime = b.nanoTime;
         Map<String, MemberState> m = new LinkedHashMap<>();
@@ -201,10 +203,7 @@ public final class HybridClient implements InferenceClient {
         if (keepWarm != null) {
             keepWarm.shutdownNow();
         }
-        ExecutorService ex = executor;
-        if (ex != null) {
-            ex.shutdownNow();
-        }
+        pool.shutdown();
         if (closeMembers) {
             RuntimeException first = null;
             for (MemberState s : members.values()) {
@@ -231,17 +230,7 @@ public final class HybridClient implements InferenceClient {
     }
 
     private ExecutorService executor() {
-        ExecutorService ex = executor;
-        if (ex == null) {
-            synchronized (this) {
-                ex = executor;
-                if (ex == null) {
-                    ex = DaemonThreads.cachedPool(id);
-                    executor = ex;
-                }
-            }
-        }
-        return ex;
+        return pool.get();
     }
 
     /** Sends a one-token call to an idle member so that the platform keeps it warm. */
@@ -625,15 +614,13 @@ public final class HybridClient implements InferenceClient {
     }
 
     /** A member's stream passed through; holds the member's slot until it ends. */
-    private final class RoutedStream implements ChatStream {
+    private final class RoutedStream extends PulledStream {
         private final Execution execution;
         private final MemberState member;
         private final ChatStream inner;
         private final boolean predictedCold;
         private boolean released;
-        private boolean delivered;
         private long firstChunkNanos;
-        private ChatResponse response;
 
         RoutedStream(Execution execution, Attempted<ChatStream> opened) {
             this.execution = execution;
@@ -643,50 +630,37 @@ public final class HybridClient implements InferenceClient {
         }
 
         @Override
-        public boolean hasNext() {
+        protected ChatChunk pull() {
             try {
-                boolean more = inner.hasNext();
-                if (!more && response == null) {
-                    ChatResponse r = inner.response();
-                    Optional<Duration> ttft = firstChunkNanos == 0
-                            ? Optional.empty()
-                            : Optional.of(Duration.ofNanos(firstChunkNanos - execution.startNanos));
-                    Receipt receipt = execution.compose(r.receipt(), member, predictedCold, ttft);
-                    response = new ChatResponse(r.text(), r.toolCalls(), r.finishReason(), r.usage(), receipt);
-                    release();
+                if (!inner.hasNext()) {
+                    return null;
                 }
-                return more;
             } catch (InferenceException e) {
+                end();
                 release();
                 member.failed(e);
                 execution.absorb(e, member);
                 throw execution.fail(e, member);
             }
-        }
-
-        @Override
-        public ChatChunk next() {
-            if (!hasNext()) {
-                throw new NoSuchElementException("stream has ended");
-            }
-            ChatChunk c = inner.next();
-            if (!delivered) {
-                delivered = true;
+            if (firstChunkNanos == 0) {
                 firstChunkNanos = nanoTime.getAsLong();
             }
-            return c;
+            return inner.next();
         }
 
         @Override
-        public ChatResponse response() {
-            if (response == null) {
-                throw new IllegalStateException("the stream has not been read to its end");
-            }
-            return response;
+        protected ChatResponse finish() {
+            ChatResponse r = inner.response();
+            Optional<Duration> ttft = Optional.of(Duration.ofNanos(firstChunkNanos - execution.startNanos));
+            Receipt receipt = execution.compose(
+                    r.receipt(), member, predictedCold, firstChunkNanos == 0 ? Optional.empty() : ttft);
+            release();
+            return new ChatResponse(r.text(), r.toolCalls(), r.finishReason(), r.usage(), receipt);
         }
 
         @Override
         public void close() {
+            end();
             inner.close();
             release();
         }

@@ -34,7 +34,7 @@ public final class MemberState {
     private final Object lock = new Object();
     private int consecutiveFailures;
     private long openUntilNanos;
-    private boolean open;
+    private volatile boolean open;
     private volatile boolean everCalled;
     private volatile long lastActivityNanos;
     private double warmLatencyNanos = Double.NaN;
@@ -144,6 +144,9 @@ public final class MemberState {
 
     /** Asks the circuit breaker whether a call may go to this member now. */
     Gate gate() {
+        if (!open) {
+            return Gate.CLOSED;
+        }
         synchronized (lock) {
             if (!open) {
                 return Gate.CLOSED;
@@ -164,9 +167,7 @@ public final class MemberState {
 
     /** Whether the circuit is open now. */
     public boolean circuitOpen() {
-        synchronized (lock) {
-            return open;
-        }
+        return open;
     }
 
     /** A call started (for idle-time tracking). */

@@ -16,12 +16,12 @@ import dev.hybridinference.core.Receipt;
 import dev.hybridinference.core.StreamHandler;
 import dev.hybridinference.core.Usage;
 import dev.hybridinference.core.cost.CostLedger;
-import dev.hybridinference.core.internal.DaemonThreads;
+import dev.hybridinference.core.internal.LazyPool;
+import dev.hybridinference.core.internal.PulledStream;
 import dev.hybridinference.core.internal.Streams;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.List;
-import java.util.NoSuchElementException;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
@@ -42,7 +42,7 @@ public abstract class AbstractProviderClient implements InferenceClient {
     private final CostLedger ledger;
     private final Clock clock;
     private final AtomicBoolean closed = new AtomicBoolean();
-    private volatile ExecutorService executor;
+    private final LazyPool pool;
 
     /**
      * Creates the client.
@@ -62,6 +62,7 @@ public abstract class AbstractProviderClient implements InferenceClient {
         this.pricing = Objects.requireNonNull(pricing, "pricing");
         this.ledger = ledger;
         this.clock = Objects.requireNonNull(clock, "clock");
+        this.pool = new LazyPool(id);
     }
 
     /**
@@ -157,10 +158,7 @@ public abstract class AbstractProviderClient implements InferenceClient {
             try {
                 doClose();
             } finally {
-                ExecutorService ex = executor;
-                if (ex != null) {
-                    ex.shutdownNow();
-                }
+                pool.shutdown();
             }
         }
     }
@@ -183,17 +181,7 @@ public abstract class AbstractProviderClient implements InferenceClient {
     }
 
     private ExecutorService executor() {
-        ExecutorService ex = executor;
-        if (ex == null) {
-            synchronized (this) {
-                ex = executor;
-                if (ex == null) {
-                    ex = DaemonThreads.cachedPool(id);
-                    executor = ex;
-                }
-            }
-        }
-        return ex;
+        return pool.get();
     }
 
     private ChatResponse complete(CallContext ctx, ProviderResult r, Optional<Duration> ttft) {
@@ -272,14 +260,11 @@ public abstract class AbstractProviderClient implements InferenceClient {
     }
 
     /** The pull stream handed to callers: times the first token and builds the receipt at the end. */
-    private final class ReceiptedStream implements ChatStream {
+    private final class ReceiptedStream extends PulledStream {
         private final CallContext ctx;
         private final ProviderStream source;
-        private ChatChunk pending;
-        private volatile boolean done;
         private long firstChunkNanos;
         private long firstTextNanos;
-        private ChatResponse response;
 
         ReceiptedStream(CallContext ctx, ProviderStream source) {
             this.ctx = ctx;
@@ -287,70 +272,47 @@ public abstract class AbstractProviderClient implements InferenceClient {
         }
 
         @Override
-        public boolean hasNext() {
-            if (pending != null) {
-                return true;
-            }
-            if (done) {
-                return false;
-            }
+        protected ChatChunk pull() {
             ChatChunk c;
             try {
                 c = source.next();
             } catch (RuntimeException e) {
-                done = true;
+                end();
                 source.close();
                 throw fail(ctx, e);
             }
-            if (c == null) {
-                done = true;
-                ProviderResult r;
-                try {
-                    r = source.result();
-                } finally {
-                    source.close();
+            if (c != null) {
+                long now = System.nanoTime();
+                if (firstChunkNanos == 0) {
+                    firstChunkNanos = now;
                 }
-                long first = firstTextNanos != 0 ? firstTextNanos : firstChunkNanos;
-                Optional<Duration> ttft =
-                        first == 0 ? Optional.empty() : Optional.of(Duration.ofNanos(first - ctx.startNanos()));
-                response = complete(ctx, r, ttft);
-                return false;
+                if (firstTextNanos == 0 && !c.text().isEmpty()) {
+                    firstTextNanos = now;
+                }
             }
-            long now = System.nanoTime();
-            if (firstChunkNanos == 0) {
-                firstChunkNanos = now;
-            }
-            if (firstTextNanos == 0 && !c.text().isEmpty()) {
-                firstTextNanos = now;
-            }
-            pending = c;
-            return true;
-        }
-
-        @Override
-        public ChatChunk next() {
-            if (!hasNext()) {
-                throw new NoSuchElementException("stream has ended");
-            }
-            ChatChunk c = pending;
-            pending = null;
             return c;
         }
 
         @Override
-        public ChatResponse response() {
-            if (response == null) {
-                throw new IllegalStateException("the stream has not been read to its end");
+        protected ChatResponse finish() {
+            ProviderResult r;
+            try {
+                r = source.result();
+            } finally {
+                source.close();
             }
-            return response;
+            long first = firstTextNanos != 0 ? firstTextNanos : firstChunkNanos;
+            Optional<Duration> ttft =
+                    first == 0 ? Optional.empty() : Optional.of(Duration.ofNanos(first - ctx.startNanos()));
+            return complete(ctx, r, ttft);
         }
 
         @Override
         public void close() {
-            if (done) {
+            if (isEnded()) {
                 return;
             }
-            done = true;
+            end();
             ctx.cancel();
             source.close();
             fail(ctx, new CancelledException("stream closed before its end", id, null, 0, null, null));

@@ -221,17 +221,22 @@ class HybridClientTest {
         }
     }
 
+    /** Two members; the circuit opens after 2 failures in a row and stays open 30 s. */
+    private HybridClient circuitClient(ScriptedMember flaky, ScriptedMember backup) {
+        return builder()
+                .member("flaky", flaky)
+                .member("backup", backup)
+                .circuitBreaker(2, Duration.ofSeconds(30))
+                .build();
+    }
+
     @Test
     void theCircuitOpensAfterRepeatedFailuresAndAProbeClosesIt() {
         ScriptedMember flaky = ScriptedMember.perToken("flaky", ledger)
                 .thenFail(unavailable("flaky"))
                 .thenFail(unavailable("flaky"));
         ScriptedMember backup = ScriptedMember.perToken("backup", ledger);
-        try (HybridClient c = builder()
-                .member("flaky", flaky)
-                .member("backup", backup)
-                .circuitBreaker(2, Duration.ofSeconds(30))
-                .build()) {
+        try (HybridClient c = circuitClient(flaky, backup)) {
             c.chat(ask("1"));
             c.chat(ask("2"));
             assertThat(c.members().get("flaky").circuitOpen()).isTrue();
@@ -256,11 +261,7 @@ class HybridClientTest {
             flaky.thenFail(unavailable("flaky"));
         }
         ScriptedMember backup = ScriptedMember.perToken("backup", ledger);
-        try (HybridClient c = builder()
-                .member("flaky", flaky)
-                .member("backup", backup)
-                .circuitBreaker(2, Duration.ofSeconds(30))
-                .build()) {
+        try (HybridClient c = circuitClient(flaky, backup)) {
             c.chat(ask("1"));
             c.chat(ask("2"));
             now.addAndGet(Duration.ofSeconds(31).toNanos());
