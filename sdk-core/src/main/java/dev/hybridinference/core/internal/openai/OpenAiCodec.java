@@ -2,6 +2,8 @@ package dev.hybridinference.core.internal.openai;
 
 import com.fasterxml.jackson.core.JsonFactory;
 import com.fasterxml.jackson.core.JsonGenerator;
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonToken;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.hybridinference.core.ChatRequest;
@@ -217,6 +219,114 @@ public final class OpenAiCodec {
                 FinishReason.fromWire(textOrNull(choice.get("finish_reason"))),
                 usage == null ? Usage.ZERO : usage,
                 root.path("model").asText(""));
+    }
+
+    /** The fields of one streamed {@code chat.completion.chunk} that the client uses. */
+    public static final class ChunkFields {
+        /** The first choice's {@code delta.content}, or null. */
+        public String content;
+        /** The first choice's {@code finish_reason}, or null. */
+        public String finishReason;
+        /** The first choice's {@code delta.tool_calls} array, or null. */
+        public JsonNode toolCalls;
+        /** Whether the chunk had a first choice at all (the usage chunk has none). */
+        public boolean hasChoice;
+        /** {@code model}, or null. */
+        public String model;
+        /** {@code usage}, or null. */
+        public Usage usage;
+        /** An {@code error} object sent inside the stream, or null. */
+        public JsonNode error;
+    }
+
+    /**
+     * Decodes a stream chunk with a token parser, reading only the fields in {@link ChunkFields}.
+     *
+     * @throws IOException when the text is not JSON
+     * @throws IllegalArgumentException when it is JSON but not an object
+     */
+    public static ChunkFields decodeChunk(String json) throws IOException {
+        ChunkFields out = new ChunkFields();
+        try (JsonParser p = FACTORY.createParser(json)) {
+            if (p.nextToken() != JsonToken.START_OBJECT) {
+                throw new IllegalArgumentException("not a JSON object");
+            }
+            while (p.nextToken() == JsonToken.FIELD_NAME) {
+                String field = p.currentName();
+                JsonToken t = p.nextToken();
+                switch (field) {
+                    case "model":
+                        out.model = t == JsonToken.VALUE_STRING ? p.getText() : null;
+                        break;
+                    case "usage":
+                        if (t == JsonToken.START_OBJECT) {
+                            JsonNode u = MAPPER.readTree(p);
+                            out.usage = usage(MAPPER.createObjectNode().set("usage", u));
+                        } else {
+                            p.skipChildren();
+                        }
+                        break;
+                    case "error":
+                        out.error = MAPPER.readTree(p);
+                        break;
+                    case "choices":
+                        if (t == JsonToken.START_ARRAY) {
+                            readChoices(p, out);
+                        } else {
+                            p.skipChildren();
+                        }
+                        break;
+                    default:
+                        p.skipChildren();
+                        break;
+                }
+            }
+            if (p.currentToken() != JsonToken.END_OBJECT) {
+                throw new com.fasterxml.jackson.core.JsonParseException(p, "unexpected token " + p.currentToken());
+            }
+            if (p.nextToken() != null) {
+                throw new com.fasterxml.jackson.core.JsonParseException(p, "trailing content after the object");
+            }
+        }
+        return out;
+    }
+
+    /** Reads the first element of {@code choices}; the parser is on START_ARRAY and ends on END_ARRAY. */
+    private static void readChoices(JsonParser p, ChunkFields out) throws IOException {
+        boolean first = true;
+        JsonToken t;
+        while ((t = p.nextToken()) != JsonToken.END_ARRAY) {
+            if (t == null) {
+                throw new com.fasterxml.jackson.core.JsonParseException(p, "unterminated choices");
+            }
+            if (!first || t != JsonToken.START_OBJECT) {
+                p.skipChildren();
+                continue;
+            }
+            first = false;
+            out.hasChoice = true;
+            while (p.nextToken() == JsonToken.FIELD_NAME) {
+                String field = p.currentName();
+                JsonToken v = p.nextToken();
+                if (field.equals("finish_reason")) {
+                    out.finishReason = v == JsonToken.VALUE_NULL ? null : p.getText();
+                } else if (field.equals("delta") && v == JsonToken.START_OBJECT) {
+                    while (p.nextToken() == JsonToken.FIELD_NAME) {
+                        String d = p.currentName();
+                        JsonToken dv = p.nextToken();
+                        if (d.equals("content")) {
+                            out.content = dv == JsonToken.VALUE_NULL ? null : p.getText();
+                        } else if (d.equals("tool_calls")) {
+                            out.toolCalls = MAPPER.readTree(p);
+                        } else {
+                            p.skipChildren();
+                        }
+                    }
+                } else {
+                    p.skipChildren();
+                }
+            }
+        }
     }
 
     /** Tool-call arguments as text: servers send a JSON string, a few send the object itself. */

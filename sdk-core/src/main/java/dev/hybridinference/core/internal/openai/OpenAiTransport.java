@@ -392,35 +392,32 @@ public final class OpenAiTransport {
             }
         }
 
+        /**
+         * Decodes one {@code chat.completion.chunk} with a token parser rather than a tree: a stream has
+         * one per token, so this is the hot path. Only the fields it uses are read; the rest is skipped.
+         */
         private ChatChunk decodeChunk(String data) {
-            JsonNode root;
+            OpenAiCodec.ChunkFields f;
             try {
-                root = OpenAiCodec.MAPPER.readTree(data);
+                f = OpenAiCodec.decodeChunk(data);
             } catch (IOException e) {
                 throw malformed(endpoint, "stream event is not valid JSON: " + abbreviate(data), e);
+            } catch (IllegalArgumentException e) {
+                throw malformed(endpoint, "stream event is not a JSON object: " + abbreviate(data), e);
             }
-            if (root == null || !root.isObject()) {
-                throw malformed(endpoint, "stream event is not a JSON object: " + abbreviate(data), null);
+            if (f.error != null) {
+                throw HttpErrors.fromStreamError(providerId, endpoint, f.error);
             }
-            if (root.has("error")) {
-                throw HttpErrors.fromStreamError(providerId, endpoint, root.get("error"));
+            if (f.usage != null) {
+                usage = f.usage;
             }
-            Usage u = OpenAiCodec.usage(root);
-            if (u != null) {
-                usage = u;
+            if (f.model != null && !f.model.isEmpty()) {
+                model = f.model;
             }
-            String m = root.path("model").asText("");
-            if (!m.isEmpty()) {
-                model = m;
-            }
-            JsonNode choices = root.get("choices");
-            if (choices == null || !choices.isArray() || choices.size() == 0) {
+            if (!f.hasChoice) {
                 return null;
             }
-            JsonNode choice = choices.get(0);
-            JsonNode delta = choice.path("delta");
-            String piece = OpenAiCodec.textOrNull(delta.get("content"));
-            JsonNode tc = delta.get("tool_calls");
+            JsonNode tc = f.toolCalls;
             boolean toolFragment = tc != null && tc.isArray() && tc.size() > 0;
             if (toolFragment) {
                 for (JsonNode c : tc) {
@@ -439,11 +436,11 @@ public final class OpenAiTransport {
                     b.arguments.append(OpenAiCodec.argumentsText(fn.get("arguments")));
                 }
             }
-            String reason = OpenAiCodec.textOrNull(choice.get("finish_reason"));
-            FinishReason fr = reason == null ? null : FinishReason.fromWire(reason);
+            FinishReason fr = f.finishReason == null ? null : FinishReason.fromWire(f.finishReason);
             if (fr != null) {
                 finish = fr;
             }
+            String piece = f.content;
             if (piece != null && !piece.isEmpty()) {
                 text.append(piece);
                 return new ChatChunk(piece, fr);
