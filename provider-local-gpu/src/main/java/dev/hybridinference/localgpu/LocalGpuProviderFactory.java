@@ -1,0 +1,78 @@
+package dev.hybridinference.localgpu;
+
+import dev.hybridinference.core.ConfigurationException;
+import dev.hybridinference.core.InferenceClient;
+import dev.hybridinference.core.Pricing;
+import dev.hybridinference.core.spi.ConfigNode;
+import dev.hybridinference.core.spi.InferenceProviderFactory;
+import dev.hybridinference.core.spi.PricingConfig;
+import dev.hybridinference.core.spi.ProviderContext;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Set;
+
+/**
+ * Builds {@link LocalGpuClient}s from configuration, type {@code local-gpu}:
+ *
+ * <pre>{@code
+ * providers:
+ *   local:
+ *     type: local-gpu
+ *     modelPath: /models/qwen2.5-0.5b-instruct-q4_k_m.gguf
+ *     device: auto          # auto | cpu | cuda:N (CUDA arrives with its own backend)
+ *     threads: 8            # default: all cores
+ *     contextSize: 4096     # default: the model's, at most 4096
+ *     maxSessions: 8
+ *     pricing: {type: amortized, perHour: 0.40}   # default free
+ * }</pre>
+ */
+public final class LocalGpuProviderFactory implements InferenceProviderFactory {
+    private static final Set<String> KEYS =
+            Set.of("type", "modelPath", "device", "threads", "contextSize", "maxSessions", "pricing");
+
+    /** Used by {@link java.util.ServiceLoader}. */
+    public LocalGpuProviderFactory() {}
+
+    @Override
+    public String type() {
+        return LocalGpuClient.TYPE;
+    }
+
+    @Override
+    public InferenceClient create(ProviderContext context) {
+        ConfigNode c = context.config();
+        c.allowOnly(KEYS);
+        Path path = Path.of(c.requireString("modelPath"));
+        if (!Files.isRegularFile(path)) {
+            throw new ConfigurationException(c.pathOf("modelPath"), "no model file at " + path);
+        }
+        LocalGpuClient.Builder b = LocalGpuClient.builder()
+                .id(context.id())
+                .modelPath(path)
+                .ledger(context.ledger())
+                .clock(context.clock());
+        c.string("device").ifPresent(d -> {
+            if (!d.equals("auto") && !d.equals("cpu") && !d.matches("cuda(:\\d+)?")) {
+                throw new ConfigurationException(c.pathOf("device"), "expected auto, cpu or cuda:N, got \"" + d + "\"");
+            }
+            if (d.startsWith("cuda")) {
+                throw new ConfigurationException(
+                        c.pathOf("device"), d + ": the CUDA backend is not part of this build yet; use auto or cpu");
+            }
+            b.device(d);
+        });
+        c.integer("threads", 1).ifPresent(b::threads);
+        c.integer("contextSize", 1).ifPresent(b::contextSize);
+        c.integer("maxSessions", 1).ifPresent(b::maxSessions);
+        Pricing pricing = PricingConfig.read(c, "free", 1);
+        if (!(pricing instanceof Pricing.Amortized)) {
+            throw new ConfigurationException(c.pathOf("pricing"), "a local model is priced amortized or free");
+        }
+        b.amortizedPerHour(((Pricing.Amortized) pricing).perHour());
+        try {
+            return b.build();
+        } catch (IllegalArgumentException e) {
+            throw new ConfigurationException(c.pathOf("modelPath"), e.getMessage(), e);
+        }
+    }
+}

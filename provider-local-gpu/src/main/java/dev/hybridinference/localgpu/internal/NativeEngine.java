@@ -1,0 +1,41 @@
+package dev.hybridinference.localgpu.internal;
+
+import java.nio.FloatBuffer;
+
+/**
+ * Every native method of the engine, and nothing else. Handles are opaque; a zero handle is never
+ * valid. Each method throws {@link NativeEngineException} instead of letting a native error through.
+ * Callers ({@link NativeModel}) keep handles alive and closed exactly once.
+ */
+final class NativeEngine {
+    private NativeEngine() {}
+
+    /** Maps and checks a GGUF file; returns a model handle. */
+    static native long load(String path, int threads);
+
+    /** Frees a model and unmaps its file. */
+    static native void free(long model);
+
+    /**
+     * {n_vocab, n_embd, n_layer, n_head, n_head_kv, head_dim, n_ctx_train, weight_bytes, threads}.
+     */
+    static native long[] hparams(long model);
+
+    /** {@code general.architecture}. */
+    static native String architecture(long model);
+
+    /** A new KV cache for {@code nCtx} positions. */
+    static native long newState(long model, int nCtx);
+
+    /** Frees a KV cache. */
+    static native void freeState(long state);
+
+    /**
+     * Feeds {@code n} tokens at positions {@code pos..pos+n-1}; writes the last token's logits (or every
+     * token's, when {@code all}) to the direct buffer.
+     */
+    static native void eval(long model, long state, int[] tokens, int n, int pos, FloatBuffer logits, boolean all);
+
+    /** The SIMD features the kernels use on this processor. */
+    static native String cpuFeatures();
+}

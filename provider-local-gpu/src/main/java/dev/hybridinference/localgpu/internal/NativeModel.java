@@ -1,0 +1,147 @@
+package dev.hybridinference.localgpu.internal;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
+import java.nio.file.Path;
+import java.util.Objects;
+
+/**
+ * A model loaded by the native engine: owns its handle and frees it on close. Sessions ({@link
+ * #newSession}) hold KV caches. Not thread-safe: the provider runs one call at a time per model.
+ * Internal.
+ */
+public final class NativeModel implements AutoCloseable {
+    private long handle;
+    private final String architecture;
+    private final long[] hparams;
+
+    private NativeModel(long handle) {
+        this.handle = handle;
+        this.architecture = NativeEngine.architecture(handle);
+        this.hparams = NativeEngine.hparams(handle);
+    }
+
+    /**
+     * Loads a GGUF file.
+     *
+     * @throws NativeEngineException when the file is not a model this engine can run
+     * @throws IllegalStateException when the native library is not available
+     */
+    public static NativeModel load(Path path, int threads) {
+        Objects.requireNonNull(path, "path");
+        Throwable cause = NativeLoader.unavailabilityCause();
+        if (cause != null) {
+            throw new IllegalStateException(cause.getMessage(), cause);
+        }
+        return new NativeModel(NativeEngine.load(path.toAbsolutePath().toString(), threads));
+    }
+
+    /** The SIMD features the kernels use. */
+    public static String cpuFeatures() {
+        return NativeEngine.cpuFeatures();
+    }
+
+    /** {@code general.architecture}. */
+    public String architecture() {
+        return architecture;
+    }
+
+    /** Vocabulary size. */
+    public int vocabSize() {
+        return (int) hparams[0];
+    }
+
+    /** Embedding width. */
+    public int embeddingLength() {
+        return (int) hparams[1];
+    }
+
+    /** Layers. */
+    public int layers() {
+        return (int) hparams[2];
+    }
+
+    /** The training context length. */
+    public int trainedContext() {
+        return (int) hparams[6];
+    }
+
+    /** Bytes of tensor data in the file. */
+    public long weightBytes() {
+        return hparams[7];
+    }
+
+    /** Threads the engine computes with. */
+    public int threads() {
+        return (int) hparams[8];
+    }
+
+    /** A new KV cache of {@code contextSize} positions. */
+    public Session newSession(int contextSize) {
+        return new Session(NativeEngine.newState(handle(), contextSize), contextSize);
+    }
+
+    private long handle() {
+        if (handle == 0) {
+            throw new IllegalStateException("model is closed");
+        }
+        return handle;
+    }
+
+    @Override
+    public void close() {
+        if (handle != 0) {
+            NativeEngine.free(handle);
+            handle = 0;
+        }
+    }
+
+    /** One KV cache and the positions it holds. */
+    public final class Session implements AutoCloseable {
+        private long state;
+        private final int contextSize;
+        private FloatBuffer logits;
+
+        private Session(long state, int contextSize) {
+            this.state = state;
+            this.contextSize = contextSize;
+        }
+
+        /** Positions this cache can hold. */
+        public int contextSize() {
+            return contextSize;
+        }
+
+        /** Feeds {@code tokens} at positions {@code pos..}; returns the last token's logits. */
+        public float[] eval(int[] tokens, int pos) {
+            return eval(tokens, pos, false);
+        }
+
+        /** Feeds {@code tokens}; returns every token's logits, row after row, when {@code all}. */
+        public float[] eval(int[] tokens, int pos, boolean all) {
+            if (state == 0) {
+                throw new IllegalStateException("session is closed");
+            }
+            int rows = all ? tokens.length : 1;
+            int need = rows * vocabSize();
+            if (logits == null || logits.capacity() < need) {
+                logits = ByteBuffer.allocateDirect(need * Float.BYTES)
+                        .order(ByteOrder.nativeOrder())
+                        .asFloatBuffer();
+            }
+            NativeEngine.eval(handle(), state, tokens, tokens.length, pos, logits, all);
+            float[] out = new float[need];
+            logits.get(0, out, 0, need);
+            return out;
+        }
+
+        @Override
+        public void close() {
+            if (state != 0) {
+                NativeEngine.freeState(state);
+                state = 0;
+            }
+        }
+    }
+}

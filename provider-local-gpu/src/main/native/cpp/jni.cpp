@@ -1,0 +1,114 @@
+// The JNI layer: opaque handles as jlong, logits into direct buffers, and every C++ exception turned
+// into a Java NativeEngineException. Nothing here throws across the boundary.
+#include <jni.h>
+
+#include <exception>
+#include <memory>
+#include <new>
+#include <string>
+
+#include "dev_hybridinference_localgpu_internal_NativeEngine.h"
+#include "kernels.h"
+#include "model.h"
+
+namespace {
+
+void throwJava(JNIEnv* env, const std::string& message) {
+    if (env->ExceptionCheck()) return;
+    jclass cls = env->FindClass("dev/hybridinference/localgpu/internal/NativeEngineException");
+    if (!cls) {
+        env->ExceptionClear();
+        cls = env->FindClass("java/lang/RuntimeException");
+    }
+    if (cls) env->ThrowNew(cls, message.c_str());
+}
+
+template <typename F>
+auto guarded(JNIEnv* env, F&& f, decltype(f()) fallback) -> decltype(f()) {
+    try {
+        return f();
+    } catch (const std::bad_alloc&) {
+        throwJava(env, "out of native memory");
+    } catch (const std::exception& e) {
+        throwJava(env, e.what());
+    } catch (...) {
+        throwJava(env, "unknown native error");
+    }
+    return fallback;
+}
+
+Model* model(JNIEnv* env, jlong h) {
+    if (h == 0) throw std::runtime_error("model handle is closed");
+    (void)env;
+    return reinterpret_cast<Model*>(h);
+}
+
+}  // namespace
+
+JNIEXPORT jlong JNICALL Java_dev_hybridinference_localgpu_internal_NativeEngine_load(JNIEnv* env, jclass, jstring path, jint threads) {
+    return guarded(env, [&]() -> jlong {
+        if (!path) throw std::runtime_error("model path is null");
+        const char* p = env->GetStringUTFChars(path, nullptr);
+        if (!p) throw std::bad_alloc();
+        std::string s(p);
+        env->ReleaseStringUTFChars(path, p);
+        return reinterpret_cast<jlong>(new Model(s, threads));
+    }, jlong(0));
+}
+
+JNIEXPORT void JNICALL Java_dev_hybridinference_localgpu_internal_NativeEngine_free(JNIEnv* env, jclass, jlong h) {
+    guarded(env, [&]() -> int {
+        delete reinterpret_cast<Model*>(h);
+        return 0;
+    }, 0);
+}
+
+JNIEXPORT jlongArray JNICALL Java_dev_hybridinference_localgpu_internal_NativeEngine_hparams(JNIEnv* env, jclass, jlong h) {
+    return guarded(env, [&]() -> jlongArray {
+        const HParams& hp = model(env, h)->hparams();
+        jlong v[9] = {hp.nVocab, hp.nEmbd, hp.nLayer, hp.nHead, hp.nHeadKv, hp.headDim, hp.nCtxTrain,
+                      static_cast<jlong>(model(env, h)->weightBytes()), model(env, h)->threads()};
+        jlongArray a = env->NewLongArray(9);
+        if (!a) throw std::bad_alloc();
+        env->SetLongArrayRegion(a, 0, 9, v);
+        return a;
+    }, static_cast<jlongArray>(nullptr));
+}
+
+JNIEXPORT jstring JNICALL Java_dev_hybridinference_localgpu_internal_NativeEngine_architecture(JNIEnv* env, jclass, jlong h) {
+    return guarded(env, [&]() -> jstring { return env->NewStringUTF(model(env, h)->hparams().arch.c_str()); },
+                   static_cast<jstring>(nullptr));
+}
+
+JNIEXPORT jlong JNICALL Java_dev_hybridinference_localgpu_internal_NativeEngine_newState(JNIEnv* env, jclass, jlong h, jint nCtx) {
+    return guarded(env, [&]() -> jlong { return reinterpret_cast<jlong>(model(env, h)->newState(nCtx).release()); }, jlong(0));
+}
+
+JNIEXPORT void JNICALL Java_dev_hybridinference_localgpu_internal_NativeEngine_freeState(JNIEnv* env, jclass, jlong s) {
+    guarded(env, [&]() -> int {
+        delete reinterpret_cast<State*>(s);
+        return 0;
+    }, 0);
+}
+
+JNIEXPORT void JNICALL Java_dev_hybridinference_localgpu_internal_NativeEngine_eval(
+        JNIEnv* env, jclass, jlong h, jlong s, jintArray tokens, jint n, jint pos, jobject logits, jboolean all) {
+    guarded(env, [&]() -> int {
+        Model* m = model(env, h);
+        if (s == 0) throw std::runtime_error("state handle is closed");
+        if (!tokens || n <= 0 || env->GetArrayLength(tokens) < n) throw std::runtime_error("token array is shorter than n");
+        if (!logits) throw std::runtime_error("logits buffer is null");
+        float* out = static_cast<float*>(env->GetDirectBufferAddress(logits));
+        jlong cap = env->GetDirectBufferCapacity(logits);
+        jlong need = static_cast<jlong>(all ? n : 1) * m->hparams().nVocab;
+        if (!out || cap < need) throw std::runtime_error("logits buffer must be direct and hold " + std::to_string(need) + " floats");
+        std::unique_ptr<jint[]> buf(new jint[n]);
+        env->GetIntArrayRegion(tokens, 0, n, buf.get());
+        m->eval(*reinterpret_cast<State*>(s), reinterpret_cast<const int32_t*>(buf.get()), n, pos, out, all == JNI_TRUE);
+        return 0;
+    }, 0);
+}
+
+JNIEXPORT jstring JNICALL Java_dev_hybridinference_localgpu_internal_NativeEngine_cpuFeatures(JNIEnv* env, jclass) {
+    return env->NewStringUTF(kern::features());
+}

@@ -1,0 +1,22 @@
+// Row kernels: dot products of a weight row (any supported type) with an F32 vector, and row
+// dequantization. AVX2/FMA/F16C versions are chosen at run time when the processor has them.
+#pragma once
+
+#include <cstdint>
+
+namespace kern {
+
+float f16ToF32(uint16_t h);
+bool hasAvx2();
+const char* features();
+
+// Dot product of one row of n elements (n a multiple of the type's block size) with x.
+float dot(uint32_t type, const uint8_t* row, const float* x, int64_t n);
+
+// Writes the n values of one row as F32.
+void dequantizeRow(uint32_t type, const uint8_t* row, float* out, int64_t n);
+
+// Plain F32 dot product, SIMD when available.
+float dotF32(const float* a, const float* b, int64_t n);
+
+}  // namespace kern

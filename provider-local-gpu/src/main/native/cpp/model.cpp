@@ -1,0 +1,299 @@
+#include "model.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "kernels.h"
+
+using gguf::Error;
+
+namespace {
+
+int64_t intKey(const gguf::File& f, const std::string& key, int64_t def, bool required) {
+    const gguf::Value* v = f.find(key);
+    if (!v) {
+        if (required) throw Error("metadata " + key + " is missing");
+        return def;
+    }
+    if (v->type == gguf::ARRAY) {
+        if (v->ints.empty()) throw Error("metadata " + key + " is an empty or non-integer array");
+        return v->ints[0];
+    }
+    if (v->type == gguf::FLOAT32 || v->type == gguf::FLOAT64 || v->type == gguf::STRING) {
+        throw Error("metadata " + key + " must be an integer");
+    }
+    return v->i;
+}
+
+float floatKey(const gguf::File& f, const std::string& key, float def, bool required) {
+    const gguf::Value* v = f.find(key);
+    if (!v) {
+        if (required) throw Error("metadata " + key + " is missing");
+        return def;
+    }
+    if (v->type == gguf::FLOAT32 || v->type == gguf::FLOAT64) return static_cast<float>(v->f);
+    if (v->type == gguf::STRING || v->type == gguf::ARRAY) throw Error("metadata " + key + " must be a number");
+    return static_cast<float>(v->i);
+}
+
+// A per-layer value: an array with one entry per layer, or one scalar for all.
+std::vector<int64_t> perLayer(const gguf::File& f, const std::string& key, int64_t nLayer, int64_t def, bool required) {
+    const gguf::Value* v = f.find(key);
+    if (v && v->type == gguf::ARRAY) {
+        if (static_cast<int64_t>(v->ints.size()) != nLayer) {
+            throw Error("metadata " + key + " has " + std::to_string(v->ints.size()) + " entries for " + std::to_string(nLayer) + " layers");
+        }
+        return v->ints;
+    }
+    return std::vector<int64_t>(static_cast<size_t>(nLayer), intKey(f, key, def, required));
+}
+
+void rmsnorm(float* out, const float* x, const float* w, int64_t n, float eps) {
+    double ss = 0;
+    for (int64_t i = 0; i < n; i++) ss += static_cast<double>(x[i]) * x[i];
+    const float scale = 1.0f / std::sqrt(static_cast<float>(ss / n) + eps);
+    for (int64_t i = 0; i < n; i++) out[i] = x[i] * scale * w[i];
+}
+
+}  // namespace
+
+Model::Model(const std::string& path, int threads) : file_(path), pool_(threads) {
+    const gguf::Value* a = file_.find("general.architecture");
+    if (!a || a->type != gguf::STRING) throw Error("metadata general.architecture is missing");
+    hp_.arch = a->s;
+    if (hp_.arch != "llama" && hp_.arch != "mistral" && hp_.arch != "qwen2") {
+        throw Error("architecture " + hp_.arch + " is not supported (expected llama, mistral or qwen2)");
+    }
+    const std::string p = hp_.arch + ".";
+    hp_.neox = hp_.arch == "qwen2";
+    hp_.nEmbd = intKey(file_, p + "embedding_length", 0, true);
+    hp_.nLayer = intKey(file_, p + "block_count", 0, true);
+    hp_.nCtxTrain = intKey(file_, p + "context_length", 0, true);
+    if (hp_.nEmbd <= 0 || hp_.nEmbd > (1 << 20)) throw Error("embedding_length " + std::to_string(hp_.nEmbd) + " is not plausible");
+    if (hp_.nLayer <= 0 || hp_.nLayer > 1024) throw Error("block_count " + std::to_string(hp_.nLayer) + " is not plausible");
+    if (hp_.nCtxTrain <= 0) throw Error("context_length must be positive");
+    std::vector<int64_t> heads = perLayer(file_, p + "attention.head_count", hp_.nLayer, 0, true);
+    std::vector<int64_t> kvHeads = perLayer(file_, p + "attention.head_count_kv", hp_.nLayer, heads[0], false);
+    for (int64_t l = 1; l < hp_.nLayer; l++) {
+        if (heads[l] != heads[0] || kvHeads[l] != kvHeads[0]) throw Error("per-layer head counts that differ are not supported");
+    }
+    hp_.nHead = heads[0];
+    hp_.nHeadKv = kvHeads[0];
+    if (hp_.nHead <= 0 || hp_.nHeadKv <= 0 || hp_.nHead % hp_.nHeadKv != 0) {
+        throw Error("head_count " + std::to_string(hp_.nHead) + " must be a positive multiple of head_count_kv " + std::to_string(hp_.nHeadKv));
+    }
+    hp_.headDim = intKey(file_, p + "attention.key_length", hp_.nEmbd / hp_.nHead, false);
+    if (intKey(file_, p + "attention.value_length", hp_.headDim, false) != hp_.headDim || hp_.headDim <= 0 || hp_.headDim % 2 != 0) {
+        throw Error("head size must be even and the same for keys and values");
+    }
+    hp_.nRot = intKey(file_, p + "rope.dimension_count", hp_.headDim, false);
+    if (hp_.nRot <= 0 || hp_.nRot > hp_.headDim || hp_.nRot % 2 != 0) throw Error("rope.dimension_count " + std::to_string(hp_.nRot) + " is not valid");
+    hp_.nFf = perLayer(file_, p + "feed_forward_length", hp_.nLayer, 0, true);
+    hp_.eps = floatKey(file_, p + "attention.layer_norm_rms_epsilon", 1e-5f, true);
+    hp_.ropeBase = floatKey(file_, p + "rope.freq_base", 10000.0f, false);
+    const gguf::Value* scaling = file_.find(p + "rope.scaling.type");
+    if (scaling && scaling->type == gguf::STRING && scaling->s == "linear") {
+        float factor = floatKey(file_, p + "rope.scaling.factor", 1.0f, false);
+        if (factor > 0) hp_.freqScale = 1.0f / factor;
+    } else if (scaling && scaling->type == gguf::STRING && scaling->s != "none") {
+        throw Error("rope scaling " + scaling->s + " is not supported");
+    }
+
+    const gguf::Tensor* emb = file_.tensor("token_embd.weight");
+    if (!emb) throw Error("tensor token_embd.weight is missing");
+    hp_.nVocab = emb->ne[1];
+    tokEmbd_ = require("token_embd.weight", hp_.nEmbd, hp_.nVocab, true);
+    outputNorm_ = require("output_norm.weight", hp_.nEmbd, 1, false);
+    output_ = file_.tensor("output.weight") ? require("output.weight", hp_.nEmbd, hp_.nVocab, true) : tokEmbd_;
+    ropeFreqs_ = optionalVector("rope_freqs.weight", hp_.nRot / 2);
+    const int64_t qDim = hp_.nHead * hp_.headDim, kvDim = hp_.nHeadKv * hp_.headDim;
+    for (int64_t l = 0; l < hp_.nLayer; l++) {
+        const std::string b = "blk." + std::to_string(l) + ".";
+        Layer L;
+        L.attnNorm = require(b + "attn_norm.weight", hp_.nEmbd, 1, false);
+        L.wq = require(b + "attn_q.weight", hp_.nEmbd, qDim, true);
+        L.wk = require(b + "attn_k.weight", hp_.nEmbd, kvDim, true);
+        L.wv = require(b + "attn_v.weight", hp_.nEmbd, kvDim, true);
+        L.wo = require(b + "attn_output.weight", qDim, hp_.nEmbd, true);
+        L.bq = optionalVector(b + "attn_q.bias", qDim);
+        L.bk = optionalVector(b + "attn_k.bias", kvDim);
+        L.bv = optionalVector(b + "attn_v.bias", kvDim);
+        if (hp_.arch == "qwen2" && (!L.bq || !L.bk || !L.bv)) throw Error("qwen2 needs attn_q/k/v biases in layer " + std::to_string(l));
+        L.ffnNorm = require(b + "ffn_norm.weight", hp_.nEmbd, 1, false);
+        L.wGate = require(b + "ffn_gate.weight", hp_.nEmbd, hp_.nFf[l], true);
+        L.wUp = require(b + "ffn_up.weight", hp_.nEmbd, hp_.nFf[l], true);
+        L.wDown = require(b + "ffn_down.weight", hp_.nFf[l], hp_.nEmbd, true);
+        layers_.push_back(L);
+    }
+    for (const gguf::Tensor& t : file_.tensors()) weightBytes_ += t.bytes;
+}
+
+const gguf::Tensor* Model::require(const std::string& name, int64_t ne0, int64_t ne1, bool matrix) {
+    const gguf::Tensor* t = file_.tensor(name);
+    if (!t) throw Error("tensor " + name + " is missing");
+    if (t->ne[0] != ne0 || t->ne[1] != ne1 || t->ne[2] != 1 || t->ne[3] != 1) {
+        throw Error("tensor " + name + " has shape [" + std::to_string(t->ne[0]) + ", " + std::to_string(t->ne[1]) +
+                    "], expected [" + std::to_string(ne0) + ", " + std::to_string(ne1) + "]");
+    }
+    if (!t->data) throw Error("tensor " + name + " has type " + gguf::typeName(t->type) + ", which is not supported (F32, F16, Q8_0, Q4_K, Q6_K)");
+    if (!matrix && t->type != gguf::F32) throw Error("tensor " + name + " must be F32");
+    return t;
+}
+
+const gguf::Tensor* Model::optionalVector(const std::string& name, int64_t n) {
+    return file_.tensor(name) ? require(name, n, 1, false) : nullptr;
+}
+
+std::unique_ptr<State> Model::newState(int64_t nCtx) const {
+    if (nCtx <= 0) throw Error("context size must be positive");
+    auto s = std::make_unique<State>();
+    s->nCtx = nCtx;
+    const int64_t kvDim = hp_.nHeadKv * hp_.headDim;
+    const int64_t maxFf = *std::max_element(hp_.nFf.begin(), hp_.nFf.end());
+    s->kCache.assign(static_cast<size_t>(hp_.nLayer * nCtx * kvDim), 0.0f);
+    s->vCache.assign(static_cast<size_t>(hp_.nLayer * nCtx * kvDim), 0.0f);
+    s->x.resize(hp_.nEmbd);
+    s->xb.resize(std::max(hp_.nEmbd, hp_.nHead * hp_.headDim));
+    s->xb2.resize(hp_.nEmbd);
+    s->q.resize(hp_.nHead * hp_.headDim);
+    s->k.resize(kvDim);
+    s->v.resize(kvDim);
+    s->att.resize(static_cast<size_t>(hp_.nHead * nCtx));
+    s->hb.resize(maxFf);
+    s->hb2.resize(maxFf);
+    s->logits.resize(hp_.nVocab);
+    return s;
+}
+
+void Model::matvec(const gguf::Tensor* w, const float* x, float* y) {
+    int64_t elems, bytes;
+    gguf::blockInfo(w->type, elems, bytes);
+    const int64_t n = w->ne[0];
+    const int64_t rowBytes = n / elems * bytes;
+    const uint8_t* base = w->data;
+    const uint32_t type = w->type;
+    pool_.parallelFor(w->ne[1], [&](int64_t b, int64_t e) {
+        for (int64_t r = b; r < e; r++) y[r] = kern::dot(type, base + r * rowBytes, x, n);
+    });
+}
+
+void Model::eval(State& s, const int32_t* tokens, int64_t n, int64_t pos, float* out, bool all) {
+    if (n <= 0) throw Error("no tokens to evaluate");
+    if (pos < 0 || pos + n > s.nCtx) {
+        throw Error("positions " + std::to_string(pos) + ".." + std::to_string(pos + n - 1) + " exceed the context of " + std::to_string(s.nCtx));
+    }
+    for (int64_t i = 0; i < n; i++) {
+        if (tokens[i] < 0 || tokens[i] >= hp_.nVocab) {
+            throw Error("token id " + std::to_string(tokens[i]) + " is outside the vocabulary of " + std::to_string(hp_.nVocab));
+        }
+    }
+    for (int64_t i = 0; i < n; i++) {
+        bool want = all || i == n - 1;
+        forward(s, tokens[i], pos + i, want ? s.logits.data() : nullptr);
+        if (want) {
+            float* dst = all ? out + i * hp_.nVocab : out;
+            std::memcpy(dst, s.logits.data(), static_cast<size_t>(hp_.nVocab) * sizeof(float));
+        }
+    }
+}
+
+void Model::forward(State& s, int32_t token, int64_t pos, float* logits) {
+    const int64_t nEmbd = hp_.nEmbd, hd = hp_.headDim, nHead = hp_.nHead, nKv = hp_.nHeadKv;
+    const int64_t kvDim = nKv * hd, group = nHead / nKv;
+    int64_t elems, bytes;
+    gguf::blockInfo(tokEmbd_->type, elems, bytes);
+    kern::dequantizeRow(tokEmbd_->type, tokEmbd_->data + token * (nEmbd / elems * bytes), s.x.data(), nEmbd);
+
+    // RoPE angles for this position, as ggml computes them (in float, theta multiplied step by step).
+    const int64_t half = hp_.nRot / 2;
+    std::vector<float> cosv(half), sinv(half);
+    const float thetaScale = std::pow(hp_.ropeBase, -2.0f / static_cast<float>(hp_.nRot));
+    float theta = static_cast<float>(pos);
+    const float* freqs = ropeFreqs_ ? reinterpret_cast<const float*>(ropeFreqs_->data) : nullptr;
+    for (int64_t i = 0; i < half; i++) {
+        float t = theta * hp_.freqScale / (freqs ? freqs[i] : 1.0f);
+        cosv[i] = std::cos(t);
+        sinv[i] = std::sin(t);
+        theta *= thetaScale;
+    }
+    auto rope = [&](float* v, int64_t heads) {
+        for (int64_t h = 0; h < heads; h++) {
+            float* x = v + h * hd;
+            for (int64_t i = 0; i < half; i++) {
+                int64_t a = hp_.neox ? i : 2 * i;
+                int64_t b = hp_.neox ? i + half : 2 * i + 1;
+                float x0 = x[a], x1 = x[b];
+                x[a] = x0 * cosv[i] - x1 * sinv[i];
+                x[b] = x0 * sinv[i] + x1 * cosv[i];
+            }
+        }
+    };
+    auto addBias = [](float* y, const gguf::Tensor* b, int64_t n) {
+        if (!b) return;
+        const float* bb = reinterpret_cast<const float*>(b->data);
+        for (int64_t i = 0; i < n; i++) y[i] += bb[i];
+    };
+
+    const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+    for (int64_t l = 0; l < hp_.nLayer; l++) {
+        const Layer& L = layers_[l];
+        rmsnorm(s.xb.data(), s.x.data(), reinterpret_cast<const float*>(L.attnNorm->data), nEmbd, hp_.eps);
+        matvec(L.wq, s.xb.data(), s.q.data());
+        matvec(L.wk, s.xb.data(), s.k.data());
+        matvec(L.wv, s.xb.data(), s.v.data());
+        addBias(s.q.data(), L.bq, nHead * hd);
+        addBias(s.k.data(), L.bk, kvDim);
+        addBias(s.v.data(), L.bv, kvDim);
+        rope(s.q.data(), nHead);
+        rope(s.k.data(), nKv);
+        float* kRow = s.kCache.data() + (l * s.nCtx + pos) * kvDim;
+        float* vRow = s.vCache.data() + (l * s.nCtx + pos) * kvDim;
+        std::memcpy(kRow, s.k.data(), static_cast<size_t>(kvDim) * sizeof(float));
+        std::memcpy(vRow, s.v.data(), static_cast<size_t>(kvDim) * sizeof(float));
+
+        const float* kBase = s.kCache.data() + l * s.nCtx * kvDim;
+        const float* vBase = s.vCache.data() + l * s.nCtx * kvDim;
+        pool_.parallelFor(nHead, [&](int64_t hb, int64_t he) {
+            for (int64_t h = hb; h < he; h++) {
+                const float* qh = s.q.data() + h * hd;
+                const int64_t kvh = h / group;
+                float* att = s.att.data() + h * s.nCtx;
+                float maxv = -INFINITY;
+                for (int64_t t = 0; t <= pos; t++) {
+                    att[t] = kern::dotF32(qh, kBase + t * kvDim + kvh * hd, hd) * scale;
+                    maxv = std::max(maxv, att[t]);
+                }
+                float sum = 0;
+                for (int64_t t = 0; t <= pos; t++) {
+                    att[t] = std::exp(att[t] - maxv);
+                    sum += att[t];
+                }
+                float* outh = s.xb.data() + h * hd;
+                std::fill(outh, outh + hd, 0.0f);
+                for (int64_t t = 0; t <= pos; t++) {
+                    const float w = att[t] / sum;
+                    const float* vt = vBase + t * kvDim + kvh * hd;
+                    for (int64_t i = 0; i < hd; i++) outh[i] += w * vt[i];
+                }
+            }
+        });
+        matvec(L.wo, s.xb.data(), s.xb2.data());
+        for (int64_t i = 0; i < nEmbd; i++) s.x[i] += s.xb2[i];
+
+        rmsnorm(s.xb.data(), s.x.data(), reinterpret_cast<const float*>(L.ffnNorm->data), nEmbd, hp_.eps);
+        const int64_t nFf = hp_.nFf[l];
+        matvec(L.wGate, s.xb.data(), s.hb.data());
+        matvec(L.wUp, s.xb.data(), s.hb2.data());
+        for (int64_t i = 0; i < nFf; i++) {
+            const float g = s.hb[i];
+            s.hb[i] = g / (1.0f + std::exp(-g)) * s.hb2[i];
+        }
+        matvec(L.wDown, s.hb.data(), s.xb2.data());
+        for (int64_t i = 0; i < nEmbd; i++) s.x[i] += s.xb2[i];
+    }
+    if (logits) {
+        rmsnorm(s.xb.data(), s.x.data(), reinterpret_cast<const float*>(outputNorm_->data), nEmbd, hp_.eps);
+        matvec(output_, s.xb.data(), logits);
+    }
+}

@@ -1,0 +1,156 @@
+package dev.hybridinference.localgpu;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import dev.hybridinference.core.ChatChunk;
+import dev.hybridinference.core.ChatRequest;
+import dev.hybridinference.core.ChatResponse;
+import dev.hybridinference.core.ChatStream;
+import dev.hybridinference.core.ConfigurationException;
+import dev.hybridinference.core.ContextLengthExceededException;
+import dev.hybridinference.core.DeploymentKind;
+import dev.hybridinference.core.FinishReason;
+import dev.hybridinference.core.InferenceClient;
+import dev.hybridinference.core.InferenceClients;
+import dev.hybridinference.core.Message;
+import dev.hybridinference.core.RequestOptions;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.Map;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/** The local-gpu provider end to end on the tiny llama fixture (random weights: the text is gibberish). */
+@Timeout(120)
+class LocalGpuClientTest {
+    static Path model;
+    static LocalGpuClient client;
+
+    @BeforeAll
+    static void load() throws IOException {
+        assumeTrue(LocalRuntime.isAvailable(), "native runtime unavailable");
+        model = Fixtures.file("tiny-f32.gguf");
+        client = LocalGpuClient.builder()
+                .modelPath(model)
+                .threads(2)
+                .contextSize(128)
+                .maxSessions(2)
+                .build();
+    }
+
+    @AfterAll
+    static void close() {
+        if (client != null) {
+            client.close();
+        }
+    }
+
+    private static ChatRequest ask(String text, int maxTokens) {
+        return ChatRequest.builder().user(text).maxTokens(maxTokens).build();
+    }
+
+    @Test
+    void greedyChatIsDeterministicAndReportsUsage() {
+        ChatResponse a = client.chat(ask("Hello world", 8));
+        ChatResponse b = client.chat(ask("Hello world", 8));
+        assertThat(a.text()).isEqualTo(b.text());
+        assertThat(a.usage().outputTokens()).isLessThanOrEqualTo(8);
+        assertThat(a.usage().inputTokens()).isPositive();
+        assertThat(a.finishReason()).isIn(FinishReason.LENGTH, FinishReason.STOP);
+        assertThat(a.receipt().deploymentKind()).isEqualTo(DeploymentKind.LOCAL);
+        assertThat(a.receipt().cost()).isZero();
+    }
+
+    @Test
+    void seededSamplingIsReproducible() {
+        ChatRequest r = ChatRequest.builder()
+                .user("Hello")
+                .maxTokens(12)
+                .temperature(1.0)
+                .seed(7)
+                .build();
+        assertThat(client.chat(r).text()).isEqualTo(client.chat(r).text());
+    }
+
+    @Test
+    void streamingGivesTheSameTextAsABlockingCall() {
+        String blocking = client.chat(ask("the world", 10)).text();
+        StringBuilder streamed = new StringBuilder();
+        try (ChatStream s = client.stream(ask("the world", 10))) {
+            for (ChatChunk c : s) {
+                streamed.append(c.text());
+            }
+            assertThat(s.response().text()).isEqualTo(blocking);
+            assertThat(s.response().receipt().timeToFirstToken()).isPresent();
+        }
+        assertThat(streamed.toString()).isEqualTo(blocking);
+    }
+
+    @Test
+    void aFollowUpTurnReusesTheSessionsCacheAndAnswersTheSame() {
+        RequestOptions session = RequestOptions.builder().sessionId("conv-1").build();
+        ChatRequest first = ChatRequest.builder()
+                .user("Hello world")
+                .maxTokens(6)
+                .options(session)
+                .build();
+        ChatResponse r1 = client.chat(first);
+        ChatRequest second = first.toBuilder()
+                .addMessage(Message.assistant(r1.text()))
+                .addMessage(Message.user("and the rest"))
+                .build();
+        ChatResponse withCache = client.chat(second);
+        assertThat(withCache.usage().cachedInputTokens()).isPositive();
+        ChatResponse fresh =
+                client.chat(second.toBuilder().options(RequestOptions.DEFAULTS).build());
+        assertThat(fresh.usage().cachedInputTokens()).isZero();
+        assertThat(withCache.text()).isEqualTo(fresh.text());
+    }
+
+    @Test
+    void stopSequencesEndTheAnswer() {
+        String full = client.chat(ask("Hello world", 16)).text();
+        assumeTrue(full.length() > 4, "the model produced too little text to cut");
+        String stop = full.substring(2, 4);
+        ChatResponse r = client.chat(ChatRequest.builder()
+                .user("Hello world")
+                .maxTokens(16)
+                .stop(stop)
+                .build());
+        assertThat(r.text()).isEqualTo(full.substring(0, full.indexOf(stop)));
+        assertThat(r.finishReason()).isEqualTo(FinishReason.STOP);
+    }
+
+    @Test
+    void aPromptPastTheContextIsRefused() {
+        assertThatThrownBy(() -> client.chat(ask("Hello world ".repeat(100), 8)))
+                .isInstanceOf(ContextLengthExceededException.class)
+                .hasMessageContaining("exceeds the context of 128 tokens");
+        assertThatThrownBy(() -> client.chat(ask("Hello", 500))).isInstanceOf(ContextLengthExceededException.class);
+    }
+
+    @Test
+    void theProviderIsConfiguredByType() {
+        String yaml = "providers:\n  local:\n    type: local-gpu\n    modelPath: \"" + model + "\"\n    threads: 1\n"
+                + "    contextSize: 64\n    pricing: {type: amortized, perHour: 0.36}\n";
+        try (InferenceClient c = InferenceClients.fromConfig(yaml)) {
+            assertThat(c).isInstanceOf(LocalGpuClient.class);
+            assertThat(c.info().deploymentKind()).isEqualTo(DeploymentKind.LOCAL);
+            assertThat(c.chat(ask("Hello", 4)).receipt().cost()).isPositive();
+        }
+        assertThatThrownBy(() -> InferenceClients.loader()
+                        .env(Map.of())
+                        .load("providers:\n  local: {type: local-gpu, modelPath: \"" + model
+                                + "\", device: \"cuda:0\"}\n"))
+                .isInstanceOf(ConfigurationException.class)
+                .hasMessage(
+                        "providers.local.device: cuda:0: the CUDA backend is not part of this build yet; use auto or cpu");
+        assertThatThrownBy(() -> InferenceClients.fromConfig(
+                        "providers:\n  local: {type: local-gpu, modelPath: /no/such.gguf}\n"))
+                .hasMessage("providers.local.modelPath: no model file at /no/such.gguf");
+    }
+}
