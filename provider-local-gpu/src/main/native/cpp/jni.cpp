@@ -2,7 +2,10 @@
 // into a Java NativeEngineException. Nothing here throws across the boundary.
 #include <jni.h>
 
+#include <algorithm>
+#include <chrono>
 #include <exception>
+#include <vector>
 #include <memory>
 #include <new>
 #include <string>
@@ -107,6 +110,33 @@ JNIEXPORT void JNICALL Java_dev_hybridinference_localgpu_internal_NativeEngine_e
         m->eval(*reinterpret_cast<State*>(s), reinterpret_cast<const int32_t*>(buf.get()), n, pos, out, all == JNI_TRUE);
         return 0;
     }, 0);
+}
+
+JNIEXPORT jdouble JNICALL Java_dev_hybridinference_localgpu_internal_NativeEngine_readBandwidth(
+        JNIEnv* env, jclass, jlong bytes, jint threads, jint rounds) {
+    return guarded(env, [&]() -> jdouble {
+        if (bytes < (1 << 20) || threads < 1 || rounds < 1) throw std::runtime_error("bad bandwidth probe arguments");
+        const int64_t n = bytes / 4;
+        std::vector<float> buf(static_cast<size_t>(n), 1.0f);
+        ThreadPool pool(threads);
+        double best = 0;
+        volatile float sink = 0;
+        for (int r = 0; r < rounds; r++) {
+            const int64_t chunks = 1024;
+            std::vector<float> part(chunks, 0.0f);
+            auto t0 = std::chrono::steady_clock::now();
+            pool.parallelFor(chunks, [&](int64_t b, int64_t e) {
+                for (int64_t c = b; c < e; c++) {
+                    int64_t from = n / chunks * c, to = c == chunks - 1 ? n : n / chunks * (c + 1);
+                    part[c] = kern::sumF32(buf.data() + from, to - from);
+                }
+            });
+            double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+            for (float p : part) sink = sink + p;
+            best = std::max(best, static_cast<double>(bytes) / s / 1e9);
+        }
+        return best;
+    }, 0.0);
 }
 
 JNIEXPORT jstring JNICALL Java_dev_hybridinference_localgpu_internal_NativeEngine_cpuFeatures(JNIEnv* env, jclass) {

@@ -1,5 +1,6 @@
 #include "kernels.h"
 
+#include <cstdlib>
 #include <cstring>
 
 #include "gguf.h"
@@ -193,9 +194,80 @@ __attribute__((target("avx2,fma,f16c"))) static float dotQ80Avx2(const uint8_t* 
     }
     return hsum256(acc);
 }
+
+// Q4_K without a dequantized copy: w = d*sc*q - dmin*m built in registers, then fused into the dot.
+__attribute__((target("avx2,fma,f16c"))) static float dotQ4KAvx2(const uint8_t* row, const float* x, int64_t n) {
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    const __m256i low4 = _mm256_set1_epi32(0xF);
+    for (int64_t b = 0; b < n / 256; b++) {
+        const uint8_t* blk = row + 144 * b;
+        const float d = f16ToF32(rd16(blk));
+        const float dmin = f16ToF32(rd16(blk + 2));
+        const uint8_t* scales = blk + 4;
+        const uint8_t* qs = blk + 16;
+        const float* xb = x + 256 * b;
+        for (int c = 0; c < 4; c++) {
+            uint8_t sc, m;
+            getScaleMinK4(2 * c, scales, sc, m);
+            const __m256 s1 = _mm256_set1_ps(d * sc), m1 = _mm256_set1_ps(dmin * m);
+            getScaleMinK4(2 * c + 1, scales, sc, m);
+            const __m256 s2 = _mm256_set1_ps(d * sc), m2 = _mm256_set1_ps(dmin * m);
+            const uint8_t* q = qs + 32 * c;
+            const float* x1 = xb + 64 * c;
+            const float* x2 = x1 + 32;
+            for (int g = 0; g < 4; g++) {
+                __m256i v = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(q + 8 * g)));
+                __m256 lo = _mm256_cvtepi32_ps(_mm256_and_si256(v, low4));
+                __m256 hi = _mm256_cvtepi32_ps(_mm256_srli_epi32(v, 4));
+                acc0 = _mm256_fmadd_ps(_mm256_fmsub_ps(s1, lo, m1), _mm256_loadu_ps(x1 + 8 * g), acc0);
+                acc1 = _mm256_fmadd_ps(_mm256_fmsub_ps(s2, hi, m2), _mm256_loadu_ps(x2 + 8 * g), acc1);
+            }
+        }
+    }
+    return hsum256(_mm256_add_ps(acc0, acc1));
+}
+
+// Q6_K the same way: six-bit values assembled from ql and qh in registers.
+__attribute__((target("avx2,fma,f16c"))) static float dotQ6KAvx2(const uint8_t* row, const float* x, int64_t n) {
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    const __m256i low4 = _mm256_set1_epi32(0xF), two = _mm256_set1_epi32(3), off = _mm256_set1_epi32(32);
+    for (int64_t b = 0; b < n / 256; b++) {
+        const uint8_t* blk = row + 210 * b;
+        const int8_t* sc = reinterpret_cast<const int8_t*>(blk + 192);
+        const float d = f16ToF32(rd16(blk + 208));
+        for (int h = 0; h < 2; h++) {
+            const uint8_t* ql = blk + 64 * h;
+            const uint8_t* qh = blk + 128 + 32 * h;
+            const float* xb = x + 256 * b + 128 * h;
+            for (int l = 0; l < 32; l += 8) {
+                __m256i v0 = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(ql + l)));
+                __m256i v1 = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(ql + l + 32)));
+                __m256i vh = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(qh + l)));
+                __m256i q1 = _mm256_or_si256(_mm256_and_si256(v0, low4), _mm256_slli_epi32(_mm256_and_si256(vh, two), 4));
+                __m256i q2 = _mm256_or_si256(_mm256_and_si256(v1, low4),
+                                             _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(vh, 2), two), 4));
+                __m256i q3 = _mm256_or_si256(_mm256_srli_epi32(v0, 4),
+                                             _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(vh, 4), two), 4));
+                __m256i q4 = _mm256_or_si256(_mm256_srli_epi32(v1, 4),
+                                             _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(vh, 6), two), 4));
+                const int is = 8 * h + l / 16;
+                const __m256 d1 = _mm256_set1_ps(d * sc[is]), d2 = _mm256_set1_ps(d * sc[is + 2]);
+                const __m256 d3 = _mm256_set1_ps(d * sc[is + 4]), d4 = _mm256_set1_ps(d * sc[is + 6]);
+                acc0 = _mm256_fmadd_ps(_mm256_mul_ps(d1, _mm256_cvtepi32_ps(_mm256_sub_epi32(q1, off))), _mm256_loadu_ps(xb + l), acc0);
+                acc1 = _mm256_fmadd_ps(_mm256_mul_ps(d2, _mm256_cvtepi32_ps(_mm256_sub_epi32(q2, off))), _mm256_loadu_ps(xb + 32 + l), acc1);
+                acc0 = _mm256_fmadd_ps(_mm256_mul_ps(d3, _mm256_cvtepi32_ps(_mm256_sub_epi32(q3, off))), _mm256_loadu_ps(xb + 64 + l), acc0);
+                acc1 = _mm256_fmadd_ps(_mm256_mul_ps(d4, _mm256_cvtepi32_ps(_mm256_sub_epi32(q4, off))), _mm256_loadu_ps(xb + 96 + l), acc1);
+            }
+        }
+    }
+    return hsum256(_mm256_add_ps(acc0, acc1));
+}
 #endif
 
 static bool detectAvx2() {
+    // HYBRIDINFERENCE_PORTABLE_KERNELS=1 forces the portable kernels, so that tests cover them too.
+    const char* forced = std::getenv("HYBRIDINFERENCE_PORTABLE_KERNELS");
+    if (forced && forced[0] == '1') return false;
 #ifdef HI_X86
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
@@ -217,6 +289,31 @@ float dotF32(const float* a, const float* b, int64_t n) {
     return dotF32Plain(a, b, n);
 }
 
+#ifdef HI_X86
+__attribute__((target("avx2,fma"))) static float sumF32Avx2(const float* a, int64_t n) {
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps(), s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        s0 = _mm256_add_ps(s0, _mm256_loadu_ps(a + i));
+        s1 = _mm256_add_ps(s1, _mm256_loadu_ps(a + i + 8));
+        s2 = _mm256_add_ps(s2, _mm256_loadu_ps(a + i + 16));
+        s3 = _mm256_add_ps(s3, _mm256_loadu_ps(a + i + 24));
+    }
+    float s = hsum256(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+    for (; i < n; i++) s += a[i];
+    return s;
+}
+#endif
+
+float sumF32(const float* a, int64_t n) {
+#ifdef HI_X86
+    if (kAvx2) return sumF32Avx2(a, n);
+#endif
+    float s = 0;
+    for (int64_t i = 0; i < n; i++) s += a[i];
+    return s;
+}
+
 float dot(uint32_t type, const uint8_t* row, const float* x, int64_t n) {
     switch (type) {
         case gguf::F32: return dotF32(reinterpret_cast<const float*>(row), x, n);
@@ -231,6 +328,9 @@ float dot(uint32_t type, const uint8_t* row, const float* x, int64_t n) {
 #endif
             return dotQ80Plain(row, x, n);
         case gguf::Q4_K: {
+#ifdef HI_X86
+            if (kAvx2) return dotQ4KAvx2(row, x, n);
+#endif
             float buf[256];
             float s = 0;
             for (int64_t b = 0; b < n / 256; b++) {
@@ -240,6 +340,9 @@ float dot(uint32_t type, const uint8_t* row, const float* x, int64_t n) {
             return s;
         }
         case gguf::Q6_K: {
+#ifdef HI_X86
+            if (kAvx2) return dotQ6KAvx2(row, x, n);
+#endif
             float buf[256];
             float s = 0;
             for (int64_t b = 0; b < n / 256; b++) {

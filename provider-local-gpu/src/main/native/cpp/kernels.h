@@ -19,4 +19,7 @@ void dequantizeRow(uint32_t type, const uint8_t* row, float* out, int64_t n);
 // Plain F32 dot product, SIMD when available.
 float dotF32(const float* a, const float* b, int64_t n);
 
+// Sums n floats (the bandwidth probe's inner loop), SIMD when available.
+float sumF32(const float* a, int64_t n);
+
 }  // namespace kern

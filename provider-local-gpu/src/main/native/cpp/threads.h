@@ -1,13 +1,23 @@
 // A small persistent thread pool: parallelFor splits [0, n) into one contiguous chunk per thread and
-// runs them at once, the calling thread taking the first chunk.
+// runs them at once, the calling thread taking the first chunk. A token's forward pass hands the pool
+// dozens of short jobs, so idle workers spin for a while before they sleep, and the caller spins while
+// it waits for the others.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <mutex>
 #include <thread>
 #include <vector>
+
+#if defined(__x86_64__) || defined(_M_X64)
+#include <immintrin.h>
+#define HI_RELAX() _mm_pause()
+#else
+#define HI_RELAX() std::this_thread::yield()
+#endif
 
 class ThreadPool {
 public:
@@ -16,12 +26,8 @@ public:
     }
 
     ~ThreadPool() {
-        {
-            std::lock_guard<std::mutex> g(m_);
-            stop_ = true;
-            gen_++;
-        }
-        cv_.notify_all();
+        stop_.store(true);
+        wake();
         for (auto& t : workers_) t.join();
     }
 
@@ -36,21 +42,25 @@ public:
             fn(0, n);
             return;
         }
-        {
-            std::lock_guard<std::mutex> g(m_);
-            job_ = &fn;
-            total_ = n;
-            pending_ = n_ - 1;
-            gen_++;
-        }
-        cv_.notify_all();
+        job_ = &fn;
+        total_ = n;
+        pending_.store(n_ - 1);
+        wake();
         run(0, fn, n);
-        std::unique_lock<std::mutex> l(m_);
-        done_.wait(l, [this] { return pending_ == 0; });
+        while (pending_.load() != 0) HI_RELAX();
         job_ = nullptr;
     }
 
 private:
+    // Publishes a new job (or the stop) and wakes workers that went to sleep.
+    void wake() {
+        gen_.fetch_add(1);
+        if (sleepers_.load() > 0) {
+            std::lock_guard<std::mutex> g(m_);
+            cv_.notify_all();
+        }
+    }
+
     void run(int idx, const std::function<void(int64_t, int64_t)>& fn, int64_t n) const {
         int64_t chunk = (n + n_ - 1) / n_;
         int64_t b = idx * chunk;
@@ -61,21 +71,23 @@ private:
     void loop(int idx) {
         uint64_t seen = 0;
         while (true) {
-            const std::function<void(int64_t, int64_t)>* job;
-            int64_t n;
-            {
+            uint64_t g;
+            int spins = 0;
+            while ((g = gen_.load()) == seen) {
+                if (++spins < 100000) {
+                    HI_RELAX();
+                    continue;
+                }
                 std::unique_lock<std::mutex> l(m_);
-                cv_.wait(l, [&] { return gen_ != seen; });
-                seen = gen_;
-                if (stop_) return;
-                job = job_;
-                n = total_;
+                sleepers_.fetch_add(1);
+                cv_.wait(l, [&] { return gen_.load() != seen; });
+                sleepers_.fetch_sub(1);
+                spins = 0;
             }
-            run(idx, *job, n);
-            {
-                std::lock_guard<std::mutex> g(m_);
-                if (--pending_ == 0) done_.notify_one();
-            }
+            seen = g;
+            if (stop_.load()) return;
+            run(idx, *job_, total_);
+            pending_.fetch_sub(1);
         }
     }
 
@@ -83,10 +95,10 @@ private:
     std::vector<std::thread> workers_;
     std::mutex m_;
     std::condition_variable cv_;
-    std::condition_variable done_;
     const std::function<void(int64_t, int64_t)>* job_ = nullptr;
     int64_t total_ = 0;
-    int pending_ = 0;
-    uint64_t gen_ = 0;
-    bool stop_ = false;
+    std::atomic<int> pending_{0};
+    std::atomic<uint64_t> gen_{0};
+    std::atomic<int> sleepers_{0};
+    std::atomic<bool> stop_{false};
 };

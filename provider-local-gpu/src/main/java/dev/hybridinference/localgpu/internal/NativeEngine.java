@@ -36,6 +36,12 @@ final class NativeEngine {
      */
     static native void eval(long model, long state, int[] tokens, int n, int pos, FloatBuffer logits, boolean all);
 
+    /**
+     * Reads a buffer of {@code bytes} with {@code threads} threads, {@code rounds} times, with the same
+     * SIMD loads as the kernels; returns the best read bandwidth in GB/s.
+     */
+    static native double readBandwidth(long bytes, int threads, int rounds);
+
     /** The SIMD features the kernels use on this processor. */
     static native String cpuFeatures();
 }

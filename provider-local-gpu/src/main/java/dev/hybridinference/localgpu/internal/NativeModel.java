@@ -42,6 +42,11 @@ public final class NativeModel implements AutoCloseable {
         return NativeEngine.cpuFeatures();
     }
 
+    /** The best read bandwidth in GB/s over a buffer of {@code bytes}, for the tokens-per-second harness. */
+    public static double readBandwidth(long bytes, int threads, int rounds) {
+        return NativeEngine.readBandwidth(bytes, threads, rounds);
+    }
+
     /** {@code general.architecture}. */
     public String architecture() {
         return architecture;

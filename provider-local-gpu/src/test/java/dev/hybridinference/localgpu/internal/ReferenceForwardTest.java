@@ -25,6 +25,9 @@ class ReferenceForwardTest {
     @BeforeAll
     static void nativeRuntime() {
         assumeTrue(NativeLoader.unavailabilityCause() == null, "native runtime unavailable");
+        if ("1".equals(System.getenv("HYBRIDINFERENCE_PORTABLE_KERNELS"))) {
+            assertThat(NativeModel.cpuFeatures()).isEqualTo("portable");
+        }
     }
 
     @ParameterizedTest(name = "{0} {1} tied={2}")
