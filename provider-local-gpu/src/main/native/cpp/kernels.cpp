@@ -314,6 +314,18 @@ float sumF32(const float* a, int64_t n) {
     return s;
 }
 
+// The portable K-quant dot product: each 256-value super-block dequantized, then a plain dot.
+static float dotViaBlocks(void (*dequant)(const uint8_t*, float*), int64_t blockBytes, const uint8_t* row,
+                          const float* x, int64_t n) {
+    float buf[256];
+    float s = 0;
+    for (int64_t b = 0; b < n / 256; b++) {
+        dequant(row + blockBytes * b, buf);
+        s += dotF32(buf, x + 256 * b, 256);
+    }
+    return s;
+}
+
 float dot(uint32_t type, const uint8_t* row, const float* x, int64_t n) {
     switch (type) {
         case gguf::F32: return dotF32(reinterpret_cast<const float*>(row), x, n);
@@ -327,30 +339,16 @@ float dot(uint32_t type, const uint8_t* row, const float* x, int64_t n) {
             if (kAvx2) return dotQ80Avx2(row, x, n);
 #endif
             return dotQ80Plain(row, x, n);
-        case gguf::Q4_K: {
+        case gguf::Q4_K:
 #ifdef HI_X86
             if (kAvx2) return dotQ4KAvx2(row, x, n);
 #endif
-            float buf[256];
-            float s = 0;
-            for (int64_t b = 0; b < n / 256; b++) {
-                dequantQ4K(row + 144 * b, buf);
-                s += dotF32(buf, x + 256 * b, 256);
-            }
-            return s;
-        }
-        case gguf::Q6_K: {
+            return dotViaBlocks(dequantQ4K, 144, row, x, n);
+        case gguf::Q6_K:
 #ifdef HI_X86
             if (kAvx2) return dotQ6KAvx2(row, x, n);
 #endif
-            float buf[256];
-            float s = 0;
-            for (int64_t b = 0; b < n / 256; b++) {
-                dequantQ6K(row + 210 * b, buf);
-                s += dotF32(buf, x + 256 * b, 256);
-            }
-            return s;
-        }
+            return dotViaBlocks(dequantQ6K, 210, row, x, n);
         default: return 0;
     }
 }

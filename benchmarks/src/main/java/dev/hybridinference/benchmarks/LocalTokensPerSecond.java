@@ -4,6 +4,7 @@ import dev.hybridinference.localgpu.LocalRuntime;
 import dev.hybridinference.localgpu.internal.GgufWriter;
 import dev.hybridinference.localgpu.internal.NativeModel;
 import dev.hybridinference.localgpu.internal.RandomModels;
+import dev.hybridinference.localgpu.internal.Sampler;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -98,7 +99,7 @@ public final class LocalTokensPerSecond {
             long t1 = System.nanoTime();
             int pos = PREFILL;
             for (int i = 0; i < DECODE; i++) {
-                int next = argmax(logits);
+                int next = Sampler.argmax(logits);
                 logits = s.eval(new int[] {next}, pos++);
             }
             long t2 = System.nanoTime();
@@ -117,16 +118,6 @@ public final class LocalTokensPerSecond {
                     rss / 1024.0,
                     100 * decode / bound);
         }
-    }
-
-    private static int argmax(float[] v) {
-        int best = 0;
-        for (int i = 1; i < v.length; i++) {
-            if (v[i] > v[best]) {
-                best = i;
-            }
-        }
-        return best;
     }
 
     /** Read bandwidth over a 512 MB buffer with the kernels' SIMD loads, 1 and 2 threads; the better figure. */

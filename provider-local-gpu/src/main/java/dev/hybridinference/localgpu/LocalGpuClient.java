@@ -11,10 +11,10 @@ import dev.hybridinference.core.InvalidRequestException;
 import dev.hybridinference.core.Pricing;
 import dev.hybridinference.core.ProviderUnavailableException;
 import dev.hybridinference.core.Usage;
-import dev.hybridinference.core.cost.CostLedger;
 import dev.hybridinference.core.internal.DaemonThreads;
 import dev.hybridinference.core.spi.AbstractProviderClient;
 import dev.hybridinference.core.spi.CallContext;
+import dev.hybridinference.core.spi.ProviderBuilder;
 import dev.hybridinference.core.spi.ProviderResult;
 import dev.hybridinference.core.spi.ProviderStream;
 import dev.hybridinference.localgpu.internal.ChatTemplate;
@@ -25,7 +25,6 @@ import dev.hybridinference.localgpu.internal.Tokenizer;
 import java.io.IOException;
 import java.math.BigDecimal;
 import java.nio.file.Path;
-import java.time.Clock;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -64,7 +63,7 @@ public final class LocalGpuClient extends AbstractProviderClient {
     private Cached scratch;
 
     private LocalGpuClient(Builder b) {
-        super(b.id, TYPE, DeploymentKind.LOCAL, b.pricing, b.ledger, b.clock);
+        super(b.id(), TYPE, DeploymentKind.LOCAL, b.pricing, b.ledger(), b.clock());
         this.modelPath = b.modelPath;
         this.maxSessions = b.maxSessions;
         String name = b.modelPath.getFileName().toString();
@@ -96,7 +95,7 @@ public final class LocalGpuClient extends AbstractProviderClient {
         this.unavailable = cause;
         this.modelName = name;
         this.contextSize = ctx;
-        this.engine = java.util.concurrent.Executors.newSingleThreadExecutor(DaemonThreads.factory(b.id + "-engine"));
+        this.engine = java.util.concurrent.Executors.newSingleThreadExecutor(DaemonThreads.factory(b.id() + "-engine"));
         this.sessions = new LinkedHashMap<>(16, 0.75f, true);
     }
 
@@ -421,23 +420,16 @@ public final class LocalGpuClient extends AbstractProviderClient {
     }
 
     /** Builds a {@link LocalGpuClient}. Not thread-safe. */
-    public static final class Builder {
-        private String id = TYPE;
+    public static final class Builder extends ProviderBuilder<Builder> {
         private Path modelPath;
         private String device = "auto";
         private int threads = Runtime.getRuntime().availableProcessors();
         private int contextSize;
         private int maxSessions = 8;
         private Pricing pricing = Pricing.FREE;
-        private CostLedger ledger;
-        private Clock clock = Clock.systemUTC();
 
-        private Builder() {}
-
-        /** The provider id shown in receipts. */
-        public Builder id(String id) {
-            this.id = Objects.requireNonNull(id, "id");
-            return this;
+        private Builder() {
+            super(TYPE);
         }
 
         /** The GGUF file. */
@@ -482,18 +474,6 @@ public final class LocalGpuClient extends AbstractProviderClient {
         /** An amortized hourly figure for the hardware and power; free unless set. */
         public Builder amortizedPerHour(BigDecimal perHour) {
             this.pricing = new Pricing.Amortized(perHour);
-            return this;
-        }
-
-        /** Where receipts are recorded. */
-        public Builder ledger(CostLedger ledger) {
-            this.ledger = ledger;
-            return this;
-        }
-
-        /** The wall clock of receipts. */
-        public Builder clock(Clock clock) {
-            this.clock = Objects.requireNonNull(clock, "clock");
             return this;
         }
 

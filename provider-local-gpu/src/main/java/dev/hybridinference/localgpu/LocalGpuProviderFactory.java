@@ -46,11 +46,7 @@ public final class LocalGpuProviderFactory implements InferenceProviderFactory {
         if (!Files.isRegularFile(path)) {
             throw new ConfigurationException(c.pathOf("modelPath"), "no model file at " + path);
         }
-        LocalGpuClient.Builder b = LocalGpuClient.builder()
-                .id(context.id())
-                .modelPath(path)
-                .ledger(context.ledger())
-                .clock(context.clock());
+        LocalGpuClient.Builder b = LocalGpuClient.builder().context(context).modelPath(path);
         c.string("device").ifPresent(d -> {
             if (!d.equals("auto") && !d.equals("cpu") && !d.matches("cuda(:\\d+)?")) {
                 throw new ConfigurationException(c.pathOf("device"), "expected auto, cpu or cuda:N, got \"" + d + "\"");

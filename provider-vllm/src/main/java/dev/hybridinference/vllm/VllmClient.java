@@ -18,13 +18,13 @@ import dev.hybridinference.core.internal.openai.OpenAiCodec;
 import dev.hybridinference.core.internal.openai.OpenAiTransport;
 import dev.hybridinference.core.spi.AbstractProviderClient;
 import dev.hybridinference.core.spi.CallContext;
+import dev.hybridinference.core.spi.ProviderBuilder;
 import dev.hybridinference.core.spi.ProviderResult;
 import dev.hybridinference.core.spi.ProviderStream;
 import dev.hybridinference.vllm.internal.PrometheusText;
 import dev.hybridinference.vllm.internal.Replica;
 import dev.hybridinference.vllm.internal.ReplicaSelector;
 import java.math.BigDecimal;
-import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -63,7 +63,7 @@ public final class VllmClient extends AbstractProviderClient implements LoadAwar
     private volatile String discoveredModel;
 
     private VllmClient(Builder b) {
-        super(b.id, TYPE, DeploymentKind.SERVER, b.pricing(), b.ledger, b.clock);
+        super(b.id(), TYPE, DeploymentKind.SERVER, b.pricing(), b.ledger(), b.clock());
         List<Replica> list = new ArrayList<>();
         for (String url : b.baseUrls) {
             list.add(new Replica(list.size(), OpenAiTransport.Server.of(url)));
@@ -72,22 +72,22 @@ public final class VllmClient extends AbstractProviderClient implements LoadAwar
         this.selector = new ReplicaSelector(replicas, b.affinityMaxWaiting);
         this.transport = new OpenAiTransport(
                 OpenAiTransport.newHttpClient(b.connectTimeout, b.readTimeout),
-                b.id,
+                b.id(),
                 b.apiKey,
                 OpenAiCodec.Dialect.VLLM,
-                b.clock,
+                b.clock(),
                 b.callTimeout);
         this.configuredModel = b.model;
         this.cooldownNanos = b.replicaCooldown.toNanos();
         this.scrapeTimeout = b.scrapeTimeout;
-        this.ledger = b.ledger;
+        this.ledger = b.ledger();
         if (ledger != null && pricing() instanceof Pricing.PerInstanceHour) {
-            ledger.registerCapacity(b.id, (Pricing.PerInstanceHour) pricing());
+            ledger.registerCapacity(b.id(), (Pricing.PerInstanceHour) pricing());
         }
         if (b.scrapeInterval.isZero()) {
             this.monitor = null;
         } else {
-            this.monitor = DaemonThreads.scheduler(b.id + "-monitor");
+            this.monitor = DaemonThreads.scheduler(b.id() + "-monitor");
             long every = b.scrapeInterval.toNanos();
             monitor.scheduleWithFixedDelay(this::scrapeAll, 0, every, TimeUnit.NANOSECONDS);
         }
@@ -341,8 +341,7 @@ public final class VllmClient extends AbstractProviderClient implements LoadAwar
     }
 
     /** Builds a {@link VllmClient}. Not thread-safe. */
-    public static final class Builder {
-        private String id = "vllm";
+    public static final class Builder extends ProviderBuilder<Builder> {
         private final List<String> baseUrls = new ArrayList<>();
         private String apiKey;
         private String model;
@@ -354,15 +353,9 @@ public final class VllmClient extends AbstractProviderClient implements LoadAwar
         private Duration replicaCooldown = Duration.ofSeconds(10);
         private double affinityMaxWaiting = 8;
         private Pricing pricing;
-        private CostLedger ledger;
-        private Clock clock = Clock.systemUTC();
 
-        private Builder() {}
-
-        /** The provider id shown in receipts. */
-        public Builder id(String id) {
-            this.id = Objects.requireNonNull(id, "id");
-            return this;
+        private Builder() {
+            super(TYPE);
         }
 
         /** Adds a replica's base URL ({@code http://host:8000}; a trailing {@code /v1} is accepted). */
@@ -438,18 +431,6 @@ public final class VllmClient extends AbstractProviderClient implements LoadAwar
         /** How the replicas bill; per instance hour at $0 per replica unless set. */
         public Builder pricing(Pricing pricing) {
             this.pricing = Objects.requireNonNull(pricing, "pricing");
-            return this;
-        }
-
-        /** Where receipts are recorded; none unless set. */
-        public Builder ledger(CostLedger ledger) {
-            this.ledger = ledger;
-            return this;
-        }
-
-        /** The wall clock for receipts. */
-        public Builder clock(Clock clock) {
-            this.clock = Objects.requireNonNull(clock, "clock");
             return this;
         }
 

@@ -70,8 +70,7 @@ public final class VllmProviderFactory implements InferenceProviderFactory {
         if (urls.isEmpty()) {
             throw c.missing("baseUrl", "the server's base URL, such as http://localhost:8000 (or baseUrls: a list)");
         }
-        VllmClient.Builder b =
-                VllmClient.builder().id(context.id()).ledger(context.ledger()).clock(context.clock());
+        VllmClient.Builder b = VllmClient.builder().context(context);
         for (int i = 0; i < urls.size(); i++) {
             String path = urlKey.equals("baseUrl") ? c.pathOf(urlKey) : c.pathOf(urlKey) + "[" + i + "]";
             try {

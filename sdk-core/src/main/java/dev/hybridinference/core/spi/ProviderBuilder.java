@@ -1,0 +1,65 @@
+package dev.hybridinference.core.spi;
+
+import dev.hybridinference.core.cost.CostLedger;
+import java.time.Clock;
+import java.util.Objects;
+
+/**
+ * What every provider's builder sets: the id shown in receipts, the ledger receipts go to, and the
+ * clock that dates them. Provider builders extend it. Not thread-safe.
+ *
+ * @param <B> the concrete builder, returned by each setter
+ */
+public abstract class ProviderBuilder<B extends ProviderBuilder<B>> {
+    private String id;
+    private CostLedger ledger;
+    private Clock clock = Clock.systemUTC();
+
+    /** A builder whose id defaults to {@code defaultId}. */
+    protected ProviderBuilder(String defaultId) {
+        this.id = Objects.requireNonNull(defaultId, "defaultId");
+    }
+
+    @SuppressWarnings("unchecked")
+    private B self() {
+        return (B) this;
+    }
+
+    /** The provider id shown in receipts. */
+    public B id(String id) {
+        this.id = Objects.requireNonNull(id, "id");
+        return self();
+    }
+
+    /** Where receipts are recorded; none unless set. */
+    public B ledger(CostLedger ledger) {
+        this.ledger = ledger;
+        return self();
+    }
+
+    /** The wall clock of receipts. */
+    public B clock(Clock clock) {
+        this.clock = Objects.requireNonNull(clock, "clock");
+        return self();
+    }
+
+    /** Takes the id, ledger and clock a provider factory was given. */
+    public B context(ProviderContext context) {
+        return id(context.id()).ledger(context.ledger()).clock(context.clock());
+    }
+
+    /** The id set. */
+    public final String id() {
+        return id;
+    }
+
+    /** The ledger set, or null. */
+    public final CostLedger ledger() {
+        return ledger;
+    }
+
+    /** The clock set. */
+    public final Clock clock() {
+        return clock;
+    }
+}
