@@ -153,4 +153,48 @@ class LocalGpuClientTest {
                         "providers:\n  local: {type: local-gpu, modelPath: /no/such.gguf}\n"))
                 .hasMessage("providers.local.modelPath: no model file at /no/such.gguf");
     }
+
+    @Test
+    void concurrentCallsRunOneAtATimeInArrivalOrder() throws Exception {
+        String expected = client.chat(ask("the world", 6)).text();
+        java.util.List<java.util.concurrent.CompletableFuture<ChatResponse>> calls = new java.util.ArrayList<>();
+        java.util.List<Integer> finished = java.util.Collections.synchronizedList(new java.util.ArrayList<>());
+        for (int i = 0; i < 8; i++) {
+            int n = i;
+            calls.add(client.chatAsync(ask("the world", 6)).whenComplete((r, t) -> finished.add(n)));
+            Thread.sleep(5);
+        }
+        for (var f : calls) {
+            assertThat(f.get().text()).isEqualTo(expected);
+        }
+        assertThat(finished).containsExactly(0, 1, 2, 3, 4, 5, 6, 7);
+    }
+
+    @Test
+    void aChatMlModelWithByteLevelBpeStopsAtItsEndOfTurnToken(@org.junit.jupiter.api.io.TempDir Path dir)
+            throws IOException {
+        Path qwen = dir.resolve("qwen2.gguf");
+        dev.hybridinference.localgpu.internal.RandomModels.write(
+                qwen,
+                new dev.hybridinference.localgpu.internal.RandomModels.Shape(
+                        "qwen2", 256, 2, 4, 2, 512, 256, 300, false),
+                dev.hybridinference.localgpu.internal.GgufWriter.Q8_0,
+                5);
+        try (LocalGpuClient c = LocalGpuClient.builder()
+                .modelPath(qwen)
+                .threads(2)
+                .contextSize(256)
+                .build()) {
+            assertThat(c.chatTemplate()).isEqualTo(dev.hybridinference.localgpu.internal.ChatTemplate.CHATML);
+            ChatResponse r = c.chat(ChatRequest.builder()
+                    .system("Be brief.")
+                    .user("hello there")
+                    .maxTokens(24)
+                    .build());
+            assertThat(r.usage().inputTokens()).isPositive();
+            assertThat(r.usage().outputTokens()).isBetween(0L, 24L);
+            assertThat(r.text()).doesNotContain("<|im_end|>").doesNotContain("<|im_start|>");
+            assertThat(c.info().models()).containsExactly("random-qwen2-256x2");
+        }
+    }
 }

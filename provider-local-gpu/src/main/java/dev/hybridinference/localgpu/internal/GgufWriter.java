@@ -55,6 +55,15 @@ public final class GgufWriter {
         return this;
     }
 
+    /** Adds a tensor whose payload is given as raw bytes, for any type id (tests of rejected types). */
+    public GgufWriter rawTensor(String name, int type, long[] ne, byte[] bytes) {
+        names.add(name);
+        shapes.add(ne.clone());
+        types.add(type);
+        data.add(bytes.clone());
+        return this;
+    }
+
     /** Writes the file. */
     public void write(Path path) throws IOException {
         try (OutputStream out = Files.newOutputStream(path)) {

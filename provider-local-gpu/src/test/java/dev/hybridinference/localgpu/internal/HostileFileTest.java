@@ -131,4 +131,69 @@ class HostileFileTest {
         }
         return 0;
     }
+
+    @Test
+    void aTensorOfAnUnsupportedTypeIsNamed() throws IOException {
+        Path p = dir.resolve("q4_0.gguf");
+        RandomModels.Shape shape = new RandomModels.Shape("llama", 256, 1, 4, 2, 256, 32, 300, true);
+        RandomModels.write(p, shape, GgufWriter.F32, 1);
+        // Rewrite the file with token_embd as Q4_0 (type 2: 18 bytes per 32 values), which the engine does not run.
+        GgufWriter w = new GgufWriter().put("general.architecture", "llama");
+        w.rawTensor("token_embd.weight", 2, new long[] {256, 300}, new byte[256 / 32 * 18 * 300]);
+        Path q40 = dir.resolve("q4_0-only.gguf");
+        w.write(q40);
+        assertThatThrownBy(() -> NativeModel.load(q40, 1)).isInstanceOf(NativeEngineException.class);
+        byte[] b = Files.readAllBytes(p);
+        int at = indexOf(b, "token_embd.weight".getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+        // name, then n_dims (4), two dims (16), then the type id.
+        ByteBuffer.wrap(b).order(ByteOrder.LITTLE_ENDIAN).putInt(at + 17 + 4 + 16, 2);
+        assertThatThrownBy(() -> NativeModel.load(write("retyped.gguf", b), 1))
+                .isInstanceOf(NativeEngineException.class)
+                .hasMessageContaining("token_embd.weight");
+        ByteBuffer.wrap(b).order(ByteOrder.LITTLE_ENDIAN).putInt(at + 17 + 4 + 16, 99);
+        assertThatThrownBy(() -> NativeModel.load(write("unknown-type.gguf", b), 1))
+                .isInstanceOf(NativeEngineException.class)
+                .hasMessageContaining("token_embd.weight");
+    }
+
+    @Test
+    void anOffsetPastTheEndIsRefused() throws IOException {
+        Path p = dir.resolve("offset.gguf");
+        RandomModels.write(p, new RandomModels.Shape("llama", 256, 1, 4, 2, 256, 32, 300, true), GgufWriter.F32, 1);
+        byte[] b = Files.readAllBytes(p);
+        int at = indexOf(b, "output_norm.weight".getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+        // name (18), n_dims (4), one dim (8), type (4), then the offset.
+        ByteBuffer.wrap(b).order(ByteOrder.LITTLE_ENDIAN).putLong(at + 18 + 4 + 8 + 4, 1L << 40);
+        assertThatThrownBy(() -> NativeModel.load(write("offset-bad.gguf", b), 1))
+                .isInstanceOf(NativeEngineException.class)
+                .hasMessageContaining("output_norm.weight: data runs past the end of the file");
+    }
+
+    @Test
+    void theJavaMetadataReaderRefusesHostileFilesToo() throws IOException {
+        byte[] huge = good();
+        ByteBuffer.wrap(huge).order(ByteOrder.LITTLE_ENDIAN).putLong(24, 1L << 40);
+        assertThatThrownBy(() -> dev.hybridinference.localgpu.GgufMetadata.read(write("jkey.gguf", huge)))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("exceeds the file");
+        byte[] cut = java.util.Arrays.copyOf(good(), 2000);
+        assertThatThrownBy(() -> dev.hybridinference.localgpu.GgufMetadata.read(write("jcut.gguf", cut)))
+                .isInstanceOf(IllegalArgumentException.class);
+        var meta = dev.hybridinference.localgpu.GgufMetadata.read(LlamaCppOracleTest.resource("tiny-f32.gguf"));
+        assertThat(meta.string("general.architecture")).contains("llama");
+        assertThat(meta.strings("tokenizer.ggml.tokens").orElseThrow()).hasSize(292);
+    }
+
+    private static int indexOf(byte[] hay, byte[] needle) {
+        outer:
+        for (int i = 0; i + needle.length <= hay.length; i++) {
+            for (int j = 0; j < needle.length; j++) {
+                if (hay[i + j] != needle[j]) {
+                    continue outer;
+                }
+            }
+            return i;
+        }
+        throw new AssertionError("not found");
+    }
 }
