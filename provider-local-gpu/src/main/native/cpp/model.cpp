@@ -150,31 +150,41 @@ std::unique_ptr<State> Model::newState(int64_t nCtx) const {
     auto s = std::make_unique<State>();
     s->nCtx = nCtx;
     const int64_t kvDim = hp_.nHeadKv * hp_.headDim;
-    const int64_t maxFf = *std::max_element(hp_.nFf.begin(), hp_.nFf.end());
     s->kCache.assign(static_cast<size_t>(hp_.nLayer * nCtx * kvDim), 0.0f);
     s->vCache.assign(static_cast<size_t>(hp_.nLayer * nCtx * kvDim), 0.0f);
-    s->x.resize(hp_.nEmbd);
-    s->xb.resize(std::max(hp_.nEmbd, hp_.nHead * hp_.headDim));
-    s->xb2.resize(hp_.nEmbd);
-    s->q.resize(hp_.nHead * hp_.headDim);
-    s->k.resize(kvDim);
-    s->v.resize(kvDim);
-    s->att.resize(static_cast<size_t>(hp_.nHead * nCtx));
-    s->hb.resize(maxFf);
-    s->hb2.resize(maxFf);
-    s->logits.resize(hp_.nVocab);
+    reserve(*s, 1);
     return s;
 }
 
-void Model::matvec(const gguf::Tensor* w, const float* x, float* y) {
+void Model::reserve(State& s, int64_t n) const {
+    if (n <= s.batch) return;
+    const int64_t kvDim = hp_.nHeadKv * hp_.headDim, qDim = hp_.nHead * hp_.headDim;
+    const int64_t maxFf = *std::max_element(hp_.nFf.begin(), hp_.nFf.end());
+    auto size = [n](int64_t per) { return static_cast<size_t>(n * per); };
+    s.x.resize(size(hp_.nEmbd));
+    s.xb.resize(size(std::max(hp_.nEmbd, qDim)));
+    s.xb2.resize(size(hp_.nEmbd));
+    s.q.resize(size(qDim));
+    s.k.resize(size(kvDim));
+    s.v.resize(size(kvDim));
+    s.att.resize(size(hp_.nHead * s.nCtx));
+    s.hb.resize(size(maxFf));
+    s.hb2.resize(size(maxFf));
+    s.batch = n;
+}
+
+void Model::matmul(const gguf::Tensor* w, const float* x, float* y, int64_t n) {
     int64_t elems, bytes;
     gguf::blockInfo(w->type, elems, bytes);
-    const int64_t n = w->ne[0];
-    const int64_t rowBytes = n / elems * bytes;
+    const int64_t cols = w->ne[0], rows = w->ne[1];
+    const int64_t rowBytes = cols / elems * bytes;
     const uint8_t* base = w->data;
     const uint32_t type = w->type;
-    pool_.parallelFor(w->ne[1], [&](int64_t b, int64_t e) {
-        for (int64_t r = b; r < e; r++) y[r] = kern::dot(type, base + r * rowBytes, x, n);
+    pool_.parallelFor(rows, [&](int64_t b, int64_t e) {
+        for (int64_t r = b; r < e; r++) {
+            const uint8_t* row = base + r * rowBytes;
+            for (int64_t t = 0; t < n; t++) y[t * rows + r] = kern::dot(type, row, x + t * cols, cols);
+        }
     });
 }
 
@@ -188,112 +198,129 @@ void Model::eval(State& s, const int32_t* tokens, int64_t n, int64_t pos, float*
             throw Error("token id " + std::to_string(tokens[i]) + " is outside the vocabulary of " + std::to_string(hp_.nVocab));
         }
     }
-    for (int64_t i = 0; i < n; i++) {
-        bool want = all || i == n - 1;
-        forward(s, tokens[i], pos + i, want ? s.logits.data() : nullptr);
-        if (want) {
-            float* dst = all ? out + i * hp_.nVocab : out;
-            std::memcpy(dst, s.logits.data(), static_cast<size_t>(hp_.nVocab) * sizeof(float));
-        }
+    // Long prompts go through in slices, so that scratch space stays bounded.
+    const int64_t maxBatch = 64;
+    for (int64_t done = 0; done < n; done += maxBatch) {
+        const int64_t m = std::min(maxBatch, n - done);
+        const bool last = done + m == n;
+        float* dst = all ? out + done * hp_.nVocab : (last ? out : nullptr);
+        forward(s, tokens + done, m, pos + done, dst, all);
     }
 }
 
-void Model::forward(State& s, int32_t token, int64_t pos, float* logits) {
+void Model::forward(State& s, const int32_t* tokens, int64_t n, int64_t pos, float* out, bool all) {
+    reserve(s, n);
     const int64_t nEmbd = hp_.nEmbd, hd = hp_.headDim, nHead = hp_.nHead, nKv = hp_.nHeadKv;
-    const int64_t kvDim = nKv * hd, group = nHead / nKv;
+    const int64_t qDim = nHead * hd, kvDim = nKv * hd, group = nHead / nKv;
     int64_t elems, bytes;
     gguf::blockInfo(tokEmbd_->type, elems, bytes);
-    kern::dequantizeRow(tokEmbd_->type, tokEmbd_->data + token * (nEmbd / elems * bytes), s.x.data(), nEmbd);
-
-    // RoPE angles for this position, as ggml computes them (in float, theta multiplied step by step).
-    const int64_t half = hp_.nRot / 2;
-    std::vector<float> cosv(half), sinv(half);
-    const float thetaScale = std::pow(hp_.ropeBase, -2.0f / static_cast<float>(hp_.nRot));
-    float theta = static_cast<float>(pos);
-    const float* freqs = ropeFreqs_ ? reinterpret_cast<const float*>(ropeFreqs_->data) : nullptr;
-    for (int64_t i = 0; i < half; i++) {
-        float t = theta * hp_.freqScale / (freqs ? freqs[i] : 1.0f);
-        cosv[i] = std::cos(t);
-        sinv[i] = std::sin(t);
-        theta *= thetaScale;
+    for (int64_t t = 0; t < n; t++) {
+        kern::dequantizeRow(tokEmbd_->type, tokEmbd_->data + tokens[t] * (nEmbd / elems * bytes), &s.x[t * nEmbd], nEmbd);
     }
-    auto rope = [&](float* v, int64_t heads) {
+
+    // RoPE angles per position, as ggml computes them (in float, theta multiplied step by step).
+    const int64_t half = hp_.nRot / 2;
+    std::vector<float> cosv(static_cast<size_t>(n * half)), sinv(static_cast<size_t>(n * half));
+    const float thetaScale = std::pow(hp_.ropeBase, -2.0f / static_cast<float>(hp_.nRot));
+    const float* freqs = ropeFreqs_ ? reinterpret_cast<const float*>(ropeFreqs_->data) : nullptr;
+    for (int64_t t = 0; t < n; t++) {
+        float theta = static_cast<float>(pos + t);
+        for (int64_t i = 0; i < half; i++) {
+            float a = theta * hp_.freqScale / (freqs ? freqs[i] : 1.0f);
+            cosv[t * half + i] = std::cos(a);
+            sinv[t * half + i] = std::sin(a);
+            theta *= thetaScale;
+        }
+    }
+    auto rope = [&](float* v, int64_t heads, int64_t t) {
+        const float* c = &cosv[t * half];
+        const float* sn = &sinv[t * half];
         for (int64_t h = 0; h < heads; h++) {
             float* x = v + h * hd;
             for (int64_t i = 0; i < half; i++) {
                 int64_t a = hp_.neox ? i : 2 * i;
                 int64_t b = hp_.neox ? i + half : 2 * i + 1;
                 float x0 = x[a], x1 = x[b];
-                x[a] = x0 * cosv[i] - x1 * sinv[i];
-                x[b] = x0 * sinv[i] + x1 * cosv[i];
+                x[a] = x0 * c[i] - x1 * sn[i];
+                x[b] = x0 * sn[i] + x1 * c[i];
             }
         }
     };
-    auto addBias = [](float* y, const gguf::Tensor* b, int64_t n) {
+    auto addBias = [](float* y, const gguf::Tensor* b, int64_t rows, int64_t n) {
         if (!b) return;
         const float* bb = reinterpret_cast<const float*>(b->data);
-        for (int64_t i = 0; i < n; i++) y[i] += bb[i];
+        for (int64_t t = 0; t < n; t++)
+            for (int64_t i = 0; i < rows; i++) y[t * rows + i] += bb[i];
+    };
+    // The norm writes rows of width nEmbd, packed, so that matmul reads them contiguously.
+    auto normAll = [&](const gguf::Tensor* w) {
+        for (int64_t t = 0; t < n; t++) {
+            rmsnorm(&s.xb[t * nEmbd], &s.x[t * nEmbd], reinterpret_cast<const float*>(w->data), nEmbd, hp_.eps);
+        }
     };
 
     const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
     for (int64_t l = 0; l < hp_.nLayer; l++) {
         const Layer& L = layers_[l];
-        rmsnorm(s.xb.data(), s.x.data(), reinterpret_cast<const float*>(L.attnNorm->data), nEmbd, hp_.eps);
-        matvec(L.wq, s.xb.data(), s.q.data());
-        matvec(L.wk, s.xb.data(), s.k.data());
-        matvec(L.wv, s.xb.data(), s.v.data());
-        addBias(s.q.data(), L.bq, nHead * hd);
-        addBias(s.k.data(), L.bk, kvDim);
-        addBias(s.v.data(), L.bv, kvDim);
-        rope(s.q.data(), nHead);
-        rope(s.k.data(), nKv);
-        float* kRow = s.kCache.data() + (l * s.nCtx + pos) * kvDim;
-        float* vRow = s.vCache.data() + (l * s.nCtx + pos) * kvDim;
-        std::memcpy(kRow, s.k.data(), static_cast<size_t>(kvDim) * sizeof(float));
-        std::memcpy(vRow, s.v.data(), static_cast<size_t>(kvDim) * sizeof(float));
+        normAll(L.attnNorm);
+        matmul(L.wq, s.xb.data(), s.q.data(), n);
+        matmul(L.wk, s.xb.data(), s.k.data(), n);
+        matmul(L.wv, s.xb.data(), s.v.data(), n);
+        addBias(s.q.data(), L.bq, qDim, n);
+        addBias(s.k.data(), L.bk, kvDim, n);
+        addBias(s.v.data(), L.bv, kvDim, n);
+        for (int64_t t = 0; t < n; t++) {
+            rope(&s.q[t * qDim], nHead, t);
+            rope(&s.k[t * kvDim], nKv, t);
+            std::memcpy(&s.kCache[(l * s.nCtx + pos + t) * kvDim], &s.k[t * kvDim], static_cast<size_t>(kvDim) * sizeof(float));
+            std::memcpy(&s.vCache[(l * s.nCtx + pos + t) * kvDim], &s.v[t * kvDim], static_cast<size_t>(kvDim) * sizeof(float));
+        }
 
         const float* kBase = s.kCache.data() + l * s.nCtx * kvDim;
         const float* vBase = s.vCache.data() + l * s.nCtx * kvDim;
-        pool_.parallelFor(nHead, [&](int64_t hb, int64_t he) {
-            for (int64_t h = hb; h < he; h++) {
-                const float* qh = s.q.data() + h * hd;
+        pool_.parallelFor(n * nHead, [&](int64_t jb, int64_t je) {
+            for (int64_t j = jb; j < je; j++) {
+                const int64_t t = j / nHead, h = j % nHead, last = pos + t;
+                const float* qh = &s.q[t * qDim + h * hd];
                 const int64_t kvh = h / group;
-                float* att = s.att.data() + h * s.nCtx;
+                float* att = &s.att[j * s.nCtx];
                 float maxv = -INFINITY;
-                for (int64_t t = 0; t <= pos; t++) {
-                    att[t] = kern::dotF32(qh, kBase + t * kvDim + kvh * hd, hd) * scale;
-                    maxv = std::max(maxv, att[t]);
+                for (int64_t u = 0; u <= last; u++) {
+                    att[u] = kern::dotF32(qh, kBase + u * kvDim + kvh * hd, hd) * scale;
+                    maxv = std::max(maxv, att[u]);
                 }
                 float sum = 0;
-                for (int64_t t = 0; t <= pos; t++) {
-                    att[t] = std::exp(att[t] - maxv);
-                    sum += att[t];
+                for (int64_t u = 0; u <= last; u++) {
+                    att[u] = std::exp(att[u] - maxv);
+                    sum += att[u];
                 }
-                float* outh = s.xb.data() + h * hd;
+                float* outh = &s.xb[t * qDim + h * hd];
                 std::fill(outh, outh + hd, 0.0f);
-                for (int64_t t = 0; t <= pos; t++) {
-                    const float w = att[t] / sum;
-                    const float* vt = vBase + t * kvDim + kvh * hd;
+                for (int64_t u = 0; u <= last; u++) {
+                    const float w = att[u] / sum;
+                    const float* vt = vBase + u * kvDim + kvh * hd;
                     for (int64_t i = 0; i < hd; i++) outh[i] += w * vt[i];
                 }
             }
         });
-        matvec(L.wo, s.xb.data(), s.xb2.data());
-        for (int64_t i = 0; i < nEmbd; i++) s.x[i] += s.xb2[i];
+        matmul(L.wo, s.xb.data(), s.xb2.data(), n);
+        for (int64_t i = 0; i < n * nEmbd; i++) s.x[i] += s.xb2[i];
 
-        rmsnorm(s.xb.data(), s.x.data(), reinterpret_cast<const float*>(L.ffnNorm->data), nEmbd, hp_.eps);
+        normAll(L.ffnNorm);
         const int64_t nFf = hp_.nFf[l];
-        matvec(L.wGate, s.xb.data(), s.hb.data());
-        matvec(L.wUp, s.xb.data(), s.hb2.data());
-        for (int64_t i = 0; i < nFf; i++) {
+        matmul(L.wGate, s.xb.data(), s.hb.data(), n);
+        matmul(L.wUp, s.xb.data(), s.hb2.data(), n);
+        for (int64_t i = 0; i < n * nFf; i++) {
             const float g = s.hb[i];
             s.hb[i] = g / (1.0f + std::exp(-g)) * s.hb2[i];
         }
-        matvec(L.wDown, s.hb.data(), s.xb2.data());
-        for (int64_t i = 0; i < nEmbd; i++) s.x[i] += s.xb2[i];
+        matmul(L.wDown, s.hb.data(), s.xb2.data(), n);
+        for (int64_t i = 0; i < n * nEmbd; i++) s.x[i] += s.xb2[i];
     }
-    if (logits) {
-        rmsnorm(s.xb.data(), s.x.data(), reinterpret_cast<const float*>(outputNorm_->data), nEmbd, hp_.eps);
-        matvec(output_, s.xb.data(), logits);
+    if (!out) return;
+    const int64_t first = all ? 0 : n - 1;
+    for (int64_t t = first; t < n; t++) {
+        rmsnorm(&s.xb[(t - first) * nEmbd], &s.x[t * nEmbd], reinterpret_cast<const float*>(outputNorm_->data), nEmbd, hp_.eps);
     }
+    matmul(output_, s.xb.data(), out, n - first);
 }

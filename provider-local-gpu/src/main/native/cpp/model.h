@@ -23,11 +23,12 @@ struct Layer {
     const gguf::Tensor *ffnNorm = nullptr, *wGate = nullptr, *wUp = nullptr, *wDown = nullptr;
 };
 
-// A conversation's KV cache and scratch space. One thread at a time.
+// A conversation's KV cache and scratch space (sized for the largest batch seen). One thread at a time.
 struct State {
     int64_t nCtx = 0;
+    int64_t batch = 0;
     std::vector<float> kCache, vCache;  // [layer][pos][nHeadKv * headDim]
-    std::vector<float> x, xb, xb2, q, k, v, att, hb, hb2, logits;
+    std::vector<float> x, xb, xb2, q, k, v, att, hb, hb2;  // [batch][...]
 };
 
 class Model {
@@ -45,8 +46,10 @@ public:
     void eval(State& s, const int32_t* tokens, int64_t n, int64_t pos, float* out, bool all);
 
 private:
-    void forward(State& s, int32_t token, int64_t pos, float* logits);
-    void matvec(const gguf::Tensor* w, const float* x, float* y);
+    void reserve(State& s, int64_t n) const;
+    void forward(State& s, const int32_t* tokens, int64_t n, int64_t pos, float* out, bool all);
+    // y[t] = W x[t] for n input vectors of w->ne[0] values; each weight row is read once for all of them.
+    void matmul(const gguf::Tensor* w, const float* x, float* y, int64_t n);
     const gguf::Tensor* require(const std::string& name, int64_t ne0, int64_t ne1, bool matrix);
     const gguf::Tensor* optionalVector(const std::string& name, int64_t n);
 

@@ -37,11 +37,13 @@ public final class LocalTokensPerSecond {
         LocalRuntime.ensureAvailability();
         System.out.println("CPU kernels: " + LocalRuntime.cpuFeatures() + ", cores: "
                 + Runtime.getRuntime().availableProcessors());
-        double bandwidth = bandwidthGbPerSecond();
         System.out.printf(
                 Locale.ROOT,
-                "measured read bandwidth: %.1f GB/s (native SIMD reads of 512 MB, best of 1 and 2 threads)%n%n",
-                bandwidth);
+                "read bandwidth of a 512 MB buffer: %.1f GB/s with 1 thread, %.1f GB/s with 2%n"
+                        + "(each row's bound uses the bandwidth measured over a buffer the size of that model's weights,%n"
+                        + " with the same thread count: a model that fits in the last-level cache is read from there)%n%n",
+                NativeModel.readBandwidth(512L << 20, 1, 5),
+                NativeModel.readBandwidth(512L << 20, 2, 5));
         List<Path> models = new ArrayList<>();
         Path tmp = null;
         if (args.length > 0) {
@@ -61,18 +63,19 @@ public final class LocalTokensPerSecond {
         }
         System.out.printf(
                 Locale.ROOT,
-                "%-26s %7s %10s %12s %12s %10s %12s%n",
+                "%-26s %7s %10s %12s %12s %10s %10s %12s%n",
                 "model",
                 "threads",
                 "weights MB",
                 "prefill t/s",
                 "decode t/s",
                 "RSS +MB",
+                "BW GB/s",
                 "of BW bound");
         try {
             for (Path p : models) {
                 for (int threads : new int[] {1, 2}) {
-                    measure(p, threads, bandwidth);
+                    measure(p, threads);
                 }
             }
         } finally {
@@ -85,7 +88,7 @@ public final class LocalTokensPerSecond {
         }
     }
 
-    private static void measure(Path file, int threads, double bandwidth) throws IOException {
+    private static void measure(Path file, int threads) throws IOException {
         long before = rssKb();
         try (NativeModel m = NativeModel.load(file, threads);
                 NativeModel.Session s = m.newSession(PREFILL + DECODE + 8)) {
@@ -105,24 +108,21 @@ public final class LocalTokensPerSecond {
             long t2 = System.nanoTime();
             double prefill = PREFILL / ((t1 - t0) / 1e9);
             double decode = DECODE / ((t2 - t1) / 1e9);
+            double bandwidth = NativeModel.readBandwidth(Math.max(m.weightBytes(), 1L << 20), threads, 5);
             double bound = bandwidth * 1e9 / m.weightBytes();
             long rss = rssKb() - before;
             System.out.printf(
                     Locale.ROOT,
-                    "%-26s %7d %10.1f %12.1f %12.1f %10.1f %11.0f%%%n",
+                    "%-26s %7d %10.1f %12.1f %12.1f %10.1f %10.1f %11.0f%%%n",
                     file.getFileName(),
                     threads,
                     m.weightBytes() / 1e6,
                     prefill,
                     decode,
                     rss / 1024.0,
+                    bandwidth,
                     100 * decode / bound);
         }
-    }
-
-    /** Read bandwidth over a 512 MB buffer with the kernels' SIMD loads, 1 and 2 threads; the better figure. */
-    private static double bandwidthGbPerSecond() {
-        return Math.max(NativeModel.readBandwidth(512L << 20, 1, 5), NativeModel.readBandwidth(512L << 20, 2, 5));
     }
 
     private static long rssKb() throws IOException {
