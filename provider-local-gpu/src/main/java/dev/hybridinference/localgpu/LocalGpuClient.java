@@ -54,6 +54,8 @@ public final class LocalGpuClient extends AbstractProviderClient {
     private final String modelName;
     private final int contextSize;
     private final int maxSessions;
+    private final double minP;
+    private final double repetitionPenalty;
     private final NativeModel model;
     private final Tokenizer tokenizer;
     private final ChatTemplate template;
@@ -66,6 +68,8 @@ public final class LocalGpuClient extends AbstractProviderClient {
         super(b.id(), TYPE, DeploymentKind.LOCAL, b.pricing, b.ledger(), b.clock());
         this.modelPath = b.modelPath;
         this.maxSessions = b.maxSessions;
+        this.minP = b.minP;
+        this.repetitionPenalty = b.repetitionPenalty;
         String name = b.modelPath.getFileName().toString();
         NativeModel m = null;
         Tokenizer t = null;
@@ -320,8 +324,8 @@ public final class LocalGpuClient extends AbstractProviderClient {
                     request.temperature().orElse(0.0),
                     request.topK().orElse(0),
                     request.topP().orElse(1.0),
-                    0.0,
-                    1.0,
+                    minP,
+                    repetitionPenalty,
                     request.seed().orElse(0L));
             Tokenizer.StreamDecoder decoder = tokenizer.streamDecoder();
             StringBuilder text = new StringBuilder();
@@ -426,6 +430,8 @@ public final class LocalGpuClient extends AbstractProviderClient {
         private int threads = Runtime.getRuntime().availableProcessors();
         private int contextSize;
         private int maxSessions = 8;
+        private double minP;
+        private double repetitionPenalty = 1.0;
         private Pricing pricing = Pricing.FREE;
 
         private Builder() {
@@ -468,6 +474,24 @@ public final class LocalGpuClient extends AbstractProviderClient {
                 throw new IllegalArgumentException("maxSessions must be at least 1, got " + maxSessions);
             }
             this.maxSessions = maxSessions;
+            return this;
+        }
+
+        /** Sampling drops tokens less likely than {@code minP} times the most likely; 0 (the default) for none. */
+        public Builder minP(double minP) {
+            if (!(minP >= 0 && minP < 1)) {
+                throw new IllegalArgumentException("minP must be within [0, 1), got " + minP);
+            }
+            this.minP = minP;
+            return this;
+        }
+
+        /** Sampling divides the logits of tokens already in the context by this; 1 (the default) for none. */
+        public Builder repetitionPenalty(double penalty) {
+            if (!(penalty >= 1)) {
+                throw new IllegalArgumentException("repetitionPenalty must be at least 1, got " + penalty);
+            }
+            this.repetitionPenalty = penalty;
             return this;
         }
 

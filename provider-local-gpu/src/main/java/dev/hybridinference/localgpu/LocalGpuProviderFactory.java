@@ -23,12 +23,22 @@ import java.util.Set;
  *     threads: 8            # default: all cores
  *     contextSize: 4096     # default: the model's, at most 4096
  *     maxSessions: 8
+ *     minP: 0.05            # sampling defaults for this model (requests set temperature, topK, topP, seed)
+ *     repetitionPenalty: 1.1
  *     pricing: {type: amortized, perHour: 0.40}   # default free
  * }</pre>
  */
 public final class LocalGpuProviderFactory implements InferenceProviderFactory {
-    private static final Set<String> KEYS =
-            Set.of("type", "modelPath", "device", "threads", "contextSize", "maxSessions", "pricing");
+    private static final Set<String> KEYS = Set.of(
+            "type",
+            "modelPath",
+            "device",
+            "threads",
+            "contextSize",
+            "maxSessions",
+            "minP",
+            "repetitionPenalty",
+            "pricing");
 
     /** Used by {@link java.util.ServiceLoader}. */
     public LocalGpuProviderFactory() {}
@@ -60,6 +70,12 @@ public final class LocalGpuProviderFactory implements InferenceProviderFactory {
         c.integer("threads", 1).ifPresent(b::threads);
         c.integer("contextSize", 1).ifPresent(b::contextSize);
         c.integer("maxSessions", 1).ifPresent(b::maxSessions);
+        try {
+            c.nonNegativeDecimal("minP").ifPresent(d -> b.minP(d.doubleValue()));
+            c.nonNegativeDecimal("repetitionPenalty").ifPresent(d -> b.repetitionPenalty(d.doubleValue()));
+        } catch (IllegalArgumentException e) {
+            throw new ConfigurationException(c.path(), e.getMessage(), e);
+        }
         Pricing pricing = PricingConfig.read(c, "free", 1);
         if (!(pricing instanceof Pricing.Amortized)) {
             throw new ConfigurationException(c.pathOf("pricing"), "a local model is priced amortized or free");

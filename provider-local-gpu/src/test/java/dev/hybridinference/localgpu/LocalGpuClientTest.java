@@ -136,7 +136,8 @@ class LocalGpuClientTest {
     @Test
     void theProviderIsConfiguredByType() {
         String yaml = "providers:\n  local:\n    type: local-gpu\n    modelPath: \"" + model + "\"\n    threads: 1\n"
-                + "    contextSize: 64\n    pricing: {type: amortized, perHour: 0.36}\n";
+                + "    contextSize: 64\n    minP: 0.05\n    repetitionPenalty: 1.1\n"
+                + "    pricing: {type: amortized, perHour: 0.36}\n";
         try (InferenceClient c = InferenceClients.fromConfig(yaml)) {
             assertThat(c).isInstanceOf(LocalGpuClient.class);
             assertThat(c.info().deploymentKind()).isEqualTo(DeploymentKind.LOCAL);
@@ -152,6 +153,10 @@ class LocalGpuClientTest {
         assertThatThrownBy(() -> InferenceClients.fromConfig(
                         "providers:\n  local: {type: local-gpu, modelPath: /no/such.gguf}\n"))
                 .hasMessage("providers.local.modelPath: no model file at /no/such.gguf");
+        assertThatThrownBy(() -> InferenceClients.fromConfig("providers:\n  local: {type: local-gpu, modelPath: \""
+                        + model + "\", repetitionPenalty: 0.5}\n"))
+                .isInstanceOf(ConfigurationException.class)
+                .hasMessage("providers.local: repetitionPenalty must be at least 1, got 0.5");
     }
 
     @Test
