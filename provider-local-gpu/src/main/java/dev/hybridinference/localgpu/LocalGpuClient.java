@@ -265,6 +265,19 @@ public final class LocalGpuClient extends AbstractProviderClient {
         /** Tokenizes and checks the context on the caller's thread, so errors surface at once. */
         void prepare() {
             ensureAvailable();
+            if (!request.tools().isEmpty()) {
+                throw new InvalidRequestException(
+                        "tool calling is not supported by the local runtime yet; send tools to a server provider",
+                        id(),
+                        null,
+                        0,
+                        null,
+                        null);
+            }
+            if (request.responseFormat().type() != dev.hybridinference.core.ResponseFormat.Type.TEXT) {
+                throw new InvalidRequestException(
+                        "JSON response formats are not enforced by the local runtime yet", id(), null, 0, null, null);
+            }
             String text = template.apply(request.messages());
             boolean bosInText = text.startsWith("<|begin_of_text|>") || text.startsWith("<s>");
             prompt = tokenizer.encode(text, tokenizer.addsBos() && !bosInText, true);

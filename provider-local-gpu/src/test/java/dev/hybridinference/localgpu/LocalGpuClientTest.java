@@ -200,4 +200,19 @@ class LocalGpuClientTest {
             assertThat(c.info().models()).containsExactly("random-qwen2-256x2");
         }
     }
+
+    @Test
+    void toolsAndJsonFormatsAreRefusedRatherThanIgnored() {
+        assertThatThrownBy(() -> client.chat(ChatRequest.builder()
+                        .user("weather?")
+                        .addTool(new dev.hybridinference.core.ToolDefinition("weather", "", "{\"type\":\"object\"}"))
+                        .build()))
+                .isInstanceOf(dev.hybridinference.core.InvalidRequestException.class)
+                .hasMessageContaining("tool calling is not supported");
+        assertThatThrownBy(() -> client.chat(ChatRequest.builder()
+                        .user("json please")
+                        .responseFormat(dev.hybridinference.core.ResponseFormat.JSON_OBJECT)
+                        .build()))
+                .isInstanceOf(dev.hybridinference.core.InvalidRequestException.class);
+    }
 }
