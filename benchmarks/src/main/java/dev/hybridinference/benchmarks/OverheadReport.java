@@ -55,6 +55,7 @@ public final class OverheadReport {
                         sdk.getPercentile(99) / bare.getPercentile(99)));
             }
         }
+        report.append(paired());
         report.append(allocation());
         System.out.println();
         System.out.println("=== vLLM provider overhead against bare OkHttp + Jackson (same loopback server) ===");
@@ -65,6 +66,70 @@ public final class OverheadReport {
         Options opts = length.options(VllmOverheadBenchmark.class.getName() + "\\.", threads)
                 .build();
         return RunLength.run(opts);
+    }
+
+    /**
+     * A paired check on 1 and 8 threads: rounds alternate bare and SDK calls in the same JVM, so slow
+     * phases of the machine hit both alike; the first rounds warm up and are dropped.
+     */
+    private static String paired() throws Exception {
+        VllmOverheadBenchmark.Env env = new VllmOverheadBenchmark.Env();
+        env.setUp();
+        try {
+            StringBuilder out = new StringBuilder(
+                    String.format(Locale.ROOT, "%npaired: 24 alternating rounds after 6 warm-up rounds, same JVM%n"));
+            for (int threads : new int[] {1, 8}) {
+                for (String mode : new String[] {"blocking", "streaming"}) {
+                    int calls = mode.equals("blocking") ? 2000 : 600;
+                    double bare = 0;
+                    double sdk = 0;
+                    for (int round = 0; round < 30; round++) {
+                        double b = timeRound(mode + "Bare", env, calls, threads);
+                        double s = timeRound(mode + "Sdk", env, calls, threads);
+                        if (round >= 6) {
+                            bare += b;
+                            sdk += s;
+                        }
+                    }
+                    out.append(String.format(
+                            Locale.ROOT,
+                            "  %d thread(s) %-10s bare %.1f us/call, sdk %.1f us/call, ratio %.3f%n",
+                            threads,
+                            mode + ":",
+                            bare / 24,
+                            sdk / 24,
+                            sdk / bare));
+                }
+            }
+            return out.toString();
+        } finally {
+            env.tearDown();
+        }
+    }
+
+    /** Mean latency in microseconds of one variant's calls, {@code calls} per thread on {@code threads} threads. */
+    private static double timeRound(String variant, VllmOverheadBenchmark.Env env, int calls, int threads)
+            throws Exception {
+        java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(threads);
+        try {
+            java.util.List<java.util.concurrent.Future<Long>> parts = new java.util.ArrayList<>();
+            for (int t = 0; t < threads; t++) {
+                parts.add(pool.submit(() -> {
+                    long t0 = System.nanoTime();
+                    for (int i = 0; i < calls; i++) {
+                        call(variant, env);
+                    }
+                    return System.nanoTime() - t0;
+                }));
+            }
+            long total = 0;
+            for (java.util.concurrent.Future<Long> f : parts) {
+                total += f.get();
+            }
+            return total / 1e3 / calls / threads;
+        } finally {
+            pool.shutdown();
+        }
     }
 
     /** Bytes allocated by the calling thread per call, after a warm-up, for each client. */

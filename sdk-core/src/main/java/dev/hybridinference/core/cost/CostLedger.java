@@ -13,6 +13,7 @@ import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentNavigableMap;
 import java.util.concurrent.ConcurrentSkipListMap;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.atomic.LongAdder;
 
 /**
@@ -157,45 +158,65 @@ public final class CostLedger {
         }
     }
 
-    /** Running sums; each map entry is updated atomically with {@link ConcurrentHashMap#merge}. */
+    /**
+     * Running sums. Each sum is an {@link AtomicReference} updated by compare-and-set, so a thread
+     * preempted in the middle of an update never blocks the others.
+     */
     private static final class Bucket {
         private final LongAdder calls = new LongAdder();
-        private final Map<String, BigDecimal> byProvider = new ConcurrentHashMap<>();
-        private final Map<String, BigDecimal> byModel = new ConcurrentHashMap<>();
-        private final Map<String, Map<String, BigDecimal>> byTag = new ConcurrentHashMap<>();
+        private final Map<String, AtomicReference<BigDecimal>> byProvider = new ConcurrentHashMap<>();
+        private final Map<String, AtomicReference<BigDecimal>> byModel = new ConcurrentHashMap<>();
+        private final Map<String, Map<String, AtomicReference<BigDecimal>>> byTag = new ConcurrentHashMap<>();
+
+        private static void add(Map<String, AtomicReference<BigDecimal>> map, String key, BigDecimal cost) {
+            AtomicReference<BigDecimal> sum = map.get(key);
+            if (sum == null) {
+                sum = map.computeIfAbsent(key, k -> new AtomicReference<>(BigDecimal.ZERO));
+            }
+            sum.accumulateAndGet(cost, BigDecimal::add);
+        }
 
         void add(Receipt r) {
             BigDecimal cost = r.cost();
-            byProvider.merge(r.providerId(), cost, BigDecimal::add);
-            byModel.merge(r.model(), cost, BigDecimal::add);
-            r.tags()
-                    .forEach((k, v) -> byTag.computeIfAbsent(k, x -> new ConcurrentHashMap<>())
-                            .merge(v, cost, BigDecimal::add));
+            add(byProvider, r.providerId(), cost);
+            add(byModel, r.model(), cost);
+            r.tags().forEach((k, v) -> add(byTag.computeIfAbsent(k, x -> new ConcurrentHashMap<>()), v, cost));
             calls.increment();
         }
 
         void merge(Bucket other) {
-            other.byProvider.forEach((k, v) -> byProvider.merge(k, v, BigDecimal::add));
-            other.byModel.forEach((k, v) -> byModel.merge(k, v, BigDecimal::add));
-            other.byTag.forEach((k, m) -> m.forEach((v, c) ->
-                    byTag.computeIfAbsent(k, x -> new ConcurrentHashMap<>()).merge(v, c, BigDecimal::add)));
+            other.byProvider.forEach((k, v) -> add(byProvider, k, v.get()));
+            other.byModel.forEach((k, v) -> add(byModel, k, v.get()));
+            other.byTag.forEach((k, m) ->
+                    m.forEach((v, c) -> add(byTag.computeIfAbsent(k, x -> new ConcurrentHashMap<>()), v, c.get())));
             calls.add(other.calls.sum());
         }
 
         BigDecimal provider(String id) {
-            return byProvider.getOrDefault(id, BigDecimal.ZERO);
+            AtomicReference<BigDecimal> sum = byProvider.get(id);
+            return sum == null ? BigDecimal.ZERO : sum.get();
         }
 
         BigDecimal total() {
-            return byProvider.values().stream().reduce(BigDecimal.ZERO, BigDecimal::add);
+            BigDecimal t = BigDecimal.ZERO;
+            for (AtomicReference<BigDecimal> v : byProvider.values()) {
+                t = t.add(v.get());
+            }
+            return t;
+        }
+
+        private static Map<String, BigDecimal> values(Map<String, AtomicReference<BigDecimal>> map) {
+            Map<String, BigDecimal> out = new HashMap<>();
+            map.forEach((k, v) -> out.put(k, v.get()));
+            return out;
         }
 
         LedgerTotals snapshot() {
             Map<String, Map<String, BigDecimal>> tags = new HashMap<>();
-            byTag.forEach((k, m) -> tags.put(k, Map.copyOf(m)));
-            Map<String, BigDecimal> providers = Map.copyOf(byProvider);
+            byTag.forEach((k, m) -> tags.put(k, values(m)));
+            Map<String, BigDecimal> providers = values(byProvider);
             BigDecimal total = providers.values().stream().reduce(BigDecimal.ZERO, BigDecimal::add);
-            return new LedgerTotals(calls.sum(), total, providers, Map.copyOf(byModel), tags);
+            return new LedgerTotals(calls.sum(), total, providers, values(byModel), tags);
         }
     }
 }

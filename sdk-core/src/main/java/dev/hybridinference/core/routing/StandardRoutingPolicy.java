@@ -202,12 +202,12 @@ public final class StandardRoutingPolicy implements RoutingPolicy {
         }
     }
 
-    private static Duration latencyBudget(ChatRequest request) {
+    private Duration latencyBudget(ChatRequest request) {
         Duration objective = request.options().latencyObjective().orElse(null);
         Duration deadline = request.options().timeout().orElse(null);
         Optional<Instant> absolute = request.options().deadline();
         if (absolute.isPresent()) {
-            Duration left = Duration.between(Instant.now(), absolute.get());
+            Duration left = Duration.between(clock.instant(), absolute.get());
             deadline = deadline == null || left.compareTo(deadline) < 0 ? left : deadline;
         }
         if (objective == null) {
