@@ -192,7 +192,14 @@ public final class RoutingConfigReader {
     }
 
     private static RetryPolicy retry(ConfigNode r) {
-        r.allowOnly(Set.of("maxAttempts", "initialBackoff", "maxBackoff", "multiplier", "jitter", "maxRetryAfter"));
+        r.allowOnly(Set.of(
+                "maxAttempts",
+                "initialBackoff",
+                "maxBackoff",
+                "multiplier",
+                "jitter",
+                "maxRetryAfter",
+                "maxTotalWait"));
         RetryPolicy d = RetryPolicy.DEFAULTS;
         double jitter =
                 r.nonNegativeDecimal("jitter").map(BigDecimal::doubleValue).orElse(d.jitter());
@@ -210,7 +217,8 @@ public final class RoutingConfigReader {
                 r.duration("maxBackoff").orElse(d.maxBackoff()),
                 multiplier,
                 jitter,
-                r.duration("maxRetryAfter").orElse(d.maxRetryAfter()));
+                r.duration("maxRetryAfter").orElse(d.maxRetryAfter()),
+                r.duration("maxTotalWait").orElse(d.maxTotalWait()));
     }
 
     private static void requireProvider(String name, String path, Map<String, InferenceClient> providers) {

@@ -370,6 +370,7 @@ public final class HybridClient implements InferenceClient {
             List<String> order = new ArrayList<>(route.candidates());
             int made = 0;
             int round = 0;
+            Duration waited = Duration.ZERO;
             InferenceException last = null;
             while (true) {
                 Duration retryAfter = null;
@@ -431,6 +432,12 @@ public final class HybridClient implements InferenceClient {
                 round++;
                 Duration wait = retry.backoff(round, retryAfter, random.getAsDouble());
                 if (deadlineNanos != Long.MAX_VALUE && nanoTime.getAsLong() + wait.toNanos() >= deadlineNanos) {
+                    break;
+                }
+                waited = waited.plus(wait);
+                if (waited.compareTo(retry.maxTotalWait()) > 0) {
+                    note += "; gave up: waiting again would pass maxTotalWait "
+                            + retry.maxTotalWait().toMillis() + " ms";
                     break;
                 }
                 try {

@@ -7,15 +7,17 @@ import java.util.Objects;
  * How the composite client retries: after every candidate of a route has failed with a retryable error,
  * it waits an exponentially growing, jittered backoff (at least the largest {@code Retry-After} seen,
  * capped at {@code maxRetryAfter}) and goes down the route again, until {@code maxAttempts} attempts in
- * all or the request's deadline.
+ * all, {@code maxTotalWait} of waiting in all, or the request's deadline.
  *
  * @param maxAttempts attempts in all, over every member; at least 1
  * @param initialBackoff the first wait
  * @param maxBackoff the longest wait
  * @param multiplier growth per round
  * @param jitter the fraction of each wait drawn at random, 0 to 1
- * @param maxRetryAfter the longest {@code Retry-After} honoured; a provider asking for more is not waited
- *     for
+ * @param maxRetryAfter the longest {@code Retry-After} honoured; a provider asking for more is waited for
+ *     only this long
+ * @param maxTotalWait the most time one call may spend waiting between rounds; a round whose wait would
+ *     pass it is not started
  */
 public record RetryPolicy(
         int maxAttempts,
@@ -23,10 +25,11 @@ public record RetryPolicy(
         Duration maxBackoff,
         double multiplier,
         double jitter,
-        Duration maxRetryAfter) {
-    /** 4 attempts, 100 ms doubling to 2 s, 20% jitter, Retry-After honoured up to 10 s. */
-    public static final RetryPolicy DEFAULTS =
-            new RetryPolicy(4, Duration.ofMillis(100), Duration.ofSeconds(2), 2.0, 0.2, Duration.ofSeconds(10));
+        Duration maxRetryAfter,
+        Duration maxTotalWait) {
+    /** 4 attempts, 100 ms doubling to 2 s, 20% jitter, Retry-After honoured up to 10 s, 30 s of waiting in all. */
+    public static final RetryPolicy DEFAULTS = new RetryPolicy(
+            4, Duration.ofMillis(100), Duration.ofSeconds(2), 2.0, 0.2, Duration.ofSeconds(10), Duration.ofSeconds(30));
 
     /** Checks the values. */
     public RetryPolicy {
@@ -36,7 +39,11 @@ public record RetryPolicy(
         Objects.requireNonNull(initialBackoff, "initialBackoff");
         Objects.requireNonNull(maxBackoff, "maxBackoff");
         Objects.requireNonNull(maxRetryAfter, "maxRetryAfter");
-        if (initialBackoff.isNegative() || maxBackoff.isNegative() || maxRetryAfter.isNegative()) {
+        Objects.requireNonNull(maxTotalWait, "maxTotalWait");
+        if (initialBackoff.isNegative()
+                || maxBackoff.isNegative()
+                || maxRetryAfter.isNegative()
+                || maxTotalWait.isNegative()) {
             throw new IllegalArgumentException("backoff durations must not be negative");
         }
         if (!(multiplier >= 1)) {

@@ -174,8 +174,8 @@ class HybridClientTest {
         sleeps.clear();
         ScriptedMember capped = ScriptedMember.perToken("a", ledger)
                 .thenFail(new RateLimitedException("slow down", "a", null, 429, Duration.ofMinutes(5), null));
-        RetryPolicy retry =
-                new RetryPolicy(3, Duration.ofMillis(100), Duration.ofSeconds(1), 2, 0, Duration.ofSeconds(2));
+        RetryPolicy retry = new RetryPolicy(
+                3, Duration.ofMillis(100), Duration.ofSeconds(1), 2, 0, Duration.ofSeconds(2), Duration.ofMinutes(1));
         try (HybridClient c = builder().member("a", capped).retry(retry).build()) {
             c.chat(ask("hi"));
             assertThat(sleeps).containsExactly(Duration.ofSeconds(2));
@@ -201,8 +201,14 @@ class HybridClientTest {
         for (int i = 0; i < 4; i++) {
             a.thenFail(unavailable("a"));
         }
-        RetryPolicy retry =
-                new RetryPolicy(4, Duration.ofMillis(100), Duration.ofSeconds(10), 2, 0.2, Duration.ofSeconds(10));
+        RetryPolicy retry = new RetryPolicy(
+                4,
+                Duration.ofMillis(100),
+                Duration.ofSeconds(10),
+                2,
+                0.2,
+                Duration.ofSeconds(10),
+                Duration.ofMinutes(1));
         try (HybridClient c = builder()
                 .member("a", a)
                 .retry(retry)
@@ -228,6 +234,38 @@ class HybridClientTest {
                 .member("backup", backup)
                 .circuitBreaker(2, Duration.ofSeconds(30))
                 .build();
+    }
+
+    @Test
+    void theTotalWaitIsCapped() {
+        ScriptedMember a = ScriptedMember.perToken("a", ledger);
+        for (int i = 0; i < 4; i++) {
+            a.thenFail(unavailable("a"));
+        }
+        // Waits would be 100, 200, 400 ms; a 250 ms cap allows the first only.
+        RetryPolicy retry = new RetryPolicy(
+                4,
+                Duration.ofMillis(100),
+                Duration.ofSeconds(10),
+                2,
+                0,
+                Duration.ofSeconds(10),
+                Duration.ofMillis(250));
+        try (HybridClient c = builder()
+                .member("a", a)
+                .retry(retry)
+                .circuitBreaker(100, Duration.ofSeconds(1))
+                .build()) {
+            assertThatThrownBy(() -> c.chat(ask("hi")))
+                    .isInstanceOf(ProviderUnavailableException.class)
+                    .satisfies(e -> assertThat(((InferenceException) e)
+                                    .partialReceipt()
+                                    .orElseThrow()
+                                    .route())
+                            .contains("gave up: waiting again would pass maxTotalWait 250 ms"));
+            assertThat(sleeps).containsExactly(Duration.ofMillis(100));
+            assertThat(a.calls()).isEqualTo(2);
+        }
     }
 
     @Test

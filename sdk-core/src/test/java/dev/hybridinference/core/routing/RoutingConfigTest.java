@@ -41,7 +41,8 @@ class RoutingConfigTest {
                 + "    - {model: \"big-*\", tier: large}\n"
                 + "  defaultTier: small\n"
                 + "  costAware: false\n"
-                + "  retry: {maxAttempts: 3, initialBackoff: 50ms, maxBackoff: 1s, jitter: 0.1, maxRetryAfter: 5s}\n"
+                + "  retry: {maxAttempts: 3, initialBackoff: 50ms, maxBackoff: 1s, jitter: 0.1, maxRetryAfter: 5s,"
+                + " maxTotalWait: 4s}\n"
                 + "  circuitBreaker: {failureThreshold: 3, cooldown: 10s}\n"
                 + "  budgets:\n"
                 + "    - {name: legal-daily, period: 1d, limit: 25, tags: {feature: legal}, downgradeTo: small}\n";
