@@ -278,8 +278,6 @@ static bool detectAvx2() {
 
 static const bool kAvx2 = detectAvx2();
 
-bool hasAvx2() { return kAvx2; }
-
 const char* features() { return kAvx2 ? "avx2 fma f16c" : "portable"; }
 
 float dotF32(const float* a, const float* b, int64_t n) {

@@ -7,7 +7,6 @@
 namespace kern {
 
 float f16ToF32(uint16_t h);
-bool hasAvx2();
 const char* features();
 
 // Dot product of one row of n elements (n a multiple of the type's block size) with x.

@@ -87,9 +87,6 @@ public final class LocalGpuClient extends AbstractProviderClient {
                     ctx = Math.min(m.trainedContext(), 4096);
                 }
             } catch (IOException | IllegalArgumentException | NativeEngineException e) {
-                if (m != null) {
-                    m.close();
-                }
                 throw new IllegalArgumentException("cannot load model " + b.modelPath + ": " + e.getMessage(), e);
             }
         }

@@ -48,19 +48,15 @@ public final class GgufWriter {
 
     /** Adds a tensor of shape {@code ne} (ne[0] first), quantized from {@code values} to {@code type}. */
     public GgufWriter tensor(String name, int type, long[] ne, float[] values) {
-        names.add(name);
-        shapes.add(ne.clone());
-        types.add(type);
-        data.add(quantize(type, values, ne[0]));
-        return this;
+        return rawTensor(name, type, ne, quantize(type, values, ne[0]));
     }
 
-    /** Adds a tensor whose payload is given as raw bytes, for any type id (tests of rejected types). */
+    /** Adds a tensor whose payload is already encoded as {@code type}; the array is kept, not copied. */
     public GgufWriter rawTensor(String name, int type, long[] ne, byte[] bytes) {
         names.add(name);
         shapes.add(ne.clone());
         types.add(type);
-        data.add(bytes.clone());
+        data.add(bytes);
         return this;
     }
 

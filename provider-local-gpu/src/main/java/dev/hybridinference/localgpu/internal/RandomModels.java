@@ -108,8 +108,9 @@ public final class RandomModels {
         for (int i = 0; i < v.length; i++) {
             v[i] = (float) (r.nextGaussian() * scale);
         }
-        w.tensor(name, type, new long[] {cols, rows}, v);
-        values.put(name, GgufWriter.dequantize(type, GgufWriter.quantize(type, v, cols), v.length));
+        byte[] encoded = GgufWriter.quantize(type, v, cols);
+        w.rawTensor(name, type, new long[] {cols, rows}, encoded);
+        values.put(name, GgufWriter.dequantize(type, encoded, v.length));
     }
 
     private static void vector(

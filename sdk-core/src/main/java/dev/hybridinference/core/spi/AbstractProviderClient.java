@@ -244,7 +244,7 @@ public abstract class AbstractProviderClient implements InferenceClient {
                 ctx.startedAt(),
                 total,
                 ttft,
-                ctx.queueTime(),
+                Duration.ZERO,
                 coldStart,
                 usage,
                 occupied,

@@ -24,7 +24,6 @@ public final class CallContext {
     private final long deadlineNanos;
     private final List<Attempt> attempts = new ArrayList<>(2);
     private String route = "";
-    private Duration queueTime = Duration.ZERO;
     private Runnable cancelHook;
     private boolean cancelled;
     private boolean receiptClaimed;
@@ -120,16 +119,6 @@ public final class CallContext {
     /** The route description. */
     public synchronized String route() {
         return route;
-    }
-
-    /** Adds time spent waiting for a slot. */
-    public synchronized void addQueueTime(Duration waited) {
-        queueTime = queueTime.plus(waited);
-    }
-
-    /** Time spent waiting for a slot. */
-    public synchronized Duration queueTime() {
-        return queueTime;
     }
 
     /**

@@ -195,12 +195,27 @@ class HybridClientTest {
         }
     }
 
-    @Test
-    void backoffGrowsExponentiallyWithJitterUntilTheAttemptsRunOut() {
+    /** A member that fails four times in a row with a retryable error. */
+    private ScriptedMember failingFourTimes() {
         ScriptedMember a = ScriptedMember.perToken("a", ledger);
         for (int i = 0; i < 4; i++) {
             a.thenFail(unavailable("a"));
         }
+        return a;
+    }
+
+    /** One member under {@code retry}, with a circuit breaker that never opens. */
+    private HybridClient retrying(ScriptedMember a, RetryPolicy retry) {
+        return builder()
+                .member("a", a)
+                .retry(retry)
+                .circuitBreaker(100, Duration.ofSeconds(1))
+                .build();
+    }
+
+    @Test
+    void backoffGrowsExponentiallyWithJitterUntilTheAttemptsRunOut() {
+        ScriptedMember a = failingFourTimes();
         RetryPolicy retry = new RetryPolicy(
                 4,
                 Duration.ofMillis(100),
@@ -209,11 +224,7 @@ class HybridClientTest {
                 0.2,
                 Duration.ofSeconds(10),
                 Duration.ofMinutes(1));
-        try (HybridClient c = builder()
-                .member("a", a)
-                .retry(retry)
-                .circuitBreaker(100, Duration.ofSeconds(1))
-                .build()) {
+        try (HybridClient c = retrying(a, retry)) {
             assertThatThrownBy(() -> c.chat(ask("hi")))
                     .isInstanceOf(ProviderUnavailableException.class)
                     .satisfies(e -> assertThat(((InferenceException) e)
@@ -238,10 +249,7 @@ class HybridClientTest {
 
     @Test
     void theTotalWaitIsCapped() {
-        ScriptedMember a = ScriptedMember.perToken("a", ledger);
-        for (int i = 0; i < 4; i++) {
-            a.thenFail(unavailable("a"));
-        }
+        ScriptedMember a = failingFourTimes();
         // Waits would be 100, 200, 400 ms; a 250 ms cap allows the first only.
         RetryPolicy retry = new RetryPolicy(
                 4,
@@ -251,11 +259,7 @@ class HybridClientTest {
                 0,
                 Duration.ofSeconds(10),
                 Duration.ofMillis(250));
-        try (HybridClient c = builder()
-                .member("a", a)
-                .retry(retry)
-                .circuitBreaker(100, Duration.ofSeconds(1))
-                .build()) {
+        try (HybridClient c = retrying(a, retry)) {
             assertThatThrownBy(() -> c.chat(ask("hi")))
                     .isInstanceOf(ProviderUnavailableException.class)
                     .satisfies(e -> assertThat(((InferenceException) e)

@@ -66,8 +66,7 @@ public final class HttpErrors {
     public static InferenceException fromStreamError(String providerId, String endpoint, JsonNode error) {
         ErrorBody err = errorBody(error);
         int status = err.code != null && err.code.matches("\\d{3}") ? Integer.parseInt(err.code) : 500;
-        InferenceException e = classify(providerId, endpoint, status, err, null);
-        return e;
+        return classify(providerId, endpoint, status, err, null);
     }
 
     private static InferenceException classify(
