@@ -1,5 +1,6 @@
 package dev.hybridinference.core;
 
+import dev.hybridinference.core.spi.Secrets;
 import java.time.Duration;
 import java.util.Objects;
 
@@ -35,5 +36,6 @@ public record Attempt(
         Objects.requireNonNull(duration, "duration");
         endpoint = endpoint == null ? "" : endpoint;
         reason = reason == null ? "" : reason;
+        error = Secrets.redact(error);
     }
 }

@@ -1,5 +1,6 @@
 package dev.hybridinference.core;
 
+import dev.hybridinference.core.spi.Secrets;
 import java.time.Duration;
 import java.util.Optional;
 
@@ -8,8 +9,9 @@ import java.util.Optional;
  * #isRetryable()} says whether trying again (here or elsewhere) can help, and {@link #retryAfter()} how
  * long the provider asked to wait.
  *
- * <p>Messages name the provider and the endpoint and never hold credentials. The provider's own
- * exception, when there is one, is the cause.
+ * <p>Messages name the provider and the endpoint and never hold credentials: every message, and the
+ * message of every cause, passes through {@link Secrets#redact(String)}. The provider's own exception,
+ * when there is one, is the cause (a redacted copy where its message carried a secret).
  */
 public class InferenceException extends RuntimeException {
     private final String providerId;
@@ -30,7 +32,7 @@ public class InferenceException extends RuntimeException {
      */
     public InferenceException(
             String message, String providerId, String endpoint, int statusCode, Duration retryAfter, Throwable cause) {
-        super(format(message, providerId, endpoint, statusCode), cause);
+        super(Secrets.redact(format(message, providerId, endpoint, statusCode)), Secrets.redact(cause));
         this.providerId = providerId;
         this.endpoint = endpoint;
         this.statusCode = statusCode;

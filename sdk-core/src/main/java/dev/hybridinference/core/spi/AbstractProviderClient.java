@@ -220,11 +220,15 @@ public abstract class AbstractProviderClient implements InferenceClient {
             Optional<Duration> ttft,
             InferenceException failure) {
         Duration total = Duration.ofNanos(System.nanoTime() - ctx.startNanos());
+        // Precedence: the result's own figure, then what the provider reported attempt by attempt (the
+        // only figure a failed call has), then, for a provider with no meter, the call's whole duration.
         Duration occupied = instanceTime != null
                 ? instanceTime
-                : (pricing instanceof Pricing.PerInstanceHour || pricing instanceof Pricing.Amortized
-                        ? total
-                        : Duration.ZERO);
+                : ctx.instanceTime()
+                        .orElse(
+                                pricing instanceof Pricing.PerInstanceHour || pricing instanceof Pricing.Amortized
+                                        ? total
+                                        : Duration.ZERO);
         var cost = pricing.costOf(new Pricing.BillableUsage(usage, total, occupied));
         List<Attempt> attempts = ctx.attempts();
         if (attempts.isEmpty()) {

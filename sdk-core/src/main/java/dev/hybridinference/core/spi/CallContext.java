@@ -27,6 +27,7 @@ public final class CallContext {
     private Runnable cancelHook;
     private boolean cancelled;
     private boolean receiptClaimed;
+    private Duration instanceTime;
 
     /**
      * Starts a call now.
@@ -109,6 +110,23 @@ public final class CallContext {
     /** The attempts so far. */
     public synchronized List<Attempt> attempts() {
         return List.copyOf(attempts);
+    }
+
+    /**
+     * Adds instance time attributed to this call by the provider's occupancy meter. Providers on
+     * instance-hour capacity report every attempt's share here, failed attempts included, so that a failed
+     * call is charged its share rather than its whole duration and the capacity's idle cost never goes
+     * negative.
+     */
+    public synchronized void addInstanceTime(Duration share) {
+        if (share != null && !share.isNegative()) {
+            instanceTime = instanceTime == null ? share : instanceTime.plus(share);
+        }
+    }
+
+    /** The instance time reported with {@link #addInstanceTime}; empty when the provider reported none. */
+    public synchronized Optional<Duration> instanceTime() {
+        return Optional.ofNullable(instanceTime);
     }
 
     /** Sets the route description shown in the receipt. */

@@ -1,0 +1,125 @@
+package dev.hybridinference.core.spi;
+
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * Keeps secrets out of text that leaves the SDK: exception messages, receipts, {@code toString()} and
+ * log lines. Every configured secret value (API keys, tokens, passwords) is registered here when a
+ * provider or the config loader sees it; {@link #redact} then replaces each registered value, and every
+ * bearer token or credential header whether registered or not, with {@value #MASK}.
+ *
+ * <p>Why a process-wide registry: the text that carries a secret back is usually written by a server
+ * (an error body that echoes the {@code Authorization} header) or a parser (a YAML error quoting the
+ * line), far from the code that knows the key. Redacting at the few places text leaves the SDK, against
+ * every value the process was configured with, catches them all. Thread-safe.
+ */
+public final class Secrets {
+    /** What a redacted value is replaced with. */
+    public static final String MASK = "[REDACTED]";
+
+    /** Values shorter than this are not registered: masking them would garble ordinary text. */
+    private static final int MIN_LENGTH = 6;
+
+    private static final Set<String> VALUES = ConcurrentHashMap.newKeySet();
+
+    /**
+     * A bearer or basic credential, or the value of a credential header or field, as servers echo them:
+     * {@code Bearer abc}, {@code Authorization: xyz}, {@code "api-key":"xyz"}, {@code x-api-key=xyz}.
+     */
+    private static final Pattern CREDENTIAL =
+            Pattern.compile("(?i)(\\b(?:bearer|basic)\\s+|\\b(?:authorization|proxy-authorization|api[-_]?key|x-api-key"
+                    + "|ocp-apim-subscription-key|x-goog-api-key|access[-_]?token|id[-_]?token|password|secret"
+                    + "|client[-_]?secret)[\"']?\\s*[:=]\\s*[\"']?(?:(?:bearer|basic)\\s+)?)"
+                    + "([^\\s\"',;}\\]]{4,})");
+
+    private Secrets() {}
+
+    /**
+     * Registers a secret value so that {@link #redact} masks it from now on. Null, blank and very short
+     * values (under six characters) are ignored. Surrounding white space is trimmed.
+     */
+    public static void register(String value) {
+        if (value == null) {
+            return;
+        }
+        String v = value.trim();
+        if (v.length() >= MIN_LENGTH) {
+            VALUES.add(v);
+        }
+    }
+
+    /** Whether {@code text} contains a registered secret value (not counting credential patterns). */
+    public static boolean containsRegistered(String text) {
+        if (text == null || text.isEmpty()) {
+            return false;
+        }
+        for (String v : VALUES) {
+            if (text.contains(v)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /**
+     * {@code text} with every registered secret value and every credential (bearer tokens, credential
+     * headers and fields) replaced by {@value #MASK}; null stays null.
+     */
+    public static String redact(String text) {
+        if (text == null || text.isEmpty()) {
+            return text;
+        }
+        String out = text;
+        for (String v : VALUES) {
+            if (out.contains(v)) {
+                out = out.replace(v, MASK);
+            }
+        }
+        Matcher m = CREDENTIAL.matcher(out);
+        if (!m.find()) {
+            return out;
+        }
+        StringBuilder sb = new StringBuilder(out.length());
+        do {
+            String value = m.group(2);
+            m.appendReplacement(sb, Matcher.quoteReplacement(m.group(1) + (value.equals(MASK) ? value : MASK)));
+        } while (m.find());
+        m.appendTail(sb);
+        return sb.toString();
+    }
+
+    /**
+     * {@code t} itself when neither its message nor its causes' carry a secret; otherwise a copy chain of
+     * {@link RedactedThrowable}s with the same classes named, redacted messages and the same stack traces.
+     */
+    public static Throwable redact(Throwable t) {
+        if (t == null || !needsRedaction(t)) {
+            return t;
+        }
+        RedactedThrowable copy = new RedactedThrowable(
+                t.getClass().getName() + (t.getMessage() == null ? "" : ": " + redact(t.getMessage())),
+                redact(t.getCause() == t ? null : t.getCause()));
+        copy.setStackTrace(t.getStackTrace());
+        return copy;
+    }
+
+    private static boolean needsRedaction(Throwable t) {
+        for (int depth = 0; t != null && depth < 16; depth++, t = t.getCause()) {
+            String m = t.getMessage();
+            if (m != null && !m.equals(redact(m))) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** Stands in for an exception whose message carried a secret; its message names the original class. */
+    public static final class RedactedThrowable extends RuntimeException {
+        RedactedThrowable(String message, Throwable cause) {
+            super(message, cause);
+        }
+    }
+}
