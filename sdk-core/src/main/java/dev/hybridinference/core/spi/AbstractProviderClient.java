@@ -193,6 +193,10 @@ public abstract class AbstractProviderClient implements InferenceClient {
     }
 
     private InferenceException fail(CallContext ctx, RuntimeException e) {
+        return failWith(ctx, asInference(ctx, e), null);
+    }
+
+    private InferenceException asInference(CallContext ctx, RuntimeException e) {
         InferenceException ie;
         if (e instanceof InferenceException) {
             ie = (InferenceException) e;
@@ -202,9 +206,21 @@ public abstract class AbstractProviderClient implements InferenceClient {
             ie = new InferenceException(
                     "unexpected " + e.getClass().getSimpleName() + " in provider", id, null, 0, null, e);
         }
+        return ie;
+    }
+
+    /**
+     * Records the failed call once, with what it produced before failing: a stream cut after N tokens
+     * carries those tokens (the server's count, or an estimate marked as such) and is charged for them, as
+     * platforms bill them.
+     */
+    private InferenceException failWith(CallContext ctx, InferenceException ie, ProviderResult sofar) {
         if (ie.partialReceipt().isEmpty() && ctx.claimReceipt()) {
-            Receipt partial =
-                    receipt(ctx, Usage.ZERO, ctx.request().model().orElse(""), null, null, Optional.empty(), ie);
+            Usage usage = sofar == null ? Usage.ZERO : sofar.usage();
+            String model = sofar == null || sofar.model().isEmpty()
+                    ? ctx.request().model().orElse("")
+                    : sofar.model();
+            Receipt partial = receipt(ctx, usage, model, null, null, Optional.empty(), ie);
             record(partial);
             ie.withPartialReceipt(partial);
         }
@@ -231,6 +247,24 @@ public abstract class AbstractProviderClient implements InferenceClient {
                                         : Duration.ZERO);
         var cost = pricing.costOf(new Pricing.BillableUsage(usage, total, occupied));
         List<Attempt> attempts = ctx.attempts();
+        if (failure != null && !attempts.isEmpty()) {
+            // A stream fails after its attempt was recorded as opened: that attempt did not succeed.
+            attempts = new java.util.ArrayList<>(attempts);
+            Attempt last = attempts.get(attempts.size() - 1);
+            if (last.outcome() == Attempt.Outcome.SUCCEEDED) {
+                attempts.set(
+                        attempts.size() - 1,
+                        new Attempt(
+                                last.providerId(),
+                                last.endpoint(),
+                                last.reason(),
+                                failure instanceof CancelledException
+                                        ? Attempt.Outcome.CANCELLED
+                                        : Attempt.Outcome.FAILED,
+                                last.duration(),
+                                failure.getClass().getSimpleName() + ": " + failure.getMessage()));
+            }
+        }
         if (attempts.isEmpty()) {
             // The provider recorded no attempts of its own: the call itself is the one attempt.
             Attempt.Outcome outcome = failure == null
@@ -283,7 +317,7 @@ public abstract class AbstractProviderClient implements InferenceClient {
             } catch (RuntimeException e) {
                 end();
                 source.close();
-                throw fail(ctx, e);
+                throw failWith(ctx, asInference(ctx, e), partial());
             }
             if (c != null) {
                 long now = System.nanoTime();
@@ -319,7 +353,16 @@ public abstract class AbstractProviderClient implements InferenceClient {
             end();
             ctx.cancel();
             source.close();
-            fail(ctx, new CancelledException("stream closed before its end", id, null, 0, null, null));
+            failWith(ctx, new CancelledException("stream closed before its end", id, null, 0, null, null), partial());
+        }
+
+        /** What the stream assembled before it failed; null when the provider cannot say. */
+        private ProviderResult partial() {
+            try {
+                return source.result();
+            } catch (RuntimeException e) {
+                return null;
+            }
         }
     }
 }

@@ -14,7 +14,12 @@ public interface ProviderStream extends AutoCloseable {
      */
     ChatChunk next();
 
-    /** The whole result; valid once {@link #next()} has returned null. */
+    /**
+     * The whole result once {@link #next()} has returned null. Before that (the stream failed or was
+     * closed), what was assembled so far: the core calls it then to put the tokens already streamed on
+     * the failed call's receipt, so a provider reports the usage it knows, or an estimate marked with
+     * {@link dev.hybridinference.core.Usage#estimated()}.
+     */
     ProviderResult result();
 
     /** Releases the connection, cancelling the call if it has not ended. Idempotent. */

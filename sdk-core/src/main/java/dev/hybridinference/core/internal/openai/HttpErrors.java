@@ -31,9 +31,16 @@ import java.util.regex.Pattern;
  */
 public final class HttpErrors {
     private static final int MAX_MESSAGE = 300;
+    /**
+     * Context-overflow messages of the servers we know: OpenAI and vLLM ("maximum context length is 4096
+     * tokens"), llama.cpp ("the request exceeds the available context size", "context shift is
+     * disabled", type {@code exceed_context_size_error}), TGI ("must have less than N input tokens",
+     * "inputs tokens + max_new_tokens must be <="), and gateways.
+     */
     private static final Pattern CONTEXT_OVERFLOW = Pattern.compile(
             "(?i).*(context length|context_length|max_model_len|maximum context|context window|too many tokens"
-                    + "|prompt is too long|maximum model length).*",
+                    + "|prompt is too long|maximum model length|available context size|context shift is disabled"
+                    + "|exceed_context_size|max_new_tokens must be|must have less than \\d+ input tokens).*",
             Pattern.DOTALL);
 
     private HttpErrors() {}
@@ -66,7 +73,34 @@ public final class HttpErrors {
     public static InferenceException fromStreamError(String providerId, String endpoint, JsonNode error) {
         ErrorBody err = errorBody(error);
         int status = err.code != null && err.code.matches("\\d{3}") ? Integer.parseInt(err.code) : 500;
-        return classify(providerId, endpoint, status, err, null);
+        InferenceException e = classify(providerId, endpoint, status, err, null);
+        if (e instanceof ProviderUnavailableException && err.message.isEmpty()) {
+            return new ProviderUnavailableException(
+                    "the server sent an error event in the stream", providerId, endpoint, 0, null, null);
+        }
+        return e;
+    }
+
+    /**
+     * The exception for a redirect: never followed, because following a POST to another origin would hand
+     * it the prompt (and a same-origin redirect means the configured URL is wrong). The target is named
+     * without its query or credentials.
+     */
+    public static InferenceException redirect(String providerId, String endpoint, int status, String location) {
+        String target = "an unnamed location";
+        if (location != null) {
+            okhttp3.HttpUrl base = okhttp3.HttpUrl.parse(endpoint == null ? "" : endpoint);
+            okhttp3.HttpUrl to = base == null ? okhttp3.HttpUrl.parse(location) : base.resolve(location);
+            target = to == null ? "an unparsable location" : OpenAiTransport.label(to);
+        }
+        return new InvalidRequestException(
+                "the server redirected the request to " + target
+                        + "; redirects are not followed (configure the final URL of the server)",
+                providerId,
+                endpoint,
+                status,
+                null,
+                null);
     }
 
     private static InferenceException classify(
@@ -77,8 +111,10 @@ public final class HttpErrors {
         if (code.contains("content_filter") || type.contains("content_filter")) {
             return new ContentFilteredException(msg, providerId, endpoint, status, null, null);
         }
+        // llama.cpp reports an overflow as HTTP 500 (and TGI as 422), so the message decides for those too.
         if (code.contains("context_length")
-                || (status == 400 || status == 413)
+                || type.contains("exceed_context_size")
+                || (status == 400 || status == 413 || status == 422 || status == 500)
                         && CONTEXT_OVERFLOW.matcher(msg).matches()) {
             return new ContextLengthExceededException(
                     msg + " (shorten the prompt or lower maxTokens, or route to a longer-context model)",

@@ -237,6 +237,8 @@ public final class OpenAiCodec {
         public Usage usage;
         /** An {@code error} object sent inside the stream, or null. */
         public JsonNode error;
+        /** Whether the chunk is itself a flat error object ({@code "object": "error"}, as vLLM sends). */
+        public boolean errorObject;
     }
 
     /**
@@ -267,7 +269,15 @@ public final class OpenAiCodec {
                         }
                         break;
                     case "error":
+                        // "error": null is a well-formed chunk that reports no error (some gateways send it).
+                        if (t == JsonToken.VALUE_NULL) {
+                            break;
+                        }
                         out.error = MAPPER.readTree(p);
+                        break;
+                    case "object":
+                        out.errorObject =
+                                t == JsonToken.VALUE_STRING && p.getText().equals("error");
                         break;
                     case "choices":
                         if (t == JsonToken.START_ARRAY) {

@@ -1,0 +1,61 @@
+package dev.hybridinference.core.internal.openai;
+
+import dev.hybridinference.core.Attempt;
+import dev.hybridinference.core.ChatRequest;
+import dev.hybridinference.core.DeploymentKind;
+import dev.hybridinference.core.Pricing;
+import dev.hybridinference.core.cost.CostLedger;
+import dev.hybridinference.core.spi.AbstractProviderClient;
+import dev.hybridinference.core.spi.CallContext;
+import dev.hybridinference.core.spi.ProviderResult;
+import dev.hybridinference.core.spi.ProviderStream;
+import java.time.Clock;
+import java.time.Duration;
+
+/** The smallest provider on the OpenAI-compatible transport: one server, attempts recorded as vLLM does. */
+final class OpenAiTestClient extends AbstractProviderClient {
+    private final OpenAiTransport transport;
+    private final OpenAiTransport.Server server;
+
+    OpenAiTestClient(String url, String apiKey, Pricing pricing, CostLedger ledger, OpenAiTransport.Limits limits) {
+        super("test", "openai-test", DeploymentKind.SERVER, pricing, ledger, Clock.systemUTC());
+        this.server = OpenAiTransport.Server.of(url);
+        this.transport = new OpenAiTransport(
+                OpenAiTransport.newHttpClient(Duration.ofSeconds(5), Duration.ofSeconds(5)),
+                "test",
+                apiKey,
+                OpenAiCodec.Dialect.OPENAI,
+                Clock.systemUTC(),
+                Duration.ofSeconds(20),
+                limits);
+    }
+
+    OpenAiTransport transport() {
+        return transport;
+    }
+
+    @Override
+    protected ProviderResult doChat(ChatRequest request, CallContext ctx) {
+        OpenAiCodec.Completion c = transport.complete(server, request, "m", ctx);
+        return new ProviderResult(c.text(), c.toolCalls(), c.finishReason(), c.usage(), c.model(), null, null);
+    }
+
+    @Override
+    protected ProviderStream doStream(ChatRequest request, CallContext ctx) {
+        long start = System.nanoTime();
+        ProviderStream s = transport.stream(server, request, "m", ctx);
+        ctx.addAttempt(new Attempt(
+                "test",
+                server.label(),
+                "only server",
+                Attempt.Outcome.SUCCEEDED,
+                Duration.ofNanos(System.nanoTime() - start),
+                null));
+        return s;
+    }
+
+    @Override
+    protected void doClose() {
+        transport.shutdown();
+    }
+}
