@@ -32,7 +32,7 @@ public final class Secrets {
     private static final Pattern CREDENTIAL =
             Pattern.compile("(?i)(\\b(?:bearer|basic)\\s+|\\b(?:authorization|proxy-authorization|api[-_]?key|x-api-key"
                     + "|ocp-apim-subscription-key|x-goog-api-key|access[-_]?token|id[-_]?token|password|secret"
-                    + "|client[-_]?secret)[\"']?\\s*[:=]\\s*[\"']?(?:(?:bearer|basic)\\s+)?)"
+                    + "|client[-_]?secret)[\"']?\\s*[:=]\\s*[\"'\\[(]?(?:(?:bearer|basic)\\s+)?)"
                     + "([^\\s\"',;}\\]]{4,})");
 
     private Secrets() {}
