@@ -23,6 +23,7 @@ import dev.hybridinference.core.spi.ProviderResult;
 import dev.hybridinference.core.spi.ProviderStream;
 import dev.hybridinference.core.spi.Secrets;
 import dev.hybridinference.vllm.internal.LoadVocabulary;
+import dev.hybridinference.vllm.internal.ModelDiscovery;
 import dev.hybridinference.vllm.internal.PrometheusText;
 import dev.hybridinference.vllm.internal.Replica;
 import dev.hybridinference.vllm.internal.ReplicaSelector;
@@ -32,6 +33,7 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
+import java.util.concurrent.ExecutorService;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import okhttp3.HttpUrl;
@@ -59,7 +61,9 @@ import org.slf4j.LoggerFactory;
  *
  * <p>A replica that fails a call (connection refused, HTTP 5xx, a broken response) is marked down for a
  * cooldown and the call moves to the next replica; errors in the request itself (HTTP 4xx) are never
- * retried. A stream moves to another replica only before its response starts.
+ * retried. A stream moves to another replica only before its response starts. Without a configured
+ * model, the first calls discover it from {@code GET /v1/models} together, once (see {@link
+ * ModelDiscovery}).
  *
  * <p>The call's cost is its attributed share of its replica's instance time under per-instance-hour
  * pricing (the default); the ledger also receives the capacity's bill. Thread-safe.
@@ -69,6 +73,8 @@ public final class VllmClient extends AbstractProviderClient implements LoadAwar
     public static final String TYPE = "vllm";
 
     private static final Logger log = LoggerFactory.getLogger(VllmClient.class);
+    private static final Duration DISCOVERY_MIN_BACKOFF = Duration.ofSeconds(1);
+    private static final Duration DISCOVERY_MAX_BACKOFF = Duration.ofSeconds(30);
     private static final int MAX_LOGGED_MESSAGE = 300;
 
     private final List<Replica> replicas;
@@ -77,12 +83,13 @@ public final class VllmClient extends AbstractProviderClient implements LoadAwar
     private final OkHttpClient monitorHttp;
     private final OpenAiTransport monitorTransport;
     private final String configuredModel;
+    private final ExecutorService discoveryExecutor;
+    private final ModelDiscovery discovery;
     private final long cooldownNanos;
     private final Duration scrapeTimeout;
     private final ScheduledExecutorService monitor;
     private final CostLedger ledger;
     private volatile String monitorFailure;
-    private volatile String discoveredModel;
 
     private VllmClient(Builder b) {
         super(b.id(), TYPE, DeploymentKind.SERVER, b.pricing(), b.ledger(), b.clock());
@@ -107,6 +114,19 @@ public final class VllmClient extends AbstractProviderClient implements LoadAwar
         this.configuredModel = b.model;
         this.cooldownNanos = b.replicaCooldown.toNanos();
         this.scrapeTimeout = b.scrapeTimeout;
+        if (b.model == null) {
+            this.discoveryExecutor = DaemonThreads.cachedPool(b.id() + "-discovery");
+            this.discovery = new ModelDiscovery(
+                    b.id(),
+                    this::lookUpModel,
+                    discoveryExecutor,
+                    DISCOVERY_MIN_BACKOFF,
+                    DISCOVERY_MAX_BACKOFF,
+                    System::nanoTime);
+        } else {
+            this.discoveryExecutor = null;
+            this.discovery = null;
+        }
         this.ledger = b.ledger();
         if (ledger != null && pricing() instanceof Pricing.PerInstanceHour) {
             ledger.registerCapacity(b.id(), (Pricing.PerInstanceHour) pricing());
@@ -320,34 +340,52 @@ public final class VllmClient extends AbstractProviderClient implements LoadAwar
 
     @Override
     protected List<String> models() {
-        String m = configuredModel != null ? configuredModel : discoveredModel;
+        String m = configuredModel != null ? configuredModel : discovery.model();
         return m == null ? List.of() : List.of(m);
     }
 
-    /** The model to name in a request: the request's, the configured one, or the one the server lists. */
-    private String model(ChatRequest request, Replica replica) {
+    /** The model to name in a request: the request's, the configured one, or the one the servers list. */
+    private String model(ChatRequest request, CallContext ctx) {
         if (request.model().isPresent()) {
             return request.model().get();
         }
         if (configuredModel != null) {
             return configuredModel;
         }
-        String m = discoveredModel;
-        if (m == null) {
-            List<String> ids = transport.listModels(replica.server(), scrapeTimeout.multipliedBy(2));
-            if (ids.isEmpty()) {
-                throw new InvalidRequestException(
-                        "no model configured and GET /v1/models lists none; set 'model' in the configuration",
-                        id(),
-                        replica.label(),
-                        0,
-                        null,
-                        null);
+        return discovery.resolve(ctx);
+    }
+
+    /**
+     * Asks the replicas, in the selector's order, for the models they serve; runs on the discovery
+     * thread, once for all the callers waiting. A replica that cannot answer is marked down, as after a
+     * failed call, and the next one is asked.
+     */
+    private String lookUpModel() {
+        InferenceException last = null;
+        for (Replica r : selector.choose(null).order()) {
+            try {
+                List<String> ids = transport.listModels(r.server(), scrapeTimeout.multipliedBy(2));
+                if (ids.isEmpty()) {
+                    throw new InvalidRequestException(
+                            "no model configured and GET /v1/models lists none; set 'model' in the configuration",
+                            id(),
+                            r.label(),
+                            0,
+                            null,
+                            null);
+                }
+                return ids.get(0);
+            } catch (InferenceException e) {
+                if (!e.isRetryable()) {
+                    throw e;
+                }
+                if (e instanceof ProviderUnavailableException || e instanceof MalformedResponseException) {
+                    markDown(r, e);
+                }
+                last = e;
             }
-            m = ids.get(0);
-            discoveredModel = m;
         }
-        return m;
+        throw last;
     }
 
     private void markDown(Replica r, InferenceException cause) {
@@ -363,8 +401,9 @@ public final class VllmClient extends AbstractProviderClient implements LoadAwar
 
     @Override
     protected ProviderResult doChat(ChatRequest request, CallContext ctx) {
+        String model = model(request, ctx);
         return onReplicas(request, ctx, (replica, slot) -> {
-            OpenAiCodec.Completion c = transport.complete(replica.server(), request, model(request, replica), ctx);
+            OpenAiCodec.Completion c = transport.complete(replica.server(), request, model, ctx);
             return new ProviderResult(
                     c.text(), c.toolCalls(), c.finishReason(), c.usage(), c.model(), null, slot.release());
         });
@@ -372,8 +411,9 @@ public final class VllmClient extends AbstractProviderClient implements LoadAwar
 
     @Override
     protected ProviderStream doStream(ChatRequest request, CallContext ctx) {
+        String model = model(request, ctx);
         return onReplicas(request, ctx, (replica, slot) -> {
-            ProviderStream inner = transport.stream(replica.server(), request, model(request, replica), ctx);
+            ProviderStream inner = transport.stream(replica.server(), request, model, ctx);
             return new ReplicaStream(inner, slot);
         });
     }
@@ -468,6 +508,9 @@ public final class VllmClient extends AbstractProviderClient implements LoadAwar
     protected void doClose() {
         if (monitor != null) {
             monitor.shutdownNow();
+        }
+        if (discoveryExecutor != null) {
+            discoveryExecutor.shutdownNow();
         }
         transport.shutdown();
         monitorTransport.shutdown();
