@@ -65,8 +65,9 @@ import org.slf4j.LoggerFactory;
  * model, the first calls discover it from {@code GET /v1/models} together, once (see {@link
  * ModelDiscovery}).
  *
- * <p>The call's cost is its attributed share of its replica's instance time under per-instance-hour
- * pricing (the default); the ledger also receives the capacity's bill. Thread-safe.
+ * <p>The call's cost is its attributed share of its replicas' instance time under per-instance-hour
+ * pricing (the default), every attempt's share counted, failed ones included; the ledger also receives
+ * the capacity's bill. Thread-safe.
  */
 public final class VllmClient extends AbstractProviderClient implements LoadAware {
     /** The provider type name used in configuration. */
@@ -401,16 +402,21 @@ public final class VllmClient extends AbstractProviderClient implements LoadAwar
 
     @Override
     protected ProviderResult doChat(ChatRequest request, CallContext ctx) {
+        // Every attempt reports its share of instance time to ctx as its slot is released, and the result
+        // carries none, so the receipt bills the sum of the shares. Zero first: a call that fails before
+        // it reaches a replica (a passed deadline, a failed model discovery) occupied none.
+        ctx.addInstanceTime(Duration.ZERO);
         String model = model(request, ctx);
         return onReplicas(request, ctx, (replica, slot) -> {
             OpenAiCodec.Completion c = transport.complete(replica.server(), request, model, ctx);
-            return new ProviderResult(
-                    c.text(), c.toolCalls(), c.finishReason(), c.usage(), c.model(), null, slot.release());
+            slot.release();
+            return new ProviderResult(c.text(), c.toolCalls(), c.finishReason(), c.usage(), c.model(), null, null);
         });
     }
 
     @Override
     protected ProviderStream doStream(ChatRequest request, CallContext ctx) {
+        ctx.addInstanceTime(Duration.ZERO);
         String model = model(request, ctx);
         return onReplicas(request, ctx, (replica, slot) -> {
             ProviderStream inner = transport.stream(replica.server(), request, model, ctx);
@@ -431,7 +437,7 @@ public final class VllmClient extends AbstractProviderClient implements LoadAwar
         for (Replica replica : choice.order()) {
             ctx.checkActive(replica.label());
             long start = System.nanoTime();
-            Replica.Slot slot = replica.enter();
+            Replica.Slot slot = replica.enter(ctx);
             try {
                 T result = step.run(replica, slot);
                 ctx.addAttempt(
@@ -524,7 +530,10 @@ public final class VllmClient extends AbstractProviderClient implements LoadAwar
         T run(Replica replica, Replica.Slot slot);
     }
 
-    /** A stream that frees its replica slot when it ends, and bills the slot's instance time. */
+    /**
+     * A stream that frees its replica slot when it ends, however it ends; releasing the slot reports its
+     * instance time to the call's context, which the receipt bills.
+     */
     private static final class ReplicaStream implements ProviderStream {
         private final ProviderStream inner;
         private final Replica.Slot slot;
@@ -541,7 +550,8 @@ public final class VllmClient extends AbstractProviderClient implements LoadAwar
 
         @Override
         public ProviderResult result() {
-            return inner.result().withInstanceTime(slot.release());
+            slot.release();
+            return inner.result();
         }
 
         @Override

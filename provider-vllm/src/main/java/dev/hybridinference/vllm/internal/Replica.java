@@ -1,6 +1,7 @@
 package dev.hybridinference.vllm.internal;
 
 import dev.hybridinference.core.internal.openai.OpenAiTransport;
+import dev.hybridinference.core.spi.CallContext;
 import dev.hybridinference.core.spi.OccupancyMeter;
 import dev.hybridinference.vllm.ReplicaStatus;
 import java.time.Duration;
@@ -204,26 +205,32 @@ public final class Replica {
         return (Double.isNaN(waiting) ? 0 : waiting) + inFlight.get();
     }
 
-    /** A call starts on this replica; release the slot when it ends. */
-    public Slot enter() {
+    /** A call starts on this replica; release the slot when the attempt ends, whatever its outcome. */
+    public Slot enter(CallContext ctx) {
         inFlight.incrementAndGet();
-        return new Slot(meter.enter());
+        return new Slot(meter.enter(), ctx);
     }
 
-    /** One call's occupancy of the replica. */
+    /** One attempt's occupancy of the replica. */
     public final class Slot {
         private final OccupancyMeter.Ticket ticket;
+        private final CallContext ctx;
         private Duration share;
 
-        private Slot(OccupancyMeter.Ticket ticket) {
+        private Slot(OccupancyMeter.Ticket ticket, CallContext ctx) {
             this.ticket = ticket;
+            this.ctx = ctx;
         }
 
-        /** Ends the occupancy; returns the call's share of instance time. Idempotent. */
+        /**
+         * Ends the occupancy and reports the attempt's share of instance time to the call's context, the
+         * first time only; returns the share. Idempotent, so every path that ends an attempt may call it.
+         */
         public synchronized Duration release() {
             if (share == null) {
                 share = meter.exit(ticket);
                 inFlight.decrementAndGet();
+                ctx.addInstanceTime(share);
             }
             return share;
         }
