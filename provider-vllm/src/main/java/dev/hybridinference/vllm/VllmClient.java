@@ -21,6 +21,9 @@ import dev.hybridinference.core.spi.CallContext;
 import dev.hybridinference.core.spi.ProviderBuilder;
 import dev.hybridinference.core.spi.ProviderResult;
 import dev.hybridinference.core.spi.ProviderStream;
+import dev.hybridinference.core.spi.Secrets;
+import dev.hybridinference.vllm.internal.LoadVocabulary;
+import dev.hybridinference.vllm.internal.ModelDiscovery;
 import dev.hybridinference.vllm.internal.PrometheusText;
 import dev.hybridinference.vllm.internal.Replica;
 import dev.hybridinference.vllm.internal.ReplicaSelector;
@@ -30,37 +33,64 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
+import java.util.concurrent.ExecutorService;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
+import okhttp3.HttpUrl;
+import okhttp3.OkHttpClient;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
- * A client of one or more vLLM replicas (or any OpenAI-compatible server: TGI, llama.cpp's server,
- * Ollama's OpenAI routes) serving the same model.
+ * A client of one or more vLLM replicas (or any OpenAI-compatible server: SGLang, TGI, llama.cpp's
+ * llama-server, Ollama's OpenAI routes) serving the same model.
  *
  * <p>Each call goes to the least-loaded replica, or, with a session id, to the replica the id hashes to,
- * where the conversation's prefix cache lives. Load comes from each replica's Prometheus {@code /metrics}
- * ({@code vllm:num_requests_waiting}, {@code vllm:kv_cache_usage_perc}) scraped on an interval, plus the
- * client's own in-flight count; {@code /health} is checked on the same schedule. A replica that fails
- * (connection refused, HTTP 5xx, a broken response) is marked down for a cooldown and the call moves to
- * the next replica; errors in the request itself (HTTP 4xx) are never retried. A stream moves to another
- * replica only before its response starts.
+ * where the conversation's prefix cache lives. Load comes from each replica's Prometheus {@code /metrics},
+ * read in the vocabulary of vLLM, SGLang, llama.cpp or TGI (see {@link ReplicaStatus#loadSignal()}),
+ * plus the client's own in-flight count. A replica whose {@code /metrics} gives none of those is ranked
+ * by the in-flight count alone, and says so in its status and once in the log.
  *
- * <p>The call's cost is its attributed share of its replica's instance time under per-instance-hour
- * pricing (the default); the ledger also receives the capacity's bill. Thread-safe.
+ * <p>A background monitor checks {@code /health} and reads {@code /metrics} of every replica on an
+ * interval; the two are independent, so a missing health route never hides the load. A 2xx health answer
+ * keeps a replica in (and ends a cooldown early); 5xx takes it out until a check passes; a route the
+ * server lacks (404, 405; Ollama has none) or another 4xx gives no verdict, and the calls themselves
+ * decide. A health check that cannot reach the server is retried at once on a fresh connection, and only
+ * the second such check in a row takes the replica out, so a pooled connection the server closed while
+ * idle never does. The monitor survives anything its work throws and logs each change of state once.
+ *
+ * <p>A replica that fails a call (connection refused, HTTP 5xx, a broken response) is marked down for a
+ * cooldown and the call moves to the next replica; errors in the request itself (HTTP 4xx) are never
+ * retried. A stream moves to another replica only before its response starts. Without a configured
+ * model, the first calls discover it from {@code GET /v1/models} together, once (see {@link
+ * ModelDiscovery}).
+ *
+ * <p>The call's cost is its attributed share of its replicas' instance time under per-instance-hour
+ * pricing (the default), every attempt's share counted, failed ones included; the ledger also receives
+ * the capacity's bill. Thread-safe.
  */
 public final class VllmClient extends AbstractProviderClient implements LoadAware {
     /** The provider type name used in configuration. */
     public static final String TYPE = "vllm";
 
+    private static final Logger log = LoggerFactory.getLogger(VllmClient.class);
+    private static final Duration DISCOVERY_MIN_BACKOFF = Duration.ofSeconds(1);
+    private static final Duration DISCOVERY_MAX_BACKOFF = Duration.ofSeconds(30);
+    private static final int MAX_LOGGED_MESSAGE = 300;
+
     private final List<Replica> replicas;
     private final ReplicaSelector selector;
     private final OpenAiTransport transport;
+    private final OkHttpClient monitorHttp;
+    private final OpenAiTransport monitorTransport;
     private final String configuredModel;
+    private final ExecutorService discoveryExecutor;
+    private final ModelDiscovery discovery;
     private final long cooldownNanos;
     private final Duration scrapeTimeout;
     private final ScheduledExecutorService monitor;
     private final CostLedger ledger;
-    private volatile String discoveredModel;
+    private volatile String monitorFailure;
 
     private VllmClient(Builder b) {
         super(b.id(), TYPE, DeploymentKind.SERVER, b.pricing(), b.ledger(), b.clock());
@@ -77,9 +107,27 @@ public final class VllmClient extends AbstractProviderClient implements LoadAwar
                 OpenAiCodec.Dialect.VLLM,
                 b.clock(),
                 b.callTimeout);
+        // Health checks and scrapes get their own connection pool: they never queue behind calls, and a
+        // health check that failed can be retried on a fresh connection by emptying this pool alone.
+        this.monitorHttp = OpenAiTransport.newHttpClient(b.scrapeTimeout, b.scrapeTimeout);
+        this.monitorTransport = new OpenAiTransport(
+                monitorHttp, b.id(), b.apiKey, OpenAiCodec.Dialect.VLLM, b.clock(), b.scrapeTimeout);
         this.configuredModel = b.model;
         this.cooldownNanos = b.replicaCooldown.toNanos();
         this.scrapeTimeout = b.scrapeTimeout;
+        if (b.model == null) {
+            this.discoveryExecutor = DaemonThreads.cachedPool(b.id() + "-discovery");
+            this.discovery = new ModelDiscovery(
+                    b.id(),
+                    this::lookUpModel,
+                    discoveryExecutor,
+                    DISCOVERY_MIN_BACKOFF,
+                    DISCOVERY_MAX_BACKOFF,
+                    System::nanoTime);
+        } else {
+            this.discoveryExecutor = null;
+            this.discovery = null;
+        }
         this.ledger = b.ledger();
         if (ledger != null && pricing() instanceof Pricing.PerInstanceHour) {
             ledger.registerCapacity(b.id(), (Pricing.PerInstanceHour) pricing());
@@ -89,7 +137,7 @@ public final class VllmClient extends AbstractProviderClient implements LoadAwar
         } else {
             this.monitor = DaemonThreads.scheduler(b.id() + "-monitor");
             long every = b.scrapeInterval.toNanos();
-            monitor.scheduleWithFixedDelay(this::scrapeAll, 0, every, TimeUnit.NANOSECONDS);
+            monitor.scheduleWithFixedDelay(this::monitorRound, 0, every, TimeUnit.NANOSECONDS);
         }
     }
 
@@ -121,6 +169,9 @@ public final class VllmClient extends AbstractProviderClient implements LoadAwar
                 healthy++;
             }
             Replica.Metrics m = r.metrics();
+            if (!m.known()) {
+                continue;
+            }
             running = addKnown(running, m.running());
             waiting = addKnown(waiting, m.waiting());
             kv = Double.isNaN(m.kvCacheUsage())
@@ -140,9 +191,34 @@ public final class VllmClient extends AbstractProviderClient implements LoadAwar
         return Double.isNaN(total) ? v : total + v;
     }
 
-    /** Scrapes {@code /metrics} and checks {@code /health} of every replica now. */
+    /** Checks {@code /health} and reads {@code /metrics} of every replica now, on the caller's thread. */
     public void refreshLoad() {
         scrapeAll();
+    }
+
+    /**
+     * One scheduled pass. A periodic task that throws is cancelled for good by its executor, silently, so
+     * nothing may leave this method: {@link #monitor(Replica)} already catches what one replica's checks
+     * throw, and this catches whatever is left (an error while logging, say).
+     */
+    private void monitorRound() {
+        try {
+            scrapeAll();
+            if (monitorFailure != null) {
+                monitorFailure = null;
+                log.info("{}: replica monitor runs cleanly again", id());
+            }
+        } catch (Throwable t) {
+            try {
+                String failure = describe(t);
+                if (!failure.equals(monitorFailure)) {
+                    monitorFailure = failure;
+                    log.warn("{}: replica monitor pass failed, next pass as scheduled: {}", id(), failure);
+                }
+            } catch (Throwable ignored) {
+                // Nothing more can be done here; the next pass runs as scheduled.
+            }
+        }
     }
 
     private void scrapeAll() {
@@ -150,84 +226,200 @@ public final class VllmClient extends AbstractProviderClient implements LoadAwar
             if (isClosed()) {
                 return;
             }
-            scrape(r);
+            monitor(r);
         }
     }
 
-    private void scrape(Replica r) {
-        boolean healthy;
+    /**
+     * Checks one replica's health and load. The two are independent: a health route that is missing or
+     * failing never stops the load from being read. Anything thrown is caught, recorded as the replica's
+     * load signal being absent, and logged once per change.
+     */
+    private void monitor(Replica r) {
+        String failure = null;
         try {
-            healthy = transport
-                            .get(r.server().resolve("health"), scrapeTimeout, false)
-                            .status()
-                    == 200;
-        } catch (InferenceException e) {
-            healthy = false;
-        }
-        r.health(healthy);
-        if (!healthy) {
-            return;
+            checkHealth(r);
+        } catch (Throwable t) {
+            failure = "health check: " + describe(t);
         }
         try {
-            OpenAiTransport.HttpText t = transport.get(r.server().resolve("metrics"), scrapeTimeout, false);
+            scrapeMetrics(r);
+        } catch (Throwable t) {
+            failure = (failure == null ? "" : failure + "; ") + "metrics: " + describe(t);
+            reportNoLoadSignal(r, "reading /metrics failed: " + describe(t));
+        }
+        if (r.monitorOutcome(failure)) {
+            if (failure != null) {
+                log.warn("{}: monitoring replica {} failed, will keep trying: {}", id(), r.label(), failure);
+            } else {
+                log.info("{}: monitoring replica {} works again", id(), r.label());
+            }
+        }
+    }
+
+    private void checkHealth(Replica r) {
+        HttpUrl url = r.server().resolve("health");
+        int status;
+        try {
+            status = monitorTransport.get(url, scrapeTimeout, false).status();
+        } catch (InferenceException first) {
+            // The pooled connection may have been closed by the server while idle: ask once more on a
+            // fresh one before this check counts as failed.
+            monitorHttp.connectionPool().evictAll();
+            try {
+                status = monitorTransport.get(url, scrapeTimeout, false).status();
+            } catch (InferenceException second) {
+                if (r.healthFailed(true)) {
+                    log.warn(
+                            "{}: replica {} marked down: GET /health failed twice in a row: {}",
+                            id(),
+                            r.label(),
+                            second.getMessage());
+                }
+                return;
+            }
+        }
+        if (status / 100 == 2) {
+            if (r.healthPassed()) {
+                log.info("{}: replica {} is healthy (GET /health answered HTTP {})", id(), r.label(), status);
+            }
+        } else if (status >= 500) {
+            if (r.healthFailed(false)) {
+                log.warn("{}: replica {} marked down: GET /health answered HTTP {}", id(), r.label(), status);
+            }
+        } else if (r.healthUnavailable()) {
+            log.info(
+                    "{}: replica {} gives no health signal (GET /health answered HTTP {}); its calls decide whether"
+                            + " it takes traffic",
+                    id(),
+                    r.label(),
+                    status);
+        }
+    }
+
+    private void scrapeMetrics(Replica r) {
+        String reason;
+        try {
+            OpenAiTransport.HttpText t = monitorTransport.get(r.server().resolve("metrics"), scrapeTimeout, false);
             if (t.status() == 200) {
                 PrometheusText p = PrometheusText.parse(t.body());
-                double kv = p.has("vllm:kv_cache_usage_perc")
-                        ? p.max("vllm:kv_cache_usage_perc")
-                        : p.max("vllm:gpu_cache_usage_perc");
-                r.metrics(new Replica.Metrics(
-                        p.sum("vllm:num_requests_running"), p.sum("vllm:num_requests_waiting"), kv, clock().instant()));
+                LoadVocabulary v = LoadVocabulary.detect(p);
+                if (v != null) {
+                    if (r.metrics(v.read(p, clock().instant()))) {
+                        log.info("{}: replica {} has a load signal again ({} gauges)", id(), r.label(), v.name());
+                    }
+                    return;
+                }
+                reason = "GET /metrics lists none of the known load gauges (" + LoadVocabulary.knownNames() + ")";
+            } else {
+                reason = "GET /metrics answered HTTP " + t.status();
             }
-        } catch (RuntimeException e) {
-            // A replica without /metrics is still usable; its load is then its in-flight count.
+        } catch (InferenceException e) {
+            reason = "GET /metrics failed: " + e.getMessage();
         }
+        reportNoLoadSignal(r, reason);
+    }
+
+    private void reportNoLoadSignal(Replica r, String reason) {
+        if (r.noLoadSignal(reason)) {
+            log.warn(
+                    "{}: replica {} has no load signal ({}); it is ranked by this client's calls in flight alone",
+                    id(),
+                    r.label(),
+                    reason);
+        }
+    }
+
+    /** A throwable for a log line: its class and its message, redacted and shortened; never a body. */
+    private static String describe(Throwable t) {
+        String m = t.getMessage() == null ? "" : Secrets.redact(t.getMessage());
+        if (m.length() > MAX_LOGGED_MESSAGE) {
+            m = m.substring(0, MAX_LOGGED_MESSAGE) + "...";
+        }
+        return t instanceof InferenceException ? m : t.getClass().getSimpleName() + (m.isEmpty() ? "" : ": " + m);
     }
 
     @Override
     protected List<String> models() {
-        String m = configuredModel != null ? configuredModel : discoveredModel;
+        String m = configuredModel != null ? configuredModel : discovery.model();
         return m == null ? List.of() : List.of(m);
     }
 
-    /** The model to name in a request: the request's, the configured one, or the one the server lists. */
-    private String model(ChatRequest request, Replica replica) {
+    /** The model to name in a request: the request's, the configured one, or the one the servers list. */
+    private String model(ChatRequest request, CallContext ctx) {
         if (request.model().isPresent()) {
             return request.model().get();
         }
         if (configuredModel != null) {
             return configuredModel;
         }
-        String m = discoveredModel;
-        if (m == null) {
-            List<String> ids = transport.listModels(replica.server(), scrapeTimeout.multipliedBy(2));
-            if (ids.isEmpty()) {
-                throw new InvalidRequestException(
-                        "no model configured and GET /v1/models lists none; set 'model' in the configuration",
-                        id(),
-                        replica.label(),
-                        0,
-                        null,
-                        null);
+        return discovery.resolve(ctx);
+    }
+
+    /**
+     * Asks the replicas, in the selector's order, for the models they serve; runs on the discovery
+     * thread, once for all the callers waiting. A replica that cannot answer is marked down, as after a
+     * failed call, and the next one is asked.
+     */
+    private String lookUpModel() {
+        InferenceException last = null;
+        for (Replica r : selector.choose(null).order()) {
+            try {
+                List<String> ids = transport.listModels(r.server(), scrapeTimeout.multipliedBy(2));
+                if (ids.isEmpty()) {
+                    throw new InvalidRequestException(
+                            "no model configured and GET /v1/models lists none; set 'model' in the configuration",
+                            id(),
+                            r.label(),
+                            0,
+                            null,
+                            null);
+                }
+                return ids.get(0);
+            } catch (InferenceException e) {
+                if (!e.isRetryable()) {
+                    throw e;
+                }
+                if (e instanceof ProviderUnavailableException || e instanceof MalformedResponseException) {
+                    markDown(r, e);
+                }
+                last = e;
             }
-            m = ids.get(0);
-            discoveredModel = m;
         }
-        return m;
+        throw last;
+    }
+
+    private void markDown(Replica r, InferenceException cause) {
+        if (r.markDown(cooldownNanos)) {
+            log.warn(
+                    "{}: replica {} marked down for {} ms: {}",
+                    id(),
+                    r.label(),
+                    TimeUnit.NANOSECONDS.toMillis(cooldownNanos),
+                    cause.getMessage());
+        }
     }
 
     @Override
     protected ProviderResult doChat(ChatRequest request, CallContext ctx) {
+        // Every attempt reports its share of instance time to ctx as its slot is released, and the result
+        // carries none, so the receipt bills the sum of the shares. Zero first: a call that fails before
+        // it reaches a replica (a passed deadline, a failed model discovery) occupied none.
+        ctx.addInstanceTime(Duration.ZERO);
+        String model = model(request, ctx);
         return onReplicas(request, ctx, (replica, slot) -> {
-            OpenAiCodec.Completion c = transport.complete(replica.server(), request, model(request, replica), ctx);
-            return new ProviderResult(
-                    c.text(), c.toolCalls(), c.finishReason(), c.usage(), c.model(), null, slot.release());
+            OpenAiCodec.Completion c = transport.complete(replica.server(), request, model, ctx);
+            slot.release();
+            return new ProviderResult(c.text(), c.toolCalls(), c.finishReason(), c.usage(), c.model(), null, null);
         });
     }
 
     @Override
     protected ProviderStream doStream(ChatRequest request, CallContext ctx) {
+        ctx.addInstanceTime(Duration.ZERO);
+        String model = model(request, ctx);
         return onReplicas(request, ctx, (replica, slot) -> {
-            ProviderStream inner = transport.stream(replica.server(), request, model(request, replica), ctx);
+            ProviderStream inner = transport.stream(replica.server(), request, model, ctx);
             return new ReplicaStream(inner, slot);
         });
     }
@@ -237,12 +429,15 @@ public final class VllmClient extends AbstractProviderClient implements LoadAwar
         ReplicaSelector.Choice choice =
                 selector.choose(request.options().sessionId().orElse(null));
         ctx.route(choice.reason());
+        if (log.isDebugEnabled()) {
+            log.debug("{}: {}; order {}", id(), choice.reason(), labels(choice.order()));
+        }
         InferenceException last = null;
         String reason = choice.reason();
         for (Replica replica : choice.order()) {
             ctx.checkActive(replica.label());
             long start = System.nanoTime();
-            Replica.Slot slot = replica.enter();
+            Replica.Slot slot = replica.enter(ctx);
             try {
                 T result = step.run(replica, slot);
                 ctx.addAttempt(
@@ -250,7 +445,13 @@ public final class VllmClient extends AbstractProviderClient implements LoadAwar
                 if (last != null) {
                     ctx.route(choice.reason() + "; failed over to " + replica.label());
                 }
+                if (replica.callSucceeded()) {
+                    log.info("{}: replica {} takes traffic again", id(), replica.label());
+                }
                 return result;
+            } catch (Error e) {
+                slot.release();
+                throw e;
             } catch (RuntimeException e) {
                 slot.release();
                 if (!(e instanceof InferenceException)) {
@@ -268,7 +469,14 @@ public final class VllmClient extends AbstractProviderClient implements LoadAwar
                     throw ie;
                 }
                 if (ie instanceof ProviderUnavailableException || ie instanceof MalformedResponseException) {
-                    replica.markDown(cooldownNanos);
+                    markDown(replica, ie);
+                }
+                if (log.isDebugEnabled()) {
+                    log.debug(
+                            "{}: attempt on {} failed, trying the next replica: {}",
+                            id(),
+                            replica.label(),
+                            ie.getMessage());
                 }
                 last = ie;
                 reason = "failover after " + replica.label() + " failed";
@@ -277,6 +485,14 @@ public final class VllmClient extends AbstractProviderClient implements LoadAwar
         throw last != null
                 ? last
                 : new ProviderUnavailableException("no replica configured", id(), null, 0, null, null);
+    }
+
+    private static List<String> labels(List<Replica> order) {
+        List<String> out = new ArrayList<>(order.size());
+        for (Replica r : order) {
+            out.add(r.label());
+        }
+        return out;
     }
 
     private static Attempt.Outcome outcome(CallContext ctx) {
@@ -299,7 +515,11 @@ public final class VllmClient extends AbstractProviderClient implements LoadAwar
         if (monitor != null) {
             monitor.shutdownNow();
         }
+        if (discoveryExecutor != null) {
+            discoveryExecutor.shutdownNow();
+        }
         transport.shutdown();
+        monitorTransport.shutdown();
         if (ledger != null && pricing() instanceof Pricing.PerInstanceHour) {
             ledger.stopCapacity(id());
         }
@@ -310,7 +530,10 @@ public final class VllmClient extends AbstractProviderClient implements LoadAwar
         T run(Replica replica, Replica.Slot slot);
     }
 
-    /** A stream that frees its replica slot when it ends, and bills the slot's instance time. */
+    /**
+     * A stream that frees its replica slot when it ends, however it ends; releasing the slot reports its
+     * instance time to the call's context, which the receipt bills.
+     */
     private static final class ReplicaStream implements ProviderStream {
         private final ProviderStream inner;
         private final Replica.Slot slot;
@@ -327,7 +550,8 @@ public final class VllmClient extends AbstractProviderClient implements LoadAwar
 
         @Override
         public ProviderResult result() {
-            return inner.result().withInstanceTime(slot.release());
+            slot.release();
+            return inner.result();
         }
 
         @Override
@@ -401,7 +625,7 @@ public final class VllmClient extends AbstractProviderClient implements LoadAwar
             return this;
         }
 
-        /** How often {@code /metrics} and {@code /health} are read; zero turns it off. */
+        /** How often {@code /health} is checked and {@code /metrics} read; zero turns the monitor off. */
         public Builder scrapeInterval(Duration d) {
             this.scrapeInterval = nonNegative(d, "scrapeInterval");
             return this;

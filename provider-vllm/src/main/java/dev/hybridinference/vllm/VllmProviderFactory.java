@@ -23,7 +23,7 @@ import java.util.Set;
  *     connectTimeout: 10s
  *     readTimeout: 60s
  *     callTimeout: 5m
- *     scrapeInterval: 5s        # /metrics and /health; 0s turns it off
+ *     scrapeInterval: 5s        # /health and /metrics, read independently; 0s: off
  *     scrapeTimeout: 2s
  *     replicaCooldown: 10s
  *     affinityMaxWaiting: 8

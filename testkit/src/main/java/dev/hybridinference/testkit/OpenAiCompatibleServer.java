@@ -27,12 +27,28 @@ import java.util.function.Function;
  * /v1/chat/completions} (blocking and SSE streaming with the usage chunk and {@code data: [DONE]}),
  * {@code GET /v1/models}, {@code GET /health} and a Prometheus {@code GET /metrics} with vLLM's gauges.
  * Answers come from a function of the last user message, streamed one word per chunk. Token counts are
- * words, not a real tokenizer's counts.
+ * words, not a real tokenizer's counts. To stand in for other servers, {@code /metrics} can speak
+ * llama.cpp's vocabulary or be absent, and {@code /health} can be absent (as with Ollama): an absent route
+ * answers 404.
  *
  * <p>For examples, tests and benchmarks; not a model. Thread-safe; close it to stop.
  */
 public final class OpenAiCompatibleServer implements AutoCloseable {
     private static final ObjectMapper MAPPER = new ObjectMapper();
+
+    /** Which gauges {@code GET /metrics} publishes. */
+    public enum MetricsStyle {
+        /** vLLM's: {@code vllm:num_requests_running}, {@code vllm:num_requests_waiting}, {@code vllm:kv_cache_usage_perc}. */
+        VLLM,
+        /**
+         * llama.cpp's llama-server started with {@code --metrics}: {@code llamacpp:requests_processing},
+         * {@code llamacpp:requests_deferred} and (as builds before late 2025 do) {@code
+         * llamacpp:kv_cache_usage_ratio}.
+         */
+        LLAMACPP,
+        /** No {@code /metrics} route at all: it answers 404. */
+        NONE
+    }
 
     static {
         // The JDK server writes headers and body separately; without TCP_NODELAY each response can wait
@@ -71,8 +87,14 @@ public final class OpenAiCompatibleServer implements AutoCloseable {
         server.setExecutor(executor);
         server.createContext("/v1/chat/completions", this::chat);
         server.createContext("/v1/models", this::models);
-        server.createContext("/health", this::health);
-        server.createContext("/metrics", this::metrics);
+        if (b.healthRoute) {
+            server.createContext("/health", this::health);
+        }
+        if (b.metricsStyle == MetricsStyle.VLLM) {
+            server.createContext("/metrics", this::metrics);
+        } else if (b.metricsStyle == MetricsStyle.LLAMACPP) {
+            server.createContext("/metrics", this::llamaCppMetrics);
+        }
         server.start();
     }
 
@@ -97,12 +119,15 @@ public final class OpenAiCompatibleServer implements AutoCloseable {
         return maxRunning.get();
     }
 
-    /** Sets what {@code vllm:num_requests_waiting} reports (on top of nothing: the server never queues). */
+    /**
+     * Sets what {@code vllm:num_requests_waiting} (or {@code llamacpp:requests_deferred}) reports, on top of
+     * nothing: the server never queues.
+     */
     public void setWaiting(double waiting) {
         this.waitingGauge = waiting;
     }
 
-    /** Sets what {@code vllm:kv_cache_usage_perc} reports, 0 to 1. */
+    /** Sets what {@code vllm:kv_cache_usage_perc} (or {@code llamacpp:kv_cache_usage_ratio}) reports, 0 to 1. */
     public void setKvCacheUsage(double usage) {
         this.kvCacheUsage = usage;
     }
@@ -288,6 +313,27 @@ public final class OpenAiCompatibleServer implements AutoCloseable {
         }
     }
 
+    private void llamaCppMetrics(HttpExchange ex) throws IOException {
+        try (ex) {
+            String body = "# HELP llamacpp:prompt_tokens_total Number of prompt tokens processed.\n"
+                    + "# TYPE llamacpp:prompt_tokens_total counter\n"
+                    + "llamacpp:prompt_tokens_total 0\n"
+                    + "# HELP llamacpp:kv_cache_usage_ratio KV-cache usage. 1 means 100 percent usage.\n"
+                    + "# TYPE llamacpp:kv_cache_usage_ratio gauge\n"
+                    + "llamacpp:kv_cache_usage_ratio " + kvCacheUsage + "\n"
+                    + "# HELP llamacpp:requests_processing Number of requests processing.\n"
+                    + "# TYPE llamacpp:requests_processing gauge\n"
+                    + "llamacpp:requests_processing " + running.get() + "\n"
+                    + "# HELP llamacpp:requests_deferred Number of requests deferred.\n"
+                    + "# TYPE llamacpp:requests_deferred gauge\n"
+                    + "llamacpp:requests_deferred " + waitingGauge + "\n";
+            ex.getResponseHeaders().set("Content-Type", "text/plain; version=0.0.4");
+            byte[] bytes = body.getBytes(StandardCharsets.UTF_8);
+            ex.sendResponseHeaders(200, bytes.length);
+            ex.getResponseBody().write(bytes);
+        }
+    }
+
     private static String lastUserMessage(JsonNode messages) {
         for (int i = messages.size() - 1; i >= 0; i--) {
             if ("user".equals(messages.get(i).path("role").asText())) {
@@ -340,6 +386,8 @@ public final class OpenAiCompatibleServer implements AutoCloseable {
         private Duration delayPerChunk = Duration.ZERO;
         private int port;
         private int threads = 8;
+        private boolean healthRoute = true;
+        private MetricsStyle metricsStyle = MetricsStyle.VLLM;
 
         private Builder() {}
 
@@ -370,6 +418,18 @@ public final class OpenAiCompatibleServer implements AutoCloseable {
         /** The port; 0 (the default) picks a free one. */
         public Builder port(int port) {
             this.port = port;
+            return this;
+        }
+
+        /** Whether {@code GET /health} exists (the default); without it the path answers 404, as on Ollama. */
+        public Builder healthRoute(boolean present) {
+            this.healthRoute = present;
+            return this;
+        }
+
+        /** Which gauges {@code GET /metrics} publishes; vLLM's unless set. */
+        public Builder metricsStyle(MetricsStyle style) {
+            this.metricsStyle = Objects.requireNonNull(style);
             return this;
         }
 
