@@ -1,28 +1,41 @@
 package dev.hybridinference.core;
 
+import com.fasterxml.jackson.core.JsonLocation;
 import com.fasterxml.jackson.core.JsonProcessingException;
-import com.fasterxml.jackson.databind.DeserializationFeature;
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.core.JsonToken;
+import com.fasterxml.jackson.core.StreamReadConstraints;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
+import com.fasterxml.jackson.dataformat.yaml.YAMLParser;
 import dev.hybridinference.core.cost.CostLedger;
 import dev.hybridinference.core.internal.EnvSubstitution;
 import dev.hybridinference.core.internal.ProviderRegistry;
 import dev.hybridinference.core.internal.RoutingConfigReader;
 import dev.hybridinference.core.spi.ConfigNode;
 import dev.hybridinference.core.spi.ProviderContext;
+import dev.hybridinference.core.spi.Secrets;
 import java.io.IOException;
+import java.io.Reader;
+import java.nio.charset.CharacterCodingException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Clock;
+import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Collection;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
 import java.util.function.Function;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import org.yaml.snakeyaml.LoaderOptions;
+import org.yaml.snakeyaml.error.Mark;
+import org.yaml.snakeyaml.error.MarkedYAMLException;
 
 /**
  * Builds clients from a configuration document (YAML or JSON), so that switching or mixing providers is
@@ -37,12 +50,62 @@ import java.util.function.Function;
  * }</pre>
  *
  * <p>With one provider, that provider's client is returned; with several, the top-level {@code default}
- * key names the one to return. Every error names the offending key path.
+ * key names the one to return. Every error is a {@link ConfigurationException} that names the offending
+ * key path; no other exception leaves the loader.
+ *
+ * <p>Documents from untrusted hands are safe to load: a document is at most {@link
+ * #DEFAULT_MAX_DOCUMENT_SIZE} (1 MiB) unless raised, nests at most {@link ConfigNode#MAX_DEPTH} levels,
+ * holds exactly one YAML document and no duplicate keys, and YAML aliases ({@code *name}) are refused
+ * rather than expanded, so no alias bomb can grow it. Values of secret-looking keys ({@code apiKey},
+ * {@code token}, {@code password}...) and passwords in URLs are registered with {@link Secrets} while
+ * loading, so no message quotes them.
  */
 public final class InferenceClients {
+    /** The largest document {@link Loader} reads unless told otherwise: 1 MiB (1,048,576 characters). */
+    public static final int DEFAULT_MAX_DOCUMENT_SIZE = 1 << 20;
+
+    /** The most {@link Loader#maxDocumentSize} can be raised to: 64 MiB. */
+    public static final int MAX_DOCUMENT_SIZE_LIMIT = 64 << 20;
+
+    /** The most providers one document may define. */
+    public static final int MAX_PROVIDERS = 256;
+
+    private static final Logger LOG = LoggerFactory.getLogger(InferenceClients.class);
     private static final Set<String> TOP_LEVEL_KEYS = Set.of("providers", "default", "routing");
+    private static final Pattern PROVIDER_NAME = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,63}");
+
+    /**
+     * The YAML reader. Jackson reads SnakeYAML's event stream without SnakeYAML's composer, so of {@link
+     * LoaderOptions} only the code point limit applies; aliases, duplicate keys and nesting are checked
+     * here, while the tree is built, where the key path is known. The stream constraints back the depth
+     * check up and let strings be as long as the largest document.
+     */
+    private static final YAMLFactory YAML = YAMLFactory.builder()
+            .loaderOptions(loaderOptions())
+            .streamReadConstraints(StreamReadConstraints.builder()
+                    .maxNestingDepth(ConfigNode.MAX_DEPTH + 1)
+                    .maxStringLength(MAX_DOCUMENT_SIZE_LIMIT)
+                    .build())
+            .build();
+
+    /**
+     * {@code key: value} (YAML) or {@code "key": "value"} (JSON) anywhere in a document's text, found
+     * before parsing so that secret values are registered before a parser error could quote their line.
+     */
+    private static final Pattern KEY_VALUE = Pattern.compile(
+            "(?<![A-Za-z0-9_-])[\"']?([A-Za-z0-9_-]{1,256})[\"']?[ \\t]*:[ \\t]*(\"[^\"\\r\\n]*\"?|'[^'\\r\\n]*'?|[^,}\\]#\\r\\n]+)");
+
+    /** The user information of a URL: {@code https://user:password@host}. */
+    private static final Pattern URL_USER_INFO =
+            Pattern.compile("(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]*://([^/?#@\\s\"']+)@");
 
     private InferenceClients() {}
+
+    private static LoaderOptions loaderOptions() {
+        LoaderOptions o = new LoaderOptions();
+        o.setCodePointLimit(MAX_DOCUMENT_SIZE_LIMIT);
+        return o;
+    }
 
     /** Loads a YAML or JSON file with the process environment, the system clock and a new ledger. */
     public static InferenceClient fromConfig(Path path) {
@@ -66,14 +129,11 @@ public final class InferenceClients {
 
     /** Loads configuration documents into clients. Not thread-safe; cheap to create. */
     public static final class Loader {
-        private static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory())
-                .enable(DeserializationFeature.USE_BIG_DECIMAL_FOR_FLOATS)
-                .setNodeFactory(com.fasterxml.jackson.databind.node.JsonNodeFactory.withExactBigDecimals(true));
-
         private Function<String, String> env = System::getenv;
         private CostLedger ledger;
         private Clock clock = Clock.systemUTC();
         private ClassLoader classLoader = InferenceClients.class.getClassLoader();
+        private int maxDocumentSize = DEFAULT_MAX_DOCUMENT_SIZE;
 
         private Loader() {}
 
@@ -102,47 +162,124 @@ public final class InferenceClients {
             return this;
         }
 
+        /**
+         * The largest document read, in characters (bytes for a file); {@link #DEFAULT_MAX_DOCUMENT_SIZE}
+         * (1 MiB) by default, at most {@link #MAX_DOCUMENT_SIZE_LIMIT}. A larger document is refused
+         * before it is parsed.
+         */
+        public Loader maxDocumentSize(int characters) {
+            if (characters < 1 || characters > MAX_DOCUMENT_SIZE_LIMIT) {
+                throw new IllegalArgumentException(
+                        "maxDocumentSize must be from 1 to " + MAX_DOCUMENT_SIZE_LIMIT + ", got " + characters);
+            }
+            this.maxDocumentSize = characters;
+            return this;
+        }
+
         /** Loads a YAML or JSON file. */
         public InferenceClient load(Path path) {
-            String text;
-            try {
-                text = Files.readString(path, StandardCharsets.UTF_8);
-            } catch (IOException e) {
+            if (path == null) {
+                throw new ConfigurationException("", "no configuration file given");
+            }
+            // Read at most one character past the limit, so that a huge file (or /dev/zero) is refused
+            // after reading just that much.
+            char[] buf = new char[Math.min(maxDocumentSize + 1, 64 * 1024)];
+            StringBuilder text = new StringBuilder();
+            try (Reader r = Files.newBufferedReader(path, StandardCharsets.UTF_8)) {
+                for (int n; (n = r.read(buf)) >= 0; ) {
+                    text.append(buf, 0, n);
+                    if (text.length() > maxDocumentSize) {
+                        throw tooLarge("the file " + path + " is longer than " + maxDocumentSize + " characters");
+                    }
+                }
+            } catch (IOException | RuntimeException e) {
+                if (e instanceof ConfigurationException) {
+                    throw (ConfigurationException) e;
+                }
+                if (e instanceof CharacterCodingException) {
+                    throw new ConfigurationException("", "configuration file " + path + " is not UTF-8 text");
+                }
                 throw new ConfigurationException(
                         "", "cannot read configuration file " + path + ": " + e.getMessage(), e);
             }
-            return load(text);
+            return load(text.toString());
         }
 
         /** Loads a YAML or JSON document given as text. */
         public InferenceClient load(String document) {
-            JsonNode root;
-            try {
-                root = YAML.readTree(document);
-            } catch (JsonProcessingException e) {
-                throw new ConfigurationException(
-                        "",
-                        "not valid YAML or JSON at line " + e.getLocation().getLineNr() + ", column "
-                                + e.getLocation().getColumnNr() + ": " + e.getOriginalMessage(),
-                        e);
+            if (document == null) {
+                throw new ConfigurationException("", "no document given");
             }
-            return loadTree(root);
+            if (document.length() > maxDocumentSize) {
+                throw tooLarge("the document is " + document.length() + " characters long");
+            }
+            Map<String, Object> root;
+            try {
+                registerSecretsInText(document);
+                root = parse(document);
+            } catch (RuntimeException e) {
+                throw unexpected("", e);
+            }
+            return loadMap(root);
         }
 
         /** Loads a document given as nested maps and lists. */
         public InferenceClient load(Map<String, ?> document) {
-            return loadTree(YAML.valueToTree(document));
+            if (document == null) {
+                throw new ConfigurationException("", "no document given");
+            }
+            return loadMap(document);
         }
 
-        private InferenceClient loadTree(JsonNode root) {
-            if (root == null || !root.isObject()) {
-                throw new ConfigurationException("", "expected a mapping with a 'providers' key at the top level");
+        private ConfigurationException tooLarge(String what) {
+            return new ConfigurationException(
+                    "",
+                    what + ", over the limit of " + maxDocumentSize + " characters"
+                            + (maxDocumentSize == DEFAULT_MAX_DOCUMENT_SIZE ? " (1 MiB)" : "")
+                            + "; raise it with InferenceClients.loader().maxDocumentSize(...)");
+        }
+
+        @SuppressWarnings("unchecked")
+        private InferenceClient loadMap(Map<String, ?> document) {
+            ConfigNode doc;
+            try {
+                Object resolved = EnvSubstitution.resolve(document, "", env);
+                // The substituted value is the secret: register it before anything can quote it.
+                registerSecrets(resolved, "");
+                doc = ConfigNode.of((Map<String, ?>) resolved);
+            } catch (RuntimeException e) {
+                throw unexpected("", e);
             }
-            ConfigNode doc = new ConfigNode("", EnvSubstitution.resolve(root.deepCopy(), "", env));
+            try {
+                return loadTree(doc);
+            } catch (RuntimeException e) {
+                // Providers and routing turn their own failures into errors at their paths; this is
+                // the last line, so that nothing but a ConfigurationException leaves the loader.
+                throw unexpected("", e);
+            }
+        }
+
+        private InferenceClient loadTree(ConfigNode doc) {
             doc.allowOnly(TOP_LEVEL_KEYS);
             Map<String, ConfigNode> providers = doc.requireObject("providers").entries();
             if (providers.isEmpty()) {
                 throw new ConfigurationException("providers", "expected at least one provider");
+            }
+            if (providers.size() > MAX_PROVIDERS) {
+                throw new ConfigurationException(
+                        "providers", "expected at most " + MAX_PROVIDERS + " providers, got " + providers.size());
+            }
+            for (Map.Entry<String, ConfigNode> e : providers.entrySet()) {
+                if (!PROVIDER_NAME.matcher(e.getKey()).matches()) {
+                    throw new ConfigurationException(
+                            e.getValue().path(),
+                            "expected a provider name of letters, digits, '.', '_' and '-' (at most 64,"
+                                    + " starting with a letter or digit)");
+                }
+                if (!e.getValue().isObject()) {
+                    // Reading any key of it would fail the same way; say so here, with the path.
+                    e.getValue().entries();
+                }
             }
             String chosen = doc.string("default").orElse(null);
             boolean routed = doc.has("routing");
@@ -162,30 +299,32 @@ public final class InferenceClients {
                                 + String.join(", ", providers.keySet()));
             }
             ProviderRegistry registry = ProviderRegistry.load(classLoader);
-            CostLedger sharedLedger = ledger != null ? ledger : new CostLedger(clock, java.time.Duration.ofDays(31));
+            CostLedger sharedLedger = ledger != null ? ledger : new CostLedger(clock, Duration.ofDays(31));
             Map<String, InferenceClient> built = new LinkedHashMap<>();
-            try {
-                for (Map.Entry<String, ConfigNode> e : providers.entrySet()) {
-                    ConfigNode section = e.getValue();
+            for (Map.Entry<String, ConfigNode> e : providers.entrySet()) {
+                ConfigNode section = e.getValue();
+                try {
                     String type = section.requireString("type");
-                    built.put(
-                            e.getKey(),
-                            registry.get(type, section.pathOf("type"))
-                                    .create(new ProviderContext(e.getKey(), section, sharedLedger, clock)));
+                    InferenceClient client = registry.get(type, section.pathOf("type"))
+                            .create(new ProviderContext(e.getKey(), section, sharedLedger, clock));
+                    if (client == null) {
+                        throw new ConfigurationException(
+                                section.path(), "the factory of type \"" + type + "\" built no client");
+                    }
+                    built.put(e.getKey(), client);
+                } catch (RuntimeException failure) {
+                    ConfigurationException error = unexpected(section.path(), failure);
+                    closeAll(new ArrayList<>(built.values()), error);
+                    throw error;
                 }
-            } catch (RuntimeException e) {
-                closeAll(new ArrayList<>(built.values()), e);
-                throw e;
             }
             if (routed) {
                 try {
                     return RoutingConfigReader.read(doc.requireObject("routing"), built, sharedLedger, clock);
-                } catch (RuntimeException e) {
-                    closeAll(new ArrayList<>(built.values()), e);
-                    if (e instanceof IllegalArgumentException) {
-                        throw new ConfigurationException("routing", e.getMessage(), e);
-                    }
-                    throw e;
+                } catch (RuntimeException failure) {
+                    ConfigurationException error = unexpected("routing", failure);
+                    closeAll(new ArrayList<>(built.values()), error);
+                    throw error;
                 }
             }
             String pick =
@@ -202,9 +341,264 @@ public final class InferenceClients {
                     c.close();
                 } catch (RuntimeException e) {
                     if (primary != null) {
-                        primary.addSuppressed(e);
+                        primary.addSuppressed(Secrets.redact(e));
+                    } else {
+                        LOG.warn(
+                                "closing unused provider {} failed: {}",
+                                c.info().id(),
+                                Secrets.redact(String.valueOf(e.getMessage())));
                     }
                 }
+            }
+        }
+    }
+
+    /**
+     * {@code e} as a configuration error at {@code path}: itself when it is one; the message of an
+     * illegal argument or state (a builder's check); otherwise what failed, with the exception's class.
+     */
+    private static ConfigurationException unexpected(String path, RuntimeException e) {
+        if (e instanceof ConfigurationException) {
+            return (ConfigurationException) e;
+        }
+        // A builder's own checks say what is wrong in words; a number that failed to parse does not.
+        boolean check = (e instanceof IllegalArgumentException && !(e instanceof NumberFormatException))
+                || e instanceof IllegalStateException;
+        String what = check && e.getMessage() != null
+                ? e.getMessage()
+                : "could not be loaded (" + e.getClass().getSimpleName()
+                        + (e.getMessage() == null ? "" : ": " + e.getMessage()) + ")";
+        return new ConfigurationException(path, what, e);
+    }
+
+    // ---- reading YAML -------------------------------------------------------------------------
+
+    /** Parses one YAML or JSON document into maps, lists and single values, enforcing the limits. */
+    @SuppressWarnings("unchecked")
+    private static Map<String, Object> parse(String text) {
+        try (YAMLParser p = (YAMLParser) YAML.createParser(text)) {
+            JsonToken first = p.nextToken();
+            if (first == null) {
+                throw new ConfigurationException(
+                        "", "the document is empty: expected a mapping with a 'providers' key at the top level");
+            }
+            Object root = read(p, first, "", 1);
+            JsonToken extra = p.nextToken();
+            if (extra != null) {
+                throw new ConfigurationException(
+                        "",
+                        "a second document starts at line "
+                                + p.currentTokenLocation().getLineNr()
+                                + ": expected exactly one document (remove the --- separator and what follows)");
+            }
+            if (!(root instanceof Map)) {
+                throw new ConfigurationException("", "expected a mapping with a 'providers' key at the top level");
+            }
+            return (Map<String, Object>) root;
+        } catch (JsonProcessingException e) {
+            throw parseError(e);
+        } catch (IOException e) {
+            throw new ConfigurationException("", "cannot read the document: " + e.getMessage());
+        }
+    }
+
+    private static Object read(YAMLParser p, JsonToken t, String path, int depth) throws IOException {
+        if (t == null) {
+            throw new ConfigurationException(path, "the document ends early: expected a value");
+        }
+        if (p.isCurrentAlias()) {
+            throw new ConfigurationException(
+                    path,
+                    "YAML aliases (*" + p.getText() + ") are not supported: write the value out,"
+                            + " or share it through an environment variable (${NAME})");
+        }
+        switch (t) {
+            case START_OBJECT: {
+                requireDepth(path, depth);
+                Map<String, Object> map = new LinkedHashMap<>();
+                for (JsonToken k = p.nextToken(); k != JsonToken.END_OBJECT; k = p.nextToken()) {
+                    if (k != JsonToken.FIELD_NAME) {
+                        throw new ConfigurationException(path, "the document ends early: expected a key");
+                    }
+                    String key = p.currentName();
+                    if (key.length() > ConfigNode.MAX_KEY_LENGTH) {
+                        throw new ConfigurationException(
+                                join(path, key.substring(0, 32) + "..."),
+                                "key longer than " + ConfigNode.MAX_KEY_LENGTH + " characters");
+                    }
+                    String childPath = join(path, key);
+                    if (map.containsKey(key)) {
+                        throw new ConfigurationException(
+                                childPath,
+                                "duplicate key (line "
+                                        + p.currentTokenLocation().getLineNr()
+                                        + "): each key may appear once in a mapping");
+                    }
+                    map.put(key, read(p, p.nextToken(), childPath, depth + 1));
+                }
+                return map;
+            }
+            case START_ARRAY: {
+                requireDepth(path, depth);
+                List<Object> list = new ArrayList<>();
+                for (JsonToken item = p.nextToken(); item != JsonToken.END_ARRAY; item = p.nextToken()) {
+                    list.add(read(p, item, path + "[" + list.size() + "]", depth + 1));
+                }
+                return list;
+            }
+            case VALUE_STRING:
+                return p.getText();
+            case VALUE_NUMBER_INT:
+            case VALUE_NUMBER_FLOAT:
+                return number(p, t);
+            case VALUE_TRUE:
+                return Boolean.TRUE;
+            case VALUE_FALSE:
+                return Boolean.FALSE;
+            case VALUE_NULL:
+                return null;
+            default:
+                throw new ConfigurationException(
+                        path,
+                        "unsupported value (such as !!binary): expected a mapping, a list, a string, a number,"
+                                + " true/false or nothing");
+        }
+    }
+
+    private static void requireDepth(String path, int depth) {
+        if (depth > ConfigNode.MAX_DEPTH) {
+            throw new ConfigurationException(
+                    path, "nested deeper than " + ConfigNode.MAX_DEPTH + " levels of mappings and lists");
+        }
+    }
+
+    /**
+     * A number token as a {@link java.math.BigInteger} or {@link java.math.BigDecimal}; what those cannot
+     * hold ({@code .inf}, {@code .nan}, a hundred digits) stays text, which every numeric getter refuses
+     * with the key path.
+     */
+    private static Object number(YAMLParser p, JsonToken t) throws IOException {
+        String text = p.getText();
+        if (text.length() > 100) {
+            return text;
+        }
+        try {
+            return t == JsonToken.VALUE_NUMBER_INT ? p.getBigIntegerValue() : p.getDecimalValue();
+        } catch (JsonProcessingException | NumberFormatException e) {
+            return text;
+        }
+    }
+
+    private static String join(String path, String key) {
+        return path.isEmpty() ? key : path + "." + key;
+    }
+
+    /**
+     * A syntax error with its line and column and SnakeYAML's description of the problem, but without the
+     * quoted source line the parser's own message carries (it may hold a secret), and without the
+     * parser's exception as the cause for the same reason.
+     */
+    private static ConfigurationException parseError(JsonProcessingException e) {
+        String what = e.getOriginalMessage();
+        int line = -1;
+        int column = -1;
+        Throwable c = e;
+        for (int i = 0; c != null && i < 8; i++, c = c.getCause()) {
+            if (c instanceof MarkedYAMLException) {
+                MarkedYAMLException m = (MarkedYAMLException) c;
+                Mark mark = m.getProblemMark() != null ? m.getProblemMark() : m.getContextMark();
+                if (mark != null) {
+                    line = mark.getLine() + 1;
+                    column = mark.getColumn() + 1;
+                }
+                what = m.getContext() == null ? m.getProblem() : m.getContext() + ": " + m.getProblem();
+                break;
+            }
+        }
+        if (line < 0) {
+            JsonLocation loc = e.getLocation();
+            if (loc != null && loc.getLineNr() > 0) {
+                line = loc.getLineNr();
+                column = loc.getColumnNr();
+            }
+        }
+        if (what == null) {
+            what = e.getClass().getSimpleName();
+        } else if (what.contains("AliasEvent")) {
+            what = "a YAML alias used as a key; aliases are not supported";
+        } else if (what.contains("SequenceStartEvent") || what.contains("MappingStartEvent")) {
+            what = "a list or mapping used as a key; keys must be single values";
+        }
+        return new ConfigurationException(
+                "",
+                "not valid YAML or JSON" + (line > 0 ? " at line " + line + ", column " + column : "") + ": " + what);
+    }
+
+    // ---- secrets ------------------------------------------------------------------------------
+
+    /**
+     * Registers what looks secret in a document's raw text: the values of secret-looking keys and the
+     * user information of URLs. A parser error may quote any line, and it comes before the tree exists.
+     */
+    private static void registerSecretsInText(String text) {
+        Matcher m = KEY_VALUE.matcher(text);
+        while (m.find()) {
+            if (ConfigNode.isSecretKey(m.group(1))) {
+                String v = m.group(2).trim();
+                if (v.length() >= 2 && (v.charAt(0) == '"' || v.charAt(0) == '\'')) {
+                    v = v.endsWith(v.substring(0, 1)) ? v.substring(1, v.length() - 1) : v.substring(1);
+                }
+                if (!v.contains("${")) {
+                    Secrets.register(v);
+                    // A line with a syntax error may carry junk after the key ("sk-123 {"); register
+                    // the key alone too, when it is long enough not to be an ordinary word.
+                    String first = v.split("\\s", 2)[0];
+                    if (first.length() >= 8 && !first.equals(v)) {
+                        Secrets.register(first);
+                    }
+                }
+            }
+        }
+        registerUrlCredentials(text);
+    }
+
+    /**
+     * Registers every single value under a secret-looking key, and the user information of every URL
+     * anywhere; a mapping under a secret-looking key is judged by its own keys.
+     */
+    private static void registerSecrets(Object node, String key) {
+        if (node instanceof Map) {
+            for (Map.Entry<?, ?> e : ((Map<?, ?>) node).entrySet()) {
+                registerSecrets(e.getValue(), String.valueOf(e.getKey()));
+            }
+        } else if (node instanceof Collection) {
+            for (Object item : (Collection<?>) node) {
+                registerSecrets(item, key);
+            }
+        } else if (node instanceof Object[]) {
+            for (Object item : (Object[]) node) {
+                registerSecrets(item, key);
+            }
+        } else if (node != null) {
+            String text = node.toString();
+            if (ConfigNode.isSecretKey(key)) {
+                Secrets.register(text);
+            }
+            registerUrlCredentials(text);
+        }
+    }
+
+    private static void registerUrlCredentials(String text) {
+        if (!text.contains("@")) {
+            return;
+        }
+        Matcher m = URL_USER_INFO.matcher(text);
+        while (m.find()) {
+            String userInfo = m.group(1);
+            int colon = userInfo.indexOf(':');
+            Secrets.register(userInfo);
+            if (colon >= 0) {
+                Secrets.register(userInfo.substring(colon + 1));
             }
         }
     }

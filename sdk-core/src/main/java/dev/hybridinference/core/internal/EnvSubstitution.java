@@ -1,40 +1,62 @@
 package dev.hybridinference.core.internal;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.node.ArrayNode;
-import com.fasterxml.jackson.databind.node.ObjectNode;
-import com.fasterxml.jackson.databind.node.TextNode;
 import dev.hybridinference.core.ConfigurationException;
-import java.util.Iterator;
+import dev.hybridinference.core.spi.ConfigNode;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.function.Function;
+import java.util.regex.Pattern;
 
 /**
- * Resolves {@code ${VAR}} and {@code ${VAR:-default}} in every string value of a parsed document, in
- * place; {@code $${} stands for a literal {@code ${}. Substitution happens after parsing, so a value can
- * never change the document's structure. Internal: not part of the public API.
+ * Resolves {@code ${VAR}} and {@code ${VAR:-default}} in every string value of a parsed document; {@code
+ * $${} stands for a literal {@code ${}. Substitution happens after parsing, so a value can never change
+ * the document's structure. Internal: not part of the public API.
  */
 public final class EnvSubstitution {
+    private static final Pattern NAME = Pattern.compile("[A-Za-z_][A-Za-z0-9_.]*");
+
     private EnvSubstitution() {}
 
-    /** Resolves every string under {@code node}; {@code path} names it in errors. */
-    public static JsonNode resolve(JsonNode node, String path, Function<String, String> env) {
-        if (node.isTextual()) {
-            String text = node.asText();
-            return text.contains("$") ? TextNode.valueOf(substitute(text, path, env)) : node;
+    /**
+     * A copy of {@code node} (nested maps, lists and single values) with every string resolved; maps
+     * and lists are copied, other values kept. {@code path} names the node in errors.
+     *
+     * @throws ConfigurationException for an unset variable, a bad reference, or nesting deeper than
+     *     {@link ConfigNode#MAX_DEPTH} (which also ends a map that contains itself)
+     */
+    public static Object resolve(Object node, String path, Function<String, String> env) {
+        return resolve(node, path, env, 1);
+    }
+
+    private static Object resolve(Object node, String path, Function<String, String> env, int depth) {
+        if (node instanceof String) {
+            String text = (String) node;
+            return text.contains("$") ? substitute(text, path, env) : text;
         }
-        if (node.isObject()) {
-            ObjectNode obj = (ObjectNode) node;
-            for (Iterator<Map.Entry<String, JsonNode>> it = obj.fields(); it.hasNext(); ) {
-                Map.Entry<String, JsonNode> e = it.next();
-                String childPath = path.isEmpty() ? e.getKey() : path + "." + e.getKey();
-                e.setValue(resolve(e.getValue(), childPath, env));
+        boolean container = node instanceof Map || node instanceof Collection || node instanceof Object[];
+        if (container && depth > ConfigNode.MAX_DEPTH) {
+            throw new ConfigurationException(path, "nested deeper than " + ConfigNode.MAX_DEPTH + " levels");
+        }
+        if (node instanceof Map) {
+            Map<Object, Object> out = new LinkedHashMap<>();
+            for (Map.Entry<?, ?> e : ((Map<?, ?>) node).entrySet()) {
+                String key = String.valueOf(e.getKey());
+                String childPath = path.isEmpty() ? key : path + "." + key;
+                out.put(e.getKey(), resolve(e.getValue(), childPath, env, depth + 1));
             }
-        } else if (node.isArray()) {
-            ArrayNode arr = (ArrayNode) node;
-            for (int i = 0; i < arr.size(); i++) {
-                arr.set(i, resolve(arr.get(i), path + "[" + i + "]", env));
+            return out;
+        }
+        if (node instanceof Collection || node instanceof Object[]) {
+            Collection<?> items = node instanceof Object[] ? List.of((Object[]) node) : (Collection<?>) node;
+            List<Object> out = new ArrayList<>(items.size());
+            int i = 0;
+            for (Object item : items) {
+                out.add(resolve(item, path + "[" + i++ + "]", env, depth + 1));
             }
+            return out;
         }
         return node;
     }
@@ -57,8 +79,11 @@ public final class EnvSubstitution {
                 String ref = text.substring(i + 2, end);
                 int sep = ref.indexOf(":-");
                 String name = sep < 0 ? ref : ref.substring(0, sep);
-                if (!name.matches("[A-Za-z_][A-Za-z0-9_.]*")) {
-                    throw new ConfigurationException(path, "\"" + name + "\" is not a valid environment variable name");
+                if (name.length() > 256 || !NAME.matcher(name).matches()) {
+                    throw new ConfigurationException(
+                            path,
+                            "\"" + (name.length() > 60 ? name.substring(0, 60) + "..." : name)
+                                    + "\" is not a valid environment variable name");
                 }
                 String value = env.apply(name);
                 if (value == null || (sep >= 0 && value.isEmpty())) {

@@ -11,6 +11,9 @@ import java.util.Objects;
  * #typicalOutputTokens()} for cost estimates.
  */
 public final class MemberOptions {
+    /** The longest idle timeout, cold-start latency or keep-warm interval accepted. */
+    private static final Duration MAX_DURATION = Duration.ofDays(366);
+
     /** No limits, no cold starts, context unknown. */
     public static final MemberOptions DEFAULTS = builder().build();
 
@@ -101,7 +104,7 @@ public final class MemberOptions {
 
         /** Queued requests (from the load signal) at which the member counts as full. */
         public Builder maxWaiting(double maxWaiting) {
-            if (maxWaiting < 0) {
+            if (!(maxWaiting >= 0)) {
                 throw new IllegalArgumentException("maxWaiting must not be negative, got " + maxWaiting);
             }
             this.maxWaiting = maxWaiting;
@@ -144,10 +147,17 @@ public final class MemberOptions {
             return this;
         }
 
+        /**
+         * A positive duration of at most {@link #MAX_DURATION}: these durations are turned into nanoseconds
+         * and added to clock readings, which a longer one would overflow.
+         */
         private static Duration positive(Duration d, String name) {
             Objects.requireNonNull(d, name);
             if (d.isNegative() || d.isZero()) {
                 throw new IllegalArgumentException(name + " must be positive, got " + d);
+            }
+            if (d.compareTo(MAX_DURATION) > 0) {
+                throw new IllegalArgumentException(name + " must be at most 366 days, got " + d);
             }
             return d;
         }

@@ -18,8 +18,19 @@ import java.util.Set;
  *   <li>{@code per-instance-hour}: {@code perHour}, {@code instances}
  *   <li>{@code amortized}: {@code perHour}; {@code free}: nothing
  * </ul>
+ *
+ * <p>Every price is a decimal from 0 to {@link ConfigNode#MAX_AMOUNT} USD with at most {@value
+ * ConfigNode#MAX_DECIMAL_PLACES} decimal places; {@code billingIncrement} is from 0 (no rounding) to
+ * {@code 1h}, {@code minimumBilled} from 0 to {@code 24h}, {@code instances} from 1 to {@value
+ * #MAX_INSTANCES}. Larger values could not be billed without overflowing.
  */
 public final class PricingConfig {
+    /** The most instances per-instance-hour pricing accepts. */
+    public static final int MAX_INSTANCES = 100_000;
+
+    private static final Duration MAX_BILLING_INCREMENT = Duration.ofHours(1);
+    private static final Duration MAX_MINIMUM_BILLED = Duration.ofHours(24);
+
     private PricingConfig() {}
 
     /**
@@ -49,15 +60,17 @@ public final class PricingConfig {
                 return new Pricing.PerComputeTime(
                         p.nonNegativeDecimal("perSecond")
                                 .orElseThrow(() -> p.missing("perSecond", "USD per second of compute")),
-                        p.duration("billingIncrement").orElse(Duration.ofMillis(1)),
-                        p.duration("minimumBilled").orElse(Duration.ZERO),
+                        p.duration("billingIncrement", Duration.ZERO, MAX_BILLING_INCREMENT)
+                                .orElse(Duration.ofMillis(1)),
+                        p.duration("minimumBilled", Duration.ZERO, MAX_MINIMUM_BILLED)
+                                .orElse(Duration.ZERO),
                         p.nonNegativeDecimal("perRequest").orElse(BigDecimal.ZERO));
             case "per-instance-hour":
                 p.allowOnly(Set.of("type", "perHour", "instances"));
                 return new Pricing.PerInstanceHour(
                         p.nonNegativeDecimal("perHour")
                                 .orElseThrow(() -> p.missing("perHour", "USD per instance hour")),
-                        p.integer("instances", 1).orElse(defaultInstances));
+                        p.integer("instances", 1, MAX_INSTANCES).orElse(defaultInstances));
             case "amortized":
                 p.allowOnly(Set.of("type", "perHour"));
                 return new Pricing.Amortized(p.nonNegativeDecimal("perHour").orElse(BigDecimal.ZERO));

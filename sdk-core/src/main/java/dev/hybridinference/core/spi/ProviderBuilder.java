@@ -25,9 +25,13 @@ public abstract class ProviderBuilder<B extends ProviderBuilder<B>> {
         return (B) this;
     }
 
-    /** The provider id shown in receipts. */
+    /** The provider id shown in receipts, logs and metrics tags; not blank, no control characters. */
     public B id(String id) {
-        this.id = Objects.requireNonNull(id, "id");
+        Objects.requireNonNull(id, "id");
+        if (id.isBlank() || id.chars().anyMatch(Character::isISOControl)) {
+            throw new IllegalArgumentException("a provider id must not be blank or hold control characters");
+        }
+        this.id = id;
         return self();
     }
 
