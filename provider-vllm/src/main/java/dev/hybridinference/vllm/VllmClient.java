@@ -101,17 +101,18 @@ public final class VllmClient extends AbstractProviderClient implements LoadAwar
         this.replicas = List.copyOf(list);
         this.selector = new ReplicaSelector(replicas, b.affinityMaxWaiting);
         this.transport = new OpenAiTransport(
-                OpenAiTransport.newHttpClient(b.connectTimeout, b.readTimeout),
+                OpenAiTransport.newHttpClient(b.connectTimeout, b.readTimeout, b.connectionIdleTimeout),
                 b.id(),
                 b.apiKey,
                 OpenAiCodec.Dialect.VLLM,
                 b.clock(),
-                b.callTimeout);
+                b.callTimeout,
+                b.limits);
         // Health checks and scrapes get their own connection pool: they never queue behind calls, and a
         // health check that failed can be retried on a fresh connection by emptying this pool alone.
-        this.monitorHttp = OpenAiTransport.newHttpClient(b.scrapeTimeout, b.scrapeTimeout);
+        this.monitorHttp = OpenAiTransport.newHttpClient(b.scrapeTimeout, b.scrapeTimeout, b.connectionIdleTimeout);
         this.monitorTransport = new OpenAiTransport(
-                monitorHttp, b.id(), b.apiKey, OpenAiCodec.Dialect.VLLM, b.clock(), b.scrapeTimeout);
+                monitorHttp, b.id(), b.apiKey, OpenAiCodec.Dialect.VLLM, b.clock(), b.scrapeTimeout, b.limits);
         this.configuredModel = b.model;
         this.cooldownNanos = b.replicaCooldown.toNanos();
         this.scrapeTimeout = b.scrapeTimeout;
@@ -570,6 +571,8 @@ public final class VllmClient extends AbstractProviderClient implements LoadAwar
         private String apiKey;
         private String model;
         private Duration connectTimeout = Duration.ofSeconds(10);
+        private Duration connectionIdleTimeout = OpenAiTransport.DEFAULT_IDLE_TIMEOUT;
+        private OpenAiTransport.Limits limits = OpenAiTransport.Limits.DEFAULTS;
         private Duration readTimeout = Duration.ofSeconds(60);
         private Duration callTimeout = Duration.ofMinutes(5);
         private Duration scrapeInterval = Duration.ofSeconds(5);
@@ -608,6 +611,28 @@ public final class VllmClient extends AbstractProviderClient implements LoadAwar
         }
 
         /** Limit on opening a connection. */
+        /**
+         * How long an idle pooled connection is kept (default 4 s): shorter than the server's own idle
+         * timeout (5 s for uvicorn, which vLLM runs on, and for llama.cpp's server), so the pool lets go of
+         * a connection before the server closes it.
+         */
+        public Builder connectionIdleTimeout(Duration d) {
+            if (d == null || d.isNegative() || d.isZero()) {
+                throw new IllegalArgumentException("connectionIdleTimeout must be positive, got " + d);
+            }
+            this.connectionIdleTimeout = d;
+            return this;
+        }
+
+        /**
+         * Bounds on what the server may send (line length, body sizes, tool calls, assembled answer size);
+         * a server that exceeds one fails the call with a {@code MalformedResponseException}.
+         */
+        public Builder limits(OpenAiTransport.Limits limits) {
+            this.limits = java.util.Objects.requireNonNull(limits, "limits");
+            return this;
+        }
+
         public Builder connectTimeout(Duration d) {
             this.connectTimeout = nonNegative(d, "connectTimeout");
             return this;

@@ -2,10 +2,13 @@ package dev.hybridinference.vllm;
 
 import dev.hybridinference.core.ConfigurationException;
 import dev.hybridinference.core.InferenceClient;
+import dev.hybridinference.core.internal.openai.OpenAiTransport;
 import dev.hybridinference.core.spi.ConfigNode;
 import dev.hybridinference.core.spi.InferenceProviderFactory;
 import dev.hybridinference.core.spi.PricingConfig;
 import dev.hybridinference.core.spi.ProviderContext;
+import java.math.BigDecimal;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
@@ -21,12 +24,14 @@ import java.util.Set;
  *     apiKey: ${VLLM_API_KEY:-}                          # optional
  *     model: meta-llama/Llama-3.1-8B-Instruct            # optional: discovered from /v1/models
  *     connectTimeout: 10s
+ *     connectionIdleTimeout: 4s # pooled connections are dropped before the server's idle timeout
  *     readTimeout: 60s
  *     callTimeout: 5m
  *     scrapeInterval: 5s        # /health and /metrics, read independently; 0s: off
  *     scrapeTimeout: 2s
  *     replicaCooldown: 10s
  *     affinityMaxWaiting: 8
+ *     limits: {maxLineBytes: 1048576, maxResponseBytes: 33554432, maxToolCalls: 128, maxGetBytes: 8388608}
  *     pricing: { type: per-instance-hour, perHour: 4.10 }  # instances default to the replica count
  * }</pre>
  */
@@ -44,7 +49,12 @@ public final class VllmProviderFactory implements InferenceProviderFactory {
             "scrapeTimeout",
             "replicaCooldown",
             "affinityMaxWaiting",
+            "connectionIdleTimeout",
+            "limits",
             "pricing");
+    private static final Set<String> LIMIT_KEYS =
+            Set.of("maxLineBytes", "maxResponseBytes", "maxToolCalls", "maxStreamChars", "maxGetBytes");
+    private static final int MAX_REPLICAS = 256;
 
     /** Used by {@link java.util.ServiceLoader}. */
     public VllmProviderFactory() {}
@@ -70,6 +80,9 @@ public final class VllmProviderFactory implements InferenceProviderFactory {
         if (urls.isEmpty()) {
             throw c.missing("baseUrl", "the server's base URL, such as http://localhost:8000 (or baseUrls: a list)");
         }
+        if (urls.size() > MAX_REPLICAS) {
+            throw c.error("baseUrls", "at most " + MAX_REPLICAS + " URLs");
+        }
         VllmClient.Builder b = VllmClient.builder().context(context);
         for (int i = 0; i < urls.size(); i++) {
             String path = urlKey.equals("baseUrl") ? c.pathOf(urlKey) : c.pathOf(urlKey) + "[" + i + "]";
@@ -81,18 +94,37 @@ public final class VllmProviderFactory implements InferenceProviderFactory {
         }
         c.string("apiKey").filter(k -> !k.isEmpty()).ifPresent(b::apiKey);
         c.string("model").filter(m -> !m.isBlank()).ifPresent(b::model);
-        c.duration("connectTimeout").ifPresent(b::connectTimeout);
-        c.duration("readTimeout").ifPresent(b::readTimeout);
+        c.duration("connectTimeout", Duration.ofMillis(1), Duration.ofMinutes(10))
+                .ifPresent(b::connectTimeout);
+        c.duration("readTimeout", Duration.ZERO, Duration.ofHours(1)).ifPresent(b::readTimeout);
         c.duration("callTimeout").ifPresent(b::callTimeout);
-        c.duration("scrapeInterval").ifPresent(b::scrapeInterval);
-        c.duration("scrapeTimeout").ifPresent(b::scrapeTimeout);
-        c.duration("replicaCooldown").ifPresent(b::replicaCooldown);
-        c.nonNegativeDecimal("affinityMaxWaiting").ifPresent(d -> b.affinityMaxWaiting(d.doubleValue()));
+        c.durationOrOff("scrapeInterval", Duration.ofMillis(100), Duration.ofHours(1))
+                .ifPresent(b::scrapeInterval);
+        c.duration("scrapeTimeout", Duration.ofMillis(1), Duration.ofMinutes(1)).ifPresent(b::scrapeTimeout);
+        c.duration("replicaCooldown", Duration.ZERO, Duration.ofHours(1)).ifPresent(b::replicaCooldown);
+        c.duration("connectionIdleTimeout", Duration.ofMillis(100), Duration.ofHours(1))
+                .ifPresent(b::connectionIdleTimeout);
+        c.decimal("affinityMaxWaiting", BigDecimal.ZERO, new BigDecimal("1000000"))
+                .ifPresent(d -> b.affinityMaxWaiting(d.doubleValue()));
+        c.object("limits").ifPresent(l -> b.limits(limits(l)));
         try {
             b.pricing(PricingConfig.read(c, "per-instance-hour", urls.size()));
         } catch (IllegalArgumentException e) {
             throw new ConfigurationException(c.pathOf("pricing"), e.getMessage());
         }
         return b.build();
+    }
+
+    /** The {@code limits:} section; each bound defaults to {@link OpenAiTransport.Limits#DEFAULTS}. */
+    private static OpenAiTransport.Limits limits(ConfigNode l) {
+        l.allowOnly(LIMIT_KEYS);
+        OpenAiTransport.Limits d = OpenAiTransport.Limits.DEFAULTS;
+        int max = Integer.MAX_VALUE;
+        return new OpenAiTransport.Limits(
+                l.integer("maxLineBytes", 1024, max).map(Integer::longValue).orElse(d.maxLineBytes()),
+                l.integer("maxResponseBytes", 1024, max).map(Integer::longValue).orElse(d.maxResponseBytes()),
+                l.integer("maxToolCalls", 1, 100_000).orElse(d.maxToolCalls()),
+                l.integer("maxStreamChars", 1024, max).map(Integer::longValue).orElse(d.maxStreamChars()),
+                l.integer("maxGetBytes", 1024, max).map(Integer::longValue).orElse(d.maxGetBytes()));
     }
 }

@@ -8,6 +8,7 @@ import dev.hybridinference.core.ConfigurationException;
 import dev.hybridinference.core.DeploymentKind;
 import dev.hybridinference.core.InferenceClient;
 import dev.hybridinference.core.InferenceClients;
+import dev.hybridinference.core.MalformedResponseException;
 import dev.hybridinference.core.Pricing;
 import dev.hybridinference.core.cost.CostLedger;
 import dev.hybridinference.testkit.OpenAiCompatibleServer;
@@ -109,5 +110,37 @@ class VllmConfigTest {
                                         + " connectTimeout: 200ms}\n")
                         .chat(ChatRequest.of("x")))
                 .hasMessageNotContaining("sk-pass");
+    }
+
+    @Test
+    void limitsFromTheConfigBoundWhatTheServerMaySend() {
+        try (OpenAiCompatibleServer server = OpenAiCompatibleServer.builder()
+                .responder(q -> "x".repeat(4000))
+                .start()) {
+            String yaml = "providers:\n"
+                    + "  main:\n"
+                    + "    type: vllm\n"
+                    + "    baseUrl: ${URL}\n"
+                    + "    model: m\n"
+                    + "    scrapeInterval: 0s\n"
+                    + "    connectionIdleTimeout: 2s\n"
+                    + "    limits: {maxResponseBytes: 2048}\n";
+            try (InferenceClient c = InferenceClients.loader()
+                    .env(Map.of("URL", server.baseUrl()))
+                    .load(yaml)) {
+                assertThatThrownBy(() -> c.chat(ChatRequest.of("hi")))
+                        .isInstanceOf(MalformedResponseException.class)
+                        .hasMessageContaining("exceeds the limit of 2048 bytes");
+            }
+        }
+    }
+
+    @Test
+    void limitsAndIntervalsOutOfRangeAreRefusedWithTheirPath() {
+        String base = "providers:\n  main:\n    type: vllm\n    baseUrl: http://127.0.0.1:1\n    model: m\n";
+        assertThat(error(base + "    limits: {maxToolCalls: 0}\n")).contains("providers.main.limits.maxToolCalls");
+        assertThat(error(base + "    limits: {maxLinBytes: 4096}\n")).contains("providers.main.limits.maxLinBytes");
+        assertThat(error(base + "    scrapeInterval: 1ms\n")).contains("providers.main.scrapeInterval");
+        assertThat(error(base + "    connectionIdleTimeout: 0s\n")).contains("providers.main.connectionIdleTimeout");
     }
 }
