@@ -9,7 +9,7 @@ import java.util.regex.Pattern;
  * Keeps secrets out of text that leaves the SDK: exception messages, receipts, {@code toString()} and
  * log lines. Every configured secret value (API keys, tokens, passwords) is registered here when a
  * provider or the config loader sees it; {@link #redact} then replaces each registered value, and every
- * bearer token or credential header whether registered or not, with {@value #MASK}.
+ * bearer token, credential header and URL password whether registered or not, with {@value #MASK}.
  *
  * <p>Why a process-wide registry: the text that carries a secret back is usually written by a server
  * (an error body that echoes the {@code Authorization} header) or a parser (a YAML error quoting the
@@ -34,6 +34,9 @@ public final class Secrets {
                     + "|ocp-apim-subscription-key|x-goog-api-key|access[-_]?token|id[-_]?token|password|secret"
                     + "|client[-_]?secret)[\"']?\\s*[:=]\\s*[\"'\\[(]?(?:(?:bearer|basic)\\s+)?)"
                     + "([^\\s\"',;}\\]]{4,})");
+
+    /** The password of a URL's user info: {@code https://user:password@host/}. */
+    private static final Pattern URL_PASSWORD = Pattern.compile("(://[^/\\s:@]*:)([^@\\s/]+)(@)");
 
     private Secrets() {}
 
@@ -77,6 +80,9 @@ public final class Secrets {
             if (out.contains(v)) {
                 out = out.replace(v, MASK);
             }
+        }
+        if (out.indexOf('@') >= 0) {
+            out = URL_PASSWORD.matcher(out).replaceAll("$1" + Matcher.quoteReplacement(MASK) + "$3");
         }
         Matcher m = CREDENTIAL.matcher(out);
         if (!m.find()) {

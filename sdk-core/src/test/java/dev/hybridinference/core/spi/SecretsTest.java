@@ -36,6 +36,9 @@ class SecretsTest {
                 .isEqualTo("headers {authorization=[Bearer [REDACTED]]}");
         assertThat(Secrets.redact("password=swordfish1;")).isEqualTo("password=[REDACTED];");
         assertThat(Secrets.redact("no secrets here: HTTP 500")).isEqualTo("no secrets here: HTTP 500");
+        assertThat(Secrets.redact("cannot reach https://bob:pa55word-x@host:8000/v1 now"))
+                .isEqualTo("cannot reach https://bob:[REDACTED]@host:8000/v1 now");
+        assertThat(Secrets.redact("mail me at bob@example.com")).isEqualTo("mail me at bob@example.com");
     }
 
     @Test
