@@ -86,7 +86,12 @@ public final class LocalGpuClient extends AbstractProviderClient {
                 if (ctx <= 0) {
                     ctx = Math.min(m.trainedContext(), 4096);
                 }
+                // A context whose KV cache cannot be allocated is refused now, not at the first call.
+                m.sessionBytes(ctx);
             } catch (IOException | IllegalArgumentException | NativeEngineException e) {
+                if (m != null) {
+                    m.close();
+                }
                 throw new IllegalArgumentException("cannot load model " + b.modelPath + ": " + e.getMessage(), e);
             }
         }
