@@ -16,6 +16,11 @@ namespace {
 constexpr uint64_t kMaxStringBytes = 1ull << 30;   // 1 GiB: no sane key or token is longer
 constexpr uint64_t kMaxTensors = 1ull << 20;
 constexpr uint64_t kMaxKeys = 1ull << 20;
+// The most elements one tensor may claim. The largest tensors of real models hold a few billion (2^32);
+// the bound keeps every size derived from a shape (bytes, rows, offsets) far inside 64 bits.
+constexpr uint64_t kMaxElements = 1ull << 48;
+// The fewest bytes a tensor's description takes: name length, one dimension, dims, type and offset.
+constexpr uint64_t kMinTensorInfoBytes = 8 + 4 + 8 + 4 + 8;
 
 // A bounds-checked cursor over the mapping.
 class Cursor {
@@ -252,6 +257,9 @@ void File::parse() {
         }
         alignment = static_cast<uint64_t>(a->i);
     }
+    if (static_cast<uint64_t>(nTensors) > (size_ - c.pos()) / kMinTensorInfoBytes) {
+        throw Error("tensor count " + std::to_string(nTensors) + " exceeds the file");
+    }
     tensors_.reserve(static_cast<size_t>(nTensors));
     for (int64_t t = 0; t < nTensors; t++) {
         Tensor ti;
@@ -266,6 +274,17 @@ void File::parse() {
             if (ti.ne[d] <= 0 || ti.ne[d] > (int64_t(1) << 40)) {
                 throw Error("tensor " + ti.name + ": dimension " + std::to_string(d) + " is " + std::to_string(ti.ne[d]));
             }
+        }
+        // Four dimensions of up to 2^40 each overflow any integer type. The product is checked by
+        // division before each step, so it stays <= 2^48 and never wraps.
+        uint64_t elements = 1;
+        for (uint32_t d = 0; d < ti.nDims; d++) {
+            if (static_cast<uint64_t>(ti.ne[d]) > kMaxElements / elements) {
+                std::string shape;
+                for (uint32_t k = 0; k < ti.nDims; k++) shape += (k ? " x " : "") + std::to_string(ti.ne[k]);
+                throw Error("tensor " + ti.name + ": shape " + shape + " has more than 2^48 elements");
+            }
+            elements *= static_cast<uint64_t>(ti.ne[d]);
         }
         ti.type = c.read<uint32_t>("tensor type");
         ti.offset = c.read<uint64_t>("tensor offset");
@@ -284,16 +303,17 @@ void File::parse() {
             throw Error("tensor " + ti.name + ": row length " + std::to_string(ti.ne[0]) + " is not a multiple of " +
                         std::to_string(elems) + " for " + typeName(ti.type));
         }
-        // Each factor is at most 2^40 and checked for overflow as the product grows.
-        unsigned __int128 total = static_cast<unsigned __int128>(ti.ne[0] / elems) * bytes;
-        for (int d = 1; d < 4; d++) total *= static_cast<unsigned __int128>(ti.ne[d]);
+        // At most 2^48 elements at no more than 4 bytes each (F32 is the widest type): no overflow.
+        const uint64_t total = static_cast<uint64_t>(ti.ne[0] / elems) * static_cast<uint64_t>(bytes) *
+                               static_cast<uint64_t>(ti.ne[1]) * static_cast<uint64_t>(ti.ne[2]) *
+                               static_cast<uint64_t>(ti.ne[3]);
         if (ti.offset % alignment != 0) {
             throw Error("tensor " + ti.name + ": offset " + std::to_string(ti.offset) + " is not aligned to " + std::to_string(alignment));
         }
         if (total > size_ || ti.offset > size_ - dataStart || total > size_ - dataStart - ti.offset) {
             throw Error("tensor " + ti.name + ": data runs past the end of the file");
         }
-        ti.bytes = static_cast<uint64_t>(total);
+        ti.bytes = total;
         ti.data = base_ + dataStart + ti.offset;
     }
 }

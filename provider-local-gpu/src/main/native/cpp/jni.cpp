@@ -87,6 +87,10 @@ JNIEXPORT jlong JNICALL Java_dev_hybridinference_localgpu_internal_NativeEngine_
     return guarded(env, [&]() -> jlong { return reinterpret_cast<jlong>(model(env, h)->newState(nCtx).release()); }, jlong(0));
 }
 
+JNIEXPORT jlong JNICALL Java_dev_hybridinference_localgpu_internal_NativeEngine_stateBytes(JNIEnv* env, jclass, jlong h, jint nCtx) {
+    return guarded(env, [&]() -> jlong { return static_cast<jlong>(model(env, h)->stateBytes(nCtx)); }, jlong(0));
+}
+
 JNIEXPORT void JNICALL Java_dev_hybridinference_localgpu_internal_NativeEngine_freeState(JNIEnv* env, jclass, jlong s) {
     guarded(env, [&]() -> int {
         delete reinterpret_cast<State*>(s);

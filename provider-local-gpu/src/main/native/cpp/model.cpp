@@ -1,6 +1,9 @@
 #include "model.h"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <climits>
 #include <cmath>
 #include <cstring>
 
@@ -9,6 +12,15 @@
 using gguf::Error;
 
 namespace {
+
+// Bounds on hyperparameters read from the file. Each is far above any real model (Llama 3.1 405B has 128
+// heads of 128 and a feed-forward width of 53248) and keeps every product of them, and every size of a
+// KV cache, inside 64 bits: a hostile file cannot make a size wrap around to a small, valid-looking one.
+constexpr int64_t kMaxHeads = 1 << 16;
+constexpr int64_t kMaxHeadDim = 1 << 16;
+constexpr int64_t kMaxFeedForward = 1 << 24;
+// The slice the forward pass computes at once (see Model::eval): the attention scratch is sized for it.
+constexpr int64_t kMaxBatch = 64;
 
 int64_t intKey(const gguf::File& f, const std::string& key, int64_t def, bool required) {
     const gguf::Value* v = f.find(key);
@@ -72,7 +84,9 @@ Model::Model(const std::string& path, int threads) : file_(path), pool_(threads)
     hp_.nCtxTrain = intKey(file_, p + "context_length", 0, true);
     if (hp_.nEmbd <= 0 || hp_.nEmbd > (1 << 20)) throw Error("embedding_length " + std::to_string(hp_.nEmbd) + " is not plausible");
     if (hp_.nLayer <= 0 || hp_.nLayer > 1024) throw Error("block_count " + std::to_string(hp_.nLayer) + " is not plausible");
-    if (hp_.nCtxTrain <= 0) throw Error("context_length must be positive");
+    if (hp_.nCtxTrain <= 0 || hp_.nCtxTrain > INT32_MAX) {
+        throw Error("context_length " + std::to_string(hp_.nCtxTrain) + " is not plausible (expected 1 to 2^31 - 1)");
+    }
     std::vector<int64_t> heads = perLayer(file_, p + "attention.head_count", hp_.nLayer, 0, true);
     std::vector<int64_t> kvHeads = perLayer(file_, p + "attention.head_count_kv", hp_.nLayer, heads[0], false);
     for (int64_t l = 1; l < hp_.nLayer; l++) {
@@ -83,13 +97,20 @@ Model::Model(const std::string& path, int threads) : file_(path), pool_(threads)
     if (hp_.nHead <= 0 || hp_.nHeadKv <= 0 || hp_.nHead % hp_.nHeadKv != 0) {
         throw Error("head_count " + std::to_string(hp_.nHead) + " must be a positive multiple of head_count_kv " + std::to_string(hp_.nHeadKv));
     }
+    if (hp_.nHead > kMaxHeads) throw Error("head_count " + std::to_string(hp_.nHead) + " is not plausible (at most 65536)");
     hp_.headDim = intKey(file_, p + "attention.key_length", hp_.nEmbd / hp_.nHead, false);
     if (intKey(file_, p + "attention.value_length", hp_.headDim, false) != hp_.headDim || hp_.headDim <= 0 || hp_.headDim % 2 != 0) {
         throw Error("head size must be even and the same for keys and values");
     }
+    // Checked before any product: n_head * head_dim of two unchecked 64-bit values can wrap around to a
+    // width that matches the tensors, and the attention would then run far past its buffers.
+    if (hp_.headDim > kMaxHeadDim) throw Error("head size " + std::to_string(hp_.headDim) + " is not plausible (at most 65536)");
     hp_.nRot = intKey(file_, p + "rope.dimension_count", hp_.headDim, false);
     if (hp_.nRot <= 0 || hp_.nRot > hp_.headDim || hp_.nRot % 2 != 0) throw Error("rope.dimension_count " + std::to_string(hp_.nRot) + " is not valid");
     hp_.nFf = perLayer(file_, p + "feed_forward_length", hp_.nLayer, 0, true);
+    for (int64_t ff : hp_.nFf) {
+        if (ff <= 0 || ff > kMaxFeedForward) throw Error("feed_forward_length " + std::to_string(ff) + " is not plausible");
+    }
     hp_.eps = floatKey(file_, p + "attention.layer_norm_rms_epsilon", 1e-5f, true);
     hp_.ropeBase = floatKey(file_, p + "rope.freq_base", 10000.0f, false);
     const gguf::Value* scaling = file_.find(p + "rope.scaling.type");
@@ -103,6 +124,8 @@ Model::Model(const std::string& path, int threads) : file_(path), pool_(threads)
     const gguf::Tensor* emb = file_.tensor("token_embd.weight");
     if (!emb) throw Error("tensor token_embd.weight is missing");
     hp_.nVocab = emb->ne[1];
+    // Token ids are 32-bit on both sides of JNI.
+    if (hp_.nVocab > INT32_MAX) throw Error("vocabulary of " + std::to_string(hp_.nVocab) + " tokens is not plausible (token_embd.weight rows)");
     tokEmbd_ = require("token_embd.weight", hp_.nEmbd, hp_.nVocab, true);
     outputNorm_ = require("output_norm.weight", hp_.nEmbd, 1, false);
     output_ = file_.tensor("output.weight") ? require("output.weight", hp_.nEmbd, hp_.nVocab, true) : tokEmbd_;
@@ -145,13 +168,34 @@ const gguf::Tensor* Model::optionalVector(const std::string& name, int64_t n) {
     return file_.tensor(name) ? require(name, n, 1, false) : nullptr;
 }
 
+uint64_t Model::stateBytes(int64_t nCtx) const {
+    if (nCtx <= 0 || nCtx > INT32_MAX) throw Error("context size " + std::to_string(nCtx) + " must be between 1 and 2^31 - 1");
+    // In 128 bits: layers (2^10) x positions (2^31) x kv width (2^32) does not fit in 64.
+    using u128 = unsigned __int128;
+    const u128 kv = u128(2) * u128(hp_.nLayer) * u128(nCtx) * u128(hp_.nHeadKv * hp_.headDim);
+    const u128 att = u128(kMaxBatch) * u128(hp_.nHead) * u128(nCtx);
+    const u128 bytes = (kv + att) * sizeof(float);
+    // Zero-filling a cache larger than the machine's memory would not fail cleanly: the kernel would
+    // kill the process as the pages are touched. Refuse it here with a message instead.
+    const long pages = ::sysconf(_SC_PHYS_PAGES), pageSize = ::sysconf(_SC_PAGESIZE);
+    const u128 physical = pages > 0 && pageSize > 0 ? u128(pages) * u128(pageSize) : u128(UINT64_MAX);
+    if (bytes > physical || bytes > u128(PTRDIFF_MAX)) {
+        const u128 mib = bytes >> 20;
+        throw Error("a context of " + std::to_string(nCtx) + " tokens needs " +
+                    (mib > u128(UINT64_MAX) ? std::string("more than 2^64 bytes") : std::to_string(static_cast<uint64_t>(mib)) + " MiB") +
+                    " of KV cache, more than this machine's " + std::to_string(static_cast<uint64_t>(physical >> 20)) +
+                    " MiB of memory; use a smaller context size");
+    }
+    return static_cast<uint64_t>(bytes);
+}
+
 std::unique_ptr<State> Model::newState(int64_t nCtx) const {
-    if (nCtx <= 0) throw Error("context size must be positive");
+    stateBytes(nCtx);
     auto s = std::make_unique<State>();
     s->nCtx = nCtx;
-    const int64_t kvDim = hp_.nHeadKv * hp_.headDim;
-    s->kCache.assign(static_cast<size_t>(hp_.nLayer * nCtx * kvDim), 0.0f);
-    s->vCache.assign(static_cast<size_t>(hp_.nLayer * nCtx * kvDim), 0.0f);
+    const size_t kvElems = static_cast<size_t>(hp_.nLayer) * static_cast<size_t>(nCtx) * static_cast<size_t>(hp_.nHeadKv * hp_.headDim);
+    s->kCache.assign(kvElems, 0.0f);
+    s->vCache.assign(kvElems, 0.0f);
     reserve(*s, 1);
     return s;
 }
@@ -199,9 +243,8 @@ void Model::eval(State& s, const int32_t* tokens, int64_t n, int64_t pos, float*
         }
     }
     // Long prompts go through in slices, so that scratch space stays bounded.
-    const int64_t maxBatch = 64;
-    for (int64_t done = 0; done < n; done += maxBatch) {
-        const int64_t m = std::min(maxBatch, n - done);
+    for (int64_t done = 0; done < n; done += kMaxBatch) {
+        const int64_t m = std::min(kMaxBatch, n - done);
         const bool last = done + m == n;
         float* dst = all ? out + done * hp_.nVocab : (last ? out : nullptr);
         forward(s, tokens + done, m, pos + done, dst, all);

@@ -39,6 +39,9 @@ public:
     size_t weightBytes() const { return weightBytes_; }
     int threads() const { return pool_.size(); }
 
+    // The bytes a State of nCtx positions takes (KV cache and attention scratch); throws when nCtx is
+    // out of range or the state would not fit in this machine's memory.
+    uint64_t stateBytes(int64_t nCtx) const;
     std::unique_ptr<State> newState(int64_t nCtx) const;
 
     // Feeds tokens at positions pos.. pos+n-1. Writes the logits of the last token to out (n_vocab

@@ -7,6 +7,7 @@ import dev.hybridinference.core.ContextLengthExceededException;
 import dev.hybridinference.core.DeploymentKind;
 import dev.hybridinference.core.FinishReason;
 import dev.hybridinference.core.InferenceException;
+import dev.hybridinference.core.InferenceTimeoutException;
 import dev.hybridinference.core.InvalidRequestException;
 import dev.hybridinference.core.Pricing;
 import dev.hybridinference.core.ProviderUnavailableException;
@@ -25,17 +26,24 @@ import dev.hybridinference.localgpu.internal.Tokenizer;
 import java.io.IOException;
 import java.math.BigDecimal;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Optional;
 import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Future;
 import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.function.Consumer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Runs a GGUF model inside this process through the native engine: no server, no network, no per-call
@@ -45,10 +53,25 @@ import java.util.function.Consumer;
  * session id reuses that session's KV cache: a follow-up turn only computes its new tokens. Up to {@code
  * maxSessions} sessions are kept, the least recently used evicted. Closing the client frees all native
  * memory. Thread-safe.
+ *
+ * <p>A call ends at its request's deadline ({@code timeout} or {@code deadline}) with an {@link
+ * InferenceTimeoutException}, and when cancelled with a {@link CancelledException}, in every mode. The
+ * engine checks both between prompt slices of {@value #PREFILL_SLICE} tokens and between generated tokens,
+ * so an abandoned call stops computing within one slice or token and the next call in line starts.
  */
 public final class LocalGpuClient extends AbstractProviderClient {
     /** The provider type name used in configuration. */
     public static final String TYPE = "local-gpu";
+
+    /**
+     * Prompt tokens computed per native call. The engine computes a prompt in batches of this size anyway,
+     * so slicing it here costs no speed, and gives a point between slices to check the deadline and
+     * cancellation. (A flag polled inside the native loop would stop sooner, within a layer, but would
+     * share state across threads and JNI; between slices the KV cache is always consistent.)
+     */
+    static final int PREFILL_SLICE = 64;
+
+    private static final Logger LOG = LoggerFactory.getLogger(LocalGpuClient.class);
 
     private final Path modelPath;
     private final String modelName;
@@ -86,7 +109,12 @@ public final class LocalGpuClient extends AbstractProviderClient {
                 if (ctx <= 0) {
                     ctx = Math.min(m.trainedContext(), 4096);
                 }
+                // A context whose KV cache cannot be allocated is refused now, not at the first call.
+                m.sessionBytes(ctx);
             } catch (IOException | IllegalArgumentException | NativeEngineException e) {
+                if (m != null) {
+                    m.close();
+                }
                 throw new IllegalArgumentException("cannot load model " + b.modelPath + ": " + e.getMessage(), e);
             }
         }
@@ -128,81 +156,18 @@ public final class LocalGpuClient extends AbstractProviderClient {
     @Override
     protected ProviderResult doChat(ChatRequest request, CallContext ctx) {
         Generation g = new Generation(request, ctx, null);
-        return run(g, ctx);
+        g.start();
+        return g.await();
     }
 
     @Override
     protected ProviderStream doStream(ChatRequest request, CallContext ctx) {
         BlockingQueue<Object> queue = new LinkedBlockingQueue<>();
         Generation g = new Generation(request, ctx, queue::add);
-        g.prepare();
-        Future<ProviderResult> f = submit(g);
-        return new ProviderStream() {
-            private ProviderResult result;
-
-            @Override
-            public ChatChunk next() {
-                if (result != null) {
-                    return null;
-                }
-                Object o;
-                try {
-                    o = queue.take();
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                    ctx.cancel();
-                    throw new CancelledException("interrupted", id(), null, 0, null, e);
-                }
-                if (o instanceof ChatChunk) {
-                    return (ChatChunk) o;
-                }
-                if (o instanceof InferenceException) {
-                    throw (InferenceException) o;
-                }
-                result = (ProviderResult) o;
-                return null;
-            }
-
-            @Override
-            public ProviderResult result() {
-                return result;
-            }
-
-            @Override
-            public void close() {
-                if (result == null) {
-                    ctx.cancel();
-                    f.cancel(false);
-                }
-            }
-        };
-    }
-
-    private ProviderResult run(Generation g, CallContext ctx) {
-        g.prepare();
-        Future<ProviderResult> f = submit(g);
-        try {
-            return f.get();
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            ctx.cancel();
-            throw new CancelledException("interrupted", id(), null, 0, null, e);
-        } catch (ExecutionException e) {
-            Throwable c = e.getCause();
-            if (c instanceof InferenceException) {
-                throw (InferenceException) c;
-            }
-            throw new ProviderUnavailableException("engine failed: " + c, id(), modelPath.toString(), 0, null, c);
-        }
-    }
-
-    /** Queues a generation on the engine thread: one at a time, first come first served. */
-    private Future<ProviderResult> submit(Generation g) {
-        try {
-            return engine.submit(g::run);
-        } catch (java.util.concurrent.RejectedExecutionException e) {
-            throw new ProviderUnavailableException("client is closed", id(), null, 0, null, e);
-        }
+        // The outcome, whoever sets it (the engine, the deadline, a cancel), is the stream's last item.
+        g.outcome.whenComplete((r, t) -> queue.add(t != null ? t : r));
+        g.start();
+        return new LocalStream(g, queue);
     }
 
     private void ensureAvailable() {
@@ -214,7 +179,12 @@ public final class LocalGpuClient extends AbstractProviderClient {
 
     @Override
     protected void doClose() {
-        engine.shutdownNow();
+        // Calls still queued never run: end them, so that no caller waits for them forever.
+        for (Runnable r : engine.shutdownNow()) {
+            if (r instanceof Generation) {
+                ((Generation) r).closed();
+            }
+        }
         try {
             if (!engine.awaitTermination(30, java.util.concurrent.TimeUnit.SECONDS)) {
                 return; // a native call still running: leave its memory rather than free it under it
@@ -245,22 +215,38 @@ public final class LocalGpuClient extends AbstractProviderClient {
         }
     }
 
-    /** One call's generation: prompt, sampling, stopping, streaming. Runs on the engine thread. */
-    private final class Generation {
+    /** Thrown on the engine thread to unwind a generation whose outcome is already set. */
+    private static final class Stopped extends RuntimeException {
+        private static final long serialVersionUID = 1L;
+
+        Stopped() {
+            super(null, null, false, false);
+        }
+    }
+
+    /**
+     * One call's generation: prompt, sampling, stopping, streaming. {@link #run} computes on the engine
+     * thread; the caller waits on {@link #outcome}, which the engine, the deadline or a cancel completes,
+     * whichever comes first. The engine checks the outcome between prompt slices and between tokens, so a
+     * call that ended at its deadline or was cancelled stops computing within one slice and frees the
+     * engine for the next call.
+     */
+    private final class Generation implements Runnable {
         private final ChatRequest request;
         private final CallContext ctx;
         private final Consumer<Object> sink;
-        private int[] prompt;
-        private int maxTokens;
+        final CompletableFuture<ProviderResult> outcome = new CompletableFuture<>();
+        private final int[] prompt;
+        private final int maxTokens;
+        // Progress, read by the thread that ends the call at its deadline to say how far it got.
+        private volatile int promptDone;
+        private volatile int generatedCount;
 
+        /** Tokenizes and checks the context on the caller's thread, so errors surface at once. */
         Generation(ChatRequest request, CallContext ctx, Consumer<Object> sink) {
             this.request = request;
             this.ctx = ctx;
             this.sink = sink;
-        }
-
-        /** Tokenizes and checks the context on the caller's thread, so errors surface at once. */
-        void prepare() {
             ensureAvailable();
             if (!request.tools().isEmpty()) {
                 throw new InvalidRequestException(
@@ -277,9 +263,9 @@ public final class LocalGpuClient extends AbstractProviderClient {
             }
             String text = template.apply(request.messages());
             boolean bosInText = text.startsWith("<|begin_of_text|>") || text.startsWith("<s>");
-            prompt = tokenizer.encode(text, tokenizer.addsBos() && !bosInText, true);
+            this.prompt = tokenizer.encode(text, tokenizer.addsBos() && !bosInText, true);
             int room = contextSize - prompt.length;
-            maxTokens = request.maxTokens().orElse(Math.max(0, room));
+            this.maxTokens = request.maxTokens().orElse(Math.max(0, room));
             if (prompt.length + maxTokens > contextSize || room <= 0) {
                 throw new ContextLengthExceededException(
                         "prompt of " + prompt.length + " tokens plus " + maxTokens
@@ -292,30 +278,149 @@ public final class LocalGpuClient extends AbstractProviderClient {
             }
         }
 
-        ProviderResult run() {
+        /** Queues the generation on the engine thread: one at a time, first come first served. */
+        void start() {
+            ctx.onCancel(this::cancel);
             try {
-                ProviderResult r = generate();
-                if (sink != null) {
-                    sink.accept(r);
+                engine.execute(this);
+            } catch (java.util.concurrent.RejectedExecutionException e) {
+                throw new ProviderUnavailableException("client is closed", id(), null, 0, null, e);
+            }
+        }
+
+        /** Waits for the outcome, at most until the request's deadline. On the caller's thread. */
+        ProviderResult await() {
+            while (true) {
+                try {
+                    Optional<Duration> left = ctx.remaining();
+                    if (left.isEmpty()) {
+                        return outcome.get();
+                    }
+                    if (left.get().isNegative() || left.get().isZero()) {
+                        expire();
+                        return outcome.get();
+                    }
+                    return outcome.get(left.get().toNanos(), TimeUnit.NANOSECONDS);
+                } catch (TimeoutException e) {
+                    expire();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    ctx.cancel();
+                    cancel();
+                    throw new CancelledException("interrupted", id(), null, 0, null, e);
+                } catch (ExecutionException e) {
+                    throw failure(e.getCause());
                 }
-                return r;
+            }
+        }
+
+        /** Ends the call as cancelled, unless it already ended. From any thread. */
+        void cancel() {
+            outcome.completeExceptionally(
+                    new CancelledException("call cancelled", id(), modelPath.toString(), 0, null, null));
+        }
+
+        /** Ends a call that the closing client will not run. */
+        void closed() {
+            outcome.completeExceptionally(new ProviderUnavailableException(
+                    "the client was closed before the call ran", id(), modelPath.toString(), 0, null, null));
+        }
+
+        /** Ends the call at its deadline, unless it already ended; logs that it was abandoned. From any thread. */
+        void expire() {
+            int done = promptDone;
+            int generated = generatedCount;
+            long ms = (System.nanoTime() - ctx.startNanos()) / 1_000_000;
+            InferenceTimeoutException e = new InferenceTimeoutException(
+                    "the request's deadline passed after " + ms + " ms, with " + done + " of " + prompt.length
+                            + " prompt tokens computed and " + generated + " generated",
+                    id(),
+                    modelPath.toString(),
+                    true,
+                    null);
+            if (outcome.completeExceptionally(e)) {
+                LOG.warn(
+                        "{}: call abandoned at its deadline after {} ms ({} of {} prompt tokens computed, {} generated);"
+                                + " the engine stops it at the next slice or token",
+                        id(),
+                        ms,
+                        done,
+                        prompt.length,
+                        generated);
+            }
+        }
+
+        /** The exception an outcome failed with, as the SDK's type. */
+        InferenceException failure(Throwable t) {
+            if (t instanceof java.util.concurrent.CompletionException && t.getCause() != null) {
+                t = t.getCause();
+            }
+            if (t instanceof InferenceException) {
+                return (InferenceException) t;
+            }
+            return new ProviderUnavailableException("engine failed: " + t, id(), modelPath.toString(), 0, null, t);
+        }
+
+        /** On the engine thread. */
+        @Override
+        public void run() {
+            if (outcome.isDone()) {
+                return; // ended while it waited in the queue: the engine moves straight on
+            }
+            try {
+                outcome.complete(generate());
+            } catch (Stopped e) {
+                // the outcome is set already
             } catch (InferenceException e) {
-                if (sink != null) {
-                    sink.accept(e);
-                }
-                throw e;
+                outcome.completeExceptionally(e);
             } catch (NativeEngineException | IllegalStateException e) {
-                InferenceException ie = new InvalidRequestException(
-                        "engine: " + e.getMessage(), id(), modelPath.toString(), 0, null, e);
-                if (sink != null) {
-                    sink.accept(ie);
+                outcome.completeExceptionally(new InvalidRequestException(
+                        "engine: " + e.getMessage(), id(), modelPath.toString(), 0, null, e));
+            } catch (RuntimeException | Error e) {
+                outcome.completeExceptionally(new ProviderUnavailableException(
+                        "engine failed: " + e, id(), modelPath.toString(), 0, null, e));
+                if (e instanceof Error) {
+                    throw (Error) e;
                 }
-                throw ie;
+            }
+        }
+
+        /**
+         * Between slices and tokens: stops the generation when its outcome is set, or sets it when the
+         * call was cancelled, its deadline passed or the client is closing.
+         */
+        private void checkpoint() {
+            if (!outcome.isDone()) {
+                if (ctx.isCancelled()) {
+                    cancel();
+                } else if (Thread.currentThread().isInterrupted()) {
+                    outcome.completeExceptionally(new ProviderUnavailableException(
+                            "the client was closed during the call", id(), modelPath.toString(), 0, null, null));
+                } else {
+                    Optional<Duration> left = ctx.remaining();
+                    if (left.isPresent()
+                            && (left.get().isNegative() || left.get().isZero())) {
+                        expire();
+                    }
+                }
+            }
+            if (outcome.isDone()) {
+                throw new Stopped();
             }
         }
 
         private ProviderResult generate() {
             Cached cache = cacheFor(request.options().sessionId().orElse(null));
+            try {
+                return generate(cache);
+            } finally {
+                if (request.options().sessionId().isEmpty()) {
+                    cache.tokens.clear();
+                }
+            }
+        }
+
+        private ProviderResult generate(Cached cache) {
             int reuse = 0;
             while (reuse < cache.tokens.size()
                     && reuse < prompt.length - 1
@@ -325,11 +430,7 @@ public final class LocalGpuClient extends AbstractProviderClient {
             while (cache.tokens.size() > reuse) {
                 cache.tokens.remove(cache.tokens.size() - 1);
             }
-            int[] fresh = java.util.Arrays.copyOfRange(prompt, reuse, prompt.length);
-            float[] logits = cache.session.eval(fresh, reuse);
-            for (int t : fresh) {
-                cache.tokens.add(t);
-            }
+            float[] logits = prefill(cache, reuse);
             Sampler sampler = new Sampler(
                     request.temperature().orElse(0.0),
                     request.topK().orElse(0),
@@ -344,15 +445,14 @@ public final class LocalGpuClient extends AbstractProviderClient {
             FinishReason finish = FinishReason.LENGTH;
             List<String> stops = request.stop();
             while (generated.size() < maxTokens) {
-                if (ctx.isCancelled() || Thread.currentThread().isInterrupted()) {
-                    throw new CancelledException("call cancelled", id(), null, 0, null, null);
-                }
+                checkpoint();
                 int next = sampler.sample(logits, cache.tokens);
                 if (tokenizer.isEnd(next)) {
                     finish = FinishReason.STOP;
                     break;
                 }
                 generated.add(next);
+                generatedCount = generated.size();
                 text.append(decoder.next(next));
                 int stopAt = firstStop(text, stops);
                 if (stopAt >= 0) {
@@ -377,11 +477,31 @@ public final class LocalGpuClient extends AbstractProviderClient {
             if (sink != null) {
                 sink.accept(new ChatChunk(text.length() > emitted ? text.substring(emitted) : "", finish));
             }
-            if (request.options().sessionId().isEmpty()) {
-                cache.tokens.clear();
-            }
             Usage usage = new Usage(prompt.length, generated.size(), reuse);
             return new ProviderResult(text.toString(), List.of(), finish, usage, modelName, null, null);
+        }
+
+        /**
+         * Computes the prompt from position {@code from} in slices of {@link #PREFILL_SLICE} tokens, checking
+         * the deadline and cancellation before each; returns the last token's logits. The cache records
+         * each slice once computed, so a call stopped part way leaves it consistent.
+         */
+        private float[] prefill(Cached cache, int from) {
+            float[] logits = null;
+            promptDone = from;
+            for (int at = from; at < prompt.length; at += PREFILL_SLICE) {
+                checkpoint();
+                int[] slice = Arrays.copyOfRange(prompt, at, Math.min(prompt.length, at + PREFILL_SLICE));
+                logits = cache.session.eval(slice, at);
+                for (int t : slice) {
+                    cache.tokens.add(t);
+                }
+                promptDone = at + slice.length;
+            }
+            if (logits == null) {
+                throw new InvalidRequestException("the prompt is empty", id(), modelPath.toString(), 0, null, null);
+            }
+            return logits;
         }
 
         private Cached cacheFor(String sessionId) {
@@ -401,6 +521,75 @@ public final class LocalGpuClient extends AbstractProviderClient {
                 sessions.put(sessionId, c);
             }
             return c;
+        }
+    }
+
+    /**
+     * The stream of one generation: chunks as the engine produces them, then the outcome. A read waits at
+     * most until the request's deadline; closing it cancels the call and wakes a waiting read.
+     */
+    private final class LocalStream implements ProviderStream {
+        private final Generation g;
+        private final BlockingQueue<Object> queue;
+        private ProviderResult result;
+
+        LocalStream(Generation g, BlockingQueue<Object> queue) {
+            this.g = g;
+            this.queue = queue;
+        }
+
+        @Override
+        public ChatChunk next() {
+            if (result != null) {
+                return null;
+            }
+            while (true) {
+                if (g.outcome.isCompletedExceptionally()) {
+                    // Ended by the deadline, a cancel or a failure: say so at once, not after buffered chunks.
+                    throw g.failure(g.outcome.handle((r, t) -> t).join());
+                }
+                Object o;
+                try {
+                    o = poll();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    g.ctx.cancel();
+                    g.cancel();
+                    throw new CancelledException("interrupted", id(), null, 0, null, e);
+                }
+                if (o == null) {
+                    g.expire();
+                } else if (o instanceof ChatChunk) {
+                    return (ChatChunk) o;
+                } else if (o instanceof ProviderResult) {
+                    result = (ProviderResult) o;
+                    return null;
+                }
+                // A failure: the check at the top of the loop throws it.
+            }
+        }
+
+        /** The next item, waiting at most until the deadline while the generation runs; null once it passed. */
+        private Object poll() throws InterruptedException {
+            Optional<Duration> left = g.ctx.remaining();
+            if (left.isEmpty() || g.outcome.isDone()) {
+                return queue.take();
+            }
+            long nanos = left.get().toNanos();
+            return nanos <= 0 ? null : queue.poll(nanos, TimeUnit.NANOSECONDS);
+        }
+
+        @Override
+        public ProviderResult result() {
+            return result;
+        }
+
+        @Override
+        public void close() {
+            if (result == null) {
+                g.ctx.cancel();
+                g.cancel();
+            }
         }
     }
 

@@ -27,6 +27,12 @@ final class NativeEngine {
     /** A new KV cache for {@code nCtx} positions. */
     static native long newState(long model, int nCtx);
 
+    /**
+     * The bytes a KV cache for {@code nCtx} positions takes; throws when {@code nCtx} is out of range or
+     * the cache would not fit in the machine's memory.
+     */
+    static native long stateBytes(long model, int nCtx);
+
     /** Frees a KV cache. */
     static native void freeState(long state);
 

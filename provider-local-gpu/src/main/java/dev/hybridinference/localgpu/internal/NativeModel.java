@@ -54,22 +54,22 @@ public final class NativeModel implements AutoCloseable {
 
     /** Vocabulary size. */
     public int vocabSize() {
-        return (int) hparams[0];
+        return Math.toIntExact(hparams[0]);
     }
 
     /** Embedding width. */
     public int embeddingLength() {
-        return (int) hparams[1];
+        return Math.toIntExact(hparams[1]);
     }
 
     /** Layers. */
     public int layers() {
-        return (int) hparams[2];
+        return Math.toIntExact(hparams[2]);
     }
 
     /** The training context length. */
     public int trainedContext() {
-        return (int) hparams[6];
+        return Math.toIntExact(hparams[6]);
     }
 
     /** Bytes of tensor data in the file. */
@@ -79,7 +79,16 @@ public final class NativeModel implements AutoCloseable {
 
     /** Threads the engine computes with. */
     public int threads() {
-        return (int) hparams[8];
+        return Math.toIntExact(hparams[8]);
+    }
+
+    /**
+     * The native memory a session of {@code contextSize} positions takes, checked without allocating it.
+     *
+     * @throws NativeEngineException when the size is out of range or more than the machine's memory
+     */
+    public long sessionBytes(int contextSize) {
+        return NativeEngine.stateBytes(handle(), contextSize);
     }
 
     /** A new KV cache of {@code contextSize} positions. */
@@ -128,8 +137,13 @@ public final class NativeModel implements AutoCloseable {
             if (state == 0) {
                 throw new IllegalStateException("session is closed");
             }
-            int rows = all ? tokens.length : 1;
-            int need = rows * vocabSize();
+            long rows = all ? tokens.length : 1;
+            long needLong = rows * vocabSize();
+            if (needLong > Integer.MAX_VALUE / Float.BYTES) {
+                throw new IllegalArgumentException(
+                        rows + " rows of " + vocabSize() + " logits do not fit in one buffer; evaluate fewer tokens");
+            }
+            int need = (int) needLong;
             if (logits == null || logits.capacity() < need) {
                 logits = ByteBuffer.allocateDirect(need * Float.BYTES)
                         .order(ByteOrder.nativeOrder())

@@ -9,6 +9,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Random;
 import java.util.Set;
+import java.util.function.Consumer;
 
 /**
  * Writes random-weight Llama-family GGUF models of any shape and weight type, with a small byte-level
@@ -47,6 +48,15 @@ public final class RandomModels {
      * @param type the type of every 2-D weight (1-D norms and biases stay F32)
      */
     public static Map<String, float[]> write(Path path, Shape s, int type, long seed) throws IOException {
+        return write(path, s, type, seed, w -> {});
+    }
+
+    /**
+     * Writes a model as {@link #write(Path, Shape, int, long)} does, after letting {@code edit} change the
+     * writer: replace metadata or add tensors, as tests of hostile files do.
+     */
+    public static Map<String, float[]> write(Path path, Shape s, int type, long seed, Consumer<GgufWriter> edit)
+            throws IOException {
         Random r = new Random(seed);
         GgufWriter w = new GgufWriter();
         String a = s.arch();
@@ -87,6 +97,7 @@ public final class RandomModels {
         if (!s.tiedOutput()) {
             matrix(w, values, "output.weight", type, s.dim(), s.vocab(), scale(s.dim()), r);
         }
+        edit.accept(w);
         w.write(path);
         return values;
     }

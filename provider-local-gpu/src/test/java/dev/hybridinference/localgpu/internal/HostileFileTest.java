@@ -170,6 +170,129 @@ class HostileFileTest {
                 .hasMessageContaining("output_norm.weight: data runs past the end of the file");
     }
 
+    /** A small valid model, changed by {@code edit} before it is written. */
+    private Path model(String name, java.util.function.Consumer<GgufWriter> edit) throws IOException {
+        Path p = dir.resolve(name);
+        RandomModels.write(p, new RandomModels.Shape("llama", 64, 1, 4, 4, 64, 32, 300, true), GgufWriter.F32, 1, edit);
+        return p;
+    }
+
+    @Test
+    void aContextLengthPastThirtyOneBitsIsRefused() throws IOException {
+        // 2^31 as UINT32: a 32-bit signed context would turn negative.
+        assertThatThrownBy(() -> NativeModel.load(model("ctx31.gguf", w -> w.put("llama.context_length", 1 << 31)), 1))
+                .isInstanceOf(NativeEngineException.class)
+                .hasMessageContaining("context_length 2147483648 is not plausible");
+        assertThatThrownBy(() ->
+                        NativeModel.load(model("ctx64.gguf", w -> w.put("llama.context_length", Long.MAX_VALUE)), 1))
+                .isInstanceOf(NativeEngineException.class)
+                .hasMessageContaining("context_length 9223372036854775807 is not plausible");
+        // The largest that fits is a valid trained context; the provider runs at most 4096 unless told.
+        Path widest = model("ctx-max.gguf", w -> w.put("llama.context_length", Integer.MAX_VALUE));
+        try (NativeModel m = NativeModel.load(widest, 1)) {
+            assertThat(m.trainedContext()).isEqualTo(Integer.MAX_VALUE);
+        }
+        try (dev.hybridinference.localgpu.LocalGpuClient c = dev.hybridinference.localgpu.LocalGpuClient.builder()
+                .modelPath(widest)
+                .threads(1)
+                .build()) {
+            assertThat(c.contextSize()).isEqualTo(4096);
+        }
+    }
+
+    @Test
+    void aTensorWhoseElementCountOverflowsIsRefused() throws IOException {
+        long d = 1L << 40;
+        // 2^160 elements: the old 128-bit byte count wrapped to zero and the tensor passed as empty.
+        Path f32 = model(
+                "4d.gguf", w -> w.rawTensor("huge.weight", GgufWriter.F32, new long[] {d, d, d, d}, new byte[32]));
+        assertThatThrownBy(() -> NativeModel.load(f32, 1))
+                .isInstanceOf(NativeEngineException.class)
+                .hasMessageContaining("tensor huge.weight: shape 1099511627776 x 1099511627776 x 1099511627776"
+                        + " x 1099511627776 has more than 2^48 elements");
+        // A type the engine does not compute is never sized, but its shape is checked all the same.
+        Path q40 = model("4d-q4_0.gguf", w -> w.rawTensor("huge.weight", 2, new long[] {d, 1, d, d}, new byte[32]));
+        assertThatThrownBy(() -> NativeModel.load(q40, 1))
+                .isInstanceOf(NativeEngineException.class)
+                .hasMessageContaining("has more than 2^48 elements");
+        // Under the bound, a shape whose bytes the file does not hold is refused as before.
+        Path big = model(
+                "big.gguf",
+                w -> w.rawTensor("big.weight", GgufWriter.F32, new long[] {1 << 24, 1 << 24}, new byte[32]));
+        assertThatThrownBy(() -> NativeModel.load(big, 1)).hasMessageContaining("big.weight: data runs past the end");
+    }
+
+    @Test
+    void headSizesWhoseProductWrapsAroundAreRefused() throws IOException {
+        // 4 heads of 2^62 + 16: the product wraps to 64, the width the tensors have, so only the bound on
+        // the head size stops the attention from running past its buffers.
+        long wraps = (1L << 62) + 16;
+        Path p = model(
+                "heads.gguf",
+                w -> w.put("llama.attention.key_length", wraps).put("llama.attention.value_length", wraps));
+        assertThatThrownBy(() -> NativeModel.load(p, 1))
+                .isInstanceOf(NativeEngineException.class)
+                .hasMessageContaining("head size 4611686018427387920 is not plausible");
+        Path heads = model(
+                "head-count.gguf",
+                w -> w.put("llama.attention.head_count", 1 << 20).put("llama.attention.head_count_kv", 1 << 20));
+        assertThatThrownBy(() -> NativeModel.load(heads, 1))
+                .hasMessageContaining("head_count 1048576 is not plausible");
+        Path ffn = model("ffn.gguf", w -> w.put("llama.feed_forward_length", -1));
+        assertThatThrownBy(() -> NativeModel.load(ffn, 1))
+                .hasMessageContaining("feed_forward_length 4294967295 is not plausible");
+    }
+
+    @Test
+    void aVocabularyPastThirtyOneBitsIsRefused() throws IOException {
+        String fs = Files.getFileStore(dir).type();
+        assumeTrue(
+                java.util.Set.of("ext4", "xfs", "btrfs", "tmpfs", "overlay", "zfs")
+                        .contains(fs),
+                "needs a file system with sparse files, got " + fs);
+        // 2^31 rows of two F16 values: 8 GiB of embeddings, held by a sparse file.
+        long rows = 1L << 31;
+        GgufWriter w = new GgufWriter()
+                .put("general.architecture", "llama")
+                .put("llama.context_length", 8)
+                .put("llama.embedding_length", 2)
+                .put("llama.block_count", 1)
+                .put("llama.feed_forward_length", 2)
+                .put("llama.attention.head_count", 1)
+                .put("llama.attention.layer_norm_rms_epsilon", 1e-5f)
+                .rawTensor("token_embd.weight", GgufWriter.F16, new long[] {2, rows}, new byte[32]);
+        Path p = dir.resolve("vocab.gguf");
+        w.write(p);
+        try (java.io.RandomAccessFile f = new java.io.RandomAccessFile(p.toFile(), "rw")) {
+            f.setLength(f.length() + rows * 4);
+        }
+        assertThatThrownBy(() -> NativeModel.load(p, 1))
+                .isInstanceOf(NativeEngineException.class)
+                .hasMessageContaining("vocabulary of 2147483648 tokens is not plausible");
+    }
+
+    @Test
+    void aKvCacheLargerThanTheMachinesMemoryIsRefused() throws IOException {
+        Path tiny = LlamaCppOracleTest.resource("tiny-f32.gguf");
+        try (NativeModel m = NativeModel.load(tiny, 1)) {
+            assertThat(m.sessionBytes(256)).isPositive();
+            // layers x 2^31 positions x the KV width: terabytes, and more than 32 bits of bytes.
+            assertThatThrownBy(() -> m.newSession(Integer.MAX_VALUE))
+                    .isInstanceOf(NativeEngineException.class)
+                    .hasMessageContaining("a context of 2147483647 tokens needs")
+                    .hasMessageContaining("of KV cache, more than this machine's");
+            assertThatThrownBy(() -> m.sessionBytes(0)).hasMessageContaining("context size 0 must be between 1");
+        }
+        // The provider refuses such a context when it is built, not at its first call.
+        assertThatThrownBy(() -> dev.hybridinference.localgpu.LocalGpuClient.builder()
+                        .modelPath(tiny)
+                        .threads(1)
+                        .contextSize(Integer.MAX_VALUE)
+                        .build())
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("a context of 2147483647 tokens needs");
+    }
+
     @Test
     void theJavaMetadataReaderRefusesHostileFilesToo() throws IOException {
         byte[] huge = good();
