@@ -7,6 +7,7 @@ import dev.hybridinference.core.spi.ConfigNode;
 import dev.hybridinference.core.spi.InferenceProviderFactory;
 import dev.hybridinference.core.spi.PricingConfig;
 import dev.hybridinference.core.spi.ProviderContext;
+import java.math.BigDecimal;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Set;
@@ -67,12 +68,13 @@ public final class LocalGpuProviderFactory implements InferenceProviderFactory {
             }
             b.device(d);
         });
-        c.integer("threads", 1).ifPresent(b::threads);
-        c.integer("contextSize", 1).ifPresent(b::contextSize);
-        c.integer("maxSessions", 1).ifPresent(b::maxSessions);
+        c.integer("threads", 1, 1024).ifPresent(b::threads);
+        c.integer("contextSize", 1, 1_048_576).ifPresent(b::contextSize);
+        c.integer("maxSessions", 1, 1024).ifPresent(b::maxSessions);
         try {
-            c.nonNegativeDecimal("minP").ifPresent(d -> b.minP(d.doubleValue()));
-            c.nonNegativeDecimal("repetitionPenalty").ifPresent(d -> b.repetitionPenalty(d.doubleValue()));
+            c.decimal("minP", BigDecimal.ZERO, BigDecimal.ONE).ifPresent(d -> b.minP(d.doubleValue()));
+            c.decimal("repetitionPenalty", BigDecimal.ZERO, BigDecimal.TEN)
+                    .ifPresent(d -> b.repetitionPenalty(d.doubleValue()));
         } catch (IllegalArgumentException e) {
             throw new ConfigurationException(c.path(), e.getMessage(), e);
         }

@@ -151,13 +151,13 @@ class TransportHardeningTest {
                         dropped.incrementAndGet();
                         return; // closed without a byte of response
                     }
+                    answered.incrementAndGet(); // before the answer, which the client may act on at once
                     byte[] body = COMPLETION.getBytes(StandardCharsets.UTF_8);
                     out.write(("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " + body.length
                                     + "\r\n\r\n")
                             .getBytes(StandardCharsets.US_ASCII));
                     out.write(body);
                     out.flush();
-                    answered.incrementAndGet();
                 }
             } catch (IOException ignored) {
                 // the client went away
