@@ -4,12 +4,15 @@ import dev.hybridinference.core.Attempt;
 import dev.hybridinference.core.CancelledException;
 import dev.hybridinference.core.ChatRequest;
 import dev.hybridinference.core.InferenceTimeoutException;
+import dev.hybridinference.core.Receipt;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
+import java.util.function.Consumer;
+import java.util.function.Supplier;
 
 /**
  * The state of one call as it passes through a provider: when it started, its deadline, its attempts
@@ -27,6 +30,7 @@ public final class CallContext {
     private Runnable cancelHook;
     private boolean cancelled;
     private boolean receiptClaimed;
+    private Receipt failureReceipt;
     private Duration instanceTime;
 
     /**
@@ -176,6 +180,28 @@ public final class CallContext {
         }
         receiptClaimed = true;
         return true;
+    }
+
+    /**
+     * The one receipt of this call's failure, shared by every thread that reports it. The first caller
+     * claims the receipt (as {@link #claimReceipt()} does), builds it with {@code build} and passes it to
+     * {@code record} (the ledger, say); a later caller, such as a reader whose read fails because another
+     * thread closed the stream, gets the same receipt to attach to its own exception and records nothing.
+     * Empty when the call's receipt was claimed by its success, or claimed through {@link #claimReceipt()}
+     * without a receipt being shared.
+     */
+    public Optional<Receipt> failureReceipt(Supplier<Receipt> build, Consumer<Receipt> record) {
+        Receipt built;
+        synchronized (this) {
+            if (receiptClaimed) {
+                return Optional.ofNullable(failureReceipt);
+            }
+            built = build.get();
+            receiptClaimed = true;
+            failureReceipt = built;
+        }
+        record.accept(built);
+        return Optional.of(built);
     }
 
     /** Whether the call was cancelled. */
