@@ -33,6 +33,12 @@ public interface InferenceClient extends AutoCloseable {
     /**
      * Streams the answer to a handler, on a thread of the client's. Returns at once.
      *
+     * <p>The handler gets the chunks in order and then exactly one {@link StreamHandler#onComplete} or
+     * {@link StreamHandler#onError}, always: also when the stream is cancelled before it opens, while it
+     * opens, mid-stream, from several threads at once, or after it has ended (then nothing more comes).
+     * A cancelled stream's error is a {@link CancelledException} carrying the partial receipt, and the call
+     * is recorded once in the cost ledger.
+     *
      * @return a handle that cancels the call
      */
     Cancellable stream(ChatRequest request, StreamHandler handler);

@@ -3,14 +3,24 @@ package dev.hybridinference.core.internal;
 import dev.hybridinference.core.ChatChunk;
 import dev.hybridinference.core.ChatResponse;
 import dev.hybridinference.core.ChatStream;
+import dev.hybridinference.core.InferenceException;
 import java.util.NoSuchElementException;
+import java.util.Optional;
+import java.util.concurrent.atomic.AtomicReference;
 
 /**
  * The iterator side of a {@link ChatStream}, written once: a subclass pulls chunks and builds the final
  * response; this class buffers one chunk for {@link #hasNext()} and guards {@link #response()}. Not
- * thread-safe, like the streams it serves. Internal: not part of the public API.
+ * thread-safe, like the streams it serves, except that {@link #close()} may run on another thread.
+ *
+ * <p>It also keeps the one failure that ended the stream early. A subclass whose {@link #close()} builds
+ * a {@link dev.hybridinference.core.CancelledException} with the partial receipt hands it to {@link
+ * #recordFailure}; a reader whose read then fails gets that exception rather than whatever the closed
+ * connection threw, and the push layer ({@link Streams}) reads it through {@link #failure()}. Internal: not
+ * part of the public API.
  */
 public abstract class PulledStream implements ChatStream {
+    private final AtomicReference<InferenceException> failure = new AtomicReference<>();
     private ChatChunk pending;
     private volatile boolean ended;
     private ChatResponse response;
@@ -31,6 +41,24 @@ public abstract class PulledStream implements ChatStream {
         return ended;
     }
 
+    /**
+     * Records why the stream ended early, unless a failure was recorded already.
+     *
+     * @return the failure now recorded: {@code e}, or the one recorded before it
+     */
+    protected final InferenceException recordFailure(InferenceException e) {
+        InferenceException before = failure.compareAndExchange(null, e);
+        return before == null ? e : before;
+    }
+
+    /**
+     * The failure that ended the stream: what a read threw, or what its close recorded; empty while it
+     * runs, after its normal end, and where the implementation recorded nothing.
+     */
+    public final Optional<InferenceException> failure() {
+        return Optional.ofNullable(failure.get());
+    }
+
     @Override
     public final boolean hasNext() {
         if (pending != null) {
@@ -39,14 +67,20 @@ public abstract class PulledStream implements ChatStream {
         if (ended) {
             return false;
         }
-        ChatChunk c = pull();
-        if (c == null) {
+        try {
+            ChatChunk c = pull();
+            if (c == null) {
+                ended = true;
+                response = finish();
+                return false;
+            }
+            pending = c;
+            return true;
+        } catch (InferenceException e) {
             ended = true;
-            response = finish();
-            return false;
+            // A close on another thread may have recorded the stream's failure first: that one wins.
+            throw recordFailure(e);
         }
-        pending = c;
-        return true;
     }
 
     @Override

@@ -14,6 +14,7 @@ import dev.hybridinference.core.ContextLengthExceededException;
 import dev.hybridinference.core.InferenceClient;
 import dev.hybridinference.core.InferenceException;
 import dev.hybridinference.core.InferenceTimeoutException;
+import dev.hybridinference.core.ProviderUnavailableException;
 import dev.hybridinference.core.Receipt;
 import dev.hybridinference.core.RequestOptions;
 import dev.hybridinference.core.StreamHandler;
@@ -22,6 +23,7 @@ import dev.hybridinference.core.internal.DaemonThreads;
 import dev.hybridinference.core.internal.LazyPool;
 import dev.hybridinference.core.internal.PulledStream;
 import dev.hybridinference.core.internal.Streams;
+import dev.hybridinference.core.spi.Deadline;
 import java.math.BigDecimal;
 import java.time.Clock;
 import java.time.Duration;
@@ -37,15 +39,18 @@ import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CompletionException;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutionException;
-import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executor;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.DoubleSupplier;
 import java.util.function.LongSupplier;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * The composite client: named member clients (any {@link InferenceClient}, another {@code HybridClient}
@@ -61,16 +66,32 @@ import java.util.function.LongSupplier;
  * reached the caller; after that an error surfaces with the partial receipt.
  *
  * <p>The receipt names the member that answered and carries every attempt of every member (skipped ones
- * included), the route with its reason, and the summed cost of all attempts. Thread-safe; closing it
- * closes the members.
+ * included), the route with its reason, and the summed cost of all attempts.
+ *
+ * <p>Nothing but an {@link InferenceException} leaves a call, whichever way it is made: a member or a
+ * policy that throws anything else fails the call with an {@code InferenceException} that has the other
+ * exception as its cause and carries the partial receipt. (Misuse is the exception: a null argument, or a
+ * call on a closed client, throws as documented.) A member that fails with something unexpected is not
+ * tried again in that call; its half-open trial, if the call was one, ends all the same.
+ *
+ * <p>Time arithmetic saturates: a {@code Retry-After} of centuries, an {@link Instant#MAX} deadline or a
+ * huge {@code maxBackoff} never overflows (see {@link Deadline}).
+ *
+ * <p>Logs through SLF4J: routing decisions at debug level, a circuit that opens at warn and one that
+ * closes at info. Prompts and secrets are never logged. Thread-safe; closing it closes the members.
  */
 public final class HybridClient implements InferenceClient {
+    private static final Logger LOG = LoggerFactory.getLogger(HybridClient.class);
+
     /** Waits between retry rounds; replaceable so that tests never sleep. */
     @FunctionalInterface
     public interface Sleeper {
         /** Waits {@code duration}. */
         void sleep(Duration duration) throws InterruptedException;
     }
+
+    /** The default sleeper; a call that uses it wakes early when it is cancelled. */
+    private static final Sleeper THREAD_SLEEP = d -> TimeUnit.NANOSECONDS.sleep(Deadline.saturatedNanos(d));
 
     private final String id;
     private final Map<String, MemberState> members;
@@ -124,8 +145,8 @@ public final class HybridClient implements InferenceClient {
             for (MemberState s : members.values()) {
                 Duration every = s.options().keepWarmEvery();
                 if (every != null) {
-                    keepWarm.scheduleWithFixedDelay(
-                            () -> keepWarm(s), every.toNanos(), every.toNanos(), TimeUnit.NANOSECONDS);
+                    long nanos = Math.max(1, Deadline.saturatedNanos(every));
+                    keepWarm.scheduleWithFixedDelay(() -> keepWarm(s), nanos, nanos, TimeUnit.NANOSECONDS);
                 }
             }
         }
@@ -158,12 +179,14 @@ public final class HybridClient implements InferenceClient {
 
     @Override
     public ChatResponse chat(ChatRequest request) {
+        Objects.requireNonNull(request, "request");
         ensureOpen();
         return new Execution(request, false).chat();
     }
 
     @Override
     public CompletableFuture<ChatResponse> chatAsync(ChatRequest request) {
+        Objects.requireNonNull(request, "request");
         ensureOpen();
         Execution execution = new Execution(request, true);
         CompletableFuture<ChatResponse> future = new CompletableFuture<>();
@@ -172,27 +195,65 @@ public final class HybridClient implements InferenceClient {
                 execution.cancel();
             }
         });
-        executor().execute(() -> {
+        Runnable task = () -> {
             try {
                 future.complete(execution.chat());
-            } catch (RuntimeException e) {
+            } catch (InferenceException e) {
                 future.completeExceptionally(e);
+            } catch (Throwable t) {
+                // chat() turns every RuntimeException into an InferenceException; this is an Error. The
+                // future must still complete, or its caller would wait for ever.
+                future.completeExceptionally(execution.fail(unexpected(t, id, "the call"), null));
             }
-        });
+        };
+        try {
+            executor().execute(task);
+        } catch (RejectedExecutionException | IllegalStateException e) {
+            // The client was closed between the check above and now.
+            future.completeExceptionally(
+                    execution.fail(new CancelledException("client is closed", id, null, 0, null, e), null));
+        }
         return future;
     }
 
     @Override
     public ChatStream stream(ChatRequest request) {
+        Objects.requireNonNull(request, "request");
         ensureOpen();
         return new Execution(request, false).stream();
     }
 
+    /**
+     * {@inheritDoc}
+     *
+     * <p>The stream is opened on one of this client's threads; a cancel while it opens stops the retry
+     * waits at once, and a member's stream that opens after the cancel is closed unread.
+     */
     @Override
     public Cancellable stream(ChatRequest request, StreamHandler handler) {
+        Objects.requireNonNull(request, "request");
         Objects.requireNonNull(handler, "handler");
         ensureOpen();
-        return Streams.push(() -> stream(request), handler, executor(), id);
+        Execution execution = new Execution(request, false);
+        Streams.Opener opener = new Streams.Opener() {
+            @Override
+            public ChatStream open() {
+                return execution.stream();
+            }
+
+            @Override
+            public void cancel() {
+                execution.cancel();
+            }
+        };
+        Executor executor;
+        try {
+            executor = executor();
+        } catch (IllegalStateException e) {
+            executor = Runnable::run;
+            execution.cancel();
+        }
+        return Streams.push(opener, handler, executor, id);
     }
 
     @Override
@@ -229,7 +290,7 @@ public final class HybridClient implements InferenceClient {
         }
     }
 
-    private ExecutorService executor() {
+    private Executor executor() {
         return pool.get();
     }
 
@@ -254,6 +315,33 @@ public final class HybridClient implements InferenceClient {
         }
     }
 
+    /**
+     * Wraps something a member or policy threw that is not an {@link InferenceException}. Not retryable:
+     * it says nothing about whether trying again could help.
+     */
+    private static InferenceException unexpected(Throwable t, String providerId, String where) {
+        if (t instanceof InferenceException) {
+            return (InferenceException) t;
+        }
+        return new InferenceException(
+                "unexpected " + t.getClass().getSimpleName() + " from " + where
+                        + (t.getMessage() == null ? "" : ": " + t.getMessage()),
+                providerId,
+                null,
+                0,
+                null,
+                t);
+    }
+
+    /** "12 s", or "300 ms" below a second: how long until something happens, for messages. */
+    private static String inWords(Duration d) {
+        long ms = Deadline.saturatedMillis(d);
+        if (ms < 1000) {
+            return Math.max(0, ms) + " ms";
+        }
+        return (ms / 1000 + (ms % 1000 == 0 ? 0 : 1)) + " s";
+    }
+
     /** Whether an error lets the call move on to another member. */
     private static boolean fallsBack(InferenceException e) {
         if (e instanceof ContextLengthExceededException) {
@@ -265,14 +353,18 @@ public final class HybridClient implements InferenceClient {
         return e.isRetryable();
     }
 
-    /** One call through the composite client: its route, attempts and accumulated cost. */
+    /**
+     * One call through the composite client: its route, attempts and accumulated cost. Run by one thread;
+     * once a stream is handed out, its {@link RoutedStream} makes sure only one thread ends the call.
+     */
     private final class Execution {
         private final ChatRequest request;
         private final boolean async;
         private final long startNanos = nanoTime.getAsLong();
         private final Instant startedAt = clock.instant();
-        private final long deadlineNanos;
+        private final Deadline deadline;
         private final List<Attempt> attempts = new ArrayList<>(4);
+        private final CountDownLatch cancelSignal = new CountDownLatch(1);
         private BigDecimal cost = BigDecimal.ZERO;
         private Duration queueTime = Duration.ZERO;
         private Route route;
@@ -283,22 +375,12 @@ public final class HybridClient implements InferenceClient {
         Execution(ChatRequest request, boolean async) {
             this.request = request;
             this.async = async;
-            long deadline = Long.MAX_VALUE;
-            Optional<Duration> timeout = request.options().timeout();
-            if (timeout.isPresent()) {
-                deadline = startNanos + timeout.get().toNanos();
-            }
-            Optional<Instant> absolute = request.options().deadline();
-            if (absolute.isPresent()) {
-                deadline = Math.min(
-                        deadline,
-                        startNanos + Duration.between(startedAt, absolute.get()).toNanos());
-            }
-            this.deadlineNanos = deadline;
+            this.deadline = Deadline.of(request.options(), startedAt, startNanos, nanoTime);
         }
 
         void cancel() {
             cancelled = true;
+            cancelSignal.countDown();
             CompletableFuture<ChatResponse> f = current;
             if (f != null) {
                 f.cancel(true);
@@ -306,20 +388,35 @@ public final class HybridClient implements InferenceClient {
         }
 
         ChatResponse chat() {
-            Attempted<ChatResponse> done = run(this::callBlocking);
-            MemberState m = done.member;
             try {
-                Receipt receipt = compose(done.value.receipt(), m, done.predictedCold, Optional.empty());
-                ChatResponse r = done.value;
-                return new ChatResponse(r.text(), r.toolCalls(), r.finishReason(), r.usage(), receipt);
-            } finally {
-                m.release();
+                Attempted<ChatResponse> done = run(this::callBlocking);
+                MemberState m = done.member;
+                try {
+                    Receipt receipt = compose(done.value.receipt(), m, done.predictedCold, Optional.empty());
+                    ChatResponse r = done.value;
+                    return new ChatResponse(r.text(), r.toolCalls(), r.finishReason(), r.usage(), receipt);
+                } catch (RuntimeException e) {
+                    // The member answered, but its answer could not be used (a null receipt, say).
+                    throw fail(unexpected(e, m.name(), "member " + m.name() + "'s answer"), m);
+                } finally {
+                    m.release();
+                    m.probeDone(done.gate);
+                }
+            } catch (InferenceException e) {
+                throw e;
+            } catch (RuntimeException e) {
+                throw fail(unexpected(e, id, "the call"), null);
             }
         }
 
         ChatStream stream() {
-            Attempted<ChatStream> opened = run(this::openStream);
-            return new RoutedStream(this, opened);
+            try {
+                return new RoutedStream(this, run(this::openStream));
+            } catch (InferenceException e) {
+                throw e;
+            } catch (RuntimeException e) {
+                throw fail(unexpected(e, id, "the call"), null);
+            }
         }
 
         private ChatResponse callBlocking(MemberState m, ChatRequest r) {
@@ -334,11 +431,7 @@ public final class HybridClient implements InferenceClient {
             try {
                 return f.get();
             } catch (ExecutionException e) {
-                Throwable cause = e.getCause();
-                if (cause instanceof InferenceException) {
-                    throw (InferenceException) cause;
-                }
-                throw new CompletionException(cause);
+                throw unexpected(e.getCause(), m.name(), "member " + m.name());
             } catch (CancellationException e) {
                 throw new CancelledException("call cancelled", m.name(), null, 0, null, e);
             } catch (InterruptedException e) {
@@ -360,14 +453,21 @@ public final class HybridClient implements InferenceClient {
             }
         }
 
-        /** Goes down the route until a member succeeds; the winner's slot is still held. */
+        /** Goes down the route until a member succeeds; the winner's slot (and trial, if any) is still held. */
         private <T> Attempted<T> run(MemberCall<T> call) {
             try {
-                route = policy.route(request, members);
+                route = Objects.requireNonNull(policy.route(request, members), "the routing policy's route");
             } catch (InferenceException e) {
                 throw fail(e, null);
+            } catch (RuntimeException e) {
+                throw fail(unexpected(e, id, "the routing policy"), null);
+            }
+            if (LOG.isDebugEnabled()) {
+                LOG.debug("{}: route {}: {}", id, route.candidates(), route.reason());
             }
             List<String> order = new ArrayList<>(route.candidates());
+            List<MemberState> circuitsOpen = new ArrayList<>();
+            boolean skippedOtherwise = false;
             int made = 0;
             int round = 0;
             Duration waited = Duration.ZERO;
@@ -384,10 +484,21 @@ public final class HybridClient implements InferenceClient {
                     MemberState.Gate gate = m.gate();
                     if (gate == MemberState.Gate.OPEN) {
                         skipped(m, "circuit open after repeated failures");
+                        if (!circuitsOpen.contains(m)) {
+                            circuitsOpen.add(m);
+                        }
                         continue;
                     }
-                    if (!acquire(m)) {
-                        m.probeDone(gate);
+                    boolean acquired = false;
+                    try {
+                        acquired = acquire(m);
+                    } finally {
+                        if (!acquired) {
+                            m.probeDone(gate);
+                        }
+                    }
+                    if (!acquired) {
+                        skippedOtherwise = true;
                         skipped(m, "no free slot: " + m.capacityText());
                         if (m.name().equals(spilloverPrimary)) {
                             note = "; spilled over: " + m.name() + " at " + m.capacityText();
@@ -397,33 +508,50 @@ public final class HybridClient implements InferenceClient {
                     boolean predictedCold = m.predictedCold();
                     m.started();
                     made++;
+                    InferenceException e = null;
+                    boolean handedOver = false;
                     try {
                         T value = call.run(m, forAttempt());
                         if (last != null) {
                             note += "; fell back to " + m.name() + " after "
                                     + last.getClass().getSimpleName();
                         }
-                        return new Attempted<>(m, value, predictedCold);
-                    } catch (InferenceException e) {
-                        m.release();
-                        m.failed(e);
-                        absorb(e, m);
-                        last = e;
-                        if (cancelled || !fallsBack(e)) {
-                            throw fail(e, m);
+                        handedOver = true;
+                        return new Attempted<>(m, value, predictedCold, gate);
+                    } catch (InferenceException x) {
+                        e = x;
+                    } catch (RuntimeException x) {
+                        e = unexpected(x, m.name(), "member " + m.name());
+                    } finally {
+                        if (!handedOver) {
+                            // Whatever happened, an Error included, the slot is freed and a trial call
+                            // ends: left running, it would keep the circuit open for good.
+                            m.release();
+                            if (e != null) {
+                                m.failed(e);
+                            }
+                            m.probeDone(gate);
                         }
-                        if (e instanceof ContextLengthExceededException) {
-                            longerContext(order, i, m);
-                            continue;
-                        }
-                        retryable = true;
-                        if (e.retryAfter().isPresent()
-                                && (retryAfter == null || e.retryAfter().get().compareTo(retryAfter) > 0)) {
-                            retryAfter = e.retryAfter().get();
-                        }
-                    } catch (RuntimeException e) {
-                        m.release();
-                        throw e;
+                    }
+                    absorb(e, m);
+                    last = e;
+                    if (cancelled || !fallsBack(e)) {
+                        throw fail(e, m);
+                    }
+                    if (e instanceof ContextLengthExceededException) {
+                        longerContext(order, i, m);
+                        LOG.debug("{}: context overflow on {}, trying longer contexts", id, m.name());
+                        continue;
+                    }
+                    LOG.debug(
+                            "{}: member {} failed with {}, trying the next",
+                            id,
+                            m.name(),
+                            e.getClass().getSimpleName());
+                    retryable = true;
+                    if (e.retryAfter().isPresent()
+                            && (retryAfter == null || e.retryAfter().get().compareTo(retryAfter) > 0)) {
+                        retryAfter = e.retryAfter().get();
                     }
                 }
                 if (!retryable || made >= retry.maxAttempts()) {
@@ -431,24 +559,30 @@ public final class HybridClient implements InferenceClient {
                 }
                 round++;
                 Duration wait = retry.backoff(round, retryAfter, random.getAsDouble());
-                if (deadlineNanos != Long.MAX_VALUE && nanoTime.getAsLong() + wait.toNanos() >= deadlineNanos) {
+                if (deadline.expiresWithin(wait)) {
+                    note += "; gave up: a wait of " + inWords(wait) + " would pass the deadline";
                     break;
                 }
+                // Both are at most Long.MAX_VALUE nanoseconds, so the sum fits a Duration.
                 waited = waited.plus(wait);
                 if (waited.compareTo(retry.maxTotalWait()) > 0) {
                     note += "; gave up: waiting again would pass maxTotalWait "
-                            + retry.maxTotalWait().toMillis() + " ms";
+                            + Deadline.saturatedMillis(retry.maxTotalWait()) + " ms";
                     break;
                 }
-                try {
-                    sleeper.sleep(wait);
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                    throw fail(new CancelledException("interrupted while backing off", id, null, 0, null, e), null);
-                }
+                LOG.debug("{}: retry round {} in {}", id, round, inWords(wait));
+                pause(wait);
             }
             if (last == null) {
-                last = new CapacityExceededException(
+                last = nobodyCouldTakeIt(circuitsOpen, skippedOtherwise);
+            }
+            throw fail(last, null);
+        }
+
+        /** The error of a call whose every candidate was skipped. */
+        private InferenceException nobodyCouldTakeIt(List<MemberState> circuitsOpen, boolean skippedOtherwise) {
+            if (circuitsOpen.isEmpty() || skippedOtherwise) {
+                return new CapacityExceededException(
                         "no member could take the request: " + route.candidates() + " were all skipped",
                         id,
                         null,
@@ -456,24 +590,53 @@ public final class HybridClient implements InferenceClient {
                         null,
                         null);
             }
-            throw fail(last, null);
+            StringBuilder sb = new StringBuilder("all members' circuits are open: ");
+            Duration first = null;
+            for (int i = 0; i < circuitsOpen.size(); i++) {
+                MemberState m = circuitsOpen.get(i);
+                Optional<Duration> in = m.halfOpensIn();
+                sb.append(i == 0 ? "" : ", ").append(m.name()).append(" (");
+                if (in.isEmpty()) {
+                    // Closed since it was skipped, or a cooldown beyond any deadline.
+                    sb.append(m.circuitOpen() ? "does not half-open" : "closed again");
+                } else if (in.get().isZero()) {
+                    sb.append("trial call in progress");
+                } else {
+                    sb.append("half-opens in ").append(inWords(in.get()));
+                }
+                sb.append(')');
+                if (in.isPresent() && (first == null || in.get().compareTo(first) < 0)) {
+                    first = in.get();
+                }
+            }
+            return new ProviderUnavailableException(sb.toString(), id, null, 0, first, null);
+        }
+
+        /** Waits between rounds; the default sleeper wakes early on a cancel. */
+        private void pause(Duration wait) {
+            try {
+                if (sleeper == THREAD_SLEEP) {
+                    cancelSignal.await(Deadline.saturatedNanos(wait), TimeUnit.NANOSECONDS);
+                } else {
+                    sleeper.sleep(wait);
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw fail(new CancelledException("interrupted while backing off", id, null, 0, null, e), null);
+            }
         }
 
         private void checkActive(InferenceException last) {
             if (cancelled) {
                 throw fail(new CancelledException("call cancelled", id, null, 0, null, null), null);
             }
-            if (deadlineNanos != Long.MAX_VALUE && nanoTime.getAsLong() >= deadlineNanos) {
+            if (deadline.isExpired()) {
                 throw fail(new InferenceTimeoutException("the request's deadline passed", id, null, true, last), null);
             }
         }
 
         private boolean acquire(MemberState m) {
-            Duration wait = m.name().equals(spilloverPrimary) ? waitForSlot : Duration.ZERO;
-            if (!wait.isZero() && deadlineNanos != Long.MAX_VALUE) {
-                long left = deadlineNanos - nanoTime.getAsLong();
-                wait = Duration.ofNanos(Math.max(0, Math.min(wait.toNanos(), left)));
-            }
+            Duration wait = m.name().equals(spilloverPrimary) ? deadline.limit(waitForSlot) : Duration.ZERO;
             long before = nanoTime.getAsLong();
             try {
                 boolean got = m.tryAcquire(wait);
@@ -489,10 +652,10 @@ public final class HybridClient implements InferenceClient {
 
         /** The request with the time left before the deadline as its timeout. */
         private ChatRequest forAttempt() {
-            if (deadlineNanos == Long.MAX_VALUE) {
+            if (deadline.isNone()) {
                 return request;
             }
-            long left = Math.max(1, deadlineNanos - nanoTime.getAsLong());
+            long left = Math.max(1, deadline.remainingNanos());
             RequestOptions o = request.options().toBuilder()
                     .deadline(null)
                     .timeout(Duration.ofNanos(left))
@@ -572,7 +735,7 @@ public final class HybridClient implements InferenceClient {
                     member.sessionId(),
                     member.tags());
             m.succeeded(member, predictedCold);
-            policy.recorded(request, r);
+            recorded(r);
             return r;
         }
 
@@ -597,9 +760,22 @@ public final class HybridClient implements InferenceClient {
                     cost,
                     request.options().sessionId().orElse(null),
                     request.options().tags());
-            policy.recorded(request, r);
+            recorded(r);
             e.withPartialReceipt(r);
             return e;
+        }
+
+        /** Tells the policy of the receipt; a policy that throws is logged and never fails the call. */
+        private void recorded(Receipt r) {
+            try {
+                policy.recorded(request, r);
+            } catch (RuntimeException e) {
+                LOG.warn(
+                        "{}: the routing policy threw {} on a finished call's receipt; ignored",
+                        id,
+                        e.getClass().getSimpleName(),
+                        e);
+            }
         }
     }
 
@@ -608,24 +784,39 @@ public final class HybridClient implements InferenceClient {
         T run(MemberState member, ChatRequest request);
     }
 
+    /** A member's answer (or open stream), with what its call needs to end the member's part later. */
     private static final class Attempted<T> {
         final MemberState member;
         final T value;
         final boolean predictedCold;
+        final MemberState.Gate gate;
 
-        Attempted(MemberState member, T value, boolean predictedCold) {
+        Attempted(MemberState member, T value, boolean predictedCold, MemberState.Gate gate) {
             this.member = member;
             this.value = value;
             this.predictedCold = predictedCold;
+            this.gate = gate;
         }
     }
 
-    /** A member's stream passed through; holds the member's slot until it ends. */
+    /**
+     * A member's stream passed through; holds the member's slot until it ends. Its reader and a close on
+     * another thread may race to end it: whichever comes first settles the call (success, failure or
+     * cancellation) under {@code lock}, so the policy hears of the call once, the slot and a trial call are
+     * freed once, and a reader whose read fails because of the close gets the close's {@link
+     * CancelledException}, partial receipt included.
+     */
     private final class RoutedStream extends PulledStream {
         private final Execution execution;
         private final MemberState member;
         private final ChatStream inner;
         private final boolean predictedCold;
+        private final MemberState.Gate gate;
+        private final long openedNanos;
+        private final Object lock = new Object();
+        private volatile boolean closeRequested;
+        private boolean settled;
+        private InferenceException failure;
         private boolean released;
         private long firstChunkNanos;
 
@@ -634,49 +825,146 @@ public final class HybridClient implements InferenceClient {
             this.member = opened.member;
             this.inner = opened.value;
             this.predictedCold = opened.predictedCold;
+            this.gate = opened.gate;
+            this.openedNanos = nanoTime.getAsLong();
         }
 
         @Override
         protected ChatChunk pull() {
+            ChatChunk c;
             try {
                 if (!inner.hasNext()) {
                     return null;
                 }
+                c = inner.next();
             } catch (InferenceException e) {
-                end();
-                release();
-                member.failed(e);
-                execution.absorb(e, member);
-                throw execution.fail(e, member);
+                throw failed(e);
+            } catch (RuntimeException e) {
+                throw failed(unexpected(e, member.name(), "member " + member.name() + "'s stream"));
             }
             if (firstChunkNanos == 0) {
                 firstChunkNanos = nanoTime.getAsLong();
             }
-            return inner.next();
+            return c;
+        }
+
+        /** The member's stream failed under the reader: the call fails, unless a close settled it first. */
+        private InferenceException failed(InferenceException e) {
+            end();
+            try {
+                synchronized (lock) {
+                    if (!settled) {
+                        settled = true;
+                        if (closeRequested) {
+                            // The close broke the read; the member is not to blame.
+                            failure = cancelled(e);
+                        } else {
+                            member.failed(e);
+                            member.probeDone(gate);
+                            execution.absorb(e, member);
+                            failure = recordFailure(execution.fail(e, member));
+                        }
+                    }
+                    return failure;
+                }
+            } finally {
+                release();
+            }
         }
 
         @Override
         protected ChatResponse finish() {
-            ChatResponse r = inner.response();
-            Optional<Duration> ttft = Optional.of(Duration.ofNanos(firstChunkNanos - execution.startNanos));
-            Receipt receipt = execution.compose(
-                    r.receipt(), member, predictedCold, firstChunkNanos == 0 ? Optional.empty() : ttft);
-            release();
-            return new ChatResponse(r.text(), r.toolCalls(), r.finishReason(), r.usage(), receipt);
+            try {
+                synchronized (lock) {
+                    if (settled) {
+                        // A close settled the call while the last chunk was being read.
+                        throw failure;
+                    }
+                    settled = true;
+                    try {
+                        ChatResponse r = inner.response();
+                        Optional<Duration> ttft = firstChunkNanos == 0
+                                ? Optional.empty()
+                                : Optional.of(Duration.ofNanos(firstChunkNanos - execution.startNanos));
+                        Receipt receipt = execution.compose(r.receipt(), member, predictedCold, ttft);
+                        return new ChatResponse(r.text(), r.toolCalls(), r.finishReason(), r.usage(), receipt);
+                    } catch (RuntimeException e) {
+                        member.probeDone(gate);
+                        failure = recordFailure(execution.fail(
+                                unexpected(e, member.name(), "member " + member.name() + "'s answer"), member));
+                        throw failure;
+                    }
+                }
+            } finally {
+                release();
+            }
         }
 
+        /**
+         * Cancels the call unless it has ended. Closes the member's stream first (which wakes a blocked
+         * reader), then settles the call as cancelled if the reader did not settle it meanwhile.
+         */
         @Override
         public void close() {
+            synchronized (lock) {
+                if (settled) {
+                    return;
+                }
+                closeRequested = true;
+            }
             end();
-            inner.close();
+            try {
+                inner.close();
+            } catch (RuntimeException e) {
+                LOG.debug(
+                        "{}: closing member {}'s stream threw {}",
+                        id,
+                        member.name(),
+                        e.getClass().getSimpleName());
+            }
+            synchronized (lock) {
+                if (!settled) {
+                    settled = true;
+                    failure = cancelled(null);
+                }
+            }
             release();
         }
 
-        private synchronized void release() {
-            if (!released) {
-                released = true;
-                member.release();
+        /**
+         * The call's cancellation, with the member's part of the receipt when the member's stream has one
+         * (its own {@link CancelledException}, or the failure of the read the close broke). Under {@code
+         * lock}.
+         */
+        private InferenceException cancelled(InferenceException memberSaid) {
+            member.probeDone(gate);
+            InferenceException fromMember = memberSaid;
+            if ((fromMember == null || fromMember.partialReceipt().isEmpty()) && inner instanceof PulledStream) {
+                fromMember = ((PulledStream) inner).failure().orElse(fromMember);
             }
+            if (fromMember != null && fromMember.partialReceipt().isPresent()) {
+                execution.absorb(fromMember, member);
+            } else {
+                execution.attempts.add(new Attempt(
+                        member.name(),
+                        "",
+                        "routing",
+                        Attempt.Outcome.CANCELLED,
+                        Duration.ofNanos(nanoTime.getAsLong() - openedNanos),
+                        "stream closed before its end"));
+            }
+            return recordFailure(execution.fail(
+                    new CancelledException("stream closed before its end", id, null, 0, null, fromMember), member));
+        }
+
+        private void release() {
+            synchronized (lock) {
+                if (released) {
+                    return;
+                }
+                released = true;
+            }
+            member.release();
         }
     }
 
@@ -701,7 +989,7 @@ public final class HybridClient implements InferenceClient {
         private Duration cooldown = Duration.ofSeconds(30);
         private Clock clock = Clock.systemUTC();
         private LongSupplier nanoTime = System::nanoTime;
-        private Sleeper sleeper = d -> TimeUnit.NANOSECONDS.sleep(d.toNanos());
+        private Sleeper sleeper = THREAD_SLEEP;
         private DoubleSupplier random = () -> ThreadLocalRandom.current().nextDouble();
         private boolean closeMembers = true;
 

@@ -6,12 +6,16 @@ import dev.hybridinference.core.InferenceException;
 import dev.hybridinference.core.LoadAware;
 import dev.hybridinference.core.LoadSnapshot;
 import dev.hybridinference.core.Receipt;
+import dev.hybridinference.core.spi.Deadline;
 import java.time.Duration;
+import java.util.Optional;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.LongSupplier;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Everything the composite client knows about one member, in one place: calls in flight and the
@@ -19,6 +23,7 @@ import java.util.function.LongSupplier;
  * receipts. Updated as calls start and end; safe under concurrency. Policies read it.
  */
 public final class MemberState {
+    private static final Logger LOG = LoggerFactory.getLogger(MemberState.class);
     private static final double EWMA = 0.2;
 
     private final String name;
@@ -29,11 +34,11 @@ public final class MemberState {
     private final Semaphore permits;
     private final AtomicInteger inFlight = new AtomicInteger();
     private final int failureThreshold;
-    private final long cooldownNanos;
+    private final Duration cooldown;
     private final AtomicBoolean probing = new AtomicBoolean();
     private final Object lock = new Object();
     private int consecutiveFailures;
-    private long openUntilNanos;
+    private Deadline halfOpensAt = Deadline.none();
     private volatile boolean open;
     private volatile boolean everCalled;
     private volatile long lastActivityNanos;
@@ -54,8 +59,8 @@ public final class MemberState {
         this.nanoTime = nanoTime;
         this.permits = options.maxInFlight() > 0 ? new Semaphore(options.maxInFlight(), true) : null;
         this.failureThreshold = failureThreshold;
-        this.cooldownNanos = cooldown.toNanos();
-        this.coldStartNanos = options.coldStartLatency().toNanos();
+        this.cooldown = cooldown;
+        this.coldStartNanos = Deadline.saturatedNanos(options.coldStartLatency());
     }
 
     /** The member's name in the composite client. */
@@ -104,8 +109,9 @@ public final class MemberState {
      */
     boolean tryAcquire(Duration wait) throws InterruptedException {
         if (permits != null) {
-            boolean got =
-                    wait.isZero() ? permits.tryAcquire() : permits.tryAcquire(wait.toNanos(), TimeUnit.NANOSECONDS);
+            boolean got = wait.isZero()
+                    ? permits.tryAcquire()
+                    : permits.tryAcquire(Deadline.saturatedNanos(wait), TimeUnit.NANOSECONDS);
             if (!got) {
                 return false;
             }
@@ -136,7 +142,10 @@ public final class MemberState {
     enum Gate {
         /** Closed: call. */
         CLOSED,
-        /** Open past its cooldown: this call is the one recovery probe. */
+        /**
+         * Open past its cooldown: this call is the one trial (probe) call. Whatever its outcome, it must
+         * end the trial: {@link #succeeded}, {@link #failed} or {@link #probeDone}.
+         */
         PROBE,
         /** Open: skip. */
         OPEN
@@ -151,14 +160,18 @@ public final class MemberState {
             if (!open) {
                 return Gate.CLOSED;
             }
-            if (nanoTime.getAsLong() - openUntilNanos >= 0 && probing.compareAndSet(false, true)) {
+            if (halfOpensAt.isExpired() && probing.compareAndSet(false, true)) {
                 return Gate.PROBE;
             }
             return Gate.OPEN;
         }
     }
 
-    /** Gives back the probe slot of a call that did not go ahead after all. */
+    /**
+     * Ends a trial call that neither succeeded nor failed for the member's sake (it did not go ahead, was
+     * cancelled, or threw something unexpected): the circuit stays open and the next call past the
+     * cooldown is a new trial. Does nothing for a gate other than {@link Gate#PROBE}.
+     */
     void probeDone(Gate gate) {
         if (gate == Gate.PROBE) {
             probing.set(false);
@@ -170,6 +183,20 @@ public final class MemberState {
         return open;
     }
 
+    /**
+     * How long until the open circuit lets a trial call through: zero once the cooldown is over (a trial
+     * may be running); empty when the circuit is closed, or when its cooldown is beyond {@link
+     * Deadline#HORIZON}.
+     */
+    public Optional<Duration> halfOpensIn() {
+        synchronized (lock) {
+            if (!open) {
+                return Optional.empty();
+            }
+            return halfOpensAt.remaining().map(d -> d.isNegative() ? Duration.ZERO : d);
+        }
+    }
+
     /** A call started (for idle-time tracking). */
     void started() {
         lastActivityNanos = nanoTime.getAsLong();
@@ -178,8 +205,11 @@ public final class MemberState {
 
     /** A call succeeded; learns warm or cold latency from its receipt. */
     void succeeded(Receipt receipt, boolean predictedCold) {
-        long total = receipt.totalTime().toNanos();
+        long total = Deadline.saturatedNanos(receipt.totalTime());
         synchronized (lock) {
+            if (open) {
+                LOG.info("member {}: circuit closed, its trial call succeeded", name);
+            }
             consecutiveFailures = 0;
             open = false;
             probing.set(false);
@@ -210,8 +240,16 @@ public final class MemberState {
         synchronized (lock) {
             consecutiveFailures++;
             if (open || consecutiveFailures >= failureThreshold) {
+                LOG.warn(
+                        "member {}: circuit {} after {} failure(s) in a row, the last {}: {}; calls skip it for {} ms",
+                        name,
+                        open ? "open again, its trial call failed" : "opened",
+                        consecutiveFailures,
+                        e.getClass().getSimpleName(),
+                        e.getMessage(),
+                        Deadline.saturatedMillis(cooldown));
                 open = true;
-                openUntilNanos = nanoTime.getAsLong() + cooldownNanos;
+                halfOpensAt = Deadline.after(cooldown, nanoTime);
             }
             probing.set(false);
         }
@@ -219,7 +257,7 @@ public final class MemberState {
 
     /** Whether the member has had no call for at least {@code d} (or never had one). */
     boolean idleFor(Duration d) {
-        return !everCalled || nanoTime.getAsLong() - lastActivityNanos >= d.toNanos();
+        return !everCalled || nanoTime.getAsLong() - lastActivityNanos >= Deadline.saturatedNanos(d);
     }
 
     /** Whether the next call is predicted to hit a cold start. */
@@ -228,7 +266,7 @@ public final class MemberState {
         if (idle == null) {
             return false;
         }
-        return !everCalled || nanoTime.getAsLong() - lastActivityNanos > idle.toNanos();
+        return !everCalled || nanoTime.getAsLong() - lastActivityNanos > Deadline.saturatedNanos(idle);
     }
 
     /** The learned cold-start latency (the configured guess until one is observed). */
@@ -239,11 +277,11 @@ public final class MemberState {
     }
 
     /** The learned latency of a warm call, or empty before the first one. */
-    public java.util.Optional<Duration> warmLatency() {
+    public Optional<Duration> warmLatency() {
         synchronized (lock) {
             return Double.isNaN(warmLatencyNanos)
-                    ? java.util.Optional.empty()
-                    : java.util.Optional.of(Duration.ofNanos((long) warmLatencyNanos));
+                    ? Optional.empty()
+                    : Optional.of(Duration.ofNanos((long) warmLatencyNanos));
         }
     }
 

@@ -1,5 +1,6 @@
 package dev.hybridinference.core.routing;
 
+import dev.hybridinference.core.spi.Deadline;
 import java.time.Duration;
 import java.util.Objects;
 
@@ -55,19 +56,26 @@ public record RetryPolicy(
     }
 
     /**
-     * The wait before retry round {@code round} (1 for the first retry).
+     * The wait before retry round {@code round} (1 for the first retry). Saturates rather than overflows:
+     * a {@code Retry-After} of a billion seconds, or a {@code maxBackoff} too long to count in nanoseconds,
+     * gives the longest wait the caps allow, never an {@link ArithmeticException}. The caller still checks
+     * the wait against {@link #maxTotalWait()} and the request's deadline.
      *
      * @param round the retry round, from 1
      * @param retryAfter the largest Retry-After seen in the round, or null
      * @param random a value in [0, 1) for the jitter
      */
     public Duration backoff(int round, Duration retryAfter, double random) {
-        double base = initialBackoff.toNanos() * Math.pow(multiplier, round - 1);
-        base = Math.min(base, maxBackoff.toNanos());
+        double cap = Deadline.saturatedNanos(maxBackoff);
+        double base = Deadline.saturatedNanos(initialBackoff) * Math.pow(multiplier, Math.max(0, round - 1));
+        // 0 times an infinite growth is NaN; a zero first wait stays zero.
+        base = Double.isNaN(base) ? 0 : Math.min(base, cap);
         double jittered = base * (1 - jitter) + base * jitter * random;
+        // A double beyond the long range narrows to Long.MAX_VALUE.
         long wait = (long) jittered;
         if (retryAfter != null) {
-            wait = Math.max(wait, Math.min(retryAfter.toNanos(), maxRetryAfter.toNanos()));
+            long asked = Math.min(Deadline.saturatedNanos(retryAfter), Deadline.saturatedNanos(maxRetryAfter));
+            wait = Math.max(wait, asked);
         }
         return Duration.ofNanos(wait);
     }

@@ -6,6 +6,7 @@ import dev.hybridinference.core.Pricing;
 import dev.hybridinference.core.Receipt;
 import dev.hybridinference.core.Usage;
 import dev.hybridinference.core.cost.CostLedger;
+import dev.hybridinference.core.spi.Deadline;
 import java.math.BigDecimal;
 import java.time.Clock;
 import java.time.Duration;
@@ -202,14 +203,11 @@ public final class StandardRoutingPolicy implements RoutingPolicy {
         }
     }
 
+    /** The time a member may take: the latency objective or the time left before the deadline, whichever is less. */
     private Duration latencyBudget(ChatRequest request) {
         Duration objective = request.options().latencyObjective().orElse(null);
-        Duration deadline = request.options().timeout().orElse(null);
-        Optional<Instant> absolute = request.options().deadline();
-        if (absolute.isPresent()) {
-            Duration left = Duration.between(clock.instant(), absolute.get());
-            deadline = deadline == null || left.compareTo(deadline) < 0 ? left : deadline;
-        }
+        // Read through Deadline so that a deadline of Instant.MAX or centuries away counts as none.
+        Duration deadline = Deadline.of(request.options(), clock).remaining().orElse(null);
         if (objective == null) {
             return deadline;
         }
@@ -235,9 +233,9 @@ public final class StandardRoutingPolicy implements RoutingPolicy {
                     .append("skipped cold ")
                     .append(name)
                     .append(" (expected ")
-                    .append(members.get(name).expectedLatency().toMillis())
+                    .append(Deadline.saturatedMillis(members.get(name).expectedLatency()))
                     .append(" ms > ")
-                    .append(budget.toMillis())
+                    .append(Deadline.saturatedMillis(budget))
                     .append(" ms allowed)");
         }
     }
@@ -304,7 +302,8 @@ public final class StandardRoutingPolicy implements RoutingPolicy {
 
         BudgetState(Budget budget) {
             this.budget = budget;
-            this.periodMillis = budget.period().toMillis();
+            // A period too long to count in milliseconds is one window for all time.
+            this.periodMillis = Math.max(1, Deadline.saturatedMillis(budget.period()));
         }
 
         synchronized BigDecimal spent(Instant now) {

@@ -4,12 +4,15 @@ import dev.hybridinference.core.Attempt;
 import dev.hybridinference.core.CancelledException;
 import dev.hybridinference.core.ChatRequest;
 import dev.hybridinference.core.InferenceTimeoutException;
+import dev.hybridinference.core.Receipt;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
+import java.util.function.Consumer;
+import java.util.function.Supplier;
 
 /**
  * The state of one call as it passes through a provider: when it started, its deadline, its attempts
@@ -21,12 +24,13 @@ public final class CallContext {
     private final ChatRequest request;
     private final long startNanos;
     private final Instant startedAt;
-    private final long deadlineNanos;
+    private final Deadline deadline;
     private final List<Attempt> attempts = new ArrayList<>(2);
     private String route = "";
     private Runnable cancelHook;
     private boolean cancelled;
     private boolean receiptClaimed;
+    private Receipt failureReceipt;
     private Duration instanceTime;
 
     /**
@@ -41,24 +45,7 @@ public final class CallContext {
         this.request = request;
         this.startNanos = System.nanoTime();
         this.startedAt = clock.instant();
-        long deadline = Long.MAX_VALUE;
-        Optional<Instant> absolute = request.options().deadline();
-        if (absolute.isPresent()) {
-            deadline = startNanos + saturatedNanos(Duration.between(startedAt, absolute.get()));
-        }
-        Optional<Duration> timeout = request.options().timeout();
-        if (timeout.isPresent()) {
-            deadline = Math.min(deadline, startNanos + saturatedNanos(timeout.get()));
-        }
-        this.deadlineNanos = deadline;
-    }
-
-    private static long saturatedNanos(Duration d) {
-        try {
-            return d.toNanos();
-        } catch (ArithmeticException e) {
-            return d.isNegative() ? Long.MIN_VALUE / 2 : Long.MAX_VALUE / 2;
-        }
+        this.deadline = Deadline.of(request.options(), startedAt, startNanos, System::nanoTime);
     }
 
     /** The provider running the call. */
@@ -81,11 +68,17 @@ public final class CallContext {
         return startedAt;
     }
 
+    /**
+     * The call's deadline on {@link System#nanoTime()}: the earlier of the request's timeout and absolute
+     * deadline, or {@link Deadline#none()}. A deadline beyond {@link Deadline#HORIZON} counts as none.
+     */
+    public Deadline deadline() {
+        return deadline;
+    }
+
     /** Time left before the request's deadline; empty when it has none. Zero or negative once passed. */
     public Optional<Duration> remaining() {
-        return deadlineNanos == Long.MAX_VALUE
-                ? Optional.empty()
-                : Optional.of(Duration.ofNanos(deadlineNanos - System.nanoTime()));
+        return deadline.remaining();
     }
 
     /**
@@ -97,7 +90,7 @@ public final class CallContext {
         if (isCancelled()) {
             throw new CancelledException("call cancelled", providerId, endpoint, 0, null, null);
         }
-        if (deadlineNanos != Long.MAX_VALUE && System.nanoTime() >= deadlineNanos) {
+        if (deadline.isExpired()) {
             throw new InferenceTimeoutException("the request's deadline passed", providerId, endpoint, true, null);
         }
     }
@@ -120,7 +113,15 @@ public final class CallContext {
      */
     public synchronized void addInstanceTime(Duration share) {
         if (share != null && !share.isNegative()) {
-            instanceTime = instanceTime == null ? share : instanceTime.plus(share);
+            instanceTime = instanceTime == null ? share : saturatedSum(instanceTime, share);
+        }
+    }
+
+    private static Duration saturatedSum(Duration a, Duration b) {
+        try {
+            return a.plus(b);
+        } catch (ArithmeticException e) {
+            return Duration.ofSeconds(Long.MAX_VALUE, 999_999_999);
         }
     }
 
@@ -179,6 +180,28 @@ public final class CallContext {
         }
         receiptClaimed = true;
         return true;
+    }
+
+    /**
+     * The one receipt of this call's failure, shared by every thread that reports it. The first caller
+     * claims the receipt (as {@link #claimReceipt()} does), builds it with {@code build} and passes it to
+     * {@code record} (the ledger, say); a later caller, such as a reader whose read fails because another
+     * thread closed the stream, gets the same receipt to attach to its own exception and records nothing.
+     * Empty when the call's receipt was claimed by its success, or claimed through {@link #claimReceipt()}
+     * without a receipt being shared.
+     */
+    public Optional<Receipt> failureReceipt(Supplier<Receipt> build, Consumer<Receipt> record) {
+        Receipt built;
+        synchronized (this) {
+            if (receiptClaimed) {
+                return Optional.ofNullable(failureReceipt);
+            }
+            built = build.get();
+            receiptClaimed = true;
+            failureReceipt = built;
+        }
+        record.accept(built);
+        return Optional.of(built);
     }
 
     /** Whether the call was cancelled. */
