@@ -135,7 +135,11 @@ public abstract class AbstractProviderClient implements InferenceClient {
 
     @Override
     public final ChatStream stream(ChatRequest request) {
-        CallContext ctx = begin(request);
+        return open(begin(request));
+    }
+
+    private ChatStream open(CallContext ctx) {
+        ChatRequest request = ctx.request();
         ProviderStream ps;
         try {
             ps = doStream(request, ctx);
@@ -149,7 +153,24 @@ public abstract class AbstractProviderClient implements InferenceClient {
     public final Cancellable stream(ChatRequest request, StreamHandler handler) {
         Objects.requireNonNull(handler, "handler");
         ensureOpen();
-        return Streams.push(() -> stream(request), handler, executor(), id);
+        CallContext ctx = begin(request);
+        // A cancel while the stream is still opening cancels the call itself, so a blocking open (a slow
+        // server's headers, a queue) is cut short rather than waited out.
+        return Streams.push(
+                new Streams.Opener() {
+                    @Override
+                    public ChatStream open() {
+                        return AbstractProviderClient.this.open(ctx);
+                    }
+
+                    @Override
+                    public void cancel() {
+                        ctx.cancel();
+                    }
+                },
+                handler,
+                executor(),
+                id);
     }
 
     @Override
@@ -215,14 +236,15 @@ public abstract class AbstractProviderClient implements InferenceClient {
      * platforms bill them.
      */
     private InferenceException failWith(CallContext ctx, InferenceException ie, ProviderResult sofar) {
-        if (ie.partialReceipt().isEmpty() && ctx.claimReceipt()) {
+        if (ie.partialReceipt().isEmpty()) {
+            // Shared by every thread that reports this failure (a reader and a closer): built and recorded
+            // once, attached to each exception.
             Usage usage = sofar == null ? Usage.ZERO : sofar.usage();
             String model = sofar == null || sofar.model().isEmpty()
                     ? ctx.request().model().orElse("")
                     : sofar.model();
-            Receipt partial = receipt(ctx, usage, model, null, null, Optional.empty(), ie);
-            record(partial);
-            ie.withPartialReceipt(partial);
+            ctx.failureReceipt(() -> receipt(ctx, usage, model, null, null, Optional.empty(), ie), this::record)
+                    .ifPresent(ie::withPartialReceipt);
         }
         return ie;
     }
@@ -353,7 +375,8 @@ public abstract class AbstractProviderClient implements InferenceClient {
             end();
             ctx.cancel();
             source.close();
-            failWith(ctx, new CancelledException("stream closed before its end", id, null, 0, null, null), partial());
+            recordFailure(failWith(
+                    ctx, new CancelledException("stream closed before its end", id, null, 0, null, null), partial()));
         }
 
         /** What the stream assembled before it failed; null when the provider cannot say. */

@@ -163,7 +163,7 @@ class OverflowAndUnexpectedFailureTest {
                         cold,
                         MemberOptions.builder()
                                 .idleTimeout(Duration.ofMinutes(5))
-                                .coldStartLatency(ENDLESS)
+                                .coldStartLatency(Duration.ofDays(366)) // the most MemberOptions accepts
                                 .build())
                 .member("warm", warm)
                 .policy(policy)
@@ -176,7 +176,10 @@ class OverflowAndUnexpectedFailureTest {
             var r = c.chat(fast);
             assertThat(r.text()).isEqualTo("from warm");
             assertThat(r.receipt().route())
-                    .contains("skipped cold cold (expected " + Long.MAX_VALUE / 1_000_000 + " ms");
+                    .contains("skipped cold cold (expected "
+                            + Duration.ofDays(366).toMillis() + " ms");
+            assertThatThrownBy(() -> MemberOptions.builder().coldStartLatency(ENDLESS))
+                    .isInstanceOf(IllegalArgumentException.class);
             // A cooldown of 292 billion years: the circuit opens and stays open, without overflowing.
             warm.thenFail(new ProviderUnavailableException("down", "warm", null, 503, null, null));
             assertThat(c.chat(fast).text()).isEqualTo("from cold");

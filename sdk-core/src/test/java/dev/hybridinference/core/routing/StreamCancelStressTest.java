@@ -27,7 +27,6 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
@@ -239,8 +238,6 @@ class StreamCancelStressTest {
     }
 
     @Test
-    @Disabled("needs AbstractProviderClient to keep the receipt its close() builds (PulledStream.recordFailure) and to"
-            + " share a lost claim's receipt (CallContext.failureReceipt); today a close that wins the race drops it")
     void pushStreamsOfAProviderCancelledAfterOpeningCarryAPartialReceipt() throws Exception {
         try (InferenceClient echo = echo()) {
             List<Seen> all = pushAndCancel(echo);
