@@ -650,10 +650,15 @@ public final class FaultServer implements AutoCloseable {
             }
             long id = connections.incrementAndGet();
             sockets.add(s);
-            Thread t = new Thread(() -> serve(s, id), "fault-server-" + port() + "-conn-" + id);
-            t.setDaemon(true);
-            handlers.add(t);
-            t.start();
+            try {
+                Thread t = new Thread(() -> serve(s, id), "fault-server-" + port() + "-conn-" + id);
+                t.setDaemon(true);
+                handlers.add(t);
+                t.start();
+            } catch (RuntimeException | Error e) {
+                sockets.remove(s);
+                closeQuietly(s);
+            }
             if (closed) {
                 closeQuietly(s);
             }
@@ -717,8 +722,9 @@ public final class FaultServer implements AutoCloseable {
                     return;
                 }
             }
-        } catch (IOException e) {
-            // the client went away, or the server is closing
+        } catch (IOException | RuntimeException | Error e) {
+            // The client went away, the server is closing, or this thread failed (even out of memory, when a
+            // test fills the heap on purpose): either way the connection ends here and the server goes on.
         } finally {
             closeQuietly(s);
             sockets.remove(s);
