@@ -11,6 +11,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
+import org.assertj.core.api.SoftAssertions;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -61,9 +62,13 @@ class Item11DiscoveryStampedeTest extends FaultTestBase {
                 }
             }
         }
-        assertThat(server.count("GET", "/v1/models"))
+        SoftAssertions soft = new SoftAssertions();
+        soft.assertThat(server.count("GET", "/v1/models"))
                 .as("GET /v1/models requests for 20 concurrent first calls")
                 .isLessThanOrEqualTo(2);
-        assertThat(late).as("calls that ended after their 3 s timeout + 750 ms").isEmpty();
+        soft.assertThat(late)
+                .as("calls that ended after their 3 s timeout + 750 ms")
+                .isEmpty();
+        soft.assertAll();
     }
 }
