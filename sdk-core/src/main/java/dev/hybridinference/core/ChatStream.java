@@ -14,7 +14,9 @@ public interface ChatStream extends Iterator<ChatChunk>, Iterable<ChatChunk>, Au
     /**
      * The whole answer and its receipt.
      *
-     * @throws IllegalStateException if the stream has not been read to the end
+     * @throws InferenceException the failure that ended the stream early, such as the {@link
+     *     CancelledException} of a close from another thread (with its partial receipt)
+     * @throws IllegalStateException if the stream is still running and has not been read to the end
      */
     ChatResponse response();
 

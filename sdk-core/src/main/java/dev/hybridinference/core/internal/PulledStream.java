@@ -96,6 +96,11 @@ public abstract class PulledStream implements ChatStream {
     @Override
     public final ChatResponse response() {
         if (response == null) {
+            // Ended early (closed, possibly by another thread, or failed): the reason, with its receipt.
+            InferenceException f = failure.get();
+            if (f != null) {
+                throw f;
+            }
             throw new IllegalStateException("the stream has not been read to its end");
         }
         return response;
