@@ -28,8 +28,8 @@ final class FaultReport {
     private static volatile Row current;
 
     static {
-        elsewhere(13, "Local runtime: hostile GGUF files", "tested in provider-local-gpu");
-        elsewhere(16, "Local runtime: native memory and threads", "tested in provider-local-gpu");
+        elsewhere(13, "Local runtime deadlines", "tested in provider-local-gpu (LocalGpuDeadlineTest)");
+        elsewhere(16, "Native bounds (context length, tensor sizes)", "tested in provider-local-gpu (HostileFileTest)");
         Thread.UncaughtExceptionHandler previous = Thread.getDefaultUncaughtExceptionHandler();
         // An exception that escapes an SDK thread reaches no caller at all: count it as untyped.
         Thread.setDefaultUncaughtExceptionHandler((thread, error) -> {

@@ -76,7 +76,7 @@ class Item01DeadConnectionsTest extends FaultTestBase {
         FaultServer server = server().idleTimeout(Duration.ofMillis(40));
         CostLedger ledger = new CostLedger();
         VllmClient client = (VllmClient)
-                load(Yaml.single(server.baseUrl(), "scrapeInterval", "80ms", "scrapeTimeout", "1s"), ledger);
+                load(Yaml.single(server.baseUrl(), "scrapeInterval", "100ms", "scrapeTimeout", "1s"), ledger);
 
         long deadline = System.nanoTime() + Duration.ofSeconds(8).toNanos();
         int samples = 0;

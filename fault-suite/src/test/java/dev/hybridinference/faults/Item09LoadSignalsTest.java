@@ -48,7 +48,7 @@ class Item09LoadSignalsTest extends FaultTestBase {
         FaultServer server =
                 server().metrics(FaultServer.MetricsStyle.UNKNOWN_NAMES).load(0, 5, 0);
         VllmClient client =
-                (VllmClient) load(Yaml.single(server.baseUrl(), "scrapeInterval", "60ms"), new CostLedger());
+                (VllmClient) load(Yaml.single(server.baseUrl(), "scrapeInterval", "100ms"), new CostLedger());
         awaitScrapes(server, client, 6);
         List<String> warnings = probe.logs().lines(Level.WARNING).stream()
                 .filter(l -> l.toLowerCase(Locale.ROOT).contains("metric"))
@@ -57,6 +57,7 @@ class Item09LoadSignalsTest extends FaultTestBase {
                 .as(
                         "warnings about /metrics after %d scrapes of a server with no known metric names",
                         server.count("GET", "/metrics"))
+                .withFailMessage("all lines: %s / status %s", probe.logs().lines(), client.replicas())
                 .hasSize(1);
     }
 

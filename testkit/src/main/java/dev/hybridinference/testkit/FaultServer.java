@@ -1126,7 +1126,7 @@ public final class FaultServer implements AutoCloseable {
                         + "# HELP http_requests_total Requests served.\n"
                         + "# TYPE http_requests_total counter\n"
                         + "http_requests_total{code=\"200\"} 41\n"
-                        + "tgi_queue_size " + waiting + "\n";
+                        + "inference_queue_depth " + waiting + "\n";
             default:
                 return "# HELP vllm:num_requests_running Number of requests in model execution batches.\n"
                         + "# TYPE vllm:num_requests_running gauge\n"

@@ -207,9 +207,14 @@ public abstract class AbstractProviderClient implements InferenceClient {
 
     private ChatResponse complete(CallContext ctx, ProviderResult r, Optional<Duration> ttft) {
         Receipt receipt = receipt(ctx, r.usage(), r.model(), r.coldStart(), r.instanceTime(), ttft, null);
-        if (ctx.claimReceipt()) {
-            record(receipt);
+        if (!ctx.claimReceipt()) {
+            // A close on another thread ended the call first and recorded it as cancelled: that outcome
+            // stands, so the caller never holds a receipt the ledger does not have.
+            InferenceException closed = new CancelledException("stream closed before its end", id, null, 0, null, null);
+            ctx.failureReceipt(() -> receipt, x -> {}).ifPresent(closed::withPartialReceipt);
+            throw closed;
         }
+        record(receipt);
         return new ChatResponse(r.text(), r.toolCalls(), r.finishReason(), r.usage(), receipt);
     }
 
