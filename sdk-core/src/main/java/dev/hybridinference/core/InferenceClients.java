@@ -71,7 +71,7 @@ public final class InferenceClients {
     public static final int MAX_PROVIDERS = 256;
 
     private static final Logger LOG = LoggerFactory.getLogger(InferenceClients.class);
-    private static final Set<String> TOP_LEVEL_KEYS = Set.of("providers", "default", "routing");
+    private static final Set<String> TOP_LEVEL_KEYS = Set.of("providers", "default", "routing", "retry");
     private static final Pattern PROVIDER_NAME = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,63}");
 
     /**
@@ -242,16 +242,24 @@ public final class InferenceClients {
         @SuppressWarnings("unchecked")
         private InferenceClient loadMap(Map<String, ?> document) {
             ConfigNode doc;
+            // The core's keys of each provider section, taken out before the factories see the sections.
+            Map<String, ConfigNode> providerOptions = new LinkedHashMap<>();
             try {
                 Object resolved = EnvSubstitution.resolve(document, "", env);
                 // The substituted value is the secret: register it before anything can quote it.
                 registerSecrets(resolved, "");
+                Map<String, Map<String, Object>> coreKeys = new LinkedHashMap<>();
+                resolved = withoutCoreKeys(resolved, coreKeys);
                 doc = ConfigNode.of((Map<String, ?>) resolved);
+                for (Map.Entry<String, Map<String, Object>> e : coreKeys.entrySet()) {
+                    String path = "providers." + e.getKey();
+                    providerOptions.put(e.getKey(), ConfigNode.of(path, e.getValue()));
+                }
             } catch (RuntimeException e) {
                 throw unexpected("", e);
             }
             try {
-                return loadTree(doc);
+                return loadTree(doc, providerOptions);
             } catch (RuntimeException e) {
                 // Providers and routing turn their own failures into errors at their paths; this is
                 // the last line, so that nothing but a ConfigurationException leaves the loader.
@@ -259,7 +267,40 @@ public final class InferenceClients {
             }
         }
 
-        private InferenceClient loadTree(ConfigNode doc) {
+        /**
+         * The document with the keys the core reads in every provider section ({@link
+         * RoutingConfigReader#PROVIDER_KEYS}) moved out of the sections into {@code out}, by provider, so
+         * that no provider's factory has to know them. Sections that are not mappings are left for the
+         * checks that follow to refuse with their path.
+         */
+        @SuppressWarnings("unchecked")
+        private static Object withoutCoreKeys(Object document, Map<String, Map<String, Object>> out) {
+            if (!(document instanceof Map) || !(((Map<?, ?>) document).get("providers") instanceof Map)) {
+                return document;
+            }
+            Map<Object, Object> root = new LinkedHashMap<>((Map<Object, Object>) document);
+            Map<Object, Object> providers = new LinkedHashMap<>((Map<Object, Object>) root.get("providers"));
+            for (Map.Entry<Object, Object> p : providers.entrySet()) {
+                if (!(p.getValue() instanceof Map)) {
+                    continue;
+                }
+                Map<Object, Object> section = new LinkedHashMap<>((Map<Object, Object>) p.getValue());
+                Map<String, Object> taken = new LinkedHashMap<>();
+                for (String key : RoutingConfigReader.PROVIDER_KEYS) {
+                    if (section.containsKey(key)) {
+                        taken.put(key, section.remove(key));
+                    }
+                }
+                if (!taken.isEmpty()) {
+                    out.put(String.valueOf(p.getKey()), taken);
+                    p.setValue(section);
+                }
+            }
+            root.put("providers", providers);
+            return root;
+        }
+
+        private InferenceClient loadTree(ConfigNode doc, Map<String, ConfigNode> providerOptions) {
             doc.allowOnly(TOP_LEVEL_KEYS);
             Map<String, ConfigNode> providers = doc.requireObject("providers").entries();
             if (providers.isEmpty()) {
@@ -298,6 +339,8 @@ public final class InferenceClients {
                         "names \"" + chosen + "\", which is not a provider; expected one of "
                                 + String.join(", ", providers.keySet()));
             }
+            // Checked before any provider starts, whether or not routing reads them.
+            providerOptions.values().forEach(RoutingConfigReader::checkProviderOptions);
             ProviderRegistry registry = ProviderRegistry.load(classLoader);
             CostLedger sharedLedger = ledger != null ? ledger : new CostLedger(clock, Duration.ofDays(31));
             Map<String, InferenceClient> built = new LinkedHashMap<>();
@@ -318,9 +361,11 @@ public final class InferenceClients {
                     throw error;
                 }
             }
+            ConfigNode retry = doc.object("retry").orElse(null);
             if (routed) {
                 try {
-                    return RoutingConfigReader.read(doc.requireObject("routing"), built, sharedLedger, clock);
+                    return RoutingConfigReader.read(
+                            doc.requireObject("routing"), built, providerOptions, retry, sharedLedger, clock);
                 } catch (RuntimeException failure) {
                     ConfigurationException error = unexpected("routing", failure);
                     closeAll(new ArrayList<>(built.values()), error);
@@ -332,7 +377,18 @@ public final class InferenceClients {
             List<InferenceClient> unused = new ArrayList<>(built.values());
             unused.remove(built.get(pick));
             closeAll(unused, null);
-            return built.get(pick);
+            ConfigNode options = providerOptions.get(pick);
+            if (retry == null && (options == null || !options.has("modelAliases"))) {
+                return built.get(pick);
+            }
+            // Retries and aliases take the composite client's path: one member, the provider.
+            try {
+                return RoutingConfigReader.single(pick, built.get(pick), options, retry, sharedLedger, clock);
+            } catch (RuntimeException failure) {
+                ConfigurationException error = unexpected(retry != null ? "retry" : "providers." + pick, failure);
+                closeAll(List.of(built.get(pick)), error);
+                throw error;
+            }
         }
 
         private static void closeAll(List<InferenceClient> clients, RuntimeException primary) {
