@@ -50,8 +50,22 @@ import org.yaml.snakeyaml.error.MarkedYAMLException;
  * }</pre>
  *
  * <p>With one provider, that provider's client is returned; with several, the top-level {@code default}
- * key names the one to return. Every error is a {@link ConfigurationException} that names the offending
- * key path; no other exception leaves the loader.
+ * key names the one to return, or a {@code routing:} section combines them into a {@link
+ * dev.hybridinference.core.routing.HybridClient}. Every error is a {@link ConfigurationException} that
+ * names the offending key path; no other exception leaves the loader.
+ *
+ * <p>The core reads two keys of every provider section itself, whatever the provider's type, and takes
+ * them out before the provider's factory sees the section: {@code capabilities:} ({@code tools}, {@code
+ * jsonSchema}, {@code jsonObject}, {@code streaming}, {@code contextLength}) and {@code modelAliases:}
+ * (alias to served model name), both read by the composite client, where {@code routing.members.<name>}
+ * overrides them. A top-level {@code retry:} section (the keys of {@code routing.retry}) retries a provider
+ * used alone: such a provider, or one with {@code modelAliases}, is returned inside a one-member {@code
+ * HybridClient} named after it ({@link InferenceClient#unwrap} reaches the provider). With {@code
+ * routing:}, {@code retry:} is the composite client's retry policy; giving it there too is refused. One
+ * layer retries.
+ *
+ * <p>The ledger every provider and the routing budgets record into is the returned client's {@link
+ * InferenceClient#ledger()}.
  *
  * <p>Documents from untrusted hands are safe to load: a document is at most {@link
  * #DEFAULT_MAX_DOCUMENT_SIZE} (1 MiB) unless raised, nests at most {@link ConfigNode#MAX_DEPTH} levels,
