@@ -3,6 +3,7 @@ package dev.hybridinference.localgpu;
 import dev.hybridinference.core.CancelledException;
 import dev.hybridinference.core.ChatChunk;
 import dev.hybridinference.core.ChatRequest;
+import dev.hybridinference.core.ClientInfo;
 import dev.hybridinference.core.ContextLengthExceededException;
 import dev.hybridinference.core.DeploymentKind;
 import dev.hybridinference.core.FinishReason;
@@ -151,6 +152,15 @@ public final class LocalGpuClient extends AbstractProviderClient {
     @Override
     protected List<String> models() {
         return List.of(modelName);
+    }
+
+    /**
+     * No tool calling and no JSON response formats (a request with either is refused), streaming, and
+     * the context of its sessions: the composite client sends such requests elsewhere.
+     */
+    @Override
+    protected ClientInfo.Capabilities capabilities() {
+        return new ClientInfo.Capabilities(false, false, false, true, contextSize);
     }
 
     @Override

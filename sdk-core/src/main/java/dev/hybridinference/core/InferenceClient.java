@@ -1,5 +1,8 @@
 package dev.hybridinference.core;
 
+import dev.hybridinference.core.cost.CostLedger;
+import java.util.Objects;
+import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 
 /**
@@ -43,8 +46,31 @@ public interface InferenceClient extends AutoCloseable {
      */
     Cancellable stream(ChatRequest request, StreamHandler handler);
 
-    /** What this client is: id, type, deployment kind, models and pricing. */
+    /**
+     * What this client is: id, type, deployment kind, models, pricing, capabilities and cold-start
+     * behaviour; for a composite client, its members' info too.
+     */
     ClientInfo info();
+
+    /**
+     * The ledger this client's calls are recorded in, where its costs add up: {@code
+     * client.ledger().orElseThrow().totals()}. A client loaded by {@link InferenceClients} always has one
+     * (the loader's, shared by every provider and the routing policy). Empty for a client built in code
+     * without a ledger, and by default.
+     */
+    default Optional<CostLedger> ledger() {
+        return Optional.empty();
+    }
+
+    /**
+     * This client as {@code type}, if it is one; a composite client with a single member (as {@link
+     * InferenceClients} builds around a provider given {@code retry} or {@code modelAliases}) also answers
+     * for that member, so that {@code client.unwrap(VllmClient.class)} finds the provider either way.
+     */
+    default <T> Optional<T> unwrap(Class<T> type) {
+        Objects.requireNonNull(type, "type");
+        return type.isInstance(this) ? Optional.of(type.cast(this)) : Optional.empty();
+    }
 
     /** Frees the client's connections, threads and native memory. Idempotent; calls after it fail. */
     @Override

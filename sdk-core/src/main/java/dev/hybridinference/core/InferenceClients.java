@@ -50,8 +50,22 @@ import org.yaml.snakeyaml.error.MarkedYAMLException;
  * }</pre>
  *
  * <p>With one provider, that provider's client is returned; with several, the top-level {@code default}
- * key names the one to return. Every error is a {@link ConfigurationException} that names the offending
- * key path; no other exception leaves the loader.
+ * key names the one to return, or a {@code routing:} section combines them into a {@link
+ * dev.hybridinference.core.routing.HybridClient}. Every error is a {@link ConfigurationException} that
+ * names the offending key path; no other exception leaves the loader.
+ *
+ * <p>The core reads two keys of every provider section itself, whatever the provider's type, and takes
+ * them out before the provider's factory sees the section: {@code capabilities:} ({@code tools}, {@code
+ * jsonSchema}, {@code jsonObject}, {@code streaming}, {@code contextLength}) and {@code modelAliases:}
+ * (alias to served model name), both read by the composite client, where {@code routing.members.<name>}
+ * overrides them. A top-level {@code retry:} section (the keys of {@code routing.retry}) retries a provider
+ * used alone: such a provider, or one with {@code modelAliases}, is returned inside a one-member {@code
+ * HybridClient} named after it ({@link InferenceClient#unwrap} reaches the provider). With {@code
+ * routing:}, {@code retry:} is the composite client's retry policy; giving it there too is refused. One
+ * layer retries.
+ *
+ * <p>The ledger every provider and the routing budgets record into is the returned client's {@link
+ * InferenceClient#ledger()}.
  *
  * <p>Documents from untrusted hands are safe to load: a document is at most {@link
  * #DEFAULT_MAX_DOCUMENT_SIZE} (1 MiB) unless raised, nests at most {@link ConfigNode#MAX_DEPTH} levels,
@@ -71,7 +85,7 @@ public final class InferenceClients {
     public static final int MAX_PROVIDERS = 256;
 
     private static final Logger LOG = LoggerFactory.getLogger(InferenceClients.class);
-    private static final Set<String> TOP_LEVEL_KEYS = Set.of("providers", "default", "routing");
+    private static final Set<String> TOP_LEVEL_KEYS = Set.of("providers", "default", "routing", "retry");
     private static final Pattern PROVIDER_NAME = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,63}");
 
     /**
@@ -242,16 +256,24 @@ public final class InferenceClients {
         @SuppressWarnings("unchecked")
         private InferenceClient loadMap(Map<String, ?> document) {
             ConfigNode doc;
+            // The core's keys of each provider section, taken out before the factories see the sections.
+            Map<String, ConfigNode> providerOptions = new LinkedHashMap<>();
             try {
                 Object resolved = EnvSubstitution.resolve(document, "", env);
                 // The substituted value is the secret: register it before anything can quote it.
                 registerSecrets(resolved, "");
+                Map<String, Map<String, Object>> coreKeys = new LinkedHashMap<>();
+                resolved = withoutCoreKeys(resolved, coreKeys);
                 doc = ConfigNode.of((Map<String, ?>) resolved);
+                for (Map.Entry<String, Map<String, Object>> e : coreKeys.entrySet()) {
+                    String path = "providers." + e.getKey();
+                    providerOptions.put(e.getKey(), ConfigNode.of(path, e.getValue()));
+                }
             } catch (RuntimeException e) {
                 throw unexpected("", e);
             }
             try {
-                return loadTree(doc);
+                return loadTree(doc, providerOptions);
             } catch (RuntimeException e) {
                 // Providers and routing turn their own failures into errors at their paths; this is
                 // the last line, so that nothing but a ConfigurationException leaves the loader.
@@ -259,7 +281,40 @@ public final class InferenceClients {
             }
         }
 
-        private InferenceClient loadTree(ConfigNode doc) {
+        /**
+         * The document with the keys the core reads in every provider section ({@link
+         * RoutingConfigReader#PROVIDER_KEYS}) moved out of the sections into {@code out}, by provider, so
+         * that no provider's factory has to know them. Sections that are not mappings are left for the
+         * checks that follow to refuse with their path.
+         */
+        @SuppressWarnings("unchecked")
+        private static Object withoutCoreKeys(Object document, Map<String, Map<String, Object>> out) {
+            if (!(document instanceof Map) || !(((Map<?, ?>) document).get("providers") instanceof Map)) {
+                return document;
+            }
+            Map<Object, Object> root = new LinkedHashMap<>((Map<Object, Object>) document);
+            Map<Object, Object> providers = new LinkedHashMap<>((Map<Object, Object>) root.get("providers"));
+            for (Map.Entry<Object, Object> p : providers.entrySet()) {
+                if (!(p.getValue() instanceof Map)) {
+                    continue;
+                }
+                Map<Object, Object> section = new LinkedHashMap<>((Map<Object, Object>) p.getValue());
+                Map<String, Object> taken = new LinkedHashMap<>();
+                for (String key : RoutingConfigReader.PROVIDER_KEYS) {
+                    if (section.containsKey(key)) {
+                        taken.put(key, section.remove(key));
+                    }
+                }
+                if (!taken.isEmpty()) {
+                    out.put(String.valueOf(p.getKey()), taken);
+                    p.setValue(section);
+                }
+            }
+            root.put("providers", providers);
+            return root;
+        }
+
+        private InferenceClient loadTree(ConfigNode doc, Map<String, ConfigNode> providerOptions) {
             doc.allowOnly(TOP_LEVEL_KEYS);
             Map<String, ConfigNode> providers = doc.requireObject("providers").entries();
             if (providers.isEmpty()) {
@@ -298,6 +353,8 @@ public final class InferenceClients {
                         "names \"" + chosen + "\", which is not a provider; expected one of "
                                 + String.join(", ", providers.keySet()));
             }
+            // Checked before any provider starts, whether or not routing reads them.
+            providerOptions.values().forEach(RoutingConfigReader::checkProviderOptions);
             ProviderRegistry registry = ProviderRegistry.load(classLoader);
             CostLedger sharedLedger = ledger != null ? ledger : new CostLedger(clock, Duration.ofDays(31));
             Map<String, InferenceClient> built = new LinkedHashMap<>();
@@ -318,9 +375,11 @@ public final class InferenceClients {
                     throw error;
                 }
             }
+            ConfigNode retry = doc.object("retry").orElse(null);
             if (routed) {
                 try {
-                    return RoutingConfigReader.read(doc.requireObject("routing"), built, sharedLedger, clock);
+                    return RoutingConfigReader.read(
+                            doc.requireObject("routing"), built, providerOptions, retry, sharedLedger, clock);
                 } catch (RuntimeException failure) {
                     ConfigurationException error = unexpected("routing", failure);
                     closeAll(new ArrayList<>(built.values()), error);
@@ -332,7 +391,18 @@ public final class InferenceClients {
             List<InferenceClient> unused = new ArrayList<>(built.values());
             unused.remove(built.get(pick));
             closeAll(unused, null);
-            return built.get(pick);
+            ConfigNode options = providerOptions.get(pick);
+            if (retry == null && (options == null || !options.has("modelAliases"))) {
+                return built.get(pick);
+            }
+            // Retries and aliases take the composite client's path: one member, the provider.
+            try {
+                return RoutingConfigReader.single(pick, built.get(pick), options, retry, sharedLedger, clock);
+            } catch (RuntimeException failure) {
+                ConfigurationException error = unexpected(retry != null ? "retry" : "providers." + pick, failure);
+                closeAll(List.of(built.get(pick)), error);
+                throw error;
+            }
         }
 
         private static void closeAll(List<InferenceClient> clients, RuntimeException primary) {

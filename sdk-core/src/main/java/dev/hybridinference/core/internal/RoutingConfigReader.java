@@ -7,6 +7,7 @@ import dev.hybridinference.core.routing.Budget;
 import dev.hybridinference.core.routing.HybridClient;
 import dev.hybridinference.core.routing.MemberOptions;
 import dev.hybridinference.core.routing.RetryPolicy;
+import dev.hybridinference.core.routing.Route;
 import dev.hybridinference.core.routing.StandardRoutingPolicy;
 import dev.hybridinference.core.routing.TierRule;
 import dev.hybridinference.core.spi.ConfigNode;
@@ -20,8 +21,14 @@ import java.util.Set;
 import java.util.function.Supplier;
 
 /**
- * Builds a {@link HybridClient} from the {@code routing:} section of a configuration. Internal: the
- * format is documented in the README.
+ * Builds a {@link HybridClient} from the {@code routing:} section of a configuration, or around a single
+ * provider given {@code retry:} or {@code modelAliases}. Internal: the format is documented in the
+ * README.
+ *
+ * <p>A member's options are read in two layers, the later winning: the provider's own section ({@code
+ * capabilities:}, {@code modelAliases:}, which the loader takes out before the provider's factory sees
+ * the section), then {@code routing.members.<name>}. What both leave unset comes from the provider's
+ * {@link dev.hybridinference.core.ClientInfo} when the client is built.
  *
  * <p>Each number has a range that its consumer can work with; the reasons are given beside the limits
  * below. A value outside its range is refused with the key path and the range.
@@ -45,7 +52,23 @@ public final class RoutingConfigReader {
             "idleTimeout",
             "coldStartLatency",
             "keepWarmEvery",
-            "typicalOutputTokens");
+            "typicalOutputTokens",
+            "capabilities",
+            "modelAliases");
+
+    /**
+     * The keys the core reads in every provider's section, whatever its type; the loader takes them out
+     * before the provider's factory sees the section.
+     */
+    public static final Set<String> PROVIDER_KEYS = Set.of("capabilities", "modelAliases");
+
+    private static final Set<String> CAPABILITY_KEYS =
+            Set.of("tools", "jsonSchema", "jsonObject", "streaming", "contextLength");
+    private static final Set<String> RETRY_KEYS = Set.of(
+            "maxAttempts", "initialBackoff", "maxBackoff", "multiplier", "jitter", "maxRetryAfter", "maxTotalWait");
+
+    /** Aliases one provider or member may map. */
+    static final int MAX_ALIASES = 1_000;
 
     /** Every keep-warm ping is a billed call: more often than this is a mistake, not a setting. */
     static final Duration MIN_KEEP_WARM = Duration.ofSeconds(10);
@@ -75,14 +98,39 @@ public final class RoutingConfigReader {
     private RoutingConfigReader() {}
 
     /**
+     * Builds the composite client over {@code providers}, with no provider-level options and no top-level
+     * retry section.
+     */
+    public static HybridClient read(
+            ConfigNode routing, Map<String, InferenceClient> providers, CostLedger ledger, Clock clock) {
+        return read(routing, providers, Map.of(), null, ledger, clock);
+    }
+
+    /**
      * Builds the composite client over {@code providers}.
      *
      * @param routing the {@code routing} section
      * @param providers the built providers, by id, in document order
+     * @param providerOptions by provider id, a node holding the core's keys of its section ({@link
+     *     #PROVIDER_KEYS}), at the section's path; absent for a provider that has none
+     * @param retry the top-level {@code retry} section, or null; refused together with {@code
+     *     routing.retry}
+     * @param ledger the ledger shared by every provider, the composite and its budgets
      */
     public static HybridClient read(
-            ConfigNode routing, Map<String, InferenceClient> providers, CostLedger ledger, Clock clock) {
+            ConfigNode routing,
+            Map<String, InferenceClient> providers,
+            Map<String, ConfigNode> providerOptions,
+            ConfigNode retry,
+            CostLedger ledger,
+            Clock clock) {
         routing.allowOnly(KEYS);
+        if (retry != null && routing.has("retry")) {
+            throw new ConfigurationException(
+                    routing.pathOf("retry"),
+                    "set retry once: at the top level or under routing, not both (the composite client is the"
+                            + " one layer that retries)");
+        }
         String id = routing.string("id").orElse("hybrid");
         if (!id.matches("[A-Za-z0-9][A-Za-z0-9._-]{0,63}")) {
             throw routing.error(
@@ -90,18 +138,18 @@ public final class RoutingConfigReader {
                     "expected a name of letters, digits, '.', '_' and '-' (at most 64, starting with a"
                             + " letter or digit)");
         }
-        HybridClient.Builder hb = HybridClient.builder().id(id).clock(clock);
-        Map<String, MemberOptions> options = new LinkedHashMap<>();
+        HybridClient.Builder hb = HybridClient.builder().id(id).clock(clock).ledger(ledger);
+        Map<String, MemberOptions.Builder> options = new LinkedHashMap<>();
+        providers.keySet().forEach(name -> options.put(name, providerLevel(providerOptions.get(name))));
         routing.object("members")
                 .ifPresent(ms -> ms.entries().forEach((name, m) -> {
                     requireProvider(name, m.path(), providers);
-                    options.put(name, check(m.path(), () -> memberOptions(m)));
+                    check(m.path(), () -> memberOptions(m, options.get(name)));
                 }));
         providers.forEach(
-                (name, client) -> hb.member(name, client, options.getOrDefault(name, MemberOptions.DEFAULTS)));
+                (name, client) -> hb.member(name, client, options.get(name).build()));
 
-        StandardRoutingPolicy.Builder pb =
-                StandardRoutingPolicy.builder().clock(clock).ledger(ledger);
+        StandardRoutingPolicy.Builder pb = StandardRoutingPolicy.builder().clock(clock);
         routing.object("tiers").ifPresent(ts -> {
             Map<String, ConfigNode> tiers = ts.entries();
             if (tiers.size() > MAX_TIERS) {
@@ -153,6 +201,9 @@ public final class RoutingConfigReader {
             pb.budget(check(b.path(), () -> budget(b, index, routing)));
         }
         routing.object("retry").ifPresent(r -> hb.retry(check(r.path(), () -> retry(r))));
+        if (retry != null) {
+            hb.retry(check(retry.path(), () -> retry(retry)));
+        }
         routing.object("circuitBreaker").ifPresent(c -> {
             c.allowOnly(Set.of("failureThreshold", "cooldown"));
             hb.circuitBreaker(
@@ -171,9 +222,99 @@ public final class RoutingConfigReader {
         }
     }
 
-    private static MemberOptions memberOptions(ConfigNode m) {
-        m.allowOnly(MEMBER_KEYS);
+    /**
+     * A provider used alone, given {@code retry:} or {@code modelAliases}: a composite client of one member
+     * under the provider's name, so that retries and aliases take the same path as in routing. Its circuit
+     * breaker never opens: with nothing to fall back to, the provider is always tried.
+     *
+     * @param options the core's keys of the provider's section, or null
+     * @param retry the top-level {@code retry} section, or null for one attempt per call
+     */
+    public static HybridClient single(
+            String name, InferenceClient client, ConfigNode options, ConfigNode retry, CostLedger ledger, Clock clock) {
+        MemberOptions memberOptions = providerLevel(options).build();
+        RetryPolicy policy = retry == null
+                ? new RetryPolicy(
+                        1,
+                        Duration.ZERO,
+                        Duration.ZERO,
+                        1,
+                        0,
+                        RetryPolicy.DEFAULTS.maxRetryAfter(),
+                        RetryPolicy.DEFAULTS.maxTotalWait())
+                : check(retry.path(), () -> retry(retry));
+        String reason = name + " alone";
+        return HybridClient.builder()
+                .id(name)
+                .clock(clock)
+                .ledger(ledger)
+                .member(name, client, memberOptions)
+                .policy((request, members) -> new Route(List.of(name), reason, null))
+                .retry(policy)
+                .circuitBreaker(Integer.MAX_VALUE, Duration.ZERO)
+                .build();
+    }
+
+    /**
+     * Checks the core's keys of a provider's section ({@link #PROVIDER_KEYS}).
+     *
+     * @throws ConfigurationException naming the offending key
+     */
+    public static void checkProviderOptions(ConfigNode section) {
+        providerLevel(section);
+    }
+
+    /** The member options a provider's own section sets: its capabilities and model aliases. */
+    private static MemberOptions.Builder providerLevel(ConfigNode section) {
         MemberOptions.Builder b = MemberOptions.builder();
+        if (section != null) {
+            check(section.path(), () -> {
+                section.object("capabilities").ifPresent(c -> capabilities(c, b));
+                section.object("modelAliases").ifPresent(a -> aliases(a, b));
+                return b;
+            });
+        }
+        return b;
+    }
+
+    private static void capabilities(ConfigNode c, MemberOptions.Builder b) {
+        c.allowOnly(CAPABILITY_KEYS);
+        c.bool("tools").ifPresent(b::tools);
+        c.bool("jsonSchema").ifPresent(b::jsonSchema);
+        c.bool("jsonObject").ifPresent(b::jsonObject);
+        c.bool("streaming").ifPresent(b::streaming);
+        c.integer("contextLength", 1, MAX_CONTEXT).ifPresent(b::contextLength);
+    }
+
+    private static void aliases(ConfigNode a, MemberOptions.Builder b) {
+        Map<String, ConfigNode> entries = a.entries();
+        if (entries.size() > MAX_ALIASES) {
+            throw new ConfigurationException(a.path(), "expected at most " + MAX_ALIASES + " aliases");
+        }
+        entries.forEach((alias, served) -> {
+            String name = served.text();
+            if (name.isBlank() || name.chars().anyMatch(Character::isISOControl)) {
+                throw new ConfigurationException(
+                        served.path(),
+                        "expected the served model name, such as" + " meta-llama/Llama-3.1-70B-Instruct");
+            }
+            if (alias.isBlank() || alias.chars().anyMatch(Character::isISOControl)) {
+                throw new ConfigurationException(served.path(), "expected an alias of printable characters");
+            }
+            b.modelAlias(alias, name);
+        });
+    }
+
+    /** Reads a member's section over {@code b}, which holds what the provider's own section set. */
+    private static MemberOptions.Builder memberOptions(ConfigNode m, MemberOptions.Builder b) {
+        m.allowOnly(MEMBER_KEYS);
+        if (m.has("contextLength")
+                && m.object("capabilities").map(c -> c.has("contextLength")).orElse(false)) {
+            throw new ConfigurationException(
+                    m.pathOf("contextLength"), "set contextLength once: here or under capabilities, not both");
+        }
+        m.object("capabilities").ifPresent(c -> capabilities(c, b));
+        m.object("modelAliases").ifPresent(a -> aliases(a, b));
         m.integer("maxInFlight", 0, MAX_IN_FLIGHT).ifPresent(b::maxInFlight);
         m.decimal("maxWaiting", BigDecimal.ZERO, MAX_WAITING).ifPresent(d -> b.maxWaiting(d.doubleValue()));
         m.integer("contextLength", 1, MAX_CONTEXT).ifPresent(b::contextLength);
@@ -181,7 +322,7 @@ public final class RoutingConfigReader {
         m.duration("coldStartLatency", Duration.ofMillis(1), MAX_WAIT).ifPresent(b::coldStartLatency);
         m.duration("keepWarmEvery", MIN_KEEP_WARM, MAX_LONG).ifPresent(b::keepWarmEvery);
         m.integer("typicalOutputTokens", 0, MAX_CONTEXT).ifPresent(b::typicalOutputTokens);
-        return b.build();
+        return b;
     }
 
     private static TierRule rule(ConfigNode r, ConfigNode routing) {
@@ -231,14 +372,7 @@ public final class RoutingConfigReader {
     }
 
     private static RetryPolicy retry(ConfigNode r) {
-        r.allowOnly(Set.of(
-                "maxAttempts",
-                "initialBackoff",
-                "maxBackoff",
-                "multiplier",
-                "jitter",
-                "maxRetryAfter",
-                "maxTotalWait"));
+        r.allowOnly(RETRY_KEYS);
         RetryPolicy d = RetryPolicy.DEFAULTS;
         double jitter =
                 r.nonNegativeDecimal("jitter").map(BigDecimal::doubleValue).orElse(d.jitter());

@@ -14,11 +14,14 @@ import dev.hybridinference.core.ContextLengthExceededException;
 import dev.hybridinference.core.InferenceClient;
 import dev.hybridinference.core.InferenceException;
 import dev.hybridinference.core.InferenceTimeoutException;
+import dev.hybridinference.core.InvalidRequestException;
+import dev.hybridinference.core.Pricing;
 import dev.hybridinference.core.ProviderUnavailableException;
 import dev.hybridinference.core.Receipt;
 import dev.hybridinference.core.RequestOptions;
 import dev.hybridinference.core.StreamHandler;
 import dev.hybridinference.core.Usage;
+import dev.hybridinference.core.cost.CostLedger;
 import dev.hybridinference.core.internal.DaemonThreads;
 import dev.hybridinference.core.internal.LazyPool;
 import dev.hybridinference.core.internal.PulledStream;
@@ -65,8 +68,21 @@ import org.slf4j.LoggerFactory;
  * RetryPolicy#maxAttempts()} attempts. A stream may move to another member until its first chunk has
  * reached the caller; after that an error surfaces with the partial receipt.
  *
+ * <p>A member that cannot take the request is skipped with the reason, before anything is sent: it lacks a
+ * capability the request needs (tools, a JSON response format, streaming), the prompt (estimated as in
+ * {@link TierRule#estimatePromptTokens}) is longer than its context, or it serves no model of the name the
+ * request gives. Each member's capabilities are its {@link MemberOptions} where set, else what its {@link
+ * ClientInfo} says (see {@link MemberOptions} for the precedence). A model alias that a member's options map
+ * reaches that member under the served name; a name that a member neither maps nor lists goes to it
+ * unchanged only when it lists no models at all. When every candidate is skipped this way, the call fails
+ * with a non-retryable {@link InvalidRequestException} that gives each member's reason.
+ *
  * <p>The receipt names the member that answered and carries every attempt of every member (skipped ones
  * included), the route with its reason, and the summed cost of all attempts.
+ *
+ * <p>Costs: with {@link Builder#ledger}, the client and its policy's budgets count in that ledger; members
+ * that have no ledger of their own ({@link InferenceClient#ledger()} empty) have their receipts recorded in
+ * it by this client, so one ledger set here sees every call. {@link #ledger()} returns it.
  *
  * <p>Nothing but an {@link InferenceException} leaves a call, whichever way it is made: a member or a
  * policy that throws anything else fails the call with an {@code InferenceException} that has the other
@@ -104,6 +120,8 @@ public final class HybridClient implements InferenceClient {
     private final Sleeper sleeper;
     private final DoubleSupplier random;
     private final boolean closeMembers;
+    private final CostLedger ledger;
+    private final List<String> capacityRegistered = new ArrayList<>();
     private final ScheduledExecutorService keepWarm;
     private final AtomicBoolean closed = new AtomicBoolean();
     private final LazyPool pool;
@@ -117,9 +135,23 @@ public final class HybridClient implements InferenceClient {
         b.members.forEach((name, spec) -> m.put(
                 name, new MemberState(name, spec.client, spec.options, nanoTime, b.failureThreshold, b.cooldown)));
         this.members = Collections.unmodifiableMap(m);
-        this.policy = b.policy != null
+        this.ledger = b.ledger != null ? b.ledger : sharedMemberLedger(members.values());
+        RoutingPolicy chosen = b.policy != null
                 ? b.policy
                 : (request, all) -> new Route(List.copyOf(all.keySet()), "members in order", null);
+        if (b.ledger != null) {
+            for (MemberState s : members.values()) {
+                if (s.client().ledger().filter(l -> l != b.ledger).isPresent()) {
+                    throw new IllegalArgumentException("member \"" + s.name() + "\" records into another ledger"
+                            + " than this client's: build it with the same ledger, or with none (this client"
+                            + " then records its calls)");
+                }
+            }
+            if (chosen instanceof StandardRoutingPolicy) {
+                chosen = ((StandardRoutingPolicy) chosen).boundTo(b.ledger);
+            }
+        }
+        this.policy = chosen;
         if (policy instanceof StandardRoutingPolicy) {
             StandardRoutingPolicy p = (StandardRoutingPolicy) policy;
             for (String name : p.referencedMembers()) {
@@ -138,6 +170,16 @@ public final class HybridClient implements InferenceClient {
         this.sleeper = b.sleeper;
         this.random = b.random;
         this.closeMembers = b.closeMembers;
+        if (b.ledger != null) {
+            // Always-on capacity with no ledger of its own would have registered its bill there.
+            for (MemberState s : members.values()) {
+                if (!s.recordsOwnReceipts() && s.info().pricing() instanceof Pricing.PerInstanceHour) {
+                    b.ledger.registerCapacity(
+                            s.info().id(), (Pricing.PerInstanceHour) s.info().pricing());
+                    capacityRegistered.add(s.info().id());
+                }
+            }
+        }
         boolean anyKeepWarm =
                 members.values().stream().anyMatch(s -> s.options().keepWarmEvery() != null);
         this.keepWarm = anyKeepWarm ? DaemonThreads.scheduler(id + "-keep-warm") : null;
@@ -157,24 +199,98 @@ public final class HybridClient implements InferenceClient {
         return new Builder();
     }
 
+    /** The ledger every member's costs add up in, when there is one. */
+    private static CostLedger sharedMemberLedger(Iterable<MemberState> members) {
+        CostLedger shared = null;
+        for (MemberState s : members) {
+            CostLedger l = s.client().ledger().orElse(null);
+            if (l == null || (shared != null && l != shared)) {
+                return null;
+            }
+            shared = l;
+        }
+        return shared;
+    }
+
     /** The members' state, by name, in the order they were added. */
     public Map<String, MemberState> members() {
         return members;
     }
 
+    /**
+     * The member client named {@code name} as {@code type}: {@code hybrid.member("vllm-main",
+     * VllmClient.class).replicas()}.
+     *
+     * @throws IllegalArgumentException when there is no such member, or it is not a {@code type}
+     */
+    public <T> T member(String name, Class<T> type) {
+        Objects.requireNonNull(type, "type");
+        MemberState s = members.get(Objects.requireNonNull(name, "name"));
+        if (s == null) {
+            throw new IllegalArgumentException(
+                    id + " has no member \"" + name + "\"; members: " + String.join(", ", members.keySet()));
+        }
+        return s.client(type);
+    }
+
+    /**
+     * The ledger this client counts costs in: the one given to {@link Builder#ledger}, else the one every
+     * member records into when they all share one; empty otherwise.
+     */
+    @Override
+    public Optional<CostLedger> ledger() {
+        return Optional.ofNullable(ledger);
+    }
+
+    /** This client, or with a single member, that member as {@code type}. */
+    @Override
+    public <T> Optional<T> unwrap(Class<T> type) {
+        Objects.requireNonNull(type, "type");
+        if (type.isInstance(this)) {
+            return Optional.of(type.cast(this));
+        }
+        return members.size() == 1 ? members.values().iterator().next().client().unwrap(type) : Optional.empty();
+    }
+
+    /**
+     * Describes the composite: type {@code hybrid}; {@link ClientInfo#members()} holds each member's info;
+     * models, aliases and capabilities are the union over the members (capabilities as the composite
+     * sees each member: its options first); it cold starts only when every member can. The deployment
+     * kind and pricing are the members' when they all share them, else the first member's, which {@link
+     * ClientInfo#isMixed()} then flags.
+     */
     @Override
     public ClientInfo info() {
-        MemberState first = members.values().iterator().next();
+        List<ClientInfo> infos = new ArrayList<>(members.size());
         Set<String> models = new LinkedHashSet<>();
+        Map<String, String> aliases = new LinkedHashMap<>();
+        ClientInfo.Capabilities capabilities = null;
+        boolean allColdStart = true;
         for (MemberState s : members.values()) {
-            models.addAll(s.info().models());
+            ClientInfo i;
+            try {
+                i = Objects.requireNonNull(s.client().info(), "info");
+            } catch (RuntimeException e) {
+                i = s.info();
+            }
+            infos.add(i);
+            models.addAll(i.models());
+            s.options().modelAliases().forEach(aliases::putIfAbsent);
+            i.modelAliases().forEach(aliases::putIfAbsent);
+            capabilities = capabilities == null ? s.capabilities() : capabilities.union(s.capabilities());
+            allColdStart &= i.coldStart().canColdStart();
         }
-        return new ClientInfo(
-                id,
-                "hybrid",
-                first.info().deploymentKind(),
-                List.copyOf(models),
-                first.info().pricing());
+        ClientInfo first = infos.get(0);
+        return ClientInfo.builder(id, "hybrid", first.deploymentKind(), first.pricing())
+                .models(List.copyOf(models))
+                .modelAliases(aliases)
+                .capabilities(capabilities)
+                .coldStart(
+                        allColdStart
+                                ? new ClientInfo.ColdStartProfile(true, null, 0)
+                                : ClientInfo.ColdStartProfile.NONE)
+                .members(infos)
+                .build();
     }
 
     @Override
@@ -265,6 +381,9 @@ public final class HybridClient implements InferenceClient {
             keepWarm.shutdownNow();
         }
         pool.shutdown();
+        for (String providerId : capacityRegistered) {
+            ledger.stopCapacity(providerId);
+        }
         if (closeMembers) {
             RuntimeException first = null;
             for (MemberState s : members.values()) {
@@ -307,11 +426,24 @@ public final class HybridClient implements InferenceClient {
         boolean predictedCold = s.predictedCold();
         s.started();
         try {
-            s.succeeded(s.client().chat(ping).receipt(), predictedCold);
+            Receipt r = s.client().chat(ping).receipt();
+            recordFor(s, r);
+            s.succeeded(r, predictedCold);
         } catch (InferenceException e) {
+            e.partialReceipt().ifPresent(r -> recordFor(s, r));
             s.failed(e);
         } catch (RuntimeException e) {
             // A failing ping must not stop the schedule; the next call will see the member's state.
+        }
+    }
+
+    /**
+     * Records a member's receipt (or partial receipt) in this client's ledger when the member keeps no
+     * ledger of its own; members that do have recorded it already.
+     */
+    private void recordFor(MemberState m, Receipt r) {
+        if (ledger != null && r != null && !m.recordsOwnReceipts()) {
+            ledger.record(r);
         }
     }
 
@@ -371,6 +503,10 @@ public final class HybridClient implements InferenceClient {
         private String note = "";
         private volatile boolean cancelled;
         private volatile CompletableFuture<ChatResponse> current;
+        private boolean streamed;
+        private long promptTokens = -1;
+        /** Members skipped because they cannot take the request, with why, in the order met. */
+        private final Map<String, String> unfit = new LinkedHashMap<>();
 
         Execution(ChatRequest request, boolean async) {
             this.request = request;
@@ -392,6 +528,7 @@ public final class HybridClient implements InferenceClient {
                 Attempted<ChatResponse> done = run(this::callBlocking);
                 MemberState m = done.member;
                 try {
+                    recordFor(m, done.value.receipt());
                     Receipt receipt = compose(done.value.receipt(), m, done.predictedCold, Optional.empty());
                     ChatResponse r = done.value;
                     return new ChatResponse(r.text(), r.toolCalls(), r.finishReason(), r.usage(), receipt);
@@ -410,6 +547,7 @@ public final class HybridClient implements InferenceClient {
         }
 
         ChatStream stream() {
+            streamed = true;
             try {
                 return new RoutedStream(this, run(this::openStream));
             } catch (InferenceException e) {
@@ -481,6 +619,18 @@ public final class HybridClient implements InferenceClient {
                     if (m == null) {
                         continue;
                     }
+                    String requested = request.model().orElse(null);
+                    String served = requested == null ? null : m.modelFor(requested);
+                    String why = unfitReason(m, requested, served);
+                    if (why != null) {
+                        // It will not fit in a later round either: skip it once and drop it from the order.
+                        if (unfit.putIfAbsent(m.name(), why) == null) {
+                            skipped(m, why);
+                            note += "; skipped " + m.name() + ": " + why;
+                        }
+                        order.remove(i--);
+                        continue;
+                    }
                     MemberState.Gate gate = m.gate();
                     if (gate == MemberState.Gate.OPEN) {
                         skipped(m, "circuit open after repeated failures");
@@ -511,10 +661,13 @@ public final class HybridClient implements InferenceClient {
                     InferenceException e = null;
                     boolean handedOver = false;
                     try {
-                        T value = call.run(m, forAttempt());
+                        T value = call.run(m, forAttempt(served));
                         if (last != null) {
                             note += "; fell back to " + m.name() + " after "
                                     + last.getClass().getSimpleName();
+                        }
+                        if (served != null && !served.equals(requested)) {
+                            note += "; model " + requested + " served by " + m.name() + " as " + served;
                         }
                         handedOver = true;
                         return new Attempted<>(m, value, predictedCold, gate);
@@ -579,8 +732,33 @@ public final class HybridClient implements InferenceClient {
             throw fail(last, null);
         }
 
+        /**
+         * Why member {@code m} cannot take the request at all, or null when it can.
+         *
+         * @param requested the model the request names, or null
+         * @param served the name {@code m} would get, or null when it serves no such model
+         */
+        private String unfitReason(MemberState m, String requested, String served) {
+            if (requested != null && served == null) {
+                String known = m.modelsText();
+                return "does not serve model " + requested + (known.isEmpty() ? "" : " (serves " + known + ")");
+            }
+            if (promptTokens < 0) {
+                promptTokens = TierRule.estimatePromptTokens(request);
+            }
+            return m.capabilities().missingFor(request, streamed, promptTokens).orElse(null);
+        }
+
         /** The error of a call whose every candidate was skipped. */
         private InferenceException nobodyCouldTakeIt(List<MemberState> circuitsOpen, boolean skippedOtherwise) {
+            if (!unfit.isEmpty() && circuitsOpen.isEmpty() && !skippedOtherwise) {
+                // Nothing here can take this request, now or later: trying again cannot help.
+                StringBuilder sb = new StringBuilder("no member can take this request: ");
+                unfit.forEach(
+                        (name, why) -> sb.append(name).append(": ").append(why).append("; "));
+                sb.setLength(sb.length() - 2);
+                return new InvalidRequestException(sb.toString(), id, null, 0, null, null);
+            }
             if (circuitsOpen.isEmpty() || skippedOtherwise) {
                 return new CapacityExceededException(
                         "no member could take the request: " + route.candidates() + " were all skipped",
@@ -650,17 +828,27 @@ public final class HybridClient implements InferenceClient {
             }
         }
 
-        /** The request with the time left before the deadline as its timeout. */
-        private ChatRequest forAttempt() {
-            if (deadline.isNone()) {
+        /**
+         * The request for one attempt: naming {@code served} (the member's name for the model asked for,
+         * or null to leave the model as it is), with the time left before the deadline as its timeout.
+         */
+        private ChatRequest forAttempt(String served) {
+            boolean rename = served != null && !served.equals(request.model().orElse(null));
+            if (deadline.isNone() && !rename) {
                 return request;
             }
-            long left = Math.max(1, deadline.remainingNanos());
-            RequestOptions o = request.options().toBuilder()
-                    .deadline(null)
-                    .timeout(Duration.ofNanos(left))
-                    .build();
-            return request.toBuilder().options(o).build();
+            ChatRequest.Builder b = request.toBuilder();
+            if (rename) {
+                b.model(served);
+            }
+            if (!deadline.isNone()) {
+                long left = Math.max(1, deadline.remainingNanos());
+                b.options(request.options().toBuilder()
+                        .deadline(null)
+                        .timeout(Duration.ofNanos(left))
+                        .build());
+            }
+            return b.build();
         }
 
         /** Moves members with a longer context right after position {@code i}, dropping shorter ones. */
@@ -696,6 +884,7 @@ public final class HybridClient implements InferenceClient {
 
         private void absorb(InferenceException e, MemberState m) {
             Optional<Receipt> partial = e.partialReceipt();
+            partial.ifPresent(r -> recordFor(m, r));
             if (partial.isPresent()) {
                 attempts.addAll(partial.get().attempts());
                 cost = cost.add(partial.get().cost());
@@ -886,6 +1075,7 @@ public final class HybridClient implements InferenceClient {
                         Optional<Duration> ttft = firstChunkNanos == 0
                                 ? Optional.empty()
                                 : Optional.of(Duration.ofNanos(firstChunkNanos - execution.startNanos));
+                        recordFor(member, r.receipt());
                         Receipt receipt = execution.compose(r.receipt(), member, predictedCold, ttft);
                         return new ChatResponse(r.text(), r.toolCalls(), r.finishReason(), r.usage(), receipt);
                     } catch (RuntimeException e) {
@@ -992,6 +1182,7 @@ public final class HybridClient implements InferenceClient {
         private Sleeper sleeper = THREAD_SLEEP;
         private DoubleSupplier random = () -> ThreadLocalRandom.current().nextDouble();
         private boolean closeMembers = true;
+        private CostLedger ledger;
 
         private Builder() {}
 
@@ -1064,6 +1255,18 @@ public final class HybridClient implements InferenceClient {
         /** The source of jitter, values in [0, 1) (for tests). */
         public Builder random(DoubleSupplier random) {
             this.random = Objects.requireNonNull(random, "random");
+            return this;
+        }
+
+        /**
+         * The ledger this client's costs add up in. The routing policy's budgets count in it (a {@link
+         * StandardRoutingPolicy} built without a ledger is bound to it; one built with another ledger is
+         * refused), and members without a ledger of their own have their receipts recorded in it, with the
+         * capacity of always-on members registered there too. A member that records into another ledger is
+         * refused. Without it, {@link HybridClient#ledger()} is the ledger all members share, if any.
+         */
+        public Builder ledger(CostLedger ledger) {
+            this.ledger = Objects.requireNonNull(ledger, "ledger");
             return this;
         }
 

@@ -19,8 +19,9 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Everything the composite client knows about one member, in one place: calls in flight and the
- * in-flight limit, the load signal, the circuit breaker, and the cold-start estimate learned from
- * receipts. Updated as calls start and end; safe under concurrency. Policies read it.
+ * in-flight limit, the load signal, the circuit breaker, the cold-start estimate learned from receipts,
+ * and what requests it takes (capabilities and models). Updated as calls start and end; safe under
+ * concurrency. Policies read it.
  */
 public final class MemberState {
     private static final Logger LOG = LoggerFactory.getLogger(MemberState.class);
@@ -30,6 +31,8 @@ public final class MemberState {
     private final InferenceClient client;
     private final ClientInfo info;
     private final MemberOptions options;
+    private final boolean recordsOwnReceipts;
+    private volatile ClientInfo modelSource;
     private final LongSupplier nanoTime;
     private final Semaphore permits;
     private final AtomicInteger inFlight = new AtomicInteger();
@@ -55,7 +58,10 @@ public final class MemberState {
         this.name = name;
         this.client = client;
         this.info = client.info();
-        this.options = options;
+        this.modelSource = info;
+        // The options set for the member win; what they leave unset comes from the member's own info.
+        this.options = options.withDefaultsFrom(info);
+        this.recordsOwnReceipts = client.ledger().isPresent();
         this.nanoTime = nanoTime;
         this.permits = options.maxInFlight() > 0 ? new Semaphore(options.maxInFlight(), true) : null;
         this.failureThreshold = failureThreshold;
@@ -78,9 +84,78 @@ public final class MemberState {
         return info;
     }
 
-    /** The member's options. */
+    /**
+     * The member's options in effect: those it was added with, and for what they leave unset, what the
+     * member's info says (see {@link MemberOptions#withDefaultsFrom}).
+     */
     public MemberOptions options() {
         return options;
+    }
+
+    /** What the member takes, options first, then what it says of itself. */
+    public ClientInfo.Capabilities capabilities() {
+        return options.capabilities(info.capabilities());
+    }
+
+    /** The member client as {@code type}; fails naming the member and its class when it is not one. */
+    public <T> T client(Class<T> type) {
+        if (!type.isInstance(client)) {
+            throw new IllegalArgumentException("member " + name + " is a "
+                    + client.getClass().getSimpleName() + ", not a " + type.getSimpleName());
+        }
+        return type.cast(client);
+    }
+
+    /** Whether the member records its own receipts in a ledger (else the composite client may). */
+    boolean recordsOwnReceipts() {
+        return recordsOwnReceipts;
+    }
+
+    /**
+     * The model name to send this member for a request naming {@code requested}: the served name when
+     * the member's options map it as an alias; {@code requested} itself when the member accepts it (see
+     * {@link ClientInfo#acceptsModel}); null when the member serves no such model.
+     */
+    String modelFor(String requested) {
+        String served = options.modelAliases().get(requested);
+        if (served != null) {
+            return served;
+        }
+        return currentModels().acceptsModel(requested) ? requested : null;
+    }
+
+    /**
+     * The member's info as far as its models go. A member that listed none when the composite client was
+     * built (a server that discovers its model on the first call) and a composite member (whose own
+     * members may) are asked again, until a provider's list is known.
+     */
+    private ClientInfo currentModels() {
+        ClientInfo i = modelSource;
+        if (!i.isComposite() && !i.models().isEmpty()) {
+            return i;
+        }
+        try {
+            ClientInfo now = client.info();
+            if (now != null) {
+                modelSource = now;
+                return now;
+            }
+        } catch (RuntimeException e) {
+            LOG.debug(
+                    "member {}: info() threw {}; its model list is taken as unknown",
+                    name,
+                    e.getClass().getSimpleName());
+        }
+        return i;
+    }
+
+    /** The models a request may name here, for messages: served names and aliases. */
+    String modelsText() {
+        ClientInfo i = currentModels();
+        java.util.Set<String> names = new java.util.TreeSet<>(i.models());
+        names.addAll(i.modelAliases().keySet());
+        names.addAll(options.modelAliases().keySet());
+        return String.join(", ", names);
     }
 
     /** Calls in flight to this member from the composite client. */

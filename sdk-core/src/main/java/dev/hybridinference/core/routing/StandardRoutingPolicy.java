@@ -2,6 +2,7 @@ package dev.hybridinference.core.routing;
 
 import dev.hybridinference.core.BudgetExceededException;
 import dev.hybridinference.core.ChatRequest;
+import dev.hybridinference.core.ClientInfo;
 import dev.hybridinference.core.Pricing;
 import dev.hybridinference.core.Receipt;
 import dev.hybridinference.core.Usage;
@@ -50,8 +51,10 @@ public final class StandardRoutingPolicy implements RoutingPolicy {
     private final List<BudgetState> budgets;
     private final Clock clock;
     private final CostLedger ledger;
+    private final Builder source;
 
     private StandardRoutingPolicy(Builder b) {
+        this.source = b.copy();
         this.tiers = Map.copyOf(b.tiers);
         this.rules = List.copyOf(b.rules);
         this.defaultTier = b.defaultTier != null
@@ -91,6 +94,28 @@ public final class StandardRoutingPolicy implements RoutingPolicy {
     /** A builder with no parts: every member in the order given, no budgets. */
     public static Builder builder() {
         return new Builder();
+    }
+
+    /** The ledger its budgets start each period from, if it has one. */
+    public Optional<CostLedger> ledger() {
+        return Optional.ofNullable(ledger);
+    }
+
+    /**
+     * This policy counting its budgets in {@code l}: itself when it already does, a copy with the same
+     * parts (and budgets spent from nothing) when it has no ledger.
+     *
+     * @throws IllegalArgumentException when it counts in another ledger
+     */
+    StandardRoutingPolicy boundTo(CostLedger l) {
+        if (ledger == l) {
+            return this;
+        }
+        if (ledger != null) {
+            throw new IllegalArgumentException("the routing policy counts its budgets in another ledger than the"
+                    + " client's: build it without a ledger (the client's is used) or with the same one");
+        }
+        return source.copy().ledger(l).build();
     }
 
     /** Every member name the policy refers to. */
@@ -260,7 +285,7 @@ public final class StandardRoutingPolicy implements RoutingPolicy {
             (budget == null || latency.compareTo(budget) <= 0 ? fit : rest).add(name);
             int out = request.maxTokens().orElse(m.options().typicalOutputTokens());
             Duration busy = m.warmLatency().orElse(DEFAULT_LATENCY);
-            cost.put(name, m.info().pricing().costOf(new Pricing.BillableUsage(new Usage(prompt, out, 0), busy, busy)));
+            cost.put(name, expectedCost(m.info(), new Pricing.BillableUsage(new Usage(prompt, out, 0), busy, busy)));
         }
         fit.sort(Comparator.comparing(cost::get));
         candidates.clear();
@@ -274,6 +299,19 @@ public final class StandardRoutingPolicy implements RoutingPolicy {
                     .append(cost.get(fit.get(0)).stripTrailingZeros().toPlainString())
                     .append(')');
         }
+    }
+
+    /** What a call is expected to cost there; for a composite member, at its cheapest member. */
+    private static BigDecimal expectedCost(ClientInfo info, Pricing.BillableUsage usage) {
+        if (!info.isComposite()) {
+            return info.pricing().costOf(usage);
+        }
+        BigDecimal least = null;
+        for (ClientInfo m : info.members()) {
+            BigDecimal c = expectedCost(m, usage);
+            least = least == null || c.compareTo(least) < 0 ? c : least;
+        }
+        return least;
     }
 
     private static StringBuilder sep(StringBuilder sb) {
@@ -416,6 +454,22 @@ public final class StandardRoutingPolicy implements RoutingPolicy {
         public Builder ledger(CostLedger ledger) {
             this.ledger = ledger;
             return this;
+        }
+
+        /** A builder with the same parts as this one. */
+        private Builder copy() {
+            Builder b = new Builder();
+            b.tiers.putAll(tiers);
+            b.rules.addAll(rules);
+            b.defaultTier = defaultTier;
+            b.spilloverPrimary = spilloverPrimary;
+            b.overflow.addAll(overflow);
+            b.waitForSlot = waitForSlot;
+            b.costAware = costAware;
+            b.budgets.addAll(budgets);
+            b.clock = clock;
+            b.ledger = ledger;
+            return b;
         }
 
         /** The policy; fails when a rule, budget or default names an undefined tier. */

@@ -99,9 +99,32 @@ public abstract class AbstractProviderClient implements InferenceClient {
         return clock;
     }
 
+    /**
+     * What requests this provider can take, for the composite client's choice of member; {@link
+     * ClientInfo.Capabilities#DEFAULTS} (everything, context unknown) unless overridden.
+     */
+    protected ClientInfo.Capabilities capabilities() {
+        return ClientInfo.Capabilities.DEFAULTS;
+    }
+
+    /** Whether this provider scales to zero; {@link ClientInfo.ColdStartProfile#NONE} unless overridden. */
+    protected ClientInfo.ColdStartProfile coldStartProfile() {
+        return ClientInfo.ColdStartProfile.NONE;
+    }
+
     @Override
     public ClientInfo info() {
-        return new ClientInfo(id, type, kind, models(), pricing);
+        return ClientInfo.builder(id, type, kind, pricing)
+                .models(models())
+                .capabilities(capabilities())
+                .coldStart(coldStartProfile())
+                .build();
+    }
+
+    /** The ledger this provider records its receipts into, if it was given one. */
+    @Override
+    public Optional<CostLedger> ledger() {
+        return Optional.ofNullable(ledger);
     }
 
     @Override

@@ -12,7 +12,9 @@ public interface InferenceProviderFactory {
     String type();
 
     /**
-     * Builds a client from its configuration section, validating every key.
+     * Builds a client from its configuration section, validating every key. The keys the core reads in
+     * every provider section, {@code capabilities} and {@code modelAliases}, have been taken out of the
+     * section before this is called, so a factory never lists them; {@code type} is left in.
      *
      * @throws dev.hybridinference.core.ConfigurationException naming the offending key when the section
      *     is wrong

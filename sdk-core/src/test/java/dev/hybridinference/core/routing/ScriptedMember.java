@@ -2,6 +2,7 @@ package dev.hybridinference.core.routing;
 
 import dev.hybridinference.core.ChatChunk;
 import dev.hybridinference.core.ChatRequest;
+import dev.hybridinference.core.ClientInfo;
 import dev.hybridinference.core.DeploymentKind;
 import dev.hybridinference.core.FinishReason;
 import dev.hybridinference.core.InferenceException;
@@ -32,6 +33,8 @@ final class ScriptedMember extends AbstractProviderClient {
     private final AtomicInteger maxInFlight = new AtomicInteger();
     private final List<ChatRequest> requests = java.util.Collections.synchronizedList(new ArrayList<>());
     private volatile Duration latency = Duration.ZERO;
+    private volatile ClientInfo.Capabilities capabilities = ClientInfo.Capabilities.DEFAULTS;
+    private volatile List<String> models = List.of();
 
     ScriptedMember(String id, DeploymentKind kind, Pricing pricing, CostLedger ledger) {
         super(id, "scripted", kind, pricing, ledger, Clock.systemUTC());
@@ -59,6 +62,28 @@ final class ScriptedMember extends AbstractProviderClient {
             throw e;
         });
         return this;
+    }
+
+    /** What it says it can take (read by a composite client when it is built). */
+    ScriptedMember capabilities(ClientInfo.Capabilities capabilities) {
+        this.capabilities = capabilities;
+        return this;
+    }
+
+    /** The models it says it serves; none unless set. */
+    ScriptedMember models(String... models) {
+        this.models = List.of(models);
+        return this;
+    }
+
+    @Override
+    protected ClientInfo.Capabilities capabilities() {
+        return capabilities;
+    }
+
+    @Override
+    protected List<String> models() {
+        return models;
     }
 
     ScriptedMember latency(Duration latency) {
