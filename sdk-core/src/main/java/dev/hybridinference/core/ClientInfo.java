@@ -23,8 +23,8 @@ import java.util.Optional;
  *
  * @param id the provider id, as named in the configuration
  * @param type the provider type ({@code vllm}, {@code sagemaker}, {@code hybrid}, ...)
- * @param deploymentKind where its models run; for a composite whose members differ, the first member's
- *     (see {@link #isMixed()} and {@link #members()})
+ * @param deploymentKind where its models run; for a composite whose members run in different places,
+ *     {@link DeploymentKind#HYBRID} (see {@link #isMixed()} and {@link #members()})
  * @param models the served model names it knows of; may be empty before discovery, which tells the
  *     composite client it serves whatever it is asked for
  * @param pricing how its calls are billed; for a composite whose members differ, the first member's

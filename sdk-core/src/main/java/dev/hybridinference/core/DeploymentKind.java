@@ -7,5 +7,11 @@ public enum DeploymentKind {
     /** Always-on capacity that bills for uptime (a vLLM fleet, a SageMaker real-time endpoint). */
     SERVER,
     /** In-process on this machine (the local GPU runtime). */
-    LOCAL
+    LOCAL,
+    /**
+     * A composite whose members run in different places (a {@code HybridClient} over a server and a
+     * serverless endpoint, say); its members' infos tell each one's kind. A receipt never has this kind:
+     * it names the member that answered.
+     */
+    HYBRID
 }

@@ -11,6 +11,7 @@ import dev.hybridinference.core.ChatStream;
 import dev.hybridinference.core.ClientInfo;
 import dev.hybridinference.core.ColdStart;
 import dev.hybridinference.core.ContextLengthExceededException;
+import dev.hybridinference.core.DeploymentKind;
 import dev.hybridinference.core.InferenceClient;
 import dev.hybridinference.core.InferenceException;
 import dev.hybridinference.core.InferenceTimeoutException;
@@ -256,8 +257,8 @@ public final class HybridClient implements InferenceClient {
      * Describes the composite: type {@code hybrid}; {@link ClientInfo#members()} holds each member's info;
      * models, aliases and capabilities are the union over the members (capabilities as the composite
      * sees each member: its options first); it cold starts only when every member can. The deployment
-     * kind and pricing are the members' when they all share them, else the first member's, which {@link
-     * ClientInfo#isMixed()} then flags.
+     * kind is the members' when they share one, else {@link DeploymentKind#HYBRID}; the pricing is the
+     * members' when they share it, else the first member's, which {@link ClientInfo#isMixed()} then flags.
      */
     @Override
     public ClientInfo info() {
@@ -281,7 +282,9 @@ public final class HybridClient implements InferenceClient {
             allColdStart &= i.coldStart().canColdStart();
         }
         ClientInfo first = infos.get(0);
-        return ClientInfo.builder(id, "hybrid", first.deploymentKind(), first.pricing())
+        boolean oneKind = infos.stream().allMatch(i -> i.deploymentKind() == first.deploymentKind());
+        return ClientInfo.builder(
+                        id, "hybrid", oneKind ? first.deploymentKind() : DeploymentKind.HYBRID, first.pricing())
                 .models(List.copyOf(models))
                 .modelAliases(aliases)
                 .capabilities(capabilities)

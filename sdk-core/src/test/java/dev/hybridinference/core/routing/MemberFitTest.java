@@ -229,6 +229,7 @@ class MemberFitTest {
             assertThat(info.type()).isEqualTo("hybrid");
             assertThat(info.isComposite()).isTrue();
             assertThat(info.isMixed()).isTrue();
+            assertThat(info.deploymentKind()).isEqualTo(DeploymentKind.HYBRID);
             assertThat(info.members()).extracting(ClientInfo::id).containsExactly("local", "remote");
             assertThat(info.members())
                     .extracting(ClientInfo::deploymentKind)
