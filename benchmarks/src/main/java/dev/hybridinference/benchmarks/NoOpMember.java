@@ -6,7 +6,6 @@ import dev.hybridinference.core.ChatRequest;
 import dev.hybridinference.core.ChatResponse;
 import dev.hybridinference.core.ChatStream;
 import dev.hybridinference.core.ClientInfo;
-import dev.hybridinference.core.ColdStart;
 import dev.hybridinference.core.DeploymentKind;
 import dev.hybridinference.core.FinishReason;
 import dev.hybridinference.core.InferenceClient;
@@ -19,8 +18,6 @@ import java.math.BigDecimal;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
-import java.util.Map;
-import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 
 /**
@@ -34,22 +31,16 @@ final class NoOpMember implements InferenceClient {
 
     NoOpMember(String id, Pricing pricing, boolean fail) {
         this.info = new ClientInfo(id, "noop", DeploymentKind.SERVER, List.of("m"), pricing);
-        Receipt r = new Receipt(
-                id,
-                DeploymentKind.SERVER,
-                "m",
-                "",
-                List.of(new Attempt(id, "", "", Attempt.Outcome.SUCCEEDED, Duration.ofNanos(1), null)),
-                Instant.EPOCH,
-                Duration.ofNanos(1),
-                Optional.empty(),
-                Duration.ZERO,
-                ColdStart.NONE,
-                new Usage(10, 5, 0),
-                Duration.ZERO,
-                new BigDecimal("0.000001"),
-                null,
-                Map.of());
+        Receipt r = Receipt.builder()
+                .providerId(id)
+                .deploymentKind(DeploymentKind.SERVER)
+                .model("m")
+                .attempt(new Attempt(id, "", "", Attempt.Outcome.SUCCEEDED, Duration.ofNanos(1), null))
+                .startedAt(Instant.EPOCH)
+                .totalTime(Duration.ofNanos(1))
+                .usage(new Usage(10, 5, 0))
+                .cost(new BigDecimal("0.000001"))
+                .build();
         this.answer = new ChatResponse("ok", List.of(), FinishReason.STOP, r.usage(), r);
         this.fail = fail;
     }

@@ -6,6 +6,7 @@ import dev.hybridinference.core.ChatResponse;
 import dev.hybridinference.core.ChatStream;
 import dev.hybridinference.core.InferenceClient;
 import dev.hybridinference.core.InferenceClients;
+import dev.hybridinference.core.Pricing;
 import dev.hybridinference.core.Receipt;
 import dev.hybridinference.core.RequestOptions;
 import dev.hybridinference.core.cost.CapacityReport;
@@ -87,8 +88,8 @@ public final class QuickStart {
             }
 
             out.println();
-            out.println("Ledger: " + ledger.totals().calls() + " calls, attributed cost $"
-                    + ledger.total().toPlainString());
+            out.println("Ledger: " + ledger.totals().calls() + " calls, attributed cost "
+                    + Pricing.formatUsd(ledger.total()));
             ledger.capacity(client.info().id()).ifPresent(c -> printCapacity(out, c));
         } finally {
             if (local != null) {
@@ -114,16 +115,18 @@ public final class QuickStart {
                 + r.timeToFirstToken()
                         .map(t -> ", time to first token " + t.toMillis() + " ms")
                         .orElse("")
+                + ", compute " + r.computeTime().toMillis() + " ms"
                 + ", cold start " + (r.coldStart().observed() ? "yes" : "no"));
-        out.println("  tokens: " + r.usage().inputTokens() + " in, " + r.usage().outputTokens() + " out");
-        out.println("  instance time attributed: " + r.instanceTime().toNanos() / 1_000 + " us, cost $"
-                + r.cost().toPlainString());
+        out.println("  tokens: " + r.usage().inputTokens() + " in, " + r.usage().outputTokens() + " out"
+                + (r.usage().estimated() ? " (estimated)" : ""));
+        if (!r.attributes().isEmpty()) {
+            out.println("  attributes: " + r.attributes());
+        }
+        out.println("  instance time attributed: " + r.instanceTime().toNanos() / 1_000 + " us, cost "
+                + Pricing.formatUsd(r.cost()) + (r.costEstimated() ? " (estimated)" : ""));
     }
 
     private static void printCapacity(PrintStream out, CapacityReport c) {
-        out.println("Capacity of " + c.providerId() + " over " + c.uptime().toMillis() + " ms of uptime: billed $"
-                + c.billed().toPlainString() + " = attributed $"
-                + c.attributed().toPlainString() + " + idle $"
-                + c.idle().toPlainString());
+        out.println("Capacity of " + c.summary());
     }
 }

@@ -8,7 +8,6 @@ import dev.hybridinference.core.ChatRequest;
 import dev.hybridinference.core.ChatResponse;
 import dev.hybridinference.core.ChatStream;
 import dev.hybridinference.core.ClientInfo;
-import dev.hybridinference.core.ColdStart;
 import dev.hybridinference.core.DeploymentKind;
 import dev.hybridinference.core.FinishReason;
 import dev.hybridinference.core.InferenceClient;
@@ -25,7 +24,6 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentLinkedDeque;
@@ -151,22 +149,16 @@ class Item06CircuitBreakerTest extends FaultTestBase {
             if (next != null) {
                 throw next.get();
             }
-            Receipt receipt = new Receipt(
-                    id,
-                    DeploymentKind.SERVER,
-                    "m",
-                    "",
-                    List.of(new Attempt(id, "", "scripted", Attempt.Outcome.SUCCEEDED, Duration.ZERO, null)),
-                    Instant.now(),
-                    Duration.ofMillis(1),
-                    Optional.empty(),
-                    Duration.ZERO,
-                    ColdStart.NONE,
-                    new Usage(1, 1, 0),
-                    Duration.ZERO,
-                    BigDecimal.ZERO,
-                    null,
-                    Map.of());
+            Receipt receipt = Receipt.builder()
+                    .providerId(id)
+                    .deploymentKind(DeploymentKind.SERVER)
+                    .model("m")
+                    .attempt(new Attempt(id, "", "scripted", Attempt.Outcome.SUCCEEDED, Duration.ZERO, null))
+                    .startedAt(Instant.now())
+                    .totalTime(Duration.ofMillis(1))
+                    .usage(new Usage(1, 1, 0))
+                    .cost(BigDecimal.ZERO)
+                    .build();
             return new ChatResponse("ok", List.of(), FinishReason.STOP, new Usage(1, 1, 0), receipt);
         }
 

@@ -74,6 +74,9 @@ public final class LocalGpuClient extends AbstractProviderClient {
 
     private static final Logger LOG = LoggerFactory.getLogger(LocalGpuClient.class);
 
+    /** The device calls run on, named in each receipt's {@code device} attribute: the CPU backend is the only one built. */
+    private static final String DEVICE = "cpu";
+
     private final Path modelPath;
     private final String modelName;
     private final int contextSize;
@@ -251,6 +254,8 @@ public final class LocalGpuClient extends AbstractProviderClient {
         // Progress, read by the thread that ends the call at its deadline to say how far it got.
         private volatile int promptDone;
         private volatile int generatedCount;
+        // When the engine thread took the call: the engine's time on it is what the call occupied.
+        private long engineStartNanos;
 
         /** Tokenizes and checks the context on the caller's thread, so errors surface at once. */
         Generation(ChatRequest request, CallContext ctx, Consumer<Object> sink) {
@@ -377,6 +382,7 @@ public final class LocalGpuClient extends AbstractProviderClient {
             if (outcome.isDone()) {
                 return; // ended while it waited in the queue: the engine moves straight on
             }
+            engineStartNanos = System.nanoTime();
             try {
                 outcome.complete(generate());
             } catch (Stopped e) {
@@ -488,7 +494,18 @@ public final class LocalGpuClient extends AbstractProviderClient {
                 sink.accept(new ChatChunk(text.length() > emitted ? text.substring(emitted) : "", finish));
             }
             Usage usage = new Usage(prompt.length, generated.size(), reuse);
-            return new ProviderResult(text.toString(), List.of(), finish, usage, modelName, null, null);
+            // The engine runs one call at a time, so its time on this call is the hardware the call occupied
+            // and the compute it used; time spent queued behind other calls is neither.
+            Duration engine = Duration.ofNanos(System.nanoTime() - engineStartNanos);
+            return ProviderResult.builder()
+                    .text(text.toString())
+                    .finishReason(finish)
+                    .usage(usage)
+                    .model(modelName)
+                    .instanceTime(engine)
+                    .computeTime(engine)
+                    .attribute("device", DEVICE)
+                    .build();
         }
 
         /**

@@ -63,6 +63,12 @@ class LocalGpuClientTest {
         assertThat(a.finishReason()).isIn(FinishReason.LENGTH, FinishReason.STOP);
         assertThat(a.receipt().deploymentKind()).isEqualTo(DeploymentKind.LOCAL);
         assertThat(a.receipt().cost()).isZero();
+        // The engine's time on the call is both what it computed and what it occupied.
+        assertThat(a.receipt().computeTime())
+                .isPositive()
+                .isLessThanOrEqualTo(a.receipt().totalTime());
+        assertThat(a.receipt().instanceTime()).isEqualTo(a.receipt().computeTime());
+        assertThat(a.receipt().attributes()).containsEntry("device", "cpu");
     }
 
     @Test

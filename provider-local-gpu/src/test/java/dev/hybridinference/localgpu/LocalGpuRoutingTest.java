@@ -19,7 +19,6 @@ import dev.hybridinference.core.spi.ProviderResult;
 import dev.hybridinference.core.spi.ProviderStream;
 import java.io.IOException;
 import java.time.Clock;
-import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
@@ -37,8 +36,12 @@ class LocalGpuRoutingTest {
 
         @Override
         protected ProviderResult doChat(ChatRequest request, CallContext ctx) {
-            return new ProviderResult(
-                    "from server", List.of(), FinishReason.STOP, new Usage(1, 1, 0), "big", null, null);
+            return ProviderResult.builder()
+                    .text("from server")
+                    .finishReason(FinishReason.STOP)
+                    .usage(new Usage(1, 1, 0))
+                    .model("big")
+                    .build();
         }
 
         @Override

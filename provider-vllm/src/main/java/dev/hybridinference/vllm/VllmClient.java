@@ -12,7 +12,6 @@ import dev.hybridinference.core.LoadSnapshot;
 import dev.hybridinference.core.MalformedResponseException;
 import dev.hybridinference.core.Pricing;
 import dev.hybridinference.core.ProviderUnavailableException;
-import dev.hybridinference.core.cost.CostLedger;
 import dev.hybridinference.core.internal.DaemonThreads;
 import dev.hybridinference.core.internal.openai.OpenAiCodec;
 import dev.hybridinference.core.internal.openai.OpenAiTransport;
@@ -67,7 +66,8 @@ import org.slf4j.LoggerFactory;
  *
  * <p>The call's cost is its attributed share of its replicas' instance time under per-instance-hour
  * pricing (the default), every attempt's share counted, failed ones included; the ledger also receives
- * the capacity's bill. Thread-safe.
+ * the capacity's bill (the base class registers the capacity when the client is built). Each result names
+ * the replica that answered in its {@code replica} attribute. Thread-safe.
  */
 public final class VllmClient extends AbstractProviderClient implements LoadAware {
     /** The provider type name used in configuration. */
@@ -89,7 +89,6 @@ public final class VllmClient extends AbstractProviderClient implements LoadAwar
     private final long cooldownNanos;
     private final Duration scrapeTimeout;
     private final ScheduledExecutorService monitor;
-    private final CostLedger ledger;
     private volatile String monitorFailure;
 
     private VllmClient(Builder b) {
@@ -128,10 +127,6 @@ public final class VllmClient extends AbstractProviderClient implements LoadAwar
         } else {
             this.discoveryExecutor = null;
             this.discovery = null;
-        }
-        this.ledger = b.ledger();
-        if (ledger != null && pricing() instanceof Pricing.PerInstanceHour) {
-            ledger.registerCapacity(b.id(), (Pricing.PerInstanceHour) pricing());
         }
         if (b.scrapeInterval.isZero()) {
             this.monitor = null;
@@ -411,7 +406,14 @@ public final class VllmClient extends AbstractProviderClient implements LoadAwar
         return onReplicas(request, ctx, (replica, slot) -> {
             OpenAiCodec.Completion c = transport.complete(replica.server(), request, model, ctx);
             slot.release();
-            return new ProviderResult(c.text(), c.toolCalls(), c.finishReason(), c.usage(), c.model(), null, null);
+            return ProviderResult.builder()
+                    .text(c.text())
+                    .toolCalls(c.toolCalls())
+                    .finishReason(c.finishReason())
+                    .usage(c.usage())
+                    .model(c.model())
+                    .attribute("replica", replica.label())
+                    .build();
         });
     }
 
@@ -421,7 +423,7 @@ public final class VllmClient extends AbstractProviderClient implements LoadAwar
         String model = model(request, ctx);
         return onReplicas(request, ctx, (replica, slot) -> {
             ProviderStream inner = transport.stream(replica.server(), request, model, ctx);
-            return new ReplicaStream(inner, slot);
+            return new ReplicaStream(inner, slot, replica.label());
         });
     }
 
@@ -521,9 +523,6 @@ public final class VllmClient extends AbstractProviderClient implements LoadAwar
         }
         transport.shutdown();
         monitorTransport.shutdown();
-        if (ledger != null && pricing() instanceof Pricing.PerInstanceHour) {
-            ledger.stopCapacity(id());
-        }
     }
 
     @FunctionalInterface
@@ -538,10 +537,12 @@ public final class VllmClient extends AbstractProviderClient implements LoadAwar
     private static final class ReplicaStream implements ProviderStream {
         private final ProviderStream inner;
         private final Replica.Slot slot;
+        private final String replica;
 
-        ReplicaStream(ProviderStream inner, Replica.Slot slot) {
+        ReplicaStream(ProviderStream inner, Replica.Slot slot, String replica) {
             this.inner = inner;
             this.slot = slot;
+            this.replica = replica;
         }
 
         @Override
@@ -552,7 +553,10 @@ public final class VllmClient extends AbstractProviderClient implements LoadAwar
         @Override
         public ProviderResult result() {
             slot.release();
-            return inner.result();
+            ProviderResult r = inner.result();
+            return r == null
+                    ? null
+                    : r.toBuilder().attribute("replica", replica).build();
         }
 
         @Override

@@ -156,6 +156,10 @@ class VllmClientHttpTest {
                 .isEqualTo(server.url("/").toString().replaceAll("/$", ""));
         assertThat(receipt.route())
                 .isEqualTo("single replica " + receipt.attempts().get(0).endpoint());
+        assertThat(receipt.attributes())
+                .containsEntry("replica", receipt.attempts().get(0).endpoint());
+        assertThat(receipt.computeTime()).isPositive().isLessThanOrEqualTo(receipt.totalTime());
+        assertThat(receipt.costEstimated()).isFalse();
         assertThat(receipt.instanceTime()).isPositive().isLessThanOrEqualTo(receipt.totalTime());
         // $3.60 per hour is $0.001 per second of attributed instance time.
         BigDecimal expected = new BigDecimal("0.001")

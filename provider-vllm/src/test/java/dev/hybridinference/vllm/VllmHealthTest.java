@@ -125,7 +125,7 @@ class VllmHealthTest {
                 .baseUrls(List.of(a.baseUrl(), b.baseUrl()))
                 .model("m")
                 .scrapeInterval(Duration.ZERO)
-                .replicaCooldown(Duration.ofMillis(200))
+                .replicaCooldown(Duration.ofSeconds(1)) // long enough to outlast the checks below on a busy machine
                 .build());
         client.refreshLoad();
         a.setHealthy(false); // chat calls now answer 503; /health is still missing

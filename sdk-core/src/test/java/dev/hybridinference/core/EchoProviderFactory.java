@@ -66,8 +66,12 @@ public final class EchoProviderFactory implements InferenceProviderFactory {
             pause(ctx);
             String text = last(request);
             long words = text.split(" ").length;
-            return new ProviderResult(
-                    text, List.of(), FinishReason.STOP, new Usage(words, words, 0), "echo-1", null, null);
+            return ProviderResult.builder()
+                    .text(text)
+                    .finishReason(FinishReason.STOP)
+                    .usage(new Usage(words, words, 0))
+                    .model("echo-1")
+                    .build();
         }
 
         @Override
@@ -88,8 +92,12 @@ public final class EchoProviderFactory implements InferenceProviderFactory {
 
                 @Override
                 public ProviderResult result() {
-                    return new ProviderResult(
-                            text, List.of(), FinishReason.STOP, new Usage(3, words.size(), 0), "echo-1", null, null);
+                    return ProviderResult.builder()
+                            .text(text)
+                            .finishReason(FinishReason.STOP)
+                            .usage(new Usage(3, words.size(), 0))
+                            .model("echo-1")
+                            .build();
                 }
 
                 @Override

@@ -62,14 +62,12 @@ public final class FlakyProviderFactory implements InferenceProviderFactory {
             if (failuresLeft.getAndDecrement() > 0) {
                 throw new ProviderUnavailableException("flaky on purpose", id(), null, 503, null, null);
             }
-            return new ProviderResult(
-                    "ok",
-                    List.of(),
-                    FinishReason.STOP,
-                    new Usage(10, 1, 0),
-                    request.model().orElse("flaky-1"),
-                    null,
-                    null);
+            return ProviderResult.builder()
+                    .text("ok")
+                    .finishReason(FinishReason.STOP)
+                    .usage(new Usage(10, 1, 0))
+                    .model(request.model().orElse("flaky-1"))
+                    .build();
         }
 
         @Override

@@ -24,8 +24,8 @@ import java.util.concurrent.atomic.LongAdder;
  * days unless set), so window queries have minute resolution: a window covers each whole minute its
  * start and end fall in.
  *
- * <p>For always-on capacity billed per instance hour, {@link #registerCapacity} starts the meter; {@link
- * #capacity} then reports what the capacity cost over its uptime and how much of it calls used.
+ * <p>For capacity billed per instance hour or instance-second, {@link #registerCapacity} starts the meter;
+ * {@link #capacity} then reports what the capacity cost over its uptime and how much of it calls used.
  */
 public final class CostLedger {
     private static final Duration DEFAULT_RETENTION = Duration.ofDays(31);
@@ -65,6 +65,10 @@ public final class CostLedger {
     public void record(Receipt receipt) {
         Objects.requireNonNull(receipt, "receipt");
         allTime.add(receipt);
+        Capacity c = capacities.get(receipt.providerId());
+        if (c != null) {
+            c.record(receipt);
+        }
         long minute = Math.floorDiv(receipt.startedAt().getEpochSecond(), 60);
         minutes.computeIfAbsent(minute, m -> new Bucket()).add(receipt);
         prune();
@@ -102,59 +106,116 @@ public final class CostLedger {
     }
 
     /**
-     * Starts metering always-on capacity: from now on {@link #capacity} reports its bill. Registering the
-     * same provider again replaces its pricing and restarts its uptime.
+     * Starts metering the capacity of a provider billed for instance time: from now on {@link #capacity}
+     * reports its bill. Under {@link Pricing.PerInstanceHour} the configured instances are billed for the
+     * uptime; under {@link Pricing.PerInstanceSecond} the ledger estimates the instances' lifetimes from
+     * the receipts recorded for the provider (see {@link InstanceLifetimes}) and labels the report an
+     * estimate. Registering the same provider again replaces its pricing and restarts its uptime.
+     * Providers built on {@link dev.hybridinference.core.spi.AbstractProviderClient} are registered when
+     * they are built, and stopped when they close.
+     *
+     * @return whether the pricing bills instance time and so was registered; pricing that does not (per
+     *     token, per compute time, amortized) has no capacity to report
      */
-    public void registerCapacity(String providerId, Pricing.PerInstanceHour pricing) {
+    public boolean registerCapacity(String providerId, Pricing pricing) {
         Objects.requireNonNull(providerId, "providerId");
         Objects.requireNonNull(pricing, "pricing");
-        capacities.put(providerId, new Capacity(pricing, clock.instant(), allTime.provider(providerId)));
+        Instant now = clock.instant();
+        InstanceLifetimes lifetimes;
+        if (pricing instanceof Pricing.PerInstanceSecond) {
+            lifetimes = new InstanceLifetimes((Pricing.PerInstanceSecond) pricing, now);
+        } else if (pricing instanceof Pricing.PerInstanceHour) {
+            lifetimes = null;
+        } else {
+            return false;
+        }
+        capacities.put(providerId, new Capacity(pricing, now, allTime.provider(providerId), lifetimes));
+        return true;
     }
 
     /** Stops the uptime of a provider's capacity (its client closed); the report keeps its last figures. */
     public void stopCapacity(String providerId) {
-        capacities.computeIfPresent(providerId, (id, c) -> c.stoppedAt == null ? c.stop(clock.instant()) : c);
+        Capacity c = capacities.get(providerId);
+        if (c != null) {
+            c.stop(clock.instant());
+        }
     }
 
     /**
-     * The bill of a provider's always-on capacity since it was registered, split into attributed and idle
-     * cost; empty when the provider registered none.
+     * The bill of a provider's capacity since it was registered, split into attributed and idle cost;
+     * empty when the provider registered none.
      */
     public Optional<CapacityReport> capacity(String providerId) {
         Capacity c = capacities.get(providerId);
         if (c == null) {
             return Optional.empty();
         }
-        Instant end = c.stoppedAt != null ? c.stoppedAt : clock.instant();
-        Duration uptime = Duration.between(c.since, end);
-        if (uptime.isNegative()) {
-            uptime = Duration.ZERO;
-        }
-        BigDecimal billed = c.pricing.capacityCost(uptime);
-        BigDecimal attributed = allTime.provider(providerId).subtract(c.attributedBefore);
-        return Optional.of(new CapacityReport(providerId, uptime, billed, attributed, billed.subtract(attributed)));
+        return Optional.of(c.report(providerId, clock.instant(), allTime.provider(providerId)));
     }
 
+    /** One provider's registered capacity. Thread-safe. */
     private static final class Capacity {
-        final Pricing.PerInstanceHour pricing;
-        final Instant since;
-        final BigDecimal attributedBefore;
-        final Instant stoppedAt;
+        private final Pricing pricing;
+        private final Instant since;
+        private final BigDecimal attributedBefore;
+        private final InstanceLifetimes lifetimes;
+        private volatile Instant stoppedAt;
 
-        Capacity(Pricing.PerInstanceHour pricing, Instant since, BigDecimal attributedBefore) {
-            this(pricing, since, attributedBefore, null);
-        }
-
-        private Capacity(
-                Pricing.PerInstanceHour pricing, Instant since, BigDecimal attributedBefore, Instant stoppedAt) {
+        Capacity(Pricing pricing, Instant since, BigDecimal attributedBefore, InstanceLifetimes lifetimes) {
             this.pricing = pricing;
             this.since = since;
             this.attributedBefore = attributedBefore;
-            this.stoppedAt = stoppedAt;
+            this.lifetimes = lifetimes;
         }
 
-        Capacity stop(Instant at) {
-            return new Capacity(pricing, since, attributedBefore, at);
+        synchronized void stop(Instant at) {
+            if (stoppedAt == null) {
+                stoppedAt = at;
+                if (lifetimes != null) {
+                    lifetimes.stop(at);
+                }
+            }
+        }
+
+        void record(Receipt r) {
+            if (lifetimes != null && !r.startedAt().isBefore(since)) {
+                lifetimes.record(
+                        r.startedAt(),
+                        r.startedAt().plus(r.totalTime()),
+                        r.coldStart().observed());
+            }
+        }
+
+        CapacityReport report(String providerId, Instant now, BigDecimal attributedNow) {
+            Instant stopped = stoppedAt;
+            Instant end = stopped != null && stopped.isBefore(now) ? stopped : now;
+            Duration uptime = Duration.between(since, end);
+            if (uptime.isNegative()) {
+                uptime = Duration.ZERO;
+            }
+            BigDecimal attributed = attributedNow.subtract(attributedBefore);
+            BigDecimal billed;
+            Duration instanceTime;
+            int instances;
+            if (lifetimes != null) {
+                instanceTime = lifetimes.instanceTime(now);
+                billed = lifetimes.pricing().instanceCost(instanceTime);
+                instances = lifetimes.live(now);
+            } else {
+                Pricing.PerInstanceHour hourly = (Pricing.PerInstanceHour) pricing;
+                instanceTime = uptime.multipliedBy(hourly.instances());
+                billed = hourly.capacityCost(uptime);
+                instances = stopped != null ? 0 : hourly.instances();
+            }
+            return new CapacityReport(
+                    providerId,
+                    uptime,
+                    billed,
+                    attributed,
+                    billed.subtract(attributed),
+                    instanceTime,
+                    instances,
+                    lifetimes != null && lifetimes.pricing().rate().signum() != 0);
         }
     }
 

@@ -9,7 +9,6 @@ import dev.hybridinference.core.ChatRequest;
 import dev.hybridinference.core.ChatResponse;
 import dev.hybridinference.core.ChatStream;
 import dev.hybridinference.core.ClientInfo;
-import dev.hybridinference.core.ColdStart;
 import dev.hybridinference.core.ContextLengthExceededException;
 import dev.hybridinference.core.DeploymentKind;
 import dev.hybridinference.core.InferenceClient;
@@ -20,8 +19,8 @@ import dev.hybridinference.core.Pricing;
 import dev.hybridinference.core.ProviderUnavailableException;
 import dev.hybridinference.core.Receipt;
 import dev.hybridinference.core.RequestOptions;
+import dev.hybridinference.core.RouteFacts;
 import dev.hybridinference.core.StreamHandler;
-import dev.hybridinference.core.Usage;
 import dev.hybridinference.core.cost.CostLedger;
 import dev.hybridinference.core.internal.DaemonThreads;
 import dev.hybridinference.core.internal.LazyPool;
@@ -501,6 +500,8 @@ public final class HybridClient implements InferenceClient {
         private final List<Attempt> attempts = new ArrayList<>(4);
         private final CountDownLatch cancelSignal = new CountDownLatch(1);
         private BigDecimal cost = BigDecimal.ZERO;
+        private boolean costEstimated;
+        private int failures;
         private Duration queueTime = Duration.ZERO;
         private Route route;
         private String note = "";
@@ -886,11 +887,13 @@ public final class HybridClient implements InferenceClient {
         }
 
         private void absorb(InferenceException e, MemberState m) {
+            failures++;
             Optional<Receipt> partial = e.partialReceipt();
             partial.ifPresent(r -> recordFor(m, r));
             if (partial.isPresent()) {
                 attempts.addAll(partial.get().attempts());
                 cost = cost.add(partial.get().cost());
+                costEstimated |= partial.get().costEstimated();
             } else {
                 attempts.add(new Attempt(
                         m.name(),
@@ -910,22 +913,20 @@ public final class HybridClient implements InferenceClient {
             all.addAll(member.attempts());
             String routeText =
                     route.reason() + note + (member.route().isEmpty() ? "" : "; " + m.name() + ": " + member.route());
-            Receipt r = new Receipt(
-                    member.providerId(),
-                    member.deploymentKind(),
-                    member.model(),
-                    routeText,
-                    all,
-                    startedAt,
-                    Duration.ofNanos(nanoTime.getAsLong() - startNanos),
-                    ttft.isPresent() ? ttft : member.timeToFirstToken(),
-                    queueTime.plus(member.queueTime()),
-                    new ColdStart(predictedCold, member.coldStart().observed()),
-                    member.usage(),
-                    member.instanceTime(),
-                    cost.add(member.cost()),
-                    member.sessionId(),
-                    member.tags());
+            // The member's facts carry over (usage, compute and instance time, bytes, attributes); the
+            // whole call's timing, route, attempts and summed cost replace the member's own.
+            Receipt r = member.toBuilder()
+                    .route(routeText)
+                    .routeFacts(routeFacts(failures > 0))
+                    .attempts(all)
+                    .startedAt(startedAt)
+                    .totalTime(Duration.ofNanos(nanoTime.getAsLong() - startNanos))
+                    .timeToFirstToken(ttft.isPresent() ? ttft : member.timeToFirstToken())
+                    .queueTime(queueTime.plus(member.queueTime()))
+                    .coldStart(member.coldStart().withPredicted(predictedCold))
+                    .cost(cost.add(member.cost()))
+                    .costEstimated(costEstimated || member.costEstimated())
+                    .build();
             m.succeeded(member, predictedCold);
             recorded(r);
             return r;
@@ -934,27 +935,54 @@ public final class HybridClient implements InferenceClient {
         /** Attaches the receipt of everything tried to a failure. */
         InferenceException fail(InferenceException e, MemberState m) {
             String routeText = route == null ? "" : route.reason() + note;
-            Receipt r = new Receipt(
-                    m != null ? m.name() : id,
-                    m != null
-                            ? m.info().deploymentKind()
-                            : members.values().iterator().next().info().deploymentKind(),
-                    request.model().orElse(""),
-                    routeText,
-                    attempts,
-                    startedAt,
-                    Duration.ofNanos(nanoTime.getAsLong() - startNanos),
-                    Optional.empty(),
-                    queueTime,
-                    null,
-                    Usage.ZERO,
-                    Duration.ZERO,
-                    cost,
-                    request.options().sessionId().orElse(null),
-                    request.options().tags());
+            Receipt r = Receipt.builder()
+                    .providerId(m != null ? m.name() : id)
+                    .deploymentKind(
+                            m != null
+                                    ? m.info().deploymentKind()
+                                    : members.values().iterator().next().info().deploymentKind())
+                    .model(request.model().orElse(""))
+                    .route(routeText)
+                    .routeFacts(routeFacts(failures > 1))
+                    .attempts(attempts)
+                    .startedAt(startedAt)
+                    .totalTime(Duration.ofNanos(nanoTime.getAsLong() - startNanos))
+                    .queueTime(queueTime)
+                    .cost(cost)
+                    .costEstimated(costEstimated)
+                    .sessionId(request.options().sessionId().orElse(null))
+                    .tags(request.options().tags())
+                    .build();
             recorded(r);
             e.withPartialReceipt(r);
             return e;
+        }
+
+        /**
+         * The routing decision as facts: the route's tier; spilled over when the policy put the spillover
+         * primary behind its overflow because it was full (its route says so), or the primary was skipped
+         * here for want of a free slot; the members skipped, from the attempts routing passed over.
+         *
+         * @param fellBack whether a member's failure moved the call on to another attempt
+         */
+        private RouteFacts routeFacts(boolean fellBack) {
+            RouteFacts.Builder b = RouteFacts.builder()
+                    .tier(route == null ? null : route.tier())
+                    .fellBack(fellBack)
+                    .spilledOver(spilloverPrimary != null
+                            && route != null
+                            && route.reason().contains("spilled over: " + spilloverPrimary));
+            for (Attempt a : attempts) {
+                if (a.outcome() == Attempt.Outcome.SKIPPED) {
+                    b.skipped(a.providerId(), a.error());
+                    if (a.providerId().equals(spilloverPrimary)
+                            && a.error() != null
+                            && a.error().startsWith("no free slot")) {
+                        b.spilledOver(true);
+                    }
+                }
+            }
+            return b.build();
         }
 
         /** Tells the policy of the receipt; a policy that throws is logged and never fails the call. */

@@ -8,6 +8,7 @@ import dev.hybridinference.core.ChatRequest;
 import dev.hybridinference.core.ChatResponse;
 import dev.hybridinference.core.ChatStream;
 import dev.hybridinference.core.ClientInfo;
+import dev.hybridinference.core.ColdStart;
 import dev.hybridinference.core.DeploymentKind;
 import dev.hybridinference.core.InferenceClient;
 import dev.hybridinference.core.InferenceException;
@@ -16,23 +17,45 @@ import dev.hybridinference.core.Receipt;
 import dev.hybridinference.core.StreamHandler;
 import dev.hybridinference.core.Usage;
 import dev.hybridinference.core.cost.CostLedger;
+import dev.hybridinference.core.cost.InstanceLifetimes;
 import dev.hybridinference.core.internal.LazyPool;
 import dev.hybridinference.core.internal.PulledStream;
 import dev.hybridinference.core.internal.Streams;
 import java.time.Clock;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * The flow every provider shares: it validates, times the call, runs the provider's one step ({@link
  * #doChat} or {@link #doStream}), builds the receipt with the cost under the provider's pricing, records
  * it in the ledger and turns any failure into an {@link InferenceException} carrying a partial receipt.
  * Providers implement the steps and never build receipts themselves.
+ *
+ * <p>Cost accounting happens here too, so that no provider can leave it out:
+ *
+ * <ul>
+ *   <li>Capacity billed for instance time ({@link Pricing.PerInstanceHour}, {@link
+ *       Pricing.PerInstanceSecond}) is registered with the ledger when the client is built and stopped when
+ *       it closes, so {@link CostLedger#capacity} reports its bill.
+ *   <li>Instance time: a provider that meters its own (per replica, say) reports it in the result or
+ *       through {@link CallContext#addInstanceTime}; otherwise the client attributes it with an {@link
+ *       OccupancyMeter} over the pricing's instances (the configured count per instance hour, the estimated
+ *       live instances per instance-second, one for amortized hardware), from the moment the provider's
+ *       step starts.
+ *   <li>Compute time: the provider's own figure ({@link ProviderResult#computeTime()}) when it has one;
+ *       otherwise the time from the start of the provider's step to the end of the call, less the time a
+ *       stream's reader held the stream between reads (from the end of one read to the start of the next,
+ *       and before the first), so a slow reader does not inflate it.
+ * </ul>
  */
 public abstract class AbstractProviderClient implements InferenceClient {
     private final String id;
@@ -43,6 +66,9 @@ public abstract class AbstractProviderClient implements InferenceClient {
     private final Clock clock;
     private final AtomicBoolean closed = new AtomicBoolean();
     private final LazyPool pool;
+    private final InstanceLifetimes lifetimes;
+    private final OccupancyMeter occupancy;
+    private final Map<CallContext, CallMeter> meters = new ConcurrentHashMap<>();
 
     /**
      * Creates the client.
@@ -63,6 +89,25 @@ public abstract class AbstractProviderClient implements InferenceClient {
         this.ledger = ledger;
         this.clock = Objects.requireNonNull(clock, "clock");
         this.pool = new LazyPool(id);
+        if (pricing instanceof Pricing.PerInstanceSecond) {
+            // The client's own estimate of the live instances, fed the same receipts as the ledger's, gives
+            // the instance count the occupancy meter splits time over, with or without a ledger.
+            InstanceLifetimes l = new InstanceLifetimes((Pricing.PerInstanceSecond) pricing, clock.instant());
+            this.lifetimes = l;
+            this.occupancy = new OccupancyMeter(() -> l.live(clock.instant()), System::nanoTime);
+        } else if (pricing instanceof Pricing.PerInstanceHour) {
+            this.lifetimes = null;
+            this.occupancy = new OccupancyMeter(((Pricing.PerInstanceHour) pricing).instances());
+        } else if (pricing instanceof Pricing.Amortized) {
+            this.lifetimes = null;
+            this.occupancy = new OccupancyMeter();
+        } else {
+            this.lifetimes = null;
+            this.occupancy = null;
+        }
+        if (ledger != null) {
+            ledger.registerCapacity(id, pricing);
+        }
     }
 
     /**
@@ -131,7 +176,7 @@ public abstract class AbstractProviderClient implements InferenceClient {
     public final ChatResponse chat(ChatRequest request) {
         CallContext ctx = begin(request);
         try {
-            return complete(ctx, doChat(request, ctx), Optional.empty());
+            return complete(ctx, runChat(request, ctx), Optional.empty());
         } catch (RuntimeException e) {
             throw fail(ctx, e);
         }
@@ -148,7 +193,7 @@ public abstract class AbstractProviderClient implements InferenceClient {
         });
         executor().execute(() -> {
             try {
-                future.complete(complete(ctx, doChat(request, ctx), Optional.empty()));
+                future.complete(complete(ctx, runChat(request, ctx), Optional.empty()));
             } catch (RuntimeException e) {
                 future.completeExceptionally(fail(ctx, e));
             }
@@ -165,11 +210,42 @@ public abstract class AbstractProviderClient implements InferenceClient {
         ChatRequest request = ctx.request();
         ProviderStream ps;
         try {
-            ps = doStream(request, ctx);
+            ps = runStream(request, ctx);
         } catch (RuntimeException e) {
             throw fail(ctx, e);
         }
-        return new ReceiptedStream(ctx, ps);
+        return new ReceiptedStream(ctx, ps, meters.remove(ctx));
+    }
+
+    /** Runs {@link #doChat} with the call metered from the moment the provider's work starts. */
+    private ProviderResult runChat(ChatRequest request, CallContext ctx) {
+        startMeter(ctx);
+        try {
+            return doChat(request, ctx);
+        } catch (Error e) {
+            endMeter(meters.remove(ctx));
+            throw e;
+        }
+    }
+
+    /** Runs {@link #doStream} with the call metered from the moment the provider's work starts. */
+    private ProviderStream runStream(ChatRequest request, CallContext ctx) {
+        startMeter(ctx);
+        try {
+            return doStream(request, ctx);
+        } catch (Error e) {
+            endMeter(meters.remove(ctx));
+            throw e;
+        }
+    }
+
+    private void startMeter(CallContext ctx) {
+        meters.put(ctx, new CallMeter(occupancy == null ? null : occupancy.enter(), System.nanoTime()));
+    }
+
+    /** Ends the call's occupancy (idempotent) and returns its share; null without a meter or ticket. */
+    private Duration endMeter(CallMeter m) {
+        return m == null || m.ticket == null ? null : occupancy.exit(m.ticket);
     }
 
     @Override
@@ -203,6 +279,9 @@ public abstract class AbstractProviderClient implements InferenceClient {
                 doClose();
             } finally {
                 pool.shutdown();
+                if (ledger != null) {
+                    ledger.stopCapacity(id);
+                }
             }
         }
     }
@@ -229,7 +308,11 @@ public abstract class AbstractProviderClient implements InferenceClient {
     }
 
     private ChatResponse complete(CallContext ctx, ProviderResult r, Optional<Duration> ttft) {
-        Receipt receipt = receipt(ctx, r.usage(), r.model(), r.coldStart(), r.instanceTime(), ttft, null);
+        return complete(ctx, r, ttft, meters.remove(ctx));
+    }
+
+    private ChatResponse complete(CallContext ctx, ProviderResult r, Optional<Duration> ttft, CallMeter meter) {
+        Receipt receipt = receipt(ctx, r, ttft, null, meter);
         if (!ctx.claimReceipt()) {
             // A close on another thread ended the call first and recorded it as cancelled: that outcome
             // stands, so the caller never holds a receipt the ledger does not have.
@@ -242,7 +325,7 @@ public abstract class AbstractProviderClient implements InferenceClient {
     }
 
     private InferenceException fail(CallContext ctx, RuntimeException e) {
-        return failWith(ctx, asInference(ctx, e), null);
+        return failWith(ctx, asInference(ctx, e), null, meters.remove(ctx));
     }
 
     private InferenceException asInference(CallContext ctx, RuntimeException e) {
@@ -263,43 +346,45 @@ public abstract class AbstractProviderClient implements InferenceClient {
      * carries those tokens (the server's count, or an estimate marked as such) and is charged for them, as
      * platforms bill them.
      */
-    private InferenceException failWith(CallContext ctx, InferenceException ie, ProviderResult sofar) {
+    private InferenceException failWith(CallContext ctx, InferenceException ie, ProviderResult sofar, CallMeter meter) {
         if (ie.partialReceipt().isEmpty()) {
             // Shared by every thread that reports this failure (a reader and a closer): built and recorded
             // once, attached to each exception.
-            Usage usage = sofar == null ? Usage.ZERO : sofar.usage();
-            String model = sofar == null || sofar.model().isEmpty()
-                    ? ctx.request().model().orElse("")
-                    : sofar.model();
-            ctx.failureReceipt(() -> receipt(ctx, usage, model, null, null, Optional.empty(), ie), this::record)
+            ctx.failureReceipt(() -> receipt(ctx, sofar, Optional.empty(), ie, meter), this::record)
                     .ifPresent(ie::withPartialReceipt);
         }
+        // The call's occupancy ends however it ended (a receipt that came with the exception included).
+        endMeter(meter);
         return ie;
     }
 
+    /**
+     * The receipt of a call that produced {@code r} (for a failure, what it produced so far, or null).
+     * Ends the call's occupancy: its share of instance time and its compute time are read here.
+     */
     private Receipt receipt(
-            CallContext ctx,
-            Usage usage,
-            String model,
-            dev.hybridinference.core.ColdStart coldStart,
-            Duration instanceTime,
-            Optional<Duration> ttft,
-            InferenceException failure) {
-        Duration total = Duration.ofNanos(System.nanoTime() - ctx.startNanos());
-        // Precedence: the result's own figure, then what the provider reported attempt by attempt (the
-        // only figure a failed call has), then, for a provider with no meter, the call's whole duration.
-        Duration occupied = instanceTime != null
-                ? instanceTime
-                : ctx.instanceTime()
-                        .orElse(
-                                pricing instanceof Pricing.PerInstanceHour || pricing instanceof Pricing.Amortized
-                                        ? total
-                                        : Duration.ZERO);
-        var cost = pricing.costOf(new Pricing.BillableUsage(usage, total, occupied));
+            CallContext ctx, ProviderResult r, Optional<Duration> ttft, InferenceException failure, CallMeter meter) {
+        long now = System.nanoTime();
+        Duration total = Duration.ofNanos(now - ctx.startNanos());
+        Duration share = endMeter(meter);
+        Usage usage = r == null ? Usage.ZERO : r.usage();
+        String model = r == null || r.model().isEmpty() ? ctx.request().model().orElse("") : r.model();
+        // Precedence: the result's own figure (never a partial result's, which may not cover every
+        // attempt), then what the provider reported attempt by attempt (the only figure a failed call has),
+        // then the client's occupancy meter for instance-priced capacity.
+        Duration resultShare = failure == null && r != null ? r.instanceTime() : null;
+        Duration occupied =
+                resultShare != null ? resultShare : ctx.instanceTime().orElse(share != null ? share : Duration.ZERO);
+        boolean reported = r != null && r.computeTime() != null;
+        Duration compute = reported ? r.computeTime() : measuredCompute(meter, now);
+        long requestBytes = r == null ? 0 : r.requestBytes();
+        long responseBytes = r == null ? 0 : r.responseBytes();
+        Pricing.BillableUsage billable = new Pricing.BillableUsage(
+                usage, compute, occupied, saturatedSum(requestBytes, responseBytes), reported);
         List<Attempt> attempts = ctx.attempts();
         if (failure != null && !attempts.isEmpty()) {
             // A stream fails after its attempt was recorded as opened: that attempt did not succeed.
-            attempts = new java.util.ArrayList<>(attempts);
+            attempts = new ArrayList<>(attempts);
             Attempt last = attempts.get(attempts.size() - 1);
             if (last.outcome() == Attempt.Outcome.SUCCEEDED) {
                 attempts.set(
@@ -323,60 +408,119 @@ public abstract class AbstractProviderClient implements InferenceClient {
             String error = failure == null ? null : failure.getClass().getSimpleName() + ": " + failure.getMessage();
             attempts = List.of(new Attempt(id, "", ctx.route(), outcome, total, error));
         }
-        return new Receipt(
-                id,
-                kind,
-                model,
-                ctx.route(),
-                attempts,
-                ctx.startedAt(),
-                total,
-                ttft,
-                Duration.ZERO,
-                coldStart,
-                usage,
-                occupied,
-                cost,
-                ctx.request().options().sessionId().orElse(null),
-                ctx.request().options().tags());
+        return Receipt.builder()
+                .providerId(id)
+                .deploymentKind(kind)
+                .model(model)
+                .route(ctx.route())
+                .attempts(attempts)
+                .startedAt(ctx.startedAt())
+                .totalTime(total)
+                .timeToFirstToken(ttft)
+                .computeTime(compute)
+                .coldStart(r == null ? ColdStart.NONE : r.coldStart())
+                .usage(usage)
+                .instanceTime(occupied)
+                .requestBytes(requestBytes)
+                .responseBytes(responseBytes)
+                .cost(pricing.costOf(billable))
+                .costEstimated(pricing.isEstimate(billable))
+                .sessionId(ctx.request().options().sessionId().orElse(null))
+                .tags(ctx.request().options().tags())
+                .attributes(r == null ? Map.of() : r.attributes())
+                .build();
+    }
+
+    /**
+     * The core's measure of the provider's work: from the start of its step to now, less the time the
+     * reader held a stream; zero for a call whose step never started.
+     */
+    private static Duration measuredCompute(CallMeter meter, long now) {
+        if (meter == null) {
+            return Duration.ZERO;
+        }
+        long work = now - meter.startNanos - meter.heldNanos.get();
+        return Duration.ofNanos(Math.max(0, work));
+    }
+
+    private static long saturatedSum(long a, long b) {
+        long sum = a + b;
+        return sum < 0 ? Long.MAX_VALUE : sum;
     }
 
     private void record(Receipt receipt) {
+        if (lifetimes != null) {
+            lifetimes.record(
+                    receipt.startedAt(),
+                    receipt.startedAt().plus(receipt.totalTime()),
+                    receipt.coldStart().observed());
+        }
         if (ledger != null) {
             ledger.record(receipt);
         }
     }
 
-    /** The pull stream handed to callers: times the first token and builds the receipt at the end. */
+    /** One call's metering: its occupancy ticket and the measure of the provider's work. */
+    private static final class CallMeter {
+        final OccupancyMeter.Ticket ticket;
+        final long startNanos;
+        final AtomicLong heldNanos = new AtomicLong();
+
+        CallMeter(OccupancyMeter.Ticket ticket, long startNanos) {
+            this.ticket = ticket;
+            this.startNanos = startNanos;
+        }
+    }
+
+    /**
+     * The pull stream handed to callers: times the first token, measures how long the reader holds the
+     * stream between reads, and builds the receipt at the end.
+     */
     private final class ReceiptedStream extends PulledStream {
         private final CallContext ctx;
         private final ProviderStream source;
+        private final CallMeter meter;
         private long firstChunkNanos;
         private long firstTextNanos;
+        // When the last read returned (or the stream opened): the reader holds the stream from then until its
+        // next read starts. Zero while a read is in progress and after the end.
+        private final AtomicLong heldSince;
 
-        ReceiptedStream(CallContext ctx, ProviderStream source) {
+        ReceiptedStream(CallContext ctx, ProviderStream source, CallMeter meter) {
             this.ctx = ctx;
             this.source = source;
+            this.meter = meter;
+            this.heldSince = new AtomicLong(System.nanoTime());
+        }
+
+        /** The reader stops holding the stream: the time since the last read returned is not the provider's. */
+        private void stopHolding() {
+            long since = heldSince.getAndSet(0);
+            if (since != 0 && meter != null) {
+                meter.heldNanos.addAndGet(Math.max(0, System.nanoTime() - since));
+            }
         }
 
         @Override
         protected ChatChunk pull() {
+            stopHolding();
             ChatChunk c;
             try {
                 c = source.next();
             } catch (RuntimeException e) {
                 end();
                 source.close();
-                throw failWith(ctx, asInference(ctx, e), partial());
+                throw failWith(ctx, asInference(ctx, e), partial(), meter);
             }
+            long now = System.nanoTime();
             if (c != null) {
-                long now = System.nanoTime();
                 if (firstChunkNanos == 0) {
                     firstChunkNanos = now;
                 }
                 if (firstTextNanos == 0 && !c.text().isEmpty()) {
                     firstTextNanos = now;
                 }
+                heldSince.set(now);
             }
             return c;
         }
@@ -392,7 +536,7 @@ public abstract class AbstractProviderClient implements InferenceClient {
             long first = firstTextNanos != 0 ? firstTextNanos : firstChunkNanos;
             Optional<Duration> ttft =
                     first == 0 ? Optional.empty() : Optional.of(Duration.ofNanos(first - ctx.startNanos()));
-            return complete(ctx, r, ttft);
+            return complete(ctx, r, ttft, meter);
         }
 
         @Override
@@ -401,10 +545,14 @@ public abstract class AbstractProviderClient implements InferenceClient {
                 return;
             }
             end();
+            stopHolding();
             ctx.cancel();
             source.close();
             recordFailure(failWith(
-                    ctx, new CancelledException("stream closed before its end", id, null, 0, null, null), partial()));
+                    ctx,
+                    new CancelledException("stream closed before its end", id, null, 0, null, null),
+                    partial(),
+                    meter));
         }
 
         /** What the stream assembled before it failed; null when the provider cannot say. */

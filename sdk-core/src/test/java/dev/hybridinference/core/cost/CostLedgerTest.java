@@ -2,10 +2,10 @@ package dev.hybridinference.core.cost;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.hybridinference.core.ColdStart;
 import dev.hybridinference.core.DeploymentKind;
 import dev.hybridinference.core.Pricing;
 import dev.hybridinference.core.Receipt;
-import dev.hybridinference.core.Usage;
 import java.math.BigDecimal;
 import java.time.Clock;
 import java.time.Duration;
@@ -14,7 +14,6 @@ import java.time.ZoneOffset;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.Optional;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -26,22 +25,15 @@ class CostLedgerTest {
     private static final Instant T0 = Instant.parse("2026-11-27T10:00:00Z");
 
     static Receipt receipt(String provider, String model, String tenant, BigDecimal cost, Instant at) {
-        return new Receipt(
-                provider,
-                DeploymentKind.SERVER,
-                model,
-                "",
-                List.of(),
-                at,
-                Duration.ofMillis(5),
-                Optional.empty(),
-                Duration.ZERO,
-                null,
-                Usage.ZERO,
-                Duration.ZERO,
-                cost,
-                null,
-                Map.of("tenant", tenant));
+        return Receipt.builder()
+                .providerId(provider)
+                .deploymentKind(DeploymentKind.SERVER)
+                .model(model)
+                .startedAt(at)
+                .totalTime(Duration.ofMillis(5))
+                .cost(cost)
+                .tags(Map.of("tenant", tenant))
+                .build();
     }
 
     /** A clock the test moves by hand. */
@@ -157,5 +149,62 @@ class CostLedgerTest {
         ledger.record(receipt("p", "m", "a", BigDecimal.ONE, clock.instant()));
         assertThat(ledger.totals(T0, T0.plusSeconds(60)).calls()).isZero();
         assertThat(ledger.totals().calls()).isEqualTo(2);
+    }
+
+    @Test
+    void instanceHourCapacityReportsItsInstanceTimeAndIsNoEstimate() {
+        MutableClock clock = new MutableClock();
+        CostLedger ledger = new CostLedger(clock, Duration.ofDays(1));
+        assertThat(ledger.registerCapacity("vllm", new Pricing.PerInstanceHour(new BigDecimal("4.10"), 2)))
+                .isTrue();
+        assertThat(ledger.registerCapacity("api", new Pricing.PerToken(BigDecimal.ONE, BigDecimal.ONE, null)))
+                .isFalse();
+        clock.advance(Duration.ofMinutes(15));
+        ledger.record(receipt("vllm", "m", "a", new BigDecimal("0.0465000"), clock.instant()));
+        CapacityReport r = ledger.capacity("vllm").orElseThrow();
+        assertThat(r.instanceTime()).isEqualTo(Duration.ofMinutes(30)); // 2 instances x 15 min
+        assertThat(r.billed()).isEqualByComparingTo("2.05"); // 0.25 h x 2 x $4.10
+        assertThat(r.instances()).isEqualTo(2);
+        assertThat(r.estimated()).isFalse();
+        assertThat(r.summary())
+                .isEqualTo(
+                        "vllm: billed $2.05 = attributed $0.0465 + idle $2.0035 over 900000 ms of uptime, 2 instances");
+        assertThat(ledger.capacity("api")).isEmpty();
+        ledger.stopCapacity("vllm");
+        assertThat(ledger.capacity("vllm").orElseThrow().instances()).isZero();
+    }
+
+    @Test
+    void instanceSecondCapacityIsEstimatedFromTheRecordedCalls() {
+        MutableClock clock = new MutableClock();
+        CostLedger ledger = new CostLedger(clock, Duration.ofDays(1));
+        Pricing.PerInstanceSecond pricing =
+                Pricing.PerInstanceSecond.perSecond(new BigDecimal("0.0002"), 0, Duration.ofSeconds(60), 10);
+        ledger.registerCapacity("run", pricing);
+        // A call at 0-10 s that hit a cold start: an instance from 0 to 70 s. Its receipt was charged 10 s.
+        ledger.record(Receipt.builder()
+                .providerId("run")
+                .deploymentKind(DeploymentKind.SERVERLESS)
+                .startedAt(T0)
+                .totalTime(Duration.ofSeconds(10))
+                .coldStart(ColdStart.observed(Duration.ofSeconds(8)))
+                .instanceTime(Duration.ofSeconds(10))
+                .cost(pricing.instanceCost(Duration.ofSeconds(10)))
+                .costEstimated(true)
+                .build());
+        clock.advance(Duration.ofSeconds(30));
+        CapacityReport live = ledger.capacity("run").orElseThrow();
+        assertThat(live.instances()).isEqualTo(1);
+        assertThat(live.instanceTime()).isEqualTo(Duration.ofSeconds(30));
+        assertThat(live.estimated()).isTrue();
+        clock.advance(Duration.ofSeconds(100));
+        CapacityReport after = ledger.capacity("run").orElseThrow();
+        // 70 s x $0.0002 = $0.014 billed; $0.002 attributed; $0.012 idle.
+        assertThat(after.instances()).isZero();
+        assertThat(after.instanceTime()).isEqualTo(Duration.ofSeconds(70));
+        assertThat(after.billed()).isEqualByComparingTo("0.014");
+        assertThat(after.attributed()).isEqualByComparingTo("0.002");
+        assertThat(after.idle()).isEqualByComparingTo("0.012");
+        assertThat(after.summary()).endsWith("0 instances (estimated)");
     }
 }

@@ -14,12 +14,9 @@ import dev.hybridinference.core.Receipt;
 import dev.hybridinference.core.StreamHandler;
 import dev.hybridinference.core.Usage;
 import dev.hybridinference.core.internal.Streams;
-import java.math.BigDecimal;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
-import java.util.Map;
-import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Supplier;
@@ -33,6 +30,8 @@ final class RawMember implements InferenceClient {
     private final String id;
     private final AtomicInteger calls = new AtomicInteger();
     volatile Supplier<String> behaviour;
+    /** Adds facts to each receipt, as a provider that reports more would. */
+    volatile java.util.function.UnaryOperator<Receipt.Builder> extra = b -> b;
 
     RawMember(String id) {
         this.id = id;
@@ -46,23 +45,15 @@ final class RawMember implements InferenceClient {
     private ChatResponse answer() {
         calls.incrementAndGet();
         String text = behaviour.get();
-        Receipt r = new Receipt(
-                id,
-                DeploymentKind.SERVER,
-                "raw-1",
-                "",
-                List.of(new Attempt(id, "", "", Attempt.Outcome.SUCCEEDED, Duration.ZERO, null)),
-                Instant.now(),
-                Duration.ZERO,
-                Optional.empty(),
-                Duration.ZERO,
-                null,
-                new Usage(1, 1, 0),
-                Duration.ZERO,
-                BigDecimal.ZERO,
-                null,
-                Map.of());
-        return new ChatResponse(text, List.of(), FinishReason.STOP, new Usage(1, 1, 0), r);
+        Receipt.Builder r = Receipt.builder()
+                .providerId(id)
+                .deploymentKind(DeploymentKind.SERVER)
+                .model("raw-1")
+                .attempt(new Attempt(id, "", "", Attempt.Outcome.SUCCEEDED, Duration.ZERO, null))
+                .startedAt(Instant.now())
+                .usage(new Usage(1, 1, 0));
+        r = extra.apply(r);
+        return new ChatResponse(text, List.of(), FinishReason.STOP, new Usage(1, 1, 0), r.build());
     }
 
     @Override

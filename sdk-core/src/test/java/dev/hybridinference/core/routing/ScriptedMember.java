@@ -125,7 +125,12 @@ final class ScriptedMember extends AbstractProviderClient {
     @Override
     protected ProviderResult doChat(ChatRequest request, CallContext ctx) {
         String text = step(request);
-        return new ProviderResult(text, List.of(), FinishReason.STOP, new Usage(10, 5, 0), "model-" + id(), null, null);
+        return ProviderResult.builder()
+                .text(text)
+                .finishReason(FinishReason.STOP)
+                .usage(new Usage(10, 5, 0))
+                .model("model-" + id())
+                .build();
     }
 
     @Override
@@ -150,14 +155,12 @@ final class ScriptedMember extends AbstractProviderClient {
 
             @Override
             public ProviderResult result() {
-                return new ProviderResult(
-                        text,
-                        List.of(),
-                        FinishReason.STOP,
-                        new Usage(10, words.length, 0),
-                        "model-" + id(),
-                        null,
-                        null);
+                return ProviderResult.builder()
+                        .text(text)
+                        .finishReason(FinishReason.STOP)
+                        .usage(new Usage(10, words.length, 0))
+                        .model("model-" + id())
+                        .build();
             }
 
             @Override

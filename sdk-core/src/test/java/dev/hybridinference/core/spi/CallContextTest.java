@@ -6,14 +6,11 @@ import dev.hybridinference.core.Attempt;
 import dev.hybridinference.core.ChatRequest;
 import dev.hybridinference.core.DeploymentKind;
 import dev.hybridinference.core.Receipt;
-import dev.hybridinference.core.Usage;
-import java.math.BigDecimal;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CyclicBarrier;
@@ -32,22 +29,14 @@ class CallContextTest {
     }
 
     private static Receipt receipt(String route) {
-        return new Receipt(
-                "p",
-                DeploymentKind.SERVER,
-                "m",
-                route,
-                List.of(new Attempt("p", "", "", Attempt.Outcome.CANCELLED, Duration.ZERO, null)),
-                Instant.now(),
-                Duration.ZERO,
-                Optional.empty(),
-                Duration.ZERO,
-                null,
-                Usage.ZERO,
-                Duration.ZERO,
-                BigDecimal.ZERO,
-                null,
-                Map.of());
+        return Receipt.builder()
+                .providerId("p")
+                .deploymentKind(DeploymentKind.SERVER)
+                .model("m")
+                .route(route)
+                .attempt(new Attempt("p", "", "", Attempt.Outcome.CANCELLED, Duration.ZERO, null))
+                .startedAt(Instant.now())
+                .build();
     }
 
     @Test

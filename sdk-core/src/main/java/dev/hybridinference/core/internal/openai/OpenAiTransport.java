@@ -777,8 +777,13 @@ public final class OpenAiTransport {
                         ? Usage.ZERO
                         : Usage.estimated(Math.max(1, (promptChars + 3) / 4), contentChunks);
             }
-            return new ProviderResult(
-                    text.toString(), calls, finish == null ? FinishReason.OTHER : finish, u, model, null, null);
+            return ProviderResult.builder()
+                    .text(text.toString())
+                    .toolCalls(calls)
+                    .finishReason(finish == null ? FinishReason.OTHER : finish)
+                    .usage(u)
+                    .model(model)
+                    .build();
         }
 
         /**

@@ -37,7 +37,13 @@ final class OpenAiTestClient extends AbstractProviderClient {
     @Override
     protected ProviderResult doChat(ChatRequest request, CallContext ctx) {
         OpenAiCodec.Completion c = transport.complete(server, request, "m", ctx);
-        return new ProviderResult(c.text(), c.toolCalls(), c.finishReason(), c.usage(), c.model(), null, null);
+        return ProviderResult.builder()
+                .text(c.text())
+                .toolCalls(c.toolCalls())
+                .finishReason(c.finishReason())
+                .usage(c.usage())
+                .model(c.model())
+                .build();
     }
 
     @Override
