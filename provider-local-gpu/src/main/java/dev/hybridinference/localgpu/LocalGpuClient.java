@@ -147,9 +147,13 @@ public final class LocalGpuClient extends AbstractProviderClient {
         return contextSize;
     }
 
-    /** The chat template recognised from the model file. */
-    public ChatTemplate chatTemplate() {
-        return template;
+    /**
+     * The name of the chat layout recognised from the model file's {@code tokenizer.chat_template}: one of
+     * {@code chatml}, {@code llama3}, {@code llama2}, {@code zephyr}, {@code phi3}, or {@code plain} when none
+     * was recognised (or the runtime is unavailable). For diagnostics; the layout itself is internal.
+     */
+    public String chatTemplate() {
+        return template.name().toLowerCase(java.util.Locale.ROOT);
     }
 
     @Override

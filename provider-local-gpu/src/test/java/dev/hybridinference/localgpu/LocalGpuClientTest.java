@@ -194,7 +194,7 @@ class LocalGpuClientTest {
                 .threads(2)
                 .contextSize(256)
                 .build()) {
-            assertThat(c.chatTemplate()).isEqualTo(dev.hybridinference.localgpu.internal.ChatTemplate.CHATML);
+            assertThat(c.chatTemplate()).isEqualTo("chatml");
             ChatResponse r = c.chat(ChatRequest.builder()
                     .system("Be brief.")
                     .user("hello there")

@@ -75,6 +75,11 @@ import org.yaml.snakeyaml.error.MarkedYAMLException;
  * loading, so no message quotes them.
  */
 public final class InferenceClients {
+    // Runs first: a Jackson or OkHttp the SDK cannot work with fails here, with a message naming it.
+    static {
+        dev.hybridinference.core.internal.LibraryVersions.check();
+    }
+
     /** The largest document {@link Loader} reads unless told otherwise: 1 MiB (1,048,576 characters). */
     public static final int DEFAULT_MAX_DOCUMENT_SIZE = 1 << 20;
 

@@ -11,8 +11,8 @@ import java.util.function.Function;
 import java.util.regex.Pattern;
 
 /**
- * Resolves {@code ${VAR}} and {@code ${VAR:-default}} in every string value of a parsed document; {@code
- * $${} stands for a literal {@code ${}. Substitution happens after parsing, so a value can never change
+ * Resolves {@code ${VAR}} and {@code ${VAR:-default}} in every string value of a parsed document;
+ * <code>$${</code> stands for a literal <code>${</code>. Substitution happens after parsing, so a value can never change
  * the document's structure. Internal: not part of the public API.
  */
 public final class EnvSubstitution {

@@ -58,6 +58,11 @@ import java.util.concurrent.atomic.AtomicLong;
  * </ul>
  */
 public abstract class AbstractProviderClient implements InferenceClient {
+    // Runs first: a Jackson or OkHttp the SDK cannot work with fails here, with a message naming it.
+    static {
+        dev.hybridinference.core.internal.LibraryVersions.check();
+    }
+
     private final String id;
     private final String type;
     private final DeploymentKind kind;
