@@ -461,7 +461,7 @@ public final class FaultServer implements AutoCloseable {
     }
 
     /**
-     * Streams answers as one SSE line that never ends: {@code data: {...,"content":"aaaa...} with no
+     * Streams answers as one SSE line that never ends: <code>data: {...,"content":"aaaa...</code> with no
      * newline, until {@code capBytes} have been sent; then closes the connection. 0 to stop.
      */
     public FaultServer endlessSseLine(long capBytes) {
