@@ -960,7 +960,7 @@ public final class HybridClient implements InferenceClient {
 
         /**
          * The routing decision as facts: the route's tier; spilled over when the policy put the spillover
-         * primary behind its overflow because it was full (its route says so), or the primary was skipped
+         * primary behind its overflow because it was full ({@link Route#spilledOver()}), or the primary was skipped
          * here for want of a free slot; the members skipped, from the attempts routing passed over.
          *
          * @param fellBack whether a member's failure moved the call on to another attempt
@@ -969,9 +969,7 @@ public final class HybridClient implements InferenceClient {
             RouteFacts.Builder b = RouteFacts.builder()
                     .tier(route == null ? null : route.tier())
                     .fellBack(fellBack)
-                    .spilledOver(spilloverPrimary != null
-                            && route != null
-                            && route.reason().contains("spilled over: " + spilloverPrimary));
+                    .spilledOver(route != null && route.spilledOver());
             for (Attempt a : attempts) {
                 if (a.outcome() == Attempt.Outcome.SKIPPED) {
                     b.skipped(a.providerId(), a.error());

@@ -145,9 +145,7 @@ public final class StandardRoutingPolicy implements RoutingPolicy {
         String tier = pickTier(request, reason);
         tier = applyBudgets(request, tier, reason);
         List<String> candidates = new ArrayList<>(tier != null ? tiers.get(tier) : members.keySet());
-        if (spilloverPrimary != null) {
-            spill(candidates, members, reason);
-        }
+        boolean spilled = spilloverPrimary != null && spill(candidates, members, reason);
         Duration budget = latencyBudget(request);
         if (budget != null) {
             skipCold(candidates, members, budget, reason);
@@ -155,7 +153,7 @@ public final class StandardRoutingPolicy implements RoutingPolicy {
         if (costAware) {
             byCost(candidates, members, request, budget, reason);
         }
-        return new Route(candidates, reason.toString(), tier);
+        return new Route(candidates, reason.toString(), tier, spilled);
     }
 
     private String pickTier(ChatRequest request, StringBuilder reason) {
@@ -189,8 +187,8 @@ public final class StandardRoutingPolicy implements RoutingPolicy {
             }
             BigDecimal spent = b.spent(now);
             if (spent.compareTo(b.budget.limit()) >= 0) {
-                String what = "budget " + b.budget.name() + " spent ($" + spent.toPlainString() + " of $"
-                        + b.budget.limit().toPlainString() + " this period, resets at " + b.windowEnd(now) + ")";
+                String what = "budget " + b.budget.name() + " spent (" + Pricing.formatUsd(spent) + " of "
+                        + Pricing.formatUsd(b.budget.limit()) + " this period, resets at " + b.windowEnd(now) + ")";
                 if (b.budget.downgradeTier() == null) {
                     throw new BudgetExceededException(what + "; request refused", null);
                 }
@@ -204,11 +202,12 @@ public final class StandardRoutingPolicy implements RoutingPolicy {
         return tier;
     }
 
-    private void spill(List<String> candidates, Map<String, MemberState> members, StringBuilder reason) {
+    /** Moves a full spillover primary behind its overflow members; true when it did. */
+    private boolean spill(List<String> candidates, Map<String, MemberState> members, StringBuilder reason) {
         MemberState primary = members.get(spilloverPrimary);
         int at = candidates.indexOf(spilloverPrimary);
         if (primary == null || at < 0) {
-            return;
+            return false;
         }
         for (String o : overflow) {
             if (!candidates.contains(o)) {
@@ -225,7 +224,9 @@ public final class StandardRoutingPolicy implements RoutingPolicy {
                     .append(spilloverPrimary)
                     .append(" at ")
                     .append(primary.capacityText());
+            return true;
         }
+        return false;
     }
 
     /** The time a member may take: the latency objective or the time left before the deadline, whichever is less. */

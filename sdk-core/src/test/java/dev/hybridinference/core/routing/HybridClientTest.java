@@ -416,7 +416,7 @@ class HybridClientTest {
             c.chat(acme); // $0.000030: now over
             assertThatThrownBy(() -> c.chat(acme))
                     .isInstanceOf(BudgetExceededException.class)
-                    .hasMessageContaining("budget acme-daily spent ($0.000030 of $0.00002");
+                    .hasMessageContaining("budget acme-daily spent ($0.00003 of $0.00002 this period");
             assertThat(c.chat(ask("other tenants are not limited")).text()).isEqualTo("from big");
         }
         StandardRoutingPolicy downgrade = StandardRoutingPolicy.builder()
