@@ -1,0 +1,681 @@
+package dev.hybridinference.core.spi;
+
+import dev.hybridinference.core.CancelledException;
+import dev.hybridinference.core.ChatChunk;
+import dev.hybridinference.core.FinishReason;
+import dev.hybridinference.core.InferenceException;
+import dev.hybridinference.core.InferenceTimeoutException;
+import dev.hybridinference.core.Message;
+import dev.hybridinference.core.Usage;
+import java.util.ArrayDeque;
+import java.util.List;
+import java.util.Objects;
+import java.util.concurrent.locks.Condition;
+import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.Function;
+import java.util.function.LongConsumer;
+import java.util.function.Supplier;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A bounded hand-over from a provider whose SDK pushes (a Reactive-Streams subscriber such as the AWS SDK's
+ * event-stream handler, a callback, an engine thread) to the core, which pulls: the producer side takes the
+ * SDK's signals ({@link #onChunk}, {@link #onComplete}, {@link #onError}), and the bridge is itself the
+ * {@link ProviderStream} that a provider's {@code doStream} returns.
+ *
+ * <p><b>Bounded.</b> At most {@code capacity} chunks wait in the bridge. A producer is held back in one of
+ * two ways, whichever its SDK allows:
+ *
+ * <ul>
+ *   <li><b>Demand</b> ({@link #onDemand}): the bridge asks for chunks as the reader makes room, through a hook
+ *       such as a Reactive-Streams {@code Subscription::request}: {@code capacity} at first, then more each
+ *       time half of the room is free again. The producer calls {@link #onChunk}, which never blocks; a
+ *       producer that sends more than it was asked for fails the stream. This is the way for the AWS SDK v2
+ *       async clients: they deliver events on their I/O threads, which must never block (a blocked event
+ *       loop stalls every other connection it serves), and their publishers honour {@code request(n)}, so
+ *       the missing demand stops the reading of the socket and TCP flow control holds back the server.
+ *       One upstream element may decode to several chunks: send them as one chunk (their texts joined), and
+ *       report an element that decodes to none with {@link #onEmpty()}, so that its unit of demand is
+ *       given back.
+ *   <li><b>Blocking</b> ({@link #put}): a producer on a thread of its own (a local engine) waits for room,
+ *       at most until the call's deadline, and is released at once when the reader goes away.
+ * </ul>
+ *
+ * <p><b>Order.</b> Chunks reach the reader in the order sent, and a producer's failure comes after the
+ * chunks sent before it: a stream that fails after N chunks gives the reader those N, then the failure.
+ * A producer's failure that is not an {@link InferenceException} is mapped by the function given to {@link
+ * #mapErrors} (a provider's own error table), or else wrapped in a non-retryable {@link
+ * InferenceException} with it as the cause.
+ *
+ * <p><b>Cancellation.</b> {@link #close()} before the end, the call's deadline passing while the reader
+ * waits (or while a blocking producer waits for room), an interrupted reader, and a producer that overruns
+ * its demand all end the stream for the reader and run the cancel hook ({@link #onCancel}) exactly once,
+ * unless the producer had already ended. The hook may be registered late (when the SDK hands over its
+ * subscription, say): if the stream was cancelled before, it runs at registration. After the end, {@link
+ * #onChunk} and {@link #put} return false and drop the chunk, and later terminal signals are ignored.
+ *
+ * <p><b>Deadline.</b> The reader waits at most until the call's deadline ({@link CallContext#deadline()}),
+ * and once it has passed a read fails with an {@link InferenceTimeoutException} whose {@link
+ * InferenceTimeoutException#isDeadlineExceeded()} is true, unless the producer had finished its answer.
+ *
+ * <p>Thread-safe. The producer's signals must not overlap (as Reactive Streams requires of a publisher);
+ * {@link #next()} is called by one reader at a time; {@link #close()} may come from any thread and wakes
+ * a waiting reader and a waiting producer. Calls into the demand and cancel hooks never overlap either
+ * (Reactive Streams requires that of a subscriber), and are never made while the bridge holds its lock, so
+ * a hook may call back into the bridge.
+ */
+public final class StreamBridge implements ProviderStream {
+    /** The capacity when none is given: chunks that may wait for the reader. */
+    public static final int DEFAULT_CAPACITY = 64;
+
+    /** The largest capacity allowed. */
+    public static final int MAX_CAPACITY = 1 << 16;
+
+    private static final Logger LOG = LoggerFactory.getLogger(StreamBridge.class);
+
+    private final CallContext ctx;
+    private final String endpoint;
+    private final int capacity;
+    private final int refillAt;
+    private final ReentrantLock lock = new ReentrantLock();
+    private final Condition readable = lock.newCondition();
+    private final Condition writable = lock.newCondition();
+    /** Held while a hook runs, so that calls into the upstream never overlap. */
+    private final ReentrantLock hooks = new ReentrantLock();
+
+    // All guarded by lock.
+    private final ArrayDeque<ChatChunk> buffer;
+    private LongConsumer demandHook;
+    private long outstanding;
+    private Runnable cancelHook;
+    private boolean cancelWanted;
+    private boolean cancelRan;
+    /** The reader's end is queued: the result, or a failure (the producer's, or its overrun). */
+    private boolean upstreamEnded;
+    /** The producer itself ended ({@link #onComplete} or {@link #onError}): nothing to cancel. */
+    private boolean producerDone;
+
+    private ProviderResult result;
+    private InferenceException upstreamFailure;
+    private InferenceException readerFailure;
+    private boolean endRead;
+    private long received;
+    private long contentReceived;
+    private Supplier<ProviderResult> partial;
+    private Function<Throwable, InferenceException> errorMapper;
+
+    /**
+     * A bridge with the {@link #DEFAULT_CAPACITY}.
+     *
+     * @param ctx the call, whose deadline bounds the waits
+     * @param endpoint where the stream comes from, for messages (no credentials); may be null
+     */
+    public StreamBridge(CallContext ctx, String endpoint) {
+        this(ctx, endpoint, DEFAULT_CAPACITY);
+    }
+
+    /**
+     * A bridge.
+     *
+     * @param ctx the call, whose deadline bounds the waits
+     * @param endpoint where the stream comes from, for messages (no credentials); may be null
+     * @param capacity the most chunks that may wait for the reader, 1 to {@link #MAX_CAPACITY}
+     */
+    public StreamBridge(CallContext ctx, String endpoint, int capacity) {
+        this.ctx = Objects.requireNonNull(ctx, "ctx");
+        this.endpoint = endpoint;
+        if (capacity < 1 || capacity > MAX_CAPACITY) {
+            throw new IllegalArgumentException("capacity must be within [1, " + MAX_CAPACITY + "], got " + capacity);
+        }
+        this.capacity = capacity;
+        // Demand goes upstream in batches of at least half the room, so that a request is not sent for
+        // every chunk read.
+        this.refillAt = Math.max(1, capacity / 2);
+        this.buffer = new ArrayDeque<>(Math.min(capacity, 1024));
+    }
+
+    /** The most chunks that may wait for the reader. */
+    public int capacity() {
+        return capacity;
+    }
+
+    /** The chunks waiting for the reader now. */
+    public int buffered() {
+        lock.lock();
+        try {
+            return buffer.size();
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    // ---------------------------------------------------------------- set-up, by the provider
+
+    /**
+     * Registers how to cancel the upstream (cancel the subscription, abort the SDK's request, stop the
+     * engine), replacing a hook registered before that has not run. Runs at once, on this thread, if the
+     * stream was cancelled already. The bridge runs a hook at most once.
+     */
+    public void onCancel(Runnable hook) {
+        Objects.requireNonNull(hook, "hook");
+        boolean runNow;
+        lock.lock();
+        try {
+            cancelHook = hook;
+            runNow = cancelWanted && !cancelRan && !producerDone;
+            if (runNow) {
+                cancelRan = true;
+            }
+        } finally {
+            lock.unlock();
+        }
+        if (runNow) {
+            runCancel(hook);
+        }
+    }
+
+    /**
+     * Switches the producer to demand: from now on the bridge calls {@code request} with how many more
+     * chunks it may send (as {@code Subscription::request} takes), at once with the room there is, then
+     * as the reader frees room. Call it once, when the upstream can take requests (in a subscriber's
+     * {@code onSubscribe}, say). Not called once the stream has ended.
+     */
+    public void onDemand(LongConsumer request) {
+        Objects.requireNonNull(request, "request");
+        long n;
+        lock.lock();
+        try {
+            demandHook = request;
+            n = refill(true);
+        } finally {
+            lock.unlock();
+        }
+        request(n);
+    }
+
+    /**
+     * Supplies what the producer assembled so far, for {@link #result()} before the end: a provider that
+     * knows the true token counts of a stream that failed or was closed part way says so here. Without it
+     * the bridge estimates: one output token per chunk with text, and the prompt at about four characters
+     * a token, marked as estimated.
+     */
+    public void partialResult(Supplier<ProviderResult> partial) {
+        lock.lock();
+        try {
+            this.partial = Objects.requireNonNull(partial, "partial");
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /**
+     * Maps the producer's failures that are not {@link InferenceException}s (an SDK's own exceptions) to the
+     * SDK's types. A mapper that returns null or throws leaves the failure to the default wrapping.
+     */
+    public void mapErrors(Function<Throwable, InferenceException> mapper) {
+        lock.lock();
+        try {
+            this.errorMapper = Objects.requireNonNull(mapper, "mapper");
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    // ---------------------------------------------------------------- producer side
+
+    /**
+     * Hands over a chunk without blocking. With demand ({@link #onDemand}) the producer may send only what
+     * was requested; without it, only while there is room. A chunk beyond that fails the stream (the reader
+     * gets the chunks before it, then an {@link InferenceException}) and cancels the upstream.
+     *
+     * @return false when the stream has ended (the reader closed it, its deadline passed, or it failed) and
+     *     the chunk was dropped: the producer can stop
+     */
+    public boolean onChunk(ChatChunk chunk) {
+        Objects.requireNonNull(chunk, "chunk");
+        boolean overrun;
+        lock.lock();
+        try {
+            if (ended()) {
+                return false;
+            }
+            overrun = buffer.size() >= capacity || (demandHook != null && outstanding <= 0);
+            if (!overrun) {
+                add(chunk);
+                if (demandHook != null) {
+                    outstanding--;
+                }
+                return true;
+            }
+            upstreamEnded = true;
+            upstreamFailure = new InferenceException(
+                    "the provider's stream sent more than the " + capacity + " chunks the reader made room for",
+                    ctx.providerId(),
+                    endpoint,
+                    0,
+                    null,
+                    null);
+            readable.signalAll();
+            writable.signalAll();
+        } finally {
+            lock.unlock();
+        }
+        cancelUpstream();
+        return false;
+    }
+
+    /**
+     * Reports an upstream element that carried no chunk (a keep-alive, a metadata event), giving its unit
+     * of demand back. Needed only with demand ({@link #onDemand}).
+     */
+    public void onEmpty() {
+        long n;
+        lock.lock();
+        try {
+            if (demandHook == null || ended()) {
+                return;
+            }
+            if (outstanding > 0) {
+                outstanding--;
+            }
+            n = refill(false);
+        } finally {
+            lock.unlock();
+        }
+        request(n);
+    }
+
+    /**
+     * Hands over a chunk, waiting for room while the buffer is full: at most until the call's deadline
+     * (which then ends the stream as timed out), and no longer than the stream lasts. For a producer on its
+     * own thread.
+     *
+     * @return false when the stream has ended (or ended while waiting, or the thread was interrupted, whose
+     *     flag is then set again) and the chunk was dropped: the producer can stop
+     */
+    public boolean put(ChatChunk chunk) {
+        Objects.requireNonNull(chunk, "chunk");
+        boolean expired = false;
+        lock.lock();
+        try {
+            while (true) {
+                if (ended()) {
+                    return false;
+                }
+                if (buffer.size() < capacity) {
+                    add(chunk);
+                    if (demandHook != null && outstanding > 0) {
+                        outstanding--;
+                    }
+                    return true;
+                }
+                long left = ctx.deadline().remainingNanos();
+                if (left <= 0) {
+                    expired = true;
+                    break;
+                }
+                if (left == Long.MAX_VALUE) {
+                    writable.await();
+                } else {
+                    writable.awaitNanos(left);
+                }
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return false;
+        } finally {
+            lock.unlock();
+        }
+        expire();
+        return false;
+    }
+
+    /**
+     * Ends the stream normally with the whole result; the reader gets it after the chunks still waiting.
+     * Ignored after the stream's end.
+     */
+    public void onComplete(ProviderResult result) {
+        Objects.requireNonNull(result, "result");
+        lock.lock();
+        try {
+            producerDone = true;
+            if (upstreamEnded) {
+                return;
+            }
+            upstreamEnded = true;
+            this.result = result;
+            readable.signalAll();
+            writable.signalAll();
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /**
+     * Ends the stream with a failure; the reader gets it after the chunks still waiting. Ignored after the
+     * stream's end.
+     */
+    public void onError(Throwable error) {
+        Objects.requireNonNull(error, "error");
+        Function<Throwable, InferenceException> mapper;
+        lock.lock();
+        try {
+            if (upstreamEnded) {
+                return;
+            }
+            mapper = errorMapper;
+        } finally {
+            lock.unlock();
+        }
+        InferenceException e = asInference(error, mapper);
+        lock.lock();
+        try {
+            producerDone = true;
+            if (upstreamEnded) {
+                return;
+            }
+            upstreamEnded = true;
+            upstreamFailure = e;
+            readable.signalAll();
+            writable.signalAll();
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    // ---------------------------------------------------------------- reader side
+
+    /**
+     * The next chunk, waiting for it at most until the call's deadline; null at the normal end.
+     *
+     * @throws InferenceException the producer's failure (after the chunks sent before it), an {@link
+     *     InferenceTimeoutException} once the deadline has passed, or a {@link CancelledException} once the
+     *     stream was closed or the reader interrupted
+     */
+    @Override
+    public ChatChunk next() {
+        ChatChunk chunk = null;
+        long more = 0;
+        InferenceException fail = null;
+        boolean cancel = false;
+        lock.lock();
+        try {
+            while (true) {
+                if (readerFailure != null) {
+                    throw readerFailure;
+                }
+                boolean expired = !upstreamEnded && ctx.deadline().isExpired();
+                if (expired) {
+                    fail = timedOut();
+                    cancel = true;
+                    break;
+                }
+                if (!buffer.isEmpty()) {
+                    chunk = buffer.poll();
+                    writable.signal();
+                    more = refill(false);
+                    break;
+                }
+                if (upstreamFailure != null) {
+                    endRead = true;
+                    throw upstreamFailure;
+                }
+                if (result != null) {
+                    endRead = true;
+                    return null;
+                }
+                long left = ctx.deadline().remainingNanos();
+                if (left == Long.MAX_VALUE) {
+                    readable.await();
+                } else {
+                    readable.awaitNanos(left);
+                }
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            fail = endForReader(new CancelledException(
+                    "interrupted while waiting for the stream", ctx.providerId(), endpoint, 0, null, e));
+            cancel = true;
+        } finally {
+            lock.unlock();
+        }
+        if (cancel) {
+            cancelUpstream();
+        }
+        if (fail != null) {
+            throw fail;
+        }
+        request(more);
+        return chunk;
+    }
+
+    /**
+     * The whole result once {@link #next()} has returned null, or once the producer completed; before that,
+     * what the provider's {@link #partialResult} supplier says, or an estimate.
+     */
+    @Override
+    public ProviderResult result() {
+        Supplier<ProviderResult> p;
+        long content;
+        lock.lock();
+        try {
+            if (result != null) {
+                return result;
+            }
+            p = partial;
+            content = contentReceived;
+        } finally {
+            lock.unlock();
+        }
+        if (p != null) {
+            return p.get();
+        }
+        return estimate(content);
+    }
+
+    /**
+     * Ends the stream for the reader, unless it has read the end: a waiting {@link #next()} and a waiting
+     * {@link #put} return at once, the chunks waiting are dropped, and the upstream is cancelled unless it
+     * had ended. Idempotent; any thread.
+     */
+    @Override
+    public void close() {
+        boolean cancel;
+        lock.lock();
+        try {
+            if (endRead || readerFailure != null) {
+                return;
+            }
+            endForReader(
+                    new CancelledException("stream closed before its end", ctx.providerId(), endpoint, 0, null, null));
+            cancel = true;
+        } finally {
+            lock.unlock();
+        }
+        if (cancel) {
+            cancelUpstream();
+        }
+    }
+
+    // ---------------------------------------------------------------- internals
+
+    /** Whether the producer's chunks are no longer wanted. Under lock. */
+    private boolean ended() {
+        return upstreamEnded || readerFailure != null || cancelWanted;
+    }
+
+    /** Under lock. */
+    private void add(ChatChunk chunk) {
+        buffer.add(chunk);
+        received++;
+        if (!chunk.text().isEmpty()) {
+            contentReceived++;
+        }
+        readable.signal();
+    }
+
+    /**
+     * How much more to request now, counted as requested: all the free room when it is at least half the
+     * capacity (or on {@code first} request, any room), else nothing. Under lock.
+     */
+    private long refill(boolean first) {
+        if (demandHook == null || ended()) {
+            return 0;
+        }
+        long free = capacity - buffer.size() - outstanding;
+        if (free <= 0 || (!first && free < refillAt)) {
+            return 0;
+        }
+        outstanding += free;
+        return free;
+    }
+
+    private void request(long n) {
+        if (n <= 0) {
+            return;
+        }
+        hooks.lock();
+        try {
+            LongConsumer hook;
+            lock.lock();
+            try {
+                if (cancelWanted || upstreamEnded) {
+                    return;
+                }
+                hook = demandHook;
+            } finally {
+                lock.unlock();
+            }
+            hook.accept(n);
+        } catch (RuntimeException e) {
+            onError(e);
+        } finally {
+            hooks.unlock();
+        }
+    }
+
+    /** Ends the stream for the reader with {@code e}; wakes both sides. Under lock. */
+    private InferenceException endForReader(InferenceException e) {
+        readerFailure = e;
+        buffer.clear();
+        readable.signalAll();
+        writable.signalAll();
+        return e;
+    }
+
+    /** The deadline passed: ends the stream for the reader. Under lock. */
+    private InferenceException timedOut() {
+        return endForReader(new InferenceTimeoutException(
+                "the request's deadline passed while waiting for the stream (" + received + " chunks received)",
+                ctx.providerId(),
+                endpoint,
+                true,
+                null));
+    }
+
+    /** Ends the stream at its deadline (found by a waiting producer) and cancels the upstream. */
+    private void expire() {
+        lock.lock();
+        try {
+            if (readerFailure != null || endRead) {
+                return;
+            }
+            timedOut();
+        } finally {
+            lock.unlock();
+        }
+        cancelUpstream();
+    }
+
+    /** Runs the cancel hook, once, unless the upstream ended by itself. */
+    private void cancelUpstream() {
+        Runnable hook;
+        lock.lock();
+        try {
+            if (cancelWanted) {
+                return;
+            }
+            cancelWanted = true;
+            if (cancelHook == null || cancelRan || producerDone) {
+                return;
+            }
+            cancelRan = true;
+            hook = cancelHook;
+        } finally {
+            lock.unlock();
+        }
+        runCancel(hook);
+    }
+
+    private void runCancel(Runnable hook) {
+        hooks.lock();
+        try {
+            hook.run();
+        } catch (RuntimeException e) {
+            LOG.debug(
+                    "{}: cancelling a stream's upstream threw {}",
+                    ctx.providerId(),
+                    e.getClass().getSimpleName());
+        } finally {
+            hooks.unlock();
+        }
+    }
+
+    private InferenceException asInference(Throwable t, Function<Throwable, InferenceException> mapper) {
+        if (t instanceof InferenceException) {
+            return (InferenceException) t;
+        }
+        if (mapper != null) {
+            try {
+                InferenceException mapped = mapper.apply(t);
+                if (mapped != null) {
+                    return mapped;
+                }
+            } catch (RuntimeException e) {
+                LOG.debug(
+                        "{}: mapping a stream's error threw {}",
+                        ctx.providerId(),
+                        e.getClass().getSimpleName());
+            }
+        }
+        return new InferenceException(
+                "the stream failed with " + t.getClass().getSimpleName()
+                        + (t.getMessage() == null ? "" : ": " + t.getMessage()),
+                ctx.providerId(),
+                endpoint,
+                0,
+                null,
+                t);
+    }
+
+    /** What a stream that has not ended produced, by estimate; nothing when no chunk with text came. */
+    private ProviderResult estimate(long content) {
+        Usage usage = Usage.ZERO;
+        if (content > 0) {
+            long chars = 0;
+            List<Message> messages = ctx.request().messages();
+            for (Message m : messages) {
+                chars += m.content() == null ? 0 : m.content().length();
+            }
+            usage = Usage.estimated(Math.max(1, (chars + 3) / 4), content);
+        }
+        return ProviderResult.builder()
+                .finishReason(FinishReason.OTHER)
+                .usage(usage)
+                .model(ctx.request().model().orElse(""))
+                .build();
+    }
+
+    @Override
+    public String toString() {
+        lock.lock();
+        try {
+            return "StreamBridge[" + buffer.size() + "/" + capacity + " buffered, " + received + " received"
+                    + (upstreamEnded ? ", upstream ended" : "") + (readerFailure != null ? ", ended for reader" : "")
+                    + "]";
+        } finally {
+            lock.unlock();
+        }
+    }
+}
