@@ -43,7 +43,6 @@ import java.util.Set;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Executor;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
@@ -299,38 +298,30 @@ public final class HybridClient implements InferenceClient {
     public ChatResponse chat(ChatRequest request) {
         Objects.requireNonNull(request, "request");
         ensureOpen();
-        return new Execution(request, false).chat();
+        return new Execution(request).chat();
     }
 
+    /**
+     * {@inheritDoc}
+     *
+     * <p>No thread waits for the answer: routing and the first member's {@code chatAsync} run on the
+     * caller's thread, and the call goes on (fallback, the next round) when a member's future completes,
+     * on the thread that completes it. Backoff between rounds waits on a timer, not on a thread. Only a
+     * spillover primary's {@code waitForSlot} holds one of this client's threads while it waits for a slot.
+     * Cancelling the future cancels the member's call in progress, or cuts a backoff short.
+     */
     @Override
     public CompletableFuture<ChatResponse> chatAsync(ChatRequest request) {
         Objects.requireNonNull(request, "request");
         ensureOpen();
-        Execution execution = new Execution(request, true);
+        Execution execution = new Execution(request);
         CompletableFuture<ChatResponse> future = new CompletableFuture<>();
         future.whenComplete((r, t) -> {
             if (future.isCancelled()) {
                 execution.cancel();
             }
         });
-        Runnable task = () -> {
-            try {
-                future.complete(execution.chat());
-            } catch (InferenceException e) {
-                future.completeExceptionally(e);
-            } catch (Throwable t) {
-                // chat() turns every RuntimeException into an InferenceException; this is an Error. The
-                // future must still complete, or its caller would wait for ever.
-                future.completeExceptionally(execution.fail(unexpected(t, id, "the call"), null));
-            }
-        };
-        try {
-            executor().execute(task);
-        } catch (RejectedExecutionException | IllegalStateException e) {
-            // The client was closed between the check above and now.
-            future.completeExceptionally(
-                    execution.fail(new CancelledException("client is closed", id, null, 0, null, e), null));
-        }
+        execution.new AsyncCall(future).start();
         return future;
     }
 
@@ -338,7 +329,7 @@ public final class HybridClient implements InferenceClient {
     public ChatStream stream(ChatRequest request) {
         Objects.requireNonNull(request, "request");
         ensureOpen();
-        return new Execution(request, false).stream();
+        return new Execution(request).stream();
     }
 
     /**
@@ -352,7 +343,7 @@ public final class HybridClient implements InferenceClient {
         Objects.requireNonNull(request, "request");
         Objects.requireNonNull(handler, "handler");
         ensureOpen();
-        Execution execution = new Execution(request, false);
+        Execution execution = new Execution(request);
         Streams.Opener opener = new Streams.Opener() {
             @Override
             public ChatStream open() {
@@ -493,7 +484,6 @@ public final class HybridClient implements InferenceClient {
      */
     private final class Execution {
         private final ChatRequest request;
-        private final boolean async;
         private final long startNanos = nanoTime.getAsLong();
         private final Instant startedAt = clock.instant();
         private final Deadline deadline;
@@ -507,14 +497,14 @@ public final class HybridClient implements InferenceClient {
         private String note = "";
         private volatile boolean cancelled;
         private volatile CompletableFuture<ChatResponse> current;
+        private volatile CompletableFuture<Void> pausing;
         private boolean streamed;
         private long promptTokens = -1;
         /** Members skipped because they cannot take the request, with why, in the order met. */
         private final Map<String, String> unfit = new LinkedHashMap<>();
 
-        Execution(ChatRequest request, boolean async) {
+        Execution(ChatRequest request) {
             this.request = request;
-            this.async = async;
             this.deadline = Deadline.of(request.options(), startedAt, startNanos, nanoTime);
         }
 
@@ -524,6 +514,10 @@ public final class HybridClient implements InferenceClient {
             CompletableFuture<ChatResponse> f = current;
             if (f != null) {
                 f.cancel(true);
+            }
+            CompletableFuture<Void> p = pausing;
+            if (p != null) {
+                p.complete(null);
             }
         }
 
@@ -562,25 +556,7 @@ public final class HybridClient implements InferenceClient {
         }
 
         private ChatResponse callBlocking(MemberState m, ChatRequest r) {
-            if (!async) {
-                return m.client().chat(r);
-            }
-            CompletableFuture<ChatResponse> f = m.client().chatAsync(r);
-            current = f;
-            if (cancelled) {
-                f.cancel(true);
-            }
-            try {
-                return f.get();
-            } catch (ExecutionException e) {
-                throw unexpected(e.getCause(), m.name(), "member " + m.name());
-            } catch (CancellationException e) {
-                throw new CancelledException("call cancelled", m.name(), null, 0, null, e);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                f.cancel(true);
-                throw new CancelledException("interrupted", m.name(), null, 0, null, e);
-            }
+            return m.client().chat(r);
         }
 
         /** Opens a member's stream and waits for its first chunk, so that failover stays possible. */
@@ -993,6 +969,357 @@ public final class HybridClient implements InferenceClient {
                         id,
                         e.getClass().getSimpleName(),
                         e);
+            }
+        }
+
+        /**
+         * The asynchronous form of {@link #run}: the same walk down the route, made of steps that each end
+         * by handing over to a member's future, a backoff timer or (for a slot wait) a pool thread, so that
+         * no thread waits on a member. Steps run one after another, never two at once, each on the thread
+         * that ended the one before; the future completes once, at the end.
+         */
+        final class AsyncCall {
+            private final CompletableFuture<ChatResponse> future;
+            private List<String> order;
+            private final List<MemberState> circuitsOpen = new ArrayList<>();
+            private boolean skippedOtherwise;
+            private int made;
+            private int round;
+            private Duration waited = Duration.ZERO;
+            private InferenceException last;
+            private int next;
+            private Duration retryAfter;
+            private boolean retryable;
+
+            AsyncCall(CompletableFuture<ChatResponse> future) {
+                this.future = future;
+            }
+
+            /** Routes the call and makes its first attempt, on the caller's thread. */
+            void start() {
+                try {
+                    try {
+                        route = Objects.requireNonNull(policy.route(request, members), "the routing policy's route");
+                    } catch (InferenceException e) {
+                        throw fail(e, null);
+                    } catch (RuntimeException e) {
+                        throw fail(unexpected(e, id, "the routing policy"), null);
+                    }
+                    if (LOG.isDebugEnabled()) {
+                        LOG.debug("{}: route {}: {}", id, route.candidates(), route.reason());
+                    }
+                    order = new ArrayList<>(route.candidates());
+                    advance();
+                } catch (Throwable t) {
+                    end(t);
+                }
+            }
+
+            /**
+             * Goes down the candidates from {@code next} until an attempt is on its way (its completion goes
+             * on), a backoff is scheduled, or the call has ended.
+             */
+            private void advance() {
+                try {
+                    while (next < order.size() && made < retry.maxAttempts()) {
+                        checkActive(last);
+                        MemberState m = members.get(order.get(next));
+                        if (m == null) {
+                            next++;
+                            continue;
+                        }
+                        String requested = request.model().orElse(null);
+                        String served = requested == null ? null : m.modelFor(requested);
+                        String why = unfitReason(m, requested, served);
+                        if (why != null) {
+                            // It will not fit in a later round either: skip it once and drop it from the order.
+                            if (unfit.putIfAbsent(m.name(), why) == null) {
+                                skipped(m, why);
+                                note += "; skipped " + m.name() + ": " + why;
+                            }
+                            order.remove(next);
+                            continue;
+                        }
+                        MemberState.Gate gate = m.gate();
+                        if (gate == MemberState.Gate.OPEN) {
+                            skipped(m, "circuit open after repeated failures");
+                            if (!circuitsOpen.contains(m)) {
+                                circuitsOpen.add(m);
+                            }
+                            next++;
+                            continue;
+                        }
+                        boolean acquired = false;
+                        boolean handedOver = false;
+                        try {
+                            acquired = m.tryAcquire(Duration.ZERO);
+                            if (!acquired
+                                    && m.name().equals(spilloverPrimary)
+                                    && !deadline.limit(waitForSlot).isZero()) {
+                                // The one wait that needs a thread: a slot on the spillover primary.
+                                waitForSlot(m, gate, requested, served);
+                                handedOver = true;
+                                return;
+                            }
+                        } catch (InterruptedException e) {
+                            Thread.currentThread().interrupt();
+                            throw fail(
+                                    new CancelledException(
+                                            "interrupted while waiting for a slot", id, null, 0, null, e),
+                                    null);
+                        } finally {
+                            if (!acquired && !handedOver) {
+                                m.probeDone(gate);
+                            }
+                        }
+                        if (!acquired) {
+                            noSlot(m);
+                            next++;
+                            continue;
+                        }
+                        attempt(m, gate, requested, served);
+                        return;
+                    }
+                    endOfRound();
+                } catch (Throwable t) {
+                    end(t);
+                }
+            }
+
+            /** Skips a member without a free slot. */
+            private void noSlot(MemberState m) {
+                skippedOtherwise = true;
+                skipped(m, "no free slot: " + m.capacityText());
+                if (m.name().equals(spilloverPrimary)) {
+                    note = "; spilled over: " + m.name() + " at " + m.capacityText();
+                }
+            }
+
+            /** Waits for a slot on a pool thread, then goes on from there. */
+            private void waitForSlot(MemberState m, MemberState.Gate gate, String requested, String served) {
+                Runnable wait = () -> {
+                    boolean acquired = false;
+                    try {
+                        acquired = acquire(m);
+                    } catch (Throwable t) {
+                        m.probeDone(gate);
+                        end(t);
+                        return;
+                    }
+                    if (!acquired) {
+                        m.probeDone(gate);
+                        noSlot(m);
+                        next++;
+                        advance();
+                        return;
+                    }
+                    try {
+                        attempt(m, gate, requested, served);
+                    } catch (Throwable t) {
+                        end(t);
+                    }
+                };
+                try {
+                    executor().execute(wait);
+                } catch (RejectedExecutionException | IllegalStateException e) {
+                    m.probeDone(gate);
+                    end(fail(new CancelledException("client is closed", id, null, 0, null, e), null));
+                }
+            }
+
+            /**
+             * Calls a member whose slot is held, under the model name it serves; its future's completion
+             * takes the call on.
+             */
+            private void attempt(MemberState m, MemberState.Gate gate, String requested, String served) {
+                boolean predictedCold = m.predictedCold();
+                m.started();
+                made++;
+                CompletableFuture<ChatResponse> f;
+                try {
+                    f = Objects.requireNonNull(m.client().chatAsync(forAttempt(served)), "member's future");
+                } catch (InferenceException e) {
+                    failed(m, gate, e);
+                    return;
+                } catch (RuntimeException e) {
+                    failed(m, gate, unexpected(e, m.name(), "member " + m.name()));
+                    return;
+                } catch (Throwable t) {
+                    // An Error from the member itself: the slot and a trial are freed, the call fails.
+                    m.release();
+                    m.probeDone(gate);
+                    throw t;
+                }
+                current = f;
+                if (cancelled) {
+                    f.cancel(true);
+                }
+                f.whenComplete((r, t) -> {
+                    if (t == null) {
+                        answered(m, gate, predictedCold, r, requested, served);
+                    } else {
+                        failed(m, gate, fromFuture(m, t));
+                    }
+                });
+            }
+
+            private InferenceException fromFuture(MemberState m, Throwable t) {
+                while (t instanceof java.util.concurrent.CompletionException && t.getCause() != null) {
+                    t = t.getCause();
+                }
+                if (t instanceof CancellationException) {
+                    return new CancelledException("call cancelled", m.name(), null, 0, null, t);
+                }
+                return unexpected(t, m.name(), "member " + m.name());
+            }
+
+            /** A member answered: the call ends with its answer and the whole call's receipt. */
+            private void answered(
+                    MemberState m,
+                    MemberState.Gate gate,
+                    boolean predictedCold,
+                    ChatResponse r,
+                    String requested,
+                    String served) {
+                try {
+                    if (last != null) {
+                        note += "; fell back to " + m.name() + " after "
+                                + last.getClass().getSimpleName();
+                    }
+                    if (served != null && !served.equals(requested)) {
+                        note += "; model " + requested + " served by " + m.name() + " as " + served;
+                    }
+                    Objects.requireNonNull(r, "member's answer");
+                    recordFor(m, r.receipt());
+                    Receipt receipt = compose(r.receipt(), m, predictedCold, Optional.empty());
+                    end(new ChatResponse(r.text(), r.toolCalls(), r.finishReason(), r.usage(), receipt));
+                } catch (RuntimeException e) {
+                    // The member answered, but its answer could not be used (a null receipt, say).
+                    end(fail(unexpected(e, m.name(), "member " + m.name() + "'s answer"), m));
+                } catch (Throwable t) {
+                    end(t);
+                } finally {
+                    m.release();
+                    m.probeDone(gate);
+                }
+            }
+
+            /** A member failed: the call falls back, or ends, as {@link #run} decides. */
+            private void failed(MemberState m, MemberState.Gate gate, InferenceException e) {
+                try {
+                    m.release();
+                    m.failed(e);
+                    m.probeDone(gate);
+                    absorb(e, m);
+                    last = e;
+                    if (cancelled || !fallsBack(e)) {
+                        end(fail(e, m));
+                        return;
+                    }
+                    if (e instanceof ContextLengthExceededException) {
+                        longerContext(order, next, m);
+                        LOG.debug("{}: context overflow on {}, trying longer contexts", id, m.name());
+                    } else {
+                        LOG.debug(
+                                "{}: member {} failed with {}, trying the next",
+                                id,
+                                m.name(),
+                                e.getClass().getSimpleName());
+                        retryable = true;
+                        if (e.retryAfter().isPresent()
+                                && (retryAfter == null || e.retryAfter().get().compareTo(retryAfter) > 0)) {
+                            retryAfter = e.retryAfter().get();
+                        }
+                    }
+                } catch (Throwable t) {
+                    end(t);
+                    return;
+                }
+                next++;
+                advance();
+            }
+
+            /** Every candidate of this round was tried: waits a backoff and goes round again, or ends. */
+            private void endOfRound() {
+                if (retryable && made < retry.maxAttempts()) {
+                    round++;
+                    Duration wait = retry.backoff(round, retryAfter, random.getAsDouble());
+                    if (deadline.expiresWithin(wait)) {
+                        note += "; gave up: a wait of " + inWords(wait) + " would pass the deadline";
+                    } else if (waited.plus(wait).compareTo(retry.maxTotalWait()) > 0) {
+                        waited = waited.plus(wait);
+                        note += "; gave up: waiting again would pass maxTotalWait "
+                                + Deadline.saturatedMillis(retry.maxTotalWait()) + " ms";
+                    } else {
+                        waited = waited.plus(wait);
+                        LOG.debug("{}: retry round {} in {}", id, round, inWords(wait));
+                        pause(wait);
+                        return;
+                    }
+                }
+                if (last == null) {
+                    last = nobodyCouldTakeIt(circuitsOpen, skippedOtherwise);
+                }
+                end(fail(last, null));
+            }
+
+            /**
+             * Waits between rounds on a timer (the default sleeper; a cancel cuts it short) or, with a sleeper
+             * of the caller's, on a pool thread; then starts the next round on a pool thread.
+             */
+            private void pause(Duration wait) {
+                Runnable nextRound = () -> {
+                    next = 0;
+                    retryAfter = null;
+                    retryable = false;
+                    advance();
+                };
+                if (sleeper != THREAD_SLEEP) {
+                    onPool(() -> {
+                        try {
+                            sleeper.sleep(wait);
+                        } catch (InterruptedException e) {
+                            Thread.currentThread().interrupt();
+                            end(fail(
+                                    new CancelledException("interrupted while backing off", id, null, 0, null, e),
+                                    null));
+                            return;
+                        }
+                        nextRound.run();
+                    });
+                    return;
+                }
+                CompletableFuture<Void> p = new CompletableFuture<>();
+                pausing = p;
+                if (cancelled) {
+                    p.complete(null);
+                }
+                p.completeOnTimeout(null, Deadline.saturatedNanos(wait), TimeUnit.NANOSECONDS)
+                        .whenComplete((v, t) -> onPool(nextRound));
+            }
+
+            /** Runs a step on one of the client's threads; a closed client ends the call instead. */
+            private void onPool(Runnable step) {
+                try {
+                    executor().execute(step);
+                } catch (RejectedExecutionException | IllegalStateException e) {
+                    end(fail(new CancelledException("client is closed", id, null, 0, null, e), null));
+                }
+            }
+
+            /** Ends the call with an answer. */
+            private void end(ChatResponse answer) {
+                future.complete(answer);
+            }
+
+            /**
+             * Ends the call with what the walk threw: an {@link InferenceException} comes from the walk's own
+             * checks, which attach the receipt ({@link #fail}) before throwing; anything else is unexpected
+             * and gets its receipt here.
+             */
+            private void end(Throwable t) {
+                future.completeExceptionally(
+                        t instanceof InferenceException ? t : fail(unexpected(t, id, "the call"), null));
             }
         }
     }

@@ -29,6 +29,7 @@ import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -187,23 +188,91 @@ public abstract class AbstractProviderClient implements InferenceClient {
         }
     }
 
+    /**
+     * {@inheritDoc}
+     *
+     * <p>Runs the provider's {@link #doChatAsync} step: on one of this client's threads for a provider
+     * that has no asynchronous step of its own, with no thread held at all for one that has. Cancelling the
+     * returned future cancels the call ({@link CallContext#cancel()}). The future completes on the thread
+     * that ends the provider's step, so dependent stages should not block.
+     */
     @Override
     public final CompletableFuture<ChatResponse> chatAsync(ChatRequest request) {
         CallContext ctx = begin(request);
         CompletableFuture<ChatResponse> future = new CompletableFuture<>();
+        CompletableFuture<ProviderResult> step;
+        // The call is metered from the start of the provider's step, here for an asynchronous one.
+        startMeter(ctx);
+        try {
+            step = Objects.requireNonNull(doChatAsync(request, ctx), "doChatAsync returned null");
+        } catch (RuntimeException e) {
+            future.completeExceptionally(
+                    fail(ctx, isClosed() ? new CancelledException("client is closed", id, null, 0, null, e) : e));
+            return future;
+        } catch (Error e) {
+            endMeter(meters.remove(ctx));
+            throw e;
+        }
         future.whenComplete((r, t) -> {
             if (future.isCancelled()) {
                 ctx.cancel();
+                if (!(step instanceof PooledStep)) {
+                    // A provider's own step ends when its cancel hook runs; this ends one that has none.
+                    step.cancel(false);
+                }
             }
         });
-        executor().execute(() -> {
-            try {
-                future.complete(complete(ctx, runChat(request, ctx), Optional.empty()));
-            } catch (RuntimeException e) {
-                future.completeExceptionally(fail(ctx, e));
+        step.whenComplete((r, t) -> {
+            if (t == null) {
+                try {
+                    future.complete(complete(
+                            ctx, Objects.requireNonNull(r, "doChatAsync completed with null"), Optional.empty()));
+                } catch (RuntimeException e) {
+                    future.completeExceptionally(fail(ctx, e));
+                }
+            } else {
+                future.completeExceptionally(failWith(ctx, stepFailure(ctx, t), null, meters.remove(ctx)));
             }
         });
         return future;
+    }
+
+    /**
+     * Starts a call without holding a thread for it, for providers whose SDK is asynchronous; the default
+     * runs {@link #doChat} on one of this client's threads. Record attempts and the route in {@code ctx}
+     * as {@code doChat} does, and complete the future with the result, or exceptionally with an {@link
+     * InferenceException} subclass (anything else is wrapped). The future must complete in every case:
+     * register a cancel hook with {@link CallContext#onCancel} that aborts the SDK's request, and make that
+     * abort complete the future (exceptionally), so that the call's receipt holds what the provider knows
+     * of the cancelled attempt; a future still pending after the hook ran is cancelled by the core.
+     *
+     * <p>Called on the caller's thread: return without blocking. Anything thrown here fails the call.
+     */
+    protected CompletableFuture<ProviderResult> doChatAsync(ChatRequest request, CallContext ctx) {
+        PooledStep step = new PooledStep();
+        executor().execute(() -> {
+            try {
+                step.complete(doChat(request, ctx));
+            } catch (Throwable t) {
+                step.completeExceptionally(t);
+            }
+        });
+        return step;
+    }
+
+    /** The default asynchronous step: {@link #doChat} on a pool thread, which ends by itself when cancelled. */
+    private static final class PooledStep extends CompletableFuture<ProviderResult> {}
+
+    /** What an asynchronous step failed with, as an {@link InferenceException}. */
+    private InferenceException stepFailure(CallContext ctx, Throwable t) {
+        while (t instanceof CompletionException && t.getCause() != null) {
+            t = t.getCause();
+        }
+        if (t instanceof RuntimeException) {
+            return asInference(ctx, (RuntimeException) t);
+        }
+        return new InferenceException(
+                "unexpected " + t.getClass().getSimpleName() + " in provider", id, null, 0, null, t);
     }
 
     @Override
