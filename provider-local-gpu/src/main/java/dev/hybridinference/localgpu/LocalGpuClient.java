@@ -19,6 +19,7 @@ import dev.hybridinference.core.spi.CallContext;
 import dev.hybridinference.core.spi.ProviderBuilder;
 import dev.hybridinference.core.spi.ProviderResult;
 import dev.hybridinference.core.spi.ProviderStream;
+import dev.hybridinference.core.spi.StreamBridge;
 import dev.hybridinference.localgpu.internal.ChatTemplate;
 import dev.hybridinference.localgpu.internal.NativeEngineException;
 import dev.hybridinference.localgpu.internal.NativeModel;
@@ -35,11 +36,9 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
-import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
-import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.function.Consumer;
@@ -71,6 +70,13 @@ public final class LocalGpuClient extends AbstractProviderClient {
      * share state across threads and JNI; between slices the KV cache is always consistent.)
      */
     static final int PREFILL_SLICE = 64;
+
+    /**
+     * Chunks (about a token each) that may wait for a stream's reader. A reader that falls this far behind
+     * holds the engine, and the calls queued behind it, until it reads on, closes the stream or reaches its
+     * deadline; the bound keeps an abandoned stream from filling memory.
+     */
+    static final int STREAM_CAPACITY = 256;
 
     private static final Logger LOG = LoggerFactory.getLogger(LocalGpuClient.class);
 
@@ -179,12 +185,31 @@ public final class LocalGpuClient extends AbstractProviderClient {
 
     @Override
     protected ProviderStream doStream(ChatRequest request, CallContext ctx) {
-        BlockingQueue<Object> queue = new LinkedBlockingQueue<>();
-        Generation g = new Generation(request, ctx, queue::add);
-        // The outcome, whoever sets it (the engine, the deadline, a cancel), is the stream's last item.
-        g.outcome.whenComplete((r, t) -> queue.add(t != null ? t : r));
+        StreamBridge bridge = new StreamBridge(ctx, modelPath.toString(), STREAM_CAPACITY);
+        // The engine thread waits for room when the reader falls STREAM_CAPACITY chunks behind, and is let go
+        // when the reader closes the stream or the deadline passes.
+        Generation g = new Generation(request, ctx, bridge::put);
+        // The outcome, whoever sets it (the engine, the deadline, a cancel), ends the stream after the
+        // chunks handed over before it.
+        g.outcome.whenComplete((r, t) -> {
+            if (t != null) {
+                bridge.onError(g.failure(t));
+            } else {
+                bridge.onComplete(r);
+            }
+        });
+        // The bridge cancels when the reader closes early, is interrupted, or meets the deadline: the
+        // generation ends the same way, and the engine stops at its next slice or token.
+        bridge.onCancel(() -> {
+            if (ctx.deadline().isExpired()) {
+                g.expire();
+            } else {
+                g.cancel();
+            }
+        });
+        bridge.partialResult(g::sofar);
         g.start();
-        return new LocalStream(g, queue);
+        return bridge;
     }
 
     private void ensureAvailable() {
@@ -251,18 +276,19 @@ public final class LocalGpuClient extends AbstractProviderClient {
     private final class Generation implements Runnable {
         private final ChatRequest request;
         private final CallContext ctx;
-        private final Consumer<Object> sink;
+        private final Consumer<ChatChunk> sink;
         final CompletableFuture<ProviderResult> outcome = new CompletableFuture<>();
         private final int[] prompt;
         private final int maxTokens;
         // Progress, read by the thread that ends the call at its deadline to say how far it got.
         private volatile int promptDone;
         private volatile int generatedCount;
+        private volatile int reused;
         // When the engine thread took the call: the engine's time on it is what the call occupied.
         private long engineStartNanos;
 
         /** Tokenizes and checks the context on the caller's thread, so errors surface at once. */
-        Generation(ChatRequest request, CallContext ctx, Consumer<Object> sink) {
+        Generation(ChatRequest request, CallContext ctx, Consumer<ChatChunk> sink) {
             this.request = request;
             this.ctx = ctx;
             this.sink = sink;
@@ -369,6 +395,20 @@ public final class LocalGpuClient extends AbstractProviderClient {
             }
         }
 
+        /**
+         * What the engine has done so far, for the receipt of a stream that ended early: the prompt tokens
+         * computed (those reused from the session's cache included) and the tokens generated. Exact counts.
+         */
+        ProviderResult sofar() {
+            int input = promptDone;
+            Usage usage = new Usage(input, generatedCount, Math.min(reused, input));
+            return ProviderResult.builder()
+                    .finishReason(FinishReason.OTHER)
+                    .usage(usage)
+                    .model(modelName)
+                    .build();
+        }
+
         /** The exception an outcome failed with, as the SDK's type. */
         InferenceException failure(Throwable t) {
             if (t instanceof java.util.concurrent.CompletionException && t.getCause() != null) {
@@ -447,6 +487,7 @@ public final class LocalGpuClient extends AbstractProviderClient {
                     && cache.tokens.get(reuse) == prompt[reuse]) {
                 reuse++;
             }
+            reused = reuse;
             while (cache.tokens.size() > reuse) {
                 cache.tokens.remove(cache.tokens.size() - 1);
             }
@@ -552,75 +593,6 @@ public final class LocalGpuClient extends AbstractProviderClient {
                 sessions.put(sessionId, c);
             }
             return c;
-        }
-    }
-
-    /**
-     * The stream of one generation: chunks as the engine produces them, then the outcome. A read waits at
-     * most until the request's deadline; closing it cancels the call and wakes a waiting read.
-     */
-    private final class LocalStream implements ProviderStream {
-        private final Generation g;
-        private final BlockingQueue<Object> queue;
-        private ProviderResult result;
-
-        LocalStream(Generation g, BlockingQueue<Object> queue) {
-            this.g = g;
-            this.queue = queue;
-        }
-
-        @Override
-        public ChatChunk next() {
-            if (result != null) {
-                return null;
-            }
-            while (true) {
-                if (g.outcome.isCompletedExceptionally()) {
-                    // Ended by the deadline, a cancel or a failure: say so at once, not after buffered chunks.
-                    throw g.failure(g.outcome.handle((r, t) -> t).join());
-                }
-                Object o;
-                try {
-                    o = poll();
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                    g.ctx.cancel();
-                    g.cancel();
-                    throw new CancelledException("interrupted", id(), null, 0, null, e);
-                }
-                if (o == null) {
-                    g.expire();
-                } else if (o instanceof ChatChunk) {
-                    return (ChatChunk) o;
-                } else if (o instanceof ProviderResult) {
-                    result = (ProviderResult) o;
-                    return null;
-                }
-                // A failure: the check at the top of the loop throws it.
-            }
-        }
-
-        /** The next item, waiting at most until the deadline while the generation runs; null once it passed. */
-        private Object poll() throws InterruptedException {
-            Optional<Duration> left = g.ctx.remaining();
-            if (left.isEmpty() || g.outcome.isDone()) {
-                return queue.take();
-            }
-            long nanos = left.get().toNanos();
-            return nanos <= 0 ? null : queue.poll(nanos, TimeUnit.NANOSECONDS);
-        }
-
-        @Override
-        public ProviderResult result() {
-            return result;
-        }
-
-        @Override
-        public void close() {
-            if (result == null) {
-                g.ctx.cancel();
-                g.cancel();
-            }
         }
     }
 
