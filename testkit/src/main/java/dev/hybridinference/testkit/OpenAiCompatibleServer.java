@@ -14,7 +14,9 @@ import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
+import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
@@ -30,6 +32,12 @@ import java.util.function.Function;
  * words, not a real tokenizer's counts. To stand in for other servers, {@code /metrics} can speak
  * llama.cpp's vocabulary or be absent, and {@code /health} can be absent (as with Ollama): an absent route
  * answers 404.
+ *
+ * <p>For the contract tests, the next chat calls can be scripted, one script per call in the order queued:
+ * {@link #answerNext} answers a given text, {@link #failNext} sends an error response, {@link #stallNext}
+ * starts the response and then sends nothing but keep-alive bytes until the client goes away (which the
+ * server notices at its next write and counts in {@link #disconnects()}), and {@link #cutNextAfter} drops
+ * the connection part way through the answer.
  *
  * <p>For examples, tests and benchmarks; not a model. Thread-safe; close it to stop.
  */
@@ -71,6 +79,33 @@ public final class OpenAiCompatibleServer implements AutoCloseable {
     private volatile double waitingGauge;
     private volatile double kvCacheUsage;
     private volatile boolean healthy = true;
+    private final ConcurrentLinkedQueue<Script> scripts = new ConcurrentLinkedQueue<>();
+    private final AtomicLong stallsStarted = new AtomicLong();
+    private final AtomicInteger stalledNow = new AtomicInteger();
+    private final AtomicLong disconnects = new AtomicLong();
+
+    /** How often a stalled response writes a keep-alive byte, which is how it notices a client gone. */
+    private static final long STALL_PROBE_MILLIS = 20;
+
+    /** What one scripted chat call does instead of answering from the responder. */
+    private static final class Script {
+        final String answer;
+        final int status;
+        final String body;
+        final Map<String, String> headers;
+        final boolean stall;
+        final int cutAfter;
+
+        private Script(
+                String answer, int status, String body, Map<String, String> headers, boolean stall, int cutAfter) {
+            this.answer = answer;
+            this.status = status;
+            this.body = body;
+            this.headers = headers;
+            this.stall = stall;
+            this.cutAfter = cutAfter;
+        }
+    }
 
     private OpenAiCompatibleServer(Builder b) throws IOException {
         this.model = b.model;
@@ -137,6 +172,57 @@ public final class OpenAiCompatibleServer implements AutoCloseable {
         this.healthy = healthy;
     }
 
+    /** The next chat call (after those already scripted) answers {@code text}, blocking or streamed. */
+    public void answerNext(String text) {
+        scripts.add(new Script(Objects.requireNonNull(text), 0, null, Map.of(), false, -1));
+    }
+
+    /**
+     * The next chat call (after those already scripted) gets an error response: {@code status} with {@code
+     * body} as {@code application/json}, plus {@code headers} (such as {@code Retry-After}). A status of 200
+     * with a body that is not a chat completion makes a malformed answer.
+     */
+    public void failNext(int status, String body, Map<String, String> headers) {
+        scripts.add(new Script(null, status, Objects.requireNonNull(body), Map.copyOf(headers), false, -1));
+    }
+
+    /**
+     * The next chat call (after those already scripted) stalls: its response starts (status and headers)
+     * and then only keep-alive bytes follow (spaces before a JSON body, SSE comment lines in a stream),
+     * until the client closes the connection or the server stops. A stall that ends because the client went
+     * away counts in {@link #disconnects()}.
+     */
+    public void stallNext() {
+        scripts.add(new Script(null, 0, null, Map.of(), true, -1));
+    }
+
+    /**
+     * The next chat call (after those already scripted) is cut: a stream after {@code chunks} chunks of
+     * content, a blocking answer half way through its body; the server then drops the connection without
+     * ending the response.
+     */
+    public void cutNextAfter(int chunks) {
+        if (chunks < 0) {
+            throw new IllegalArgumentException("chunks must not be negative, got " + chunks);
+        }
+        scripts.add(new Script(null, 0, null, Map.of(), false, chunks));
+    }
+
+    /** Chat calls that have stalled so far. */
+    public long stallsStarted() {
+        return stallsStarted.get();
+    }
+
+    /** Chat calls stalled now. */
+    public int stalledNow() {
+        return stalledNow.get();
+    }
+
+    /** Stalled calls that ended because the client closed the connection. */
+    public long disconnects() {
+        return disconnects.get();
+    }
+
     @Override
     public void close() {
         server.stop(0);
@@ -178,8 +264,20 @@ public final class OpenAiCompatibleServer implements AutoCloseable {
             requests.incrementAndGet();
             maxRunning.accumulateAndGet(running.incrementAndGet(), Math::max);
             try {
+                boolean streaming = req.path("stream").asBoolean(false);
+                Script script = scripts.poll();
+                if (script != null && script.body != null) {
+                    script.headers.forEach((k, v) -> ex.getResponseHeaders().set(k, v));
+                    send(ex, script.status, script.body);
+                    return;
+                }
+                if (script != null && script.stall) {
+                    stall(ex, streaming);
+                    return;
+                }
+                int cutAfter = script == null ? -1 : script.cutAfter;
                 String question = lastUserMessage(messages);
-                String answer = responder.apply(question);
+                String answer = script != null && script.answer != null ? script.answer : responder.apply(question);
                 List<String> pieces = words(answer);
                 int maxTokens = req.path("max_tokens").asInt(Integer.MAX_VALUE);
                 String finish = "stop";
@@ -194,10 +292,10 @@ public final class OpenAiCompatibleServer implements AutoCloseable {
                 String id = "chatcmpl-" + ids.incrementAndGet();
                 long created = System.currentTimeMillis() / 1000;
                 String servedModel = req.path("model").asText(model);
-                if (req.path("stream").asBoolean(false)) {
+                if (streaming) {
                     boolean usage =
                             req.path("stream_options").path("include_usage").asBoolean(false);
-                    stream(ex, id, created, servedModel, pieces, finish, usage, promptTokens);
+                    stream(ex, id, created, servedModel, pieces, finish, usage, promptTokens, cutAfter);
                 } else {
                     ObjectNode root = MAPPER.createObjectNode();
                     root.put("id", id)
@@ -210,6 +308,15 @@ public final class OpenAiCompatibleServer implements AutoCloseable {
                     choice.put("finish_reason", finish);
                     usage(root.putObject("usage"), promptTokens, pieces.size());
                     pause(pieces.size());
+                    if (cutAfter >= 0) {
+                        byte[] body = MAPPER.writeValueAsBytes(root);
+                        ex.getResponseHeaders().set("Content-Type", "application/json");
+                        ex.sendResponseHeaders(200, body.length);
+                        ex.getResponseBody().write(body, 0, body.length / 2);
+                        ex.getResponseBody().flush();
+                        dropConnection(ex);
+                        return;
+                    }
                     send(ex, 200, MAPPER.writeValueAsString(root));
                 }
             } finally {
@@ -226,16 +333,23 @@ public final class OpenAiCompatibleServer implements AutoCloseable {
             List<String> pieces,
             String finish,
             boolean includeUsage,
-            long promptTokens)
+            long promptTokens,
+            int cutAfter)
             throws IOException {
         ex.getResponseHeaders().set("Content-Type", "text/event-stream");
         ex.getResponseHeaders().set("Cache-Control", "no-cache");
-        ex.sendResponseHeaders(200, 0);
+        // A stream to be cut declares a length it never reaches, so that ending it early drops the
+        // connection instead of ending the body cleanly.
+        ex.sendResponseHeaders(200, cutAfter >= 0 ? UNREACHED_LENGTH : 0);
         OutputStream out = ex.getResponseBody();
         String prefix = "data: {\"id\":\"" + id + "\",\"object\":\"chat.completion.chunk\",\"created\":" + created
                 + ",\"model\":" + MAPPER.writeValueAsString(servedModel) + ",\"choices\":[{\"index\":0,\"delta\":";
         event(out, prefix + "{\"role\":\"assistant\",\"content\":\"\"},\"finish_reason\":null}]}");
         for (int i = 0; i < pieces.size(); i++) {
+            if (i == cutAfter) {
+                dropConnection(ex);
+                return;
+            }
             pause(1);
             boolean last = i == pieces.size() - 1;
             event(
@@ -257,6 +371,47 @@ public final class OpenAiCompatibleServer implements AutoCloseable {
             event(out, "data: " + MAPPER.writeValueAsString(u));
         }
         event(out, "data: [DONE]");
+    }
+
+    /** A content length no response reaches. */
+    private static final long UNREACHED_LENGTH = 1L << 40;
+
+    /**
+     * Ends a response whose declared length was not reached: closing the exchange then fails to end the body
+     * and closes the connection, so the client sees it end before the body does.
+     */
+    private static void dropConnection(HttpExchange ex) {
+        ex.close();
+    }
+
+    /** Holds a started response open with keep-alive bytes until the client goes away or the server stops. */
+    private void stall(HttpExchange ex, boolean streaming) throws IOException {
+        ex.getResponseHeaders().set("Content-Type", streaming ? "text/event-stream" : "application/json");
+        ex.sendResponseHeaders(200, 0);
+        OutputStream out = ex.getResponseBody();
+        out.flush();
+        byte[] keepAlive = (streaming ? ": keep-alive\n\n" : " ").getBytes(StandardCharsets.UTF_8);
+        stallsStarted.incrementAndGet();
+        stalledNow.incrementAndGet();
+        try {
+            while (true) {
+                try {
+                    Thread.sleep(STALL_PROBE_MILLIS);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    return; // the server is stopping
+                }
+                try {
+                    out.write(keepAlive);
+                    out.flush();
+                } catch (IOException e) {
+                    disconnects.incrementAndGet();
+                    return;
+                }
+            }
+        } finally {
+            stalledNow.decrementAndGet();
+        }
     }
 
     private void pause(int chunks) {
