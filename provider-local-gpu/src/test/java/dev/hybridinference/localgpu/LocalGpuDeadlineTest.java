@@ -110,7 +110,8 @@ class LocalGpuDeadlineTest {
     private static void nextCallRunsPromptly() {
         long start = System.nanoTime();
         ChatResponse r = client.chat(request("Hi", 2, null));
-        assertThat(millisSince(start)).as("ms for the next call").isLessThan(2_000);
+        // A sanity bound against an engine still held by the abandoned call, not a speed check.
+        assertThat(millisSince(start)).as("ms for the next call").isLessThan(5_000);
         assertThat(r.usage().inputTokens()).isPositive();
     }
 
