@@ -1,5 +1,6 @@
 package dev.hybridinference.vllm;
 
+import static dev.hybridinference.vllm.Closer.await;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.hybridinference.core.ChatRequest;
@@ -19,54 +20,32 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.function.BooleanSupplier;
 import java.util.logging.Level;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /** /health: a missing route is no verdict, load is read regardless, and one stale connection is no outage. */
 @Timeout(30)
 class VllmHealthTest {
-    private final List<AutoCloseable> toClose = new ArrayList<>();
-
-    @AfterEach
-    void closeAll() throws Exception {
-        for (int i = toClose.size() - 1; i >= 0; i--) {
-            toClose.get(i).close();
-        }
-    }
-
-    private <T extends AutoCloseable> T closing(T c) {
-        toClose.add(c);
-        return c;
-    }
-
-    private static void await(BooleanSupplier condition) throws InterruptedException {
-        long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
-        while (!condition.getAsBoolean()) {
-            if (System.nanoTime() > deadline) {
-                throw new AssertionError("condition not met within 10 s");
-            }
-            Thread.sleep(10);
-        }
-    }
+    @RegisterExtension
+    final Closer closer = new Closer();
 
     @Test
     void aReplicaWithoutAHealthRouteKeepsTakingItsShareOfCalls() throws Exception {
         // Ollama has neither /health nor /metrics; the monitor runs on its own schedule as in production.
-        OpenAiCompatibleServer ollama = closing(OpenAiCompatibleServer.builder()
+        OpenAiCompatibleServer ollama = closer.closing(OpenAiCompatibleServer.builder()
                 .model("m")
                 .responder(q -> "ollama")
                 .healthRoute(false)
                 .metricsStyle(OpenAiCompatibleServer.MetricsStyle.NONE)
                 .start());
-        OpenAiCompatibleServer vllm = closing(OpenAiCompatibleServer.builder()
+        OpenAiCompatibleServer vllm = closer.closing(OpenAiCompatibleServer.builder()
                 .model("m")
                 .responder(q -> "vllm")
                 .start());
         try (LogCapture logs = LogCapture.start()) {
-            VllmClient client = closing(VllmClient.builder()
+            VllmClient client = closer.closing(VllmClient.builder()
                     .baseUrls(List.of(ollama.baseUrl(), vllm.baseUrl()))
                     .model("m")
                     .scrapeInterval(Duration.ofMillis(20))
@@ -93,14 +72,14 @@ class VllmHealthTest {
 
     @Test
     void loadIsReadWhetherOrNotHealthAnswers() {
-        OpenAiCompatibleServer noHealth =
-                closing(OpenAiCompatibleServer.builder().healthRoute(false).start());
+        OpenAiCompatibleServer noHealth = closer.closing(
+                OpenAiCompatibleServer.builder().healthRoute(false).start());
         OpenAiCompatibleServer unhealthy =
-                closing(OpenAiCompatibleServer.builder().start());
+                closer.closing(OpenAiCompatibleServer.builder().start());
         noHealth.setWaiting(9);
         unhealthy.setWaiting(4);
         unhealthy.setHealthy(false);
-        VllmClient client = closing(VllmClient.builder()
+        VllmClient client = closer.closing(VllmClient.builder()
                 .baseUrls(List.of(noHealth.baseUrl(), unhealthy.baseUrl()))
                 .model("m")
                 .scrapeInterval(Duration.ZERO)
@@ -115,13 +94,13 @@ class VllmHealthTest {
 
     @Test
     void aFailedCallStillTakesAReplicaWithoutHealthOutForTheCooldownOnly() throws Exception {
-        OpenAiCompatibleServer a = closing(OpenAiCompatibleServer.builder()
+        OpenAiCompatibleServer a = closer.closing(OpenAiCompatibleServer.builder()
                 .responder(q -> "a")
                 .healthRoute(false)
                 .start());
-        OpenAiCompatibleServer b =
-                closing(OpenAiCompatibleServer.builder().responder(q -> "b").start());
-        VllmClient client = closing(VllmClient.builder()
+        OpenAiCompatibleServer b = closer.closing(
+                OpenAiCompatibleServer.builder().responder(q -> "b").start());
+        VllmClient client = closer.closing(VllmClient.builder()
                 .baseUrls(List.of(a.baseUrl(), b.baseUrl()))
                 .model("m")
                 .scrapeInterval(Duration.ZERO)
@@ -144,16 +123,21 @@ class VllmHealthTest {
         assertThat(seen).contains("a", "b");
     }
 
-    @Test
-    void oneStaleConnectionDoesNotMarkAReplicaDown() throws Exception {
-        // The first connection answers the first pass (/health, then /metrics) and then dies as a server
-        // closing an idle connection would: the next request on it gets no answer. Fresh connections answer.
-        RawHttpServer server = closing(new RawHttpServer(connection -> connection == 1 ? 2 : Integer.MAX_VALUE));
-        VllmClient client = closing(VllmClient.builder()
+    /** A client of {@code server} whose checks run only when the test calls {@code refreshLoad()}. */
+    private VllmClient checkedByHand(RawHttpServer server) {
+        return closer.closing(VllmClient.builder()
                 .baseUrl(server.baseUrl())
                 .model("m")
                 .scrapeInterval(Duration.ZERO)
                 .build());
+    }
+
+    @Test
+    void oneStaleConnectionDoesNotMarkAReplicaDown() throws Exception {
+        // The first connection answers the first pass (/health, then /metrics) and then dies as a server
+        // closing an idle connection would: the next request on it gets no answer. Fresh connections answer.
+        RawHttpServer server = closer.closing(new RawHttpServer(connection -> connection == 1 ? 2 : Integer.MAX_VALUE));
+        VllmClient client = checkedByHand(server);
         try (LogCapture logs = LogCapture.start()) {
             client.refreshLoad();
             client.refreshLoad();
@@ -168,12 +152,8 @@ class VllmHealthTest {
 
     @Test
     void anUnreachableReplicaIsMarkedDownOnTheSecondFailedCheckAndBackWhenItPasses() throws Exception {
-        RawHttpServer server = closing(new RawHttpServer(connection -> 0)); // every connection dies unanswered
-        VllmClient client = closing(VllmClient.builder()
-                .baseUrl(server.baseUrl())
-                .model("m")
-                .scrapeInterval(Duration.ZERO)
-                .build());
+        RawHttpServer server = closer.closing(new RawHttpServer(connection -> 0)); // every connection dies unanswered
+        VllmClient client = checkedByHand(server);
         try (LogCapture logs = LogCapture.start()) {
             client.refreshLoad();
             assertThat(client.replicas().get(0).up())

@@ -7,7 +7,6 @@ import dev.hybridinference.core.LoadSnapshot;
 import dev.hybridinference.testkit.LogCapture;
 import dev.hybridinference.testkit.OpenAiCompatibleServer;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.logging.Level;
@@ -15,31 +14,20 @@ import mockwebserver3.Dispatcher;
 import mockwebserver3.MockResponse;
 import mockwebserver3.MockWebServer;
 import mockwebserver3.RecordedRequest;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
 /** Load from /metrics in the vocabulary of each server kind, and an honest "none" when there is none. */
 @Timeout(30)
 class VllmLoadSignalTest {
-    private final List<AutoCloseable> toClose = new ArrayList<>();
-
-    @AfterEach
-    void closeAll() throws Exception {
-        for (int i = toClose.size() - 1; i >= 0; i--) {
-            toClose.get(i).close();
-        }
-    }
-
-    private <T extends AutoCloseable> T closing(T c) {
-        toClose.add(c);
-        return c;
-    }
+    @RegisterExtension
+    final Closer closer = new Closer();
 
     private VllmClient client(List<String> urls) {
-        return closing(VllmClient.builder()
+        return closer.closing(VllmClient.builder()
                 .id("pool")
                 .baseUrls(urls)
                 .model("m")
@@ -49,7 +37,7 @@ class VllmLoadSignalTest {
 
     /** A server whose /health passes and whose /metrics answers what {@code metrics} holds at the time. */
     private MockWebServer metricsServer(AtomicReference<MockResponse> metrics) throws Exception {
-        MockWebServer s = closing(new MockWebServer());
+        MockWebServer s = closer.closing(new MockWebServer());
         s.setDispatcher(new Dispatcher() {
             @Override
             public MockResponse dispatch(RecordedRequest request) {
@@ -72,12 +60,12 @@ class VllmLoadSignalTest {
 
     @Test
     void llamaCppGaugesAreReadAndRankTheReplicas() {
-        OpenAiCompatibleServer llama = closing(OpenAiCompatibleServer.builder()
+        OpenAiCompatibleServer llama = closer.closing(OpenAiCompatibleServer.builder()
                 .responder(q -> "llama")
                 .metricsStyle(OpenAiCompatibleServer.MetricsStyle.LLAMACPP)
                 .start());
-        OpenAiCompatibleServer vllm =
-                closing(OpenAiCompatibleServer.builder().responder(q -> "vllm").start());
+        OpenAiCompatibleServer vllm = closer.closing(
+                OpenAiCompatibleServer.builder().responder(q -> "vllm").start());
         llama.setWaiting(7);
         llama.setKvCacheUsage(0.3);
         VllmClient client = client(List.of(llama.baseUrl(), vllm.baseUrl()));
@@ -153,7 +141,7 @@ class VllmLoadSignalTest {
 
     @Test
     void aMissingMetricsRouteIsNoLoadSignalWithItsStatus() {
-        OpenAiCompatibleServer ollama = closing(OpenAiCompatibleServer.builder()
+        OpenAiCompatibleServer ollama = closer.closing(OpenAiCompatibleServer.builder()
                 .metricsStyle(OpenAiCompatibleServer.MetricsStyle.NONE)
                 .start());
         VllmClient client = client(List.of(ollama.baseUrl()));

@@ -29,10 +29,10 @@ import mockwebserver3.Dispatcher;
 import mockwebserver3.MockResponse;
 import mockwebserver3.MockWebServer;
 import mockwebserver3.RecordedRequest;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /** Without a configured model, concurrent first calls discover it once, each within its own deadline. */
 @Timeout(30)
@@ -47,6 +47,9 @@ class VllmModelDiscoveryTest {
     private final ExecutorService callers = Executors.newFixedThreadPool(20);
     private VllmClient client;
 
+    @RegisterExtension
+    final Closer closer = new Closer();
+
     @BeforeEach
     void start() throws Exception {
         server.setDispatcher(new Dispatcher() {
@@ -59,27 +62,31 @@ class VllmModelDiscoveryTest {
                 return json(200, COMPLETION);
             }
         });
-        server.start();
-        client = VllmClient.builder()
+        closer.closing(server).start();
+        client = closer.closing(VllmClient.builder()
                 .id("auto")
                 .baseUrl(server.url("/").toString())
                 .scrapeInterval(Duration.ZERO)
                 .scrapeTimeout(Duration.ofSeconds(5))
                 .ledger(ledger)
-                .build();
-    }
-
-    @AfterEach
-    void stop() throws Exception {
-        callers.shutdownNow();
-        client.close();
-        server.close();
+                .build());
+        closer.closing(callers::shutdownNow); // registered last, so the callers stop first
     }
 
     private static ChatRequest within(Duration timeout) {
         return ChatRequest.builder()
                 .user("hi")
                 .options(RequestOptions.builder().timeout(timeout).build())
+                .build();
+    }
+
+    /** The model list, its headers held back {@code millis} ms. */
+    private static MockResponse modelsAfter(long millis) {
+        return new MockResponse.Builder()
+                .code(200)
+                .addHeader("Content-Type", "application/json")
+                .body(MODELS)
+                .headersDelay(millis, TimeUnit.MILLISECONDS)
                 .build();
     }
 
@@ -93,12 +100,7 @@ class VllmModelDiscoveryTest {
 
     @Test
     void concurrentFirstCallsShareOneDiscovery() throws Exception {
-        modelsAnswer.set(new MockResponse.Builder()
-                .code(200)
-                .addHeader("Content-Type", "application/json")
-                .body(MODELS)
-                .headersDelay(200, TimeUnit.MILLISECONDS)
-                .build());
+        modelsAnswer.set(modelsAfter(200));
         for (Future<ChatResponse> f : concurrently(20, () -> client.chat(ChatRequest.of("hi")))) {
             assertThat(f.get().text()).isEqualTo("Hello!");
         }
@@ -109,12 +111,7 @@ class VllmModelDiscoveryTest {
     @Test
     void eachCallerWaitsNoLongerThanItsOwnDeadlineWhileDiscoveryGoesOn() throws Exception {
         // Discovery takes 1.5 s; every caller allows 0.6 s.
-        modelsAnswer.set(new MockResponse.Builder()
-                .code(200)
-                .addHeader("Content-Type", "application/json")
-                .body(MODELS)
-                .headersDelay(1500, TimeUnit.MILLISECONDS)
-                .build());
+        modelsAnswer.set(modelsAfter(1500));
         Duration deadline = Duration.ofMillis(600);
         List<Future<Long>> results = concurrently(20, () -> {
             long start = System.nanoTime();

@@ -1,5 +1,6 @@
 package dev.hybridinference.vllm;
 
+import static dev.hybridinference.vllm.Closer.await;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.hybridinference.testkit.LogCapture;
@@ -11,7 +12,6 @@ import java.time.ZoneOffset;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
-import java.util.function.BooleanSupplier;
 import java.util.function.Supplier;
 import java.util.logging.Level;
 import mockwebserver3.Dispatcher;
@@ -19,10 +19,10 @@ import mockwebserver3.MockResponse;
 import mockwebserver3.MockWebServer;
 import mockwebserver3.RecordedRequest;
 import mockwebserver3.SocketEffect;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /** The background monitor outlives whatever its work throws, and picks good values up again. */
 @Timeout(30)
@@ -31,6 +31,9 @@ class VllmMonitorResilienceTest {
     private final AtomicReference<Supplier<MockResponse>> metrics = new AtomicReference<>();
     private final AtomicInteger scrapes = new AtomicInteger();
     private VllmClient client;
+
+    @RegisterExtension
+    final Closer closer = new Closer();
 
     @BeforeEach
     void start() throws Exception {
@@ -44,31 +47,13 @@ class VllmMonitorResilienceTest {
                 return new MockResponse.Builder().code(200).build();
             }
         });
-        server.start();
-    }
-
-    @AfterEach
-    void stop() {
-        if (client != null) {
-            client.close();
-        }
-        server.close();
+        closer.closing(server).start();
     }
 
     private static MockResponse waiting(int n) {
         return new MockResponse.Builder()
                 .body("vllm:num_requests_running 1\nvllm:num_requests_waiting " + n + "\n")
                 .build();
-    }
-
-    private static void await(BooleanSupplier condition) throws InterruptedException {
-        long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
-        while (!condition.getAsBoolean()) {
-            if (System.nanoTime() > deadline) {
-                throw new AssertionError("condition not met within 10 s");
-            }
-            Thread.sleep(10);
-        }
     }
 
     private void awaitScrapes(int more) throws InterruptedException {
@@ -85,7 +70,7 @@ class VllmMonitorResilienceTest {
         if (clock != null) {
             b.clock(clock);
         }
-        return b.build();
+        return closer.closing(b.build());
     }
 
     @Test

@@ -1,5 +1,6 @@
 package dev.hybridinference.vllm;
 
+import static dev.hybridinference.vllm.Closer.await;
 import static dev.hybridinference.vllm.VllmClientHttpTest.json;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
@@ -22,36 +23,25 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import mockwebserver3.MockWebServer;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /** Several replicas: failover, session affinity, load from /metrics, health. */
 @Timeout(30)
 class VllmReplicasTest {
-    private final List<AutoCloseable> toClose = new ArrayList<>();
-
-    @AfterEach
-    void closeAll() throws Exception {
-        for (int i = toClose.size() - 1; i >= 0; i--) {
-            toClose.get(i).close();
-        }
-    }
-
-    private <T extends AutoCloseable> T closing(T c) {
-        toClose.add(c);
-        return c;
-    }
+    @RegisterExtension
+    final Closer closer = new Closer();
 
     private OpenAiCompatibleServer server(String name) {
-        return closing(OpenAiCompatibleServer.builder()
+        return closer.closing(OpenAiCompatibleServer.builder()
                 .model("m")
                 .responder(q -> "from " + name)
                 .start());
     }
 
     private VllmClient client(List<String> urls, Duration scrapeInterval) {
-        return closing(VllmClient.builder()
+        return closer.closing(VllmClient.builder()
                 .baseUrls(urls)
                 .model("m")
                 .scrapeInterval(scrapeInterval)
@@ -74,7 +64,7 @@ class VllmReplicasTest {
 
     @Test
     void aFailingReplicaIsMarkedDownAndTheCallRetriedOnAnother() throws Exception {
-        MockWebServer failing = closing(new MockWebServer());
+        MockWebServer failing = closer.closing(new MockWebServer());
         failing.start();
         failing.enqueue(json(503, "{\"error\":{\"message\":\"engine dead\",\"code\":503}}"));
         OpenAiCompatibleServer good = server("good");
@@ -130,7 +120,7 @@ class VllmReplicasTest {
 
     @Test
     void aStreamFailsOverBeforeItStarts() throws Exception {
-        MockWebServer failing = closing(new MockWebServer());
+        MockWebServer failing = closer.closing(new MockWebServer());
         failing.start();
         for (int i = 0; i < 2; i++) {
             failing.enqueue(json(502, "bad gateway"));
@@ -241,7 +231,7 @@ class VllmReplicasTest {
 
     @Test
     void theDeprecatedKvCacheGaugeIsAccepted() throws Exception {
-        MockWebServer old = closing(new MockWebServer());
+        MockWebServer old = closer.closing(new MockWebServer());
         old.setDispatcher(new mockwebserver3.Dispatcher() {
             @Override
             public mockwebserver3.MockResponse dispatch(mockwebserver3.RecordedRequest request) {
@@ -287,10 +277,7 @@ class VllmReplicasTest {
         OpenAiCompatibleServer a = server("a");
         a.setWaiting(5);
         VllmClient client = client(List.of(a.baseUrl()), Duration.ofMillis(50));
-        long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
-        while (client.replicas().get(0).scrapedAt() == null && System.nanoTime() < deadline) {
-            Thread.sleep(20);
-        }
+        await(() -> client.replicas().get(0).scrapedAt() != null);
         assertThat(client.replicas().get(0).waiting()).isEqualTo(5.0);
     }
 }
