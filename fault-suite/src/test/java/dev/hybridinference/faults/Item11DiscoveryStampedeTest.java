@@ -9,8 +9,6 @@ import dev.hybridinference.testkit.FaultServer;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.TimeUnit;
 import org.assertj.core.api.SoftAssertions;
 import org.junit.jupiter.api.Test;
 
@@ -33,26 +31,12 @@ class Item11DiscoveryStampedeTest extends FaultTestBase {
         probe.ledger(ledger, Probe.Accounting.DIRECT);
 
         int callers = 20;
-        CountDownLatch go = new CountDownLatch(1);
-        CountDownLatch done = new CountDownLatch(callers);
         List<Probe.Outcome<ChatResponse>> outcomes = java.util.Collections.synchronizedList(new ArrayList<>());
-        for (int i = 0; i < callers; i++) {
-            int n = i;
-            Thread t = new Thread(() -> {
-                try {
-                    go.await();
-                    outcomes.add(probe.chat(client, ask("first call " + n, TIMEOUT), Duration.ofSeconds(10)));
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                } finally {
-                    done.countDown();
-                }
-            });
-            t.setDaemon(true);
-            t.start();
-        }
-        go.countDown();
-        assertThat(done.await(15, TimeUnit.SECONDS)).isTrue();
+        assertThat(Callers.together(
+                        callers,
+                        Duration.ofSeconds(15),
+                        n -> outcomes.add(probe.chat(client, ask("first call " + n, TIMEOUT), Duration.ofSeconds(10)))))
+                .isTrue();
 
         List<String> late = new ArrayList<>();
         synchronized (outcomes) {

@@ -10,8 +10,6 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
-import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import org.junit.jupiter.api.Test;
 
@@ -49,37 +47,22 @@ class Item12CostInvariantsTest extends FaultTestBase {
 
         int callers = 32;
         int each = 6;
-        CountDownLatch go = new CountDownLatch(1);
-        CountDownLatch done = new CountDownLatch(callers);
-        for (int c = 0; c < callers; c++) {
-            int caller = c;
-            Thread t = new Thread(() -> {
-                try {
-                    go.await();
-                    for (int i = 0; i < each; i++) {
-                        switch ((caller + i) % 3) {
-                            case 0:
-                                probe.chat(client, ask("please-fail " + caller), LIMIT);
-                                break;
-                            case 1:
-                                probe.stream(client, ask("stream " + caller), LIMIT);
-                                break;
-                            default:
-                                probe.chat(client, ask("chat " + caller), LIMIT);
-                                break;
-                        }
-                    }
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                } finally {
-                    done.countDown();
+        boolean finished = Callers.together(callers, Duration.ofSeconds(30), caller -> {
+            for (int i = 0; i < each; i++) {
+                switch ((caller + i) % 3) {
+                    case 0:
+                        probe.chat(client, ask("please-fail " + caller), LIMIT);
+                        break;
+                    case 1:
+                        probe.stream(client, ask("stream " + caller), LIMIT);
+                        break;
+                    default:
+                        probe.chat(client, ask("chat " + caller), LIMIT);
+                        break;
                 }
-            });
-            t.setDaemon(true);
-            t.start();
-        }
-        go.countDown();
-        assertThat(done.await(30, TimeUnit.SECONDS)).as("all callers finished").isTrue();
+            }
+        });
+        assertThat(finished).as("all callers finished").isTrue();
         running.set(false);
         checker.join(2000);
         for (int i = 0; i < 5; i++) {
