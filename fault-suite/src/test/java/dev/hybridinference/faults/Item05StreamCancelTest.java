@@ -92,7 +92,7 @@ class Item05StreamCancelTest extends FaultTestBase {
                 Probe.sleep(1);
             }
             if (p.handle != null) {
-                together(10, p.handle::cancel);
+                Callers.together(10, Duration.ofSeconds(5), n -> p.handle.cancel());
             }
             probe.finishPush(p, Duration.ofSeconds(3));
             Probe.sleep(50);
@@ -118,7 +118,7 @@ class Item05StreamCancelTest extends FaultTestBase {
             Thread closers = new Thread(() -> {
                 try {
                     if (reading.await(3, TimeUnit.SECONDS)) {
-                        together(10, opened[0]::close);
+                        Callers.together(10, Duration.ofSeconds(5), n -> opened[0].close());
                     }
                 } catch (InterruptedException e) {
                     Thread.currentThread().interrupt();
@@ -150,31 +150,5 @@ class Item05StreamCancelTest extends FaultTestBase {
         assertThat(bad)
                 .as("pulled streams closed by ten threads while being read")
                 .isEmpty();
-    }
-
-    /** Runs {@code action} on {@code n} threads released at the same moment, and waits for them. */
-    private static void together(int n, Runnable action) {
-        CountDownLatch go = new CountDownLatch(1);
-        CountDownLatch done = new CountDownLatch(n);
-        for (int i = 0; i < n; i++) {
-            Thread t = new Thread(() -> {
-                try {
-                    go.await();
-                    action.run();
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                } finally {
-                    done.countDown();
-                }
-            });
-            t.setDaemon(true);
-            t.start();
-        }
-        go.countDown();
-        try {
-            done.await(5, TimeUnit.SECONDS);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
     }
 }

@@ -618,15 +618,18 @@ public abstract class AbstractProviderClient implements InferenceClient {
             if (isEnded()) {
                 return;
             }
-            end();
             stopHolding();
-            ctx.cancel();
-            source.close();
+            // The failure is recorded before the stream is marked ended: a reader on another thread that
+            // sees the end then finds the reason (and its receipt) in response(), never a bare "not read
+            // to its end".
             recordFailure(failWith(
                     ctx,
                     new CancelledException("stream closed before its end", id, null, 0, null, null),
                     partial(),
                     meter));
+            end();
+            ctx.cancel();
+            source.close();
         }
 
         /** What the stream assembled before it failed; null when the provider cannot say. */
