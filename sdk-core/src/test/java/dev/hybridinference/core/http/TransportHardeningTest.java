@@ -1,4 +1,4 @@
-package dev.hybridinference.core.internal.openai;
+package dev.hybridinference.core.http;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
@@ -61,14 +61,14 @@ class TransportHardeningTest {
         server.close();
     }
 
-    private OpenAiTestClient client(String url, Pricing pricing, CostLedger ledger, OpenAiTransport.Limits limits) {
+    private OpenAiTestClient client(String url, Pricing pricing, CostLedger ledger, ResponseLimits limits) {
         OpenAiTestClient c = new OpenAiTestClient(url, KEY, pricing, ledger, limits);
         closeables.add(c);
         return c;
     }
 
     private OpenAiTestClient client() {
-        return client(server.url("/").toString(), Pricing.FREE, null, OpenAiTransport.Limits.DEFAULTS);
+        return client(server.url("/").toString(), Pricing.FREE, null, ResponseLimits.DEFAULTS);
     }
 
     private static ChatRequest request() {
@@ -196,7 +196,7 @@ class TransportHardeningTest {
     void aRequestThatMeetsADeadPooledConnectionIsSentAgainOnANewOne() throws IOException {
         ClosingServer closing = new ClosingServer();
         closeables.add(closing);
-        OpenAiTestClient c = client(closing.url(), Pricing.FREE, null, OpenAiTransport.Limits.DEFAULTS);
+        OpenAiTestClient c = client(closing.url(), Pricing.FREE, null, ResponseLimits.DEFAULTS);
         for (int i = 0; i < 10; i++) {
             assertThat(c.chat(request()).text()).isEqualTo("hi");
         }
@@ -261,7 +261,7 @@ class TransportHardeningTest {
                 server.url("/").toString(),
                 Pricing.FREE,
                 null,
-                new OpenAiTransport.Limits(64 << 10, 1 << 20, 8, 1 << 20, 1 << 20));
+                new ResponseLimits(64 << 10, 1 << 20, 8, 1 << 20, 1 << 20));
         assertThatThrownBy(() -> streamText(c))
                 .isInstanceOf(MalformedResponseException.class)
                 .hasMessageContaining("exceeds 65536 bytes");
@@ -274,7 +274,7 @@ class TransportHardeningTest {
                 server.url("/").toString(),
                 Pricing.FREE,
                 null,
-                new OpenAiTransport.Limits(64 << 10, 100_000, 8, 1 << 20, 1 << 20));
+                new ResponseLimits(64 << 10, 100_000, 8, 1 << 20, 1 << 20));
         assertThatThrownBy(() -> c.chat(request()))
                 .isInstanceOf(MalformedResponseException.class)
                 .hasMessageContaining("exceeds the limit of 100000 bytes");
@@ -287,8 +287,8 @@ class TransportHardeningTest {
                 server.url("/").toString(),
                 Pricing.FREE,
                 null,
-                new OpenAiTransport.Limits(64 << 10, 1 << 20, 8, 1 << 20, 50_000));
-        assertThatThrownBy(() -> c.transport().get(server.url("/metrics"), Duration.ofSeconds(5), false))
+                new ResponseLimits(64 << 10, 1 << 20, 8, 1 << 20, 50_000));
+        assertThatThrownBy(() -> c.transport().get(c.server(), "metrics", Duration.ofSeconds(5), false))
                 .isInstanceOf(MalformedResponseException.class)
                 .hasMessageContaining("exceeds the limit of 50000 bytes");
     }
@@ -306,7 +306,7 @@ class TransportHardeningTest {
                 server.url("/").toString(),
                 new Pricing.PerToken(new BigDecimal("1000000"), new BigDecimal("2000000"), BigDecimal.ZERO),
                 ledger,
-                OpenAiTransport.Limits.DEFAULTS);
+                ResponseLimits.DEFAULTS);
         MalformedResponseException e = catchThrowableOfType(MalformedResponseException.class, () -> streamText(c));
         Receipt r = e.partialReceipt().orElseThrow();
         assertThat(r.usage().outputTokens()).isEqualTo(3);

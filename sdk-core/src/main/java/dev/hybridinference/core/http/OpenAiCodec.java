@@ -1,33 +1,35 @@
-package dev.hybridinference.core.internal.openai;
+package dev.hybridinference.core.http;
 
+import com.fasterxml.jackson.core.JacksonException;
 import com.fasterxml.jackson.core.JsonFactory;
 import com.fasterxml.jackson.core.JsonGenerator;
-import com.fasterxml.jackson.core.JsonParser;
-import com.fasterxml.jackson.core.JsonToken;
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.hybridinference.core.ChatRequest;
 import dev.hybridinference.core.FinishReason;
+import dev.hybridinference.core.InferenceException;
+import dev.hybridinference.core.MalformedResponseException;
 import dev.hybridinference.core.Message;
 import dev.hybridinference.core.ResponseFormat;
 import dev.hybridinference.core.ToolCall;
 import dev.hybridinference.core.ToolDefinition;
 import dev.hybridinference.core.Usage;
+import dev.hybridinference.core.internal.openai.ChunkDecoder;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Objects;
 
 /**
- * Encodes chat requests and decodes chat completions in the OpenAI wire format that vLLM, TGI,
- * llama.cpp's server and most gateways speak. Internal: not part of the public API.
+ * Encodes chat requests and decodes chat completions in the OpenAI wire format that vLLM, TGI, llama.cpp's
+ * server, Azure's {@code /openai/v1} route and most gateways speak. {@link OpenAiTransport} uses it over
+ * OkHttp; a provider with its own transport (an SDK's invoke call, say) uses it to build the body and read
+ * the answer. Stateless and thread-safe.
  */
 public final class OpenAiCodec {
-    /** The shared mapper; thread-safe once configured. */
-    public static final ObjectMapper MAPPER = new ObjectMapper();
-
-    private static final JsonFactory FACTORY = MAPPER.getFactory();
+    private static final JsonFactory FACTORY = ChunkDecoder.MAPPER.getFactory();
 
     private OpenAiCodec() {}
 
@@ -46,6 +48,9 @@ public final class OpenAiCodec {
      * @param model the model to name in the body
      * @param stream whether to ask for SSE, with the usage chunk at the end
      * @param dialect which extra fields the server accepts
+     * @return the UTF-8 JSON body
+     * @throws IllegalArgumentException when a tool's parameter schema or the response format's schema is
+     *     not valid JSON
      */
     public static byte[] encodeRequest(ChatRequest request, String model, boolean stream, Dialect dialect) {
         ByteArrayOutputStream out = new ByteArrayOutputStream(256);
@@ -164,34 +169,75 @@ public final class OpenAiCodec {
 
     private static JsonNode parseJson(String json, String what) {
         try {
-            return MAPPER.readTree(json);
+            return ChunkDecoder.MAPPER.readTree(json);
         } catch (IOException e) {
             throw new IllegalArgumentException(what + " is not valid JSON: " + e.getMessage(), e);
         }
     }
 
-    /** Reads {@code usage}; zero when absent. */
-    public static Usage usage(JsonNode root) {
-        JsonNode u = root.get("usage");
-        if (u == null || !u.isObject()) {
-            return null;
+    /**
+     * The first choice of a blocking completion.
+     *
+     * @param text the message content; empty when there is none
+     * @param toolCalls the tool calls, in order
+     * @param finishReason why generation stopped
+     * @param usage the server's token counts; zero when it sent none
+     * @param model the model that answered; empty when the server did not say
+     */
+    public record Completion(
+            String text, List<ToolCall> toolCalls, FinishReason finishReason, Usage usage, String model) {
+        /** Copies the list and requires the parts. */
+        public Completion {
+            Objects.requireNonNull(text, "text");
+            toolCalls = List.copyOf(toolCalls);
+            Objects.requireNonNull(finishReason, "finishReason");
+            Objects.requireNonNull(usage, "usage");
+            Objects.requireNonNull(model, "model");
         }
-        long in = u.path("prompt_tokens").asLong(0);
-        long out = u.path("completion_tokens").asLong(0);
-        long cached = u.path("prompt_tokens_details").path("cached_tokens").asLong(0);
-        return new Usage(Math.max(0, in), Math.max(0, out), Math.max(0, Math.min(cached, in)));
     }
 
-    /** The decoded first choice of a completion. */
-    public record Completion(
-            String text, List<ToolCall> toolCalls, FinishReason finishReason, Usage usage, String model) {}
-
     /**
-     * Decodes a non-streaming completion.
+     * Decodes a blocking {@code chat.completion} body. Invalid UTF-8 is replaced with U+FFFD, as servers and
+     * the streaming path do, rather than failing the call: the text a caller gets does not depend on whether
+     * it streamed. A body that is an error object ({@code {"error":{...}}} or vLLM's flat {@code
+     * {"object":"error",...}}), which some servers send with a success status, fails as that error.
      *
-     * @throws IllegalArgumentException when required fields are missing
+     * @param body the response body
+     * @param providerId the provider, for messages
+     * @param endpoint the endpoint without credentials, for messages
+     * @param limits the bound on tool calls
+     * @throws MalformedResponseException when the body is not a completion, or has more tool calls than
+     *     the limit
+     * @throws InferenceException the mapped error when the body is an error object
      */
-    public static Completion decodeCompletion(JsonNode root) {
+    public static Completion decodeCompletion(byte[] body, String providerId, String endpoint, ResponseLimits limits) {
+        JsonNode root = parseJson(body, providerId, endpoint);
+        if (root == null || !root.isObject()) {
+            throw malformed(providerId, endpoint, "response is not a JSON object", null);
+        }
+        if ((root.has("error") && !root.has("choices"))
+                || "error".equals(root.path("object").asText())) {
+            throw HttpErrors.forStreamError(providerId, endpoint, root.has("error") ? root.get("error") : root);
+        }
+        Completion c;
+        try {
+            c = decodeCompletion(root);
+        } catch (IllegalArgumentException e) {
+            throw malformed(providerId, endpoint, e.getMessage(), e);
+        }
+        if (c.toolCalls().size() > limits.maxToolCalls()) {
+            throw malformed(
+                    providerId,
+                    endpoint,
+                    "response has " + c.toolCalls().size() + " tool calls, more than the limit of "
+                            + limits.maxToolCalls(),
+                    null);
+        }
+        return c;
+    }
+
+    /** Decodes a completion tree; throws IllegalArgumentException when required fields are missing. */
+    static Completion decodeCompletion(JsonNode root) {
         JsonNode choices = root.get("choices");
         if (choices == null || !choices.isArray() || choices.size() == 0) {
             throw new IllegalArgumentException("response has no choices");
@@ -209,145 +255,36 @@ public final class OpenAiCodec {
             for (JsonNode c : tc) {
                 JsonNode fn = c.path("function");
                 calls.add(new ToolCall(
-                        c.path("id").asText(""), fn.path("name").asText(""), argumentsText(fn.get("arguments"))));
+                        c.path("id").asText(""),
+                        fn.path("name").asText(""),
+                        ChunkDecoder.argumentsText(fn.get("arguments"))));
             }
         }
-        Usage usage = usage(root);
+        Usage usage = ChunkDecoder.usage(root.get("usage"));
         return new Completion(
                 text,
                 calls,
-                FinishReason.fromWire(textOrNull(choice.get("finish_reason"))),
+                FinishReason.fromWire(ChunkDecoder.textOrNull(choice.get("finish_reason"))),
                 usage == null ? Usage.ZERO : usage,
                 root.path("model").asText(""));
     }
 
-    /** The fields of one streamed {@code chat.completion.chunk} that the client uses. */
-    public static final class ChunkFields {
-        /** The first choice's {@code delta.content}, or null. */
-        public String content;
-        /** The first choice's {@code finish_reason}, or null. */
-        public String finishReason;
-        /** The first choice's {@code delta.tool_calls} array, or null. */
-        public JsonNode toolCalls;
-        /** Whether the chunk had a first choice at all (the usage chunk has none). */
-        public boolean hasChoice;
-        /** {@code model}, or null. */
-        public String model;
-        /** {@code usage}, or null. */
-        public Usage usage;
-        /** An {@code error} object sent inside the stream, or null. */
-        public JsonNode error;
-        /** Whether the chunk is itself a flat error object ({@code "object": "error"}, as vLLM sends). */
-        public boolean errorObject;
-    }
-
-    /**
-     * Decodes a stream chunk with a token parser, reading only the fields in {@link ChunkFields}.
-     *
-     * @throws IOException when the text is not JSON
-     * @throws IllegalArgumentException when it is JSON but not an object
-     */
-    public static ChunkFields decodeChunk(String json) throws IOException {
-        ChunkFields out = new ChunkFields();
-        try (JsonParser p = FACTORY.createParser(json)) {
-            if (p.nextToken() != JsonToken.START_OBJECT) {
-                throw new IllegalArgumentException("not a JSON object");
-            }
-            while (p.nextToken() == JsonToken.FIELD_NAME) {
-                String field = p.currentName();
-                JsonToken t = p.nextToken();
-                switch (field) {
-                    case "model":
-                        out.model = t == JsonToken.VALUE_STRING ? p.getText() : null;
-                        break;
-                    case "usage":
-                        if (t == JsonToken.START_OBJECT) {
-                            JsonNode u = MAPPER.readTree(p);
-                            out.usage = usage(MAPPER.createObjectNode().set("usage", u));
-                        } else {
-                            p.skipChildren();
-                        }
-                        break;
-                    case "error":
-                        // "error": null is a well-formed chunk that reports no error (some gateways send it).
-                        if (t == JsonToken.VALUE_NULL) {
-                            break;
-                        }
-                        out.error = MAPPER.readTree(p);
-                        break;
-                    case "object":
-                        out.errorObject =
-                                t == JsonToken.VALUE_STRING && p.getText().equals("error");
-                        break;
-                    case "choices":
-                        if (t == JsonToken.START_ARRAY) {
-                            readChoices(p, out);
-                        } else {
-                            p.skipChildren();
-                        }
-                        break;
-                    default:
-                        p.skipChildren();
-                        break;
-                }
-            }
-            if (p.currentToken() != JsonToken.END_OBJECT) {
-                throw new com.fasterxml.jackson.core.JsonParseException(p, "unexpected token " + p.currentToken());
-            }
-            if (p.nextToken() != null) {
-                throw new com.fasterxml.jackson.core.JsonParseException(p, "trailing content after the object");
-            }
-        }
-        return out;
-    }
-
-    /** Reads the first element of {@code choices}; the parser is on START_ARRAY and ends on END_ARRAY. */
-    private static void readChoices(JsonParser p, ChunkFields out) throws IOException {
-        boolean first = true;
-        JsonToken t;
-        while ((t = p.nextToken()) != JsonToken.END_ARRAY) {
-            if (t == null) {
-                throw new com.fasterxml.jackson.core.JsonParseException(p, "unterminated choices");
-            }
-            if (!first || t != JsonToken.START_OBJECT) {
-                p.skipChildren();
-                continue;
-            }
-            first = false;
-            out.hasChoice = true;
-            while (p.nextToken() == JsonToken.FIELD_NAME) {
-                String field = p.currentName();
-                JsonToken v = p.nextToken();
-                if (field.equals("finish_reason")) {
-                    out.finishReason = v == JsonToken.VALUE_NULL ? null : p.getText();
-                } else if (field.equals("delta") && v == JsonToken.START_OBJECT) {
-                    while (p.nextToken() == JsonToken.FIELD_NAME) {
-                        String d = p.currentName();
-                        JsonToken dv = p.nextToken();
-                        if (d.equals("content")) {
-                            out.content = dv == JsonToken.VALUE_NULL ? null : p.getText();
-                        } else if (d.equals("tool_calls")) {
-                            out.toolCalls = MAPPER.readTree(p);
-                        } else {
-                            p.skipChildren();
-                        }
-                    }
-                } else {
-                    p.skipChildren();
-                }
+    /** Parses a JSON body, replacing invalid UTF-8 rather than failing on it. */
+    static JsonNode parseJson(byte[] bytes, String providerId, String endpoint) {
+        try {
+            return ChunkDecoder.MAPPER.readTree(bytes);
+        } catch (IOException first) {
+            try {
+                return ChunkDecoder.MAPPER.readTree(new String(bytes, StandardCharsets.UTF_8));
+            } catch (IOException e) {
+                String detail =
+                        e instanceof JacksonException ? ((JacksonException) e).getOriginalMessage() : e.getMessage();
+                throw malformed(providerId, endpoint, "response is not valid JSON: " + detail, e);
             }
         }
     }
 
-    /** Tool-call arguments as text: servers send a JSON string, a few send the object itself. */
-    static String argumentsText(JsonNode args) {
-        if (args == null || args.isNull()) {
-            return "";
-        }
-        return args.isTextual() ? args.asText() : args.toString();
-    }
-
-    static String textOrNull(JsonNode n) {
-        return n == null || n.isNull() ? null : n.asText();
+    static MalformedResponseException malformed(String providerId, String endpoint, String message, Throwable cause) {
+        return new MalformedResponseException(message, providerId, endpoint, 0, null, cause);
     }
 }
