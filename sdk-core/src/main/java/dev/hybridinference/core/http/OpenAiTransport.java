@@ -193,6 +193,11 @@ public final class OpenAiTransport {
         }
     }
 
+    /** The client calls go through (for tests of its settings). */
+    OkHttpClient httpClient() {
+        return http;
+    }
+
     /**
      * Drops the idle pooled connections, so the next request opens a fresh one (a health check that failed
      * on a connection the server may have closed, say).
@@ -252,7 +257,15 @@ public final class OpenAiTransport {
             for (String s : segments) {
                 b.addPathSegment(s);
             }
+            if (!segments.isEmpty()) {
+                b.addPathSegment(""); // a trailing slash, so routes resolve under the path, not beside it
+            }
             return new Server(b.build());
+        }
+
+        /** The URL of the chat route, credentials included: for the request, never for messages. */
+        String chatCompletionsUrl() {
+            return chatCompletions.toString();
         }
 
         /**

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.catchThrowableOfType;
 
 import dev.hybridinference.core.Attempt;
+import dev.hybridinference.core.AuthenticationException;
 import dev.hybridinference.core.ChatRequest;
 import dev.hybridinference.core.ChatResponse;
 import dev.hybridinference.core.ChatStream;
@@ -16,6 +17,8 @@ import dev.hybridinference.core.Pricing;
 import dev.hybridinference.core.ProviderUnavailableException;
 import dev.hybridinference.core.Receipt;
 import dev.hybridinference.core.cost.CostLedger;
+import dev.hybridinference.core.spi.CallContext;
+import dev.hybridinference.core.spi.Secrets;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
@@ -27,12 +30,18 @@ import java.net.InetAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
+import java.time.Clock;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
+import java.util.UUID;
 import java.util.concurrent.atomic.AtomicInteger;
 import mockwebserver3.MockResponse;
 import mockwebserver3.MockWebServer;
+import okhttp3.OkHttpClient;
+import okhttp3.Request;
+import okhttp3.Response;
 import okio.Buffer;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -235,6 +244,189 @@ class TransportHardeningTest {
             Receipt r = e.partialReceipt().orElseThrow();
             assertThat(trace.toString() + r + r.summary()).doesNotContain(KEY).contains("[REDACTED]");
         }
+    }
+
+    // --- per-request headers
+
+    @Test
+    void theHeaderSupplierIsAskedForEveryRequestAndEveryResend() throws IOException {
+        ClosingServer closing = new ClosingServer();
+        closeables.add(closing);
+        AtomicInteger asked = new AtomicInteger();
+        RequestHeaders counting = s -> {
+            asked.incrementAndGet();
+            return Map.of("api-key", "azure-style-key-" + asked.get());
+        };
+        OpenAiTestClient c = new OpenAiTestClient(closing.url(), counting, Pricing.FREE, null, ResponseLimits.DEFAULTS);
+        closeables.add(c);
+        for (int i = 0; i < 5; i++) {
+            c.chat(request());
+        }
+        assertThat(closing.answered.get()).isEqualTo(5);
+        assertThat(asked.get()).isEqualTo(closing.answered.get() + closing.dropped.get());
+    }
+
+    @Test
+    void suppliedHeadersAreSentAndEveryCredentialAmongThemIsRedacted() throws InterruptedException {
+        String token = "entra-" + UUID.randomUUID();
+        String key = "key-" + UUID.randomUUID();
+        Map<String, String> fresh = Map.of("Authorization", "Bearer " + token, "api-key", key, "x-trace", "visible-1");
+        server.enqueue(json(400, "{\"error\":{\"message\":\"token " + token + " and key " + key + " rejected\"}}"));
+        OpenAiTestClient c = new OpenAiTestClient(
+                server.url("/").toString(), s -> fresh, Pricing.FREE, null, ResponseLimits.DEFAULTS);
+        closeables.add(c);
+        InferenceException e = catchThrowableOfType(InferenceException.class, () -> c.chat(request()));
+        assertThat(e.getMessage()).doesNotContain(token).doesNotContain(key).contains("[REDACTED]");
+        assertThat(Secrets.redact("x-trace: visible-1")).isEqualTo("x-trace: visible-1");
+        var recorded = server.takeRequest();
+        assertThat(recorded.getHeaders().get("Authorization")).isEqualTo("Bearer " + token);
+        assertThat(recorded.getHeaders().get("api-key")).isEqualTo(key);
+        assertThat(recorded.getHeaders().get("x-trace")).isEqualTo("visible-1");
+    }
+
+    @Test
+    void aRefreshingBearerTokenIsFetchedPerRequest() throws InterruptedException {
+        AtomicInteger generation = new AtomicInteger();
+        OpenAiTestClient c = new OpenAiTestClient(
+                server.url("/").toString(),
+                RequestHeaders.bearer(() -> "id-token-generation-" + generation.incrementAndGet()),
+                Pricing.FREE,
+                null,
+                ResponseLimits.DEFAULTS);
+        closeables.add(c);
+        server.enqueue(json(200, COMPLETION));
+        server.enqueue(json(200, COMPLETION));
+        c.chat(request());
+        c.chat(request());
+        assertThat(server.takeRequest().getHeaders().get("Authorization")).isEqualTo("Bearer id-token-generation-1");
+        assertThat(server.takeRequest().getHeaders().get("Authorization")).isEqualTo("Bearer id-token-generation-2");
+        assertThat(Secrets.redact("echo id-token-generation-2")).isEqualTo("echo [REDACTED]");
+    }
+
+    @Test
+    void aFailingHeaderSupplierFailsTheCallBeforeAnythingIsSent() {
+        OpenAiTestClient broken = new OpenAiTestClient(
+                server.url("/").toString(),
+                s -> {
+                    throw new IllegalStateException("token endpoint unreachable");
+                },
+                Pricing.FREE,
+                null,
+                ResponseLimits.DEFAULTS);
+        closeables.add(broken);
+        assertThatThrownBy(() -> broken.chat(request()))
+                .isInstanceOf(AuthenticationException.class)
+                .hasMessageContaining("token endpoint unreachable");
+        OpenAiTestClient passing = new OpenAiTestClient(
+                server.url("/").toString(),
+                s -> {
+                    throw new ProviderUnavailableException("metadata server busy", "test", null, 0, null, null);
+                },
+                Pricing.FREE,
+                null,
+                ResponseLimits.DEFAULTS);
+        closeables.add(passing);
+        assertThatThrownBy(() -> streamText(passing))
+                .isInstanceOf(ProviderUnavailableException.class)
+                .hasMessageContaining("metadata server busy");
+        assertThat(server.getRequestCount()).isZero();
+    }
+
+    // --- shared clients
+
+    @Test
+    void shutdownLeavesACallersClientAloneAndShutsDownItsOwn() throws IOException {
+        OkHttpClient shared = new OkHttpClient();
+        try {
+            OpenAiTransport borrowing =
+                    OpenAiTransport.builder("test").httpClient(shared).build();
+            OpenAiTransport owning = OpenAiTransport.builder("test").build();
+            server.enqueue(json(200, COMPLETION));
+            assertThat(borrowing
+                            .complete(
+                                    OpenAiTransport.Server.of(server.url("/").toString()),
+                                    request(),
+                                    "m",
+                                    new CallContext("test", request(), Clock.systemUTC()))
+                            .text())
+                    .isEqualTo("hi");
+            borrowing.shutdown();
+            owning.shutdown();
+            assertThat(shared.dispatcher().executorService().isShutdown()).isFalse();
+            assertThat(owning.httpClient().dispatcher().executorService().isShutdown())
+                    .isTrue();
+            server.enqueue(json(200, COMPLETION));
+            try (Response r = shared.newCall(
+                            new Request.Builder().url(server.url("/after")).build())
+                    .execute()) {
+                assertThat(r.code()).isEqualTo(200);
+            }
+        } finally {
+            shared.dispatcher().executorService().shutdown();
+            shared.connectionPool().evictAll();
+        }
+    }
+
+    @Test
+    void aClientPassedInStillNeverResendsOrFollowsRedirects() throws IOException {
+        OkHttpClient lenient = new OkHttpClient.Builder()
+                .retryOnConnectionFailure(true)
+                .followRedirects(true)
+                .build();
+        try (MockWebServer other = new MockWebServer()) {
+            other.start();
+            other.enqueue(json(200, COMPLETION));
+            server.enqueue(new MockResponse.Builder()
+                    .code(302)
+                    .addHeader("Location", other.url("/v1/chat/completions"))
+                    .build());
+            OpenAiTransport t =
+                    OpenAiTransport.builder("test").httpClient(lenient).build();
+            assertThatThrownBy(() -> t.complete(
+                            OpenAiTransport.Server.of(server.url("/").toString()),
+                            request(),
+                            "m",
+                            new CallContext("test", request(), Clock.systemUTC())))
+                    .isInstanceOf(InvalidRequestException.class)
+                    .hasMessageContaining("redirects are not followed");
+            assertThat(other.getRequestCount()).isZero();
+        } finally {
+            lenient.dispatcher().executorService().shutdown();
+        }
+    }
+
+    // --- framing
+
+    @Test
+    void aJsonLinesStreamIsReadToItsEnd() {
+        server.enqueue(new MockResponse.Builder()
+                .addHeader("Content-Type", "application/jsonlines")
+                .body("{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"one\"}}]}\n"
+                        + "{\"choices\":[{\"index\":0,\"delta\":{\"content\":\" two\"},\"finish_reason\":\"stop\"}]}\n"
+                        + "{\"choices\":[],\"usage\":{\"prompt_tokens\":4,\"completion_tokens\":2}}")
+                .build());
+        OpenAiTestClient c = client();
+        try (ChatStream s = c.stream(request())) {
+            StringBuilder sb = new StringBuilder();
+            s.forEachRemaining(ch -> sb.append(ch.text()));
+            assertThat(sb).hasToString("one two");
+            assertThat(s.response().usage().outputTokens()).isEqualTo(2);
+            assertThat(s.response().usage().estimated()).isFalse();
+        }
+    }
+
+    @Test
+    void serverUrlsAreNormalizedForEveryPlatformsShape() {
+        assertThat(OpenAiTransport.Server.of("http://gpu-1:8000/v1/").label()).isEqualTo("http://gpu-1:8000");
+        assertThat(OpenAiTransport.Server.of("https://res.openai.azure.com/openai/v1")
+                        .chatCompletionsUrl())
+                .isEqualTo("https://res.openai.azure.com/openai/v1/chat/completions");
+        assertThat(OpenAiTransport.Server.of("https://user:pw@svc-abc.a.run.app/?x=1")
+                        .label())
+                .isEqualTo("https://svc-abc.a.run.app");
+        assertThatThrownBy(() -> OpenAiTransport.Server.of("gpu-1:8000"))
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("http://");
     }
 
     // --- 3. unbounded memory
