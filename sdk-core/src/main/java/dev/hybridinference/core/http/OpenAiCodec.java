@@ -3,6 +3,9 @@ package dev.hybridinference.core.http;
 import com.fasterxml.jackson.core.JacksonException;
 import com.fasterxml.jackson.core.JsonFactory;
 import com.fasterxml.jackson.core.JsonGenerator;
+import com.fasterxml.jackson.core.JsonParseException;
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonToken;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.hybridinference.core.ChatRequest;
 import dev.hybridinference.core.FinishReason;
@@ -10,17 +13,18 @@ import dev.hybridinference.core.InferenceException;
 import dev.hybridinference.core.MalformedResponseException;
 import dev.hybridinference.core.Message;
 import dev.hybridinference.core.ResponseFormat;
+import dev.hybridinference.core.Role;
 import dev.hybridinference.core.ToolCall;
 import dev.hybridinference.core.ToolDefinition;
 import dev.hybridinference.core.Usage;
 import dev.hybridinference.core.internal.openai.ChunkDecoder;
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
+import java.util.function.Supplier;
 
 /**
  * Encodes chat requests and decodes chat completions in the OpenAI wire format that vLLM, TGI, llama.cpp's
@@ -30,6 +34,18 @@ import java.util.Objects;
  */
 public final class OpenAiCodec {
     private static final JsonFactory FACTORY = ChunkDecoder.MAPPER.getFactory();
+
+    /** Each role's wire name, by ordinal: computed once rather than lower-cased per message. */
+    private static final String[] ROLES = roles();
+
+    private static String[] roles() {
+        Role[] roles = Role.values();
+        String[] names = new String[roles.length];
+        for (Role r : roles) {
+            names[r.ordinal()] = r.wireName();
+        }
+        return names;
+    }
 
     private OpenAiCodec() {}
 
@@ -53,8 +69,9 @@ public final class OpenAiCodec {
      *     not valid JSON
      */
     public static byte[] encodeRequest(ChatRequest request, String model, boolean stream, Dialect dialect) {
-        ByteArrayOutputStream out = new ByteArrayOutputStream(256);
-        try (JsonGenerator g = FACTORY.createGenerator(out)) {
+        // Written into pooled okio segments and copied out once at its exact size.
+        okio.Buffer out = new okio.Buffer();
+        try (JsonGenerator g = FACTORY.createGenerator(out.outputStream())) {
             g.writeStartObject();
             if (model != null && !model.isEmpty()) {
                 g.writeStringField("model", model);
@@ -114,12 +131,12 @@ public final class OpenAiCodec {
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
-        return out.toByteArray();
+        return out.readByteArray();
     }
 
     private static void writeMessage(JsonGenerator g, Message m) throws IOException {
         g.writeStartObject();
-        g.writeStringField("role", m.role().wireName());
+        g.writeStringField("role", ROLES[m.role().ordinal()]);
         if (m.toolCalls().isEmpty() || !m.content().isEmpty()) {
             g.writeStringField("content", m.content());
         } else {
@@ -211,75 +228,185 @@ public final class OpenAiCodec {
      * @throws InferenceException the mapped error when the body is an error object
      */
     public static Completion decodeCompletion(byte[] body, String providerId, String endpoint, ResponseLimits limits) {
-        JsonNode root = parseJson(body, providerId, endpoint);
-        if (root == null || !root.isObject()) {
-            throw malformed(providerId, endpoint, "response is not a JSON object", null);
-        }
-        if ((root.has("error") && !root.has("choices"))
-                || "error".equals(root.path("object").asText())) {
-            throw HttpErrors.forStreamError(providerId, endpoint, root.has("error") ? root.get("error") : root);
-        }
-        Completion c;
-        try {
-            c = decodeCompletion(root);
-        } catch (IllegalArgumentException e) {
-            throw malformed(providerId, endpoint, e.getMessage(), e);
-        }
-        if (c.toolCalls().size() > limits.maxToolCalls()) {
-            throw malformed(
-                    providerId,
-                    endpoint,
-                    "response has " + c.toolCalls().size() + " tool calls, more than the limit of "
-                            + limits.maxToolCalls(),
-                    null);
-        }
-        return c;
+        return decodeCompletion(
+                () -> FACTORY.createParser(body),
+                () -> new String(body, StandardCharsets.UTF_8),
+                providerId,
+                endpoint,
+                limits);
     }
 
-    /** Decodes a completion tree; throws IllegalArgumentException when required fields are missing. */
-    static Completion decodeCompletion(JsonNode root) {
-        JsonNode choices = root.get("choices");
-        if (choices == null || !choices.isArray() || choices.size() == 0) {
-            throw new IllegalArgumentException("response has no choices");
-        }
-        JsonNode choice = choices.get(0);
-        JsonNode message = choice.get("message");
-        if (message == null || !message.isObject()) {
-            throw new IllegalArgumentException("first choice has no message");
-        }
-        JsonNode content = message.get("content");
-        String text = content == null || content.isNull() ? "" : content.asText();
-        List<ToolCall> calls = new ArrayList<>();
-        JsonNode tc = message.get("tool_calls");
-        if (tc != null && tc.isArray()) {
-            for (JsonNode c : tc) {
-                JsonNode fn = c.path("function");
-                calls.add(new ToolCall(
-                        c.path("id").asText(""),
-                        fn.path("name").asText(""),
-                        ChunkDecoder.argumentsText(fn.get("arguments"))));
-            }
-        }
-        Usage usage = ChunkDecoder.usage(root.get("usage"));
-        return new Completion(
-                text,
-                calls,
-                FinishReason.fromWire(ChunkDecoder.textOrNull(choice.get("finish_reason"))),
-                usage == null ? Usage.ZERO : usage,
-                root.path("model").asText(""));
+    /** Opens a parser on a body, which may be read more than once. */
+    @FunctionalInterface
+    interface ParserSource {
+        JsonParser open() throws IOException;
     }
 
-    /** Parses a JSON body, replacing invalid UTF-8 rather than failing on it. */
-    static JsonNode parseJson(byte[] bytes, String providerId, String endpoint) {
-        try {
-            return ChunkDecoder.MAPPER.readTree(bytes);
+    /**
+     * Decodes a completion with a token parser, reading only the fields it returns: cheaper than a tree, and
+     * a completion is decoded once per blocking call. {@code fast} reads the raw bytes; {@code text}, the
+     * body decoded with replacement, is used only when they are not valid UTF-8 (or not JSON), and to read
+     * an error object.
+     */
+    static Completion decodeCompletion(
+            ParserSource fast, Supplier<String> text, String providerId, String endpoint, ResponseLimits limits) {
+        CompletionFields f;
+        try (JsonParser p = fast.open()) {
+            f = CompletionFields.read(p);
         } catch (IOException first) {
-            try {
-                return ChunkDecoder.MAPPER.readTree(new String(bytes, StandardCharsets.UTF_8));
+            try (JsonParser p = FACTORY.createParser(text.get())) {
+                f = CompletionFields.read(p);
             } catch (IOException e) {
                 String detail =
                         e instanceof JacksonException ? ((JacksonException) e).getOriginalMessage() : e.getMessage();
                 throw malformed(providerId, endpoint, "response is not valid JSON: " + detail, e);
+            }
+        }
+        if (f == null) {
+            throw malformed(providerId, endpoint, "response is not a JSON object", null);
+        }
+        if ((f.hasError && !f.hasChoices) || f.errorObject) {
+            JsonNode root;
+            try {
+                root = ChunkDecoder.MAPPER.readTree(text.get());
+            } catch (IOException e) {
+                throw malformed(providerId, endpoint, "response is not valid JSON", e);
+            }
+            throw HttpErrors.forStreamError(providerId, endpoint, root.has("error") ? root.get("error") : root);
+        }
+        if (f.choices == 0) {
+            throw malformed(providerId, endpoint, "response has no choices", null);
+        }
+        if (!f.hasMessage) {
+            throw malformed(providerId, endpoint, "first choice has no message", null);
+        }
+        List<ToolCall> calls = List.of();
+        if (f.toolCalls != null && f.toolCalls.isArray()) {
+            if (f.toolCalls.size() > limits.maxToolCalls()) {
+                throw malformed(
+                        providerId,
+                        endpoint,
+                        "response has " + f.toolCalls.size() + " tool calls, more than the limit of "
+                                + limits.maxToolCalls(),
+                        null);
+            }
+            List<ToolCall> list = new ArrayList<>(f.toolCalls.size());
+            for (JsonNode c : f.toolCalls) {
+                JsonNode fn = c.path("function");
+                list.add(new ToolCall(
+                        c.path("id").asText(""),
+                        fn.path("name").asText(""),
+                        ChunkDecoder.argumentsText(fn.get("arguments"))));
+            }
+            calls = list;
+        }
+        return new Completion(
+                f.text, calls, FinishReason.fromWire(f.finishReason), f.usage == null ? Usage.ZERO : f.usage, f.model);
+    }
+
+    /** The fields of a completion that the decoder reads, in whatever order the server sends them. */
+    private static final class CompletionFields {
+        String text = "";
+        JsonNode toolCalls;
+        String finishReason;
+        Usage usage;
+        String model = "";
+        /** Elements of {@code choices}; zero when it is absent or not an array. */
+        int choices;
+
+        boolean hasChoices;
+        boolean hasMessage;
+        boolean hasError;
+        boolean errorObject;
+
+        /** Reads a body; null when it is not a JSON object. */
+        static CompletionFields read(JsonParser p) throws IOException {
+            if (p.nextToken() != JsonToken.START_OBJECT) {
+                return null;
+            }
+            CompletionFields f = new CompletionFields();
+            while (p.nextToken() == JsonToken.FIELD_NAME) {
+                String field = p.currentName();
+                JsonToken t = p.nextToken();
+                switch (field) {
+                    case "choices":
+                        f.hasChoices = true;
+                        if (t == JsonToken.START_ARRAY) {
+                            f.readChoices(p);
+                        } else {
+                            p.skipChildren();
+                        }
+                        break;
+                    case "usage":
+                        f.usage = t == JsonToken.START_OBJECT ? ChunkDecoder.readUsage(p) : null;
+                        p.skipChildren();
+                        break;
+                    case "model":
+                        f.model = t.isScalarValue() && t != JsonToken.VALUE_NULL ? p.getText() : "";
+                        p.skipChildren();
+                        break;
+                    case "error":
+                        f.hasError = true;
+                        p.skipChildren();
+                        break;
+                    case "object":
+                        f.errorObject =
+                                t == JsonToken.VALUE_STRING && p.getText().equals("error");
+                        p.skipChildren();
+                        break;
+                    default:
+                        p.skipChildren();
+                        break;
+                }
+            }
+            if (p.currentToken() != JsonToken.END_OBJECT) {
+                throw new JsonParseException(p, "unexpected token " + p.currentToken());
+            }
+            return f;
+        }
+
+        /** Reads {@code choices}; the parser is on START_ARRAY and ends on END_ARRAY. */
+        private void readChoices(JsonParser p) throws IOException {
+            JsonToken t;
+            while ((t = p.nextToken()) != JsonToken.END_ARRAY) {
+                if (t == null) {
+                    throw new JsonParseException(p, "unterminated choices");
+                }
+                choices++;
+                if (choices > 1 || t != JsonToken.START_OBJECT) {
+                    p.skipChildren();
+                    continue;
+                }
+                while (p.nextToken() == JsonToken.FIELD_NAME) {
+                    String field = p.currentName();
+                    JsonToken v = p.nextToken();
+                    if (field.equals("finish_reason")) {
+                        finishReason = v.isScalarValue() && v != JsonToken.VALUE_NULL ? p.getText() : null;
+                        p.skipChildren();
+                    } else if (field.equals("message") && v == JsonToken.START_OBJECT) {
+                        hasMessage = true;
+                        readMessage(p);
+                    } else {
+                        p.skipChildren();
+                    }
+                }
+            }
+        }
+
+        /** Reads the first choice's {@code message}; the parser is on START_OBJECT and ends on END_OBJECT. */
+        private void readMessage(JsonParser p) throws IOException {
+            while (p.nextToken() == JsonToken.FIELD_NAME) {
+                String field = p.currentName();
+                JsonToken v = p.nextToken();
+                if (field.equals("content")) {
+                    text = v.isScalarValue() && v != JsonToken.VALUE_NULL ? p.getText() : "";
+                    p.skipChildren();
+                } else if (field.equals("tool_calls")) {
+                    toolCalls = v == JsonToken.START_ARRAY ? ChunkDecoder.MAPPER.readTree(p) : null;
+                    p.skipChildren();
+                } else {
+                    p.skipChildren();
+                }
             }
         }
     }

@@ -311,15 +311,24 @@ public final class OpenAiTransport {
     public OpenAiCodec.Completion complete(Server server, ChatRequest request, String model, CallContext ctx) {
         String endpoint = server.label();
         byte[] body = OpenAiCodec.encodeRequest(request, model, false, dialect);
-        try (Response response = execute(server, body, ctx).response()) {
-            if (!response.isSuccessful()) {
-                throw error(endpoint, response);
+        Exchange exchange = null;
+        try {
+            exchange = execute(server, body, ctx);
+            try (Response response = exchange.response()) {
+                if (!response.isSuccessful()) {
+                    throw error(endpoint, response);
+                }
+                // Parsed from an array rather than a stream: Jackson reads an array in place, while a stream
+                // costs it an 8 KB read buffer per parse, more than the body.
+                byte[] bytes = readBounded(response.body(), limits.maxResponseBytes(), endpoint, "response body");
+                return OpenAiCodec.decodeCompletion(bytes, providerId, endpoint, limits);
             }
-            byte[] bytes = readBounded(response.body(), limits.maxResponseBytes(), endpoint, "response body");
-            return OpenAiCodec.decodeCompletion(bytes, providerId, endpoint, limits);
         } catch (IOException e) {
-            throw HttpErrors.forIo(providerId, endpoint, e, ctx);
+            throw HttpErrors.forIo(providerId, endpoint, exchange == null ? e : exchange.explain(e), ctx);
         } finally {
+            if (exchange != null) {
+                exchange.release();
+            }
             ctx.onCancel(null);
         }
     }
@@ -369,10 +378,11 @@ public final class OpenAiTransport {
             try (response) {
                 throw error(endpoint, response);
             } finally {
+                exchange.release();
                 ctx.onCancel(null);
             }
         }
-        return new HttpStream(exchange.call(), response, endpoint, model, ctx, promptChars(request));
+        return new HttpStream(exchange, endpoint, model, ctx, promptChars(request));
     }
 
     private static long promptChars(ChatRequest request) {
@@ -500,7 +510,8 @@ public final class OpenAiTransport {
      * POSTs {@code body} to the server's chat route within the call's deadline, registering its
      * cancellation with {@code ctx}. A request that fails on a pooled connection the server had already
      * closed, before any response byte, is sent again on a new connection (the server never saw it); any
-     * other failure is the caller's to handle.
+     * other failure is the caller's to handle. The exchange returned is under {@link CallDeadlines}' watch
+     * until it is {@link Exchange#release() released}.
      */
     private Exchange execute(Server server, byte[] body, CallContext ctx) throws IOException {
         String endpoint = server.label();
@@ -515,30 +526,41 @@ public final class OpenAiTransport {
             ConnectionTrace trace = new ConnectionTrace();
             Call call = http.newCall(rb.tag(ConnectionTrace.class, trace).build());
             long timeout = Math.min(callTimeoutNanos, ctx.deadline().remainingNanos());
-            if (timeout != Long.MAX_VALUE) {
-                call.timeout().timeout(Math.max(1, timeout), TimeUnit.NANOSECONDS);
-            }
+            CallDeadlines.Watch watch = timeout == Long.MAX_VALUE ? null : CallDeadlines.SHARED.watch(call, timeout);
             ctx.onCancel(call::cancel);
             try {
                 Response response = call.execute();
                 if (response.isRedirect()) {
+                    CallDeadlines.SHARED.release(watch);
                     try (response) {
                         throw HttpErrors.redirect(providerId, endpoint, response.code(), response.header("Location"));
                     }
                 }
-                return new Exchange(call, response);
+                return new Exchange(call, response, watch);
             } catch (IOException e) {
-                if (reconnects < MAX_RECONNECTS && !ctx.isCancelled() && trace.failedOnDeadPooledConnection(e)) {
+                CallDeadlines.SHARED.release(watch);
+                IOException failure = watch == null ? e : watch.explain(e);
+                if (reconnects < MAX_RECONNECTS && !ctx.isCancelled() && trace.failedOnDeadPooledConnection(failure)) {
                     reconnecting(endpoint, e);
                     continue;
                 }
-                throw e;
+                throw failure;
             }
         }
     }
 
-    /** A call in flight and its response. */
-    private record Exchange(Call call, Response response) {}
+    /** A call in flight, its response, and the watch on its deadline (null when it has none). */
+    private record Exchange(Call call, Response response, CallDeadlines.Watch watch) {
+        /** A failure of reading the response, told as a timeout when the deadline caused it. */
+        IOException explain(IOException e) {
+            return watch == null ? e : watch.explain(e);
+        }
+
+        /** Ends the watch: the call is over. */
+        void release() {
+            CallDeadlines.SHARED.release(watch);
+        }
+    }
 
     private void reconnecting(String endpoint, IOException e) {
         // The dead connection's idle siblings are most likely dead too: drop them rather than meet each.
@@ -580,6 +602,7 @@ public final class OpenAiTransport {
      * two a provider with its own transport uses on the byte chunks it receives.
      */
     private final class HttpStream implements ProviderStream {
+        private final Exchange exchange;
         private final Call call;
         private final Response response;
         private final BufferedSource source;
@@ -597,9 +620,10 @@ public final class OpenAiTransport {
         private boolean closed;
         private boolean responseClosed;
 
-        HttpStream(Call call, Response response, String endpoint, String model, CallContext ctx, long promptChars) {
-            this.call = call;
-            this.response = response;
+        HttpStream(Exchange exchange, String endpoint, String model, CallContext ctx, long promptChars) {
+            this.exchange = exchange;
+            this.call = exchange.call();
+            this.response = exchange.response();
             this.source = response.body().source();
             this.endpoint = endpoint;
             this.ctx = ctx;
@@ -642,8 +666,7 @@ public final class OpenAiTransport {
                     return wholeResponse();
                 }
                 while (true) {
-                    StreamSplitter.Event event = splitter.next();
-                    if (event == null) {
+                    if (!splitter.advance()) {
                         if (endOfBody) {
                             return endOfInput();
                         }
@@ -653,7 +676,7 @@ public final class OpenAiTransport {
                         }
                         continue;
                     }
-                    ChatChunk chunk = assembler.accept(event);
+                    ChatChunk chunk = assembler.accept(splitter.data(), splitter.dataLength(), splitter.isError());
                     if (assembler.isEnded()) {
                         ended = true;
                         return null;
@@ -665,7 +688,7 @@ public final class OpenAiTransport {
             } catch (StreamSplitter.LineTooLongException e) {
                 throw assembler.malformed(e.getMessage(), e);
             } catch (IOException e) {
-                throw HttpErrors.forIo(providerId, endpoint, e, ctx);
+                throw HttpErrors.forIo(providerId, endpoint, exchange.explain(e), ctx);
             }
         }
 
@@ -724,6 +747,7 @@ public final class OpenAiTransport {
             if (!responseClosed) {
                 responseClosed = true;
                 response.close();
+                exchange.release();
             }
         }
     }

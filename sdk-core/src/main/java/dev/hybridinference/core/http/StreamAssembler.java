@@ -10,6 +10,7 @@ import dev.hybridinference.core.Usage;
 import dev.hybridinference.core.internal.openai.ChunkDecoder;
 import dev.hybridinference.core.spi.ProviderResult;
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
@@ -102,11 +103,55 @@ public final class StreamAssembler {
         } catch (IllegalArgumentException e) {
             throw malformed("stream event is not a JSON object: " + abbreviate(data), e);
         }
+        if (f.errorObject && f.error == null) {
+            throw HttpErrors.forStreamError(providerId, endpoint, data);
+        }
+        return fold(f);
+    }
+
+    /**
+     * Folds in an event straight from the splitter's bytes, sparing their decoding to a string (the
+     * transport's path: one event per token). Same rules as {@link #accept(StreamSplitter.Event)}.
+     */
+    ChatChunk accept(byte[] data, int length, boolean error) {
+        if (error) {
+            throw HttpErrors.forStreamError(providerId, endpoint, utf8(data, length));
+        }
+        if (length == 6 && isDone(data)) {
+            ended = true;
+            return null;
+        }
+        ChunkDecoder.Fields f = fields;
+        try {
+            ChunkDecoder.decode(data, 0, length, f);
+        } catch (IOException e) {
+            throw malformed("stream event is not valid JSON: " + abbreviate(utf8(data, length)), e);
+        } catch (IllegalArgumentException e) {
+            throw malformed("stream event is not a JSON object: " + abbreviate(utf8(data, length)), e);
+        }
+        if (f.errorObject && f.error == null) {
+            throw HttpErrors.forStreamError(providerId, endpoint, utf8(data, length));
+        }
+        return fold(f);
+    }
+
+    private static boolean isDone(byte[] data) {
+        for (int i = 0; i < 6; i++) {
+            if (data[i] != DONE.charAt(i)) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private static String utf8(byte[] data, int length) {
+        return new String(data, 0, length, StandardCharsets.UTF_8);
+    }
+
+    /** Folds in one decoded chunk. */
+    private ChatChunk fold(ChunkDecoder.Fields f) {
         if (f.error != null) {
             throw HttpErrors.forStreamError(providerId, endpoint, f.error);
-        }
-        if (f.errorObject) {
-            throw HttpErrors.forStreamError(providerId, endpoint, data);
         }
         if (f.usage != null) {
             usage = f.usage;

@@ -3,6 +3,7 @@ package dev.hybridinference.core.http;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
 import java.util.Objects;
 import okio.BufferedSource;
 
@@ -73,18 +74,22 @@ public final class StreamSplitter {
         }
     }
 
-    /** The least room {@link #readFrom} reads into: okio's segment size. */
-    private static final int READ_SIZE = 8192;
+    /** The least room {@link #readFrom} reads into; it reads what is there, up to the room it has. */
+    private static final int READ_SIZE = 2048;
 
     /** The largest array the JVM reliably allocates. */
     private static final int MAX_ARRAY = Integer.MAX_VALUE - 16;
+
+    private static final byte[] EVENT = {'e', 'v', 'e', 'n', 't'};
+    private static final byte[] ERROR = {'e', 'r', 'r', 'o', 'r'};
+    private static final byte[] DATA = {'d', 'a', 't', 'a'};
 
     private final Format format;
     private final long limit;
     private final int maxLine;
 
     /** The unconsumed input is {@code buf[start, end)}; bytes before {@code scan} hold no line end. */
-    private byte[] buf = new byte[8192];
+    private byte[] buf = new byte[4096];
 
     private int start;
     private int end;
@@ -94,11 +99,23 @@ public final class StreamSplitter {
 
     private boolean finished;
 
-    // The SSE event being read.
-    private String first;
-    private StringBuilder joined;
-    private boolean multi;
+    /** Where the line whose end {@link #nextLine()} returned begins. */
+    private int lineStart;
+
+    /**
+     * The data of the event being read, then of the event ready, as bytes: lines are never decoded one by
+     * one, only the whole event's data is, once, and the transport hands the bytes to the JSON parser
+     * without decoding them at all.
+     */
+    private byte[] data = new byte[256];
+
+    private int dataLength;
+    /** Whether the event being read has a data line (an empty one counts). */
+    private boolean hasData;
+    /** Whether the event being read was marked as an error. */
     private boolean errorEvent;
+    /** Whether the event returned last by {@link #advance()} is an error event. */
+    private boolean readyError;
 
     /** A splitter with lines of at most 1 MiB. */
     public StreamSplitter(Format format) {
@@ -196,24 +213,49 @@ public final class StreamSplitter {
      * @throws LineTooLongException when a line exceeds the limit
      */
     public Event next() {
+        return advance() ? new Event(new String(data, 0, dataLength, StandardCharsets.UTF_8), readyError) : null;
+    }
+
+    /**
+     * Moves to the next complete event without decoding it: its data is then {@link #data()}{@code [0,
+     * }{@link #dataLength()}{@code )}, valid until the next call. False when no event is complete.
+     */
+    boolean advance() {
         while (true) {
-            String line = nextLine();
-            if (line == null) {
-                return null;
+            int lineEnd = nextLine();
+            if (lineEnd < 0) {
+                return false;
             }
-            Event e = format == Format.JSON_LINES ? jsonLine(line) : sseLine(line);
-            if (e != null) {
-                return e;
+            if (format == Format.JSON_LINES ? jsonLine(lineStart, lineEnd) : sseLine(lineStart, lineEnd)) {
+                return true;
             }
         }
     }
 
-    /** The next line without its terminator; null when no complete line is buffered. */
-    private String nextLine() {
+    /** The bytes of the event {@link #advance()} moved to. */
+    byte[] data() {
+        return data;
+    }
+
+    /** How many bytes of {@link #data()} the event has. */
+    int dataLength() {
+        return dataLength;
+    }
+
+    /** Whether the event {@link #advance()} moved to is an error event. */
+    boolean isError() {
+        return readyError;
+    }
+
+    /**
+     * Finds the next line: returns the index in {@code buf} where it ends (its terminator) and sets {@code
+     * lineStart}; -1 when no complete line is buffered.
+     */
+    private int nextLine() {
         if (skipLf) {
             if (start == end) {
                 if (!finished) {
-                    return null; // the next byte decides whether the \r was half of a \r\n
+                    return -1; // the next byte decides whether the \r was half of a \r\n
                 }
             } else {
                 if (buf[start] == '\n') {
@@ -229,15 +271,14 @@ public final class StreamSplitter {
         for (int i = scan; i < end; i++) {
             byte c = b[i];
             if (c == '\n' || c == '\r') {
-                int length = i - start;
-                if (length > maxLine) {
+                if (i - start > maxLine) {
                     throw new LineTooLongException(limit);
                 }
-                String line = new String(b, start, length, StandardCharsets.UTF_8);
+                lineStart = start;
                 start = i + 1;
                 scan = start;
                 skipLf = c == '\r';
-                return line;
+                return i;
             }
         }
         scan = end;
@@ -245,82 +286,128 @@ public final class StreamSplitter {
             throw new LineTooLongException(limit);
         }
         if (finished && start < end) {
-            String line = new String(b, start, end - start, StandardCharsets.UTF_8);
+            lineStart = start;
             start = end;
             scan = end;
-            return line;
+            return end;
         }
-        return null;
+        return -1;
     }
 
-    private static Event jsonLine(String line) {
-        return line.isBlank() ? null : new Event(line, false);
+    /** A JSON line: every non-blank line is an event. */
+    private boolean jsonLine(int from, int to) {
+        if (isBlank(from, to)) {
+            return false;
+        }
+        dataLength = 0;
+        appendData(from, to);
+        readyError = false;
+        return true;
     }
 
-    /** Applies one SSE line; returns the event it completes, if any. */
-    private Event sseLine(String line) {
-        if (line.isEmpty()) {
-            if (first == null) {
+    private boolean isBlank(int from, int to) {
+        for (int i = from; i < to; i++) {
+            byte c = buf[i];
+            if (c != ' ' && c != '\t') {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** Applies one SSE line; true when it completes an event. */
+    private boolean sseLine(int from, int to) {
+        byte[] b = buf;
+        if (from == to) {
+            if (!hasData) {
                 errorEvent = false;
-                return null;
+                return false;
             }
             return dispatch();
         }
-        char c0 = line.charAt(0);
+        byte c0 = b[from];
         if (c0 == ':') {
-            return null;
+            return false;
         }
         if (format == Format.AUTO && (c0 == '{' || c0 == '[')) {
-            return new Event(line, false);
+            hasData = false; // a JSON line ends any SSE event left unfinished
+            errorEvent = false;
+            return jsonLine(from, to);
         }
-        int colon = line.indexOf(':');
-        int fieldEnd = colon < 0 ? line.length() : colon;
-        if (fieldEnd == 5 && line.startsWith("event")) {
-            errorEvent = value(line, colon).equals("error");
-            return null;
+        int colon = from;
+        while (colon < to && b[colon] != ':') {
+            colon++;
         }
-        boolean bareError = fieldEnd == 5 && line.startsWith("error");
-        if (!bareError && (fieldEnd != 4 || !line.startsWith("data"))) {
-            return null; // id:, retry: and unknown fields
+        int fieldLength = colon - from;
+        int value = colon + 1;
+        if (value < to && b[value] == ' ') {
+            value++;
         }
-        String value = value(line, colon);
-        if (bareError) {
+        value = Math.min(value, to);
+        if (fieldLength == 5 && startsWith(from, EVENT)) {
+            errorEvent = to - value == 5 && startsWith(value, ERROR);
+            return false;
+        }
+        boolean bareError = fieldLength == 5 && startsWith(from, ERROR);
+        if (!bareError && (fieldLength != 4 || !startsWith(from, DATA))) {
+            return false; // id:, retry: and unknown fields
+        }
+        if (bareError && !hasData) {
             // llama.cpp's "error: {...}" line is an event of its own, with or without a blank line after.
+            dataLength = 0;
+            appendData(value, to);
+            errorEvent = false;
+            readyError = true;
+            return true;
+        }
+        if (bareError) {
             errorEvent = true;
-            if (first == null) {
-                errorEvent = false;
-                return new Event(value, true);
-            }
         }
-        if (first == null) {
-            first = value;
+        if (hasData) {
+            appendByte('\n');
         } else {
-            if (!multi) {
-                if (joined == null) {
-                    joined = new StringBuilder(256);
-                }
-                joined.setLength(0);
-                joined.append(first);
-                multi = true;
-            }
-            joined.append('\n').append(value);
+            dataLength = 0;
+            hasData = true;
         }
-        return null;
+        appendData(value, to);
+        return false;
     }
 
-    private Event dispatch() {
-        Event e = new Event(multi ? joined.toString() : first, errorEvent);
-        first = null;
-        multi = false;
+    private boolean dispatch() {
+        readyError = errorEvent;
+        hasData = false;
         errorEvent = false;
-        return e;
+        return true;
     }
 
-    private static String value(String line, int colon) {
-        int from = colon < 0 ? line.length() : colon + 1;
-        if (from < line.length() && line.charAt(from) == ' ') {
-            from++;
+    private boolean startsWith(int at, byte[] prefix) {
+        for (int i = 0; i < prefix.length; i++) {
+            if (buf[at + i] != prefix[i]) {
+                return false;
+            }
         }
-        return line.substring(from);
+        return true;
+    }
+
+    private void appendData(int from, int to) {
+        int n = to - from;
+        ensureData(n);
+        System.arraycopy(buf, from, data, dataLength, n);
+        dataLength += n;
+    }
+
+    private void appendByte(char c) {
+        ensureData(1);
+        data[dataLength++] = (byte) c;
+    }
+
+    private void ensureData(int more) {
+        long needed = (long) dataLength + more;
+        if (needed > data.length) {
+            if (needed > MAX_ARRAY) {
+                throw new LineTooLongException(limit);
+            }
+            data = Arrays.copyOf(data, (int) Math.min(MAX_ARRAY, Math.max(needed, 2L * data.length)));
+        }
     }
 }

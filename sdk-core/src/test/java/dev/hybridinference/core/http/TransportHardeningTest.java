@@ -11,13 +11,16 @@ import dev.hybridinference.core.ChatResponse;
 import dev.hybridinference.core.ChatStream;
 import dev.hybridinference.core.ContextLengthExceededException;
 import dev.hybridinference.core.InferenceException;
+import dev.hybridinference.core.InferenceTimeoutException;
 import dev.hybridinference.core.InvalidRequestException;
 import dev.hybridinference.core.MalformedResponseException;
 import dev.hybridinference.core.Pricing;
 import dev.hybridinference.core.ProviderUnavailableException;
 import dev.hybridinference.core.Receipt;
+import dev.hybridinference.core.RequestOptions;
 import dev.hybridinference.core.cost.CostLedger;
 import dev.hybridinference.core.spi.CallContext;
+import dev.hybridinference.core.spi.ProviderStream;
 import dev.hybridinference.core.spi.Secrets;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -39,6 +42,7 @@ import java.util.UUID;
 import java.util.concurrent.atomic.AtomicInteger;
 import mockwebserver3.MockResponse;
 import mockwebserver3.MockWebServer;
+import okhttp3.Call;
 import okhttp3.OkHttpClient;
 import okhttp3.Request;
 import okhttp3.Response;
@@ -330,6 +334,139 @@ class TransportHardeningTest {
                 .isInstanceOf(ProviderUnavailableException.class)
                 .hasMessageContaining("metadata server busy");
         assertThat(server.getRequestCount()).isZero();
+    }
+
+    // --- deadlines
+
+    private static CallContext context(ChatRequest r) {
+        return new CallContext("test", r, Clock.systemUTC());
+    }
+
+    @Test
+    void theCallTimeoutCutsABlockingCall() {
+        OpenAiTransport t = OpenAiTransport.builder("test")
+                .callTimeout(Duration.ofMillis(300))
+                .readTimeout(Duration.ofSeconds(20))
+                .build();
+        OpenAiTransport.Server s = OpenAiTransport.Server.of(server.url("/").toString());
+        try {
+            server.enqueue(new MockResponse.Builder()
+                    .headersDelay(10, java.util.concurrent.TimeUnit.SECONDS)
+                    .body(COMPLETION)
+                    .build());
+            long start = System.nanoTime();
+            assertThatThrownBy(() -> t.complete(s, request(), "m", context(request())))
+                    .isInstanceOfSatisfying(
+                            InferenceTimeoutException.class,
+                            e -> assertThat(e.isDeadlineExceeded()).isFalse())
+                    .hasMessageContaining("timed out");
+            assertThat(Duration.ofNanos(System.nanoTime() - start)).isLessThan(Duration.ofSeconds(8));
+        } finally {
+            t.shutdown();
+        }
+    }
+
+    @Test
+    void theCallTimeoutCutsAStreamThatStalls() throws Exception {
+        // A server that sends the headers and one chunk, then nothing more while keeping the connection.
+        ServerSocket stalling = new ServerSocket(0, 1, InetAddress.getLoopbackAddress());
+        closeables.add(stalling);
+        Thread serve = new Thread(() -> {
+            try (Socket socket = stalling.accept()) {
+                ClosingServer.readRequest(socket.getInputStream());
+                String one = chunk("one");
+                OutputStream out = socket.getOutputStream();
+                out.write(("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                + Integer.toHexString(one.length()) + "\r\n" + one + "\r\n")
+                        .getBytes(StandardCharsets.UTF_8));
+                out.flush();
+                Thread.sleep(10_000);
+            } catch (IOException | InterruptedException ignored) {
+                // the test ended
+            }
+        });
+        serve.setDaemon(true);
+        serve.start();
+        OpenAiTransport t = OpenAiTransport.builder("test")
+                .callTimeout(Duration.ofMillis(400))
+                .readTimeout(Duration.ofSeconds(20))
+                .build();
+        try {
+            ProviderStream stream = t.stream(
+                    OpenAiTransport.Server.of("http://127.0.0.1:" + stalling.getLocalPort()),
+                    request(),
+                    "m",
+                    context(request()));
+            try {
+                assertThat(stream.next().text()).isEqualTo("one");
+                assertThatThrownBy(stream::next).isInstanceOf(InferenceTimeoutException.class);
+                assertThat(stream.result().text()).isEqualTo("one");
+            } finally {
+                stream.close();
+            }
+        } finally {
+            t.shutdown();
+            serve.interrupt();
+        }
+    }
+
+    @Test
+    void theRequestDeadlineCutsTheCallAndSaysSo() {
+        OpenAiTransport t = OpenAiTransport.builder("test").build();
+        try {
+            server.enqueue(new MockResponse.Builder()
+                    .headersDelay(10, java.util.concurrent.TimeUnit.SECONDS)
+                    .body(COMPLETION)
+                    .build());
+            ChatRequest r = ChatRequest.builder()
+                    .user("hi")
+                    .options(RequestOptions.builder()
+                            .timeout(Duration.ofMillis(250))
+                            .build())
+                    .build();
+            assertThatThrownBy(() ->
+                            t.complete(OpenAiTransport.Server.of(server.url("/").toString()), r, "m", context(r)))
+                    .isInstanceOfSatisfying(
+                            InferenceTimeoutException.class,
+                            e -> assertThat(e.isDeadlineExceeded()).isTrue());
+        } finally {
+            t.shutdown();
+        }
+    }
+
+    @Test
+    void aWatchReleasedInTimeNeverCancelsAndOneThatIsNotDoes() throws Exception {
+        OkHttpClient client = new OkHttpClient();
+        try {
+            server.enqueue(json(200, COMPLETION));
+            Call quick =
+                    client.newCall(new Request.Builder().url(server.url("/q")).build());
+            CallDeadlines.Watch w =
+                    CallDeadlines.SHARED.watch(quick, Duration.ofMillis(100).toNanos());
+            try (Response r = quick.execute()) {
+                assertThat(r.code()).isEqualTo(200);
+            }
+            CallDeadlines.SHARED.release(w);
+            Thread.sleep(300);
+            assertThat(quick.isCanceled()).isFalse();
+            assertThat(w.fired()).isFalse();
+
+            Call slow =
+                    client.newCall(new Request.Builder().url(server.url("/s")).build());
+            server.enqueue(new MockResponse.Builder()
+                    .headersDelay(10, java.util.concurrent.TimeUnit.SECONDS)
+                    .build());
+            CallDeadlines.Watch late =
+                    CallDeadlines.SHARED.watch(slow, Duration.ofMillis(150).toNanos());
+            IOException failure = catchThrowableOfType(IOException.class, slow::execute);
+            assertThat(late.fired()).isTrue();
+            assertThat(late.explain(failure))
+                    .isInstanceOf(java.io.InterruptedIOException.class)
+                    .hasMessage("timeout");
+        } finally {
+            client.dispatcher().executorService().shutdown();
+            client.connectionPool().evictAll();
+        }
     }
 
     // --- shared clients
