@@ -98,11 +98,13 @@ public final class OverheadReport {
     private static final String[] KINDS = {"Sdk", "Bare", "BareUrl"};
 
     /**
-     * A paired check on 1 and 8 threads. The calls themselves are interleaved: each thread calls the SDK
-     * and the two baselines in turn, the order rotating, and times each call, so a slow phase of a shared
-     * machine (another process's build) falls on all three alike instead of on whichever ran during it.
-     * The baselines are bare OkHttp + Jackson as the issue measures it (the URL given as a string, parsed
-     * on each call) and a strict one that parses the URL once, as the SDK does.
+     * A paired check on 1 and 8 threads. Each round runs a short block of calls of the SDK and of the two
+     * baselines in turn, the order rotating, in the same JVM, and times every call; a slow phase of a
+     * shared machine (another process's build) then falls on all three alike rather than on one. Blocks
+     * rather than single calls alternate so that each client runs warm, as it does in an application
+     * that makes many calls: alternating call by call penalizes whichever client has the most code. The
+     * baselines are bare OkHttp + Jackson as the issue measures it (the URL given as a string, parsed on
+     * each call) and a strict one that parses the URL once, as the SDK does.
      *
      * <p>Prints, against each baseline, the ratio of the mean latencies and of the median latencies over
      * all measured calls, and the quartiles of the per-round ratios of medians: their spread is the noise
@@ -115,8 +117,8 @@ public final class OverheadReport {
         try {
             StringBuilder out = new StringBuilder(String.format(
                     Locale.ROOT,
-                    "%npaired: calls interleaved, %d rounds after %d warm-up rounds, same JVM; sdk/bare ratios of"
-                            + " means and of medians, per-round ratio of medians [quartiles]%n",
+                    "%npaired: %d rounds of alternating blocks after %d warm-up rounds, same JVM; sdk/bare ratios"
+                            + " of means and of medians, per-round ratio of medians [quartiles]%n",
                     ROUNDS,
                     WARM_ROUNDS));
             for (int threads : new int[] {1, 8}) {
@@ -128,7 +130,7 @@ public final class OverheadReport {
                         long[][] all = new long[KINDS.length][ROUNDS * perRound];
                         double[][] ratios = new double[KINDS.length][ROUNDS];
                         for (int round = 0; round < WARM_ROUNDS + ROUNDS; round++) {
-                            long[][] t = timeRound(mode, env, calls, threads, pool);
+                            long[][] t = timeRound(mode, env, round, calls, threads, pool);
                             if (round >= WARM_ROUNDS) {
                                 int r = round - WARM_ROUNDS;
                                 for (int k = 0; k < KINDS.length; k++) {
@@ -182,19 +184,21 @@ public final class OverheadReport {
     }
 
     /**
-     * The latency in nanoseconds of every call of each kind ({@link #KINDS} order): {@code calls}
-     * interleaved triples per thread on {@code threads} threads.
+     * The latency in nanoseconds of every call of each kind ({@link #KINDS} order): on each of {@code
+     * threads} threads, a block of {@code calls} calls of each kind in turn, the order rotating with the
+     * round and the thread.
      */
     private static long[][] timeRound(
-            String mode, VllmOverheadBenchmark.Env env, int calls, int threads, ExecutorService pool) throws Exception {
+            String mode, VllmOverheadBenchmark.Env env, int round, int calls, int threads, ExecutorService pool)
+            throws Exception {
         List<Future<long[][]>> parts = new ArrayList<>();
         for (int t = 0; t < threads; t++) {
             int offset = t;
             parts.add(pool.submit(() -> {
                 long[][] nanos = new long[KINDS.length][calls];
-                for (int i = 0; i < calls; i++) {
-                    for (int k = 0; k < KINDS.length; k++) {
-                        int v = (i + offset + k) % KINDS.length;
+                for (int k = 0; k < KINDS.length; k++) {
+                    int v = (round + offset + k) % KINDS.length;
+                    for (int i = 0; i < calls; i++) {
                         long t0 = System.nanoTime();
                         call(mode + KINDS[v], env);
                         nanos[v][i] = System.nanoTime() - t0;
@@ -214,8 +218,8 @@ public final class OverheadReport {
     }
 
     /**
-     * Bytes allocated and CPU time used by the calling thread per call, for each client, the calls
-     * interleaved as in {@link #paired()}. Allocation does not depend on the machine's load; the calling
+     * Bytes allocated and CPU time used by the calling thread per call, for each client, in alternating
+     * blocks as in {@link #paired()}. Allocation does not depend on the machine's load; the calling
      * thread's CPU time (user and system) depends on it much less than latency does, though caches and
      * clock frequency still move it.
      */
@@ -229,22 +233,29 @@ public final class OverheadReport {
             int calls = 20_000;
             StringBuilder out = new StringBuilder(String.format(
                     Locale.ROOT,
-                    "%ncalling thread per call (1 thread, %d interleaved calls of each after %d warm-up calls):%n",
+                    "%ncalling thread per call (1 thread, %d calls of each in 20 alternating blocks, after %d warm-up"
+                            + " calls):%n",
                     calls,
                     warmUp));
             for (String mode : new String[] {"blocking", "streaming"}) {
                 long[] bytes = new long[KINDS.length];
                 long[] cpu = new long[KINDS.length];
-                for (int i = 0; i < warmUp + calls; i++) {
+                for (String kind : KINDS) {
+                    for (int i = 0; i < warmUp; i++) {
+                        call(mode + kind, env);
+                    }
+                }
+                int block = calls / 20;
+                for (int round = 0; round < 20; round++) {
                     for (int k = 0; k < KINDS.length; k++) {
-                        int v = (i + k) % KINDS.length;
+                        int v = (round + k) % KINDS.length;
                         long b0 = mx.getThreadAllocatedBytes(tid);
                         long c0 = mx.getCurrentThreadCpuTime();
-                        call(mode + KINDS[v], env);
-                        if (i >= warmUp) {
-                            cpu[v] += mx.getCurrentThreadCpuTime() - c0;
-                            bytes[v] += mx.getThreadAllocatedBytes(tid) - b0;
+                        for (int i = 0; i < block; i++) {
+                            call(mode + KINDS[v], env);
                         }
+                        cpu[v] += mx.getCurrentThreadCpuTime() - c0;
+                        bytes[v] += mx.getThreadAllocatedBytes(tid) - b0;
                     }
                 }
                 for (int k = 1; k < KINDS.length; k++) {

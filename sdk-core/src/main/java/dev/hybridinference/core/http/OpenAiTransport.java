@@ -521,7 +521,7 @@ public final class OpenAiTransport {
             Request.Builder rb = new Request.Builder()
                     .url(server.chatCompletions)
                     .post(requestBody)
-                    .header("Accept", "application/json, text/event-stream");
+                    .addHeader("Accept", "application/json, text/event-stream"); // a fresh builder: no lookup
             applyHeaders(rb, server);
             ConnectionTrace trace = new ConnectionTrace();
             Call call = http.newCall(rb.tag(ConnectionTrace.class, trace).build());
