@@ -16,6 +16,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import okhttp3.ConnectionPool;
+import okhttp3.HttpUrl;
 import okhttp3.MediaType;
 import okhttp3.OkHttpClient;
 import okhttp3.Request;
@@ -51,6 +52,9 @@ public class VllmOverheadBenchmark {
         VllmClient sdk;
         OkHttpClient bare;
         String url;
+        /** The same URL parsed once, as the SDK keeps it: the strict baseline. */
+        HttpUrl parsedUrl;
+
         ChatRequest request;
         ChatRequest streamRequest;
         Map<String, Object> bareBody;
@@ -71,6 +75,7 @@ public class VllmOverheadBenchmark {
                     .connectionPool(new ConnectionPool(32, 5, TimeUnit.MINUTES))
                     .build();
             url = server.baseUrl() + "/v1/chat/completions";
+            parsedUrl = HttpUrl.get(url);
             request = ChatRequest.builder()
                     .user("Explain the difference between serverless and dedicated inference.")
                     .maxTokens(64)
@@ -99,22 +104,19 @@ public class VllmOverheadBenchmark {
         }
     }
 
-    private static Response barePost(Env env, Map<String, Object> json) throws IOException {
-        byte[] body = MAPPER.writeValueAsBytes(json);
-        Request req = new Request.Builder()
-                .url(env.url)
-                .post(RequestBody.create(body, JSON))
-                .build();
-        return env.bare.newCall(req).execute();
-    }
-
     /** The bare baseline, blocking: encode, POST, parse, read text and usage. */
     static String bareBlocking(Env env) throws IOException {
+        return bareBlocking(env, new Request.Builder().url(env.url));
+    }
+
+    /** The strict bare baseline, blocking: as {@link #bareBlocking(Env)} with the URL parsed once. */
+    static String bareBlockingUrl(Env env) throws IOException {
+        return bareBlocking(env, new Request.Builder().url(env.parsedUrl));
+    }
+
+    private static String bareBlocking(Env env, Request.Builder to) throws IOException {
         byte[] body = MAPPER.writeValueAsBytes(env.bareBody);
-        Request req = new Request.Builder()
-                .url(env.url)
-                .post(RequestBody.create(body, JSON))
-                .build();
+        Request req = to.post(RequestBody.create(body, JSON)).build();
         try (Response r = env.bare.newCall(req).execute()) {
             JsonNode root = MAPPER.readTree(r.body().byteStream());
             long tokens = root.path("usage").path("completion_tokens").asLong();
@@ -126,14 +128,20 @@ public class VllmOverheadBenchmark {
 
     /** The bare baseline, streaming: read SSE lines, parse each chunk, gather the text and usage. */
     static String bareStreaming(Env env) throws IOException {
+        return bareStreaming(env, new Request.Builder().url(env.url));
+    }
+
+    /** The strict bare baseline, streaming: as {@link #bareStreaming(Env)} with the URL parsed once. */
+    static String bareStreamingUrl(Env env) throws IOException {
+        return bareStreaming(env, new Request.Builder().url(env.parsedUrl));
+    }
+
+    private static String bareStreaming(Env env, Request.Builder to) throws IOException {
         Map<String, Object> withStream = new java.util.HashMap<>(env.bareBody);
         withStream.put("stream", true);
         withStream.put("stream_options", Map.of("include_usage", true));
         byte[] body = MAPPER.writeValueAsBytes(withStream);
-        Request req = new Request.Builder()
-                .url(env.url)
-                .post(RequestBody.create(body, JSON))
-                .build();
+        Request req = to.post(RequestBody.create(body, JSON)).build();
         StringBuilder text = new StringBuilder();
         long tokens = 0;
         try (Response r = env.bare.newCall(req).execute()) {

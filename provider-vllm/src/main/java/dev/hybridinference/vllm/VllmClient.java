@@ -12,9 +12,10 @@ import dev.hybridinference.core.LoadSnapshot;
 import dev.hybridinference.core.MalformedResponseException;
 import dev.hybridinference.core.Pricing;
 import dev.hybridinference.core.ProviderUnavailableException;
+import dev.hybridinference.core.http.OpenAiCodec;
+import dev.hybridinference.core.http.OpenAiTransport;
+import dev.hybridinference.core.http.ResponseLimits;
 import dev.hybridinference.core.internal.DaemonThreads;
-import dev.hybridinference.core.internal.openai.OpenAiCodec;
-import dev.hybridinference.core.internal.openai.OpenAiTransport;
 import dev.hybridinference.core.spi.AbstractProviderClient;
 import dev.hybridinference.core.spi.CallContext;
 import dev.hybridinference.core.spi.ProviderBuilder;
@@ -35,8 +36,6 @@ import java.util.Objects;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
-import okhttp3.HttpUrl;
-import okhttp3.OkHttpClient;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -81,7 +80,6 @@ public final class VllmClient extends AbstractProviderClient implements LoadAwar
     private final List<Replica> replicas;
     private final ReplicaSelector selector;
     private final OpenAiTransport transport;
-    private final OkHttpClient monitorHttp;
     private final OpenAiTransport monitorTransport;
     private final String configuredModel;
     private final ExecutorService discoveryExecutor;
@@ -99,19 +97,18 @@ public final class VllmClient extends AbstractProviderClient implements LoadAwar
         }
         this.replicas = List.copyOf(list);
         this.selector = new ReplicaSelector(replicas, b.affinityMaxWaiting);
-        this.transport = new OpenAiTransport(
-                OpenAiTransport.newHttpClient(b.connectTimeout, b.readTimeout, b.connectionIdleTimeout),
-                b.id(),
-                b.apiKey,
-                OpenAiCodec.Dialect.VLLM,
-                b.clock(),
-                b.callTimeout,
-                b.limits);
+        this.transport = transport(b)
+                .connectTimeout(b.connectTimeout)
+                .readTimeout(b.readTimeout)
+                .callTimeout(b.callTimeout)
+                .build();
         // Health checks and scrapes get their own connection pool: they never queue behind calls, and a
         // health check that failed can be retried on a fresh connection by emptying this pool alone.
-        this.monitorHttp = OpenAiTransport.newHttpClient(b.scrapeTimeout, b.scrapeTimeout, b.connectionIdleTimeout);
-        this.monitorTransport = new OpenAiTransport(
-                monitorHttp, b.id(), b.apiKey, OpenAiCodec.Dialect.VLLM, b.clock(), b.scrapeTimeout, b.limits);
+        this.monitorTransport = transport(b)
+                .connectTimeout(b.scrapeTimeout)
+                .readTimeout(b.scrapeTimeout)
+                .callTimeout(b.scrapeTimeout)
+                .build();
         this.configuredModel = b.model;
         this.cooldownNanos = b.replicaCooldown.toNanos();
         this.scrapeTimeout = b.scrapeTimeout;
@@ -135,6 +132,15 @@ public final class VllmClient extends AbstractProviderClient implements LoadAwar
             long every = b.scrapeInterval.toNanos();
             monitor.scheduleWithFixedDelay(this::monitorRound, 0, every, TimeUnit.NANOSECONDS);
         }
+    }
+
+    private static OpenAiTransport.Builder transport(Builder b) {
+        return OpenAiTransport.builder(b.id())
+                .apiKey(b.apiKey)
+                .dialect(OpenAiCodec.Dialect.VLLM)
+                .clock(b.clock())
+                .idleTimeout(b.connectionIdleTimeout)
+                .limits(b.limits);
     }
 
     /** A builder; at least one base URL is required. */
@@ -254,16 +260,19 @@ public final class VllmClient extends AbstractProviderClient implements LoadAwar
     }
 
     private void checkHealth(Replica r) {
-        HttpUrl url = r.server().resolve("health");
         int status;
         try {
-            status = monitorTransport.get(url, scrapeTimeout, false).status();
+            status = monitorTransport
+                    .get(r.server(), "health", scrapeTimeout, false)
+                    .status();
         } catch (InferenceException first) {
             // The pooled connection may have been closed by the server while idle: ask once more on a
             // fresh one before this check counts as failed.
-            monitorHttp.connectionPool().evictAll();
+            monitorTransport.evictIdleConnections();
             try {
-                status = monitorTransport.get(url, scrapeTimeout, false).status();
+                status = monitorTransport
+                        .get(r.server(), "health", scrapeTimeout, false)
+                        .status();
             } catch (InferenceException second) {
                 if (r.healthFailed(true)) {
                     log.warn(
@@ -296,7 +305,7 @@ public final class VllmClient extends AbstractProviderClient implements LoadAwar
     private void scrapeMetrics(Replica r) {
         String reason;
         try {
-            OpenAiTransport.HttpText t = monitorTransport.get(r.server().resolve("metrics"), scrapeTimeout, false);
+            OpenAiTransport.HttpText t = monitorTransport.get(r.server(), "metrics", scrapeTimeout, false);
             if (t.status() == 200) {
                 PrometheusText p = PrometheusText.parse(t.body());
                 LoadVocabulary v = LoadVocabulary.detect(p);
@@ -576,7 +585,7 @@ public final class VllmClient extends AbstractProviderClient implements LoadAwar
         private String model;
         private Duration connectTimeout = Duration.ofSeconds(10);
         private Duration connectionIdleTimeout = OpenAiTransport.DEFAULT_IDLE_TIMEOUT;
-        private OpenAiTransport.Limits limits = OpenAiTransport.Limits.DEFAULTS;
+        private ResponseLimits limits = ResponseLimits.DEFAULTS;
         private Duration readTimeout = Duration.ofSeconds(60);
         private Duration callTimeout = Duration.ofMinutes(5);
         private Duration scrapeInterval = Duration.ofSeconds(5);
@@ -591,7 +600,7 @@ public final class VllmClient extends AbstractProviderClient implements LoadAwar
 
         /** Adds a replica's base URL ({@code http://host:8000}; a trailing {@code /v1} is accepted). */
         public Builder baseUrl(String url) {
-            OpenAiTransport.baseUrl(url);
+            OpenAiTransport.Server.of(url);
             baseUrls.add(url);
             return this;
         }
@@ -632,7 +641,7 @@ public final class VllmClient extends AbstractProviderClient implements LoadAwar
          * Bounds on what the server may send (line length, body sizes, tool calls, assembled answer size);
          * a server that exceeds one fails the call with a {@code MalformedResponseException}.
          */
-        public Builder limits(OpenAiTransport.Limits limits) {
+        public Builder limits(ResponseLimits limits) {
             this.limits = java.util.Objects.requireNonNull(limits, "limits");
             return this;
         }

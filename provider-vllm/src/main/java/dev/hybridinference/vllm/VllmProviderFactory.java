@@ -2,7 +2,7 @@ package dev.hybridinference.vllm;
 
 import dev.hybridinference.core.ConfigurationException;
 import dev.hybridinference.core.InferenceClient;
-import dev.hybridinference.core.internal.openai.OpenAiTransport;
+import dev.hybridinference.core.http.ResponseLimits;
 import dev.hybridinference.core.spi.ConfigNode;
 import dev.hybridinference.core.spi.InferenceProviderFactory;
 import dev.hybridinference.core.spi.PricingConfig;
@@ -115,12 +115,12 @@ public final class VllmProviderFactory implements InferenceProviderFactory {
         return b.build();
     }
 
-    /** The {@code limits:} section; each bound defaults to {@link OpenAiTransport.Limits#DEFAULTS}. */
-    private static OpenAiTransport.Limits limits(ConfigNode l) {
+    /** The {@code limits:} section; each bound defaults to {@link ResponseLimits#DEFAULTS}. */
+    private static ResponseLimits limits(ConfigNode l) {
         l.allowOnly(LIMIT_KEYS);
-        OpenAiTransport.Limits d = OpenAiTransport.Limits.DEFAULTS;
+        ResponseLimits d = ResponseLimits.DEFAULTS;
         int max = Integer.MAX_VALUE;
-        return new OpenAiTransport.Limits(
+        return new ResponseLimits(
                 l.integer("maxLineBytes", 1024, max).map(Integer::longValue).orElse(d.maxLineBytes()),
                 l.integer("maxResponseBytes", 1024, max).map(Integer::longValue).orElse(d.maxResponseBytes()),
                 l.integer("maxToolCalls", 1, 100_000).orElse(d.maxToolCalls()),

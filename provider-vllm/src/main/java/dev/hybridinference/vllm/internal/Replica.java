@@ -1,6 +1,6 @@
 package dev.hybridinference.vllm.internal;
 
-import dev.hybridinference.core.internal.openai.OpenAiTransport;
+import dev.hybridinference.core.http.OpenAiTransport;
 import dev.hybridinference.core.spi.CallContext;
 import dev.hybridinference.core.spi.OccupancyMeter;
 import dev.hybridinference.vllm.ReplicaStatus;

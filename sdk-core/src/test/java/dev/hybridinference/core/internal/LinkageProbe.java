@@ -3,7 +3,8 @@ package dev.hybridinference.core.internal;
 import dev.hybridinference.core.ChatRequest;
 import dev.hybridinference.core.InferenceClient;
 import dev.hybridinference.core.InferenceClients;
-import dev.hybridinference.core.internal.openai.OpenAiCodec;
+import dev.hybridinference.core.http.OpenAiCodec;
+import dev.hybridinference.core.internal.openai.ChunkDecoder;
 import java.nio.charset.StandardCharsets;
 
 /**
@@ -19,9 +20,10 @@ final class LinkageProbe {
                     c.chat(ChatRequest.builder().user("linked fine").build()).text();
             byte[] body = OpenAiCodec.encodeRequest(
                     ChatRequest.builder().user("hi").build(), "m", true, OpenAiCodec.Dialect.VLLM);
-            String chunk = OpenAiCodec.decodeChunk(
-                            "{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"x\"},\"finish_reason\":null}]}")
-                    .content;
+            ChunkDecoder.Fields fields = new ChunkDecoder.Fields();
+            ChunkDecoder.decode(
+                    "{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"x\"},\"finish_reason\":null}]}", fields);
+            String chunk = fields.content;
             System.out.println("probe ok: " + text + ", " + new String(body, StandardCharsets.UTF_8).length()
                     + " bytes, chunk " + chunk);
         }

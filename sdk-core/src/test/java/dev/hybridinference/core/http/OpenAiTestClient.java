@@ -1,4 +1,4 @@
-package dev.hybridinference.core.internal.openai;
+package dev.hybridinference.core.http;
 
 import dev.hybridinference.core.Attempt;
 import dev.hybridinference.core.ChatRequest;
@@ -17,17 +17,24 @@ final class OpenAiTestClient extends AbstractProviderClient {
     private final OpenAiTransport transport;
     private final OpenAiTransport.Server server;
 
-    OpenAiTestClient(String url, String apiKey, Pricing pricing, CostLedger ledger, OpenAiTransport.Limits limits) {
+    OpenAiTestClient(String url, String apiKey, Pricing pricing, CostLedger ledger, ResponseLimits limits) {
+        this(url, RequestHeaders.bearer(apiKey), pricing, ledger, limits);
+    }
+
+    OpenAiTestClient(String url, RequestHeaders headers, Pricing pricing, CostLedger ledger, ResponseLimits limits) {
         super("test", "openai-test", DeploymentKind.SERVER, pricing, ledger, Clock.systemUTC());
         this.server = OpenAiTransport.Server.of(url);
-        this.transport = new OpenAiTransport(
-                OpenAiTransport.newHttpClient(Duration.ofSeconds(5), Duration.ofSeconds(5)),
-                "test",
-                apiKey,
-                OpenAiCodec.Dialect.OPENAI,
-                Clock.systemUTC(),
-                Duration.ofSeconds(20),
-                limits);
+        this.transport = OpenAiTransport.builder("test")
+                .headers(headers)
+                .connectTimeout(Duration.ofSeconds(5))
+                .readTimeout(Duration.ofSeconds(5))
+                .callTimeout(Duration.ofSeconds(20))
+                .limits(limits)
+                .build();
+    }
+
+    OpenAiTransport.Server server() {
+        return server;
     }
 
     OpenAiTransport transport() {

@@ -1,4 +1,4 @@
-package dev.hybridinference.core.internal.openai;
+package dev.hybridinference.core.http;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.hybridinference.core.AuthenticationException;
@@ -10,6 +10,7 @@ import dev.hybridinference.core.InferenceTimeoutException;
 import dev.hybridinference.core.InvalidRequestException;
 import dev.hybridinference.core.ProviderUnavailableException;
 import dev.hybridinference.core.RateLimitedException;
+import dev.hybridinference.core.internal.openai.ChunkDecoder;
 import dev.hybridinference.core.spi.CallContext;
 import java.io.IOException;
 import java.io.InterruptedIOException;
@@ -23,11 +24,30 @@ import java.time.ZonedDateTime;
 import java.time.format.DateTimeFormatter;
 import java.time.format.DateTimeParseException;
 import java.util.Locale;
+import java.util.function.Function;
 import java.util.regex.Pattern;
 
 /**
- * Maps HTTP failures of OpenAI-compatible servers to the {@link InferenceException} hierarchy.
- * Internal: not part of the public API.
+ * Maps the failures of OpenAI-compatible servers (an error status, an error event inside a stream, an
+ * I/O failure, a redirect) to the {@link InferenceException} hierarchy, so that every provider on this SPI
+ * reports the same failure the same way and the core's retry decides by type alone. Error bodies are read
+ * in the shapes servers send: {@code {"error":{"message","type","code"}}}, vLLM's flat {@code
+ * {"object":"error",...}}, {@code {"error":"text"}}, {@code {"detail":...}} and plain text. Messages are
+ * shortened and name the provider and endpoint; secrets are redacted by the exceptions themselves.
+ * Stateless and thread-safe.
+ *
+ * <table>
+ *   <caption>status to exception</caption>
+ *   <tr><th>status</th><th>exception</th><th>retryable</th></tr>
+ *   <tr><td>an overflow message (400, 413, 422, 500) or code {@code context_length*}</td>
+ *       <td>{@link ContextLengthExceededException}</td><td>no</td></tr>
+ *   <tr><td>code or type {@code content_filter}</td><td>{@link ContentFilteredException}</td><td>no</td></tr>
+ *   <tr><td>401, 403</td><td>{@link AuthenticationException}</td><td>no</td></tr>
+ *   <tr><td>408</td><td>{@link InferenceTimeoutException}</td><td>yes</td></tr>
+ *   <tr><td>429</td><td>{@link RateLimitedException}, with the retry-after headers</td><td>yes</td></tr>
+ *   <tr><td>5xx</td><td>{@link ProviderUnavailableException}, with the retry-after headers</td><td>yes</td></tr>
+ *   <tr><td>other 4xx</td><td>{@link InvalidRequestException}</td><td>no</td></tr>
+ * </table>
  */
 public final class HttpErrors {
     private static final int MAX_MESSAGE = 300;
@@ -51,26 +71,49 @@ public final class HttpErrors {
      * @param providerId the provider
      * @param endpoint the endpoint, without credentials
      * @param status the HTTP status
-     * @param retryAfterHeader the {@code Retry-After} header, or null
-     * @param retryAfterMsHeader the {@code retry-after-ms} header, or null
-     * @param body the response body as text (may be empty)
-     * @param clock the wall clock, for HTTP-date Retry-After values
+     * @param headers the response's headers by name, case-insensitive; null for an absent header. Read for
+     *     {@code Retry-After} (seconds or an HTTP date), {@code retry-after-ms} and Azure's {@code
+     *     x-ms-retry-after-ms}
+     * @param body the response body as text (may be empty); only its start is kept in the message
+     * @param clock the wall clock, for HTTP-date {@code Retry-After} values
      */
-    public static InferenceException fromResponse(
+    public static InferenceException forStatus(
             String providerId,
             String endpoint,
             int status,
-            String retryAfterHeader,
-            String retryAfterMsHeader,
+            Function<String, String> headers,
             String body,
             Clock clock) {
         ErrorBody err = parseBody(body);
-        Duration retryAfter = parseRetryAfter(retryAfterHeader, retryAfterMsHeader, clock);
+        Duration retryAfter = status == 429 || status >= 500 ? retryAfter(headers, clock) : null;
         return classify(providerId, endpoint, status, err, retryAfter);
     }
 
-    /** The exception for an error object that arrived inside an SSE stream. */
-    public static InferenceException fromStreamError(String providerId, String endpoint, JsonNode error) {
+    /**
+     * The exception for an error event inside a stream (an SSE {@code event: error}, a bare {@code error:}
+     * line, or a JSON chunk that is an error object); its status is the error's {@code code} when that is
+     * a three-digit number, otherwise 500.
+     *
+     * @param data the event's data: a JSON error object (nested or flat) or plain text
+     */
+    public static InferenceException forStreamError(String providerId, String endpoint, String data) {
+        JsonNode node;
+        try {
+            node = ChunkDecoder.MAPPER.readTree(data);
+        } catch (IOException e) {
+            node = null;
+        }
+        if (node == null || node.isMissingNode()) {
+            node = ChunkDecoder.MAPPER.getNodeFactory().textNode(data);
+        }
+        if (node.has("error") && !node.get("error").isNull()) {
+            node = node.get("error");
+        }
+        return forStreamError(providerId, endpoint, node);
+    }
+
+    /** The exception for an error object that arrived inside a stream or a success body. */
+    static InferenceException forStreamError(String providerId, String endpoint, JsonNode error) {
         ErrorBody err = errorBody(error);
         int status = err.code != null && err.code.matches("\\d{3}") ? Integer.parseInt(err.code) : 500;
         InferenceException e = classify(providerId, endpoint, status, err, null);
@@ -91,7 +134,7 @@ public final class HttpErrors {
         if (location != null) {
             okhttp3.HttpUrl base = okhttp3.HttpUrl.parse(endpoint == null ? "" : endpoint);
             okhttp3.HttpUrl to = base == null ? okhttp3.HttpUrl.parse(location) : base.resolve(location);
-            target = to == null ? "an unparsable location" : OpenAiTransport.label(to);
+            target = to == null ? "an unparsable location" : OpenAiTransport.Server.label(to);
         }
         return new InvalidRequestException(
                 "the server redirected the request to " + target
@@ -146,8 +189,13 @@ public final class HttpErrors {
         }
     }
 
-    /** The exception for an I/O failure of a call, telling cancellation and timeouts apart. */
-    public static InferenceException fromIo(String providerId, String endpoint, IOException e, CallContext ctx) {
+    /**
+     * The exception for an I/O failure of a call, telling cancellation (the context says so) and timeouts
+     * apart: a timeout when the call's deadline has all but passed is marked as the deadline's.
+     *
+     * @param ctx the call's context, or null outside a call (a health check)
+     */
+    public static InferenceException forIo(String providerId, String endpoint, IOException e, CallContext ctx) {
         if (ctx != null && ctx.isCancelled()) {
             return new CancelledException("call cancelled", providerId, endpoint, 0, null, e);
         }
@@ -171,20 +219,34 @@ public final class HttpErrors {
     }
 
     /**
-     * Parses {@code retry-after-ms} (milliseconds) or {@code Retry-After} (delta-seconds or an HTTP
-     * date); null when neither is usable. Past dates give zero.
+     * How long the server asks the client to wait, from the response's headers in the order Azure's own
+     * clients read them: {@code x-ms-retry-after-ms}, {@code retry-after-ms} (milliseconds), then {@code
+     * Retry-After} (delta-seconds or an HTTP date; a past date gives zero). Null when none is usable.
+     *
+     * @param headers the response's headers by name, case-insensitive; null for an absent header
+     * @param clock the wall clock, for HTTP dates
      */
-    public static Duration parseRetryAfter(String header, String msHeader, Clock clock) {
-        if (msHeader != null) {
-            try {
-                double ms = Double.parseDouble(msHeader.trim());
-                if (ms >= 0 && Double.isFinite(ms)) {
-                    return Duration.ofNanos((long) (ms * 1_000_000));
-                }
-            } catch (NumberFormatException ignored) {
-                // fall through to Retry-After
-            }
+    public static Duration retryAfter(Function<String, String> headers, Clock clock) {
+        Duration ms = millis(headers.apply("x-ms-retry-after-ms"));
+        if (ms == null) {
+            ms = millis(headers.apply("retry-after-ms"));
         }
+        return ms != null ? ms : retryAfterValue(headers.apply("Retry-After"), clock);
+    }
+
+    private static Duration millis(String value) {
+        if (value == null) {
+            return null;
+        }
+        try {
+            double ms = Double.parseDouble(value.trim());
+            return ms >= 0 && ms <= 1e15 ? Duration.ofNanos((long) (ms * 1_000_000)) : null;
+        } catch (NumberFormatException e) {
+            return null;
+        }
+    }
+
+    private static Duration retryAfterValue(String header, Clock clock) {
         if (header == null || header.isBlank()) {
             return null;
         }
@@ -215,7 +277,7 @@ public final class HttpErrors {
         String trimmed = body.trim();
         if (trimmed.startsWith("{")) {
             try {
-                JsonNode root = OpenAiCodec.MAPPER.readTree(trimmed);
+                JsonNode root = ChunkDecoder.MAPPER.readTree(trimmed);
                 return errorBody(root.has("error") ? root.get("error") : root);
             } catch (IOException | RuntimeException ignored) {
                 // not JSON after all: fall back to the text
