@@ -110,7 +110,7 @@ public final class OpenAiTransport {
         this.headers = b.headers;
         this.dialect = b.dialect;
         this.clock = b.clock;
-        this.callTimeoutNanos = b.callTimeout.isZero() ? Long.MAX_VALUE : Deadline.saturated(b.callTimeout);
+        this.callTimeoutNanos = b.callTimeout.isZero() ? Long.MAX_VALUE : Nanos.saturated(b.callTimeout);
         this.limits = b.limits;
     }
 
@@ -441,7 +441,7 @@ public final class OpenAiTransport {
             }
             ConnectionTrace trace = new ConnectionTrace();
             Call call = http.newCall(rb.tag(ConnectionTrace.class, trace).build());
-            call.timeout().timeout(Math.max(1, Deadline.saturated(timeout)), TimeUnit.NANOSECONDS);
+            call.timeout().timeout(Math.max(1, Nanos.saturated(timeout)), TimeUnit.NANOSECONDS);
             try (Response response = call.execute()) {
                 byte[] body = response.isRedirect()
                         ? new byte[0]
@@ -753,7 +753,7 @@ public final class OpenAiTransport {
     }
 
     /** Saturating conversions of durations for OkHttp's nanosecond timeouts. */
-    private static final class Deadline {
+    private static final class Nanos {
         static long saturated(Duration d) {
             try {
                 return d.toNanos();

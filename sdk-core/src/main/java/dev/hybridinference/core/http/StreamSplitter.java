@@ -65,7 +65,10 @@ public final class StreamSplitter {
         }
     }
 
-    /** Thrown when a line exceeds the limit. */
+    /**
+     * Thrown when a line exceeds the limit. A provider reports it as the stream's failure with {@link
+     * StreamAssembler#malformed}, which names the provider and endpoint.
+     */
     public static final class LineTooLongException extends RuntimeException {
         private static final long serialVersionUID = 1L;
 
