@@ -36,6 +36,7 @@ public final class CostLedger {
     private final ConcurrentNavigableMap<Long, Bucket> minutes = new ConcurrentSkipListMap<>();
     private final Map<String, Capacity> capacities = new ConcurrentHashMap<>();
     private volatile long prunedBelow = Long.MIN_VALUE;
+    private volatile long nextPruneMillis = Long.MIN_VALUE;
 
     /** A ledger on the system clock with the default retention. */
     public CostLedger() {
@@ -75,6 +76,12 @@ public final class CostLedger {
     }
 
     private void prune() {
+        // Minutes age out once a minute: skip the Instant arithmetic on the other calls of the minute.
+        long nowMillis = clock.millis();
+        if (nowMillis < nextPruneMillis) {
+            return;
+        }
+        nextPruneMillis = nowMillis - Math.floorMod(nowMillis, 60_000L) + 60_000L;
         long oldest = Math.floorDiv(clock.instant().minus(retention).getEpochSecond(), 60);
         if (oldest > prunedBelow) {
             prunedBelow = oldest;

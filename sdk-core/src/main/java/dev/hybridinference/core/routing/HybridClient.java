@@ -1448,7 +1448,8 @@ public final class HybridClient implements InferenceClient {
 
         /**
          * Cancels the call unless it has ended. Closes the member's stream first (which wakes a blocked
-         * reader), then settles the call as cancelled if the reader did not settle it meanwhile.
+         * reader), then settles the call as cancelled if the reader did not settle it meanwhile, and only
+         * then marks the stream ended.
          */
         @Override
         public void close() {
@@ -1458,7 +1459,6 @@ public final class HybridClient implements InferenceClient {
                 }
                 closeRequested = true;
             }
-            end();
             try {
                 inner.close();
             } catch (RuntimeException e) {
@@ -1474,6 +1474,9 @@ public final class HybridClient implements InferenceClient {
                     failure = cancelled(null);
                 }
             }
+            // Ended only once settled: a reader on another thread that sees the end finds the outcome (the
+            // answer, or the cancellation with its receipt) in response().
+            end();
             release();
         }
 

@@ -25,7 +25,9 @@ public final class CallContext {
     private final long startNanos;
     private final Instant startedAt;
     private final Deadline deadline;
-    private final List<Attempt> attempts = new ArrayList<>(2);
+    /** Replaced, never changed, so that {@link #attempts()} hands it out without a copy. */
+    private List<Attempt> attempts = List.of();
+
     private String route = "";
     private Runnable cancelHook;
     private boolean cancelled;
@@ -97,12 +99,15 @@ public final class CallContext {
 
     /** Records an attempt, in order. */
     public synchronized void addAttempt(Attempt attempt) {
-        attempts.add(attempt);
+        List<Attempt> next = new ArrayList<>(attempts.size() + 1);
+        next.addAll(attempts);
+        next.add(attempt);
+        attempts = List.copyOf(next);
     }
 
     /** The attempts so far. */
     public synchronized List<Attempt> attempts() {
-        return List.copyOf(attempts);
+        return attempts;
     }
 
     /**

@@ -23,7 +23,17 @@ public final class Secrets {
     /** Values shorter than this are not registered: masking them would garble ordinary text. */
     private static final int MIN_LENGTH = 6;
 
+    /**
+     * At most this many values are kept; past it the oldest registered goes first. A refreshing token
+     * (an hourly ID token, an Entra token) registers each new value, and an expired token matters less than
+     * the fresh ones (a bearer token is still masked by the pattern).
+     */
+    static final int MAX_VALUES = 512;
+
     private static final Set<String> VALUES = ConcurrentHashMap.newKeySet();
+    private static final java.util.Queue<String> ORDER = new java.util.ArrayDeque<>();
+    /** The registered values, longest first; replaced whole on each registration. */
+    private static volatile String[] longestFirst = new String[0];
 
     /**
      * A bearer or basic credential, or the value of a credential header or field, as servers echo them:
@@ -49,8 +59,22 @@ public final class Secrets {
             return;
         }
         String v = value.trim();
-        if (v.length() >= MIN_LENGTH) {
-            VALUES.add(v);
+        if (v.length() < MIN_LENGTH) {
+            return;
+        }
+        synchronized (VALUES) {
+            if (!VALUES.add(v)) {
+                return;
+            }
+            ORDER.add(v);
+            while (VALUES.size() > MAX_VALUES) {
+                VALUES.remove(ORDER.poll());
+            }
+            // Longest first, so that a value containing another is masked whole.
+            String[] sorted = VALUES.toArray(new String[0]);
+            java.util.Arrays.sort(
+                    sorted, java.util.Comparator.comparingInt(String::length).reversed());
+            longestFirst = sorted;
         }
     }
 
@@ -59,7 +83,7 @@ public final class Secrets {
         if (text == null || text.isEmpty()) {
             return false;
         }
-        for (String v : VALUES) {
+        for (String v : longestFirst) {
             if (text.contains(v)) {
                 return true;
             }
@@ -76,7 +100,7 @@ public final class Secrets {
             return text;
         }
         String out = text;
-        for (String v : VALUES) {
+        for (String v : longestFirst) {
             if (out.contains(v)) {
                 out = out.replace(v, MASK);
             }

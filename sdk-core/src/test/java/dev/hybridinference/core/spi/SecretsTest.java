@@ -64,4 +64,14 @@ class SecretsTest {
         InferenceException e = new InferenceException("failed", "p", null, 0, null, cause);
         assertThat(e.getCause()).isSameAs(cause);
     }
+
+    @Test
+    void aRefreshingTokenDoesNotGrowTheRegistryWithoutBound() {
+        for (int i = 0; i < Secrets.MAX_VALUES + 50; i++) {
+            Secrets.register("rotating-token-" + i);
+        }
+        String newest = "rotating-token-" + (Secrets.MAX_VALUES + 49);
+        assertThat(Secrets.redact(newest)).isEqualTo("[REDACTED]");
+        assertThat(Secrets.containsRegistered("rotating-token-0 ")).isFalse();
+    }
 }
