@@ -30,7 +30,6 @@ import java.util.Objects;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
@@ -74,7 +73,6 @@ public abstract class AbstractProviderClient implements InferenceClient {
     private final LazyPool pool;
     private final InstanceLifetimes lifetimes;
     private final OccupancyMeter occupancy;
-    private final Map<CallContext, CallMeter> meters = new ConcurrentHashMap<>();
 
     /**
      * Creates the client.
@@ -210,7 +208,7 @@ public abstract class AbstractProviderClient implements InferenceClient {
                     fail(ctx, isClosed() ? new CancelledException("client is closed", id, null, 0, null, e) : e));
             return future;
         } catch (Error e) {
-            endMeter(meters.remove(ctx));
+            endMeter(ctx.takeMeter());
             throw e;
         }
         future.whenComplete((r, t) -> {
@@ -231,7 +229,7 @@ public abstract class AbstractProviderClient implements InferenceClient {
                     future.completeExceptionally(fail(ctx, e));
                 }
             } else {
-                future.completeExceptionally(failWith(ctx, stepFailure(ctx, t), null, meters.remove(ctx)));
+                future.completeExceptionally(failWith(ctx, stepFailure(ctx, t), null, ctx.takeMeter()));
             }
         });
         return future;
@@ -288,7 +286,7 @@ public abstract class AbstractProviderClient implements InferenceClient {
         } catch (RuntimeException e) {
             throw fail(ctx, e);
         }
-        return new ReceiptedStream(ctx, ps, meters.remove(ctx));
+        return new ReceiptedStream(ctx, ps, ctx.takeMeter());
     }
 
     /** Runs {@link #doChat} with the call metered from the moment the provider's work starts. */
@@ -297,7 +295,7 @@ public abstract class AbstractProviderClient implements InferenceClient {
         try {
             return doChat(request, ctx);
         } catch (Error e) {
-            endMeter(meters.remove(ctx));
+            endMeter(ctx.takeMeter());
             throw e;
         }
     }
@@ -308,13 +306,13 @@ public abstract class AbstractProviderClient implements InferenceClient {
         try {
             return doStream(request, ctx);
         } catch (Error e) {
-            endMeter(meters.remove(ctx));
+            endMeter(ctx.takeMeter());
             throw e;
         }
     }
 
     private void startMeter(CallContext ctx) {
-        meters.put(ctx, new CallMeter(occupancy == null ? null : occupancy.enter(), System.nanoTime()));
+        ctx.meter(new CallMeter(occupancy == null ? null : occupancy.enter(), System.nanoTime()));
     }
 
     /** Ends the call's occupancy (idempotent) and returns its share; null without a meter or ticket. */
@@ -382,7 +380,7 @@ public abstract class AbstractProviderClient implements InferenceClient {
     }
 
     private ChatResponse complete(CallContext ctx, ProviderResult r, Optional<Duration> ttft) {
-        return complete(ctx, r, ttft, meters.remove(ctx));
+        return complete(ctx, r, ttft, ctx.takeMeter());
     }
 
     private ChatResponse complete(CallContext ctx, ProviderResult r, Optional<Duration> ttft, CallMeter meter) {
@@ -399,7 +397,7 @@ public abstract class AbstractProviderClient implements InferenceClient {
     }
 
     private InferenceException fail(CallContext ctx, RuntimeException e) {
-        return failWith(ctx, asInference(ctx, e), null, meters.remove(ctx));
+        return failWith(ctx, asInference(ctx, e), null, ctx.takeMeter());
     }
 
     private InferenceException asInference(CallContext ctx, RuntimeException e) {
@@ -535,7 +533,7 @@ public abstract class AbstractProviderClient implements InferenceClient {
     }
 
     /** One call's metering: its occupancy ticket and the measure of the provider's work. */
-    private static final class CallMeter {
+    static final class CallMeter {
         final OccupancyMeter.Ticket ticket;
         final long startNanos;
         final AtomicLong heldNanos = new AtomicLong();

@@ -135,6 +135,20 @@ public final class CallContext {
         return Optional.ofNullable(instanceTime);
     }
 
+    /** The call's meter while the provider's step runs; kept here, with the call, by the base class. */
+    private AbstractProviderClient.CallMeter meter;
+
+    synchronized void meter(AbstractProviderClient.CallMeter m) {
+        meter = m;
+    }
+
+    /** The call's meter, once: a second caller (a reader and a closer racing) gets null. */
+    synchronized AbstractProviderClient.CallMeter takeMeter() {
+        AbstractProviderClient.CallMeter m = meter;
+        meter = null;
+        return m;
+    }
+
     /** Sets the route description shown in the receipt. */
     public synchronized void route(String route) {
         this.route = route == null ? "" : route;
