@@ -623,7 +623,6 @@ public final class VllmClient extends AbstractProviderClient implements LoadAwar
             return this;
         }
 
-        /** Limit on opening a connection. */
         /**
          * How long an idle pooled connection is kept (default 4 s): shorter than the server's own idle
          * timeout (5 s for uvicorn, which vLLM runs on, and for llama.cpp's server), so the pool lets go of
@@ -642,10 +641,11 @@ public final class VllmClient extends AbstractProviderClient implements LoadAwar
          * a server that exceeds one fails the call with a {@code MalformedResponseException}.
          */
         public Builder limits(ResponseLimits limits) {
-            this.limits = java.util.Objects.requireNonNull(limits, "limits");
+            this.limits = Objects.requireNonNull(limits, "limits");
             return this;
         }
 
+        /** Limit on opening a connection. */
         public Builder connectTimeout(Duration d) {
             this.connectTimeout = nonNegative(d, "connectTimeout");
             return this;

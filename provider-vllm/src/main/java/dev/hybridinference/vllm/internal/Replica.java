@@ -92,7 +92,14 @@ public final class Replica {
      *
      * @return true when it had been marked down before, so the caller logs its return once
      */
-    public synchronized boolean callSucceeded() {
+    public boolean callSucceeded() {
+        if (!markedDown) {
+            return false; // the common case, without the lock
+        }
+        return comeBack();
+    }
+
+    private synchronized boolean comeBack() {
         if (markedDown && isUp()) {
             markedDown = false;
             return true;

@@ -10,6 +10,7 @@ import dev.hybridinference.core.MalformedResponseException;
 import dev.hybridinference.core.Message;
 import dev.hybridinference.core.internal.openai.ChunkDecoder;
 import dev.hybridinference.core.spi.CallContext;
+import dev.hybridinference.core.spi.Deadline;
 import dev.hybridinference.core.spi.ProviderResult;
 import dev.hybridinference.core.spi.ProviderStream;
 import dev.hybridinference.core.spi.Secrets;
@@ -110,7 +111,7 @@ public final class OpenAiTransport {
         this.headers = b.headers;
         this.dialect = b.dialect;
         this.clock = b.clock;
-        this.callTimeoutNanos = b.callTimeout.isZero() ? Long.MAX_VALUE : Nanos.saturated(b.callTimeout);
+        this.callTimeoutNanos = b.callTimeout.isZero() ? Long.MAX_VALUE : Deadline.saturatedNanos(b.callTimeout);
         this.limits = b.limits;
     }
 
@@ -441,7 +442,7 @@ public final class OpenAiTransport {
             }
             ConnectionTrace trace = new ConnectionTrace();
             Call call = http.newCall(rb.tag(ConnectionTrace.class, trace).build());
-            call.timeout().timeout(Math.max(1, Nanos.saturated(timeout)), TimeUnit.NANOSECONDS);
+            call.timeout().timeout(Math.max(1, Deadline.saturatedNanos(timeout)), TimeUnit.NANOSECONDS);
             try (Response response = call.execute()) {
                 byte[] body = response.isRedirect()
                         ? new byte[0]
@@ -748,17 +749,6 @@ public final class OpenAiTransport {
                 responseClosed = true;
                 response.close();
                 exchange.release();
-            }
-        }
-    }
-
-    /** Saturating conversions of durations for OkHttp's nanosecond timeouts. */
-    private static final class Nanos {
-        static long saturated(Duration d) {
-            try {
-                return d.toNanos();
-            } catch (ArithmeticException e) {
-                return d.isNegative() ? 0 : Long.MAX_VALUE;
             }
         }
     }
