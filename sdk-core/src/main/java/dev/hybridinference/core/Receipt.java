@@ -5,7 +5,6 @@ import java.math.BigDecimal;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
-import java.util.Collections;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
@@ -100,7 +99,7 @@ public record Receipt(
         }
         Objects.requireNonNull(cost, "cost");
         tags = tags == null ? Map.of() : Map.copyOf(tags);
-        attributes = copyAttributes(attributes);
+        attributes = Secrets.redactedCopy(attributes);
     }
 
     private static Duration nonNegative(Duration d, String name) {
@@ -111,18 +110,6 @@ public record Receipt(
             throw new IllegalArgumentException(name + " must not be negative, got " + d);
         }
         return d;
-    }
-
-    /** The attributes, values redacted, in key order. */
-    static Map<String, String> copyAttributes(Map<String, String> attributes) {
-        if (attributes == null || attributes.isEmpty()) {
-            return Map.of();
-        }
-        TreeMap<String, String> copy = new TreeMap<>();
-        attributes.forEach((k, v) -> copy.put(
-                Objects.requireNonNull(k, "attribute key"),
-                Secrets.redact(Objects.requireNonNull(v, () -> "value of attribute " + k))));
-        return Collections.unmodifiableMap(copy);
     }
 
     /** A builder with nothing set; {@code providerId}, {@code deploymentKind} and {@code startedAt} are required. */

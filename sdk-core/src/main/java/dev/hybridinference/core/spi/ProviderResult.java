@@ -6,7 +6,6 @@ import dev.hybridinference.core.ToolCall;
 import dev.hybridinference.core.Usage;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Collections;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
@@ -67,18 +66,7 @@ public record ProviderResult(
         if (requestBytes < 0 || responseBytes < 0) {
             throw new IllegalArgumentException("byte counts must not be negative");
         }
-        attributes = copy(attributes);
-    }
-
-    private static Map<String, String> copy(Map<String, String> attributes) {
-        if (attributes == null || attributes.isEmpty()) {
-            return Map.of();
-        }
-        TreeMap<String, String> copy = new TreeMap<>();
-        attributes.forEach((k, v) -> copy.put(
-                Objects.requireNonNull(k, "attribute key"),
-                Secrets.redact(Objects.requireNonNull(v, () -> "value of attribute " + k))));
-        return Collections.unmodifiableMap(copy);
+        attributes = Secrets.redactedCopy(attributes);
     }
 
     /** A builder with nothing set; the finish reason is required. */

@@ -1,6 +1,11 @@
 package dev.hybridinference.core.spi;
 
+import java.util.AbstractMap;
+import java.util.Collections;
+import java.util.Map;
+import java.util.Objects;
 import java.util.Set;
+import java.util.TreeMap;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -144,6 +149,54 @@ public final class Secrets {
             }
         }
         return false;
+    }
+
+    /**
+     * An unmodifiable copy of {@code attributes} in key order with every value passed through {@link
+     * #redact(String)}; a map this method made is returned as it is, so that attributes passed from a
+     * provider's result to its receipt are copied and redacted once. Keys and values must not be null.
+     */
+    public static Map<String, String> redactedCopy(Map<String, String> attributes) {
+        if (attributes == null || attributes.isEmpty()) {
+            return Map.of();
+        }
+        if (attributes instanceof RedactedMap) {
+            return attributes;
+        }
+        TreeMap<String, String> copy = new TreeMap<>();
+        attributes.forEach((k, v) -> copy.put(
+                Objects.requireNonNull(k, "attribute key"),
+                redact(Objects.requireNonNull(v, () -> "value of attribute " + k))));
+        return new RedactedMap(copy);
+    }
+
+    /** A map whose values were redacted: read-only. */
+    private static final class RedactedMap extends AbstractMap<String, String> {
+        private final Map<String, String> map;
+
+        RedactedMap(TreeMap<String, String> map) {
+            this.map = Collections.unmodifiableMap(map);
+        }
+
+        @Override
+        public Set<Map.Entry<String, String>> entrySet() {
+            return map.entrySet();
+        }
+
+        @Override
+        public String get(Object key) {
+            return map.get(key);
+        }
+
+        @Override
+        public boolean containsKey(Object key) {
+            return map.containsKey(key);
+        }
+
+        @Override
+        public int size() {
+            return map.size();
+        }
     }
 
     /** Stands in for an exception whose message carried a secret; its message names the original class. */
