@@ -248,16 +248,15 @@ public final class StreamBridge implements ProviderStream {
                 }
                 return true;
             }
-            upstreamEnded = true;
-            upstreamFailure = new InferenceException(
-                    "the provider's stream sent more than the " + capacity + " chunks the reader made room for",
-                    ctx.providerId(),
-                    endpoint,
-                    0,
+            endUpstream(
                     null,
-                    null);
-            readable.signalAll();
-            writable.signalAll();
+                    new InferenceException(
+                            "the provider's stream sent more than the " + capacity + " chunks the reader made room for",
+                            ctx.providerId(),
+                            endpoint,
+                            0,
+                            null,
+                            null));
         } finally {
             lock.unlock();
         }
@@ -343,10 +342,7 @@ public final class StreamBridge implements ProviderStream {
             if (upstreamEnded) {
                 return;
             }
-            upstreamEnded = true;
-            this.result = result;
-            readable.signalAll();
-            writable.signalAll();
+            endUpstream(result, null);
         } finally {
             lock.unlock();
         }
@@ -375,10 +371,7 @@ public final class StreamBridge implements ProviderStream {
             if (upstreamEnded) {
                 return;
             }
-            upstreamEnded = true;
-            upstreamFailure = e;
-            readable.signalAll();
-            writable.signalAll();
+            endUpstream(null, e);
         } finally {
             lock.unlock();
         }
@@ -559,9 +552,22 @@ public final class StreamBridge implements ProviderStream {
     private InferenceException endForReader(InferenceException e) {
         readerFailure = e;
         buffer.clear();
+        wakeBoth();
+        return e;
+    }
+
+    /** The producer's end is queued for the reader: the result, or a failure; wakes both sides. Under lock. */
+    private void endUpstream(ProviderResult r, InferenceException failure) {
+        upstreamEnded = true;
+        result = r;
+        upstreamFailure = failure;
+        wakeBoth();
+    }
+
+    /** Wakes a waiting reader and a waiting producer. Under lock. */
+    private void wakeBoth() {
         readable.signalAll();
         writable.signalAll();
-        return e;
     }
 
     /** The deadline passed: ends the stream for the reader. Under lock. */
