@@ -159,19 +159,16 @@ public final class StreamBridge implements ProviderStream {
      */
     public void onCancel(Runnable hook) {
         Objects.requireNonNull(hook, "hook");
-        boolean runNow;
+        Runnable toRun;
         lock.lock();
         try {
             cancelHook = hook;
-            runNow = cancelWanted && !cancelRan && !producerDone;
-            if (runNow) {
-                cancelRan = true;
-            }
+            toRun = claimCancelHook();
         } finally {
             lock.unlock();
         }
-        if (runNow) {
-            runCancel(hook);
+        if (toRun != null) {
+            runCancel(toRun);
         }
     }
 
@@ -314,11 +311,7 @@ public final class StreamBridge implements ProviderStream {
                     expired = true;
                     break;
                 }
-                if (left == Long.MAX_VALUE) {
-                    writable.await();
-                } else {
-                    writable.awaitNanos(left);
-                }
+                await(writable, left);
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
@@ -418,12 +411,7 @@ public final class StreamBridge implements ProviderStream {
                     endRead = true;
                     return null;
                 }
-                long left = ctx.deadline().remainingNanos();
-                if (left == Long.MAX_VALUE) {
-                    readable.await();
-                } else {
-                    readable.awaitNanos(left);
-                }
+                await(readable, ctx.deadline().remainingNanos());
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
@@ -496,6 +484,15 @@ public final class StreamBridge implements ProviderStream {
     /** Whether the producer's chunks are no longer wanted. Under lock. */
     private boolean ended() {
         return upstreamEnded || readerFailure != null || cancelWanted;
+    }
+
+    /** Waits on {@code c} for at most {@code leftNanos}, or with no limit when it is {@link Long#MAX_VALUE}. */
+    private static void await(Condition c, long leftNanos) throws InterruptedException {
+        if (leftNanos == Long.MAX_VALUE) {
+            c.await();
+        } else {
+            c.awaitNanos(leftNanos);
+        }
     }
 
     /** Under lock. */
@@ -603,15 +600,25 @@ public final class StreamBridge implements ProviderStream {
                 return;
             }
             cancelWanted = true;
-            if (cancelHook == null || cancelRan || producerDone) {
-                return;
-            }
-            cancelRan = true;
-            hook = cancelHook;
+            hook = claimCancelHook();
         } finally {
             lock.unlock();
         }
-        runCancel(hook);
+        if (hook != null) {
+            runCancel(hook);
+        }
+    }
+
+    /**
+     * The cancel hook to run now, marked as run: null unless a cancel is wanted, a hook is registered that
+     * has not run, and the producer has not ended by itself. Under lock.
+     */
+    private Runnable claimCancelHook() {
+        if (!cancelWanted || cancelHook == null || cancelRan || producerDone) {
+            return null;
+        }
+        cancelRan = true;
+        return cancelHook;
     }
 
     private void runCancel(Runnable hook) {
