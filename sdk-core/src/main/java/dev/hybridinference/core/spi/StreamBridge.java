@@ -292,7 +292,6 @@ public final class StreamBridge implements ProviderStream {
      */
     public boolean put(ChatChunk chunk) {
         Objects.requireNonNull(chunk, "chunk");
-        boolean expired = false;
         lock.lock();
         try {
             while (true) {
@@ -308,7 +307,6 @@ public final class StreamBridge implements ProviderStream {
                 }
                 long left = ctx.deadline().remainingNanos();
                 if (left <= 0) {
-                    expired = true;
                     break;
                 }
                 await(writable, left);
@@ -384,7 +382,6 @@ public final class StreamBridge implements ProviderStream {
         ChatChunk chunk = null;
         long more = 0;
         InferenceException fail = null;
-        boolean cancel = false;
         lock.lock();
         try {
             while (true) {
@@ -394,7 +391,6 @@ public final class StreamBridge implements ProviderStream {
                 boolean expired = !upstreamEnded && ctx.deadline().isExpired();
                 if (expired) {
                     fail = timedOut();
-                    cancel = true;
                     break;
                 }
                 if (!buffer.isEmpty()) {
@@ -417,14 +413,11 @@ public final class StreamBridge implements ProviderStream {
             Thread.currentThread().interrupt();
             fail = endForReader(new CancelledException(
                     "interrupted while waiting for the stream", ctx.providerId(), endpoint, 0, null, e));
-            cancel = true;
         } finally {
             lock.unlock();
         }
-        if (cancel) {
-            cancelUpstream();
-        }
         if (fail != null) {
+            cancelUpstream();
             throw fail;
         }
         request(more);
@@ -462,7 +455,6 @@ public final class StreamBridge implements ProviderStream {
      */
     @Override
     public void close() {
-        boolean cancel;
         lock.lock();
         try {
             if (endRead || readerFailure != null) {
@@ -470,13 +462,10 @@ public final class StreamBridge implements ProviderStream {
             }
             endForReader(
                     new CancelledException("stream closed before its end", ctx.providerId(), endpoint, 0, null, null));
-            cancel = true;
         } finally {
             lock.unlock();
         }
-        if (cancel) {
-            cancelUpstream();
-        }
+        cancelUpstream();
     }
 
     // ---------------------------------------------------------------- internals
