@@ -180,9 +180,7 @@ public final class Streams {
                     }
                     chunk = s.next();
                 } catch (Throwable t) {
-                    boolean byCancel = isCancelled();
-                    close(s);
-                    terminate(byCancel ? asCancelled(t, s) : asInference(t));
+                    endOnFailure(s, t);
                     return;
                 }
                 try {
@@ -207,9 +205,7 @@ public final class Streams {
                 response = s.response();
             } catch (Throwable t) {
                 // The stream ended without its answer: it was closed before its end, by a cancel.
-                boolean byCancel = isCancelled();
-                close(s);
-                terminate(byCancel ? asCancelled(t, s) : asInference(t));
+                endOnFailure(s, t);
                 return;
             }
             close(s);
@@ -224,6 +220,16 @@ public final class Streams {
                             t);
                 }
             }
+        }
+
+        /**
+         * Closes the stream after it failed with {@code t} and delivers the failure: as a cancellation when a
+         * cancel came before it (the flag is read before the close), else as the failure itself.
+         */
+        private void endOnFailure(ChatStream s, Throwable t) {
+            boolean byCancel = isCancelled();
+            close(s);
+            terminate(byCancel ? asCancelled(t, s) : asInference(t));
         }
 
         /** Delivers the stream's one error, unless it has ended already. */

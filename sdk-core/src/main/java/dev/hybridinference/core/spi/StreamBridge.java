@@ -159,19 +159,16 @@ public final class StreamBridge implements ProviderStream {
      */
     public void onCancel(Runnable hook) {
         Objects.requireNonNull(hook, "hook");
-        boolean runNow;
+        Runnable toRun;
         lock.lock();
         try {
             cancelHook = hook;
-            runNow = cancelWanted && !cancelRan && !producerDone;
-            if (runNow) {
-                cancelRan = true;
-            }
+            toRun = claimCancelHook();
         } finally {
             lock.unlock();
         }
-        if (runNow) {
-            runCancel(hook);
+        if (toRun != null) {
+            runCancel(toRun);
         }
     }
 
@@ -248,16 +245,15 @@ public final class StreamBridge implements ProviderStream {
                 }
                 return true;
             }
-            upstreamEnded = true;
-            upstreamFailure = new InferenceException(
-                    "the provider's stream sent more than the " + capacity + " chunks the reader made room for",
-                    ctx.providerId(),
-                    endpoint,
-                    0,
+            endUpstream(
                     null,
-                    null);
-            readable.signalAll();
-            writable.signalAll();
+                    new InferenceException(
+                            "the provider's stream sent more than the " + capacity + " chunks the reader made room for",
+                            ctx.providerId(),
+                            endpoint,
+                            0,
+                            null,
+                            null));
         } finally {
             lock.unlock();
         }
@@ -296,7 +292,6 @@ public final class StreamBridge implements ProviderStream {
      */
     public boolean put(ChatChunk chunk) {
         Objects.requireNonNull(chunk, "chunk");
-        boolean expired = false;
         lock.lock();
         try {
             while (true) {
@@ -312,14 +307,9 @@ public final class StreamBridge implements ProviderStream {
                 }
                 long left = ctx.deadline().remainingNanos();
                 if (left <= 0) {
-                    expired = true;
                     break;
                 }
-                if (left == Long.MAX_VALUE) {
-                    writable.await();
-                } else {
-                    writable.awaitNanos(left);
-                }
+                await(writable, left);
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
@@ -343,10 +333,7 @@ public final class StreamBridge implements ProviderStream {
             if (upstreamEnded) {
                 return;
             }
-            upstreamEnded = true;
-            this.result = result;
-            readable.signalAll();
-            writable.signalAll();
+            endUpstream(result, null);
         } finally {
             lock.unlock();
         }
@@ -375,10 +362,7 @@ public final class StreamBridge implements ProviderStream {
             if (upstreamEnded) {
                 return;
             }
-            upstreamEnded = true;
-            upstreamFailure = e;
-            readable.signalAll();
-            writable.signalAll();
+            endUpstream(null, e);
         } finally {
             lock.unlock();
         }
@@ -398,7 +382,6 @@ public final class StreamBridge implements ProviderStream {
         ChatChunk chunk = null;
         long more = 0;
         InferenceException fail = null;
-        boolean cancel = false;
         lock.lock();
         try {
             while (true) {
@@ -408,7 +391,6 @@ public final class StreamBridge implements ProviderStream {
                 boolean expired = !upstreamEnded && ctx.deadline().isExpired();
                 if (expired) {
                     fail = timedOut();
-                    cancel = true;
                     break;
                 }
                 if (!buffer.isEmpty()) {
@@ -425,25 +407,17 @@ public final class StreamBridge implements ProviderStream {
                     endRead = true;
                     return null;
                 }
-                long left = ctx.deadline().remainingNanos();
-                if (left == Long.MAX_VALUE) {
-                    readable.await();
-                } else {
-                    readable.awaitNanos(left);
-                }
+                await(readable, ctx.deadline().remainingNanos());
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             fail = endForReader(new CancelledException(
                     "interrupted while waiting for the stream", ctx.providerId(), endpoint, 0, null, e));
-            cancel = true;
         } finally {
             lock.unlock();
         }
-        if (cancel) {
-            cancelUpstream();
-        }
         if (fail != null) {
+            cancelUpstream();
             throw fail;
         }
         request(more);
@@ -481,7 +455,6 @@ public final class StreamBridge implements ProviderStream {
      */
     @Override
     public void close() {
-        boolean cancel;
         lock.lock();
         try {
             if (endRead || readerFailure != null) {
@@ -489,13 +462,10 @@ public final class StreamBridge implements ProviderStream {
             }
             endForReader(
                     new CancelledException("stream closed before its end", ctx.providerId(), endpoint, 0, null, null));
-            cancel = true;
         } finally {
             lock.unlock();
         }
-        if (cancel) {
-            cancelUpstream();
-        }
+        cancelUpstream();
     }
 
     // ---------------------------------------------------------------- internals
@@ -503,6 +473,15 @@ public final class StreamBridge implements ProviderStream {
     /** Whether the producer's chunks are no longer wanted. Under lock. */
     private boolean ended() {
         return upstreamEnded || readerFailure != null || cancelWanted;
+    }
+
+    /** Waits on {@code c} for at most {@code leftNanos}, or with no limit when it is {@link Long#MAX_VALUE}. */
+    private static void await(Condition c, long leftNanos) throws InterruptedException {
+        if (leftNanos == Long.MAX_VALUE) {
+            c.await();
+        } else {
+            c.awaitNanos(leftNanos);
+        }
     }
 
     /** Under lock. */
@@ -559,9 +538,22 @@ public final class StreamBridge implements ProviderStream {
     private InferenceException endForReader(InferenceException e) {
         readerFailure = e;
         buffer.clear();
+        wakeBoth();
+        return e;
+    }
+
+    /** The producer's end is queued for the reader: the result, or a failure; wakes both sides. Under lock. */
+    private void endUpstream(ProviderResult r, InferenceException failure) {
+        upstreamEnded = true;
+        result = r;
+        upstreamFailure = failure;
+        wakeBoth();
+    }
+
+    /** Wakes a waiting reader and a waiting producer. Under lock. */
+    private void wakeBoth() {
         readable.signalAll();
         writable.signalAll();
-        return e;
     }
 
     /** The deadline passed: ends the stream for the reader. Under lock. */
@@ -597,15 +589,25 @@ public final class StreamBridge implements ProviderStream {
                 return;
             }
             cancelWanted = true;
-            if (cancelHook == null || cancelRan || producerDone) {
-                return;
-            }
-            cancelRan = true;
-            hook = cancelHook;
+            hook = claimCancelHook();
         } finally {
             lock.unlock();
         }
-        runCancel(hook);
+        if (hook != null) {
+            runCancel(hook);
+        }
+    }
+
+    /**
+     * The cancel hook to run now, marked as run: null unless a cancel is wanted, a hook is registered that
+     * has not run, and the producer has not ended by itself. Under lock.
+     */
+    private Runnable claimCancelHook() {
+        if (!cancelWanted || cancelHook == null || cancelRan || producerDone) {
+            return null;
+        }
+        cancelRan = true;
+        return cancelHook;
     }
 
     private void runCancel(Runnable hook) {
