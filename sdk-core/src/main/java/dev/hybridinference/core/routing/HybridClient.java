@@ -484,6 +484,9 @@ public final class HybridClient implements InferenceClient {
      */
     private final class Execution {
         private final ChatRequest request;
+        /** The model the request names, or null. */
+        private final String requested;
+
         private final long startNanos = nanoTime.getAsLong();
         private final Instant startedAt = clock.instant();
         private final Deadline deadline;
@@ -505,6 +508,7 @@ public final class HybridClient implements InferenceClient {
 
         Execution(ChatRequest request) {
             this.request = request;
+            this.requested = request.model().orElse(null);
             this.deadline = Deadline.of(request.options(), startedAt, startNanos, nanoTime);
         }
 
@@ -571,8 +575,8 @@ public final class HybridClient implements InferenceClient {
             }
         }
 
-        /** Goes down the route until a member succeeds; the winner's slot (and trial, if any) is still held. */
-        private <T> Attempted<T> run(MemberCall<T> call) {
+        /** Asks the policy for the route; a policy that fails fails the call. */
+        private void chooseRoute() {
             try {
                 route = Objects.requireNonNull(policy.route(request, members), "the routing policy's route");
             } catch (InferenceException e) {
@@ -583,6 +587,11 @@ public final class HybridClient implements InferenceClient {
             if (LOG.isDebugEnabled()) {
                 LOG.debug("{}: route {}: {}", id, route.candidates(), route.reason());
             }
+        }
+
+        /** Goes down the route until a member succeeds; the winner's slot (and trial, if any) is still held. */
+        private <T> Attempted<T> run(MemberCall<T> call) {
+            chooseRoute();
             List<String> order = new ArrayList<>(route.candidates());
             List<MemberState> circuitsOpen = new ArrayList<>();
             boolean skippedOtherwise = false;
@@ -599,24 +608,14 @@ public final class HybridClient implements InferenceClient {
                     if (m == null) {
                         continue;
                     }
-                    String requested = request.model().orElse(null);
                     String served = requested == null ? null : m.modelFor(requested);
-                    String why = unfitReason(m, requested, served);
-                    if (why != null) {
-                        // It will not fit in a later round either: skip it once and drop it from the order.
-                        if (unfit.putIfAbsent(m.name(), why) == null) {
-                            skipped(m, why);
-                            note += "; skipped " + m.name() + ": " + why;
-                        }
+                    if (skipIfUnfit(m, requested, served)) {
+                        // It will not fit in a later round either: drop it from the order.
                         order.remove(i--);
                         continue;
                     }
                     MemberState.Gate gate = m.gate();
-                    if (gate == MemberState.Gate.OPEN) {
-                        skipped(m, "circuit open after repeated failures");
-                        if (!circuitsOpen.contains(m)) {
-                            circuitsOpen.add(m);
-                        }
+                    if (skipIfCircuitOpen(m, gate, circuitsOpen)) {
                         continue;
                     }
                     boolean acquired = false;
@@ -629,10 +628,7 @@ public final class HybridClient implements InferenceClient {
                     }
                     if (!acquired) {
                         skippedOtherwise = true;
-                        skipped(m, "no free slot: " + m.capacityText());
-                        if (m.name().equals(spilloverPrimary)) {
-                            note = "; spilled over: " + m.name() + " at " + m.capacityText();
-                        }
+                        skipNoSlot(m);
                         continue;
                     }
                     boolean predictedCold = m.predictedCold();
@@ -862,6 +858,42 @@ public final class HybridClient implements InferenceClient {
             attempts.add(new Attempt(m.name(), "", "routing", Attempt.Outcome.SKIPPED, Duration.ZERO, why));
         }
 
+        /**
+         * Whether member {@code m} cannot take the request at all; the first time it is met, the skip is
+         * recorded with why.
+         */
+        private boolean skipIfUnfit(MemberState m, String requested, String served) {
+            String why = unfitReason(m, requested, served);
+            if (why == null) {
+                return false;
+            }
+            if (unfit.putIfAbsent(m.name(), why) == null) {
+                skipped(m, why);
+                note += "; skipped " + m.name() + ": " + why;
+            }
+            return true;
+        }
+
+        /** Whether member {@code m}'s circuit is open; if so, the skip is recorded and {@code m} noted as open. */
+        private boolean skipIfCircuitOpen(MemberState m, MemberState.Gate gate, List<MemberState> circuitsOpen) {
+            if (gate != MemberState.Gate.OPEN) {
+                return false;
+            }
+            skipped(m, "circuit open after repeated failures");
+            if (!circuitsOpen.contains(m)) {
+                circuitsOpen.add(m);
+            }
+            return true;
+        }
+
+        /** Records the skip of a member without a free slot. */
+        private void skipNoSlot(MemberState m) {
+            skipped(m, "no free slot: " + m.capacityText());
+            if (m.name().equals(spilloverPrimary)) {
+                note = "; spilled over: " + m.name() + " at " + m.capacityText();
+            }
+        }
+
         private void absorb(InferenceException e, MemberState m) {
             failures++;
             Optional<Receipt> partial = e.partialReceipt();
@@ -998,16 +1030,7 @@ public final class HybridClient implements InferenceClient {
             /** Routes the call and makes its first attempt, on the caller's thread. */
             void start() {
                 try {
-                    try {
-                        route = Objects.requireNonNull(policy.route(request, members), "the routing policy's route");
-                    } catch (InferenceException e) {
-                        throw fail(e, null);
-                    } catch (RuntimeException e) {
-                        throw fail(unexpected(e, id, "the routing policy"), null);
-                    }
-                    if (LOG.isDebugEnabled()) {
-                        LOG.debug("{}: route {}: {}", id, route.candidates(), route.reason());
-                    }
+                    chooseRoute();
                     order = new ArrayList<>(route.candidates());
                     advance();
                 } catch (Throwable t) {
@@ -1028,24 +1051,14 @@ public final class HybridClient implements InferenceClient {
                             next++;
                             continue;
                         }
-                        String requested = request.model().orElse(null);
                         String served = requested == null ? null : m.modelFor(requested);
-                        String why = unfitReason(m, requested, served);
-                        if (why != null) {
-                            // It will not fit in a later round either: skip it once and drop it from the order.
-                            if (unfit.putIfAbsent(m.name(), why) == null) {
-                                skipped(m, why);
-                                note += "; skipped " + m.name() + ": " + why;
-                            }
+                        if (skipIfUnfit(m, requested, served)) {
+                            // It will not fit in a later round either: drop it from the order.
                             order.remove(next);
                             continue;
                         }
                         MemberState.Gate gate = m.gate();
-                        if (gate == MemberState.Gate.OPEN) {
-                            skipped(m, "circuit open after repeated failures");
-                            if (!circuitsOpen.contains(m)) {
-                                circuitsOpen.add(m);
-                            }
+                        if (skipIfCircuitOpen(m, gate, circuitsOpen)) {
                             next++;
                             continue;
                         }
@@ -1073,7 +1086,8 @@ public final class HybridClient implements InferenceClient {
                             }
                         }
                         if (!acquired) {
-                            noSlot(m);
+                            skippedOtherwise = true;
+                            skipNoSlot(m);
                             next++;
                             continue;
                         }
@@ -1083,15 +1097,6 @@ public final class HybridClient implements InferenceClient {
                     endOfRound();
                 } catch (Throwable t) {
                     end(t);
-                }
-            }
-
-            /** Skips a member without a free slot. */
-            private void noSlot(MemberState m) {
-                skippedOtherwise = true;
-                skipped(m, "no free slot: " + m.capacityText());
-                if (m.name().equals(spilloverPrimary)) {
-                    note = "; spilled over: " + m.name() + " at " + m.capacityText();
                 }
             }
 
@@ -1108,7 +1113,8 @@ public final class HybridClient implements InferenceClient {
                     }
                     if (!acquired) {
                         m.probeDone(gate);
-                        noSlot(m);
+                        skippedOtherwise = true;
+                        skipNoSlot(m);
                         next++;
                         advance();
                         return;
