@@ -467,6 +467,15 @@ public final class HybridClient implements InferenceClient {
         return (ms / 1000 + (ms % 1000 == 0 ? 0 : 1)) + " s";
     }
 
+    /** The later of {@code sofar} (null for none yet) and the retry-after that {@code e} asks for, if any. */
+    private static Duration laterRetryAfter(Duration sofar, InferenceException e) {
+        Optional<Duration> asked = e.retryAfter();
+        if (asked.isPresent() && (sofar == null || asked.get().compareTo(sofar) > 0)) {
+            return asked.get();
+        }
+        return sofar;
+    }
+
     /** Whether an error lets the call move on to another member. */
     private static boolean fallsBack(InferenceException e) {
         if (e instanceof ContextLengthExceededException) {
@@ -530,10 +539,7 @@ public final class HybridClient implements InferenceClient {
                 Attempted<ChatResponse> done = run(this::callBlocking);
                 MemberState m = done.member;
                 try {
-                    recordFor(m, done.value.receipt());
-                    Receipt receipt = compose(done.value.receipt(), m, done.predictedCold, Optional.empty());
-                    ChatResponse r = done.value;
-                    return new ChatResponse(r.text(), r.toolCalls(), r.finishReason(), r.usage(), receipt);
+                    return withCallReceipt(m, done.value, done.predictedCold);
                 } catch (RuntimeException e) {
                     // The member answered, but its answer could not be used (a null receipt, say).
                     throw fail(unexpected(e, m.name(), "member " + m.name() + "'s answer"), m);
@@ -638,13 +644,7 @@ public final class HybridClient implements InferenceClient {
                     boolean handedOver = false;
                     try {
                         T value = call.run(m, forAttempt(served));
-                        if (last != null) {
-                            note += "; fell back to " + m.name() + " after "
-                                    + last.getClass().getSimpleName();
-                        }
-                        if (served != null && !served.equals(requested)) {
-                            note += "; model " + requested + " served by " + m.name() + " as " + served;
-                        }
+                        noteWinner(m, last, served);
                         handedOver = true;
                         return new Attempted<>(m, value, predictedCold, gate);
                     } catch (InferenceException x) {
@@ -678,10 +678,7 @@ public final class HybridClient implements InferenceClient {
                             m.name(),
                             e.getClass().getSimpleName());
                     retryable = true;
-                    if (e.retryAfter().isPresent()
-                            && (retryAfter == null || e.retryAfter().get().compareTo(retryAfter) > 0)) {
-                        retryAfter = e.retryAfter().get();
-                    }
+                    retryAfter = laterRetryAfter(retryAfter, e);
                 }
                 if (!retryable || made >= retry.maxAttempts()) {
                     break;
@@ -886,6 +883,27 @@ public final class HybridClient implements InferenceClient {
             return true;
         }
 
+        /**
+         * Notes on the route how member {@code m} came to answer: after a failure ({@code last}, or null),
+         * or under another name ({@code served}) for the model asked for.
+         */
+        private void noteWinner(MemberState m, InferenceException last, String served) {
+            if (last != null) {
+                note += "; fell back to " + m.name() + " after "
+                        + last.getClass().getSimpleName();
+            }
+            if (served != null && !served.equals(requested)) {
+                note += "; model " + requested + " served by " + m.name() + " as " + served;
+            }
+        }
+
+        /** Member {@code m}'s answer {@code r}, recorded and carrying the whole call's receipt. */
+        private ChatResponse withCallReceipt(MemberState m, ChatResponse r, boolean predictedCold) {
+            recordFor(m, r.receipt());
+            Receipt receipt = compose(r.receipt(), m, predictedCold, Optional.empty());
+            return new ChatResponse(r.text(), r.toolCalls(), r.finishReason(), r.usage(), receipt);
+        }
+
         /** Records the skip of a member without a free slot. */
         private void skipNoSlot(MemberState m) {
             skipped(m, "no free slot: " + m.capacityText());
@@ -1070,7 +1088,7 @@ public final class HybridClient implements InferenceClient {
                                     && m.name().equals(spilloverPrimary)
                                     && !deadline.limit(waitForSlot).isZero()) {
                                 // The one wait that needs a thread: a slot on the spillover primary.
-                                waitForSlot(m, gate, requested, served);
+                                waitForSlot(m, gate, served);
                                 handedOver = true;
                                 return;
                             }
@@ -1091,7 +1109,7 @@ public final class HybridClient implements InferenceClient {
                             next++;
                             continue;
                         }
-                        attempt(m, gate, requested, served);
+                        attempt(m, gate, served);
                         return;
                     }
                     endOfRound();
@@ -1101,7 +1119,7 @@ public final class HybridClient implements InferenceClient {
             }
 
             /** Waits for a slot on a pool thread, then goes on from there. */
-            private void waitForSlot(MemberState m, MemberState.Gate gate, String requested, String served) {
+            private void waitForSlot(MemberState m, MemberState.Gate gate, String served) {
                 Runnable wait = () -> {
                     boolean acquired = false;
                     try {
@@ -1120,7 +1138,7 @@ public final class HybridClient implements InferenceClient {
                         return;
                     }
                     try {
-                        attempt(m, gate, requested, served);
+                        attempt(m, gate, served);
                     } catch (Throwable t) {
                         end(t);
                     }
@@ -1137,7 +1155,7 @@ public final class HybridClient implements InferenceClient {
              * Calls a member whose slot is held, under the model name it serves; its future's completion
              * takes the call on.
              */
-            private void attempt(MemberState m, MemberState.Gate gate, String requested, String served) {
+            private void attempt(MemberState m, MemberState.Gate gate, String served) {
                 boolean predictedCold = m.predictedCold();
                 m.started();
                 made++;
@@ -1162,7 +1180,7 @@ public final class HybridClient implements InferenceClient {
                 }
                 f.whenComplete((r, t) -> {
                     if (t == null) {
-                        answered(m, gate, predictedCold, r, requested, served);
+                        answered(m, gate, predictedCold, r, served);
                     } else {
                         failed(m, gate, fromFuture(m, t));
                     }
@@ -1181,24 +1199,11 @@ public final class HybridClient implements InferenceClient {
 
             /** A member answered: the call ends with its answer and the whole call's receipt. */
             private void answered(
-                    MemberState m,
-                    MemberState.Gate gate,
-                    boolean predictedCold,
-                    ChatResponse r,
-                    String requested,
-                    String served) {
+                    MemberState m, MemberState.Gate gate, boolean predictedCold, ChatResponse r, String served) {
                 try {
-                    if (last != null) {
-                        note += "; fell back to " + m.name() + " after "
-                                + last.getClass().getSimpleName();
-                    }
-                    if (served != null && !served.equals(requested)) {
-                        note += "; model " + requested + " served by " + m.name() + " as " + served;
-                    }
+                    noteWinner(m, last, served);
                     Objects.requireNonNull(r, "member's answer");
-                    recordFor(m, r.receipt());
-                    Receipt receipt = compose(r.receipt(), m, predictedCold, Optional.empty());
-                    end(new ChatResponse(r.text(), r.toolCalls(), r.finishReason(), r.usage(), receipt));
+                    end(withCallReceipt(m, r, predictedCold));
                 } catch (RuntimeException e) {
                     // The member answered, but its answer could not be used (a null receipt, say).
                     end(fail(unexpected(e, m.name(), "member " + m.name() + "'s answer"), m));
@@ -1232,10 +1237,7 @@ public final class HybridClient implements InferenceClient {
                                 m.name(),
                                 e.getClass().getSimpleName());
                         retryable = true;
-                        if (e.retryAfter().isPresent()
-                                && (retryAfter == null || e.retryAfter().get().compareTo(retryAfter) > 0)) {
-                            retryAfter = e.retryAfter().get();
-                        }
+                        retryAfter = laterRetryAfter(retryAfter, e);
                     }
                 } catch (Throwable t) {
                     end(t);
@@ -1252,15 +1254,18 @@ public final class HybridClient implements InferenceClient {
                     Duration wait = retry.backoff(round, retryAfter, random.getAsDouble());
                     if (deadline.expiresWithin(wait)) {
                         note += "; gave up: a wait of " + inWords(wait) + " would pass the deadline";
-                    } else if (waited.plus(wait).compareTo(retry.maxTotalWait()) > 0) {
-                        waited = waited.plus(wait);
-                        note += "; gave up: waiting again would pass maxTotalWait "
-                                + Deadline.saturatedMillis(retry.maxTotalWait()) + " ms";
                     } else {
-                        waited = waited.plus(wait);
-                        LOG.debug("{}: retry round {} in {}", id, round, inWords(wait));
-                        pause(wait);
-                        return;
+                        // Both are at most Long.MAX_VALUE nanoseconds, so the sum fits a Duration.
+                        Duration total = waited.plus(wait);
+                        if (total.compareTo(retry.maxTotalWait()) > 0) {
+                            note += "; gave up: waiting again would pass maxTotalWait "
+                                    + Deadline.saturatedMillis(retry.maxTotalWait()) + " ms";
+                        } else {
+                            waited = total;
+                            LOG.debug("{}: retry round {} in {}", id, round, inWords(wait));
+                            pause(wait);
+                            return;
+                        }
                     }
                 }
                 if (last == null) {
