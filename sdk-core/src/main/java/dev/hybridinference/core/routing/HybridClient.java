@@ -467,6 +467,15 @@ public final class HybridClient implements InferenceClient {
         return (ms / 1000 + (ms % 1000 == 0 ? 0 : 1)) + " s";
     }
 
+    /** The later of {@code sofar} (null for none yet) and the retry-after that {@code e} asks for, if any. */
+    private static Duration laterRetryAfter(Duration sofar, InferenceException e) {
+        Optional<Duration> asked = e.retryAfter();
+        if (asked.isPresent() && (sofar == null || asked.get().compareTo(sofar) > 0)) {
+            return asked.get();
+        }
+        return sofar;
+    }
+
     /** Whether an error lets the call move on to another member. */
     private static boolean fallsBack(InferenceException e) {
         if (e instanceof ContextLengthExceededException) {
@@ -484,6 +493,9 @@ public final class HybridClient implements InferenceClient {
      */
     private final class Execution {
         private final ChatRequest request;
+        /** The model the request names, or null. */
+        private final String requested;
+
         private final long startNanos = nanoTime.getAsLong();
         private final Instant startedAt = clock.instant();
         private final Deadline deadline;
@@ -505,6 +517,7 @@ public final class HybridClient implements InferenceClient {
 
         Execution(ChatRequest request) {
             this.request = request;
+            this.requested = request.model().orElse(null);
             this.deadline = Deadline.of(request.options(), startedAt, startNanos, nanoTime);
         }
 
@@ -526,10 +539,7 @@ public final class HybridClient implements InferenceClient {
                 Attempted<ChatResponse> done = run(this::callBlocking);
                 MemberState m = done.member;
                 try {
-                    recordFor(m, done.value.receipt());
-                    Receipt receipt = compose(done.value.receipt(), m, done.predictedCold, Optional.empty());
-                    ChatResponse r = done.value;
-                    return new ChatResponse(r.text(), r.toolCalls(), r.finishReason(), r.usage(), receipt);
+                    return withCallReceipt(m, done.value, done.predictedCold);
                 } catch (RuntimeException e) {
                     // The member answered, but its answer could not be used (a null receipt, say).
                     throw fail(unexpected(e, m.name(), "member " + m.name() + "'s answer"), m);
@@ -571,8 +581,8 @@ public final class HybridClient implements InferenceClient {
             }
         }
 
-        /** Goes down the route until a member succeeds; the winner's slot (and trial, if any) is still held. */
-        private <T> Attempted<T> run(MemberCall<T> call) {
+        /** Asks the policy for the route; a policy that fails fails the call. */
+        private void chooseRoute() {
             try {
                 route = Objects.requireNonNull(policy.route(request, members), "the routing policy's route");
             } catch (InferenceException e) {
@@ -583,6 +593,11 @@ public final class HybridClient implements InferenceClient {
             if (LOG.isDebugEnabled()) {
                 LOG.debug("{}: route {}: {}", id, route.candidates(), route.reason());
             }
+        }
+
+        /** Goes down the route until a member succeeds; the winner's slot (and trial, if any) is still held. */
+        private <T> Attempted<T> run(MemberCall<T> call) {
+            chooseRoute();
             List<String> order = new ArrayList<>(route.candidates());
             List<MemberState> circuitsOpen = new ArrayList<>();
             boolean skippedOtherwise = false;
@@ -599,24 +614,14 @@ public final class HybridClient implements InferenceClient {
                     if (m == null) {
                         continue;
                     }
-                    String requested = request.model().orElse(null);
                     String served = requested == null ? null : m.modelFor(requested);
-                    String why = unfitReason(m, requested, served);
-                    if (why != null) {
-                        // It will not fit in a later round either: skip it once and drop it from the order.
-                        if (unfit.putIfAbsent(m.name(), why) == null) {
-                            skipped(m, why);
-                            note += "; skipped " + m.name() + ": " + why;
-                        }
+                    if (skipIfUnfit(m, requested, served)) {
+                        // It will not fit in a later round either: drop it from the order.
                         order.remove(i--);
                         continue;
                     }
                     MemberState.Gate gate = m.gate();
-                    if (gate == MemberState.Gate.OPEN) {
-                        skipped(m, "circuit open after repeated failures");
-                        if (!circuitsOpen.contains(m)) {
-                            circuitsOpen.add(m);
-                        }
+                    if (skipIfCircuitOpen(m, gate, circuitsOpen)) {
                         continue;
                     }
                     boolean acquired = false;
@@ -629,10 +634,7 @@ public final class HybridClient implements InferenceClient {
                     }
                     if (!acquired) {
                         skippedOtherwise = true;
-                        skipped(m, "no free slot: " + m.capacityText());
-                        if (m.name().equals(spilloverPrimary)) {
-                            note = "; spilled over: " + m.name() + " at " + m.capacityText();
-                        }
+                        skipNoSlot(m);
                         continue;
                     }
                     boolean predictedCold = m.predictedCold();
@@ -642,13 +644,7 @@ public final class HybridClient implements InferenceClient {
                     boolean handedOver = false;
                     try {
                         T value = call.run(m, forAttempt(served));
-                        if (last != null) {
-                            note += "; fell back to " + m.name() + " after "
-                                    + last.getClass().getSimpleName();
-                        }
-                        if (served != null && !served.equals(requested)) {
-                            note += "; model " + requested + " served by " + m.name() + " as " + served;
-                        }
+                        noteWinner(m, last, served);
                         handedOver = true;
                         return new Attempted<>(m, value, predictedCold, gate);
                     } catch (InferenceException x) {
@@ -682,10 +678,7 @@ public final class HybridClient implements InferenceClient {
                             m.name(),
                             e.getClass().getSimpleName());
                     retryable = true;
-                    if (e.retryAfter().isPresent()
-                            && (retryAfter == null || e.retryAfter().get().compareTo(retryAfter) > 0)) {
-                        retryAfter = e.retryAfter().get();
-                    }
+                    retryAfter = laterRetryAfter(retryAfter, e);
                 }
                 if (!retryable || made >= retry.maxAttempts()) {
                     break;
@@ -862,6 +855,63 @@ public final class HybridClient implements InferenceClient {
             attempts.add(new Attempt(m.name(), "", "routing", Attempt.Outcome.SKIPPED, Duration.ZERO, why));
         }
 
+        /**
+         * Whether member {@code m} cannot take the request at all; the first time it is met, the skip is
+         * recorded with why.
+         */
+        private boolean skipIfUnfit(MemberState m, String requested, String served) {
+            String why = unfitReason(m, requested, served);
+            if (why == null) {
+                return false;
+            }
+            if (unfit.putIfAbsent(m.name(), why) == null) {
+                skipped(m, why);
+                note += "; skipped " + m.name() + ": " + why;
+            }
+            return true;
+        }
+
+        /** Whether member {@code m}'s circuit is open; if so, the skip is recorded and {@code m} noted as open. */
+        private boolean skipIfCircuitOpen(MemberState m, MemberState.Gate gate, List<MemberState> circuitsOpen) {
+            if (gate != MemberState.Gate.OPEN) {
+                return false;
+            }
+            skipped(m, "circuit open after repeated failures");
+            if (!circuitsOpen.contains(m)) {
+                circuitsOpen.add(m);
+            }
+            return true;
+        }
+
+        /**
+         * Notes on the route how member {@code m} came to answer: after a failure ({@code last}, or null),
+         * or under another name ({@code served}) for the model asked for.
+         */
+        private void noteWinner(MemberState m, InferenceException last, String served) {
+            if (last != null) {
+                note += "; fell back to " + m.name() + " after "
+                        + last.getClass().getSimpleName();
+            }
+            if (served != null && !served.equals(requested)) {
+                note += "; model " + requested + " served by " + m.name() + " as " + served;
+            }
+        }
+
+        /** Member {@code m}'s answer {@code r}, recorded and carrying the whole call's receipt. */
+        private ChatResponse withCallReceipt(MemberState m, ChatResponse r, boolean predictedCold) {
+            recordFor(m, r.receipt());
+            Receipt receipt = compose(r.receipt(), m, predictedCold, Optional.empty());
+            return new ChatResponse(r.text(), r.toolCalls(), r.finishReason(), r.usage(), receipt);
+        }
+
+        /** Records the skip of a member without a free slot. */
+        private void skipNoSlot(MemberState m) {
+            skipped(m, "no free slot: " + m.capacityText());
+            if (m.name().equals(spilloverPrimary)) {
+                note = "; spilled over: " + m.name() + " at " + m.capacityText();
+            }
+        }
+
         private void absorb(InferenceException e, MemberState m) {
             failures++;
             Optional<Receipt> partial = e.partialReceipt();
@@ -998,16 +1048,7 @@ public final class HybridClient implements InferenceClient {
             /** Routes the call and makes its first attempt, on the caller's thread. */
             void start() {
                 try {
-                    try {
-                        route = Objects.requireNonNull(policy.route(request, members), "the routing policy's route");
-                    } catch (InferenceException e) {
-                        throw fail(e, null);
-                    } catch (RuntimeException e) {
-                        throw fail(unexpected(e, id, "the routing policy"), null);
-                    }
-                    if (LOG.isDebugEnabled()) {
-                        LOG.debug("{}: route {}: {}", id, route.candidates(), route.reason());
-                    }
+                    chooseRoute();
                     order = new ArrayList<>(route.candidates());
                     advance();
                 } catch (Throwable t) {
@@ -1028,24 +1069,14 @@ public final class HybridClient implements InferenceClient {
                             next++;
                             continue;
                         }
-                        String requested = request.model().orElse(null);
                         String served = requested == null ? null : m.modelFor(requested);
-                        String why = unfitReason(m, requested, served);
-                        if (why != null) {
-                            // It will not fit in a later round either: skip it once and drop it from the order.
-                            if (unfit.putIfAbsent(m.name(), why) == null) {
-                                skipped(m, why);
-                                note += "; skipped " + m.name() + ": " + why;
-                            }
+                        if (skipIfUnfit(m, requested, served)) {
+                            // It will not fit in a later round either: drop it from the order.
                             order.remove(next);
                             continue;
                         }
                         MemberState.Gate gate = m.gate();
-                        if (gate == MemberState.Gate.OPEN) {
-                            skipped(m, "circuit open after repeated failures");
-                            if (!circuitsOpen.contains(m)) {
-                                circuitsOpen.add(m);
-                            }
+                        if (skipIfCircuitOpen(m, gate, circuitsOpen)) {
                             next++;
                             continue;
                         }
@@ -1057,7 +1088,7 @@ public final class HybridClient implements InferenceClient {
                                     && m.name().equals(spilloverPrimary)
                                     && !deadline.limit(waitForSlot).isZero()) {
                                 // The one wait that needs a thread: a slot on the spillover primary.
-                                waitForSlot(m, gate, requested, served);
+                                waitForSlot(m, gate, served);
                                 handedOver = true;
                                 return;
                             }
@@ -1073,11 +1104,12 @@ public final class HybridClient implements InferenceClient {
                             }
                         }
                         if (!acquired) {
-                            noSlot(m);
+                            skippedOtherwise = true;
+                            skipNoSlot(m);
                             next++;
                             continue;
                         }
-                        attempt(m, gate, requested, served);
+                        attempt(m, gate, served);
                         return;
                     }
                     endOfRound();
@@ -1086,17 +1118,8 @@ public final class HybridClient implements InferenceClient {
                 }
             }
 
-            /** Skips a member without a free slot. */
-            private void noSlot(MemberState m) {
-                skippedOtherwise = true;
-                skipped(m, "no free slot: " + m.capacityText());
-                if (m.name().equals(spilloverPrimary)) {
-                    note = "; spilled over: " + m.name() + " at " + m.capacityText();
-                }
-            }
-
             /** Waits for a slot on a pool thread, then goes on from there. */
-            private void waitForSlot(MemberState m, MemberState.Gate gate, String requested, String served) {
+            private void waitForSlot(MemberState m, MemberState.Gate gate, String served) {
                 Runnable wait = () -> {
                     boolean acquired = false;
                     try {
@@ -1108,13 +1131,14 @@ public final class HybridClient implements InferenceClient {
                     }
                     if (!acquired) {
                         m.probeDone(gate);
-                        noSlot(m);
+                        skippedOtherwise = true;
+                        skipNoSlot(m);
                         next++;
                         advance();
                         return;
                     }
                     try {
-                        attempt(m, gate, requested, served);
+                        attempt(m, gate, served);
                     } catch (Throwable t) {
                         end(t);
                     }
@@ -1131,7 +1155,7 @@ public final class HybridClient implements InferenceClient {
              * Calls a member whose slot is held, under the model name it serves; its future's completion
              * takes the call on.
              */
-            private void attempt(MemberState m, MemberState.Gate gate, String requested, String served) {
+            private void attempt(MemberState m, MemberState.Gate gate, String served) {
                 boolean predictedCold = m.predictedCold();
                 m.started();
                 made++;
@@ -1156,7 +1180,7 @@ public final class HybridClient implements InferenceClient {
                 }
                 f.whenComplete((r, t) -> {
                     if (t == null) {
-                        answered(m, gate, predictedCold, r, requested, served);
+                        answered(m, gate, predictedCold, r, served);
                     } else {
                         failed(m, gate, fromFuture(m, t));
                     }
@@ -1175,24 +1199,11 @@ public final class HybridClient implements InferenceClient {
 
             /** A member answered: the call ends with its answer and the whole call's receipt. */
             private void answered(
-                    MemberState m,
-                    MemberState.Gate gate,
-                    boolean predictedCold,
-                    ChatResponse r,
-                    String requested,
-                    String served) {
+                    MemberState m, MemberState.Gate gate, boolean predictedCold, ChatResponse r, String served) {
                 try {
-                    if (last != null) {
-                        note += "; fell back to " + m.name() + " after "
-                                + last.getClass().getSimpleName();
-                    }
-                    if (served != null && !served.equals(requested)) {
-                        note += "; model " + requested + " served by " + m.name() + " as " + served;
-                    }
+                    noteWinner(m, last, served);
                     Objects.requireNonNull(r, "member's answer");
-                    recordFor(m, r.receipt());
-                    Receipt receipt = compose(r.receipt(), m, predictedCold, Optional.empty());
-                    end(new ChatResponse(r.text(), r.toolCalls(), r.finishReason(), r.usage(), receipt));
+                    end(withCallReceipt(m, r, predictedCold));
                 } catch (RuntimeException e) {
                     // The member answered, but its answer could not be used (a null receipt, say).
                     end(fail(unexpected(e, m.name(), "member " + m.name() + "'s answer"), m));
@@ -1226,10 +1237,7 @@ public final class HybridClient implements InferenceClient {
                                 m.name(),
                                 e.getClass().getSimpleName());
                         retryable = true;
-                        if (e.retryAfter().isPresent()
-                                && (retryAfter == null || e.retryAfter().get().compareTo(retryAfter) > 0)) {
-                            retryAfter = e.retryAfter().get();
-                        }
+                        retryAfter = laterRetryAfter(retryAfter, e);
                     }
                 } catch (Throwable t) {
                     end(t);
@@ -1246,15 +1254,18 @@ public final class HybridClient implements InferenceClient {
                     Duration wait = retry.backoff(round, retryAfter, random.getAsDouble());
                     if (deadline.expiresWithin(wait)) {
                         note += "; gave up: a wait of " + inWords(wait) + " would pass the deadline";
-                    } else if (waited.plus(wait).compareTo(retry.maxTotalWait()) > 0) {
-                        waited = waited.plus(wait);
-                        note += "; gave up: waiting again would pass maxTotalWait "
-                                + Deadline.saturatedMillis(retry.maxTotalWait()) + " ms";
                     } else {
-                        waited = waited.plus(wait);
-                        LOG.debug("{}: retry round {} in {}", id, round, inWords(wait));
-                        pause(wait);
-                        return;
+                        // Both are at most Long.MAX_VALUE nanoseconds, so the sum fits a Duration.
+                        Duration total = waited.plus(wait);
+                        if (total.compareTo(retry.maxTotalWait()) > 0) {
+                            note += "; gave up: waiting again would pass maxTotalWait "
+                                    + Deadline.saturatedMillis(retry.maxTotalWait()) + " ms";
+                        } else {
+                            waited = total;
+                            LOG.debug("{}: retry round {} in {}", id, round, inWords(wait));
+                            pause(wait);
+                            return;
+                        }
                     }
                 }
                 if (last == null) {
