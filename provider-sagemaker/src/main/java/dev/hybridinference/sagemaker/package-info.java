@@ -1,0 +1,2 @@
+/** AWS SageMaker endpoints behind {@link dev.hybridinference.core.InferenceClient}. */
+package dev.hybridinference.sagemaker;
