@@ -52,8 +52,6 @@ public final class VllmProviderFactory implements InferenceProviderFactory {
             "connectionIdleTimeout",
             "limits",
             "pricing");
-    private static final Set<String> LIMIT_KEYS =
-            Set.of("maxLineBytes", "maxResponseBytes", "maxToolCalls", "maxStreamChars", "maxGetBytes");
     private static final int MAX_REPLICAS = 256;
 
     /** Used by {@link java.util.ServiceLoader}. */
@@ -106,25 +104,12 @@ public final class VllmProviderFactory implements InferenceProviderFactory {
                 .ifPresent(b::connectionIdleTimeout);
         c.decimal("affinityMaxWaiting", BigDecimal.ZERO, new BigDecimal("1000000"))
                 .ifPresent(d -> b.affinityMaxWaiting(d.doubleValue()));
-        c.object("limits").ifPresent(l -> b.limits(limits(l)));
+        c.object("limits").ifPresent(l -> b.limits(ResponseLimits.read(l)));
         try {
             b.pricing(PricingConfig.read(c, "per-instance-hour", urls.size()));
         } catch (IllegalArgumentException e) {
             throw new ConfigurationException(c.pathOf("pricing"), e.getMessage());
         }
         return b.build();
-    }
-
-    /** The {@code limits:} section; each bound defaults to {@link ResponseLimits#DEFAULTS}. */
-    private static ResponseLimits limits(ConfigNode l) {
-        l.allowOnly(LIMIT_KEYS);
-        ResponseLimits d = ResponseLimits.DEFAULTS;
-        int max = Integer.MAX_VALUE;
-        return new ResponseLimits(
-                l.integer("maxLineBytes", 1024, max).map(Integer::longValue).orElse(d.maxLineBytes()),
-                l.integer("maxResponseBytes", 1024, max).map(Integer::longValue).orElse(d.maxResponseBytes()),
-                l.integer("maxToolCalls", 1, 100_000).orElse(d.maxToolCalls()),
-                l.integer("maxStreamChars", 1024, max).map(Integer::longValue).orElse(d.maxStreamChars()),
-                l.integer("maxGetBytes", 1024, max).map(Integer::longValue).orElse(d.maxGetBytes()));
     }
 }

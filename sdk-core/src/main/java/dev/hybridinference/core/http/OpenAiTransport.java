@@ -7,7 +7,6 @@ import dev.hybridinference.core.ChatChunk;
 import dev.hybridinference.core.ChatRequest;
 import dev.hybridinference.core.InferenceException;
 import dev.hybridinference.core.MalformedResponseException;
-import dev.hybridinference.core.Message;
 import dev.hybridinference.core.internal.openai.ChunkDecoder;
 import dev.hybridinference.core.spi.CallContext;
 import dev.hybridinference.core.spi.Deadline;
@@ -383,15 +382,7 @@ public final class OpenAiTransport {
                 ctx.onCancel(null);
             }
         }
-        return new HttpStream(exchange, endpoint, model, ctx, promptChars(request));
-    }
-
-    private static long promptChars(ChatRequest request) {
-        long n = 0;
-        for (Message m : request.messages()) {
-            n += m.content().length();
-        }
-        return n;
+        return new HttpStream(exchange, endpoint, model, ctx, StreamAssembler.promptChars(request));
     }
 
     /** The model ids the server lists at {@code GET /v1/models}. */

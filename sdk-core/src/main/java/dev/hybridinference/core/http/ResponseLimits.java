@@ -31,4 +31,23 @@ public record ResponseLimits(
             throw new IllegalArgumentException("limits must be positive");
         }
     }
+
+    /**
+     * Reads a provider's {@code limits:} section ({@code maxLineBytes}, {@code maxResponseBytes}, {@code
+     * maxToolCalls}, {@code maxStreamChars}, {@code maxGetBytes}); each bound defaults to {@link #DEFAULTS}.
+     *
+     * @throws dev.hybridinference.core.ConfigurationException naming the key that is unknown or out of range
+     */
+    public static ResponseLimits read(dev.hybridinference.core.spi.ConfigNode l) {
+        l.allowOnly(
+                java.util.Set.of("maxLineBytes", "maxResponseBytes", "maxToolCalls", "maxStreamChars", "maxGetBytes"));
+        ResponseLimits d = DEFAULTS;
+        int max = Integer.MAX_VALUE;
+        return new ResponseLimits(
+                l.integer("maxLineBytes", 1024, max).map(Integer::longValue).orElse(d.maxLineBytes()),
+                l.integer("maxResponseBytes", 1024, max).map(Integer::longValue).orElse(d.maxResponseBytes()),
+                l.integer("maxToolCalls", 1, 100_000).orElse(d.maxToolCalls()),
+                l.integer("maxStreamChars", 1024, max).map(Integer::longValue).orElse(d.maxStreamChars()),
+                l.integer("maxGetBytes", 1024, max).map(Integer::longValue).orElse(d.maxGetBytes()));
+    }
 }

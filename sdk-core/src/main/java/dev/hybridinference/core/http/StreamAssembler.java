@@ -2,9 +2,11 @@ package dev.hybridinference.core.http;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.hybridinference.core.ChatChunk;
+import dev.hybridinference.core.ChatRequest;
 import dev.hybridinference.core.FinishReason;
 import dev.hybridinference.core.InferenceException;
 import dev.hybridinference.core.MalformedResponseException;
+import dev.hybridinference.core.Message;
 import dev.hybridinference.core.ToolCall;
 import dev.hybridinference.core.Usage;
 import dev.hybridinference.core.internal.openai.ChunkDecoder;
@@ -67,6 +69,18 @@ public final class StreamAssembler {
         this.model = model == null ? "" : model;
         this.promptChars = Math.max(0, promptChars);
         this.limits = Objects.requireNonNull(limits, "limits");
+    }
+
+    /**
+     * The characters of a request's messages: the measure of the prompt that usage estimates use (about
+     * four characters a token) when a server reports no token counts.
+     */
+    public static long promptChars(ChatRequest request) {
+        long n = 0;
+        for (Message m : request.messages()) {
+            n += m.content() == null ? 0 : m.content().length();
+        }
+        return n;
     }
 
     /**

@@ -5,10 +5,9 @@ import dev.hybridinference.core.ChatChunk;
 import dev.hybridinference.core.FinishReason;
 import dev.hybridinference.core.InferenceException;
 import dev.hybridinference.core.InferenceTimeoutException;
-import dev.hybridinference.core.Message;
 import dev.hybridinference.core.Usage;
+import dev.hybridinference.core.http.StreamAssembler;
 import java.util.ArrayDeque;
-import java.util.List;
 import java.util.Objects;
 import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.ReentrantLock;
@@ -326,12 +325,27 @@ public final class StreamBridge implements ProviderStream {
      * Ignored after the stream's end.
      */
     public void onComplete(ProviderResult result) {
+        onComplete(null, result);
+    }
+
+    /**
+     * Ends the stream normally with a last chunk and the whole result. The last chunk needs no demand nor
+     * room: it is what the end of the body completes (a final line without a newline, say), one at most,
+     * so the bound holds. Ignored after the stream's end.
+     *
+     * @param last the last chunk, or null for none
+     * @param result the whole result
+     */
+    public void onComplete(ChatChunk last, ProviderResult result) {
         Objects.requireNonNull(result, "result");
         lock.lock();
         try {
             producerDone = true;
             if (upstreamEnded) {
                 return;
+            }
+            if (last != null) {
+                add(last);
             }
             endUpstream(result, null);
         } finally {
@@ -655,11 +669,7 @@ public final class StreamBridge implements ProviderStream {
     private ProviderResult estimate(long content) {
         Usage usage = Usage.ZERO;
         if (content > 0) {
-            long chars = 0;
-            List<Message> messages = ctx.request().messages();
-            for (Message m : messages) {
-                chars += m.content() == null ? 0 : m.content().length();
-            }
+            long chars = StreamAssembler.promptChars(ctx.request());
             usage = Usage.estimated(Math.max(1, (chars + 3) / 4), content);
         }
         return ProviderResult.builder()
