@@ -139,7 +139,9 @@ public final class SageMakerClient extends AbstractProviderClient {
     private final ColdStartWatch watch;
     private final Sessions sessions;
     private final SageMakerRuntimeClient sync;
-    private final SageMakerRuntimeAsyncClient async;
+    private final java.util.function.Supplier<SageMakerRuntimeAsyncClient> asyncFactory;
+    private final Object asyncLock = new Object();
+    private volatile SageMakerRuntimeAsyncClient async;
 
     private SageMakerClient(Builder b) {
         super(b.id(), TYPE, b.deployment.kind(), b.pricing(), b.ledger(), b.clock());
@@ -175,7 +177,9 @@ public final class SageMakerClient extends AbstractProviderClient {
                         .socketTimeout(b.readTimeout)
                         .maxConnections(b.maxConnections))
                 .build();
-        this.async = SageMakerRuntimeAsyncClient.builder()
+        // The asynchronous client (Netty, with its event-loop threads) is made on first use: an application
+        // that only makes blocking calls never starts it.
+        this.asyncFactory = () -> SageMakerRuntimeAsyncClient.builder()
                 .region(r)
                 .credentialsProvider(credentials)
                 .applyMutation(c -> {
@@ -250,7 +254,7 @@ public final class SageMakerClient extends AbstractProviderClient {
         String platformSession = sessionToSend(callerSession, true);
         InvokeEndpointRequest req = invokeRequest(body, platformSession, timeout(ctx));
         long start = System.nanoTime();
-        CompletableFuture<InvokeEndpointResponse> call = async.invokeEndpoint(req);
+        CompletableFuture<InvokeEndpointResponse> call = async().invokeEndpoint(req);
         CompletableFuture<ProviderResult> out = new CompletableFuture<>();
         call.whenComplete((r, t) -> {
             try {
@@ -368,7 +372,7 @@ public final class SageMakerClient extends AbstractProviderClient {
                             bridge.onError(t);
                         })
                         .build();
-        CompletableFuture<Void> call = async.invokeEndpointWithResponseStream(rb.build(), handler);
+        CompletableFuture<Void> call = async().invokeEndpointWithResponseStream(rb.build(), handler);
         call.whenComplete((v, t) -> {
             if (t != null) {
                 started.completeExceptionally(t);
@@ -595,12 +599,34 @@ public final class SageMakerClient extends AbstractProviderClient {
         return e;
     }
 
+    /** The asynchronous client, made on first use; refused once the client is closed. */
+    private SageMakerRuntimeAsyncClient async() {
+        SageMakerRuntimeAsyncClient a = async;
+        if (a == null) {
+            synchronized (asyncLock) {
+                if (isClosed()) {
+                    throw new CancelledException("client is closed", id(), label, 0, null, null);
+                }
+                a = async;
+                if (a == null) {
+                    a = asyncFactory.get();
+                    async = a;
+                }
+            }
+        }
+        return a;
+    }
+
     @Override
     protected void doClose() {
         try {
             sync.close();
         } finally {
-            async.close();
+            synchronized (asyncLock) {
+                if (async != null) {
+                    async.close();
+                }
+            }
         }
     }
 
