@@ -235,10 +235,12 @@ public final class SageMakerEmulator implements AutoCloseable {
         /**
          * 400 {@code ThrottlingException}, as AWS JSON services send throttling; the SDK has no modelled class for
          * it in SageMaker Runtime (a generic {@code SageMakerRuntimeException} with that error code) and retries
-         * it by code. Whether SageMaker itself answers this way is unconfirmed.
+         * it by code. AWS does not document it for SageMaker Runtime; users report it (with {@code {"message":
+         * null}}) when an endpoint's concurrency is exceeded. {@code message} may be null to send exactly that.
          */
         public static Failure throttling(String message) {
-            return coded(400, "ThrottlingException", message);
+            return new Failure(
+                    400, "ThrottlingException", "ThrottlingException" + CORAL_NAMESPACE, message, null, null);
         }
 
         /** 500 {@code InternalFailure}: the SDK's {@code InternalFailureException}. */
@@ -276,7 +278,10 @@ public final class SageMakerEmulator implements AutoCloseable {
             return errorType;
         }
 
-        /** The message, or null for a model error, whose message names the endpoint it is sent from. */
+        /**
+         * The message: null for a model error, whose message names the endpoint it is sent from, and for a
+         * throttling failure made without one.
+         */
         public String message() {
             return message;
         }
@@ -351,7 +356,6 @@ public final class SageMakerEmulator implements AutoCloseable {
     private final ColdStartMode coldStartMode;
     private final Duration idleTimeout;
     private final Semaphore permits;
-    private final int maxConcurrency;
     private final boolean queueAboveLimit;
     private final long seed;
     private final boolean sessionsEnabled;
@@ -385,7 +389,6 @@ public final class SageMakerEmulator implements AutoCloseable {
         this.coldStartDelay = b.coldStartDelay;
         this.coldStartMode = b.coldStartMode;
         this.idleTimeout = b.idleTimeout;
-        this.maxConcurrency = b.maxConcurrency;
         this.queueAboveLimit = b.queueAboveLimit;
         this.permits = b.maxConcurrency > 0 ? new Semaphore(b.maxConcurrency, true) : null;
         this.seed = b.seed;
@@ -660,12 +663,7 @@ public final class SageMakerEmulator implements AutoCloseable {
                     return;
                 }
             } else if (!permits.tryAcquire()) {
-                sendError(
-                        ex,
-                        requestId,
-                        Failure.throttling("Rate exceeded: the endpoint's maximum concurrency of " + maxConcurrency
-                                + " requests is in use."),
-                        name);
+                sendError(ex, requestId, Failure.throttling(null), name);
                 return;
             }
             permitted = true;
@@ -1168,7 +1166,8 @@ public final class SageMakerEmulator implements AutoCloseable {
 
         /**
          * At most {@code n} calls served at once (default no limit); a call above the limit waits for a free
-         * slot when {@code queue} is true, else gets 400 ThrottlingException.
+         * slot when {@code queue} is true, else gets 400 ThrottlingException with a null message (see {@link
+         * Failure#throttling}).
          */
         public Builder maxConcurrency(int n, boolean queue) {
             if (n < 1) {

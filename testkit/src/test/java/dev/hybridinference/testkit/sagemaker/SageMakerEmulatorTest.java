@@ -1047,6 +1047,7 @@ class SageMakerEmulatorTest {
                 .isInstanceOfSatisfying(SageMakerRuntimeException.class, e -> {
                     assertThat(e.statusCode()).isEqualTo(400);
                     assertThat(e.awsErrorDetails().errorCode()).isEqualTo("ThrottlingException");
+                    assertThat(e.awsErrorDetails().errorMessage()).isNull();
                 });
         assertThat(emulator.maxInFlightSeen()).isEqualTo(1);
         stalled.cancel(true);
