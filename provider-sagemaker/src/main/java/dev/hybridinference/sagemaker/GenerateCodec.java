@@ -212,6 +212,7 @@ final class GenerateCodec implements PayloadCodec {
         private long tokens;
         private long reportedTokens = -1;
         private boolean done;
+        private boolean complete;
 
         Decoder(Context context) {
             this.context = context;
@@ -235,6 +236,17 @@ final class GenerateCodec implements PayloadCodec {
         public ChatChunk finish() {
             splitter.finish();
             ChatChunk last = drain();
+            // The last event carries generated_text (and details): a body that stopped before it was cut, which
+            // the platform's client may report as a normal end.
+            if (!complete) {
+                throw new ProviderUnavailableException(
+                        "the stream ended before the container finished its answer",
+                        context.providerId(),
+                        context.endpoint(),
+                        0,
+                        null,
+                        null);
+            }
             assembler.end();
             return last;
         }
@@ -247,6 +259,7 @@ final class GenerateCodec implements PayloadCodec {
                 }
                 if (done || e.data().equals("[DONE]")) {
                     done = true;
+                    complete = true;
                     continue;
                 }
                 joined = Chunks.join(joined, event(parse(e.data(), context)));
@@ -270,6 +283,9 @@ final class GenerateCodec implements PayloadCodec {
                         0,
                         null,
                         null);
+            }
+            if (n.hasNonNull("generated_text") || details.isObject() || done) {
+                complete = true;
             }
             if (details.path("generated_tokens").canConvertToLong()) {
                 reportedTokens = details.get("generated_tokens").asLong();

@@ -57,6 +57,7 @@ final class MessagesCodec implements PayloadCodec {
         private final Context context;
         private final StreamSplitter splitter;
         private final StreamAssembler assembler;
+        private boolean finished;
 
         Decoder(Context context) {
             this.context = context;
@@ -80,7 +81,18 @@ final class MessagesCodec implements PayloadCodec {
         public ChatChunk finish() {
             splitter.finish();
             ChatChunk last = drain();
-            // JSON lines end with the body, not with [DONE].
+            // SSE ends with [DONE]; JSON lines end with the body, after a chunk that gives the finish reason.
+            // A body that stopped before either was cut: the platform's client may report a connection closed
+            // part way as a normal end.
+            if (!assembler.isEnded() && !finished) {
+                throw new dev.hybridinference.core.ProviderUnavailableException(
+                        "the stream ended before the container finished its answer",
+                        context.providerId(),
+                        context.endpoint(),
+                        0,
+                        null,
+                        null);
+            }
             assembler.end();
             return last;
         }
@@ -91,7 +103,11 @@ final class MessagesCodec implements PayloadCodec {
                 if (assembler.isEnded()) {
                     continue; // after [DONE]
                 }
-                joined = Chunks.join(joined, assembler.accept(e));
+                ChatChunk c = assembler.accept(e);
+                if (c != null && c.finishReason() != null) {
+                    finished = true;
+                }
+                joined = Chunks.join(joined, c);
             }
             return joined;
         }

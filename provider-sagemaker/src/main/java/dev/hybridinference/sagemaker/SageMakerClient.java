@@ -46,6 +46,7 @@ import software.amazon.awssdk.core.SdkBytes;
 import software.amazon.awssdk.http.Protocol;
 import software.amazon.awssdk.http.apache.ApacheHttpClient;
 import software.amazon.awssdk.http.nio.netty.NettyNioAsyncHttpClient;
+import software.amazon.awssdk.http.nio.netty.SdkEventLoopGroup;
 import software.amazon.awssdk.regions.Region;
 import software.amazon.awssdk.services.sagemakerruntime.SageMakerRuntimeAsyncClient;
 import software.amazon.awssdk.services.sagemakerruntime.SageMakerRuntimeClient;
@@ -142,6 +143,7 @@ public final class SageMakerClient extends AbstractProviderClient {
     private final java.util.function.Supplier<SageMakerRuntimeAsyncClient> asyncFactory;
     private final Object asyncLock = new Object();
     private volatile SageMakerRuntimeAsyncClient async;
+    private SdkEventLoopGroup eventLoops;
 
     private SageMakerClient(Builder b) {
         super(b.id(), TYPE, b.deployment.kind(), b.pricing(), b.ledger(), b.clock());
@@ -190,6 +192,7 @@ public final class SageMakerClient extends AbstractProviderClient {
                 .overrideConfiguration(
                         o -> o.retryStrategy(AwsRetryStrategy.doNotRetry()).apiCallTimeout(callTimeout))
                 .httpClientBuilder(NettyNioAsyncHttpClient.builder()
+                        .eventLoopGroup(eventLoops())
                         .protocol(Protocol.HTTP1_1)
                         .connectionTimeout(b.connectTimeout)
                         .readTimeout(b.readTimeout)
@@ -599,6 +602,18 @@ public final class SageMakerClient extends AbstractProviderClient {
         return e;
     }
 
+    /**
+     * The event loops of the asynchronous client, owned here: the SDK's own group waits out a quiet period of
+     * seconds when closed, which would hold {@link #close()} that long.
+     */
+    private SdkEventLoopGroup eventLoops() {
+        SdkEventLoopGroup g = SdkEventLoopGroup.builder()
+                .numberOfThreads(Math.max(1, Math.min(4, Runtime.getRuntime().availableProcessors())))
+                .build();
+        eventLoops = g;
+        return g;
+    }
+
     /** The asynchronous client, made on first use; refused once the client is closed. */
     private SageMakerRuntimeAsyncClient async() {
         SageMakerRuntimeAsyncClient a = async;
@@ -625,6 +640,10 @@ public final class SageMakerClient extends AbstractProviderClient {
             synchronized (asyncLock) {
                 if (async != null) {
                     async.close();
+                }
+                if (eventLoops != null) {
+                    // No quiet period: nothing more is submitted once the client is closed.
+                    eventLoops.eventLoopGroup().shutdownGracefully(0, 2, TimeUnit.SECONDS);
                 }
             }
         }

@@ -78,7 +78,7 @@ class SageMakerClientTest {
 
     private static String text(ChatStream s) {
         StringBuilder b = new StringBuilder();
-        for (ChatChunk c; (c = s.next()) != null; ) {
+        for (ChatChunk c : s) {
             b.append(c.text());
         }
         return b.toString();
@@ -174,12 +174,11 @@ class SageMakerClientTest {
         SageMakerEmulator e = emulator(b -> b.container(Container.MESSAGES_SSE));
         CostLedger ledger = new CostLedger();
         SageMakerClient c = closing(client(e).ledger(ledger).build());
-        e.answerNext("one two three four five six");
         e.streamErrorNextAfter(3, "ModelStreamError", "ModelInvocationTimeExceeded", "the model took too long");
         List<String> got = new ArrayList<>();
-        ChatStream s = c.stream(ChatRequest.of("go"));
+        ChatStream s = c.stream(ChatRequest.builder().user("go").maxTokens(10).build());
         assertThatThrownBy(() -> {
-                    for (ChatChunk ch; (ch = s.next()) != null; ) {
+                    for (ChatChunk ch : s) {
                         got.add(ch.text());
                     }
                 })
@@ -193,8 +192,10 @@ class SageMakerClientTest {
                                     .outcome())
                             .isEqualTo(Attempt.Outcome.FAILED);
                 });
-        assertThat(String.join("", got)).isNotEmpty();
-        assertThat("one two three four five six").startsWith(String.join("", got));
+        assertThat(got)
+                .as("what the three parts before the error carried")
+                .isNotEmpty()
+                .hasSizeLessThanOrEqualTo(3);
         assertThat(ledger.totals().calls()).isEqualTo(1);
     }
 
@@ -202,7 +203,6 @@ class SageMakerClientTest {
     void aCorruptedFrameFailsTheStreamWithAClearError() {
         SageMakerEmulator e = emulator(b -> b.container(Container.MESSAGES_SSE));
         SageMakerClient c = closing(client(e).build());
-        e.answerNext("alpha beta gamma delta");
         e.corruptNextAfter(2);
         try (ChatStream s = c.stream(ChatRequest.of("go"))) {
             assertThatThrownBy(() -> text(s))
