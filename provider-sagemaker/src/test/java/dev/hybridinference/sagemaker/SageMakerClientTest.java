@@ -212,6 +212,44 @@ class SageMakerClientTest {
     }
 
     @Test
+    void aStreamClosedQuietlyBeforeTheContainersEndFailsRatherThanEndingShort() {
+        for (Container container : List.of(Container.MESSAGES_SSE, Container.LMI_JSONLINES)) {
+            SageMakerEmulator e = emulator(b -> b.container(container));
+            PayloadCodec codec = container == Container.MESSAGES_SSE
+                    ? PayloadCodec.messages()
+                    : PayloadCodec.lmi(PromptTemplate.CHATML);
+            SageMakerClient c = closing(client(e).payloadCodec(codec).build());
+            e.truncateNextAfter(3);
+            try (ChatStream s =
+                    c.stream(ChatRequest.builder().user("go").maxTokens(10).build())) {
+                assertThatThrownBy(() -> text(s))
+                        .as(container.toString())
+                        .isInstanceOf(ProviderUnavailableException.class)
+                        .hasMessageContaining("before the container finished");
+            }
+        }
+    }
+
+    @Test
+    void aRequestHeldWhileTheEndpointStartsIsSeenAsAColdStartByItsLatency() {
+        SageMakerEmulator e = emulator(b -> b.container(Container.MESSAGES_SSE)
+                .coldStart(Duration.ofMillis(1500), SageMakerEmulator.ColdStartMode.HOLD));
+        SageMakerClient c = closing(client(e)
+                .deployment(SageMakerClient.Deployment.SERVERLESS)
+                .coldStartThreshold(Duration.ofMillis(700))
+                .build());
+        for (int i = 0; i < 3; i++) {
+            assertThat(c.chat(ChatRequest.of("warm " + i)).receipt().coldStart().observed())
+                    .isFalse();
+        }
+        e.scaleToZero();
+        Receipt cold = c.chat(ChatRequest.of("after scale-in")).receipt();
+        assertThat(cold.coldStart().observed()).isTrue();
+        assertThat(cold.coldStart().duration().orElseThrow()).isGreaterThan(Duration.ofMillis(700));
+        assertThat(cold.attempts()).as("held, not refused: one attempt").hasSize(1);
+    }
+
+    @Test
     void throttlingThenSuccessIsRetriedByTheCoresRetryLayer() {
         SageMakerEmulator e = emulator(b -> b.container(Container.MESSAGES_SSE));
         InferenceClient c =
