@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.hybridinference.core.InferenceClient;
 import dev.hybridinference.localgpu.LocalGpuClient;
+import dev.hybridinference.sagemaker.SageMakerClient;
 import dev.hybridinference.testkit.OpenAiCompatibleServer;
 import dev.hybridinference.vllm.VllmClient;
 import java.io.IOException;
@@ -42,8 +43,12 @@ import org.junit.jupiter.api.Test;
  */
 class ApiSurfaceTest {
     /** A class of each published module with Java code, to find the module's classes from. */
-    private static final List<Class<?>> MODULES =
-            List.of(InferenceClient.class, VllmClient.class, LocalGpuClient.class, OpenAiCompatibleServer.class);
+    private static final List<Class<?>> MODULES = List.of(
+            InferenceClient.class,
+            VllmClient.class,
+            LocalGpuClient.class,
+            SageMakerClient.class,
+            OpenAiCompatibleServer.class);
 
     /**
      * Signatures allowed to mention another type anyway, as {@code "owner#member -> type"} with the reason.
@@ -52,7 +57,11 @@ class ApiSurfaceTest {
     static final Map<String, String> ALLOWED = Map.of(
             "dev.hybridinference.core.http.OpenAiTransport$Builder#httpClient(okhttp3.OkHttpClient) -> okhttp3.OkHttpClient",
             "the HTTP SPI runs on OkHttp: a provider author may hand in one client so that several transports share"
-                    + " its connection pool and dispatcher; users of the API never see it");
+                    + " its connection pool and dispatcher; users of the API never see it",
+            "dev.hybridinference.sagemaker.SageMakerClient$Builder#credentials(software.amazon.awssdk.auth.credentials.AwsCredentialsProvider)"
+                    + " -> software.amazon.awssdk.auth.credentials.AwsCredentialsProvider",
+            "AWS credentials come in many kinds (assume-role, SSO, web identity, a container's role) that only the AWS"
+                    + " SDK's own provider type can stand for; configuration covers the common ones without it");
 
     @Test
     void publicSignaturesMentionOnlyTheJdkAndOurPublicTypes() throws Exception {

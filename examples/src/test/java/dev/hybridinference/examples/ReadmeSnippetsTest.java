@@ -49,6 +49,7 @@ class ReadmeSnippetsTest {
             "dev.hybridinference.core.spi.*",
             "dev.hybridinference.vllm.*",
             "dev.hybridinference.localgpu.*",
+            "dev.hybridinference.sagemaker.*",
             "java.math.*",
             "java.nio.file.*",
             "java.time.*",
