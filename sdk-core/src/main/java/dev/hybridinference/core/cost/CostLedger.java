@@ -75,6 +75,23 @@ public final class CostLedger {
         prune();
     }
 
+    /**
+     * Records activity on a provider's capacity that is no call of the application's: a keep-warm ping, say.
+     * It costs nothing itself and adds no call to the totals, but under {@link Pricing.PerInstanceSecond} it
+     * keeps an instance alive in the ledger's estimate, as it does on the platform, so {@link #capacity}
+     * shows what keeping warm costs.
+     *
+     * @param providerId the provider whose capacity was busy
+     * @param start when the activity started
+     * @param end when it ended
+     */
+    public void recordActivity(String providerId, Instant start, Instant end) {
+        Capacity c = capacities.get(Objects.requireNonNull(providerId, "providerId"));
+        if (c != null) {
+            c.activity(start, end);
+        }
+    }
+
     private void prune() {
         // Minutes age out once a minute: skip the Instant arithmetic on the other calls of the minute.
         long nowMillis = clock.millis();
@@ -181,6 +198,12 @@ public final class CostLedger {
                 if (lifetimes != null) {
                     lifetimes.stop(at);
                 }
+            }
+        }
+
+        void activity(Instant start, Instant end) {
+            if (lifetimes != null && !start.isBefore(since)) {
+                lifetimes.record(start, end, false);
             }
         }
 

@@ -532,6 +532,20 @@ public abstract class AbstractProviderClient implements InferenceClient {
         }
     }
 
+    /**
+     * Records activity on this provider's capacity that is no call of the application's (a keep-warm ping):
+     * under {@link Pricing.PerInstanceSecond} it keeps an instance alive in this client's estimate of live
+     * instances and in the ledger's capacity report, as on the platform, at no cost of its own.
+     */
+    protected final void recordActivity(java.time.Instant start, java.time.Instant end) {
+        if (lifetimes != null) {
+            lifetimes.record(start, end, false);
+        }
+        if (ledger != null) {
+            ledger.recordActivity(id, start, end);
+        }
+    }
+
     /** One call's metering: its occupancy ticket and the measure of the provider's work. */
     static final class CallMeter {
         final OccupancyMeter.Ticket ticket;
