@@ -522,7 +522,7 @@ public final class LoopbackHttp implements AutoCloseable {
 
         private static String pathOf(String target) {
             String t = target;
-            int scheme = t.indexOf("://");
+            int scheme = t.startsWith("/") ? -1 : t.indexOf("://");
             if (scheme >= 0) {
                 int slash = t.indexOf('/', scheme + 3);
                 t = slash >= 0 ? t.substring(slash) : "/";
