@@ -191,8 +191,8 @@ public final class CloudRunEmulator implements AutoCloseable {
     /**
      * The next chat-completions request that reaches an instance (after those already scripted) answers exactly
      * {@code text}, whatever its {@code max_tokens}, with finish reason {@code stop}. Streamed, it comes one word
-     * per chunk: each chunk a word with the whitespace before it, so the first has no leading space and the chunks
-     * join to {@code text}. Completion tokens are the words.
+     * per chunk: each chunk a word with the whitespace before it (trailing whitespace stays with the last word), so
+     * the first has no leading space unless the text has one, and the chunks join to {@code text}. Completion tokens are the words.
      */
     public void answerNext(String text) {
         scripts.add(new Script(ScriptKind.ANSWER, Objects.requireNonNull(text), 0, -1));
@@ -467,7 +467,7 @@ public final class CloudRunEmulator implements AutoCloseable {
             noInstance(ex, anyStarting());
             return;
         }
-        boolean served = false;
+        Slot slot = new Slot(instance);
         try {
             long untilReady = instance.readyAt - System.nanoTime();
             if (untilReady > 0) {
@@ -477,6 +477,7 @@ public final class CloudRunEmulator implements AutoCloseable {
                         ex.abort();
                         return;
                     }
+                    slot.done();
                     noInstance(ex, true);
                     return;
                 }
@@ -485,10 +486,10 @@ public final class CloudRunEmulator implements AutoCloseable {
                     return;
                 }
             }
-            served = true;
-            container(ex);
+            slot.served = true;
+            container(ex, slot);
         } finally {
-            release(instance, served);
+            slot.done();
         }
     }
 
@@ -583,30 +584,56 @@ public final class CloudRunEmulator implements AutoCloseable {
 
     // ---- the container (vLLM) ----
 
-    private void container(Exchange ex) throws IOException {
+    /**
+     * A request's slot on an instance. It is given back just before the last bytes of the answer are written, so
+     * that a client that has its answer finds the emulator's counts up to date.
+     */
+    private final class Slot {
+        final Instance instance;
+        boolean served;
+        private boolean released;
+
+        Slot(Instance instance) {
+            this.instance = instance;
+        }
+
+        void done() {
+            if (!released) {
+                released = true;
+                release(instance, served);
+            }
+        }
+    }
+
+    private static void reply(Exchange ex, Slot slot, int status, String contentType, String body) throws IOException {
+        slot.done();
+        send(ex, status, contentType, body);
+    }
+
+    private void container(Exchange ex, Slot slot) throws IOException {
         String path = ex.path();
         String method = ex.method();
         switch (path) {
             case "/v1/chat/completions" -> {
                 if (method.equals("POST")) {
-                    chat(ex);
+                    chat(ex, slot);
                 } else {
-                    send(ex, 405, "application/json", "{\"detail\":\"Method Not Allowed\"}");
+                    reply(ex, slot, 405, "application/json", "{\"detail\":\"Method Not Allowed\"}");
                 }
             }
             case "/v1/models" -> {
                 if (method.equals("GET")) {
-                    models(ex);
+                    models(ex, slot);
                 } else {
-                    send(ex, 405, "application/json", "{\"detail\":\"Method Not Allowed\"}");
+                    reply(ex, slot, 405, "application/json", "{\"detail\":\"Method Not Allowed\"}");
                 }
             }
-            case "/health" -> send(ex, 200, "application/json", "");
-            default -> send(ex, 404, "application/json", "{\"detail\":\"Not Found\"}");
+            case "/health" -> reply(ex, slot, 200, "application/json", "");
+            default -> reply(ex, slot, 404, "application/json", "{\"detail\":\"Not Found\"}");
         }
     }
 
-    private void models(Exchange ex) throws IOException {
+    private void models(Exchange ex, Slot slot) throws IOException {
         ObjectNode root = MAPPER.createObjectNode();
         root.put("object", "list");
         ArrayNode data = root.putArray("data");
@@ -618,7 +645,7 @@ public final class CloudRunEmulator implements AutoCloseable {
                 .put("root", model)
                 .putNull("parent")
                 .put("max_model_len", 8192);
-        send(ex, 200, "application/json", root.toString());
+        reply(ex, slot, 200, "application/json", root.toString());
     }
 
     private long startedAtEpochSecond() {
@@ -642,11 +669,11 @@ public final class CloudRunEmulator implements AutoCloseable {
         }
     }
 
-    private void chat(Exchange ex) throws IOException {
+    private void chat(Exchange ex, Slot slot) throws IOException {
         Script script = scripts.poll();
         ScriptKind kind = script == null ? null : script.kind();
         if (kind == ScriptKind.FAIL) {
-            send(ex, script.status(), contentTypeOf(script.text()), script.text());
+            reply(ex, slot, script.status(), contentTypeOf(script.text()), script.text());
             return;
         }
         if (kind == ScriptKind.STALL) {
@@ -657,8 +684,9 @@ public final class CloudRunEmulator implements AutoCloseable {
         try {
             chat = parse(ex.body());
         } catch (Refusal r) {
-            send(
+            reply(
                     ex,
+                    slot,
                     r.status,
                     "application/json",
                     OpenAiChatShapes.error(r.getMessage(), r.type, r.param, r.status)
@@ -679,7 +707,7 @@ public final class CloudRunEmulator implements AutoCloseable {
         long created = System.currentTimeMillis() / 1000;
         int promptTokens = GeneratedText.words(chat.prompt());
         if (chat.stream()) {
-            stream(ex, chat, pieces, finish, promptTokens, id, created, cutAfter);
+            stream(ex, slot, chat, pieces, finish, promptTokens, id, created, cutAfter);
         } else {
             ObjectNode body = OpenAiChatShapes.completion(
                     id,
@@ -694,6 +722,7 @@ public final class CloudRunEmulator implements AutoCloseable {
                 return;
             }
             byte[] bytes = body.toString().getBytes(StandardCharsets.UTF_8);
+            slot.done();
             try {
                 if (cutAfter >= 0) {
                     ex.sendTruncated(200, headers("application/json"), bytes, bytes.length / 2);
@@ -780,11 +809,18 @@ public final class CloudRunEmulator implements AutoCloseable {
         return "";
     }
 
-    /** Splits text into words, each with the whitespace before it, so that the pieces join to the text exactly. */
+    /**
+     * Splits text into words, each with the whitespace before it (trailing whitespace stays with the last word),
+     * so that the pieces join to the text exactly.
+     */
     static List<String> exactPieces(String text) {
         List<String> pieces = new ArrayList<>();
+        int lastWordChar = text.length() - 1;
+        while (lastWordChar >= 0 && Character.isWhitespace(text.charAt(lastWordChar))) {
+            lastWordChar--;
+        }
         int start = 0;
-        for (int i = 1; i < text.length(); i++) {
+        for (int i = 1; i < lastWordChar; i++) {
             if (!Character.isWhitespace(text.charAt(i - 1))
                     && Character.isWhitespace(text.charAt(i))
                     && !text.substring(start, i).isBlank()) {
@@ -800,6 +836,7 @@ public final class CloudRunEmulator implements AutoCloseable {
 
     private void stream(
             Exchange ex,
+            Slot slot,
             Chat chat,
             List<String> pieces,
             String finish,
@@ -812,6 +849,7 @@ public final class CloudRunEmulator implements AutoCloseable {
             event(ex, OpenAiChatShapes.roleChunk(id, created, chat.model()));
             for (int i = 0; i < pieces.size(); i++) {
                 if (i == cutAfter) {
+                    slot.done();
                     ex.reset();
                     return;
                 }
@@ -822,6 +860,7 @@ public final class CloudRunEmulator implements AutoCloseable {
                 event(ex, OpenAiChatShapes.contentChunk(id, created, chat.model(), pieces.get(i)));
             }
             if (cutAfter >= 0) {
+                slot.done();
                 ex.reset();
                 return;
             }
@@ -829,6 +868,7 @@ public final class CloudRunEmulator implements AutoCloseable {
             if (chat.includeUsage()) {
                 event(ex, OpenAiChatShapes.usageChunk(id, created, chat.model(), promptTokens, pieces.size()));
             }
+            slot.done();
             ex.writeChunk("data: [DONE]\n\n".getBytes(StandardCharsets.UTF_8));
             ex.endChunked();
         } catch (IOException e) {

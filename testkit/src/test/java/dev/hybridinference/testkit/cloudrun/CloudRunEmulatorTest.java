@@ -201,6 +201,30 @@ class CloudRunEmulatorTest {
     }
 
     @Test
+    void aScriptedAnswerIsTheExactTextBlockingOrStreamed() {
+        CloudRunEmulator run = start(CloudRunEmulator.builder());
+        String text = "  two\nlines,  spaced ";
+        run.answerNext(text);
+        run.answerNext(text);
+        run.answerNext("");
+
+        HttpResponse<String> blocking = chatCall(run.url(), chat("a"));
+        assertThat(content(blocking)).isEqualTo(text);
+        assertThat(json(blocking).at("/usage/completion_tokens").asInt()).isEqualTo(3);
+
+        ObjectNode body = chat("a");
+        body.put("stream", true);
+        List<String> events = events(chatCall(run.url(), body).body());
+        List<String> pieces = events.subList(1, events.size() - 2).stream()
+                .map(e -> Calls.readJson(e).at("/choices/0/delta/content").asText())
+                .toList();
+        assertThat(pieces).containsExactly("  two", "\nlines,", "  spaced ");
+        assertThat(String.join("", pieces)).isEqualTo(text);
+
+        assertThat(content(chatCall(run.url(), chat("a")))).isEmpty();
+    }
+
+    @Test
     void aCutStreamEndsWithAResetAndNoEnd() throws Exception {
         CloudRunEmulator run = start(CloudRunEmulator.builder());
         run.cutNextAfter(2);
@@ -322,7 +346,7 @@ class CloudRunEmulatorTest {
     void parallelRequestsStartOneInstancePerConcurrencySlotsUpToTheMax() {
         ObjectNode body = chatWithMax("hi", 4);
         CloudRunEmulator run = start(CloudRunEmulator.builder()
-                .coldStart(Duration.ofMillis(500))
+                .coldStart(Duration.ofMillis(700))
                 .tokenLatency(Duration.ofMillis(50))
                 .concurrency(2)
                 .maxInstances(5));
@@ -331,7 +355,7 @@ class CloudRunEmulatorTest {
         assertThat(run.maxInstancesSeen()).isEqualTo(3);
 
         CloudRunEmulator capped = start(CloudRunEmulator.builder()
-                .coldStart(Duration.ofMillis(500))
+                .coldStart(Duration.ofMillis(700))
                 .tokenLatency(Duration.ofMillis(50))
                 .concurrency(2)
                 .maxInstances(3));
@@ -350,8 +374,8 @@ class CloudRunEmulatorTest {
                 start(CloudRunEmulator.builder().coldStart(startup).idleTimeout(idle));
         assertThat(run.billableInstanceTime()).isZero();
 
+        long sent = System.nanoTime();
         assertThat(chatCall(run.url(), chat("hi")).statusCode()).isEqualTo(200);
-        long served = System.nanoTime();
         Duration afterRequest = run.billableInstanceTime();
         assertThat(afterRequest).isGreaterThanOrEqualTo(startup);
         Calls.sleep(Duration.ofMillis(150));
@@ -360,7 +384,9 @@ class CloudRunEmulatorTest {
                 .isGreaterThanOrEqualTo(afterRequest.plusMillis(150));
 
         await("scale-in", Duration.ofSeconds(10), () -> run.liveInstances() == 0);
-        assertThat(Duration.ofNanos(System.nanoTime() - served)).isGreaterThanOrEqualTo(idle);
+        assertThat(Duration.ofNanos(System.nanoTime() - sent))
+                .as("the instance was removed after its startup, its request and its idle timeout")
+                .isGreaterThanOrEqualTo(startup.plus(idle));
         Duration billed = run.billableInstanceTime();
         assertThat(billed).isGreaterThanOrEqualTo(startup.plus(idle));
         Calls.sleep(Duration.ofMillis(50));
