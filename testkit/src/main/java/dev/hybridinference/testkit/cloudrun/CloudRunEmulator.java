@@ -49,9 +49,11 @@ import java.util.concurrent.locks.ReentrantLock;
  * Builder#coldStart} that the request waits out), else waits for a slot. A request that has no slot on a ready
  * instance after {@link Builder#holdLimit} gets 429 (or the {@link Builder#startupFailure} while an instance is
  * starting). An instance without requests for {@link Builder#idleTimeout} is removed, except the {@link
- * Builder#minInstances} started with the emulator. Unlike Cloud Run's autoscaler (which works from CPU and
- * concurrency averages over a minute and can route a held request to whichever instance frees first), a request is
- * bound to the instance it reserved; the counts and delays a client sees are the same in the cases tests build.
+ * Builder#minInstances} started with the emulator. This is simpler than Cloud Run's autoscaler, which works from
+ * CPU and concurrency averages over a minute and can give a held request whichever slot frees first: here a request
+ * stays with the instance it reserved, so it may wait for its new instance where Cloud Run would serve it sooner.
+ * A request gives its slot back just before the last bytes of its answer, so the counts are up to date once a
+ * client has its answer.
  *
  * <p><b>The container</b> is vLLM's OpenAI-compatible server: {@code POST /v1/chat/completions} (blocking, or SSE
  * with {@code stream: true}: a role chunk, one chunk per word, a finish chunk, the usage chunk ({@code "choices":
