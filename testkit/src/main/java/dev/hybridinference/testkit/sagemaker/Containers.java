@@ -5,12 +5,13 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.hybridinference.testkit.internal.GeneratedText;
+import dev.hybridinference.testkit.internal.OpenAiChatShapes;
 import dev.hybridinference.testkit.sagemaker.SageMakerEmulator.Container;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.SplittableRandom;
 
 /**
  * What the emulated inference containers read and write: the request shapes they accept and the bodies and
@@ -21,15 +22,6 @@ final class Containers {
 
     /** Output length when the request names none. */
     static final int DEFAULT_MAX_TOKENS = 16;
-
-    /** The words generated text is drawn from. */
-    static final List<String> WORDS = List.of(
-            "the", "model", "answers", "with", "a", "short", "list", "of", "plain", "words", "that", "read", "like",
-            "text", "and", "stay", "amber", "same", "for", "each", "prompt", "river", "stone", "cloud", "lamp",
-            "garden", "signal", "harbor", "window", "engine", "paper", "orbit", "maple", "copper", "silent", "bright",
-            "quick", "gentle", "distant", "hidden", "steady", "north", "south", "east", "west", "morning", "evening",
-            "winter", "summer", "bridge", "valley", "forest", "meadow", "island", "mirror", "thread", "anchor",
-            "lantern", "compass", "canvas", "pebble", "ember", "tide", "echo");
 
     private Containers() {}
 
@@ -210,8 +202,7 @@ final class Containers {
 
     /** Counts whitespace-separated words. */
     static int words(String text) {
-        String t = text.strip();
-        return t.isEmpty() ? 0 : t.split("\\s+").length;
+        return GeneratedText.words(text);
     }
 
     /** The words of a scripted text, re-joined with single spaces: the first bare, the others after a space. */
@@ -228,34 +219,15 @@ final class Containers {
     }
 
     /**
-     * Deterministic generated text: {@code count} words from {@link #WORDS}, chosen by a generator seeded with
-     * the prompt, the request's seed (when it has one) and the emulator's seed.
+     * Deterministic generated text: {@code count} words (see {@link GeneratedText}), chosen by the prompt, the
+     * request's seed (when it has one) and the emulator's seed.
      */
     static Answer generate(String prompt, Long requestSeed, long emulatorSeed, int count) {
-        long h = 0xcbf29ce484222325L; // FNV-1a over the prompt's UTF-8 bytes
-        for (byte b : prompt.getBytes(StandardCharsets.UTF_8)) {
-            h ^= b & 0xFF;
-            h *= 0x100000001b3L;
-        }
-        h = mix(h ^ mix(requestSeed == null ? 0x5DEECE66DL : requestSeed + 1));
-        h = mix(h ^ mix(emulatorSeed + 0x9E3779B97F4A7C15L));
-        SplittableRandom random = new SplittableRandom(h);
-        List<String> pieces = new ArrayList<>(count);
-        for (int i = 0; i < count; i++) {
-            String w = WORDS.get(random.nextInt(WORDS.size()));
-            pieces.add(i == 0 ? w : " " + w);
-        }
-        return new Answer(pieces, true, null, null);
-    }
-
-    private static long mix(long z) {
-        z = (z ^ (z >>> 30)) * 0xbf58476d1ce4e5b9L;
-        z = (z ^ (z >>> 27)) * 0x94d049bb133111ebL;
-        return z ^ (z >>> 31);
+        return new Answer(GeneratedText.pieces(prompt, requestSeed, emulatorSeed, count), true, null, null);
     }
 
     private static int tokenId(String piece) {
-        int i = WORDS.indexOf(piece.strip());
+        int i = GeneratedText.WORDS.indexOf(piece.strip());
         return i >= 0 ? 1000 + i : 2000 + (piece.strip().hashCode() & 0x7FFF);
     }
 
@@ -304,34 +276,28 @@ final class Containers {
     }
 
     private static ObjectNode chatCompletion(Call call, Answer answer, String id, long created) {
-        ObjectNode root = MAPPER.createObjectNode();
-        root.put("id", id)
-                .put("object", "chat.completion")
-                .put("created", created)
-                .put("model", call.model());
-        ObjectNode choice = root.putArray("choices").addObject();
-        choice.put("index", 0);
-        ObjectNode message = choice.putObject("message").put("role", "assistant");
+        ObjectNode message;
         if (answer.isToolCall()) {
+            message = MAPPER.createObjectNode().put("role", "assistant");
             message.putNull("content");
             ObjectNode tool = message.putArray("tool_calls").addObject();
             tool.put("id", toolCallId(id)).put("type", "function");
             tool.putObject("function").put("name", answer.toolName()).put("arguments", answer.toolArguments());
         } else {
-            message.put("content", answer.joined());
+            message = OpenAiChatShapes.assistantMessage(answer.joined());
         }
-        choice.putNull("logprobs");
-        choice.put("finish_reason", answer.chatFinish());
-        usage(root.putObject("usage"), call.promptTokens(), answer.completionTokens());
-        return root;
+        return OpenAiChatShapes.completion(
+                id,
+                created,
+                call.model(),
+                message,
+                answer.chatFinish(),
+                call.promptTokens(),
+                answer.completionTokens());
     }
 
     private static String toolCallId(String id) {
         return "call_" + id.substring(id.indexOf('-') + 1);
-    }
-
-    private static void usage(ObjectNode u, int prompt, int completion) {
-        u.put("prompt_tokens", prompt).put("completion_tokens", completion).put("total_tokens", prompt + completion);
     }
 
     // ---- streams ----
@@ -352,9 +318,7 @@ final class Containers {
     private static void chatStream(
             Container c, Call call, Answer answer, String id, long created, List<StreamPiece> out) {
         boolean sse = sse(c);
-        ObjectNode roleDelta =
-                MAPPER.createObjectNode().put("role", "assistant").put("content", "");
-        out.add(event(sse, false, chunk(call, id, created, roleDelta, null)));
+        out.add(event(sse, false, OpenAiChatShapes.roleChunk(id, created, call.model())));
         if (answer.isToolCall()) {
             String args = answer.toolArguments();
             int half = args.length() / 2;
@@ -370,45 +334,24 @@ final class Containers {
             out.add(event(sse, true, chunk(call, id, created, second, null)));
         } else {
             for (String piece : answer.pieces()) {
-                out.add(event(
-                        sse,
-                        true,
-                        chunk(call, id, created, MAPPER.createObjectNode().put("content", piece), null)));
+                out.add(event(sse, true, OpenAiChatShapes.contentChunk(id, created, call.model(), piece)));
             }
         }
-        out.add(event(sse, false, chunk(call, id, created, MAPPER.createObjectNode(), answer.chatFinish())));
+        out.add(event(sse, false, OpenAiChatShapes.finishChunk(id, created, call.model(), answer.chatFinish())));
         if (sse && call.includeUsage()) {
-            ObjectNode usage = chunkBase(call, id, created);
-            usage.putArray("choices");
-            usage(usage.putObject("usage"), call.promptTokens(), answer.completionTokens());
-            out.add(event(true, false, usage));
+            out.add(event(
+                    true,
+                    false,
+                    OpenAiChatShapes.usageChunk(
+                            id, created, call.model(), call.promptTokens(), answer.completionTokens())));
         }
         if (sse) {
             out.add(new StreamPiece("data: [DONE]\n\n".getBytes(StandardCharsets.UTF_8), false));
         }
     }
 
-    private static ObjectNode chunkBase(Call call, String id, long created) {
-        ObjectNode root = MAPPER.createObjectNode();
-        root.put("id", id)
-                .put("object", "chat.completion.chunk")
-                .put("created", created)
-                .put("model", call.model());
-        return root;
-    }
-
     private static ObjectNode chunk(Call call, String id, long created, ObjectNode delta, String finish) {
-        ObjectNode root = chunkBase(call, id, created);
-        ObjectNode choice = root.putArray("choices").addObject();
-        choice.put("index", 0);
-        choice.set("delta", delta);
-        choice.putNull("logprobs");
-        if (finish == null) {
-            choice.putNull("finish_reason");
-        } else {
-            choice.put("finish_reason", finish);
-        }
-        return root;
+        return OpenAiChatShapes.chunk(id, created, call.model(), delta, finish);
     }
 
     private static StreamPiece event(boolean sse, boolean token, JsonNode json) {

@@ -2,11 +2,12 @@ package dev.hybridinference.testkit.sagemaker;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.hybridinference.testkit.internal.LoopbackHttp;
+import dev.hybridinference.testkit.internal.LoopbackHttp.Exchange;
 import dev.hybridinference.testkit.sagemaker.Containers.Answer;
 import dev.hybridinference.testkit.sagemaker.Containers.BadBody;
 import dev.hybridinference.testkit.sagemaker.Containers.Call;
 import dev.hybridinference.testkit.sagemaker.Containers.StreamPiece;
-import dev.hybridinference.testkit.sagemaker.LoopbackHttp.Exchange;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.net.URI;

@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.fail;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.hybridinference.testkit.internal.GeneratedText;
 import dev.hybridinference.testkit.sagemaker.SageMakerEmulator.ColdStartMode;
 import dev.hybridinference.testkit.sagemaker.SageMakerEmulator.Container;
 import dev.hybridinference.testkit.sagemaker.SageMakerEmulator.Failure;
@@ -1206,7 +1207,7 @@ class SageMakerEmulatorTest {
         assertThat(otherSeed).isNotEqualTo(textA);
         assertThat(textA.split(" "))
                 .hasSize(12)
-                .allSatisfy(w -> assertThat(Containers.WORDS).contains(w));
+                .allSatisfy(w -> assertThat(GeneratedText.WORDS).contains(w));
         assertThat(defaultLength.split(" ")).hasSize(16);
         JsonNode choice = a.path("choices").get(0);
         assertThat(choice.path("finish_reason").asText()).isEqualTo("length");

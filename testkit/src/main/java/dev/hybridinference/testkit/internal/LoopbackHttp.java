@@ -1,4 +1,4 @@
-package dev.hybridinference.testkit.sagemaker;
+package dev.hybridinference.testkit.internal;
 
 import java.io.BufferedInputStream;
 import java.io.BufferedOutputStream;
@@ -8,8 +8,10 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.net.InetAddress;
+import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
+import java.net.URLDecoder;
 import java.nio.charset.StandardCharsets;
 import java.util.Collections;
 import java.util.LinkedHashMap;
@@ -28,10 +30,18 @@ import java.util.concurrent.atomic.AtomicInteger;
  * It gives the handler what the JDK's server cannot: responses whose headers are never sent, bodies cut
  * short of their declared length, and a way to wait until the client closes the connection without writing
  * anything.
+ *
+ * <p>Shared by the testkit's emulators; not part of the testkit's API.
  */
-final class LoopbackHttp implements AutoCloseable {
+public final class LoopbackHttp implements AutoCloseable {
     /** Handles one request on a connection; it must answer through the exchange or abort it. */
-    interface Handler {
+    public interface Handler {
+        /**
+         * Handles one request.
+         *
+         * @param exchange the request and the means to answer it
+         * @throws IOException when the connection fails; the connection is then closed
+         */
         void handle(Exchange exchange) throws IOException;
     }
 
@@ -44,9 +54,36 @@ final class LoopbackHttp implements AutoCloseable {
     private final Set<Socket> open = ConcurrentHashMap.newKeySet();
     private volatile boolean closed;
 
-    LoopbackHttp(Handler handler, String threadName) throws IOException {
+    /**
+     * Starts a server on a free loopback port.
+     *
+     * @param handler answers each request
+     * @param threadName the prefix of the server's thread names
+     * @throws IOException when the socket cannot be opened
+     */
+    public LoopbackHttp(Handler handler, String threadName) throws IOException {
+        this(handler, threadName, 0);
+    }
+
+    /**
+     * Starts a server on a given loopback port (0 for a free one). The address may be reused at once, so a
+     * fixed port can serve one server after another.
+     *
+     * @param handler answers each request
+     * @param threadName the prefix of the server's thread names
+     * @param port the port, or 0
+     * @throws IOException when the port cannot be bound
+     */
+    public LoopbackHttp(Handler handler, String threadName, int port) throws IOException {
         this.handler = handler;
-        this.serverSocket = new ServerSocket(0, 128, InetAddress.getLoopbackAddress());
+        this.serverSocket = new ServerSocket();
+        try {
+            serverSocket.setReuseAddress(true);
+            serverSocket.bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), port), 128);
+        } catch (IOException e) {
+            closeQuietly(serverSocket);
+            throw e;
+        }
         AtomicInteger n = new AtomicInteger();
         this.executor = Executors.newCachedThreadPool(r -> {
             Thread t = new Thread(r, threadName + "-" + n.incrementAndGet());
@@ -58,16 +95,18 @@ final class LoopbackHttp implements AutoCloseable {
         acceptor.start();
     }
 
-    int port() {
+    /** The port the server listens on. */
+    public int port() {
         return serverSocket.getLocalPort();
     }
 
-    InetAddress address() {
+    /** The loopback address the server listens on. */
+    public InetAddress address() {
         return serverSocket.getInetAddress();
     }
 
     /** Whether {@link #close()} has begun; a connection that fails after that was closed by the server. */
-    boolean closed() {
+    public boolean closed() {
         return closed;
     }
 
@@ -118,6 +157,7 @@ final class LoopbackHttp implements AutoCloseable {
         }
     }
 
+    /** Stops accepting, closes every connection and interrupts the handlers still running. */
     @Override
     public void close() {
         closed = true;
@@ -133,6 +173,27 @@ final class LoopbackHttp implements AutoCloseable {
         }
     }
 
+    /**
+     * Decodes {@code application/x-www-form-urlencoded} text (a form body or a query string): fields by name, in
+     * order, the first value of a repeated field kept; {@code +} is a space, percent escapes are UTF-8.
+     */
+    public static Map<String, String> formFields(String encoded) {
+        Map<String, String> fields = new LinkedHashMap<>();
+        if (encoded == null || encoded.isEmpty()) {
+            return fields;
+        }
+        for (String pair : encoded.split("&")) {
+            if (pair.isEmpty()) {
+                continue;
+            }
+            int eq = pair.indexOf('=');
+            String name = URLDecoder.decode(eq >= 0 ? pair.substring(0, eq) : pair, StandardCharsets.UTF_8);
+            String value = eq >= 0 ? URLDecoder.decode(pair.substring(eq + 1), StandardCharsets.UTF_8) : "";
+            fields.putIfAbsent(name, value);
+        }
+        return fields;
+    }
+
     private static void closeQuietly(AutoCloseable c) {
         try {
             c.close();
@@ -142,12 +203,13 @@ final class LoopbackHttp implements AutoCloseable {
     }
 
     /** One request and the means to answer it. */
-    static final class Exchange {
+    public static final class Exchange {
         private final Socket socket;
         private final InputStream in;
         private final OutputStream out;
         private final String method;
         private final String path;
+        private final String query;
         private final Map<String, String> headers;
         private final byte[] body;
         private boolean reusable;
@@ -159,6 +221,7 @@ final class LoopbackHttp implements AutoCloseable {
                 OutputStream out,
                 String method,
                 String path,
+                String query,
                 Map<String, String> headers,
                 byte[] body,
                 boolean reusable) {
@@ -167,6 +230,7 @@ final class LoopbackHttp implements AutoCloseable {
             this.out = out;
             this.method = method;
             this.path = path;
+            this.query = query;
             this.headers = headers;
             this.body = body;
             this.reusable = reusable;
@@ -229,39 +293,57 @@ final class LoopbackHttp implements AutoCloseable {
                     out,
                     requestLine[0],
                     pathOf(requestLine[1]),
+                    queryOf(requestLine[1]),
                     Collections.unmodifiableMap(headers),
                     body,
                     reusable);
         }
 
-        String method() {
+        /** The request method. */
+        public String method() {
             return method;
         }
 
         /** The decoded path, without the query string. */
-        String path() {
+        public String path() {
             return path;
         }
 
+        /** The raw (still percent-encoded) query string without its {@code ?}, or an empty string. */
+        public String query() {
+            return query;
+        }
+
+        /**
+         * A parameter of the query string, decoded as a form field ({@code +} is a space), or null; the first
+         * when it is repeated.
+         */
+        public String queryParameter(String name) {
+            return formFields(query).get(name);
+        }
+
         /** Request headers by lower-cased name; repeated headers are joined with commas. */
-        Map<String, String> headers() {
+        public Map<String, String> headers() {
             return headers;
         }
 
-        String header(String lowerCaseName) {
+        /** A request header by its lower-cased name, or null. */
+        public String header(String lowerCaseName) {
             return headers.get(lowerCaseName);
         }
 
-        byte[] body() {
+        /** The request body (empty when there is none); the array is the exchange's own. */
+        public byte[] body() {
             return body;
         }
 
-        boolean reusable() {
+        /** Whether the connection can carry another request after this one. */
+        public boolean reusable() {
             return reusable;
         }
 
         /** Sends a whole response with a Content-Length. */
-        void sendFixed(int status, Map<String, String> responseHeaders, byte[] responseBody) throws IOException {
+        public void sendFixed(int status, Map<String, String> responseHeaders, byte[] responseBody) throws IOException {
             writeHead(status, responseHeaders, "Content-Length: " + responseBody.length);
             out.write(responseBody);
             out.flush();
@@ -271,7 +353,7 @@ final class LoopbackHttp implements AutoCloseable {
          * Declares the whole body's length, sends only the first {@code sent} bytes and drops the connection,
          * so that the client sees the body end early.
          */
-        void sendTruncated(int status, Map<String, String> responseHeaders, byte[] responseBody, int sent)
+        public void sendTruncated(int status, Map<String, String> responseHeaders, byte[] responseBody, int sent)
                 throws IOException {
             writeHead(status, responseHeaders, "Content-Length: " + responseBody.length);
             out.write(responseBody, 0, Math.min(sent, responseBody.length));
@@ -280,13 +362,13 @@ final class LoopbackHttp implements AutoCloseable {
         }
 
         /** Sends the status and headers of a chunked response and flushes them. */
-        void startChunked(int status, Map<String, String> responseHeaders) throws IOException {
+        public void startChunked(int status, Map<String, String> responseHeaders) throws IOException {
             writeHead(status, responseHeaders, "Transfer-Encoding: chunked");
             out.flush();
         }
 
         /** Sends one chunk of a chunked body and flushes it. */
-        void writeChunk(byte[] data) throws IOException {
+        public void writeChunk(byte[] data) throws IOException {
             if (data.length == 0) {
                 return;
             }
@@ -297,19 +379,19 @@ final class LoopbackHttp implements AutoCloseable {
         }
 
         /** Ends a chunked body. */
-        void endChunked() throws IOException {
+        public void endChunked() throws IOException {
             out.write("0\r\n\r\n".getBytes(StandardCharsets.US_ASCII));
             out.flush();
         }
 
         /** Closes the connection at once, whatever state the response is in. */
-        void abort() {
+        public void abort() {
             reusable = false;
             closeQuietly(socket);
         }
 
         /** Closes the connection with a TCP reset instead of an orderly close. */
-        void reset() {
+        public void reset() {
             reusable = false;
             try {
                 socket.setSoLinger(true, 0);
@@ -323,7 +405,7 @@ final class LoopbackHttp implements AutoCloseable {
          * Blocks until the client closes the connection (or the server closes the socket), reading and
          * dropping anything the client sends meanwhile; the connection cannot be reused afterwards.
          */
-        void awaitClientGone() {
+        public void awaitClientGone() {
             reusable = false;
             byte[] sink = new byte[1024];
             try {
@@ -433,9 +515,14 @@ final class LoopbackHttp implements AutoCloseable {
             }
         }
 
+        private static String queryOf(String target) {
+            int query = target.indexOf('?');
+            return query >= 0 ? target.substring(query + 1) : "";
+        }
+
         private static String pathOf(String target) {
             String t = target;
-            int scheme = t.indexOf("://");
+            int scheme = t.startsWith("/") ? -1 : t.indexOf("://");
             if (scheme >= 0) {
                 int slash = t.indexOf('/', scheme + 3);
                 t = slash >= 0 ? t.substring(slash) : "/";
