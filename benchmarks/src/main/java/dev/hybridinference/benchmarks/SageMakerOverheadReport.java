@@ -78,8 +78,12 @@ import software.amazon.awssdk.services.sagemakerruntime.model.InvokeEndpointWith
  *       call's future; a stream that ended without {@code [DONE]} fails.
  * </ul>
  *
- * <p>The bare side does not set a per-request {@code apiCallTimeout} (the client's applies) and does not
- * encode the body on each call; the provider does both.
+ * <p>The bare side does not encode the body on each call; the provider does. Neither sets a per-request
+ * {@code apiCallTimeout}: the clients' own applies (the provider sets one only for a request whose deadline
+ * is earlier, and these requests have none).
+ *
+ * <p>Each stream costs both sides the same in the AWS SDK itself (its event-stream decoder allocates a
+ * buffer of about 2 MB per response), so the per-call allocation of all client threads is dominated by it.
  *
  * <p>Arguments (optional): {@code [repeats]}, how many times to run the paired check and the allocation
  * (default 1). With {@code loop variant [seconds]} instead, one side of one mode ({@code blockingSdk},
