@@ -24,9 +24,12 @@ import dev.hybridinference.core.spi.StreamBridge;
 import java.net.URI;
 import java.time.Duration;
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.TreeMap;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
@@ -89,6 +92,9 @@ public final class SageMakerClient extends AbstractProviderClient {
     /** The provider type in configuration. */
     public static final String TYPE = "sagemaker";
 
+    /** The most variants whose attribute maps are kept. */
+    private static final int MAX_CACHED_VARIANTS = 32;
+
     /** How the endpoint is deployed, which decides how it bills and whether it cold starts. */
     public enum Deployment {
         /** Instances that stay up (billed per instance hour). */
@@ -142,6 +148,11 @@ public final class SageMakerClient extends AbstractProviderClient {
     private final SageMakerRuntimeClient sync;
     private final java.util.function.Supplier<SageMakerRuntimeAsyncClient> asyncFactory;
     private final Object asyncLock = new Object();
+    /** The attributes of a result whose variant is not known, redacted once. */
+    private final Map<String, String> attributesWithoutVariant;
+    /** The attributes of a result by the variant that answered, redacted once. */
+    private final Map<String, Map<String, String>> attributesByVariant = new ConcurrentHashMap<>();
+
     private volatile SageMakerRuntimeAsyncClient async;
     private SdkEventLoopGroup eventLoops;
 
@@ -160,6 +171,7 @@ public final class SageMakerClient extends AbstractProviderClient {
         this.streamBuffer = b.streamBuffer;
         this.label = "sagemaker:" + region + "/" + endpointName
                 + (inferenceComponent == null ? "" : "/" + inferenceComponent);
+        this.attributesWithoutVariant = Secrets.redactedCopy(rawAttributes(null));
         this.watch = new ColdStartWatch(b.coldStartProfile(), b.coldStartThreshold);
         this.sessions = b.statefulSessions ? new Sessions(b.maxSessions, b.clock()) : null;
         AwsCredentialsProvider credentials = b.credentials();
@@ -283,8 +295,11 @@ public final class SageMakerClient extends AbstractProviderClient {
                 .endpointName(endpointName)
                 .contentType(codec.contentType())
                 .accept(codec.accept())
-                .body(SdkBytes.fromByteArrayUnsafe(body))
-                .overrideConfiguration(o -> o.apiCallTimeout(timeout));
+                .body(SdkBytes.fromByteArrayUnsafe(body));
+        if (timeout.compareTo(callTimeout) < 0) {
+            // The clients' own apiCallTimeout is the call timeout: only an earlier deadline needs a request's.
+            b.overrideConfiguration(o -> o.apiCallTimeout(timeout));
+        }
         if (inferenceComponent != null) {
             b.inferenceComponentName(inferenceComponent);
         }
@@ -324,7 +339,7 @@ public final class SageMakerClient extends AbstractProviderClient {
         }
         ProviderResult decoded = codec.decode(bytes, codecContext(request));
         ColdStart cold = watch.succeeded(start, end - start, end);
-        return describe(decoded.toBuilder(), r.invokedProductionVariant())
+        return describe(decoded, r.invokedProductionVariant())
                 .coldStart(cold)
                 .requestBytes(requestBytes)
                 .responseBytes(bytes.length)
@@ -344,8 +359,11 @@ public final class SageMakerClient extends AbstractProviderClient {
                 .endpointName(endpointName)
                 .contentType(codec.contentType())
                 .accept(codec.accept())
-                .body(SdkBytes.fromByteArrayUnsafe(body))
-                .overrideConfiguration(o -> o.apiCallTimeout(timeout(ctx)));
+                .body(SdkBytes.fromByteArrayUnsafe(body));
+        Duration timeout = timeout(ctx);
+        if (timeout.compareTo(callTimeout) < 0) {
+            rb.overrideConfiguration(o -> o.apiCallTimeout(timeout));
+        }
         if (inferenceComponent != null) {
             rb.inferenceComponentName(inferenceComponent);
         }
@@ -447,7 +465,7 @@ public final class SageMakerClient extends AbstractProviderClient {
         /** What was decoded so far, for the receipt of a stream that failed or was closed. */
         ProviderResult partial() {
             synchronized (decoder) {
-                return describe(decoder.result().toBuilder(), variant)
+                return describe(decoder.result(), variant)
                         .requestBytes(requestBytes)
                         .responseBytes(responseBytes.get())
                         .build();
@@ -541,17 +559,48 @@ public final class SageMakerClient extends AbstractProviderClient {
                 id(), label, request.model().orElse(model), StreamAssembler.promptChars(request), limits);
     }
 
-    private ProviderResult.Builder describe(ProviderResult.Builder b, String variant) {
-        b.attribute("endpoint", endpointName)
-                .attribute("region", region)
-                .attribute("deployment", deployment.configName());
+    /**
+     * {@code r} as a builder, with this client's attributes added. A result that carries none of its own (as
+     * the built-in codecs' do not) gets a map made and redacted once for its variant, rather than a map
+     * copied for each attribute and redacted on every call.
+     */
+    private ProviderResult.Builder describe(ProviderResult r, String variant) {
+        ProviderResult.Builder b = r.toBuilder();
+        if (r.attributes().isEmpty()) {
+            return b.attributes(attributes(variant));
+        }
+        rawAttributes(variant).forEach(b::attribute);
+        return b;
+    }
+
+    /** This client's attributes for a result from {@code variant} (or none), redacted; cached by variant. */
+    private Map<String, String> attributes(String variant) {
+        if (variant == null) {
+            return attributesWithoutVariant;
+        }
+        Map<String, String> m = attributesByVariant.get(variant);
+        if (m == null) {
+            m = Secrets.redactedCopy(rawAttributes(variant));
+            // An endpoint has a few variants; should the platform name many, the rest are made per call.
+            if (attributesByVariant.size() < MAX_CACHED_VARIANTS) {
+                attributesByVariant.putIfAbsent(variant, m);
+            }
+        }
+        return m;
+    }
+
+    private Map<String, String> rawAttributes(String variant) {
+        Map<String, String> m = new TreeMap<>();
+        m.put("endpoint", endpointName);
+        m.put("region", region);
+        m.put("deployment", deployment.configName());
         if (variant != null) {
-            b.attribute("variant", variant);
+            m.put("variant", variant);
         }
         if (inferenceComponent != null) {
-            b.attribute("inferenceComponent", inferenceComponent);
+            m.put("inferenceComponent", inferenceComponent);
         }
-        return b;
+        return m;
     }
 
     /** The SDK's time limit for this call: the configured call timeout, cut to the call's deadline. */

@@ -21,6 +21,7 @@ import dev.hybridinference.core.ProviderUnavailableException;
 import dev.hybridinference.core.Receipt;
 import dev.hybridinference.core.RequestOptions;
 import dev.hybridinference.core.cost.CostLedger;
+import dev.hybridinference.core.spi.ProviderResult;
 import dev.hybridinference.testkit.sagemaker.SageMakerEmulator;
 import dev.hybridinference.testkit.sagemaker.SageMakerEmulator.Container;
 import dev.hybridinference.testkit.sagemaker.SageMakerEmulator.Failure;
@@ -127,6 +128,59 @@ class SageMakerClientTest {
         assertThat(req.header("amz-sdk-request"))
                 .as("the SDK's own retries are off")
                 .contains("max=1");
+    }
+
+    @Test
+    void everyResultSaysWhereItRanBesideWhatItsCodecAdds() {
+        SageMakerEmulator e = emulator(b -> b.container(Container.MESSAGES_SSE).variant("green"));
+        PayloadCodec messages = PayloadCodec.messages();
+        PayloadCodec tagging = new PayloadCodec() {
+            @Override
+            public byte[] encode(ChatRequest request, String model, boolean stream) {
+                return messages.encode(request, model, stream);
+            }
+
+            @Override
+            public ProviderResult decode(byte[] body, Context context) {
+                return messages.decode(body, context).toBuilder()
+                        .attribute("container", "tagged")
+                        .attribute("region", "from-codec")
+                        .build();
+            }
+
+            @Override
+            public StreamDecoder streamDecoder(Context context) {
+                return messages.streamDecoder(context);
+            }
+        };
+        SageMakerClient plain = closing(client(e).build());
+        SageMakerClient tagged = closing(client(e).payloadCodec(tagging).build());
+        ChatRequest req = ChatRequest.builder().user("hi").maxTokens(4).build();
+
+        for (int i = 0; i < 2; i++) {
+            assertThat(plain.chat(req).receipt().attributes())
+                    .as("blocking call " + i)
+                    .containsExactlyInAnyOrderEntriesOf(java.util.Map.of(
+                            "endpoint", "e1", "region", "us-east-1", "deployment", "real-time", "variant", "green"));
+            try (ChatStream s = plain.stream(req)) {
+                text(s);
+                assertThat(s.response().receipt().attributes())
+                        .as("stream " + i)
+                        .containsExactlyInAnyOrderEntriesOf(java.util.Map.of(
+                                "endpoint", "e1",
+                                "region", "us-east-1",
+                                "deployment", "real-time",
+                                "variant", "green"));
+            }
+        }
+        assertThat(tagged.chat(req).receipt().attributes())
+                .as("the codec's attributes, the client's taking precedence")
+                .containsExactlyInAnyOrderEntriesOf(java.util.Map.of(
+                        "container", "tagged",
+                        "endpoint", "e1",
+                        "region", "us-east-1",
+                        "deployment", "real-time",
+                        "variant", "green"));
     }
 
     @Test
