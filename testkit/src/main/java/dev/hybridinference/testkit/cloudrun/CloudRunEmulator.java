@@ -215,8 +215,9 @@ public final class CloudRunEmulator implements AutoCloseable {
 
     /**
      * The next chat-completions request that reaches an instance (after those already scripted) stalls: the
-     * instance accepts it and sends nothing, not even headers, until the client closes the connection (counted in
-     * {@link #disconnects()}) or the emulator closes. It keeps its slot on the instance meanwhile.
+     * instance accepts it and sends nothing more (a blocking request not even headers; a streamed one its 200 and
+     * event-stream headers, then no event) until the client closes the connection (counted in {@link
+     * #disconnects()}) or the emulator closes. It keeps its slot on the instance meanwhile.
      */
     public void stallNext() {
         scripts.add(new Script(ScriptKind.STALL, null, 0, -1));
@@ -679,6 +680,9 @@ public final class CloudRunEmulator implements AutoCloseable {
             return;
         }
         if (kind == ScriptKind.STALL) {
+            if (new String(ex.body(), StandardCharsets.UTF_8).replace(" ", "").contains("\"stream\":true")) {
+                ex.startChunked(200, Map.of("Content-Type", "text/event-stream"));
+            }
             stall(ex);
             return;
         }
