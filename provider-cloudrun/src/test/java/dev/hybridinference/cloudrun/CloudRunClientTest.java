@@ -105,6 +105,26 @@ class CloudRunClientTest {
     }
 
     @Test
+    void withoutAKeyTheTokenComesFromTheMetadataServerAsOnGoogleCloud() throws Exception {
+        Integer port = Integer.getInteger("gce.metadata.port");
+        org.junit.jupiter.api.Assumptions.assumeTrue(port != null, "run by Maven, which reserves the metadata port");
+        org.junit.jupiter.api.Assumptions.assumeTrue(
+                System.getenv("GOOGLE_APPLICATION_CREDENTIALS") == null
+                        && !Files.exists(Path.of(
+                                System.getProperty("user.home"),
+                                ".config/gcloud/application_default_credentials.json")),
+                "application default credentials of this machine would come first");
+        GoogleTokenServer metadata = GoogleTokenServer.start(port);
+        closeables.add(metadata);
+        CloudRunEmulator e = CloudRunEmulator.builder().requireIdToken(metadata).start();
+        closeables.add(e);
+        CloudRunClient c = closing(CloudRunClient.builder().serviceUrl(e.url()).build());
+        e.answerNext("from the metadata server's token");
+        assertThat(c.chat(ChatRequest.of("hi")).text()).isEqualTo("from the metadata server's token");
+        assertThat(metadata.audiencesRequested()).containsOnly(e.url());
+    }
+
+    @Test
     void anExpiredTokenIsRefreshedBeforeTheCall() throws Exception {
         tokens.tokenLifetime(Duration.ofSeconds(1));
         CloudRunEmulator e = emulator(b -> {});
