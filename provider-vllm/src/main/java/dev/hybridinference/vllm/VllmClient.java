@@ -421,7 +421,7 @@ public final class VllmClient extends AbstractProviderClient implements LoadAwar
                     .finishReason(c.finishReason())
                     .usage(c.usage())
                     .model(c.model())
-                    .attribute("replica", replica.label())
+                    .attributes(replica.attributes())
                     .build();
         });
     }
