@@ -1,36 +1,47 @@
 package dev.hybridinference.benchmarks;
 
-import java.io.BufferedInputStream;
 import java.io.IOException;
-import java.io.InputStream;
-import java.io.OutputStream;
 import java.net.InetAddress;
-import java.net.ServerSocket;
-import java.net.Socket;
+import java.net.InetSocketAddress;
+import java.net.StandardSocketOptions;
+import java.nio.ByteBuffer;
+import java.nio.channels.SelectionKey;
+import java.nio.channels.Selector;
+import java.nio.channels.ServerSocketChannel;
+import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
-import java.util.Locale;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
 
 /**
  * A minimal HTTP/1.1 server on loopback that answers {@code POST /v1/chat/completions} with fixed,
  * pre-encoded bytes in the OpenAI-compatible protocol: a JSON completion, or, when the request body asks
  * for {@code "stream":true}, an SSE response of {@code chunks} content chunks, the usage chunk and {@code
- * data: [DONE]}, in chunked transfer encoding, as vLLM sends it. Keep-alive, one thread per connection.
- * Kept this small so that the benchmark measures the clients rather than the server.
+ * data: [DONE]}, in chunked transfer encoding, as vLLM sends it. Keep-alive. Kept this small so that the
+ * benchmark measures the clients rather than the server.
+ *
+ * <p>One thread serves every connection from a selector, as vLLM's server runs one event loop. A thread
+ * per connection made the comparison of two clients depend on chance: each client has its own
+ * connections, and on a machine with few cores the operating system's placement of a client thread and
+ * the server thread of its connection made every call on some connections about twice as slow as on
+ * others, for as long as the threads lived; two identical clients measured 0.5 to 2 times each other in
+ * the same run. With one server thread every client meets the same one.
  */
 final class LoopbackOpenAiServer implements AutoCloseable {
-    private final ServerSocket socket;
-    private final ExecutorService pool = Executors.newCachedThreadPool(r -> {
-        Thread t = new Thread(r, "loopback-openai");
-        t.setDaemon(true);
-        return t;
-    });
+    private static final byte[] CONTENT_LENGTH = "content-length:".getBytes(StandardCharsets.US_ASCII);
+    private static final byte[] STREAM_TRUE = "\"stream\":true".getBytes(StandardCharsets.US_ASCII);
+
+    private final ServerSocketChannel server;
+    private final Selector selector;
+    private final Thread loop;
+    private volatile boolean closed;
     private final byte[] blocking;
     private final byte[] streaming;
 
     LoopbackOpenAiServer(int chunks) throws IOException {
-        this.socket = new ServerSocket(0, 128, InetAddress.getLoopbackAddress());
+        this.server = ServerSocketChannel.open();
+        server.bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 128);
+        server.configureBlocking(false);
+        this.selector = Selector.open();
+        server.register(selector, SelectionKey.OP_ACCEPT);
         StringBuilder text = new StringBuilder();
         StringBuilder events = new StringBuilder();
         String prefix = "{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1700000000,"
@@ -60,7 +71,9 @@ final class LoopbackOpenAiServer implements AutoCloseable {
         this.blocking = ("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " + jsonBytes.length
                         + "\r\n\r\n" + json)
                 .getBytes(StandardCharsets.UTF_8);
-        pool.execute(this::acceptLoop);
+        this.loop = new Thread(this::run, "loopback-openai");
+        loop.setDaemon(true);
+        loop.start();
     }
 
     private static String chunk(String s) {
@@ -68,77 +81,174 @@ final class LoopbackOpenAiServer implements AutoCloseable {
     }
 
     String baseUrl() {
-        return "http://127.0.0.1:" + socket.getLocalPort();
+        return "http://127.0.0.1:" + server.socket().getLocalPort();
     }
 
-    private void acceptLoop() {
-        while (!socket.isClosed()) {
-            try {
-                Socket s = socket.accept();
-                s.setTcpNoDelay(true);
-                pool.execute(() -> serve(s));
-            } catch (IOException e) {
-                return;
-            }
-        }
-    }
-
-    private void serve(Socket s) {
-        try (s) {
-            InputStream in = new BufferedInputStream(s.getInputStream(), 16 * 1024);
-            OutputStream out = s.getOutputStream();
-            byte[] body = new byte[64 * 1024];
-            while (true) {
-                int length = readHead(in);
-                if (length < 0) {
-                    return;
+    /** The event loop: accepts, reads requests and writes answers until the server is closed. */
+    private void run() {
+        try {
+            while (!closed) {
+                selector.select();
+                for (SelectionKey key : selector.selectedKeys()) {
+                    try {
+                        if (key.isAcceptable()) {
+                            accept();
+                        } else {
+                            serve(key);
+                        }
+                    } catch (IOException e) {
+                        // the client closed the connection
+                        key.cancel();
+                        key.channel().close();
+                    }
                 }
-                int read = in.readNBytes(body, 0, Math.min(length, body.length));
-                if (read < length) {
-                    return;
-                }
-                out.write(isStream(body, read) ? streaming : blocking);
-                out.flush();
+                selector.selectedKeys().clear();
             }
         } catch (IOException e) {
-            // the client closed the connection
-        }
-    }
-
-    /** Reads a request head; returns its Content-Length, or -1 at the end of the connection. */
-    private static int readHead(InputStream in) throws IOException {
-        StringBuilder line = new StringBuilder();
-        int length = 0;
-        boolean any = false;
-        while (true) {
-            int c = in.read();
-            if (c < 0) {
-                return -1;
+            // cannot select any more: end, as when closed
+        } finally {
+            for (SelectionKey key : selector.keys()) {
+                try {
+                    key.channel().close();
+                } catch (IOException e) {
+                    // closing anyway
+                }
             }
-            any = true;
-            if (c == '\n') {
-                String l = line.toString().trim();
-                if (l.isEmpty()) {
-                    return any ? length : -1;
-                }
-                if (l.toLowerCase(Locale.ROOT).startsWith("content-length:")) {
-                    length = Integer.parseInt(l.substring(15).trim());
-                }
-                line.setLength(0);
-            } else {
-                line.append((char) c);
+            try {
+                selector.close();
+            } catch (IOException e) {
+                // closing anyway
             }
         }
     }
 
-    private static boolean isStream(byte[] body, int length) {
-        String s = new String(body, 0, length, StandardCharsets.UTF_8);
-        return s.contains("\"stream\":true");
+    private void accept() throws IOException {
+        SocketChannel c = server.accept();
+        if (c == null) {
+            return;
+        }
+        c.configureBlocking(false);
+        c.setOption(StandardSocketOptions.TCP_NODELAY, true);
+        c.register(selector, SelectionKey.OP_READ, new Connection());
+    }
+
+    /** One connection: what it sent that is not answered yet, and what is left to write of an answer. */
+    private static final class Connection {
+        ByteBuffer in = ByteBuffer.allocate(64 * 1024);
+        ByteBuffer out;
+    }
+
+    private void serve(SelectionKey key) throws IOException {
+        SocketChannel c = (SocketChannel) key.channel();
+        Connection conn = (Connection) key.attachment();
+        if (conn.out != null) {
+            // An answer was only partly written: finish it before reading the next request.
+            c.write(conn.out);
+            if (conn.out.hasRemaining()) {
+                return;
+            }
+            conn.out = null;
+            key.interestOps(SelectionKey.OP_READ);
+        }
+        if (key.isReadable() && c.read(conn.in) < 0) {
+            throw new IOException("closed");
+        }
+        while (conn.out == null) {
+            int length = requestLength(conn.in);
+            if (length < 0) {
+                if (!conn.in.hasRemaining()) {
+                    throw new IOException("request too large");
+                }
+                return;
+            }
+            boolean stream = contains(conn.in.array(), 0, length, STREAM_TRUE);
+            // Keep what follows this request (a client may send the next one right after it).
+            conn.in.flip();
+            conn.in.position(length);
+            conn.in.compact();
+            ByteBuffer answer = ByteBuffer.wrap(stream ? streaming : blocking);
+            c.write(answer);
+            if (answer.hasRemaining()) {
+                conn.out = answer;
+                key.interestOps(SelectionKey.OP_WRITE);
+            }
+        }
+    }
+
+    /**
+     * The length of the first complete request (head and body) in the buffer's bytes written so far, or
+     * -1 when it has not all arrived.
+     */
+    private static int requestLength(ByteBuffer in) {
+        byte[] b = in.array();
+        int end = in.position();
+        for (int i = 3; i < end; i++) {
+            if (b[i] == '\n' && b[i - 1] == '\r' && b[i - 2] == '\n' && b[i - 3] == '\r') {
+                int total = i + 1 + contentLength(b, i + 1);
+                return total <= end ? total : -1;
+            }
+        }
+        return -1;
+    }
+
+    /** The {@code Content-Length} among the header lines in {@code b[0, headEnd)}; zero when absent. */
+    private static int contentLength(byte[] b, int headEnd) {
+        for (int line = 0; line < headEnd; ) {
+            if (startsWithIgnoreCase(b, line, headEnd, CONTENT_LENGTH)) {
+                int n = 0;
+                for (int i = line + CONTENT_LENGTH.length; i < headEnd && b[i] != '\r'; i++) {
+                    if (b[i] >= '0' && b[i] <= '9') {
+                        n = n * 10 + (b[i] - '0');
+                    }
+                }
+                return n;
+            }
+            while (line < headEnd && b[line] != '\n') {
+                line++;
+            }
+            line++;
+        }
+        return 0;
+    }
+
+    private static boolean startsWithIgnoreCase(byte[] b, int from, int end, byte[] lowerPrefix) {
+        if (from + lowerPrefix.length > end) {
+            return false;
+        }
+        for (int i = 0; i < lowerPrefix.length; i++) {
+            int c = b[from + i];
+            if (c >= 'A' && c <= 'Z') {
+                c += 'a' - 'A';
+            }
+            if (c != lowerPrefix[i]) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private static boolean contains(byte[] b, int from, int end, byte[] needle) {
+        outer:
+        for (int i = from; i + needle.length <= end; i++) {
+            for (int j = 0; j < needle.length; j++) {
+                if (b[i + j] != needle[j]) {
+                    continue outer;
+                }
+            }
+            return true;
+        }
+        return false;
     }
 
     @Override
     public void close() throws IOException {
-        socket.close();
-        pool.shutdownNow();
+        closed = true;
+        selector.wakeup();
+        server.close();
+        try {
+            loop.join(5_000);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
     }
 }

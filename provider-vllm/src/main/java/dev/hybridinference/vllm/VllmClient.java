@@ -420,10 +420,18 @@ public final class VllmClient extends AbstractProviderClient implements LoadAwar
                     .toolCalls(c.toolCalls())
                     .finishReason(c.finishReason())
                     .usage(c.usage())
-                    .model(c.model())
-                    .attribute("replica", replica.label())
+                    .model(canonical(c.model(), model))
+                    .attributes(replica.attributes())
                     .build();
         });
+    }
+
+    /**
+     * The model the server named, as the instance of the requested name when the two are equal: the ledger
+     * keys its totals by model, and a name decoded afresh on each call must be hashed afresh on each call.
+     */
+    private static String canonical(String answered, String requested) {
+        return answered.equals(requested) ? requested : answered;
     }
 
     @Override

@@ -6,6 +6,7 @@ import dev.hybridinference.core.spi.OccupancyMeter;
 import dev.hybridinference.vllm.ReplicaStatus;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.Map;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
@@ -38,6 +39,7 @@ public final class Replica {
 
     private final int index;
     private final OpenAiTransport.Server server;
+    private final Map<String, String> attributes;
     private final AtomicInteger inFlight = new AtomicInteger();
     private final OccupancyMeter meter = new OccupancyMeter();
     private volatile long downUntilNanos;
@@ -53,6 +55,7 @@ public final class Replica {
     public Replica(int index, OpenAiTransport.Server server) {
         this.index = index;
         this.server = server;
+        this.attributes = Map.of("replica", server.label());
     }
 
     /** Position in the configured list. */
@@ -68,6 +71,11 @@ public final class Replica {
     /** The base URL without credentials. */
     public String label() {
         return server.label();
+    }
+
+    /** The attributes of a result this replica produced: {@code replica}, its label. Built once. */
+    public Map<String, String> attributes() {
+        return attributes;
     }
 
     /** Whether it should take traffic now: its health check is not failing and no cooldown runs. */

@@ -37,6 +37,19 @@ public final class CostLedger {
     private final Map<String, Capacity> capacities = new ConcurrentHashMap<>();
     private volatile long prunedBelow = Long.MIN_VALUE;
     private volatile long nextPruneMillis = Long.MIN_VALUE;
+    /** The bucket of the minute recorded last: the next receipt most likely falls in it too. */
+    private volatile MinuteBucket lastMinute = new MinuteBucket(Long.MIN_VALUE, null);
+
+    /** A minute and its bucket in {@link #minutes}. */
+    private static final class MinuteBucket {
+        final long minute;
+        final Bucket bucket;
+
+        MinuteBucket(long minute, Bucket bucket) {
+            this.minute = minute;
+            this.bucket = bucket;
+        }
+    }
 
     /** A ledger on the system clock with the default retention. */
     public CostLedger() {
@@ -71,7 +84,7 @@ public final class CostLedger {
             c.record(receipt);
         }
         long minute = Math.floorDiv(receipt.startedAt().getEpochSecond(), 60);
-        minutes.computeIfAbsent(minute, m -> new Bucket()).add(receipt);
+        minuteBucket(minute).add(receipt);
         prune();
     }
 
@@ -90,6 +103,21 @@ public final class CostLedger {
         if (c != null) {
             c.activity(start, end);
         }
+    }
+
+    /**
+     * The bucket of {@code minute}, created if need be. The last one used is kept at hand, so most calls skip
+     * the lookup in {@link #minutes}; it stands only while its minute is not pruned, since pruning takes a
+     * minute's bucket out of the map and a receipt added to it then would be lost to window queries.
+     */
+    private Bucket minuteBucket(long minute) {
+        MinuteBucket last = lastMinute;
+        if (last.minute == minute && minute >= prunedBelow) {
+            return last.bucket;
+        }
+        Bucket b = minutes.computeIfAbsent(minute, m -> new Bucket());
+        lastMinute = new MinuteBucket(minute, b);
+        return b;
     }
 
     private void prune() {
@@ -271,7 +299,9 @@ public final class CostLedger {
             BigDecimal cost = r.cost();
             add(byProvider, r.providerId(), cost);
             add(byModel, r.model(), cost);
-            r.tags().forEach((k, v) -> add(byTag.computeIfAbsent(k, x -> new ConcurrentHashMap<>()), v, cost));
+            if (!r.tags().isEmpty()) {
+                r.tags().forEach((k, v) -> add(byTag.computeIfAbsent(k, x -> new ConcurrentHashMap<>()), v, cost));
+            }
             calls.increment();
         }
 

@@ -33,6 +33,7 @@ import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicLongFieldUpdater;
 
 /**
  * The flow every provider shares: it validates, times the call, runs the provider's one step ({@link
@@ -445,14 +446,14 @@ public abstract class AbstractProviderClient implements InferenceClient {
         // attempt), then what the provider reported attempt by attempt (the only figure a failed call has),
         // then the client's occupancy meter for instance-priced capacity.
         Duration resultShare = failure == null && r != null ? r.instanceTime() : null;
-        Duration occupied =
-                resultShare != null ? resultShare : ctx.instanceTime().orElse(share != null ? share : Duration.ZERO);
-        boolean reported = r != null && r.computeTime() != null;
-        Duration compute = reported ? r.computeTime() : measuredCompute(meter, now);
+        Duration reported = resultShare != null ? resultShare : ctx.reportedInstanceTime();
+        Duration occupied = reported != null ? reported : share != null ? share : Duration.ZERO;
+        boolean computeReported = r != null && r.computeTime() != null;
+        Duration compute = computeReported ? r.computeTime() : measuredCompute(meter, now);
         long requestBytes = r == null ? 0 : r.requestBytes();
         long responseBytes = r == null ? 0 : r.responseBytes();
         Pricing.BillableUsage billable = new Pricing.BillableUsage(
-                usage, compute, occupied, saturatedSum(requestBytes, responseBytes), reported);
+                usage, compute, occupied, saturatedSum(requestBytes, responseBytes), computeReported);
         List<Attempt> attempts = ctx.attempts();
         if (failure != null && !attempts.isEmpty()) {
             // A stream fails after its attempt was recorded as opened: that attempt did not succeed.
@@ -511,7 +512,7 @@ public abstract class AbstractProviderClient implements InferenceClient {
         if (meter == null) {
             return Duration.ZERO;
         }
-        long work = now - meter.startNanos - meter.heldNanos.get();
+        long work = now - meter.startNanos - meter.heldNanos;
         return Duration.ofNanos(Math.max(0, work));
     }
 
@@ -548,13 +549,22 @@ public abstract class AbstractProviderClient implements InferenceClient {
 
     /** One call's metering: its occupancy ticket and the measure of the provider's work. */
     static final class CallMeter {
+        /** Adds to {@link #heldNanos}; a field updater rather than an AtomicLong, one object less per call. */
+        private static final AtomicLongFieldUpdater<CallMeter> HELD =
+                AtomicLongFieldUpdater.newUpdater(CallMeter.class, "heldNanos");
+
         final OccupancyMeter.Ticket ticket;
         final long startNanos;
-        final AtomicLong heldNanos = new AtomicLong();
+        /** How long a stream's reader held the stream between reads, which is not the provider's work. */
+        volatile long heldNanos;
 
         CallMeter(OccupancyMeter.Ticket ticket, long startNanos) {
             this.ticket = ticket;
             this.startNanos = startNanos;
+        }
+
+        void addHeld(long nanos) {
+            HELD.addAndGet(this, nanos);
         }
     }
 
@@ -583,7 +593,7 @@ public abstract class AbstractProviderClient implements InferenceClient {
         private void stopHolding() {
             long since = heldSince.getAndSet(0);
             if (since != 0 && meter != null) {
-                meter.heldNanos.addAndGet(Math.max(0, System.nanoTime() - since));
+                meter.addHeld(Math.max(0, System.nanoTime() - since));
             }
         }
 

@@ -99,6 +99,10 @@ public final class CallContext {
 
     /** Records an attempt, in order. */
     public synchronized void addAttempt(Attempt attempt) {
+        if (attempts.isEmpty()) {
+            attempts = List.of(attempt); // the common case, a call's one attempt, without the copies
+            return;
+        }
         List<Attempt> next = new ArrayList<>(attempts.size() + 1);
         next.addAll(attempts);
         next.add(attempt);
@@ -123,6 +127,9 @@ public final class CallContext {
     }
 
     private static Duration saturatedSum(Duration a, Duration b) {
+        if (a.isZero()) {
+            return b; // the provider's first report after its opening zero: no new Duration
+        }
         try {
             return a.plus(b);
         } catch (ArithmeticException e) {
@@ -133,6 +140,11 @@ public final class CallContext {
     /** The instance time reported with {@link #addInstanceTime}; empty when the provider reported none. */
     public synchronized Optional<Duration> instanceTime() {
         return Optional.ofNullable(instanceTime);
+    }
+
+    /** {@link #instanceTime()} without the Optional, for the receipt built on every call; null for none. */
+    synchronized Duration reportedInstanceTime() {
+        return instanceTime;
     }
 
     /** The call's meter while the provider's step runs; kept here, with the call, by the base class. */

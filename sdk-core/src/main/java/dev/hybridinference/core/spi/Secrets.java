@@ -104,8 +104,16 @@ public final class Secrets {
         if (text == null || text.isEmpty()) {
             return text;
         }
+        return redact(text, longestFirst);
+    }
+
+    /** {@link #redact(String)} against the given registered values, longest first. */
+    private static String redact(String text, String[] values) {
+        if (text.isEmpty()) {
+            return text;
+        }
         String out = text;
-        for (String v : longestFirst) {
+        for (String v : values) {
             if (out.contains(v)) {
                 out = out.replace(v, MASK);
             }
@@ -163,11 +171,89 @@ public final class Secrets {
         if (attributes instanceof RedactedMap) {
             return attributes;
         }
+        String[] against = longestFirst;
+        int size = attributes.size();
+        int slot = 0;
+        if (size <= MEMO_MAX_ENTRIES) {
+            slot = attributes.hashCode() & (MEMO.length - 1);
+            Memo m = MEMO[slot];
+            if (m != null && m.against == against && m.matches(attributes)) {
+                return m.redacted;
+            }
+        }
+        boolean remember = size <= MEMO_MAX_ENTRIES;
+        String[] keys = remember ? new String[size] : null;
+        String[] values = remember ? new String[size] : null;
         TreeMap<String, String> copy = new TreeMap<>();
-        attributes.forEach((k, v) -> copy.put(
-                Objects.requireNonNull(k, "attribute key"),
-                redact(Objects.requireNonNull(v, () -> "value of attribute " + k))));
-        return new RedactedMap(copy);
+        int i = 0;
+        for (Map.Entry<String, String> e : attributes.entrySet()) {
+            String k = Objects.requireNonNull(e.getKey(), "attribute key");
+            String v = e.getValue();
+            if (v == null) {
+                throw new NullPointerException("value of attribute " + k);
+            }
+            remember &= i < size && v.length() <= MEMO_MAX_LENGTH;
+            if (remember) {
+                keys[i] = k;
+                values[i] = v;
+            }
+            i++;
+            copy.put(k, redact(v, against));
+        }
+        RedactedMap redacted = new RedactedMap(copy);
+        if (remember && i == size) {
+            // Unsynchronized: a Memo is immutable (final fields), so a thread that sees one sees it whole, and
+            // a thread that misses another's write only redacts again.
+            MEMO[slot] = new Memo(keys, values, redacted, against);
+        }
+        return redacted;
+    }
+
+    /*
+     * Providers attach the same few attributes call after call (the URL of the replica that answered, a
+     * region), and copying and redacting them (a sorted map, the credential pattern over each value) was a
+     * visible part of a call's cost. So the copies of small maps are remembered by content and handed out
+     * again (they are unmodifiable). A remembered copy is used only while the registered values are those
+     * it was redacted against: registering a value replaces longestFirst, which makes every remembered
+     * copy stale.
+     */
+
+    /** The most entries, and the longest value, of a map whose copy is remembered. */
+    private static final int MEMO_MAX_ENTRIES = 8;
+
+    private static final int MEMO_MAX_LENGTH = 256;
+
+    /** Remembered copies, by the original map's hash code; a power-of-two size. */
+    private static final Memo[] MEMO = new Memo[64];
+
+    /** A map's entries in its iteration order, its redacted copy, and the values it was redacted against. */
+    private static final class Memo {
+        final String[] keys;
+        final String[] values;
+        final Map<String, String> redacted;
+        final String[] against;
+
+        Memo(String[] keys, String[] values, Map<String, String> redacted, String[] against) {
+            this.keys = keys;
+            this.values = values;
+            this.redacted = redacted;
+            this.against = against;
+        }
+
+        /** Whether {@code map} holds these entries (in the same iteration order, a cheap and safe test). */
+        boolean matches(Map<String, String> map) {
+            if (map.size() != keys.length) {
+                return false;
+            }
+            int i = 0;
+            for (Map.Entry<String, String> e : map.entrySet()) {
+                if (i >= keys.length || !keys[i].equals(e.getKey()) || !values[i].equals(e.getValue())) {
+                    return false;
+                }
+                i++;
+            }
+            return i == keys.length;
+        }
     }
 
     /** A map whose values were redacted: read-only. */

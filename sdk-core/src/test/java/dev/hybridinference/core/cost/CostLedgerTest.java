@@ -152,6 +152,41 @@ class CostLedgerTest {
     }
 
     @Test
+    void aReceiptForAMinuteThatWasPrunedLandsInAFreshBucket() {
+        MutableClock clock = new MutableClock();
+        CostLedger ledger = new CostLedger(clock, Duration.ofMinutes(2));
+        Instant minute5 = T0.plus(Duration.ofMinutes(5));
+        clock.advance(Duration.ofMinutes(5));
+        ledger.record(receipt("p", "m", "a", BigDecimal.ONE, minute5));
+        assertThat(ledger.totals(minute5, minute5.plusSeconds(60)).calls()).isEqualTo(1);
+
+        // Four minutes on, a late receipt dated minute 5: recording it prunes minute 5, the one it went to.
+        clock.advance(Duration.ofMinutes(4));
+        ledger.record(receipt("p", "m", "a", BigDecimal.ONE, minute5));
+        assertThat(ledger.totals(minute5, minute5.plusSeconds(60)).calls()).isZero();
+
+        // Another one dated minute 5 is counted in the window again, in a bucket the ledger still holds.
+        ledger.record(receipt("p", "m", "a", BigDecimal.TEN, minute5));
+        LedgerTotals window = ledger.totals(minute5, minute5.plusSeconds(60));
+        assertThat(window.calls()).isEqualTo(1);
+        assertThat(window.total()).isEqualByComparingTo("10");
+        assertThat(ledger.totals().calls()).isEqualTo(3);
+    }
+
+    @Test
+    void receiptsAlternatingBetweenMinutesAreCountedInTheirOwnMinute() {
+        MutableClock clock = new MutableClock();
+        CostLedger ledger = new CostLedger(clock, Duration.ofDays(1));
+        for (int i = 0; i < 10; i++) {
+            ledger.record(receipt("p", "m", "a", BigDecimal.ONE, T0.plusSeconds(i % 2 == 0 ? 10 : 70)));
+        }
+        ledger.record(receipt("p", "m", "a", BigDecimal.ONE, T0.plusSeconds(20)));
+        assertThat(ledger.totals(T0, T0.plusSeconds(60)).calls()).isEqualTo(6);
+        assertThat(ledger.totals(T0.plusSeconds(60), T0.plusSeconds(120)).calls())
+                .isEqualTo(5);
+    }
+
+    @Test
     void instanceHourCapacityReportsItsInstanceTimeAndIsNoEstimate() {
         MutableClock clock = new MutableClock();
         CostLedger ledger = new CostLedger(clock, Duration.ofDays(1));

@@ -1,6 +1,7 @@
 package dev.hybridinference.core.spi;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.hybridinference.core.Attempt;
 import dev.hybridinference.core.ChatRequest;
@@ -69,6 +70,33 @@ class CallContextTest {
         assertThat(ctx.failureReceipt(() -> receipt("late"), recorded::add)).isEmpty();
         assertThat(recorded).isEmpty();
         assertThat(ctx.claimReceipt()).isFalse();
+    }
+
+    @Test
+    void attemptsKeepTheirOrderAndCannotBeChangedFromOutside() {
+        CallContext ctx = context();
+        assertThat(ctx.attempts()).isEmpty();
+        Attempt first = new Attempt("p", "a", "", Attempt.Outcome.FAILED, Duration.ofMillis(1), "boom");
+        Attempt second = new Attempt("p", "b", "", Attempt.Outcome.SUCCEEDED, Duration.ofMillis(2), null);
+        ctx.addAttempt(first);
+        List<Attempt> afterOne = ctx.attempts();
+        ctx.addAttempt(second);
+        assertThat(afterOne).containsExactly(first);
+        assertThat(ctx.attempts()).containsExactly(first, second);
+        assertThatThrownBy(() -> ctx.attempts().add(first)).isInstanceOf(UnsupportedOperationException.class);
+        assertThatThrownBy(() -> ctx.addAttempt(null)).isInstanceOf(NullPointerException.class);
+    }
+
+    @Test
+    void instanceTimeAddsUpFromItsOpeningZero() {
+        CallContext ctx = context();
+        assertThat(ctx.instanceTime()).isEmpty();
+        ctx.addInstanceTime(Duration.ZERO);
+        assertThat(ctx.instanceTime()).contains(Duration.ZERO);
+        ctx.addInstanceTime(Duration.ofMillis(7));
+        ctx.addInstanceTime(Duration.ofNanos(5));
+        ctx.addInstanceTime(Duration.ofMillis(-1)); // ignored
+        assertThat(ctx.instanceTime()).contains(Duration.ofMillis(7).plusNanos(5));
     }
 
     @Test

@@ -1,6 +1,7 @@
 package dev.hybridinference.core.spi;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.hybridinference.core.Attempt;
 import dev.hybridinference.core.InferenceException;
@@ -8,6 +9,9 @@ import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.time.Duration;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
 import org.junit.jupiter.api.Test;
 
 class SecretsTest {
@@ -73,5 +77,42 @@ class SecretsTest {
         String newest = "rotating-token-" + (Secrets.MAX_VALUES + 49);
         assertThat(Secrets.redact(newest)).isEqualTo("[REDACTED]");
         assertThat(Secrets.containsRegistered("rotating-token-0 ")).isFalse();
+    }
+
+    @Test
+    void aRememberedAttributeCopyIsRedactedAgainAfterANewSecretIsRegistered() {
+        Map<String, String> attributes = Map.of("replica", "http://gpu-7:8000/tenant-key-4411");
+        Map<String, String> first = Secrets.redactedCopy(attributes);
+        assertThat(first).containsEntry("replica", "http://gpu-7:8000/tenant-key-4411");
+        // The same content again: the remembered copy, equal in every way.
+        assertThat(Secrets.redactedCopy(Map.of("replica", "http://gpu-7:8000/tenant-key-4411")))
+                .isEqualTo(first);
+
+        Secrets.register("tenant-key-4411");
+
+        assertThat(Secrets.redactedCopy(attributes)).containsEntry("replica", "http://gpu-7:8000/[REDACTED]");
+    }
+
+    @Test
+    void aMapChangedAfterItWasCopiedIsCopiedWithItsNewContent() {
+        Map<String, String> attributes = new LinkedHashMap<>();
+        attributes.put("region", "eu-west-1");
+        attributes.put("replica", "http://a:8000");
+        assertThat(Secrets.redactedCopy(attributes)).containsEntry("replica", "http://a:8000");
+
+        attributes.put("replica", "http://b:8000");
+        Map<String, String> second = Secrets.redactedCopy(attributes);
+        assertThat(second).containsEntry("replica", "http://b:8000").containsEntry("region", "eu-west-1");
+        // Keys in order whatever order the caller's map keeps them in.
+        assertThat(List.copyOf(second.keySet())).containsExactly("region", "replica");
+    }
+
+    @Test
+    void attributeCopiesAreUnmodifiableAndCredentialsInValuesAreMasked() {
+        Map<String, String> copy = Secrets.redactedCopy(Map.of("echo", "Authorization: Bearer abcdef123456"));
+        assertThat(copy).containsEntry("echo", "Authorization: Bearer [REDACTED]");
+        assertThat(Secrets.redactedCopy(Map.of("echo", "Authorization: Bearer abcdef123456")))
+                .containsEntry("echo", "Authorization: Bearer [REDACTED]");
+        assertThatThrownBy(() -> copy.put("x", "y")).isInstanceOf(UnsupportedOperationException.class);
     }
 }
