@@ -25,7 +25,8 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 
 /**
- * The method of the emulator-based overhead reports ({@link SageMakerOverheadReport}): the provider ({@code Sdk}) and a bare client ({@code Bare}) call the same
+ * The method the emulator-based overhead reports share ({@link SageMakerOverheadReport}, {@link
+ * CloudRunOverheadReport}): the provider ({@code Sdk}) and a bare client ({@code Bare}) call the same
  * emulator in the same JVM, in paired, interleaved blocks, blocking and streaming, on 1 and 4 threads; then
  * the bytes and CPU time per call of the calling thread and of every client thread.
  *
