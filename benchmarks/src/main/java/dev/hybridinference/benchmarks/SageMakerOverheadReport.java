@@ -2,30 +2,19 @@ package dev.hybridinference.benchmarks;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.hybridinference.core.ChatChunk;
 import dev.hybridinference.core.ChatRequest;
-import dev.hybridinference.core.ChatResponse;
-import dev.hybridinference.core.ChatStream;
 import dev.hybridinference.core.Pricing;
 import dev.hybridinference.core.cost.CostLedger;
 import dev.hybridinference.sagemaker.SageMakerClient;
 import dev.hybridinference.testkit.sagemaker.SageMakerEmulator;
 import java.io.IOException;
-import java.lang.management.ManagementFactory;
-import java.lang.management.ThreadInfo;
 import java.math.BigDecimal;
-import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
-import java.util.Map;
-import java.util.TreeSet;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import java.util.concurrent.Future;
+import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import software.amazon.awssdk.auth.credentials.AwsBasicCredentials;
 import software.amazon.awssdk.auth.credentials.StaticCredentialsProvider;
@@ -105,17 +94,6 @@ public final class SageMakerOverheadReport {
     private static final int MAX_CONNECTIONS = 64;
     private static final String EMULATOR_THREADS = "sagemaker-emulator";
 
-    /** The sides of each mode, in {@link #call} names: the provider, then bare AWS SDK + Jackson. */
-    private static final String[] KINDS = {"Sdk", "Bare"};
-
-    private static final String[] MODES = {"blocking", "streaming"};
-    private static final int[] THREADS = {1, 4};
-
-    /** Rounds of the paired check that are measured, after {@link #WARM_ROUNDS} that are not. */
-    private static final int ROUNDS = 80;
-
-    private static final int WARM_ROUNDS = 4;
-
     private SageMakerOverheadReport() {}
 
     /**
@@ -124,42 +102,22 @@ public final class SageMakerOverheadReport {
      * @param args optional {@code repeats}
      */
     public static void main(String[] args) throws Exception {
-        if (args.length > 0 && args[0].equals("loop")) {
-            String variant = args.length > 1 ? args[1] : "blockingSdk";
-            long seconds = args.length > 2 ? Long.parseLong(args[2]) : 20;
-            try (Env env = new Env()) {
-                loop(variant, env, 5);
-                long calls = loop(variant, env, seconds);
-                System.out.printf(Locale.ROOT, "%s: %d calls, %.1f us/call%n", variant, calls, seconds * 1e6 / calls);
-            }
-            return;
-        }
-        int repeats = args.length > 0 ? Integer.parseInt(args[0]) : 1;
         try (Env env = new Env()) {
-            System.out.print(env.header());
-            warmUp(env);
-            for (int i = 1; i <= repeats; i++) {
-                System.out.printf(Locale.ROOT, "%n=== run %d of %d ===%n", i, repeats);
-                System.out.print(paired(env));
-                System.out.flush();
-                System.out.print(allocation(env));
-                System.out.flush();
-            }
+            new PairedOverhead(
+                            TOKENS,
+                            new PairedOverhead.Call[] {() -> sdkBlocking(env), () -> sdkStreaming(env)},
+                            new PairedOverhead.Call[] {() -> bareBlocking(env), () -> bareStreaming(env)},
+                            new int[] {6_000, 2_000},
+                            EMULATOR_THREADS)
+                    .main(args, env::header, STREAMING_NOTE, null);
         }
     }
 
-    /** Calls {@code variant} for {@code seconds}; the number of calls. */
-    private static long loop(String variant, Env env, long seconds) throws Exception {
-        long end = System.nanoTime() + seconds * 1_000_000_000L;
-        long calls = 0;
-        while (System.nanoTime() < end) {
-            for (int i = 0; i < 100; i++) {
-                call(variant, env);
-            }
-            calls += 100;
-        }
-        return calls;
-    }
+    /** What the allocation figures of a stream include, printed after them. */
+    private static final String STREAMING_NOTE = String.format(
+            "  (streaming: the Netty I/O threads decode the event stream and run the part handlers for both"
+                    + " sides, so the calling thread shows only the provider's hand-over; the client-thread"
+                    + " figures include that work)%n");
 
     /** The emulator and both sides' clients, shared by all threads. */
     static final class Env implements AutoCloseable {
@@ -254,23 +212,11 @@ public final class SageMakerOverheadReport {
                 throw new IllegalStateException(
                         mode + ": the two sides sent different requests: " + sdk + " / " + bare);
             }
-            TreeSet<String> names = new TreeSet<>(sdk.headers().keySet());
-            names.addAll(bare.headers().keySet());
-            for (String name : names) {
-                String a = sdk.header(name);
-                String b = bare.header(name);
-                if (a != null && a.equals(b)) {
-                    continue;
-                }
-                if (a != null && b != null && PER_CALL_HEADERS.contains(name)) {
-                    continue;
-                }
-                headerNotes.add(mode + " " + name + ": sdk " + a + ", bare " + b);
-            }
+            headerNotes.addAll(PairedOverhead.headerDifferences(mode, sdk.headers(), bare.headers(), PER_CALL_HEADERS));
         }
 
-        private static final java.util.Set<String> PER_CALL_HEADERS =
-                java.util.Set.of("authorization", "x-amz-date", "amz-sdk-invocation-id", "amz-sdk-request");
+        private static final Set<String> PER_CALL_HEADERS =
+                Set.of("authorization", "x-amz-date", "amz-sdk-invocation-id", "amz-sdk-request");
 
         String header() {
             StringBuilder out = new StringBuilder(String.format(
@@ -309,19 +255,11 @@ public final class SageMakerOverheadReport {
     // ---------------------------------------------------------------- the four calls
 
     static String sdkBlocking(Env env) {
-        ChatResponse r = env.sdk.chat(env.request);
-        return r.receipt().cost().signum() >= 0 ? r.text() : "";
+        return PairedOverhead.sdkBlocking(env.sdk, env.request);
     }
 
     static String sdkStreaming(Env env) {
-        StringBuilder text = new StringBuilder();
-        try (ChatStream s = env.sdk.stream(env.request)) {
-            while (s.hasNext()) {
-                ChatChunk c = s.next();
-                text.append(c.text());
-            }
-            return s.response().receipt().cost().signum() >= 0 ? text.toString() : "";
-        }
+        return PairedOverhead.sdkStreaming(env.sdk, env.request);
     }
 
     static String bareBlocking(Env env) throws IOException {
@@ -339,7 +277,7 @@ public final class SageMakerOverheadReport {
     }
 
     static String bareStreaming(Env env) {
-        SseText sse = new SseText();
+        PairedOverhead.SseText sse = new PairedOverhead.SseText();
         InvokeEndpointWithResponseStreamResponseHandler handler =
                 InvokeEndpointWithResponseStreamResponseHandler.builder()
                         .subscriber(InvokeEndpointWithResponseStreamResponseHandler.Visitor.builder()
@@ -356,334 +294,6 @@ public final class SageMakerOverheadReport {
                                 .build(),
                         handler)
                 .join();
-        return sse.done && sse.tokens > 0 ? sse.text.toString() : "";
-    }
-
-    /** Splits SSE payload parts into lines and gathers the text of the chunks, as a user would. */
-    private static final class SseText {
-        final StringBuilder text = new StringBuilder();
-        long tokens;
-        boolean done;
-        private byte[] carry = new byte[0];
-
-        /** Called on the SDK's thread, one part at a time. */
-        void feed(byte[] part) {
-            int start = 0;
-            for (int i = 0; i < part.length; i++) {
-                if (part[i] != '\n') {
-                    continue;
-                }
-                if (carry.length > 0) {
-                    byte[] line = Arrays.copyOf(carry, carry.length + i - start);
-                    System.arraycopy(part, start, line, carry.length, i - start);
-                    carry = new byte[0];
-                    line(line, 0, line.length);
-                } else {
-                    line(part, start, i);
-                }
-                start = i + 1;
-            }
-            if (start < part.length) {
-                byte[] more = Arrays.copyOf(carry, carry.length + part.length - start);
-                System.arraycopy(part, start, more, carry.length, part.length - start);
-                carry = more;
-            }
-        }
-
-        private void line(byte[] b, int from, int to) {
-            if (to > from && b[to - 1] == '\r') {
-                to--;
-            }
-            if (to - from < 5
-                    || b[from] != 'd'
-                    || b[from + 1] != 'a'
-                    || b[from + 2] != 't'
-                    || b[from + 3] != 'a'
-                    || b[from + 4] != ':') {
-                return;
-            }
-            from += 5;
-            if (from < to && b[from] == ' ') {
-                from++;
-            }
-            if (to - from == 6 && new String(b, from, 6, StandardCharsets.US_ASCII).equals("[DONE]")) {
-                done = true;
-                return;
-            }
-            JsonNode chunk;
-            try {
-                chunk = MAPPER.readTree(b, from, to - from);
-            } catch (IOException e) {
-                throw new IllegalStateException("a chunk does not parse", e);
-            }
-            JsonNode choices = chunk.path("choices");
-            if (choices.size() > 0) {
-                text.append(choices.get(0).path("delta").path("content").asText(""));
-            }
-            tokens += chunk.path("usage").path("completion_tokens").asLong(0);
-        }
-    }
-
-    static void call(String variant, Env env) throws Exception {
-        String text;
-        switch (variant) {
-            case "blockingSdk":
-                text = sdkBlocking(env);
-                break;
-            case "blockingBare":
-                text = bareBlocking(env);
-                break;
-            case "streamingSdk":
-                text = sdkStreaming(env);
-                break;
-            case "streamingBare":
-                text = bareStreaming(env);
-                break;
-            default:
-                throw new IllegalArgumentException(variant);
-        }
-        if (text.isEmpty() || text.split(" ", -1).length != TOKENS) {
-            throw new IllegalStateException(variant + " returned an unexpected answer: " + text);
-        }
-    }
-
-    // ---------------------------------------------------------------- measurements
-
-    private static final int WARM_BLOCKING = 6_000;
-    private static final int WARM_STREAMING = 2_000;
-
-    /** Compiles every side's path before anything is measured, interleaved so that both warm alike. */
-    static void warmUp(Env env) throws Exception {
-        long t0 = System.nanoTime();
-        for (String mode : MODES) {
-            int n = mode.equals("blocking") ? WARM_BLOCKING : WARM_STREAMING;
-            for (int i = 0; i < n; i++) {
-                for (String kind : KINDS) {
-                    call(mode + kind, env);
-                }
-            }
-        }
-        System.out.printf(
-                Locale.ROOT,
-                "warm-up: %d blocking and %d streaming calls of each side, %.1f s%n",
-                WARM_BLOCKING,
-                WARM_STREAMING,
-                (System.nanoTime() - t0) / 1e9);
-    }
-
-    /**
-     * The paired check, as {@code OverheadReport.paired()} does it: each round runs a block of calls of
-     * each side in turn on every thread, the order alternating with the round and the thread, and times each
-     * call. Prints the sdk/bare ratio of the means and of the medians over all measured calls, and the
-     * median and quartiles of the per-round ratios of medians (the spread is the machine's noise).
-     */
-    static String paired(Env env) throws Exception {
-        long t0 = System.nanoTime();
-        StringBuilder out = new StringBuilder(String.format(
-                Locale.ROOT,
-                "paired: %d rounds of alternating blocks after %d warm-up rounds, same JVM; sdk/bare ratios of"
-                        + " means and of medians, per-round ratio of medians median [quartiles]%n",
-                ROUNDS,
-                WARM_ROUNDS));
-        for (int threads : THREADS) {
-            ExecutorService pool = Executors.newFixedThreadPool(threads);
-            try {
-                for (String mode : MODES) {
-                    int calls = mode.equals("blocking") ? 100 : 16;
-                    int perRound = calls * threads;
-                    long[][] all = new long[KINDS.length][ROUNDS * perRound];
-                    double[] ratios = new double[ROUNDS];
-                    for (int round = 0; round < WARM_ROUNDS + ROUNDS; round++) {
-                        long[][] t = timeRound(mode, env, round, calls, threads, pool);
-                        if (round >= WARM_ROUNDS) {
-                            int r = round - WARM_ROUNDS;
-                            for (int k = 0; k < KINDS.length; k++) {
-                                System.arraycopy(t[k], 0, all[k], r * perRound, perRound);
-                                Arrays.sort(t[k]);
-                            }
-                            ratios[r] = (double) t[0][perRound / 2] / t[1][perRound / 2];
-                        }
-                    }
-                    double[] mean = new double[KINDS.length];
-                    double[] median = new double[KINDS.length];
-                    for (int k = 0; k < KINDS.length; k++) {
-                        mean[k] = Arrays.stream(all[k]).average().orElse(0) / 1e3;
-                        Arrays.sort(all[k]);
-                        median[k] = all[k][all[k].length / 2] / 1e3;
-                    }
-                    Arrays.sort(ratios);
-                    out.append(String.format(
-                            Locale.ROOT,
-                            "  %d thread(s) %-10s sdk mean %7.1f us, median %7.1f us; bare mean %7.1f us, median"
-                                    + " %7.1f us; ratio of means %.3f, of medians %.3f, per round %.3f [%.3f,"
-                                    + " %.3f]%n",
-                            threads,
-                            mode + ":",
-                            mean[0],
-                            median[0],
-                            mean[1],
-                            median[1],
-                            mean[0] / mean[1],
-                            median[0] / median[1],
-                            ratios[ROUNDS / 2],
-                            ratios[ROUNDS / 4],
-                            ratios[3 * ROUNDS / 4]));
-                }
-            } finally {
-                pool.shutdown();
-            }
-        }
-        out.append(String.format(Locale.ROOT, "  (paired check took %.1f s)%n", (System.nanoTime() - t0) / 1e9));
-        return out.toString();
-    }
-
-    /**
-     * The latency in nanoseconds of every call of each side ({@link #KINDS} order): on each of {@code
-     * threads} threads, a block of {@code calls} calls of each side in turn, the order alternating with the
-     * round and the thread.
-     */
-    private static long[][] timeRound(String mode, Env env, int round, int calls, int threads, ExecutorService pool)
-            throws Exception {
-        List<Future<long[][]>> parts = new ArrayList<>();
-        for (int t = 0; t < threads; t++) {
-            int offset = t;
-            parts.add(pool.submit(() -> {
-                long[][] nanos = new long[KINDS.length][calls];
-                for (int k = 0; k < KINDS.length; k++) {
-                    int v = (round + offset + k) % KINDS.length;
-                    for (int i = 0; i < calls; i++) {
-                        long t0 = System.nanoTime();
-                        call(mode + KINDS[v], env);
-                        nanos[v][i] = System.nanoTime() - t0;
-                    }
-                }
-                return nanos;
-            }));
-        }
-        long[][] all = new long[KINDS.length][calls * threads];
-        for (int t = 0; t < threads; t++) {
-            long[][] nanos = parts.get(t).get();
-            for (int k = 0; k < KINDS.length; k++) {
-                System.arraycopy(nanos[k], 0, all[k], t * calls, calls);
-            }
-        }
-        return all;
-    }
-
-    /**
-     * Bytes allocated and CPU time used per call, for each side, in alternating blocks on one thread: by the
-     * calling thread, and by every thread of the JVM but the emulator's (the calling thread, the Netty event
-     * loops, the SDK's response threads; threads that end during a block are missed). Allocation does not
-     * depend on the machine's load; CPU time depends on it much less than latency does.
-     */
-    static String allocation(Env env) throws Exception {
-        com.sun.management.ThreadMXBean mx = (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
-        long tid = Thread.currentThread().getId();
-        int blocks = 40;
-        StringBuilder out = new StringBuilder(String.format(
-                Locale.ROOT,
-                "per call, 1 thread, %d alternating blocks of each side (blocking 400 calls a block, streaming 100):"
-                        + " calling thread, and all threads but the emulator's%n",
-                blocks));
-        ClientThreads client = new ClientThreads(mx);
-        for (String mode : MODES) {
-            int block = mode.equals("blocking") ? 400 : 100;
-            long[] bytes = new long[KINDS.length];
-            long[] cpu = new long[KINDS.length];
-            long[] allBytes = new long[KINDS.length];
-            long[] allCpu = new long[KINDS.length];
-            for (int round = 0; round < blocks; round++) {
-                for (int k = 0; k < KINDS.length; k++) {
-                    int v = (round + k) % KINDS.length;
-                    Map<Long, long[]> before = client.snapshot();
-                    long b0 = mx.getThreadAllocatedBytes(tid);
-                    long c0 = mx.getCurrentThreadCpuTime();
-                    for (int i = 0; i < block; i++) {
-                        call(mode + KINDS[v], env);
-                    }
-                    cpu[v] += mx.getCurrentThreadCpuTime() - c0;
-                    bytes[v] += mx.getThreadAllocatedBytes(tid) - b0;
-                    long[] d = ClientThreads.delta(before, client.snapshot());
-                    allBytes[v] += d[0];
-                    allCpu[v] += d[1];
-                }
-            }
-            long calls = (long) blocks * block;
-            out.append(String.format(
-                    Locale.ROOT,
-                    "  %-10s calling thread: allocated bare %d B, sdk %d B, ratio %.3f; cpu bare %.1f us, sdk %.1f"
-                            + " us, ratio %.3f%n",
-                    mode + ":",
-                    bytes[1] / calls,
-                    bytes[0] / calls,
-                    (double) bytes[0] / bytes[1],
-                    cpu[1] / 1e3 / calls,
-                    cpu[0] / 1e3 / calls,
-                    (double) cpu[0] / cpu[1]));
-            out.append(String.format(
-                    Locale.ROOT,
-                    "  %-10s client threads: allocated bare %d B, sdk %d B, ratio %.3f; cpu bare %.1f us, sdk %.1f"
-                            + " us, ratio %.3f%n",
-                    "",
-                    allBytes[1] / calls,
-                    allBytes[0] / calls,
-                    (double) allBytes[0] / allBytes[1],
-                    allCpu[1] / 1e3 / calls,
-                    allCpu[0] / 1e3 / calls,
-                    (double) allCpu[0] / allCpu[1]));
-        }
-        out.append(String.format(
-                "  (streaming: the Netty I/O threads decode the event stream and run the part handlers for both"
-                        + " sides, so the calling thread shows only the provider's hand-over; the client-thread"
-                        + " figures include that work)%n"));
-        return out.toString();
-    }
-
-    /** Sums the allocated bytes and CPU time of every live thread that is not the emulator's. */
-    private static final class ClientThreads {
-        private final com.sun.management.ThreadMXBean mx;
-        private final Map<Long, Boolean> emulatorThread = new HashMap<>();
-
-        ClientThreads(com.sun.management.ThreadMXBean mx) {
-            this.mx = mx;
-        }
-
-        /** Bytes allocated and CPU nanoseconds of each live client thread, by thread id. */
-        Map<Long, long[]> snapshot() {
-            long[] ids = mx.getAllThreadIds();
-            long[] bytes = mx.getThreadAllocatedBytes(ids);
-            long[] cpu = mx.getThreadCpuTime(ids);
-            Map<Long, long[]> out = new HashMap<>();
-            for (int i = 0; i < ids.length; i++) {
-                if (bytes[i] >= 0 && cpu[i] >= 0 && !isEmulator(ids[i])) {
-                    out.put(ids[i], new long[] {bytes[i], cpu[i]});
-                }
-            }
-            return out;
-        }
-
-        /**
-         * {@code [bytes, cpu nanoseconds]} of the client threads from {@code before} to {@code after}: a thread
-         * that started in between counts from zero, one that ended is missed.
-         */
-        static long[] delta(Map<Long, long[]> before, Map<Long, long[]> after) {
-            long[] d = new long[2];
-            for (Map.Entry<Long, long[]> e : after.entrySet()) {
-                long[] b = before.getOrDefault(e.getKey(), new long[2]);
-                d[0] += e.getValue()[0] - b[0];
-                d[1] += e.getValue()[1] - b[1];
-            }
-            return d;
-        }
-
-        private boolean isEmulator(long id) {
-            Boolean known = emulatorThread.get(id);
-            if (known == null) {
-                ThreadInfo info = mx.getThreadInfo(id);
-                known = info != null && info.getThreadName().startsWith(EMULATOR_THREADS);
-                emulatorThread.put(id, known);
-            }
-            return known;
-        }
+        return sse.result();
     }
 }

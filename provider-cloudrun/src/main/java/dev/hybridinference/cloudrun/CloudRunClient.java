@@ -21,6 +21,7 @@ import dev.hybridinference.core.spi.ColdStartWatch;
 import dev.hybridinference.core.spi.ProviderBuilder;
 import dev.hybridinference.core.spi.ProviderResult;
 import dev.hybridinference.core.spi.ProviderStream;
+import dev.hybridinference.core.spi.Secrets;
 import java.io.IOException;
 import java.io.InputStream;
 import java.math.BigDecimal;
@@ -31,6 +32,7 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.concurrent.ScheduledExecutorService;
@@ -75,6 +77,15 @@ public final class CloudRunClient extends AbstractProviderClient {
     private final OpenAiTransport http;
     private final OpenAiTransport.Server server;
     private final String model;
+
+    /**
+     * The attributes of every result ({@code service}: the service URL), redacted once here rather than on
+     * each call: a result built with a map {@link Secrets#redactedCopy} made keeps it as it is, while one built
+     * with {@code attribute(..)} copies and redacts it again, credential patterns included, on every call. The
+     * URL is configuration without user info, so there is nothing in it to mask later.
+     */
+    private final Map<String, String> attributes;
+
     private final ColdStartWatch watch;
     private final Duration keepWarm;
     private final ScheduledExecutorService pinger;
@@ -84,6 +95,7 @@ public final class CloudRunClient extends AbstractProviderClient {
         super(b.id(), TYPE, DeploymentKind.SERVERLESS, b.pricing(), b.ledger(), b.clock());
         this.server = b.server;
         this.model = b.model;
+        this.attributes = Secrets.redactedCopy(Map.of("service", server.label()));
         this.keepWarm = b.keepWarm;
         this.watch = new ColdStartWatch(b.coldStartProfile(), b.coldStartThreshold);
         RequestHeaders headers = b.tokens == null ? RequestHeaders.NONE : RequestHeaders.bearer(b.tokens);
@@ -170,7 +182,7 @@ public final class CloudRunClient extends AbstractProviderClient {
                 .usage(c.usage())
                 .model(c.model().isEmpty() ? Objects.toString(model, "") : c.model())
                 .coldStart(watch.succeeded(start, end - start, end))
-                .attribute("service", server.label())
+                .attributes(attributes)
                 .build();
     }
 
@@ -195,9 +207,10 @@ public final class CloudRunClient extends AbstractProviderClient {
 
             @Override
             public ProviderResult result() {
-                return stream.result().toBuilder()
-                        .coldStart(cold)
-                        .attribute("service", server.label())
+                ProviderResult r = stream.result();
+                ProviderResult.Builder b = r.toBuilder().coldStart(cold);
+                // The transport's results carry no attributes; should one ever, the service is added to them.
+                return (r.attributes().isEmpty() ? b.attributes(attributes) : b.attribute("service", server.label()))
                         .build();
             }
 

@@ -29,6 +29,7 @@ import java.time.ZoneId;
 import java.time.ZoneOffset;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.Consumer;
 import org.junit.jupiter.api.AfterEach;
@@ -216,6 +217,28 @@ class CloudRunClientTest {
             assertThat(end.receipt().coldStart().observed()).isTrue();
             assertThat(end.receipt().timeToFirstToken()).isPresent();
         }
+    }
+
+    @Test
+    void everyReceiptNamesTheServiceItRanOn() {
+        CloudRunEmulator e = emulator(b -> b.minInstances(1));
+        CloudRunClient c = closing(client(e).build());
+        String url = e.url() + "/";
+        assertThat(c.chat(ChatRequest.of("hi")).receipt().attributes()).containsExactly(Map.entry("service", e.url()));
+        assertThat(c.chat(ChatRequest.of("again")).receipt().attributes())
+                .containsExactly(Map.entry("service", e.url()));
+        try (ChatStream s = c.stream(ChatRequest.of("stream"))) {
+            text(s);
+            assertThat(s.response().receipt().attributes()).containsExactly(Map.entry("service", e.url()));
+        }
+        CloudRunClient slash = closing(CloudRunClient.builder()
+                .id("run2")
+                .serviceUrl(url)
+                .serviceAccountKey(key)
+                .build());
+        assertThat(slash.chat(ChatRequest.of("hi")).receipt().attributes())
+                .as("the URL as the service's label, without the trailing slash")
+                .containsExactly(Map.entry("service", e.url()));
     }
 
     @Test
