@@ -14,7 +14,6 @@ import dev.hybridinference.core.ProviderUnavailableException;
 import dev.hybridinference.core.ResponseFormat;
 import dev.hybridinference.core.Usage;
 import dev.hybridinference.core.http.HttpErrors;
-import dev.hybridinference.core.http.StreamAssembler;
 import dev.hybridinference.core.http.StreamSplitter;
 import dev.hybridinference.core.spi.ProviderResult;
 import java.io.IOException;
@@ -205,66 +204,37 @@ final class GenerateCodec implements PayloadCodec {
     }
 
     /** One stream: token events folded into the text, the count of tokens kept. */
-    private static final class Decoder implements StreamDecoder {
-        private final Context context;
-        private final StreamSplitter splitter;
-        private final StreamAssembler assembler;
+    private static final class Decoder extends LineStreamDecoder {
         private long tokens;
         private long reportedTokens = -1;
         private boolean done;
         private boolean complete;
 
         Decoder(Context context) {
-            this.context = context;
-            this.splitter = new StreamSplitter(
-                    StreamSplitter.Format.AUTO, context.limits().maxLineBytes());
-            this.assembler = new StreamAssembler(
-                    context.providerId(), context.endpoint(), context.model(), context.promptChars(), context.limits());
+            super(context);
         }
 
         @Override
-        public ChatChunk feed(byte[] part) {
-            try {
-                splitter.feed(part, 0, part.length);
-            } catch (StreamSplitter.LineTooLongException e) {
-                throw context.malformed(e.getMessage(), e);
+        protected ChatChunk event(StreamSplitter.Event e) {
+            if (e.error()) {
+                throw HttpErrors.forStreamError(context.providerId(), context.endpoint(), e.data());
             }
-            return drain();
+            if (e.data().equals("[DONE]")) {
+                done = true;
+                complete = true;
+                return null;
+            }
+            return event(parse(e.data(), context));
         }
 
         @Override
-        public ChatChunk finish() {
-            splitter.finish();
-            ChatChunk last = drain();
-            // The last event carries generated_text (and details): a body that stopped before it was cut, which
-            // the platform's client may report as a normal end.
-            if (!complete) {
-                throw new ProviderUnavailableException(
-                        "the stream ended before the container finished its answer",
-                        context.providerId(),
-                        context.endpoint(),
-                        0,
-                        null,
-                        null);
-            }
-            assembler.end();
-            return last;
+        protected boolean ended() {
+            return done;
         }
 
-        private ChatChunk drain() {
-            ChatChunk joined = null;
-            for (StreamSplitter.Event e; (e = splitter.next()) != null; ) {
-                if (e.error()) {
-                    throw HttpErrors.forStreamError(context.providerId(), context.endpoint(), e.data());
-                }
-                if (done || e.data().equals("[DONE]")) {
-                    done = true;
-                    complete = true;
-                    continue;
-                }
-                joined = Chunks.join(joined, event(parse(e.data(), context)));
-            }
-            return joined;
+        @Override
+        protected boolean complete() {
+            return complete;
         }
 
         private ChatChunk event(JsonNode n) {
@@ -275,7 +245,7 @@ final class GenerateCodec implements PayloadCodec {
             JsonNode details = n.path("details");
             String reason =
                     details.path("finish_reason").asText(n.path("finish_reason").asText(""));
-            if ("error".equals(reason) || token.path("id").asLong(0) == -1 && reason.equals("error")) {
+            if ("error".equals(reason)) {
                 throw new ProviderUnavailableException(
                         "the container failed mid-stream: " + abbreviate(n.toString()),
                         context.providerId(),
@@ -284,7 +254,7 @@ final class GenerateCodec implements PayloadCodec {
                         null,
                         null);
             }
-            if (n.hasNonNull("generated_text") || details.isObject() || done) {
+            if (n.hasNonNull("generated_text") || details.isObject()) {
                 complete = true;
             }
             if (details.path("generated_tokens").canConvertToLong()) {

@@ -4,7 +4,6 @@ import dev.hybridinference.core.ChatChunk;
 import dev.hybridinference.core.ChatRequest;
 import dev.hybridinference.core.Usage;
 import dev.hybridinference.core.http.OpenAiCodec;
-import dev.hybridinference.core.http.StreamAssembler;
 import dev.hybridinference.core.http.StreamSplitter;
 import dev.hybridinference.core.spi.ProviderResult;
 
@@ -52,69 +51,31 @@ final class MessagesCodec implements PayloadCodec {
         return new Decoder(context);
     }
 
-    /** Splits the parts into events and folds them into the assembler. */
-    private static final class Decoder implements StreamDecoder {
-        private final Context context;
-        private final StreamSplitter splitter;
-        private final StreamAssembler assembler;
+    /** OpenAI chunks folded by the core's assembler; SSE ends with [DONE], JSON lines after a finish reason. */
+    private static final class Decoder extends LineStreamDecoder {
         private boolean finished;
 
         Decoder(Context context) {
-            this.context = context;
-            this.splitter = new StreamSplitter(
-                    StreamSplitter.Format.AUTO, context.limits().maxLineBytes());
-            this.assembler = new StreamAssembler(
-                    context.providerId(), context.endpoint(), context.model(), context.promptChars(), context.limits());
+            super(context);
         }
 
         @Override
-        public ChatChunk feed(byte[] part) {
-            try {
-                splitter.feed(part, 0, part.length);
-            } catch (StreamSplitter.LineTooLongException e) {
-                throw assembler.malformed(e.getMessage(), e);
+        protected ChatChunk event(StreamSplitter.Event e) {
+            ChatChunk c = assembler.accept(e);
+            if (c != null && c.finishReason() != null) {
+                finished = true;
             }
-            return drain();
+            return c;
         }
 
         @Override
-        public ChatChunk finish() {
-            splitter.finish();
-            ChatChunk last = drain();
-            // SSE ends with [DONE]; JSON lines end with the body, after a chunk that gives the finish reason.
-            // A body that stopped before either was cut: the platform's client may report a connection closed
-            // part way as a normal end.
-            if (!assembler.isEnded() && !finished) {
-                throw new dev.hybridinference.core.ProviderUnavailableException(
-                        "the stream ended before the container finished its answer",
-                        context.providerId(),
-                        context.endpoint(),
-                        0,
-                        null,
-                        null);
-            }
-            assembler.end();
-            return last;
-        }
-
-        private ChatChunk drain() {
-            ChatChunk joined = null;
-            for (StreamSplitter.Event e; (e = splitter.next()) != null; ) {
-                if (assembler.isEnded()) {
-                    continue; // after [DONE]
-                }
-                ChatChunk c = assembler.accept(e);
-                if (c != null && c.finishReason() != null) {
-                    finished = true;
-                }
-                joined = Chunks.join(joined, c);
-            }
-            return joined;
+        protected boolean ended() {
+            return assembler.isEnded();
         }
 
         @Override
-        public ProviderResult result() {
-            return assembler.result();
+        protected boolean complete() {
+            return assembler.isEnded() || finished;
         }
     }
 }
