@@ -969,21 +969,5 @@ public final class SageMakerClient extends AbstractProviderClient {
             }
             return new SageMakerClient(this);
         }
-
-        private static String requireText(String value, String what) {
-            Objects.requireNonNull(value, what);
-            if (value.isBlank() || value.chars().anyMatch(Character::isISOControl)) {
-                throw new IllegalArgumentException(what + " must not be blank or hold control characters");
-            }
-            return value;
-        }
-
-        private static Duration positive(Duration d, String what) {
-            Objects.requireNonNull(d, what);
-            if (d.isNegative() || d.isZero()) {
-                throw new IllegalArgumentException(what + " must be positive, got " + d);
-            }
-            return d;
-        }
     }
 }

@@ -2,6 +2,7 @@ package dev.hybridinference.core.spi;
 
 import dev.hybridinference.core.cost.CostLedger;
 import java.time.Clock;
+import java.time.Duration;
 import java.util.Objects;
 
 /**
@@ -45,6 +46,34 @@ public abstract class ProviderBuilder<B extends ProviderBuilder<B>> {
     public B clock(Clock clock) {
         this.clock = Objects.requireNonNull(clock, "clock");
         return self();
+    }
+
+    /**
+     * Checks a builder argument that names something (an endpoint, a region, a model).
+     *
+     * @return {@code value}
+     * @throws IllegalArgumentException when it is blank or holds control characters
+     */
+    protected static String requireText(String value, String what) {
+        Objects.requireNonNull(value, what);
+        if (value.isBlank() || value.chars().anyMatch(Character::isISOControl)) {
+            throw new IllegalArgumentException(what + " must not be blank or hold control characters");
+        }
+        return value;
+    }
+
+    /**
+     * Checks a builder argument that is a positive duration (a timeout, an interval).
+     *
+     * @return {@code d}
+     * @throws IllegalArgumentException when it is zero or negative
+     */
+    protected static Duration positive(Duration d, String what) {
+        Objects.requireNonNull(d, what);
+        if (d.isNegative() || d.isZero()) {
+            throw new IllegalArgumentException(what + " must be positive, got " + d);
+        }
+        return d;
     }
 
     /** Takes the id, ledger and clock a provider factory was given. */
