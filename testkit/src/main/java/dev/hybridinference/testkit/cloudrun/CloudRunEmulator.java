@@ -8,6 +8,7 @@ import dev.hybridinference.testkit.internal.GeneratedText;
 import dev.hybridinference.testkit.internal.LoopbackHttp;
 import dev.hybridinference.testkit.internal.LoopbackHttp.Exchange;
 import dev.hybridinference.testkit.internal.OpenAiChatShapes;
+import dev.hybridinference.testkit.internal.Stalls;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
@@ -27,7 +28,6 @@ import java.util.Objects;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.ReentrantLock;
@@ -144,9 +144,7 @@ public final class CloudRunEmulator implements AutoCloseable {
     private final ConcurrentLinkedQueue<Script> scripts = new ConcurrentLinkedQueue<>();
     private final AtomicLong requests = new AtomicLong();
     private final AtomicLong coldStarts = new AtomicLong();
-    private final AtomicLong stallsStarted = new AtomicLong();
-    private final AtomicInteger stalledNow = new AtomicInteger();
-    private final AtomicLong disconnects = new AtomicLong();
+    private final Stalls stalls;
     private final Deque<RecordedRequest> recorded = new ArrayDeque<>();
 
     private CloudRunEmulator(Builder b) throws IOException {
@@ -169,6 +167,7 @@ public final class CloudRunEmulator implements AutoCloseable {
         }
         this.maxInstancesSeen = b.minInstances;
         this.http = new LoopbackHttp(this::handle, "cloud-run-emulator");
+        this.stalls = new Stalls(http);
         this.audience = b.audience != null ? b.audience : url();
     }
 
@@ -294,12 +293,12 @@ public final class CloudRunEmulator implements AutoCloseable {
 
     /** Requests that have stalled so far ({@link #stallNext()}). */
     public long stallsStarted() {
-        return stallsStarted.get();
+        return stalls.started();
     }
 
     /** Requests stalled now. */
     public int stalledNow() {
-        return stalledNow.get();
+        return stalls.now();
     }
 
     /**
@@ -307,7 +306,7 @@ public final class CloudRunEmulator implements AutoCloseable {
      * the connection was closed.
      */
     public long disconnects() {
-        return disconnects.get();
+        return stalls.disconnects();
     }
 
     /** Every request received (any route, refused ones included), in order of arrival; the last 1000 are kept. */
@@ -680,10 +679,10 @@ public final class CloudRunEmulator implements AutoCloseable {
             return;
         }
         if (kind == ScriptKind.STALL) {
-            if (new String(ex.body(), StandardCharsets.UTF_8).replace(" ", "").contains("\"stream\":true")) {
-                ex.startChunked(200, Map.of("Content-Type", "text/event-stream"));
-            }
-            stall(ex);
+            boolean streamed = new String(ex.body(), StandardCharsets.UTF_8)
+                    .replace(" ", "")
+                    .contains("\"stream\":true");
+            stalls.hold(ex, 200, streamed ? Map.of("Content-Type", "text/event-stream") : null);
             return;
         }
         Chat chat;
@@ -736,7 +735,7 @@ public final class CloudRunEmulator implements AutoCloseable {
                     ex.sendFixed(200, headers("application/json"), bytes);
                 }
             } catch (IOException e) {
-                clientGone(ex);
+                stalls.clientGone(ex);
             }
         }
     }
@@ -761,7 +760,7 @@ public final class CloudRunEmulator implements AutoCloseable {
         }
         StringBuilder prompt = new StringBuilder();
         for (JsonNode m : messages) {
-            String content = contentText(m.path("content"));
+            String content = OpenAiChatShapes.contentText(m.path("content"));
             if (!content.isEmpty()) {
                 if (prompt.length() > 0) {
                     prompt.append('\n');
@@ -794,25 +793,6 @@ public final class CloudRunEmulator implements AutoCloseable {
                 requestSeed,
                 root.path("stream").asBoolean(false),
                 root.path("stream_options").path("include_usage").asBoolean(false));
-    }
-
-    private static String contentText(JsonNode content) {
-        if (content.isTextual()) {
-            return content.asText();
-        }
-        if (content.isArray()) {
-            StringBuilder text = new StringBuilder();
-            for (JsonNode part : content) {
-                if (part.path("text").isTextual()) {
-                    if (text.length() > 0) {
-                        text.append(' ');
-                    }
-                    text.append(part.path("text").asText());
-                }
-            }
-            return text.toString();
-        }
-        return "";
     }
 
     /**
@@ -878,33 +858,12 @@ public final class CloudRunEmulator implements AutoCloseable {
             ex.writeChunk("data: [DONE]\n\n".getBytes(StandardCharsets.UTF_8));
             ex.endChunked();
         } catch (IOException e) {
-            clientGone(ex);
+            stalls.clientGone(ex);
         }
     }
 
     private static void event(Exchange ex, ObjectNode chunk) throws IOException {
         ex.writeChunk(("data: " + chunk + "\n\n").getBytes(StandardCharsets.UTF_8));
-    }
-
-    private void stall(Exchange ex) {
-        stallsStarted.incrementAndGet();
-        stalledNow.incrementAndGet();
-        try {
-            ex.awaitClientGone();
-            if (!http.closed()) {
-                disconnects.incrementAndGet();
-            }
-        } finally {
-            stalledNow.decrementAndGet();
-            ex.abort();
-        }
-    }
-
-    private void clientGone(Exchange ex) {
-        if (!http.closed()) {
-            disconnects.incrementAndGet();
-        }
-        ex.abort();
     }
 
     // ---- responses ----

@@ -1,5 +1,6 @@
 package dev.hybridinference.testkit.internal;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 
@@ -136,5 +137,28 @@ public final class OpenAiChatShapes {
         }
         error.put("code", status);
         return root;
+    }
+
+    /**
+     * The text of a message's {@code content}: a string, or the {@code text} parts of an array of content
+     * parts joined with spaces; empty for anything else.
+     */
+    public static String contentText(JsonNode content) {
+        if (content.isTextual()) {
+            return content.asText();
+        }
+        if (content.isArray()) {
+            StringBuilder text = new StringBuilder();
+            for (JsonNode part : content) {
+                if (part.path("text").isTextual()) {
+                    if (text.length() > 0) {
+                        text.append(' ');
+                    }
+                    text.append(part.path("text").asText());
+                }
+            }
+            return text.toString();
+        }
+        return "";
     }
 }

@@ -111,7 +111,7 @@ final class Containers {
             }
             StringBuilder prompt = new StringBuilder();
             for (JsonNode m : messages) {
-                String content = contentText(m.path("content"));
+                String content = OpenAiChatShapes.contentText(m.path("content"));
                 if (!content.isEmpty()) {
                     if (prompt.length() > 0) {
                         prompt.append('\n');
@@ -159,25 +159,6 @@ final class Containers {
                 c == Container.MESSAGES_SSE
                         ? "Failed to deserialize the JSON body into the target type: missing field `messages`"
                         : "Failed to deserialize the JSON body into the target type: data did not match any variant");
-    }
-
-    private static String contentText(JsonNode content) {
-        if (content.isTextual()) {
-            return content.asText();
-        }
-        if (content.isArray()) {
-            StringBuilder text = new StringBuilder();
-            for (JsonNode part : content) {
-                if (part.path("text").isTextual()) {
-                    if (text.length() > 0) {
-                        text.append(' ');
-                    }
-                    text.append(part.path("text").asText());
-                }
-            }
-            return text.toString();
-        }
-        return "";
     }
 
     private static int maxTokens(JsonNode node, String field) throws BadBody {

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.hybridinference.testkit.internal.LoopbackHttp;
 import dev.hybridinference.testkit.internal.LoopbackHttp.Exchange;
+import dev.hybridinference.testkit.internal.Stalls;
 import dev.hybridinference.testkit.sagemaker.Containers.Answer;
 import dev.hybridinference.testkit.sagemaker.Containers.BadBody;
 import dev.hybridinference.testkit.sagemaker.Containers.Call;
@@ -368,9 +369,7 @@ public final class SageMakerEmulator implements AutoCloseable {
     private final AtomicLong coldStarts = new AtomicLong();
     private final AtomicInteger inFlight = new AtomicInteger();
     private final AtomicInteger maxInFlight = new AtomicInteger();
-    private final AtomicLong stallsStarted = new AtomicLong();
-    private final AtomicInteger stalledNow = new AtomicInteger();
-    private final AtomicLong disconnects = new AtomicLong();
+    private final Stalls stalls;
     private final Deque<RecordedRequest> recorded = new ArrayDeque<>();
     private final Map<String, Session> sessions = new ConcurrentHashMap<>();
 
@@ -398,6 +397,7 @@ public final class SageMakerEmulator implements AutoCloseable {
         this.requireSigV4 = b.requireSigV4;
         this.cold = b.startCold;
         this.http = new LoopbackHttp(this::handle, "sagemaker-emulator");
+        this.stalls = new Stalls(http);
     }
 
     /** A builder for an endpoint named {@code test-endpoint} with variant {@code AllTraffic}, {@link Container#MESSAGES_SSE}. */
@@ -549,12 +549,12 @@ public final class SageMakerEmulator implements AutoCloseable {
 
     /** Calls that have stalled so far. */
     public long stallsStarted() {
-        return stallsStarted.get();
+        return stalls.started();
     }
 
     /** Calls stalled now. */
     public int stalledNow() {
-        return stalledNow.get();
+        return stalls.now();
     }
 
     /**
@@ -562,7 +562,7 @@ public final class SageMakerEmulator implements AutoCloseable {
      * whose writes failed.
      */
     public long disconnects() {
-        return disconnects.get();
+        return stalls.disconnects();
     }
 
     /** Every request so far, in order of arrival; only the last 1000 are kept. */
@@ -818,7 +818,7 @@ public final class SageMakerEmulator implements AutoCloseable {
             headers.put("Content-Type", "application/json");
         }
         if (kind == ScriptKind.STALL) {
-            stall(ex, streaming, headers);
+            stalls.hold(ex, 200, streaming ? headers : null);
             return;
         }
         if (kind == ScriptKind.STREAM_ERROR && !streaming) {
@@ -908,10 +908,7 @@ public final class SageMakerEmulator implements AutoCloseable {
         } catch (StreamEnded e) {
             // the scripted end has been sent
         } catch (IOException e) {
-            if (!http.closed()) {
-                disconnects.incrementAndGet();
-            }
-            ex.abort();
+            stalls.clientGone(ex);
         }
     }
 
@@ -994,27 +991,6 @@ public final class SageMakerEmulator implements AutoCloseable {
                 default -> throw new IllegalStateException(String.valueOf(end));
             }
             throw new StreamEnded();
-        }
-    }
-
-    private void stall(Exchange ex, boolean streaming, Map<String, String> headers) {
-        stallsStarted.incrementAndGet();
-        stalledNow.incrementAndGet();
-        try {
-            if (streaming) {
-                ex.startChunked(200, headers);
-            }
-            ex.awaitClientGone();
-            if (!http.closed()) {
-                disconnects.incrementAndGet();
-            }
-        } catch (IOException e) {
-            if (!http.closed()) {
-                disconnects.incrementAndGet();
-            }
-        } finally {
-            stalledNow.decrementAndGet();
-            ex.abort();
         }
     }
 
