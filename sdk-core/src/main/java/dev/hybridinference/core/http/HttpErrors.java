@@ -152,7 +152,9 @@ public final class HttpErrors {
         String code = err.code == null ? "" : err.code.toLowerCase(Locale.ROOT);
         String type = err.type == null ? "" : err.type.toLowerCase(Locale.ROOT);
         if (code.contains("content_filter") || type.contains("content_filter")) {
-            return new ContentFilteredException(msg, providerId, endpoint, status, null, null);
+            String what = err.filtered == null ? "" : " [filtered: " + err.filtered + "]";
+            return new ContentFilteredException(
+                    ContentFilteredException.Stage.PROMPT, err.filtered, msg + what, providerId, endpoint, status);
         }
         // llama.cpp reports an overflow as HTTP 500 (and TGI as 422), so the message decides for those too.
         if (code.contains("context_length")
@@ -268,7 +270,12 @@ public final class HttpErrors {
         }
     }
 
-    private record ErrorBody(String message, String type, String code) {}
+    /** An error object's parts; {@code filtered} is what Azure's content filter blocked, or null. */
+    private record ErrorBody(String message, String type, String code, String filtered) {
+        ErrorBody(String message, String type, String code) {
+            this(message, type, code, null);
+        }
+    }
 
     private static ErrorBody parseBody(String body) {
         if (body == null || body.isBlank()) {
@@ -305,7 +312,9 @@ public final class HttpErrors {
         }
         String type = e.hasNonNull("type") ? e.get("type").asText() : null;
         String code = e.hasNonNull("code") ? e.get("code").asText() : null;
-        return new ErrorBody(truncate(message), type, code);
+        // Azure: {"innererror":{"code":"ResponsibleAIPolicyViolation","content_filter_result":{...}}}
+        String filtered = ChunkDecoder.contentFilter(e.path("innererror").get("content_filter_result"));
+        return new ErrorBody(truncate(message), type, code, filtered);
     }
 
     private static String truncate(String s) {

@@ -54,7 +54,12 @@ public final class OpenAiCodec {
         /** Only standard OpenAI fields. */
         OPENAI,
         /** vLLM: also sends {@code top_k} at the top level. */
-        VLLM
+        VLLM,
+        /**
+         * A service told to pass fields it does not define on to the model (Azure's {@code extra-parameters:
+         * pass-through}): also sends {@code top_k} at the top level.
+         */
+        PASS_THROUGH
     }
 
     /**
@@ -87,7 +92,7 @@ public final class OpenAiCodec {
             if (request.topP().isPresent()) {
                 g.writeNumberField("top_p", request.topP().getAsDouble());
             }
-            if (request.topK().isPresent() && dialect == Dialect.VLLM) {
+            if (request.topK().isPresent() && dialect != Dialect.OPENAI) {
                 g.writeNumberField("top_k", request.topK().getAsInt());
             }
             if (request.maxTokens().isPresent()) {
@@ -200,9 +205,16 @@ public final class OpenAiCodec {
      * @param finishReason why generation stopped
      * @param usage the server's token counts; zero when it sent none
      * @param model the model that answered; empty when the server did not say
+     * @param contentFilter what a content filter blocked in the answer (Azure's {@code content_filter_results},
+     *     such as {@code "violence (medium)"}); empty when nothing was
      */
     public record Completion(
-            String text, List<ToolCall> toolCalls, FinishReason finishReason, Usage usage, String model) {
+            String text,
+            List<ToolCall> toolCalls,
+            FinishReason finishReason,
+            Usage usage,
+            String model,
+            String contentFilter) {
         /** Copies the list and requires the parts. */
         public Completion {
             Objects.requireNonNull(text, "text");
@@ -210,6 +222,12 @@ public final class OpenAiCodec {
             Objects.requireNonNull(finishReason, "finishReason");
             Objects.requireNonNull(usage, "usage");
             Objects.requireNonNull(model, "model");
+            Objects.requireNonNull(contentFilter, "contentFilter");
+        }
+
+        /** A completion that no content filter touched. */
+        public Completion(String text, List<ToolCall> toolCalls, FinishReason finishReason, Usage usage, String model) {
+            this(text, toolCalls, finishReason, usage, model, "");
         }
     }
 
@@ -301,7 +319,12 @@ public final class OpenAiCodec {
             calls = list;
         }
         return new Completion(
-                f.text, calls, FinishReason.fromWire(f.finishReason), f.usage == null ? Usage.ZERO : f.usage, f.model);
+                f.text,
+                calls,
+                FinishReason.fromWire(f.finishReason),
+                f.usage == null ? Usage.ZERO : f.usage,
+                f.model,
+                f.contentFilter == null ? "" : f.contentFilter);
     }
 
     /** The fields of a completion that the decoder reads, in whatever order the server sends them. */
@@ -311,6 +334,7 @@ public final class OpenAiCodec {
         String finishReason;
         Usage usage;
         String model = "";
+        String contentFilter;
         /** Elements of {@code choices}; zero when it is absent or not an array. */
         int choices;
 
@@ -386,6 +410,8 @@ public final class OpenAiCodec {
                     } else if (field.equals("message") && v == JsonToken.START_OBJECT) {
                         hasMessage = true;
                         readMessage(p);
+                    } else if (field.equals("content_filter_results")) {
+                        contentFilter = ChunkDecoder.contentFilter(ChunkDecoder.MAPPER.readTree(p));
                     } else {
                         p.skipChildren();
                     }

@@ -98,15 +98,21 @@ public final class OpenAiTransport {
     private OpenAiTransport(Builder b) {
         this.providerId = b.providerId;
         this.ownsClient = b.shared == null;
-        this.http = configure(
-                b.shared != null
-                        ? b.shared.newBuilder()
-                        : new OkHttpClient.Builder()
-                                .connectionPool(new ConnectionPool(
-                                        32, Math.max(1, b.idleTimeout.toMillis()), TimeUnit.MILLISECONDS))
-                                .connectTimeout(b.connectTimeout)
-                                .readTimeout(b.readTimeout)
-                                .writeTimeout(b.readTimeout));
+        OkHttpClient.Builder client;
+        if (b.shared != null) {
+            client = b.shared.newBuilder();
+        } else {
+            client = new OkHttpClient.Builder()
+                    .connectionPool(
+                            new ConnectionPool(32, Math.max(1, b.idleTimeout.toMillis()), TimeUnit.MILLISECONDS))
+                    .connectTimeout(b.connectTimeout)
+                    .readTimeout(b.readTimeout)
+                    .writeTimeout(b.readTimeout);
+            if (b.sslSocketFactory != null) {
+                client.sslSocketFactory(b.sslSocketFactory, b.trustManager);
+            }
+        }
+        this.http = configure(client);
         this.headers = b.headers;
         this.dialect = b.dialect;
         this.clock = b.clock;
@@ -760,6 +766,8 @@ public final class OpenAiTransport {
         private Duration callTimeout = Duration.ofMinutes(5);
         private Duration idleTimeout = DEFAULT_IDLE_TIMEOUT;
         private ResponseLimits limits = ResponseLimits.DEFAULTS;
+        private javax.net.ssl.SSLSocketFactory sslSocketFactory;
+        private javax.net.ssl.X509TrustManager trustManager;
 
         private Builder(String providerId) {
             this.providerId = Objects.requireNonNull(providerId, "providerId");
@@ -830,6 +838,17 @@ public final class OpenAiTransport {
         /** Bounds on what servers may send. */
         public Builder limits(ResponseLimits limits) {
             this.limits = Objects.requireNonNull(limits, "limits");
+            return this;
+        }
+
+        /**
+         * Trusts the servers this trust manager accepts instead of the JVM's default certificate authorities
+         * (a private CA, a proxy's certificate, a test server's). Ignored with {@link #httpClient}, whose own
+         * TLS settings apply.
+         */
+        public Builder tls(javax.net.ssl.SSLSocketFactory socketFactory, javax.net.ssl.X509TrustManager trustManager) {
+            this.sslSocketFactory = Objects.requireNonNull(socketFactory, "socketFactory");
+            this.trustManager = Objects.requireNonNull(trustManager, "trustManager");
             return this;
         }
 

@@ -41,7 +41,14 @@ public final class StreamAssembler {
     private final String endpoint;
     private final long promptChars;
     private final ResponseLimits limits;
+    /**
+     * The result attribute that says what a content filter blocked in the answer (Azure's {@code
+     * content_filter_results}, such as {@code "violence (medium)"}); absent when nothing was.
+     */
+    public static final String CONTENT_FILTER = "contentFilter";
+
     private final ChunkDecoder.Fields fields = new ChunkDecoder.Fields();
+    private String contentFilter;
     private final StringBuilder text = new StringBuilder();
     private final List<ToolCallBuilder> toolCalls = new ArrayList<>(0);
     private FinishReason finish;
@@ -173,6 +180,9 @@ public final class StreamAssembler {
         if (f.model != null && !f.model.isEmpty()) {
             model = f.model;
         }
+        if (f.contentFilter != null) {
+            contentFilter = f.contentFilter;
+        }
         if (!f.hasChoice) {
             return null;
         }
@@ -219,6 +229,9 @@ public final class StreamAssembler {
         }
         finish = c.finishReason();
         usage = c.usage();
+        if (!c.contentFilter().isEmpty()) {
+            contentFilter = c.contentFilter();
+        }
         if (!c.model().isEmpty()) {
             model = c.model();
         }
@@ -314,13 +327,15 @@ public final class StreamAssembler {
                     ? Usage.ZERO
                     : Usage.estimated(Math.max(1, (promptChars + 3) / 4), contentChunks);
         }
-        return ProviderResult.builder()
+        ProviderResult.Builder b = ProviderResult.builder()
                 .text(text.toString())
                 .toolCalls(calls)
                 .finishReason(finish == null ? FinishReason.OTHER : finish)
                 .usage(u)
-                .model(model)
-                .build();
+                .model(model);
+        return contentFilter == null
+                ? b.build()
+                : b.attribute(CONTENT_FILTER, contentFilter).build();
     }
 
     /** A {@link MalformedResponseException} naming this stream's provider and endpoint. */

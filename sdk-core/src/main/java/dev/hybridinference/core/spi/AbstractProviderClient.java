@@ -398,7 +398,7 @@ public abstract class AbstractProviderClient implements InferenceClient {
     }
 
     private InferenceException fail(CallContext ctx, RuntimeException e) {
-        return failWith(ctx, asInference(ctx, e), null, ctx.takeMeter());
+        return failWith(ctx, asInference(ctx, e), ctx.producedBeforeFailure(), ctx.takeMeter());
     }
 
     private InferenceException asInference(CallContext ctx, RuntimeException e) {

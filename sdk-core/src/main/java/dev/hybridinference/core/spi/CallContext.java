@@ -147,6 +147,22 @@ public final class CallContext {
         return instanceTime;
     }
 
+    private ProviderResult producedBeforeFailure;
+
+    /**
+     * Says what a blocking call produced before the provider failed it, so that the failure's receipt
+     * charges it: a completion the platform billed and then refused to hand over (a content filter that
+     * blocked the answer, say). Set just before throwing.
+     */
+    public synchronized void producedBeforeFailure(ProviderResult result) {
+        this.producedBeforeFailure = java.util.Objects.requireNonNull(result, "result");
+    }
+
+    /** What {@link #producedBeforeFailure} said; null when nothing was. */
+    synchronized ProviderResult producedBeforeFailure() {
+        return producedBeforeFailure;
+    }
+
     /** The call's meter while the provider's step runs; kept here, with the call, by the base class. */
     private AbstractProviderClient.CallMeter meter;
 

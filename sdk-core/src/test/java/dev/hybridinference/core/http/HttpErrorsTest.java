@@ -75,6 +75,20 @@ class HttpErrorsTest {
     }
 
     @Test
+    void azuresFilteredPromptSaysWhatWasFiltered() {
+        String body = "{\"error\":{\"code\":\"content_filter\",\"message\":\"The response was filtered\","
+                + "\"param\":\"prompt\",\"status\":400,\"innererror\":{\"code\":\"ResponsibleAIPolicyViolation\","
+                + "\"content_filter_result\":{\"hate\":{\"filtered\":true,\"severity\":\"high\"},"
+                + "\"violence\":{\"filtered\":false,\"severity\":\"safe\"},"
+                + "\"jailbreak\":{\"filtered\":true,\"detected\":true}}}}}";
+        ContentFilteredException e =
+                (ContentFilteredException) HttpErrors.forStatus("p", "e", 400, NO_HEADERS, body, CLOCK);
+        assertThat(e.stage()).isEqualTo(ContentFilteredException.Stage.PROMPT);
+        assertThat(e.filtered()).contains("hate (high), jailbreak");
+        assertThat(e).hasMessageContaining("The response was filtered").hasMessageContaining("hate (high)");
+    }
+
+    @Test
     void stringAndTextBodiesKeepTheirMessage() {
         assertThat(HttpErrors.forStatus("p", "e", 401, NO_HEADERS, "{\"error\":\"Unauthorized\"}", CLOCK))
                 .isInstanceOf(AuthenticationException.class)

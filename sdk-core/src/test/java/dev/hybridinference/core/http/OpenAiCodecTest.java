@@ -37,6 +37,22 @@ class OpenAiCodecTest {
     }
 
     @Test
+    void azuresContentFilterAnnotationsSayWhatWasBlocked() {
+        OpenAiCodec.Completion clean = decode("{\"prompt_filter_results\":[{\"prompt_index\":0,"
+                + "\"content_filter_results\":{\"hate\":{\"filtered\":false,\"severity\":\"safe\"}}}],"
+                + "\"choices\":[{\"message\":{\"content\":\"ok\"},\"finish_reason\":\"stop\","
+                + "\"content_filter_results\":{\"hate\":{\"filtered\":false,\"severity\":\"safe\"}}}]}");
+        assertThat(clean.contentFilter()).isEmpty();
+        OpenAiCodec.Completion cut = decode("{\"choices\":[{\"message\":{\"content\":\"Once upon\"},"
+                + "\"finish_reason\":\"content_filter\",\"content_filter_results\":{\"self_harm\":{\"filtered\":true,"
+                + "\"severity\":\"medium\"},\"hate\":{\"filtered\":false,\"severity\":\"safe\"}}}],"
+                + "\"usage\":{\"prompt_tokens\":4,\"completion_tokens\":2}}");
+        assertThat(cut.finishReason()).isEqualTo(FinishReason.CONTENT_FILTER);
+        assertThat(cut.contentFilter()).isEqualTo("self_harm (medium)");
+        assertThat(cut.usage()).isEqualTo(new Usage(4, 2, 0));
+    }
+
+    @Test
     void usageIsReadInEveryNumberShapeServersSend() {
         String choice = "\"choices\":[{\"message\":{\"content\":\"x\"}}]";
         assertThat(decode("{" + choice + ",\"usage\":{\"prompt_tokens\":\"12\",\"completion_tokens\":3.0,"

@@ -59,6 +59,18 @@ class StreamAssemblerTest {
     }
 
     @Test
+    void whatAContentFilterBlockedIsKeptAsAnAttribute() {
+        StreamAssembler a = assembler();
+        a.accept("{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Once\"},"
+                + "\"content_filter_results\":{\"violence\":{\"filtered\":false,\"severity\":\"safe\"}}}]}");
+        assertThat(a.result().attributes()).doesNotContainKey(StreamAssembler.CONTENT_FILTER);
+        ChatChunk last = a.accept("{\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"content_filter\","
+                + "\"content_filter_results\":{\"violence\":{\"filtered\":true,\"severity\":\"medium\"}}}]}");
+        assertThat(last.finishReason()).isEqualTo(FinishReason.CONTENT_FILTER);
+        assertThat(a.result().attributes()).containsEntry(StreamAssembler.CONTENT_FILTER, "violence (medium)");
+    }
+
+    @Test
     void toolCallFragmentsAreJoinedByIndex() {
         StreamAssembler a = assembler();
         assertThat(a.accept(tool(0, "call_a", "weather", "{\\\"ci"))).isEqualTo(new ChatChunk("", null));

@@ -254,6 +254,35 @@ class CostAccountingTest {
     }
 
     @Test
+    void aBlockingCallThatFailsAfterTheServiceBilledItChargesWhatTheProviderSaidItProduced() {
+        Pricing.PerToken pricing = new Pricing.PerToken(new BigDecimal("1"), new BigDecimal("2"), null);
+        CostLedger ledger = new CostLedger();
+        try (AbstractProviderClient p =
+                new AbstractProviderClient(
+                        "filtered", "test", DeploymentKind.SERVERLESS, pricing, ledger, Clock.systemUTC()) {
+                    @Override
+                    protected ProviderResult doChat(ChatRequest request, CallContext ctx) {
+                        ctx.producedBeforeFailure(plain());
+                        throw new dev.hybridinference.core.ContentFilteredException(
+                                "answer filtered", "filtered", null, 0, null, null);
+                    }
+
+                    @Override
+                    protected ProviderStream doStream(ChatRequest request, CallContext ctx) {
+                        throw new UnsupportedOperationException();
+                    }
+                }) {
+            dev.hybridinference.core.InferenceException e = org.assertj.core.api.Assertions.catchThrowableOfType(
+                    dev.hybridinference.core.ContentFilteredException.class, () -> p.chat(ChatRequest.of("hi")));
+            Receipt partial = e.partialReceipt().orElseThrow();
+            assertThat(partial.usage()).isEqualTo(new Usage(10, 3, 0));
+            // 10 input tokens at $1 and 3 output tokens at $2 per million
+            assertThat(partial.cost()).isEqualByComparingTo("0.000016");
+            assertThat(ledger.totals().total()).isEqualByComparingTo("0.000016");
+        }
+    }
+
+    @Test
     void aProvidersOwnInstanceTimeWins() {
         Pricing.Amortized pricing = new Pricing.Amortized(new BigDecimal("3600"));
         try (Provider p = new Provider(

@@ -41,6 +41,11 @@ public final class ChunkDecoder {
         public JsonNode error;
         /** Whether the chunk is itself a flat error object ({@code "object": "error"}, as vLLM sends). */
         public boolean errorObject;
+        /**
+         * What Azure's content filter blocked in the first choice ({@code content_filter_results}), as {@link
+         * #contentFilter} describes it, or null when nothing was filtered.
+         */
+        public String contentFilter;
 
         void clear() {
             content = null;
@@ -51,6 +56,7 @@ public final class ChunkDecoder {
             usage = null;
             error = null;
             errorObject = false;
+            contentFilter = null;
         }
     }
 
@@ -151,6 +157,8 @@ public final class ChunkDecoder {
                 JsonToken v = p.nextToken();
                 if (field.equals("finish_reason")) {
                     out.finishReason = v == JsonToken.VALUE_NULL ? null : p.getText();
+                } else if (field.equals("content_filter_results")) {
+                    out.contentFilter = contentFilter(MAPPER.readTree(p));
                 } else if (field.equals("delta") && v == JsonToken.START_OBJECT) {
                     while (p.nextToken() == JsonToken.FIELD_NAME) {
                         String d = p.currentName();
@@ -244,6 +252,33 @@ public final class ChunkDecoder {
         long out = u.path("completion_tokens").asLong(0);
         long cached = u.path("prompt_tokens_details").path("cached_tokens").asLong(0);
         return usage(in, out, cached);
+    }
+
+    /**
+     * The categories Azure's content filter blocked in a {@code content_filter_results} (or an error's {@code
+     * content_filter_result}) object, such as {@code "violence (medium), hate (high)"}: each member whose
+     * {@code filtered} is true, with its {@code severity} when it has one. Null when none was filtered or the
+     * node is not an object.
+     */
+    public static String contentFilter(JsonNode results) {
+        if (results == null || !results.isObject()) {
+            return null;
+        }
+        StringBuilder sb = new StringBuilder();
+        results.properties().forEach(e -> {
+            JsonNode v = e.getValue();
+            if (v.path("filtered").asBoolean(false)) {
+                if (sb.length() > 0) {
+                    sb.append(", ");
+                }
+                sb.append(e.getKey());
+                String severity = v.path("severity").asText("");
+                if (!severity.isEmpty()) {
+                    sb.append(" (").append(severity).append(')');
+                }
+            }
+        });
+        return sb.length() == 0 ? null : sb.toString();
     }
 
     /** Tool-call arguments as text: servers send a JSON string, a few send the object itself. */
