@@ -8,7 +8,8 @@ import java.util.SplittableRandom;
 /**
  * The deterministic text the testkit's emulators answer when no answer is scripted: words from a fixed list,
  * chosen by a generator seeded with the prompt, the request's seed and the emulator's seed, so that the same
- * request to an emulator built the same way always gets the same words.
+ * request to an emulator built the same way always gets the same words; and the splitting of a given text into
+ * streamed pieces.
  *
  * <p>Shared by the testkit's emulators; not part of the testkit's API.
  */
@@ -47,6 +48,32 @@ public final class GeneratedText {
         for (int i = 0; i < count; i++) {
             String w = WORDS.get(random.nextInt(WORDS.size()));
             pieces.add(i == 0 ? w : " " + w);
+        }
+        return pieces;
+    }
+
+    /**
+     * Splits a given text into streamed pieces: each word with the whitespace before it (trailing whitespace stays
+     * with the last word), so that the pieces join to the text exactly and, unless the text is blank, there are as
+     * many pieces as {@link #words} counts.
+     */
+    public static List<String> exactPieces(String text) {
+        List<String> pieces = new ArrayList<>();
+        int lastWordChar = text.length() - 1;
+        while (lastWordChar >= 0 && Character.isWhitespace(text.charAt(lastWordChar))) {
+            lastWordChar--;
+        }
+        int start = 0;
+        for (int i = 1; i < lastWordChar; i++) {
+            if (!Character.isWhitespace(text.charAt(i - 1))
+                    && Character.isWhitespace(text.charAt(i))
+                    && !text.substring(start, i).isBlank()) {
+                pieces.add(text.substring(start, i));
+                start = i;
+            }
+        }
+        if (start < text.length()) {
+            pieces.add(text.substring(start));
         }
         return pieces;
     }

@@ -1,7 +1,9 @@
 package dev.hybridinference.testkit.internal;
 
 import java.io.IOException;
+import java.time.Duration;
 import java.util.Map;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 
@@ -37,6 +39,40 @@ public final class Stalls {
             }
             ex.awaitClientGone();
             countDisconnect();
+        } catch (IOException e) {
+            countDisconnect();
+        } finally {
+            now.decrementAndGet();
+            ex.abort();
+        }
+    }
+
+    /**
+     * Holds a request like {@link #hold}, but sends {@code status} and {@code headers} at once (a chunked body)
+     * and then {@code keepAlive} as a chunk every {@code every}, until a write fails because the client went away
+     * (which a write notices within about two periods) or the server closes. For servers whose stalled answers
+     * keep the connection busy, as a proxy's keep-alive comments do.
+     *
+     * @param status the status sent first
+     * @param headers the response headers sent first
+     * @param keepAlive the bytes written each period
+     * @param every the period
+     */
+    public void holdWithKeepAlive(
+            LoopbackHttp.Exchange ex, int status, Map<String, String> headers, byte[] keepAlive, Duration every) {
+        started.incrementAndGet();
+        now.incrementAndGet();
+        try {
+            ex.startChunked(status, headers);
+            while (true) {
+                try {
+                    TimeUnit.NANOSECONDS.sleep(every.toNanos());
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    return; // the server is closing
+                }
+                ex.writeChunk(keepAlive);
+            }
         } catch (IOException e) {
             countDisconnect();
         } finally {
