@@ -701,7 +701,7 @@ public final class CloudRunEmulator implements AutoCloseable {
         List<String> pieces;
         String finish;
         if (kind == ScriptKind.ANSWER) {
-            pieces = exactPieces(script.text());
+            pieces = GeneratedText.exactPieces(script.text());
             finish = "stop";
         } else {
             pieces = GeneratedText.pieces(chat.prompt(), chat.seed(), seed, chat.maxTokens());
@@ -793,31 +793,6 @@ public final class CloudRunEmulator implements AutoCloseable {
                 requestSeed,
                 root.path("stream").asBoolean(false),
                 root.path("stream_options").path("include_usage").asBoolean(false));
-    }
-
-    /**
-     * Splits text into words, each with the whitespace before it (trailing whitespace stays with the last word),
-     * so that the pieces join to the text exactly.
-     */
-    static List<String> exactPieces(String text) {
-        List<String> pieces = new ArrayList<>();
-        int lastWordChar = text.length() - 1;
-        while (lastWordChar >= 0 && Character.isWhitespace(text.charAt(lastWordChar))) {
-            lastWordChar--;
-        }
-        int start = 0;
-        for (int i = 1; i < lastWordChar; i++) {
-            if (!Character.isWhitespace(text.charAt(i - 1))
-                    && Character.isWhitespace(text.charAt(i))
-                    && !text.substring(start, i).isBlank()) {
-                pieces.add(text.substring(start, i));
-                start = i;
-            }
-        }
-        if (start < text.length()) {
-            pieces.add(text.substring(start));
-        }
-        return pieces;
     }
 
     private void stream(

@@ -51,6 +51,31 @@ public final class GeneratedText {
         return pieces;
     }
 
+    /**
+     * Splits text into words, each with the whitespace before it (trailing whitespace stays with the last word),
+     * so that the pieces join to the text exactly: how the emulators stream a scripted answer, one word per chunk.
+     */
+    public static List<String> exactPieces(String text) {
+        List<String> pieces = new ArrayList<>();
+        int lastWordChar = text.length() - 1;
+        while (lastWordChar >= 0 && Character.isWhitespace(text.charAt(lastWordChar))) {
+            lastWordChar--;
+        }
+        int start = 0;
+        for (int i = 1; i < lastWordChar; i++) {
+            if (!Character.isWhitespace(text.charAt(i - 1))
+                    && Character.isWhitespace(text.charAt(i))
+                    && !text.substring(start, i).isBlank()) {
+                pieces.add(text.substring(start, i));
+                start = i;
+            }
+        }
+        if (start < text.length()) {
+            pieces.add(text.substring(start));
+        }
+        return pieces;
+    }
+
     /** Counts whitespace-separated words: the emulators' stand-in for a tokenizer's count. */
     public static int words(String text) {
         String t = text.strip();
