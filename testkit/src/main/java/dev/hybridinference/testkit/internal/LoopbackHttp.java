@@ -13,10 +13,15 @@ import java.net.ServerSocket;
 import java.net.Socket;
 import java.net.URLDecoder;
 import java.nio.charset.StandardCharsets;
+import java.security.GeneralSecurityException;
+import java.security.Principal;
+import java.security.PrivateKey;
+import java.security.cert.X509Certificate;
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
@@ -24,10 +29,17 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import javax.net.ssl.KeyManager;
+import javax.net.ssl.SSLContext;
+import javax.net.ssl.SSLEngine;
+import javax.net.ssl.SSLParameters;
+import javax.net.ssl.SSLSocket;
+import javax.net.ssl.SSLSocketFactory;
+import javax.net.ssl.X509ExtendedKeyManager;
 
 /**
- * A minimal HTTP/1.1 server on loopback sockets, one thread per connection, with persistent connections.
- * It gives the handler what the JDK's server cannot: responses whose headers are never sent, bodies cut
+ * A minimal HTTP/1.1 server on loopback sockets, plain or over TLS, one thread per connection, with persistent
+ * connections. It gives the handler what the JDK's server cannot: responses whose headers are never sent, bodies cut
  * short of their declared length, and a way to wait until the client closes the connection without writing
  * anything.
  *
@@ -49,6 +61,7 @@ public final class LoopbackHttp implements AutoCloseable {
     private static final int MAX_BODY_BYTES = 32 * 1024 * 1024;
 
     private final Handler handler;
+    private final SSLSocketFactory tls;
     private final ServerSocket serverSocket;
     private final ExecutorService executor;
     private final Set<Socket> open = ConcurrentHashMap.newKeySet();
@@ -75,7 +88,31 @@ public final class LoopbackHttp implements AutoCloseable {
      * @throws IOException when the port cannot be bound
      */
     public LoopbackHttp(Handler handler, String threadName, int port) throws IOException {
+        this(handler, threadName, port, null);
+    }
+
+    /**
+     * Starts a server that speaks HTTPS (HTTP/1.1 over TLS) on a free loopback port. Each connection's TLS
+     * handshake runs on its own thread, with the key and certificate of {@code serverContext}; ALPN offers only
+     * {@code http/1.1}, so a client that asks for HTTP/2 falls back to HTTP/1.1. Aborting or resetting an exchange
+     * drops the TCP connection without TLS's {@code close_notify}, as a failing server or network does.
+     *
+     * @param handler answers each request
+     * @param threadName the prefix of the server's thread names
+     * @param serverContext the server side of TLS: its key managers hold the server's key and certificate
+     * @throws IOException when the socket cannot be opened
+     */
+    public LoopbackHttp(Handler handler, String threadName, SSLContext serverContext) throws IOException {
+        this(
+                handler,
+                threadName,
+                0,
+                Objects.requireNonNull(serverContext, "serverContext").getSocketFactory());
+    }
+
+    private LoopbackHttp(Handler handler, String threadName, int port, SSLSocketFactory tls) throws IOException {
         this.handler = handler;
+        this.tls = tls;
         this.serverSocket = new ServerSocket();
         try {
             serverSocket.setReuseAddress(true);
@@ -95,9 +132,75 @@ public final class LoopbackHttp implements AutoCloseable {
         acceptor.start();
     }
 
+    /**
+     * A server-side TLS context that presents {@code chain} (the server's certificate first) and proves it with
+     * {@code key}, for {@link #LoopbackHttp(Handler, String, SSLContext)}. The key stays in memory as it is, with
+     * no key store, so making a context costs next to nothing.
+     *
+     * @param key the private key of the first certificate
+     * @param chain the certificate chain, the server's own first
+     * @return the context
+     */
+    public static SSLContext serverSslContext(PrivateKey key, X509Certificate... chain) {
+        Objects.requireNonNull(key, "key");
+        if (chain.length == 0) {
+            throw new IllegalArgumentException("the certificate chain must not be empty");
+        }
+        X509Certificate[] certificates = chain.clone();
+        String alias = "server";
+        X509ExtendedKeyManager keyManager = new X509ExtendedKeyManager() {
+            @Override
+            public String[] getClientAliases(String keyType, Principal[] issuers) {
+                return null;
+            }
+
+            @Override
+            public String chooseClientAlias(String[] keyType, Principal[] issuers, Socket socket) {
+                return null;
+            }
+
+            @Override
+            public String[] getServerAliases(String keyType, Principal[] issuers) {
+                return key.getAlgorithm().equals(keyType) ? new String[] {alias} : null;
+            }
+
+            @Override
+            public String chooseServerAlias(String keyType, Principal[] issuers, Socket socket) {
+                return key.getAlgorithm().equals(keyType) ? alias : null;
+            }
+
+            @Override
+            public String chooseEngineServerAlias(String keyType, Principal[] issuers, SSLEngine engine) {
+                return key.getAlgorithm().equals(keyType) ? alias : null;
+            }
+
+            @Override
+            public X509Certificate[] getCertificateChain(String a) {
+                return alias.equals(a) ? certificates.clone() : null;
+            }
+
+            @Override
+            public PrivateKey getPrivateKey(String a) {
+                return alias.equals(a) ? key : null;
+            }
+        };
+        try {
+            SSLContext context = SSLContext.getInstance("TLS");
+            context.init(new KeyManager[] {keyManager}, null, null);
+            return context;
+        } catch (GeneralSecurityException e) {
+            throw new IllegalStateException("cannot make a TLS context: " + e.getMessage(), e);
+        }
+    }
+
     /** The port the server listens on. */
     public int port() {
         return serverSocket.getLocalPort();
+    }
+
+    /** Whether the server speaks HTTPS. */
+    public boolean tls() {
+        return tls != null;
     }
 
     /** The loopback address the server listens on. */
@@ -136,11 +239,18 @@ public final class LoopbackHttp implements AutoCloseable {
     }
 
     private void serve(Socket socket) {
+        SSLSocket secure = null;
         try (socket) {
             socket.setTcpNoDelay(true);
-            InputStream in = new BufferedInputStream(socket.getInputStream());
-            OutputStream out = new BufferedOutputStream(socket.getOutputStream(), 16 * 1024);
+            Socket streams = socket;
+            if (tls != null) {
+                secure = handshake(socket);
+                streams = secure;
+            }
+            InputStream in = new BufferedInputStream(streams.getInputStream());
+            OutputStream out = new BufferedOutputStream(streams.getOutputStream(), 16 * 1024);
             while (!closed) {
+                // The exchange holds the TCP socket, so that aborting it drops the connection without close_notify.
                 Exchange exchange = Exchange.read(socket, in, out);
                 if (exchange == null) {
                     return;
@@ -153,8 +263,21 @@ public final class LoopbackHttp implements AutoCloseable {
         } catch (IOException e) {
             // The connection ends: the client went away, sent something malformed, or the server closed.
         } finally {
+            if (secure != null && !socket.isClosed()) {
+                closeQuietly(secure); // an orderly end: close_notify, then the TCP close
+            }
             open.remove(socket);
         }
+    }
+
+    /** Runs the server side of a TLS handshake over an accepted connection, offering only HTTP/1.1 by ALPN. */
+    private SSLSocket handshake(Socket socket) throws IOException {
+        SSLSocket secure = (SSLSocket) tls.createSocket(socket, null, true);
+        SSLParameters parameters = secure.getSSLParameters();
+        parameters.setApplicationProtocols(new String[] {"http/1.1"});
+        secure.setSSLParameters(parameters);
+        secure.startHandshake();
+        return secure;
     }
 
     /** Stops accepting, closes every connection and interrupts the handlers still running. */
@@ -559,8 +682,10 @@ public final class LoopbackHttp implements AutoCloseable {
             return switch (status) {
                 case 200 -> "OK";
                 case 400 -> "Bad Request";
+                case 401 -> "Unauthorized";
                 case 403 -> "Forbidden";
                 case 404 -> "Not Found";
+                case 405 -> "Method Not Allowed";
                 case 424 -> "Failed Dependency";
                 case 429 -> "Too Many Requests";
                 case 500 -> "Internal Server Error";
