@@ -419,6 +419,21 @@ class AzureClientTest {
     }
 
     @Test
+    void aManagedEndpointChargesEachCallItsShareOfTheInstanceHours() {
+        // $3600 an hour is $1 a second: a call's cost is its share of instance time in seconds.
+        AzureClient c = track(builder(AzureClient.Api.OPENAI_V1)
+                .apiKey(KEY)
+                .deployment(dev.hybridinference.core.DeploymentKind.SERVER)
+                .pricing(new Pricing.PerInstanceHour(new BigDecimal("3600"), 1))
+                .build());
+        assertThat(c.info().deploymentKind()).isEqualTo(dev.hybridinference.core.DeploymentKind.SERVER);
+        Receipt r = c.chat(ChatRequest.of("hello")).receipt();
+        assertThat(r.instanceTime()).isPositive();
+        assertThat(r.cost())
+                .isEqualByComparingTo(new BigDecimal(r.instanceTime().toNanos()).movePointLeft(9));
+    }
+
+    @Test
     void theBuilderRefusesPlainHttpAndMissingSettings() {
         assertThatThrownBy(() -> AzureClient.builder().endpoint("http://127.0.0.1:1/openai/v1"))
                 .isInstanceOf(IllegalArgumentException.class)
