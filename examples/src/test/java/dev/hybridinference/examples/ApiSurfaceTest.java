@@ -2,6 +2,8 @@ package dev.hybridinference.examples;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.hybridinference.azure.AzureClient;
+import dev.hybridinference.cloudrun.CloudRunClient;
 import dev.hybridinference.core.InferenceClient;
 import dev.hybridinference.localgpu.LocalGpuClient;
 import dev.hybridinference.sagemaker.SageMakerClient;
@@ -48,6 +50,8 @@ class ApiSurfaceTest {
             VllmClient.class,
             LocalGpuClient.class,
             SageMakerClient.class,
+            CloudRunClient.class,
+            AzureClient.class,
             OpenAiCompatibleServer.class);
 
     /**
@@ -61,7 +65,16 @@ class ApiSurfaceTest {
             "dev.hybridinference.sagemaker.SageMakerClient$Builder#credentials(software.amazon.awssdk.auth.credentials.AwsCredentialsProvider)"
                     + " -> software.amazon.awssdk.auth.credentials.AwsCredentialsProvider",
             "AWS credentials come in many kinds (assume-role, SSO, web identity, a container's role) that only the AWS"
-                    + " SDK's own provider type can stand for; configuration covers the common ones without it");
+                    + " SDK's own provider type can stand for; configuration covers the common ones without it",
+            "dev.hybridinference.cloudrun.CloudRunClient$Builder#credentials(com.google.auth.oauth2.GoogleCredentials)"
+                    + " -> com.google.auth.oauth2.GoogleCredentials",
+            "Google credentials (service account keys, workload identity federation, impersonation) are only what"
+                    + " google-auth-library's own type can stand for; configuration covers the common ones without it",
+            "dev.hybridinference.azure.AzureClient$Builder#tokenCredential(com.azure.core.credential.TokenCredential)"
+                    + " -> com.azure.core.credential.TokenCredential",
+            "Entra ID credentials (managed identity, workload identity, certificates, the developer tools' logins)"
+                    + " are only what azure-identity's own type can stand for; configuration covers key and client-secret"
+                    + " auth without it");
 
     @Test
     void publicSignaturesMentionOnlyTheJdkAndOurPublicTypes() throws Exception {
