@@ -1010,10 +1010,12 @@ class SageMakerEmulatorTest {
         SageMakerRuntimeClient client = sync(emulator);
 
         client.invokeEndpoint(invoke(chatBody("hi", "")).build());
-        assertThat(emulator.coldStarts()).isZero();
+        // Building the client may itself take longer than the idle timeout on a loaded machine, so the first
+        // call may or may not find the endpoint cold; what is specified is that idleness after it does.
+        long before = emulator.coldStarts();
         Thread.sleep(400);
         client.invokeEndpoint(invoke(chatBody("hi", "")).build());
-        assertThat(emulator.coldStarts()).isEqualTo(1);
+        assertThat(emulator.coldStarts()).isEqualTo(before + 1);
     }
 
     @Test
