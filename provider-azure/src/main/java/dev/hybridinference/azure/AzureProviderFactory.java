@@ -162,7 +162,8 @@ public final class AzureProviderFactory implements InferenceProviderFactory {
         }
         int instances = c.integer("instances", 1, PricingConfig.MAX_INSTANCES).orElse(1);
         b.instances(instances);
-        c.string("caCertificates").ifPresent(f -> b.trust(trustManager(c, Path.of(f))));
+        // Blank is absent (the JVM's trust), so that `caCertificates: ${AZURE_CA_CERTIFICATES:-}` works.
+        c.string("caCertificates").filter(f -> !f.isBlank()).ifPresent(f -> b.trust(trustManager(c, Path.of(f))));
         c.duration("connectTimeout", Duration.ofMillis(1), Duration.ofMinutes(10))
                 .ifPresent(b::connectTimeout);
         c.duration("readTimeout", Duration.ofMillis(1), Duration.ofHours(1)).ifPresent(b::readTimeout);

@@ -99,6 +99,12 @@ class AzureConfigTest {
         assertThat(error(BASE.replace("    model: gpt-4o-mini\n", ""))).startsWith("providers.az.model:");
         assertThat(error(BASE + "    caCertificates: /nonexistent/ca.pem\n"))
                 .startsWith("providers.az.caCertificates:");
+        try (InferenceClient c =
+                InferenceClients.fromConfig(BASE + "    caCertificates: ${AZURE_TEST_CA_NOT_SET:-}\n")) {
+            assertThat(c.info().id())
+                    .as("a blank caCertificates keeps the JVM's trust")
+                    .isEqualTo("az");
+        }
         assertThat(error(BASE + "    apikey: x\n")).contains("apikey");
         assertThat(error(BASE.replace("https://res", "http://res"))).doesNotContain("config-key-1");
     }

@@ -106,7 +106,9 @@ public final class SageMakerProviderFactory implements InferenceProviderFactory 
         c.string("inferenceComponent").ifPresent(v -> apply(c, "inferenceComponent", () -> b.inferenceComponent(v)));
         c.string("targetVariant").ifPresent(v -> apply(c, "targetVariant", () -> b.targetVariant(v)));
         c.string("customAttributes").ifPresent(v -> apply(c, "customAttributes", () -> b.customAttributes(v)));
+        // Blank is absent, so that `endpointOverride: ${SAGEMAKER_ENDPOINT_URL:-}` means the regional endpoint.
         c.string("endpointOverride")
+                .filter(v -> !v.isBlank())
                 .ifPresent(v -> apply(c, "endpointOverride", () -> {
                     try {
                         b.endpointOverride(new URI(v));
@@ -144,8 +146,9 @@ public final class SageMakerProviderFactory implements InferenceProviderFactory 
         if (!c.has("credentials")) {
             return;
         }
-        ConfigNode creds = c.object("credentials").orElse(null);
-        if (creds == null) {
+        // The string form comes first: object() refuses a single value, so asking for a mapping
+        // before looking would turn `credentials: default` into "expected a mapping".
+        if (!c.entries().get("credentials").isObject()) {
             String mode = c.requireString("credentials");
             if (!mode.equals("default")) {
                 throw c.error(
@@ -153,6 +156,7 @@ public final class SageMakerProviderFactory implements InferenceProviderFactory 
             }
             return;
         }
+        ConfigNode creds = c.requireObject("credentials");
         creds.allowOnly(Set.of("profile", "accessKeyId", "secretAccessKey", "sessionToken"));
         if (creds.has("profile")) {
             if (creds.has("accessKeyId") || creds.has("secretAccessKey")) {

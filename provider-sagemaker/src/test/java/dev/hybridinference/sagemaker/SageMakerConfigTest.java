@@ -105,6 +105,44 @@ class SageMakerConfigTest {
     }
 
     @Test
+    void credentialsTakeTheStringFormAndBothMappings() {
+        // `credentials: default` is a single value, not a mapping: it selects the SDK's default chain.
+        try (InferenceClient c = InferenceClients.fromConfig(BASE + "    credentials: default\n")) {
+            assertThat(c.unwrap(SageMakerClient.class)).isPresent();
+        }
+        try (InferenceClient c = InferenceClients.fromConfig(BASE + "    credentials: {profile: dev}\n")) {
+            assertThat(c.unwrap(SageMakerClient.class)).isPresent();
+        }
+        try (InferenceClient c = InferenceClients.fromConfig(
+                BASE + "    credentials: {accessKeyId: AKID, secretAccessKey: s3cr3t-v4lue-7z}\n")) {
+            assertThat(c.unwrap(SageMakerClient.class)).isPresent();
+        }
+        assertThat(error(BASE + "    credentials: default\n    deployment: lambda\n"))
+                .as("the word default is a mode, not a secret: later messages keep it")
+                .contains("real-time, serverless or inference-component")
+                .doesNotContain("REDACTED");
+        String other = error(BASE + "    credentials: instance-role\n");
+        assertThat(other)
+                .startsWith("providers.sm.credentials:")
+                .contains("default, {profile: name} or {accessKeyId, secretAccessKey, sessionToken}")
+                .doesNotContain("expected a mapping")
+                .as("the value of a secret-looking key is never quoted")
+                .doesNotContain("instance-role");
+        assertThat(error(BASE + "    credentials: [default]\n"))
+                .startsWith("providers.sm.credentials:")
+                .contains("single value");
+    }
+
+    @Test
+    void aBlankEndpointOverrideMeansTheRegionalEndpoint() {
+        try (InferenceClient c = InferenceClients.loader()
+                .env(java.util.Map.of("SAGEMAKER_ENDPOINT_URL", ""))
+                .load(BASE + "    endpointOverride: ${SAGEMAKER_ENDPOINT_URL:-}\n")) {
+            assertThat(c.unwrap(SageMakerClient.class)).isPresent();
+        }
+    }
+
+    @Test
     void aStaticSecretKeyIsNeverEchoed() {
         String msg = error(BASE + "    credentials: {accessKeyId: AKID, secretAccessKey: s3cr3t-v4lue-9x, bogus: 1}\n");
         assertThat(msg).doesNotContain("s3cr3t-v4lue-9x");

@@ -118,6 +118,12 @@ public final class InferenceClients {
     private static final Pattern URL_USER_INFO =
             Pattern.compile("(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]*://([^/?#@\\s\"']+)@");
 
+    /**
+     * Words a secret-looking key takes as a mode rather than a secret ({@code credentials: default}). Masking
+     * them would turn every later message that contains the word into {@code [REDACTED]}.
+     */
+    private static final Set<String> MODE_WORDS = Set.of("default", "none", "anonymous");
+
     private InferenceClients() {}
 
     private static LoaderOptions loaderOptions() {
@@ -623,7 +629,10 @@ public final class InferenceClients {
                 if (v.length() >= 2 && (v.charAt(0) == '"' || v.charAt(0) == '\'')) {
                     v = v.endsWith(v.substring(0, 1)) ? v.substring(1, v.length() - 1) : v.substring(1);
                 }
-                if (!v.contains("${")) {
+                // A flow mapping or list under a secret-looking key ("credentials: {profile: dev}") is
+                // judged by its own keys, which this pattern meets too.
+                boolean collection = v.startsWith("{") || v.startsWith("[");
+                if (!v.contains("${") && !collection && !MODE_WORDS.contains(v)) {
                     Secrets.register(v);
                     // A line with a syntax error may carry junk after the key ("sk-123 {"); register
                     // the key alone too, when it is long enough not to be an ordinary word.
@@ -656,7 +665,7 @@ public final class InferenceClients {
             }
         } else if (node != null) {
             String text = node.toString();
-            if (ConfigNode.isSecretKey(key)) {
+            if (ConfigNode.isSecretKey(key) && !MODE_WORDS.contains(text.trim())) {
                 Secrets.register(text);
             }
             registerUrlCredentials(text);

@@ -426,6 +426,17 @@ class ConfigHardeningTest {
     }
 
     @Test
+    void aModeWordOrAFlowMappingUnderASecretKeyIsNotRegistered() {
+        // `credentials: default` names the platform's default chain; `{profile: ...}` is judged by its keys.
+        refusal(
+                "providers:\n  a: {type: echo, credentials: default}\n  b: {type: echo, credentials: {profile: dev-prof}}\n"
+                        + "  c: {type: echo, credentials: {secret: s3cr3t-in-flow-4242}}\n");
+        assertThat(Secrets.containsRegistered("default")).isFalse();
+        assertThat(Secrets.containsRegistered("{profile")).isFalse();
+        assertThat(Secrets.containsRegistered("s3cr3t-in-flow-4242")).isTrue();
+    }
+
+    @Test
     void passwordsInUrlsAreMaskedInErrors() {
         ConfigurationException e = refusal(TWO + "default: \"https://admin:s3cr3t-pw@example.com/v1\"\n");
         assertThat(e.getMessage())
