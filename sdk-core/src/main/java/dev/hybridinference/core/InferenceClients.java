@@ -626,13 +626,18 @@ public final class InferenceClients {
         while (m.find()) {
             if (ConfigNode.isSecretKey(m.group(1))) {
                 String v = m.group(2).trim();
+                // A flow mapping under a secret-looking key ("credentials: {profile: dev}") is judged by its
+                // own keys, which this pattern meets too; of a flow list, the first item is taken.
+                if (v.startsWith("{")) {
+                    continue;
+                }
+                if (v.startsWith("[")) {
+                    v = v.substring(1).trim();
+                }
                 if (v.length() >= 2 && (v.charAt(0) == '"' || v.charAt(0) == '\'')) {
                     v = v.endsWith(v.substring(0, 1)) ? v.substring(1, v.length() - 1) : v.substring(1);
                 }
-                // A flow mapping or list under a secret-looking key ("credentials: {profile: dev}") is
-                // judged by its own keys, which this pattern meets too.
-                boolean collection = v.startsWith("{") || v.startsWith("[");
-                if (!v.contains("${") && !collection && !MODE_WORDS.contains(v)) {
+                if (!v.contains("${") && !MODE_WORDS.contains(v)) {
                     Secrets.register(v);
                     // A line with a syntax error may carry junk after the key ("sk-123 {"); register
                     // the key alone too, when it is long enough not to be an ordinary word.

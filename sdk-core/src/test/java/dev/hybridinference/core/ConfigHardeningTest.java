@@ -434,6 +434,9 @@ class ConfigHardeningTest {
         assertThat(Secrets.containsRegistered("default")).isFalse();
         assertThat(Secrets.containsRegistered("{profile")).isFalse();
         assertThat(Secrets.containsRegistered("s3cr3t-in-flow-4242")).isTrue();
+        // Before parsing (a syntax error), the first item of a flow list under a secret key still counts.
+        refusal("providers:\n  a: {type: echo, apiKey: [sk-listed-31337, x}\n");
+        assertThat(Secrets.containsRegistered("sk-listed-31337")).isTrue();
     }
 
     @Test
