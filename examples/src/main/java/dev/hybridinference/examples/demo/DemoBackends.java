@@ -100,8 +100,9 @@ final class DemoBackends implements AutoCloseable {
 
             out.println("  vllm       always-on vLLM server, 4 requests at once (429 beyond), $1.80/hour       "
                     + b.vllm.baseUrl());
-            out.println("  sagemaker  SageMaker Serverless endpoint, to zero after " + s.idle().toMillis()
-                    + " ms idle, cold start " + s.coldStart().toMillis() + " ms  " + sagemaker.endpoint());
+            out.println("  sagemaker  SageMaker Serverless endpoint, to zero after "
+                    + s.idle().toMillis() + " ms idle, cold start "
+                    + s.coldStart().toMillis() + " ms  " + sagemaker.endpoint());
             out.println("  cloudrun   Cloud Run GPU service, min instances 0, 2 x 4 requests, ID tokens        "
                     + run.url());
             out.println("  azure      Azure AI serverless deployment, HTTPS, per token, 128k context      "

@@ -470,9 +470,10 @@ public final class HybridDemo {
             out.println("Cost of this traffic: " + s.calls() + " calls, " + (s.inputTokens() + s.outputTokens())
                     + " tokens, over " + s.span().toMillis() + " ms (amounts rounded for display):");
             out.println("  hybrid, as routed (the receipts' sum)      " + DemoSummary.usd(s.totalCost()));
-            ledger.capacity("vllm").ifPresent(c -> out.println("    + the vLLM server's idle time              "
-                    + DemoSummary.usd(c.idle()) + "  (billed " + DemoSummary.usd(c.billed()) + " over "
-                    + c.uptime().toMillis() + " ms, " + Math.round(c.utilization() * 100) + "% used)"));
+            ledger.capacity("vllm")
+                    .ifPresent(c -> out.println("    + the vLLM server's idle time              "
+                            + DemoSummary.usd(c.idle()) + "  (billed " + DemoSummary.usd(c.billed()) + " over "
+                            + c.uptime().toMillis() + " ms, " + Math.round(c.utilization() * 100) + "% used)"));
             out.println("  all serverless (every call per token)      " + DemoSummary.usd(s.allServerless()));
             out.println("  all server (always-on, sized for the peak)  " + DemoSummary.usd(s.allServer()) + "  ("
                     + s.serversForPeak() + " servers for " + s.peakConcurrency() + " calls at once)");
