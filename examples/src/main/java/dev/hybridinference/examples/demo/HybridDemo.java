@@ -1,5 +1,6 @@
 package dev.hybridinference.examples.demo;
 
+import dev.hybridinference.core.Attempt;
 import dev.hybridinference.core.ChatRequest;
 import dev.hybridinference.core.ChatResponse;
 import dev.hybridinference.core.ClientInfo;
@@ -206,8 +207,10 @@ public final class HybridDemo {
         private final Settings settings;
         private final PrintStream out;
         private final boolean terminal = System.console() != null;
+        private final int columns = columns();
         private final List<Receipt> receipts = Collections.synchronizedList(new ArrayList<>());
         private final List<String> failures = Collections.synchronizedList(new ArrayList<>());
+        private final List<ToolCall> toolCalls = Collections.synchronizedList(new ArrayList<>());
         private final long started = System.nanoTime();
 
         Run(Options options, Settings settings, PrintStream out) {
@@ -447,8 +450,6 @@ public final class HybridDemo {
             }
         }
 
-        private final List<ToolCall> toolCalls = Collections.synchronizedList(new ArrayList<>());
-
         private void explain(String phase, Receipt r) {
             if (r == null) {
                 out.println(pad(phase, 18) + " failed");
@@ -502,8 +503,7 @@ public final class HybridDemo {
                 done++;
                 if (r == null
                         || r.attempts().isEmpty()
-                        || r.attempts().get(r.attempts().size() - 1).outcome()
-                                != dev.hybridinference.core.Attempt.Outcome.SUCCEEDED) {
+                        || r.attempts().get(r.attempts().size() - 1).outcome() != Attempt.Outcome.SUCCEEDED) {
                     failed++;
                 }
                 if (r != null) {
@@ -516,7 +516,7 @@ public final class HybridDemo {
 
             synchronized void end() {
                 if (terminal) {
-                    out.print("\r" + line() + "\n");
+                    out.print("\r" + line() + "\033[K\n");
                 } else {
                     out.println(line());
                 }
@@ -525,7 +525,9 @@ public final class HybridDemo {
 
             private void draw() {
                 if (terminal) {
-                    out.print("\r" + line() + "\033[K");
+                    // Cut to the terminal's width, so that the line never wraps and "\r" redraws it in place.
+                    String line = line();
+                    out.print("\r" + line.substring(0, Math.min(line.length(), columns - 1)) + "\033[K");
                     out.flush();
                 }
             }
@@ -585,6 +587,18 @@ public final class HybridDemo {
         }
         return new DemoSummary.Prices(
                 serverless, server, client.members().get("vllm").options().maxInFlight());
+    }
+
+    /** The terminal's width from {@code COLUMNS}, else 100. */
+    private static int columns() {
+        try {
+            return Math.max(
+                    20,
+                    Integer.parseInt(
+                            System.getenv().getOrDefault("COLUMNS", "100").trim()));
+        } catch (NumberFormatException e) {
+            return 100;
+        }
     }
 
     static String pad(String s, int width) {
