@@ -148,6 +148,17 @@ public final class LocalGpuClient extends AbstractProviderClient {
         return unavailable == null;
     }
 
+    /**
+     * Why the native engine is not loaded here ({@code the local runtime is unavailable: ...}), when it is not:
+     * a composite client then skips this member with that reason instead of calling it.
+     */
+    @Override
+    public Optional<String> unavailableReason() {
+        return unavailable == null
+                ? Optional.empty()
+                : Optional.of("the local runtime is unavailable: " + unavailable.getMessage());
+    }
+
     /** The context size of every session, in tokens. */
     public int contextSize() {
         return contextSize;

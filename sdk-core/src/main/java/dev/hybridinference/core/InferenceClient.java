@@ -63,6 +63,24 @@ public interface InferenceClient extends AutoCloseable {
     }
 
     /**
+     * Why this client cannot take any call at all now, if it cannot: a runtime it needs is missing on this
+     * machine (the local runtime without its native library), or a similar lasting condition. Its calls would
+     * fail with {@link ProviderUnavailableException} anyway; saying so up front lets the composite client
+     * ({@code dev.hybridinference.core.routing.HybridClient}) skip it before anything is sent, with this
+     * reason in the receipt (a {@link Attempt.Outcome#SKIPPED} attempt and a {@link RouteFacts.Skip}
+     * "unavailable: ..."), instead of calling it, failing and counting the failure against its circuit.
+     *
+     * <p>Empty by default: a client is taken to be available, and its calls say otherwise. Not for passing
+     * conditions (a full server, a cold start, an open circuit), which routing handles itself. Cheap and
+     * thread-safe: the composite client asks for every call.
+     *
+     * @return the reason, in words, or empty when the client can take calls
+     */
+    default Optional<String> unavailableReason() {
+        return Optional.empty();
+    }
+
+    /**
      * This client as {@code type}, if it is one; a composite client with a single member (as {@link
      * InferenceClients} builds around a provider given {@code retry} or {@code modelAliases}) also answers
      * for that member, so that {@code client.unwrap(VllmClient.class)} finds the provider either way.

@@ -76,6 +76,12 @@ import org.slf4j.LoggerFactory;
  * unchanged only when it lists no models at all. When every candidate is skipped this way, the call fails
  * with a non-retryable {@link InvalidRequestException} that gives each member's reason.
  *
+ * <p>A member whose client says it cannot take any call ({@link InferenceClient#unavailableReason()}: the
+ * local runtime on a machine without its native library, for instance) is skipped the same way, first, with
+ * {@code unavailable: } and the client's reason; nothing is sent to it and its circuit is left alone. When
+ * every candidate is skipped and one of them for being unavailable, the call fails with a {@link
+ * ProviderUnavailableException} giving each member's reason, as the member may be available later.
+ *
  * <p>The receipt names the member that answered and carries every attempt of every member (skipped ones
  * included), the route with its reason, and the summed cost of all attempts.
  *
@@ -514,6 +520,8 @@ public final class HybridClient implements InferenceClient {
         private long promptTokens = -1;
         /** Members skipped because they cannot take the request, with why, in the order met. */
         private final Map<String, String> unfit = new LinkedHashMap<>();
+        /** Whether one of {@link #unfit} was skipped for being unavailable rather than for the request. */
+        private boolean unavailableSkipped;
 
         Execution(ChatRequest request) {
             this.request = request;
@@ -712,6 +720,11 @@ public final class HybridClient implements InferenceClient {
          * @param served the name {@code m} would get, or null when it serves no such model
          */
         private String unfitReason(MemberState m, String requested, String served) {
+            Optional<String> unavailable = m.client().unavailableReason();
+            if (unavailable.isPresent()) {
+                unavailableSkipped = true;
+                return "unavailable: " + unavailable.get();
+            }
             if (requested != null && served == null) {
                 String known = m.modelsText();
                 return "does not serve model " + requested + (known.isEmpty() ? "" : " (serves " + known + ")");
@@ -725,11 +738,15 @@ public final class HybridClient implements InferenceClient {
         /** The error of a call whose every candidate was skipped. */
         private InferenceException nobodyCouldTakeIt(List<MemberState> circuitsOpen, boolean skippedOtherwise) {
             if (!unfit.isEmpty() && circuitsOpen.isEmpty() && !skippedOtherwise) {
-                // Nothing here can take this request, now or later: trying again cannot help.
                 StringBuilder sb = new StringBuilder("no member can take this request: ");
                 unfit.forEach(
                         (name, why) -> sb.append(name).append(": ").append(why).append("; "));
                 sb.setLength(sb.length() - 2);
+                if (unavailableSkipped) {
+                    // An unavailable member may come back (a runtime installed, a client rebuilt).
+                    return new ProviderUnavailableException(sb.toString(), id, null, 0, null, null);
+                }
+                // Nothing here can take this request, now or later: trying again cannot help.
                 return new InvalidRequestException(sb.toString(), id, null, 0, null, null);
             }
             if (circuitsOpen.isEmpty() || skippedOtherwise) {

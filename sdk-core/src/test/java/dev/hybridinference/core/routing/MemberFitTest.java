@@ -12,7 +12,9 @@ import dev.hybridinference.core.ClientInfo.Capabilities;
 import dev.hybridinference.core.DeploymentKind;
 import dev.hybridinference.core.InvalidRequestException;
 import dev.hybridinference.core.Pricing;
+import dev.hybridinference.core.ProviderUnavailableException;
 import dev.hybridinference.core.ResponseFormat;
+import dev.hybridinference.core.RouteFacts;
 import dev.hybridinference.core.ToolDefinition;
 import java.time.Duration;
 import java.util.List;
@@ -60,6 +62,61 @@ class MemberFitTest {
             assertThat(r.receipt().route()).contains("skipped local: no tool calling");
             // A plain request still goes to the first member.
             assertThat(h.chat(ChatRequest.of("hi")).receipt().providerId()).isEqualTo("local");
+        }
+    }
+
+    @Test
+    void anUnavailableMemberIsSkippedWithItsReasonInTheRouteFactsAndNeverCalled() {
+        ScriptedMember local = member("local").unavailable("the local runtime is unavailable: no native library");
+        ScriptedMember remote = member("remote");
+        try (HybridClient h =
+                builder().member("local", local).member("remote", remote).build()) {
+            for (int i = 0; i < 8; i++) {
+                ChatResponse r = h.chat(ChatRequest.of("hi"));
+                assertThat(r.receipt().providerId()).isEqualTo("remote");
+                Attempt first = r.receipt().attempts().get(0);
+                assertThat(first.providerId()).isEqualTo("local");
+                assertThat(first.outcome()).isEqualTo(Attempt.Outcome.SKIPPED);
+                assertThat(first.error()).isEqualTo("unavailable: the local runtime is unavailable: no native library");
+                assertThat(r.receipt().routeFacts().skipped())
+                        .containsExactly(new RouteFacts.Skip(
+                                "local", "unavailable: the local runtime is unavailable: no native library"));
+                assertThat(r.receipt().routeFacts().fellBack()).isFalse();
+                assertThat(r.receipt().route()).contains("skipped local: unavailable:");
+            }
+            assertThat(local.calls()).isZero();
+            // Skips are not failures: the circuit stays closed however often it is skipped.
+            assertThat(h.members().get("local").circuitOpen()).isFalse();
+            // Streams and async calls skip it the same way.
+            try (ChatStream s = h.stream(ChatRequest.of("x"))) {
+                s.forEachRemaining(c -> {});
+                assertThat(s.response().receipt().providerId()).isEqualTo("remote");
+            }
+            assertThat(h.chatAsync(ChatRequest.of("x"))
+                            .join()
+                            .receipt()
+                            .routeFacts()
+                            .skipped())
+                    .extracting(RouteFacts.Skip::member)
+                    .containsExactly("local");
+            // Available again: it takes calls again.
+            local.unavailable(null);
+            assertThat(h.chat(ChatRequest.of("hi")).receipt().providerId()).isEqualTo("local");
+        }
+    }
+
+    @Test
+    void whenEveryMemberIsUnavailableOrUnfitTheCallFailsAsUnavailableNamingEachReason() {
+        ScriptedMember local = member("local").unavailable("no native library");
+        ScriptedMember noTools = member("server").capabilities(LOCAL_LIKE);
+        try (HybridClient h =
+                builder().member("local", local).member("server", noTools).build()) {
+            assertThatThrownBy(() -> h.chat(withTool()))
+                    .isInstanceOf(ProviderUnavailableException.class)
+                    .hasMessageContaining("local: unavailable: no native library")
+                    .hasMessageContaining("server: no tool calling");
+            assertThat(local.calls()).isZero();
+            assertThat(noTools.calls()).isZero();
         }
     }
 

@@ -35,6 +35,7 @@ final class ScriptedMember extends AbstractProviderClient {
     private volatile Duration latency = Duration.ZERO;
     private volatile ClientInfo.Capabilities capabilities = ClientInfo.Capabilities.DEFAULTS;
     private volatile List<String> models = List.of();
+    private volatile String unavailable;
 
     ScriptedMember(String id, DeploymentKind kind, Pricing pricing, CostLedger ledger) {
         super(id, "scripted", kind, pricing, ledger, Clock.systemUTC());
@@ -68,6 +69,17 @@ final class ScriptedMember extends AbstractProviderClient {
     ScriptedMember capabilities(ClientInfo.Capabilities capabilities) {
         this.capabilities = capabilities;
         return this;
+    }
+
+    /** Says it cannot take any call, for this reason (null: available again). */
+    ScriptedMember unavailable(String reason) {
+        this.unavailable = reason;
+        return this;
+    }
+
+    @Override
+    public java.util.Optional<String> unavailableReason() {
+        return java.util.Optional.ofNullable(unavailable);
     }
 
     /** The models it says it serves; none unless set. */
