@@ -59,19 +59,19 @@ import org.slf4j.LoggerFactory;
  * InferenceTimeoutException#isDeadlineExceeded()} is true, unless the producer had finished its answer.
  *
  * <p><b>Batches.</b> The reader takes every chunk waiting in one turn of the lock and hands them out one
- * by one without it; the room they held counts against the bound until they are handed out, and is given
- * back (as demand, or to a blocked producer) when the reader next takes the lock: at the last chunk of its
- * batch, or after half the capacity. A reader that finds nothing waiting while chunks are arriving in quick
- * succession spins for a few microseconds ({@value #SPIN_NANOS} ns at most) before it parks, so that a
- * burst of chunks costs one wake-up rather than one per chunk; a producer slower than that is waited for
- * without spinning.
+ * by one without it. Chunks it took count against the bound until its next turn of the lock, which comes
+ * at the last chunk of the batch or once half the capacity was handed out; that turn gives the room of the
+ * chunks handed out back at once (as one request for demand, or to a blocked producer). A reader that
+ * finds nothing waiting while chunks are arriving in quick succession spins for at most 50 microseconds,
+ * yielding now and then, before it parks, so that a burst of chunks costs one wake-up rather than one per
+ * chunk; once a wait outlasts 100 microseconds, the next one parks at once.
  *
  * <p>Thread-safe. The producer's signals must not overlap (as Reactive Streams requires of a publisher);
  * {@link #next()} is called by one reader at a time (a reader that hands the stream to another thread does
  * so through a hand-over that orders the two, such as a queue or a lock); {@link #close()} may come from any
- * thread and wakes a waiting reader and a waiting producer. Calls into the demand and cancel hooks never overlap either
- * (Reactive Streams requires that of a subscriber), and are never made while the bridge holds its lock, so
- * a hook may call back into the bridge.
+ * thread and wakes a waiting reader and a waiting producer. Calls into the demand and cancel hooks never
+ * overlap either (Reactive Streams requires that of a subscriber), and are never made while the bridge
+ * holds its lock, so a hook may call back into the bridge.
  */
 public final class StreamBridge implements ProviderStream {
     /** The capacity when none is given: chunks that may wait for the reader. */
