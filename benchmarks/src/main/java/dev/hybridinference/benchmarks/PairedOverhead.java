@@ -44,10 +44,18 @@ final class PairedOverhead {
 
     private static final int[] THREADS = {1, 4};
 
-    /** Rounds of the paired check that are measured, after {@link #WARM_ROUNDS} that are not. */
-    private static final int ROUNDS = 80;
+    /**
+     * Rounds of the paired check that are measured, after {@link #WARM_ROUNDS} that are not. Many short rounds
+     * rather than a few long ones: the two sides of a round run a few milliseconds apart, so a burst of
+     * load from elsewhere on the machine mostly hits both or neither, and a round it hits one side of is
+     * an outlier that the median of the per-round ratios ignores.
+     */
+    private static final int ROUNDS = 300;
 
-    private static final int WARM_ROUNDS = 4;
+    private static final int WARM_ROUNDS = 20;
+
+    /** Calls of each side in a round's block, per thread: blocking, then streaming. */
+    private static final int[] BLOCK = {10, 4};
 
     /** Alternating blocks of each side in the allocation measurement. */
     private static final int ALLOCATION_BLOCKS = 40;
@@ -167,24 +175,29 @@ final class PairedOverhead {
     }
 
     /**
-     * The paired check, as {@code OverheadReport.paired()} does it: each round runs a block of calls of
-     * each side in turn on every thread, the order alternating with the round and the thread, and times each
-     * call. Prints the sdk/bare ratio of the means and of the medians over all measured calls, and the
-     * median and quartiles of the per-round ratios of medians (the spread is the machine's noise).
+     * The paired check: each round runs a short block of calls of each side in turn on every thread ({@link
+     * #BLOCK}), the order alternating with the round and the thread, and times each call. Prints the sdk/bare
+     * ratio of the means and of the medians over all measured calls, and the median and quartiles of the
+     * per-round ratios (each round's sdk median over its bare median; the spread is the machine's noise).
+     * The median of the per-round ratios is the figure to read on a machine that other work shares: it
+     * compares calls made milliseconds apart.
      */
     String paired() throws Exception {
         long t0 = System.nanoTime();
         StringBuilder out = new StringBuilder(String.format(
                 Locale.ROOT,
-                "paired: %d rounds of alternating blocks after %d warm-up rounds, same JVM; sdk/bare ratios of"
-                        + " means and of medians, per-round ratio of medians median [quartiles]%n",
+                "paired: %d rounds of alternating blocks (%d blocking or %d streaming calls of each side per thread)"
+                        + " after %d warm-up rounds, same JVM; sdk/bare ratios of means and of medians over all calls,"
+                        + " and the median [quartiles] of the per-round ratios of medians%n",
                 ROUNDS,
+                BLOCK[0],
+                BLOCK[1],
                 WARM_ROUNDS));
         for (int threads : THREADS) {
             ExecutorService pool = Executors.newFixedThreadPool(threads);
             try {
                 for (String mode : MODES) {
-                    int block = mode.equals("blocking") ? 100 : 16;
+                    int block = mode.equals("blocking") ? BLOCK[0] : BLOCK[1];
                     int perRound = block * threads;
                     long[][] all = new long[KINDS.length][ROUNDS * perRound];
                     double[] ratios = new double[ROUNDS];
@@ -194,24 +207,22 @@ final class PairedOverhead {
                             int r = round - WARM_ROUNDS;
                             for (int k = 0; k < KINDS.length; k++) {
                                 System.arraycopy(t[k], 0, all[k], r * perRound, perRound);
-                                Arrays.sort(t[k]);
                             }
-                            ratios[r] = (double) t[0][perRound / 2] / t[1][perRound / 2];
+                            ratios[r] = median(t[0]) / median(t[1]);
                         }
                     }
                     double[] mean = new double[KINDS.length];
                     double[] median = new double[KINDS.length];
                     for (int k = 0; k < KINDS.length; k++) {
                         mean[k] = Arrays.stream(all[k]).average().orElse(0) / 1e3;
-                        Arrays.sort(all[k]);
-                        median[k] = all[k][all[k].length / 2] / 1e3;
+                        median[k] = median(all[k]) / 1e3;
                     }
                     Arrays.sort(ratios);
                     out.append(String.format(
                             Locale.ROOT,
                             "  %d thread(s) %-10s sdk mean %7.1f us, median %7.1f us; bare mean %7.1f us, median"
-                                    + " %7.1f us; ratio of means %.3f, of medians %.3f, per round %.3f [%.3f,"
-                                    + " %.3f]%n",
+                                    + " %7.1f us; ratio of means %.3f, of medians %.3f; per-round ratio median %.3f"
+                                    + " [%.3f, %.3f]%n",
                             threads,
                             mode + ":",
                             mean[0],
@@ -220,7 +231,7 @@ final class PairedOverhead {
                             median[1],
                             mean[0] / mean[1],
                             median[0] / median[1],
-                            ratios[ROUNDS / 2],
+                            median(ratios),
                             ratios[ROUNDS / 4],
                             ratios[3 * ROUNDS / 4]));
                 }
@@ -230,6 +241,20 @@ final class PairedOverhead {
         }
         out.append(String.format(Locale.ROOT, "  (paired check took %.1f s)%n", (System.nanoTime() - t0) / 1e9));
         return out.toString();
+    }
+
+    /** The median of {@code v}, which it sorts: the mean of the middle two when there are an even number. */
+    private static double median(long[] v) {
+        Arrays.sort(v);
+        int n = v.length;
+        return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2.0;
+    }
+
+    /** The median of {@code v}, which it sorts: the mean of the middle two when there are an even number. */
+    private static double median(double[] v) {
+        Arrays.sort(v);
+        int n = v.length;
+        return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2.0;
     }
 
     /**

@@ -58,11 +58,20 @@ import org.slf4j.LoggerFactory;
  * and once it has passed a read fails with an {@link InferenceTimeoutException} whose {@link
  * InferenceTimeoutException#isDeadlineExceeded()} is true, unless the producer had finished its answer.
  *
+ * <p><b>Batches.</b> The reader takes every chunk waiting in one turn of the lock and hands them out one
+ * by one without it. Chunks it took count against the bound until its next turn of the lock, which comes
+ * at the last chunk of the batch or once half the capacity was handed out; that turn gives the room of the
+ * chunks handed out back at once (as one request for demand, or to a blocked producer). A reader that
+ * finds nothing waiting while chunks are arriving in quick succession spins for at most 50 microseconds,
+ * yielding now and then, before it parks, so that a burst of chunks costs one wake-up rather than one per
+ * chunk; once a wait outlasts 100 microseconds, the next one parks at once.
+ *
  * <p>Thread-safe. The producer's signals must not overlap (as Reactive Streams requires of a publisher);
- * {@link #next()} is called by one reader at a time; {@link #close()} may come from any thread and wakes
- * a waiting reader and a waiting producer. Calls into the demand and cancel hooks never overlap either
- * (Reactive Streams requires that of a subscriber), and are never made while the bridge holds its lock, so
- * a hook may call back into the bridge.
+ * {@link #next()} is called by one reader at a time (a reader that hands the stream to another thread does
+ * so through a hand-over that orders the two, such as a queue or a lock); {@link #close()} may come from any
+ * thread and wakes a waiting reader and a waiting producer. Calls into the demand and cancel hooks never
+ * overlap either (Reactive Streams requires that of a subscriber), and are never made while the bridge
+ * holds its lock, so a hook may call back into the bridge.
  */
 public final class StreamBridge implements ProviderStream {
     /** The capacity when none is given: chunks that may wait for the reader. */
@@ -70,6 +79,15 @@ public final class StreamBridge implements ProviderStream {
 
     /** The largest capacity allowed. */
     public static final int MAX_CAPACITY = 1 << 16;
+
+    /** The longest a reader spins for a chunk before it parks, in nanoseconds. */
+    static final long SPIN_NANOS = 50_000;
+
+    /**
+     * A wait for a chunk no longer than this (nanoseconds) means that chunks are arriving in a burst, so that
+     * the next wait spins first; a longer one, that the producer is slow, so that the next wait parks at once.
+     */
+    static final long BURST_GAP_NANOS = 2 * SPIN_NANOS;
 
     private static final Logger LOG = LoggerFactory.getLogger(StreamBridge.class);
 
@@ -84,7 +102,11 @@ public final class StreamBridge implements ProviderStream {
     private final ReentrantLock hooks = new ReentrantLock();
 
     // All guarded by lock.
-    private final ArrayDeque<ChatChunk> buffer;
+    /** The chunks the producer handed over that the reader has not taken; swapped with {@link #taken}. */
+    private ArrayDeque<ChatChunk> buffer;
+    /** The chunks of the reader's batch not handed out as of its last turn of the lock: they hold room. */
+    private int inReader;
+
     private LongConsumer demandHook;
     private long outstanding;
     private Runnable cancelHook;
@@ -97,12 +119,27 @@ public final class StreamBridge implements ProviderStream {
 
     private ProviderResult result;
     private InferenceException upstreamFailure;
-    private InferenceException readerFailure;
+    /** Volatile: the reader's lock-free path sees a close from another thread. */
+    private volatile InferenceException readerFailure;
+
     private boolean endRead;
     private long received;
     private long contentReceived;
     private Supplier<ProviderResult> partial;
     private Function<Throwable, InferenceException> errorMapper;
+    /**
+     * Counts the changes a waiting reader looks for (a chunk added, an end); written under lock, read by a
+     * spinning reader without it.
+     */
+    private volatile int signals;
+
+    // The reader's own: touched only by the thread in next(), one at a time.
+    /** The reader's batch: the chunks it took in its last turn of the lock, handed out without the lock. */
+    private ArrayDeque<ChatChunk> taken;
+    /** Chunks handed out from the batch since the reader last took the lock. */
+    private int handedSinceLock;
+    /** Whether the reader's last wait for a chunk was short, so that the next one spins before parking. */
+    private boolean burst = true;
 
     /**
      * A bridge with the {@link #DEFAULT_CAPACITY}.
@@ -132,6 +169,7 @@ public final class StreamBridge implements ProviderStream {
         // every chunk read.
         this.refillAt = Math.max(1, capacity / 2);
         this.buffer = new ArrayDeque<>(Math.min(capacity, 1024));
+        this.taken = new ArrayDeque<>(Math.min(capacity, 1024));
     }
 
     /** The most chunks that may wait for the reader. */
@@ -139,11 +177,14 @@ public final class StreamBridge implements ProviderStream {
         return capacity;
     }
 
-    /** The chunks waiting for the reader now. */
+    /**
+     * The chunks waiting for the reader now, counting those of the reader's batch not handed out as of its
+     * last turn of the lock.
+     */
     public int buffered() {
         lock.lock();
         try {
-            return buffer.size();
+            return buffer.size() + inReader;
         } finally {
             lock.unlock();
         }
@@ -236,7 +277,7 @@ public final class StreamBridge implements ProviderStream {
             if (ended()) {
                 return false;
             }
-            overrun = buffer.size() >= capacity || (demandHook != null && outstanding <= 0);
+            overrun = held() >= capacity || (demandHook != null && outstanding <= 0);
             if (!overrun) {
                 add(chunk);
                 if (demandHook != null) {
@@ -297,7 +338,7 @@ public final class StreamBridge implements ProviderStream {
                 if (ended()) {
                     return false;
                 }
-                if (buffer.size() < capacity) {
+                if (held() < capacity) {
                     add(chunk);
                     if (demandHook != null && outstanding > 0) {
                         outstanding--;
@@ -393,24 +434,57 @@ public final class StreamBridge implements ProviderStream {
      */
     @Override
     public ChatChunk next() {
+        ArrayDeque<ChatChunk> batch = taken;
+        // Without the lock while the batch holds more than its last chunk, the stream has not ended for the
+        // reader, the deadline has not passed, and the room handed out since the last turn of the lock is
+        // less than a refill's worth; the lock's turn frees the room and takes what came meanwhile.
+        if (batch.size() > 1
+                && handedSinceLock < refillAt
+                && readerFailure == null
+                && !ctx.deadline().isExpired()) {
+            handedSinceLock++;
+            return batch.poll();
+        }
+        return nextLocked();
+    }
+
+    /** {@link #next()} under the lock: frees the room handed out, takes a new batch, or waits for one. */
+    private ChatChunk nextLocked() {
         ChatChunk chunk = null;
         long more = 0;
         InferenceException fail = null;
+        long waitStart = 0;
+        boolean spun = false;
         lock.lock();
         try {
             while (true) {
                 if (readerFailure != null) {
+                    taken.clear();
                     throw readerFailure;
                 }
                 boolean expired = !upstreamEnded && ctx.deadline().isExpired();
                 if (expired) {
+                    taken.clear();
                     fail = timedOut();
                     break;
                 }
-                if (!buffer.isEmpty()) {
-                    chunk = buffer.poll();
+                if (!taken.isEmpty() || !buffer.isEmpty()) {
+                    if (taken.isEmpty()) {
+                        swap();
+                    }
+                    chunk = taken.poll();
+                    if (taken.isEmpty() && !buffer.isEmpty()) {
+                        // The last of the batch: take what came meanwhile in the same turn.
+                        swap();
+                    }
+                    // Everything handed out so far is the reader's now: its room is free again.
+                    inReader = taken.size();
+                    handedSinceLock = 0;
                     writable.signal();
                     more = refill(false);
+                    if (waitStart != 0) {
+                        burst = System.nanoTime() - waitStart <= BURST_GAP_NANOS;
+                    }
                     break;
                 }
                 if (upstreamFailure != null) {
@@ -420,6 +494,22 @@ public final class StreamBridge implements ProviderStream {
                 if (result != null) {
                     endRead = true;
                     return null;
+                }
+                if (waitStart == 0) {
+                    waitStart = System.nanoTime();
+                }
+                if (burst && !spun) {
+                    // Chunks have been coming in quick succession: the next is likely microseconds away, and
+                    // spinning for it costs less than parking and being woken.
+                    spun = true;
+                    int seen = signals;
+                    lock.unlock();
+                    try {
+                        spin(seen);
+                    } finally {
+                        lock.lock();
+                    }
+                    continue;
                 }
                 await(readable, ctx.deadline().remainingNanos());
             }
@@ -436,6 +526,31 @@ public final class StreamBridge implements ProviderStream {
         }
         request(more);
         return chunk;
+    }
+
+    /**
+     * Spins until {@link #signals} moves from {@code seen} or {@link #SPIN_NANOS} have passed, yielding now and
+     * then so that a producer sharing the reader's core can run. Without the lock.
+     */
+    private void spin(int seen) {
+        long start = System.nanoTime();
+        for (int i = 1; signals == seen; i++) {
+            if ((i & 15) == 0) {
+                if (System.nanoTime() - start >= SPIN_NANOS) {
+                    return;
+                }
+                Thread.yield();
+            } else {
+                Thread.onSpinWait();
+            }
+        }
+    }
+
+    /** Gives the reader every chunk waiting, in one step: the empty batch becomes the producer's buffer. Under lock. */
+    private void swap() {
+        ArrayDeque<ChatChunk> b = buffer;
+        buffer = taken;
+        taken = b;
     }
 
     /**
@@ -498,6 +613,11 @@ public final class StreamBridge implements ProviderStream {
         }
     }
 
+    /** The chunks that hold room: waiting in the buffer, or in the reader's batch. Under lock. */
+    private int held() {
+        return buffer.size() + inReader;
+    }
+
     /** Under lock. */
     private void add(ChatChunk chunk) {
         buffer.add(chunk);
@@ -505,6 +625,7 @@ public final class StreamBridge implements ProviderStream {
         if (!chunk.text().isEmpty()) {
             contentReceived++;
         }
+        signals++;
         readable.signal();
     }
 
@@ -516,7 +637,7 @@ public final class StreamBridge implements ProviderStream {
         if (demandHook == null || ended()) {
             return 0;
         }
-        long free = capacity - buffer.size() - outstanding;
+        long free = capacity - held() - outstanding;
         if (free <= 0 || (!first && free < refillAt)) {
             return 0;
         }
@@ -551,7 +672,9 @@ public final class StreamBridge implements ProviderStream {
     /** Ends the stream for the reader with {@code e}; wakes both sides. Under lock. */
     private InferenceException endForReader(InferenceException e) {
         readerFailure = e;
+        // The reader's batch is its own: it drops it when it sees the end.
         buffer.clear();
+        inReader = 0;
         wakeBoth();
         return e;
     }
@@ -566,6 +689,7 @@ public final class StreamBridge implements ProviderStream {
 
     /** Wakes a waiting reader and a waiting producer. Under lock. */
     private void wakeBoth() {
+        signals++;
         readable.signalAll();
         writable.signalAll();
     }
@@ -683,7 +807,7 @@ public final class StreamBridge implements ProviderStream {
     public String toString() {
         lock.lock();
         try {
-            return "StreamBridge[" + buffer.size() + "/" + capacity + " buffered, " + received + " received"
+            return "StreamBridge[" + held() + "/" + capacity + " buffered, " + received + " received"
                     + (upstreamEnded ? ", upstream ended" : "") + (readerFailure != null ? ", ended for reader" : "")
                     + "]";
         } finally {

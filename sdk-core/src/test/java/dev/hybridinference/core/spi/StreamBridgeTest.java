@@ -523,4 +523,184 @@ class StreamBridgeTest {
             pool.shutdownNow();
         }
     }
+
+    // ---------------------------------------------------------------- batches
+
+    @Test
+    void aBurstIsTakenInOneTurnAndHandedOutInOrder() {
+        StreamBridge bridge = new StreamBridge(ctx(null), "e", 16);
+        for (int i = 0; i < 10; i++) {
+            assertThat(bridge.onChunk(chunk(i))).isTrue();
+        }
+        assertThat(bridge.next().text()).isEqualTo("t0");
+        // The rest of the burst is the reader's batch now; what the producer adds meanwhile queues behind it.
+        assertThat(bridge.onChunk(chunk(10))).isTrue();
+        assertThat(bridge.onChunk(chunk(11))).isTrue();
+        for (int i = 1; i < 12; i++) {
+            assertThat(bridge.next().text()).isEqualTo("t" + i);
+        }
+        bridge.onComplete(done("all"));
+        assertThat(bridge.next()).isNull();
+        assertThat(bridge.result().text()).isEqualTo("all");
+    }
+
+    @Test
+    void aBatchHoldsItsRoomUntilHandedOutThenTheRoomGoesBackAsOneRequest() {
+        StreamBridge bridge = new StreamBridge(ctx(null), "e", 8);
+        List<Long> requests = new ArrayList<>();
+        bridge.onDemand(requests::add);
+        assertThat(requests).containsExactly(8L);
+        for (int i = 0; i < 8; i++) {
+            assertThat(bridge.onChunk(chunk(i))).isTrue();
+        }
+        for (int read = 0; read < 5; read++) {
+            assertThat(bridge.next().text()).isEqualTo("t" + read);
+            // The batch's chunks not yet handed out still count against the bound: no new demand yet.
+            assertThat(requests).containsExactly(8L);
+            assertThat(bridge.buffered()).isLessThanOrEqualTo(8);
+        }
+        // Half the room handed out since the reader took the batch: its next turn of the lock gives back the
+        // six handed out, in one request.
+        assertThat(bridge.next().text()).isEqualTo("t5");
+        assertThat(requests).containsExactly(8L, 6L);
+        for (int i = 8; i < 14; i++) {
+            assertThat(bridge.onChunk(chunk(i))).isTrue();
+        }
+        assertThat(bridge.buffered()).isEqualTo(8);
+        int read = 6;
+        while (read < 14) {
+            assertThat(bridge.next().text()).isEqualTo("t" + read);
+            read++;
+            long requested = requests.stream().mapToLong(Long::longValue).sum();
+            assertThat(requested - read)
+                    .as("what was asked for and not read: never past the bound")
+                    .isLessThanOrEqualTo(8);
+            assertThat(bridge.buffered()).isLessThanOrEqualTo(8);
+        }
+        assertThat(requests).as("demand in batches, not a request per chunk").hasSizeLessThanOrEqualTo(4);
+        bridge.onComplete(done("all"));
+        assertThat(bridge.next()).isNull();
+    }
+
+    @Test
+    void aBlockedProducerGetsTheRoomOfABatchOnceItIsHandedOut() throws Exception {
+        StreamBridge bridge = new StreamBridge(ctx(null), "e", 4);
+        for (int i = 0; i < 4; i++) {
+            assertThat(bridge.put(chunk(i))).isTrue();
+        }
+        assertThat(bridge.next().text()).isEqualTo("t0");
+        // t0 was handed out: its room is free. t1 to t3 are the reader's batch and still hold theirs.
+        assertThat(bridge.put(chunk(4))).isTrue();
+        AtomicReference<Boolean> put = new AtomicReference<>();
+        Thread producer = new Thread(() -> put.set(bridge.put(chunk(5))));
+        producer.start();
+        awaitParked(producer);
+        assertThat(bridge.next().text()).isEqualTo("t1");
+        assertThat(bridge.next().text()).isEqualTo("t2");
+        assertThat(bridge.buffered()).isEqualTo(4);
+        // The last of the batch: the reader's turn of the lock frees the batch's room and takes t4.
+        assertThat(bridge.next().text()).isEqualTo("t3");
+        producer.join(10_000);
+        assertThat(put.get()).isTrue();
+        assertThat(bridge.next().text()).isEqualTo("t4");
+        assertThat(bridge.next().text()).isEqualTo("t5");
+        assertThat(bridge.buffered()).isZero();
+    }
+
+    @Test
+    void aCloseWhileTheProducerIsMidBurstCancelsAndEndsTheReadersBatch() throws Exception {
+        for (int round = 0; round < 20; round++) {
+            StreamBridge bridge = new StreamBridge(ctx(null), "e", 64);
+            DemandProducer p = new DemandProducer(bridge, 100_000);
+            AtomicInteger cancels = new AtomicInteger();
+            bridge.onCancel(() -> {
+                cancels.incrementAndGet();
+                p.cancel();
+            });
+            bridge.onDemand(p::request);
+            Thread producer = new Thread(p);
+            producer.start();
+            int read = 0;
+            while (read < 30) {
+                assertThat(bridge.next().text()).isEqualTo("t" + read);
+                read++;
+            }
+            // The reader's batch may still hold chunks: a close ends the stream for it all the same.
+            bridge.close();
+            assertThatThrownBy(bridge::next).isInstanceOf(CancelledException.class);
+            producer.join(10_000);
+            assertThat(producer.isAlive()).isFalse();
+            assertThat(cancels).hasValue(1);
+            assertThat(p.mostHeld.get()).isLessThanOrEqualTo(64);
+            assertThatThrownBy(bridge::next).isInstanceOf(CancelledException.class);
+        }
+    }
+
+    @Test
+    void anErrorAfterABurstComesAfterEveryChunkOfTheBurst() throws Exception {
+        StreamBridge bridge = new StreamBridge(ctx(null), "e", 32);
+        AtomicLong requested = new AtomicLong();
+        bridge.onDemand(requested::addAndGet);
+        CountDownLatch firstRead = new CountDownLatch(1);
+        IOException cause = new IOException("reset mid-burst");
+        Thread producer = new Thread(() -> {
+            for (int i = 0; i < 20; i++) {
+                bridge.onChunk(chunk(i));
+                if (i == 5) {
+                    try {
+                        firstRead.await(10, TimeUnit.SECONDS);
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                    }
+                }
+            }
+            bridge.onError(cause);
+        });
+        producer.start();
+        List<String> got = new ArrayList<>();
+        Throwable failure = null;
+        try {
+            ChatChunk c;
+            while ((c = bridge.next()) != null) {
+                got.add(c.text());
+                firstRead.countDown();
+            }
+        } catch (InferenceException e) {
+            failure = e;
+        }
+        producer.join(10_000);
+        List<String> expected = new ArrayList<>();
+        for (int i = 0; i < 20; i++) {
+            expected.add("t" + i);
+        }
+        assertThat(got).isEqualTo(expected);
+        assertThat(failure).isNotNull().hasCause(cause);
+        assertThat(requested.get()).isLessThanOrEqualTo(32 + 20);
+    }
+
+    @Test
+    void aSlowProducerIsWaitedForAndTheReaderParksRatherThanSpinning() throws Exception {
+        StreamBridge bridge = new StreamBridge(ctx(null), "e", 8);
+        List<String> got = new ArrayList<>();
+        Thread reader = new Thread(() -> {
+            ChatChunk c;
+            while ((c = bridge.next()) != null) {
+                synchronized (got) {
+                    got.add(c.text());
+                }
+            }
+        });
+        reader.start();
+        for (int i = 0; i < 5; i++) {
+            // Nothing comes: the reader's spin is bounded, so it parks.
+            awaitParked(reader);
+            assertThat(bridge.onChunk(chunk(i))).isTrue();
+            Thread.sleep(2);
+        }
+        bridge.onComplete(done("slow"));
+        reader.join(10_000);
+        assertThat(reader.isAlive()).isFalse();
+        assertThat(got).containsExactly("t0", "t1", "t2", "t3", "t4");
+        assertThat(bridge.result().text()).isEqualTo("slow");
+    }
 }
