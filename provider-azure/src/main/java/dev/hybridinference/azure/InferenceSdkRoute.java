@@ -6,9 +6,20 @@ import com.azure.ai.inference.ModelServiceVersion;
 import com.azure.ai.inference.models.ChatChoice;
 import com.azure.ai.inference.models.ChatCompletions;
 import com.azure.ai.inference.models.ChatCompletionsOptions;
+import com.azure.ai.inference.models.ChatCompletionsResponseFormatJsonObject;
+import com.azure.ai.inference.models.ChatCompletionsResponseFormatJsonSchema;
+import com.azure.ai.inference.models.ChatCompletionsResponseFormatJsonSchemaDefinition;
 import com.azure.ai.inference.models.ChatCompletionsToolCall;
+import com.azure.ai.inference.models.ChatCompletionsToolDefinition;
+import com.azure.ai.inference.models.ChatRequestAssistantMessage;
+import com.azure.ai.inference.models.ChatRequestMessage;
+import com.azure.ai.inference.models.ChatRequestSystemMessage;
+import com.azure.ai.inference.models.ChatRequestToolMessage;
+import com.azure.ai.inference.models.ChatRequestUserMessage;
 import com.azure.ai.inference.models.CompletionsFinishReason;
 import com.azure.ai.inference.models.CompletionsUsage;
+import com.azure.ai.inference.models.FunctionCall;
+import com.azure.ai.inference.models.FunctionDefinition;
 import com.azure.ai.inference.models.StreamingChatChoiceUpdate;
 import com.azure.ai.inference.models.StreamingChatCompletionsUpdate;
 import com.azure.ai.inference.models.StreamingChatResponseMessageUpdate;
@@ -19,16 +30,15 @@ import com.azure.core.http.HttpHeaderName;
 import com.azure.core.http.HttpHeaders;
 import com.azure.core.http.HttpPipelineCallContext;
 import com.azure.core.http.HttpPipelineNextPolicy;
+import com.azure.core.http.HttpPipelineNextSyncPolicy;
 import com.azure.core.http.HttpResponse;
 import com.azure.core.http.netty.NettyAsyncHttpClientBuilder;
-import com.azure.core.http.policy.FixedDelayOptions;
 import com.azure.core.http.policy.HttpLogDetailLevel;
 import com.azure.core.http.policy.HttpLogOptions;
 import com.azure.core.http.policy.HttpPipelinePolicy;
-import com.azure.core.http.policy.RetryOptions;
+import com.azure.core.http.policy.RetryPolicy;
 import com.azure.core.util.BinaryData;
-import com.azure.json.JsonProviders;
-import com.azure.json.JsonReader;
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.hybridinference.core.CancelledException;
 import dev.hybridinference.core.ChatChunk;
@@ -37,11 +47,13 @@ import dev.hybridinference.core.FinishReason;
 import dev.hybridinference.core.InferenceException;
 import dev.hybridinference.core.InferenceTimeoutException;
 import dev.hybridinference.core.InvalidRequestException;
+import dev.hybridinference.core.Message;
 import dev.hybridinference.core.ProviderUnavailableException;
+import dev.hybridinference.core.ResponseFormat;
 import dev.hybridinference.core.ToolCall;
+import dev.hybridinference.core.ToolDefinition;
 import dev.hybridinference.core.Usage;
 import dev.hybridinference.core.http.HttpErrors;
-import dev.hybridinference.core.http.OpenAiCodec;
 import dev.hybridinference.core.http.ResponseLimits;
 import dev.hybridinference.core.http.StreamAssembler;
 import dev.hybridinference.core.internal.openai.ChunkDecoder;
@@ -56,6 +68,7 @@ import java.nio.charset.StandardCharsets;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
@@ -73,8 +86,8 @@ import reactor.core.publisher.Mono;
  * calls and streams alike, so that both can be cancelled. The pipeline retries nothing (the core's retry
  * layer decides), and logs nothing of the body.
  *
- * <p>The request is encoded by the core's OpenAI codec and read into the SDK's options, so every field the
- * SDK models is sent as the other routes send it. Fields it does not model ({@code top_k}) are added to the
+ * <p>The request is built into the SDK's typed options, every field the SDK models with the value the core's
+ * OpenAI codec gives it on the other routes. Fields it does not model ({@code top_k}) are added to the
  * body by this route's pipeline policy, with the {@code extra-parameters} header, when configured: the SDK
  * silently drops its own "additional properties". The same policy notes each response's status and headers
  * and keeps an error's body, which the SDK's exceptions do not reliably carry.
@@ -123,7 +136,7 @@ final class InferenceSdkRoute implements AzureRoute {
                         .writeTimeout(b.readTimeout)
                         .build())
                 // No retries here: the core's retry layer is the only one (it knows the caller's deadline).
-                .retryOptions(new RetryOptions(new FixedDelayOptions(0, Duration.ofMillis(1))))
+                .retryPolicy(new NoRetries())
                 .httpLogOptions(new HttpLogOptions().setLogLevel(HttpLogDetailLevel.NONE))
                 .addPolicy(new ProbePolicy());
         if (b.apiVersion != null) {
@@ -168,11 +181,10 @@ final class InferenceSdkRoute implements AzureRoute {
     }
 
     private ChatCompletionsOptions options(ChatRequest request) {
-        byte[] body = OpenAiCodec.encodeRequest(request, model(request), false, OpenAiCodec.Dialect.OPENAI);
         ChatCompletionsOptions options;
-        try (JsonReader reader = JsonProviders.createReader(body)) {
-            options = ChatCompletionsOptions.fromJson(reader);
-        } catch (IOException | RuntimeException e) {
+        try {
+            options = options(request, model(request));
+        } catch (RuntimeException e) {
             throw new InvalidRequestException(
                     "the request cannot be expressed in the azure-ai-inference SDK's options: " + e.getMessage(),
                     providerId,
@@ -185,6 +197,115 @@ final class InferenceSdkRoute implements AzureRoute {
             options.setExtraParams(extras);
         }
         return options;
+    }
+
+    /**
+     * The SDK's options for a request, built from its typed classes: every field the core's OpenAI codec writes
+     * and the SDK models, with the same values. (Encoding the request to JSON and reading it back with {@code
+     * ChatCompletionsOptions.fromJson} gives the same options, at several times the cost per call.) {@code
+     * top_k}, which the SDK does not model, is left to {@link ProbePolicy}.
+     *
+     * @throws IllegalArgumentException when a tool's parameters or the response format's schema is not JSON
+     *     (an object, for the schema)
+     */
+    static ChatCompletionsOptions options(ChatRequest request, String model) {
+        List<Message> messages = request.messages();
+        List<ChatRequestMessage> out = new ArrayList<>(messages.size());
+        for (Message m : messages) {
+            out.add(message(m));
+        }
+        ChatCompletionsOptions o = new ChatCompletionsOptions(out);
+        if (model != null && !model.isEmpty()) {
+            o.setModel(model);
+        }
+        if (request.temperature().isPresent()) {
+            o.setTemperature(request.temperature().getAsDouble());
+        }
+        if (request.topP().isPresent()) {
+            o.setTopP(request.topP().getAsDouble());
+        }
+        if (request.maxTokens().isPresent()) {
+            o.setMaxTokens(request.maxTokens().getAsInt());
+        }
+        if (!request.stop().isEmpty()) {
+            o.setStop(request.stop());
+        }
+        if (request.seed().isPresent()) {
+            o.setSeed(request.seed().getAsLong());
+        }
+        ResponseFormat f = request.responseFormat();
+        if (f.type() == ResponseFormat.Type.JSON_OBJECT) {
+            o.setResponseFormat(new ChatCompletionsResponseFormatJsonObject());
+        } else if (f.type() == ResponseFormat.Type.JSON_SCHEMA) {
+            o.setResponseFormat(new ChatCompletionsResponseFormatJsonSchema(
+                    new ChatCompletionsResponseFormatJsonSchemaDefinition(f.schemaName(), schema(f.schemaJson()))));
+        }
+        if (!request.tools().isEmpty()) {
+            List<ChatCompletionsToolDefinition> tools =
+                    new ArrayList<>(request.tools().size());
+            for (ToolDefinition t : request.tools()) {
+                FunctionDefinition fn = new FunctionDefinition(t.name())
+                        .setParameters(
+                                BinaryData.fromString(json(t.parametersJsonSchema(), "tool " + t.name() + " parameters")
+                                        .toString()));
+                if (!t.description().isEmpty()) {
+                    fn.setDescription(t.description());
+                }
+                tools.add(new ChatCompletionsToolDefinition(fn));
+            }
+            o.setTools(tools);
+        }
+        return o;
+    }
+
+    /** One message as the SDK models it; an assistant message that only calls tools has no content, as in the codec. */
+    private static ChatRequestMessage message(Message m) {
+        switch (m.role()) {
+            case SYSTEM:
+                return new ChatRequestSystemMessage(m.content());
+            case USER:
+                return new ChatRequestUserMessage(m.content());
+            case TOOL:
+                return new ChatRequestToolMessage(m.toolCallId()).setContent(m.content());
+            case ASSISTANT:
+            default:
+                ChatRequestAssistantMessage a = new ChatRequestAssistantMessage();
+                if (m.toolCalls().isEmpty()) {
+                    return a.setContent(m.content());
+                }
+                List<ChatCompletionsToolCall> calls =
+                        new ArrayList<>(m.toolCalls().size());
+                for (ToolCall c : m.toolCalls()) {
+                    calls.add(new ChatCompletionsToolCall(c.id(), new FunctionCall(c.name(), c.argumentsJson())));
+                }
+                return a.setContent(m.content().isEmpty() ? null : m.content()).setToolCalls(calls);
+        }
+    }
+
+    /** A JSON schema's top-level fields, each value as the SDK keeps it. */
+    private static Map<String, BinaryData> schema(String schemaJson) {
+        JsonNode tree = json(schemaJson, "response format schema");
+        if (!tree.isObject()) {
+            throw new IllegalArgumentException("response format schema is not a JSON object");
+        }
+        Map<String, BinaryData> fields = new LinkedHashMap<>();
+        tree.fields()
+                .forEachRemaining(e -> fields.put(
+                        e.getKey(), BinaryData.fromString(e.getValue().toString())));
+        return fields;
+    }
+
+    private static JsonNode json(String text, String what) {
+        JsonNode tree;
+        try {
+            tree = ChunkDecoder.MAPPER.readTree(text);
+        } catch (IOException e) {
+            throw new IllegalArgumentException(what + " is not valid JSON: " + e.getMessage(), e);
+        }
+        if (tree == null || tree.isMissingNode()) {
+            throw new IllegalArgumentException(what + " is empty, not JSON");
+        }
+        return tree;
     }
 
     /** A call's probe, with the fields the SDK does not model when they are to be sent. */
@@ -596,30 +717,54 @@ final class InferenceSdkRoute implements AzureRoute {
                     return Mono.error(e);
                 }
             }
-            return next.process().flatMap(response -> {
+            // A plain map: the common answer costs no inner publisher. An error's body is kept as the SDK reads it
+            // (it reads it whole to build its exception), from a buffered copy, so nothing extra is read here.
+            return next.process().map(response -> {
                 if (response.getStatusCode() < 400) {
                     probe.contentType = response.getHeaders().getValue(HttpHeaderName.CONTENT_TYPE);
                     probe.response(response);
                     probe.started.complete(null);
-                    return Mono.just(response);
+                    return response;
                 }
-                HttpResponse buffered = response.buffer();
-                return buffered.getBodyAsByteArray().defaultIfEmpty(new byte[0]).map(b ->
-                        (HttpResponse) new KeptBody(buffered, b));
+                return new KeptBody(response.buffer());
             });
         }
     }
 
-    /** An error response whose body was read (bounded) and kept for the exception's message. */
+    /**
+     * The pipeline's retry step, doing nothing: the core's retry layer is the only one. (A retry strategy that
+     * never retries still runs azure-core's retry policy on every call, and that policy logs "Retry attempts
+     * have been exhausted" for every answer once no retries are left, at INFO, and for every I/O failure, at
+     * ERROR.)
+     */
+    private static final class NoRetries extends RetryPolicy {
+        @Override
+        public Mono<HttpResponse> process(HttpPipelineCallContext context, HttpPipelineNextPolicy next) {
+            return next.process();
+        }
+
+        @Override
+        public HttpResponse processSync(HttpPipelineCallContext context, HttpPipelineNextSyncPolicy next) {
+            return next.processSync();
+        }
+    }
+
+    /**
+     * An error response whose body is kept (bounded) for the exception's message when the SDK reads it; the
+     * response is a buffered copy, so that the body can be read more than once.
+     */
     private static final class KeptBody extends HttpResponse {
         private final HttpResponse inner;
-        final String body;
+        volatile String body;
 
-        KeptBody(HttpResponse inner, byte[] bytes) {
+        KeptBody(HttpResponse inner) {
             super(inner.getRequest());
             this.inner = inner;
+        }
+
+        private void keep(byte[] bytes) {
             int n = Math.min(bytes.length, MAX_ERROR_BODY);
-            this.body = new String(bytes, 0, n, StandardCharsets.UTF_8);
+            body = new String(bytes, 0, n, StandardCharsets.UTF_8);
         }
 
         @Override
@@ -645,12 +790,17 @@ final class InferenceSdkRoute implements AzureRoute {
 
         @Override
         public Mono<byte[]> getBodyAsByteArray() {
-            return inner.getBodyAsByteArray();
+            return inner.getBodyAsByteArray().doOnNext(this::keep);
+        }
+
+        @Override
+        public void close() {
+            inner.close();
         }
 
         @Override
         public Mono<String> getBodyAsString() {
-            return inner.getBodyAsString();
+            return getBodyAsByteArray().map(b -> new String(b, StandardCharsets.UTF_8));
         }
 
         @Override

@@ -246,6 +246,34 @@ class AzureClientTest {
 
     @ParameterizedTest
     @EnumSource(AzureClient.Api.class)
+    void neitherRouteRetriesAFailureItself(AzureClient.Api api) {
+        AzureClient c = client(api);
+        long before = emulator.requests();
+        emulator.failNext(503, "{\"error\":{\"code\":\"ServiceUnavailable\",\"message\":\"try later\"}}");
+        InferenceException unavailable =
+                catchThrowableOfType(InferenceException.class, () -> c.chat(ChatRequest.of("hi")));
+        assertThat(unavailable.statusCode()).isEqualTo(503);
+        assertThat(unavailable.getMessage()).contains("try later");
+        emulator.failNext(500, "{\"error\":{\"code\":\"InternalServerError\",\"message\":\"oops\"}}");
+        assertThatThrownBy(() -> {
+                    try (ChatStream s = c.stream(ChatRequest.of("hi"))) {
+                        while (s.hasNext()) {
+                            s.next();
+                        }
+                    }
+                })
+                .isInstanceOf(InferenceException.class)
+                .hasMessageContaining("oops");
+        emulator.rateLimitNext(AzureEmulator.RetryHeader.RETRY_AFTER_MS, Duration.ofMillis(10));
+        assertThatThrownBy(() -> c.chat(ChatRequest.of("hi"))).isInstanceOf(RateLimitedException.class);
+        assertThat(emulator.requests() - before)
+                .as("one request per call: the pipeline's own retries are off")
+                .isEqualTo(3);
+        assertThat(c.chat(ChatRequest.of("hi")).text()).isNotEmpty();
+    }
+
+    @ParameterizedTest
+    @EnumSource(AzureClient.Api.class)
     void aFilteredPromptFailsAsContentFilteredSayingWhat(AzureClient.Api api) {
         emulator.filterPromptNext("hate");
         ContentFilteredException e = catchThrowableOfType(
