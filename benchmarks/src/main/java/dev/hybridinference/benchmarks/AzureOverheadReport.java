@@ -13,7 +13,6 @@ import com.azure.core.http.policy.FixedDelayOptions;
 import com.azure.core.http.policy.HttpLogDetailLevel;
 import com.azure.core.http.policy.HttpLogOptions;
 import com.azure.core.http.policy.RetryOptions;
-import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.hybridinference.azure.AzureClient;
 import dev.hybridinference.core.ChatRequest;
@@ -32,17 +31,11 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import java.util.Set;
-import java.util.concurrent.TimeUnit;
 import java.util.logging.Level;
 import java.util.logging.Logger;
-import okhttp3.ConnectionPool;
 import okhttp3.HttpUrl;
 import okhttp3.MediaType;
 import okhttp3.OkHttpClient;
-import okhttp3.Request;
-import okhttp3.RequestBody;
-import okhttp3.Response;
-import okio.BufferedSource;
 
 /**
  * Per-call overhead of the Azure provider on each of its routes over a bare client doing the same HTTPS request,
@@ -265,18 +258,12 @@ public final class AzureOverheadReport {
         V1() throws IOException {
             emulator = emulator();
             sdk = provider(AzureClient.Api.OPENAI_V1, emulator);
-            bare = new OkHttpClient.Builder()
-                    .connectionPool(new ConnectionPool(
-                            32, OpenAiTransport.DEFAULT_IDLE_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS))
-                    .connectTimeout(CONNECT_TIMEOUT)
-                    .readTimeout(READ_TIMEOUT)
-                    .writeTimeout(READ_TIMEOUT)
-                    .callTimeout(CALL_TIMEOUT)
-                    .retryOnConnectionFailure(false)
-                    .followRedirects(false)
-                    .followSslRedirects(false)
-                    .sslSocketFactory(emulator.clientSslContext().getSocketFactory(), emulator.clientTrustManager())
-                    .build();
+            bare = BareOpenAiHttp.client(
+                    CONNECT_TIMEOUT,
+                    READ_TIMEOUT,
+                    CALL_TIMEOUT,
+                    emulator.clientSslContext().getSocketFactory(),
+                    emulator.clientTrustManager());
             chatUrl = HttpUrl.get(emulator.openAiV1Url() + "/chat/completions");
             request = request();
             // The bare side sends exactly the provider's request: body and accept from the emulator's record.
@@ -296,44 +283,12 @@ public final class AzureOverheadReport {
             headerNotes.addAll(compare("streaming", sdkStream, last(emulator)));
         }
 
-        private Request post(byte[] body) {
-            return new Request.Builder()
-                    .url(chatUrl)
-                    .post(RequestBody.create(body, JSON))
-                    .header("Accept", accept)
-                    .header("api-key", KEY)
-                    .build();
-        }
-
         String bareBlocking() throws IOException {
-            try (Response r = bare.newCall(post(blockingBody)).execute()) {
-                if (!r.isSuccessful()) {
-                    throw new IllegalStateException("bare blocking call: HTTP " + r.code());
-                }
-                JsonNode root = MAPPER.readTree(r.body().bytes());
-                long tokens = root.path("usage").path("completion_tokens").asLong();
-                String text = root.path("choices")
-                        .path(0)
-                        .path("message")
-                        .path("content")
-                        .asText();
-                return tokens > 0 ? text : "";
-            }
+            return BareOpenAiHttp.blocking(bare, BareOpenAiHttp.post(chatUrl, blockingBody, accept, "api-key", KEY));
         }
 
         String bareStreaming() throws IOException {
-            try (Response r = bare.newCall(post(streamBody)).execute()) {
-                if (!r.isSuccessful()) {
-                    throw new IllegalStateException("bare streaming call: HTTP " + r.code());
-                }
-                BufferedSource source = r.body().source();
-                PairedOverhead.SseText sse = new PairedOverhead.SseText();
-                for (long nl = source.indexOf((byte) '\n'); nl >= 0; nl = source.indexOf((byte) '\n')) {
-                    byte[] line = source.readByteArray(nl + 1);
-                    sse.line(line, 0, (int) nl);
-                }
-                return sse.result();
-            }
+            return BareOpenAiHttp.streaming(bare, BareOpenAiHttp.post(chatUrl, streamBody, accept, "api-key", KEY));
         }
 
         String header() {
@@ -348,8 +303,7 @@ public final class AzureOverheadReport {
         @Override
         public void close() {
             sdk.close();
-            bare.dispatcher().executorService().shutdown();
-            bare.connectionPool().evictAll();
+            BareOpenAiHttp.close(bare);
             emulator.close();
         }
     }

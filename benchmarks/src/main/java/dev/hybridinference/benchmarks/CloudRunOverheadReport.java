@@ -1,6 +1,5 @@
 package dev.hybridinference.benchmarks;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.google.auth.oauth2.GoogleCredentials;
 import com.google.auth.oauth2.ServiceAccountCredentials;
@@ -29,16 +28,11 @@ import java.util.Set;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
-import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
-import okhttp3.ConnectionPool;
 import okhttp3.HttpUrl;
 import okhttp3.MediaType;
 import okhttp3.OkHttpClient;
 import okhttp3.Request;
-import okhttp3.RequestBody;
-import okhttp3.Response;
-import okio.BufferedSource;
 
 /**
  * Per-call overhead of the Cloud Run provider over bare OkHttp + Jackson doing the same request with a fixed
@@ -186,17 +180,7 @@ public final class CloudRunOverheadReport {
             } finally {
                 Files.deleteIfExists(key);
             }
-            bare = new OkHttpClient.Builder()
-                    .connectionPool(new ConnectionPool(
-                            32, OpenAiTransport.DEFAULT_IDLE_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS))
-                    .connectTimeout(CONNECT_TIMEOUT)
-                    .readTimeout(READ_TIMEOUT)
-                    .writeTimeout(READ_TIMEOUT)
-                    .callTimeout(CALL_TIMEOUT)
-                    .retryOnConnectionFailure(false)
-                    .followRedirects(false)
-                    .followSslRedirects(false)
-                    .build();
+            bare = BareOpenAiHttp.client(CONNECT_TIMEOUT, READ_TIMEOUT, CALL_TIMEOUT, null, null);
             chatUrl = HttpUrl.get(emulator.url() + "/v1/chat/completions");
             request = ChatRequest.builder()
                     .user("Explain the difference between serverless and dedicated inference.")
@@ -275,8 +259,7 @@ public final class CloudRunOverheadReport {
         @Override
         public void close() {
             sdk.close();
-            bare.dispatcher().executorService().shutdown();
-            bare.connectionPool().evictAll();
+            BareOpenAiHttp.close(bare);
             emulator.close();
             tokenServer.close();
         }
@@ -298,40 +281,15 @@ public final class CloudRunOverheadReport {
     // ---------------------------------------------------------------- the bare calls
 
     private static Request post(Env env, byte[] body) {
-        return new Request.Builder()
-                .url(env.chatUrl)
-                .post(RequestBody.create(body, JSON))
-                .header("Accept", env.accept)
-                .header("Authorization", env.authorization)
-                .build();
+        return BareOpenAiHttp.post(env.chatUrl, body, env.accept, "Authorization", env.authorization);
     }
 
     static String bareBlocking(Env env) throws IOException {
-        try (Response r = env.bare.newCall(post(env, env.blockingBody)).execute()) {
-            if (!r.isSuccessful()) {
-                throw new IllegalStateException("bare blocking call: HTTP " + r.code());
-            }
-            JsonNode root = MAPPER.readTree(r.body().bytes());
-            long tokens = root.path("usage").path("completion_tokens").asLong();
-            String text =
-                    root.path("choices").path(0).path("message").path("content").asText();
-            return tokens > 0 ? text : "";
-        }
+        return BareOpenAiHttp.blocking(env.bare, post(env, env.blockingBody));
     }
 
     static String bareStreaming(Env env) throws IOException {
-        try (Response r = env.bare.newCall(post(env, env.streamBody)).execute()) {
-            if (!r.isSuccessful()) {
-                throw new IllegalStateException("bare streaming call: HTTP " + r.code());
-            }
-            BufferedSource source = r.body().source();
-            PairedOverhead.SseText sse = new PairedOverhead.SseText();
-            for (long nl = source.indexOf((byte) '\n'); nl >= 0; nl = source.indexOf((byte) '\n')) {
-                byte[] line = source.readByteArray(nl + 1);
-                sse.line(line, 0, (int) nl);
-            }
-            return sse.result();
-        }
+        return BareOpenAiHttp.streaming(env.bare, post(env, env.streamBody));
     }
 
     // ---------------------------------------------------------------- the cached token alone
