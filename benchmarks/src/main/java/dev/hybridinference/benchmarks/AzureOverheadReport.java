@@ -131,33 +131,41 @@ public final class AzureOverheadReport {
         }
         if (!which.equals("sdk")) {
             try (V1 env = new V1()) {
-                new PairedOverhead(
-                                TOKENS,
-                                new PairedOverhead.Call[] {
-                                    () -> PairedOverhead.sdkBlocking(env.sdk, env.request),
-                                    () -> PairedOverhead.sdkStreaming(env.sdk, env.request)
-                                },
-                                new PairedOverhead.Call[] {env::bareBlocking, env::bareStreaming},
-                                // As for Cloud Run: a shorter warm-up left the first paired blocks still compiling.
-                                new int[] {20_000, 5_000},
-                                EMULATOR_THREADS)
-                        .main(rest, env::header, "", null);
+                // As for Cloud Run: a shorter warm-up left the first paired blocks still compiling.
+                paired(env, new int[] {20_000, 5_000}, rest, "");
             }
         }
         if (!which.equals("v1")) {
             try (Sdk env = new Sdk()) {
-                new PairedOverhead(
-                                TOKENS,
-                                new PairedOverhead.Call[] {
-                                    () -> PairedOverhead.sdkBlocking(env.sdk, env.request),
-                                    () -> PairedOverhead.sdkStreaming(env.sdk, env.request)
-                                },
-                                new PairedOverhead.Call[] {env::bareBlocking, env::bareStreaming},
-                                new int[] {10_000, 2_500},
-                                EMULATOR_THREADS)
-                        .main(rest, env::header, SDK_NOTE, null);
+                paired(env, new int[] {10_000, 2_500}, rest, SDK_NOTE);
             }
         }
+    }
+
+    /** One route's side by side: what {@link PairedOverhead} needs of it. */
+    interface Route {
+        AzureClient client();
+
+        ChatRequest request();
+
+        String bareBlocking() throws Exception;
+
+        String bareStreaming() throws Exception;
+
+        String header();
+    }
+
+    private static void paired(Route env, int[] warmUps, String[] args, String allocationNote) throws Exception {
+        new PairedOverhead(
+                        TOKENS,
+                        new PairedOverhead.Call[] {
+                            () -> PairedOverhead.sdkBlocking(env.client(), env.request()),
+                            () -> PairedOverhead.sdkStreaming(env.client(), env.request())
+                        },
+                        new PairedOverhead.Call[] {env::bareBlocking, env::bareStreaming},
+                        warmUps,
+                        EMULATOR_THREADS)
+                .main(args, env::header, allocationNote, null);
     }
 
     /** What the allocation figures of the SDK route include, printed after them. */
@@ -244,7 +252,7 @@ public final class AzureOverheadReport {
     // ---------------------------------------------------------------- the v1 route
 
     /** The emulator, the provider on the v1 route and a bare OkHttp client; shared by all threads. */
-    static final class V1 implements AutoCloseable {
+    static final class V1 implements Route, AutoCloseable {
         final AzureEmulator emulator;
         final AzureClient sdk;
         final OkHttpClient bare;
@@ -265,7 +273,7 @@ public final class AzureOverheadReport {
                     emulator.clientSslContext().getSocketFactory(),
                     emulator.clientTrustManager());
             chatUrl = HttpUrl.get(emulator.openAiV1Url() + "/chat/completions");
-            request = request();
+            request = AzureOverheadReport.request();
             // The bare side sends exactly the provider's request: body and accept from the emulator's record.
             PairedOverhead.check("sdk blocking set-up call", PairedOverhead.sdkBlocking(sdk, request), TOKENS);
             AzureEmulator.RecordedRequest sdkChat = last(emulator);
@@ -283,15 +291,28 @@ public final class AzureOverheadReport {
             headerNotes.addAll(compare("streaming", sdkStream, last(emulator)));
         }
 
-        String bareBlocking() throws IOException {
+        @Override
+        public String bareBlocking() throws IOException {
             return BareOpenAiHttp.blocking(bare, BareOpenAiHttp.post(chatUrl, blockingBody, accept, "api-key", KEY));
         }
 
-        String bareStreaming() throws IOException {
+        @Override
+        public String bareStreaming() throws IOException {
             return BareOpenAiHttp.streaming(bare, BareOpenAiHttp.post(chatUrl, streamBody, accept, "api-key", KEY));
         }
 
-        String header() {
+        @Override
+        public AzureClient client() {
+            return sdk;
+        }
+
+        @Override
+        public ChatRequest request() {
+            return request;
+        }
+
+        @Override
+        public String header() {
             return AzureOverheadReport.header(
                     "Azure provider, openai-v1 route, against bare OkHttp + Jackson with the api-key header",
                     "POST /openai/v1/chat/completions",
@@ -311,7 +332,7 @@ public final class AzureOverheadReport {
     // ---------------------------------------------------------------- the SDK route
 
     /** The emulator, the provider on the SDK route and a bare azure-ai-inference client; shared by all threads. */
-    static final class Sdk implements AutoCloseable {
+    static final class Sdk implements Route, AutoCloseable {
         final AzureEmulator emulator;
         final AzureClient sdk;
         final ChatCompletionsAsyncClient bare;
@@ -340,7 +361,7 @@ public final class AzureOverheadReport {
                     .retryOptions(new RetryOptions(new FixedDelayOptions(0, Duration.ofMillis(1))))
                     .httpLogOptions(new HttpLogOptions().setLogLevel(HttpLogDetailLevel.NONE));
             bare = builder.buildAsyncClient();
-            request = request();
+            request = AzureOverheadReport.request();
             PairedOverhead.check("sdk blocking set-up call", PairedOverhead.sdkBlocking(sdk, request), TOKENS);
             AzureEmulator.RecordedRequest sdkChat = last(emulator);
             PairedOverhead.check("sdk streaming set-up call", PairedOverhead.sdkStreaming(sdk, request), TOKENS);
@@ -360,14 +381,16 @@ public final class AzureOverheadReport {
                     .setMaxTokens(TOKENS);
         }
 
-        String bareBlocking() {
+        @Override
+        public String bareBlocking() {
             ChatCompletions c = bare.complete(options()).block();
             ChatChoice choice = c.getChoices().get(0);
             long tokens = c.getUsage() == null ? 0 : c.getUsage().getCompletionTokens();
             return tokens > 0 ? choice.getMessage().getContent() : "";
         }
 
-        String bareStreaming() {
+        @Override
+        public String bareStreaming() {
             StringBuilder text = new StringBuilder();
             long[] tokens = new long[1];
             bare.completeStream(options())
@@ -389,7 +412,18 @@ public final class AzureOverheadReport {
             return tokens[0] > 0 ? text.toString() : "";
         }
 
-        String header() {
+        @Override
+        public AzureClient client() {
+            return sdk;
+        }
+
+        @Override
+        public ChatRequest request() {
+            return request;
+        }
+
+        @Override
+        public String header() {
             return AzureOverheadReport.header(
                     "Azure provider, inference-sdk route, against the bare azure-ai-inference client (Netty)",
                     "POST /models/chat/completions?api-version=2024-05-01-preview; bare:"
