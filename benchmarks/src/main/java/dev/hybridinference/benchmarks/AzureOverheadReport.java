@@ -142,25 +142,59 @@ public final class AzureOverheadReport {
         }
     }
 
-    /** One route's side by side: what {@link PairedOverhead} needs of it. */
-    interface Route {
-        AzureClient client();
+    /**
+     * One route's two sides: the emulator, the provider on the route (its set-up calls made, their recorded
+     * requests kept for the bare side to match) and, in the subclass, the bare client; shared by all threads.
+     */
+    abstract static class Route implements AutoCloseable {
+        final AzureEmulator emulator;
+        final AzureClient sdk;
+        final ChatRequest request;
+        final AzureEmulator.RecordedRequest sdkChat;
+        final AzureEmulator.RecordedRequest sdkStream;
+        final List<String> headerNotes = new ArrayList<>();
 
-        ChatRequest request();
+        Route(AzureClient.Api api) {
+            emulator = emulator();
+            sdk = provider(api, emulator);
+            request = AzureOverheadReport.request();
+            PairedOverhead.check("sdk blocking set-up call", PairedOverhead.sdkBlocking(sdk, request), TOKENS);
+            sdkChat = last(emulator);
+            PairedOverhead.check("sdk streaming set-up call", PairedOverhead.sdkStreaming(sdk, request), TOKENS);
+            sdkStream = last(emulator);
+        }
 
-        String bareBlocking() throws Exception;
+        /** Makes the bare side's set-up calls and checks they sent what the provider sent. */
+        final void checkBare() throws Exception {
+            PairedOverhead.check("bare blocking set-up call", bareBlocking(), TOKENS);
+            headerNotes.addAll(compare("blocking", sdkChat, last(emulator)));
+            PairedOverhead.check("bare streaming set-up call", bareStreaming(), TOKENS);
+            headerNotes.addAll(compare("streaming", sdkStream, last(emulator)));
+        }
 
-        String bareStreaming() throws Exception;
+        abstract String bareBlocking() throws Exception;
 
-        String header();
+        abstract String bareStreaming() throws Exception;
+
+        abstract String header();
+
+        /** Closes the bare client. */
+        abstract void closeBare();
+
+        @Override
+        public final void close() {
+            sdk.close();
+            closeBare();
+            emulator.close();
+        }
     }
 
     private static void paired(Route env, int[] warmUps, String[] args, String allocationNote) throws Exception {
         new PairedOverhead(
                         TOKENS,
                         new PairedOverhead.Call[] {
-                            () -> PairedOverhead.sdkBlocking(env.client(), env.request()),
-                            () -> PairedOverhead.sdkStreaming(env.client(), env.request())
+                            () -> PairedOverhead.sdkBlocking(env.sdk, env.request),
+                            () -> PairedOverhead.sdkStreaming(env.sdk, env.request)
                         },
                         new PairedOverhead.Call[] {env::bareBlocking, env::bareStreaming},
                         warmUps,
@@ -252,20 +286,15 @@ public final class AzureOverheadReport {
     // ---------------------------------------------------------------- the v1 route
 
     /** The emulator, the provider on the v1 route and a bare OkHttp client; shared by all threads. */
-    static final class V1 implements Route, AutoCloseable {
-        final AzureEmulator emulator;
-        final AzureClient sdk;
+    static final class V1 extends Route {
         final OkHttpClient bare;
         final HttpUrl chatUrl;
-        final ChatRequest request;
         final String accept;
         final byte[] blockingBody;
         final byte[] streamBody;
-        private final List<String> headerNotes = new ArrayList<>();
 
-        V1() throws IOException {
-            emulator = emulator();
-            sdk = provider(AzureClient.Api.OPENAI_V1, emulator);
+        V1() throws Exception {
+            super(AzureClient.Api.OPENAI_V1);
             bare = BareOpenAiHttp.client(
                     CONNECT_TIMEOUT,
                     READ_TIMEOUT,
@@ -273,46 +302,28 @@ public final class AzureOverheadReport {
                     emulator.clientSslContext().getSocketFactory(),
                     emulator.clientTrustManager());
             chatUrl = HttpUrl.get(emulator.openAiV1Url() + "/chat/completions");
-            request = AzureOverheadReport.request();
             // The bare side sends exactly the provider's request: body and accept from the emulator's record.
-            PairedOverhead.check("sdk blocking set-up call", PairedOverhead.sdkBlocking(sdk, request), TOKENS);
-            AzureEmulator.RecordedRequest sdkChat = last(emulator);
-            PairedOverhead.check("sdk streaming set-up call", PairedOverhead.sdkStreaming(sdk, request), TOKENS);
-            AzureEmulator.RecordedRequest sdkStream = last(emulator);
             blockingBody = sdkChat.body().getBytes(StandardCharsets.UTF_8);
             streamBody = sdkStream.body().getBytes(StandardCharsets.UTF_8);
             accept = sdkChat.header("accept");
             if (accept == null || !KEY.equals(sdkChat.header("api-key"))) {
                 throw new IllegalStateException("the provider sent no Accept or not the api-key: " + sdkChat);
             }
-            PairedOverhead.check("bare blocking set-up call", bareBlocking(), TOKENS);
-            headerNotes.addAll(compare("blocking", sdkChat, last(emulator)));
-            PairedOverhead.check("bare streaming set-up call", bareStreaming(), TOKENS);
-            headerNotes.addAll(compare("streaming", sdkStream, last(emulator)));
+            checkBare();
         }
 
         @Override
-        public String bareBlocking() throws IOException {
+        String bareBlocking() throws IOException {
             return BareOpenAiHttp.blocking(bare, BareOpenAiHttp.post(chatUrl, blockingBody, accept, "api-key", KEY));
         }
 
         @Override
-        public String bareStreaming() throws IOException {
+        String bareStreaming() throws IOException {
             return BareOpenAiHttp.streaming(bare, BareOpenAiHttp.post(chatUrl, streamBody, accept, "api-key", KEY));
         }
 
         @Override
-        public AzureClient client() {
-            return sdk;
-        }
-
-        @Override
-        public ChatRequest request() {
-            return request;
-        }
-
-        @Override
-        public String header() {
+        String header() {
             return AzureOverheadReport.header(
                     "Azure provider, openai-v1 route, against bare OkHttp + Jackson with the api-key header",
                     "POST /openai/v1/chat/completions",
@@ -322,28 +333,21 @@ public final class AzureOverheadReport {
         }
 
         @Override
-        public void close() {
-            sdk.close();
+        void closeBare() {
             BareOpenAiHttp.close(bare);
-            emulator.close();
         }
     }
 
     // ---------------------------------------------------------------- the SDK route
 
     /** The emulator, the provider on the SDK route and a bare azure-ai-inference client; shared by all threads. */
-    static final class Sdk implements Route, AutoCloseable {
-        final AzureEmulator emulator;
-        final AzureClient sdk;
+    static final class Sdk extends Route {
         final ChatCompletionsAsyncClient bare;
-        final ChatRequest request;
         final int blockingBody;
         final int streamBody;
-        private final List<String> headerNotes = new ArrayList<>();
 
-        Sdk() throws IOException {
-            emulator = emulator();
-            sdk = provider(AzureClient.Api.INFERENCE_SDK, emulator);
+        Sdk() throws Exception {
+            super(AzureClient.Api.INFERENCE_SDK);
             SslContext ssl = SslContextBuilder.forClient()
                     .trustManager(emulator.clientTrustManager())
                     .build();
@@ -361,15 +365,7 @@ public final class AzureOverheadReport {
                     .retryOptions(new RetryOptions(new FixedDelayOptions(0, Duration.ofMillis(1))))
                     .httpLogOptions(new HttpLogOptions().setLogLevel(HttpLogDetailLevel.NONE));
             bare = builder.buildAsyncClient();
-            request = AzureOverheadReport.request();
-            PairedOverhead.check("sdk blocking set-up call", PairedOverhead.sdkBlocking(sdk, request), TOKENS);
-            AzureEmulator.RecordedRequest sdkChat = last(emulator);
-            PairedOverhead.check("sdk streaming set-up call", PairedOverhead.sdkStreaming(sdk, request), TOKENS);
-            AzureEmulator.RecordedRequest sdkStream = last(emulator);
-            PairedOverhead.check("bare blocking set-up call", bareBlocking(), TOKENS);
-            headerNotes.addAll(compare("blocking", sdkChat, last(emulator)));
-            PairedOverhead.check("bare streaming set-up call", bareStreaming(), TOKENS);
-            headerNotes.addAll(compare("streaming", sdkStream, last(emulator)));
+            checkBare();
             blockingBody = sdkChat.body().getBytes(StandardCharsets.UTF_8).length;
             streamBody = sdkStream.body().getBytes(StandardCharsets.UTF_8).length;
         }
@@ -382,7 +378,7 @@ public final class AzureOverheadReport {
         }
 
         @Override
-        public String bareBlocking() {
+        String bareBlocking() {
             ChatCompletions c = bare.complete(options()).block();
             ChatChoice choice = c.getChoices().get(0);
             long tokens = c.getUsage() == null ? 0 : c.getUsage().getCompletionTokens();
@@ -390,7 +386,7 @@ public final class AzureOverheadReport {
         }
 
         @Override
-        public String bareStreaming() {
+        String bareStreaming() {
             StringBuilder text = new StringBuilder();
             long[] tokens = new long[1];
             bare.completeStream(options())
@@ -413,17 +409,7 @@ public final class AzureOverheadReport {
         }
 
         @Override
-        public AzureClient client() {
-            return sdk;
-        }
-
-        @Override
-        public ChatRequest request() {
-            return request;
-        }
-
-        @Override
-        public String header() {
+        String header() {
             return AzureOverheadReport.header(
                     "Azure provider, inference-sdk route, against the bare azure-ai-inference client (Netty)",
                     "POST /models/chat/completions?api-version=2024-05-01-preview; bare:"
@@ -434,9 +420,6 @@ public final class AzureOverheadReport {
         }
 
         @Override
-        public void close() {
-            sdk.close();
-            emulator.close();
-        }
+        void closeBare() {}
     }
 }
