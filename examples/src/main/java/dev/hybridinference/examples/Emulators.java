@@ -61,6 +61,20 @@ final class Emulators implements AutoCloseable {
         return !env.getOrDefault(variable, "").isBlank();
     }
 
+    /**
+     * Runs {@code start}; if it fails, stops what was started before it too, since the caller's
+     * try-with-resources has no hold on this object until its chain of starts returns.
+     */
+    private Emulators orClose(Runnable start) {
+        try {
+            start.run();
+            return this;
+        } catch (RuntimeException | Error e) {
+            close();
+            throw e;
+        }
+    }
+
     private <T extends AutoCloseable> T keep(T closeable) {
         started.add(closeable);
         return closeable;
@@ -68,13 +82,14 @@ final class Emulators implements AutoCloseable {
 
     /** An emulated vLLM (OpenAI-compatible) server whose URL goes to {@code urlVar}, unless it is set. */
     Emulators vllm(String urlVar, UnaryOperator<OpenAiCompatibleServer.Builder> setup) {
-        if (!isSet(urlVar)) {
-            OpenAiCompatibleServer s =
-                    keep(setup.apply(OpenAiCompatibleServer.builder()).start());
-            env.put(urlVar, s.baseUrl());
-            out.println("  [" + urlVar + " not set: emulated vLLM server at " + s.baseUrl() + "]");
-        }
-        return this;
+        return orClose(() -> {
+            if (!isSet(urlVar)) {
+                OpenAiCompatibleServer s =
+                        keep(setup.apply(OpenAiCompatibleServer.builder()).start());
+                env.put(urlVar, s.baseUrl());
+                out.println("  [" + urlVar + " not set: emulated vLLM server at " + s.baseUrl() + "]");
+            }
+        });
     }
 
     /**
@@ -83,17 +98,19 @@ final class Emulators implements AutoCloseable {
      * the emulator; the AWS SDK's default chain finds test ones in system properties when it has none.
      */
     Emulators sageMaker(String nameVar, String urlVar, UnaryOperator<SageMakerEmulator.Builder> setup) {
-        if (!isSet(nameVar)) {
-            SageMakerEmulator e = keep(setup.apply(SageMakerEmulator.builder()).start());
-            env.put(nameVar, e.endpointName());
-            env.put(urlVar, e.endpoint().toString());
-            if (System.getProperty("aws.accessKeyId") == null && !isSet("AWS_ACCESS_KEY_ID")) {
-                System.setProperty("aws.accessKeyId", "AKIDEXAMPLE");
-                System.setProperty("aws.secretAccessKey", "emulator-secret-access-key");
+        return orClose(() -> {
+            if (!isSet(nameVar)) {
+                SageMakerEmulator e =
+                        keep(setup.apply(SageMakerEmulator.builder()).start());
+                env.put(nameVar, e.endpointName());
+                env.put(urlVar, e.endpoint().toString());
+                if (System.getProperty("aws.accessKeyId") == null && !isSet("AWS_ACCESS_KEY_ID")) {
+                    System.setProperty("aws.accessKeyId", "AKIDEXAMPLE");
+                    System.setProperty("aws.secretAccessKey", "emulator-secret-access-key");
+                }
+                out.println("  [" + nameVar + " not set: emulated SageMaker endpoint at " + e.endpoint() + "]");
             }
-            out.println("  [" + nameVar + " not set: emulated SageMaker endpoint at " + e.endpoint() + "]");
-        }
-        return this;
+        });
     }
 
     /**
@@ -101,17 +118,18 @@ final class Emulators implements AutoCloseable {
      * its certificate go to {@code endpointVar}, {@code keyVar} and {@code caVar}.
      */
     Emulators azure(String endpointVar, String keyVar, String caVar, String deployment) {
-        if (!isSet(endpointVar)) {
-            AzureEmulator e = keep(AzureEmulator.builder()
-                    .apiKey("emulator-api-key")
-                    .deployment(deployment)
-                    .start());
-            env.put(endpointVar, e.openAiV1Url());
-            env.put(keyVar, "emulator-api-key");
-            env.put(caVar, e.writeCertificatePem(dir()).toString());
-            out.println("  [" + endpointVar + " not set: emulated Azure deployment at " + e.openAiV1Url() + "]");
-        }
-        return this;
+        return orClose(() -> {
+            if (!isSet(endpointVar)) {
+                AzureEmulator e = keep(AzureEmulator.builder()
+                        .apiKey("emulator-api-key")
+                        .deployment(deployment)
+                        .start());
+                env.put(endpointVar, e.openAiV1Url());
+                env.put(keyVar, "emulator-api-key");
+                env.put(caVar, e.writeCertificatePem(dir()).toString());
+                out.println("  [" + endpointVar + " not set: emulated Azure deployment at " + e.openAiV1Url() + "]");
+            }
+        });
     }
 
     /**
@@ -120,32 +138,34 @@ final class Emulators implements AutoCloseable {
      * credentialsVar}.
      */
     Emulators cloudRun(String urlVar, String credentialsVar, UnaryOperator<CloudRunEmulator.Builder> setup) {
-        if (!isSet(urlVar)) {
-            GoogleTokenServer tokens = keep(GoogleTokenServer.start(0));
-            CloudRunEmulator e = keep(setup.apply(CloudRunEmulator.builder().requireIdToken(tokens))
-                    .start());
-            Path key = dir().resolve("service-account-" + started.size() + ".json");
-            try {
-                Files.writeString(key, tokens.serviceAccountKeyJson("examples@demo.iam.gserviceaccount.com"));
-            } catch (IOException ex) {
-                throw new UncheckedIOException(ex);
+        return orClose(() -> {
+            if (!isSet(urlVar)) {
+                GoogleTokenServer tokens = keep(GoogleTokenServer.start(0));
+                CloudRunEmulator e = keep(setup.apply(CloudRunEmulator.builder().requireIdToken(tokens))
+                        .start());
+                Path key = dir().resolve("service-account-" + started.size() + ".json");
+                try {
+                    Files.writeString(key, tokens.serviceAccountKeyJson("examples@demo.iam.gserviceaccount.com"));
+                } catch (IOException ex) {
+                    throw new UncheckedIOException(ex);
+                }
+                env.put(urlVar, e.url());
+                env.put(credentialsVar, key.toString());
+                out.println("  [" + urlVar + " not set: emulated Cloud Run service at " + e.url() + "]");
             }
-            env.put(urlVar, e.url());
-            env.put(credentialsVar, key.toString());
-            out.println("  [" + urlVar + " not set: emulated Cloud Run service at " + e.url() + "]");
-        }
-        return this;
+        });
     }
 
     /** The random-weight demo model, written to a temporary folder, unless {@code pathVar} names a GGUF file. */
     Emulators localModel(String pathVar) {
-        if (!isSet(pathVar)) {
-            Path model = DemoModels.writeRandomModel(dir());
-            env.put(pathVar, model.toString());
-            out.println("  [" + pathVar + " not set: wrote the demo model " + DemoModels.RANDOM_MODEL_NAME
-                    + " (random weights: its answers are nonsense) to " + model + "]");
-        }
-        return this;
+        return orClose(() -> {
+            if (!isSet(pathVar)) {
+                Path model = DemoModels.writeRandomModel(dir());
+                env.put(pathVar, model.toString());
+                out.println("  [" + pathVar + " not set: wrote the demo model " + DemoModels.RANDOM_MODEL_NAME
+                        + " (random weights: its answers are nonsense) to " + model + "]");
+            }
+        });
     }
 
     private Path dir() {

@@ -56,6 +56,27 @@ class ExamplesTest {
     }
 
     @Test
+    void emulatorsThatFailToStartStopThoseStartedBeforeThem() {
+        Emulators emulators = new Emulators(out, NO_ENDPOINTS).vllm("VLLM_BASE_URL", b -> b);
+        java.net.URI url = java.net.URI.create(emulators.env().get("VLLM_BASE_URL"));
+        assertThat(reachable(url)).isTrue();
+
+        assertThatThrownBy(() -> emulators.sageMaker("SAGEMAKER_ENDPOINT", "SAGEMAKER_ENDPOINT_URL", b -> {
+                    throw new IllegalStateException("no port today");
+                }))
+                .hasMessage("no port today");
+        assertThat(reachable(url)).as("the vLLM emulator was stopped").isFalse();
+    }
+
+    private static boolean reachable(java.net.URI url) {
+        try (java.net.Socket s = new java.net.Socket(url.getHost(), url.getPort())) {
+            return true;
+        } catch (java.io.IOException e) {
+            return false;
+        }
+    }
+
+    @Test
     void quickStartRunsAgainstItsTestServer() throws Exception {
         PrintStream original = System.out;
         System.setOut(out);
