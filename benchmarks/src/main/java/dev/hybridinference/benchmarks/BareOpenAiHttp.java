@@ -9,6 +9,7 @@ import java.util.concurrent.TimeUnit;
 import javax.net.ssl.SSLSocketFactory;
 import javax.net.ssl.X509TrustManager;
 import okhttp3.ConnectionPool;
+import okhttp3.HttpUrl;
 import okhttp3.MediaType;
 import okhttp3.OkHttpClient;
 import okhttp3.Request;
@@ -52,7 +53,7 @@ final class BareOpenAiHttp {
     }
 
     /** A POST of {@code body} (JSON) to {@code url} with {@code Accept} and one authorization header. */
-    static Request post(okhttp3.HttpUrl url, byte[] body, String accept, String authHeader, String authValue) {
+    static Request post(HttpUrl url, byte[] body, String accept, String authHeader, String authValue) {
         return new Request.Builder()
                 .url(url)
                 .post(RequestBody.create(body, JSON))

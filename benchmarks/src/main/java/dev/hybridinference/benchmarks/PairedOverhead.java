@@ -217,7 +217,7 @@ final class PairedOverhead {
                         mean[k] = Arrays.stream(all[k]).average().orElse(0) / 1e3;
                         median[k] = median(all[k]) / 1e3;
                     }
-                    Arrays.sort(ratios);
+                    double ratioMedian = median(ratios); // sorts them, for the quartiles too
                     out.append(String.format(
                             Locale.ROOT,
                             "  %d thread(s) %-10s sdk mean %7.1f us, median %7.1f us; bare mean %7.1f us, median"
@@ -231,7 +231,7 @@ final class PairedOverhead {
                             median[1],
                             mean[0] / mean[1],
                             median[0] / median[1],
-                            median(ratios),
+                            ratioMedian,
                             ratios[ROUNDS / 4],
                             ratios[3 * ROUNDS / 4]));
                 }
@@ -243,11 +243,9 @@ final class PairedOverhead {
         return out.toString();
     }
 
-    /** The median of {@code v}, which it sorts: the mean of the middle two when there are an even number. */
+    /** The median of {@code v}, as {@link #median(double[])}. */
     private static double median(long[] v) {
-        Arrays.sort(v);
-        int n = v.length;
-        return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2.0;
+        return median(Arrays.stream(v).asDoubleStream().toArray());
     }
 
     /** The median of {@code v}, which it sorts: the mean of the middle two when there are an even number. */
