@@ -13,6 +13,7 @@ import dev.hybridinference.core.internal.RoutingConfigReader;
 import dev.hybridinference.core.spi.ConfigNode;
 import dev.hybridinference.core.spi.ProviderContext;
 import dev.hybridinference.core.spi.Secrets;
+import dev.hybridinference.core.spi.TimeSource;
 import java.io.IOException;
 import java.io.Reader;
 import java.nio.charset.CharacterCodingException;
@@ -157,6 +158,8 @@ public final class InferenceClients {
         private Function<String, String> env = System::getenv;
         private CostLedger ledger;
         private Clock clock = Clock.systemUTC();
+        private TimeSource time;
+        private Function<ProviderContext, InferenceClient> providerFactory;
         private ClassLoader classLoader = InferenceClients.class.getClassLoader();
         private int maxDocumentSize = DEFAULT_MAX_DOCUMENT_SIZE;
 
@@ -178,6 +181,30 @@ public final class InferenceClients {
         /** The wall clock for receipts and schedules. */
         public Loader clock(Clock clock) {
             this.clock = Objects.requireNonNull(clock, "clock");
+            return this;
+        }
+
+        /**
+         * The time source every client reads time and sets timers on (see {@link
+         * HybridClient.Builder#timeSource}); also sets {@link #clock}. The system's by default. Providers get
+         * its clock through {@link ProviderContext#clock()}; a {@link #providerFactory} can use the source
+         * itself.
+         */
+        public Loader timeSource(TimeSource time) {
+            this.time = Objects.requireNonNull(time, "time");
+            this.clock = time.clock();
+            return this;
+        }
+
+        /**
+         * Builds every provider with {@code factory} instead of the factory of its {@code type}: stand-ins
+         * that a simulation runs in place of the real platforms (the planner does this), with the same
+         * routing, pricing and ledger. Each provider's section still needs a {@code type}; the function
+         * gets the section as {@link ProviderContext#config()} and must read every key it keeps, or refuse
+         * it with a {@link ConfigurationException} naming it.
+         */
+        public Loader providerFactory(Function<ProviderContext, InferenceClient> factory) {
+            this.providerFactory = Objects.requireNonNull(factory, "factory");
             return this;
         }
 
@@ -366,15 +393,17 @@ public final class InferenceClients {
             }
             // Checked before any provider starts, whether or not routing reads them.
             providerOptions.values().forEach(RoutingConfigReader::checkProviderOptions);
-            ProviderRegistry registry = ProviderRegistry.load(classLoader);
+            ProviderRegistry registry = providerFactory == null ? ProviderRegistry.load(classLoader) : null;
             CostLedger sharedLedger = ledger != null ? ledger : new CostLedger(clock, Duration.ofDays(31));
             Map<String, InferenceClient> built = new LinkedHashMap<>();
             for (Map.Entry<String, ConfigNode> e : providers.entrySet()) {
                 ConfigNode section = e.getValue();
                 try {
                     String type = section.requireString("type");
-                    InferenceClient client = registry.get(type, section.pathOf("type"))
-                            .create(new ProviderContext(e.getKey(), section, sharedLedger, clock));
+                    ProviderContext context = new ProviderContext(e.getKey(), section, sharedLedger, clock);
+                    InferenceClient client = registry == null
+                            ? providerFactory.apply(context)
+                            : registry.get(type, section.pathOf("type")).create(context);
                     if (client == null) {
                         throw new ConfigurationException(
                                 section.path(), "the factory of type \"" + type + "\" built no client");
@@ -390,7 +419,7 @@ public final class InferenceClients {
             if (routed) {
                 try {
                     return RoutingConfigReader.read(
-                            doc.requireObject("routing"), built, providerOptions, retry, sharedLedger, clock);
+                            doc.requireObject("routing"), built, providerOptions, retry, sharedLedger, clock, time);
                 } catch (RuntimeException failure) {
                     ConfigurationException error = unexpected("routing", failure);
                     closeAll(new ArrayList<>(built.values()), error);
@@ -408,7 +437,7 @@ public final class InferenceClients {
             }
             // Retries and aliases take the composite client's path: one member, the provider.
             try {
-                return RoutingConfigReader.single(pick, built.get(pick), options, retry, sharedLedger, clock);
+                return RoutingConfigReader.single(pick, built.get(pick), options, retry, sharedLedger, clock, time);
             } catch (RuntimeException failure) {
                 ConfigurationException error = unexpected(retry != null ? "retry" : "providers." + pick, failure);
                 closeAll(List.of(built.get(pick)), error);

@@ -11,6 +11,7 @@ import dev.hybridinference.core.routing.Route;
 import dev.hybridinference.core.routing.StandardRoutingPolicy;
 import dev.hybridinference.core.routing.TierRule;
 import dev.hybridinference.core.spi.ConfigNode;
+import dev.hybridinference.core.spi.TimeSource;
 import java.math.BigDecimal;
 import java.time.Clock;
 import java.time.Duration;
@@ -103,7 +104,7 @@ public final class RoutingConfigReader {
      */
     public static HybridClient read(
             ConfigNode routing, Map<String, InferenceClient> providers, CostLedger ledger, Clock clock) {
-        return read(routing, providers, Map.of(), null, ledger, clock);
+        return read(routing, providers, Map.of(), null, ledger, clock, null);
     }
 
     /**
@@ -116,6 +117,9 @@ public final class RoutingConfigReader {
      * @param retry the top-level {@code retry} section, or null; refused together with {@code
      *     routing.retry}
      * @param ledger the ledger shared by every provider, the composite and its budgets
+     * @param clock the wall clock of receipts and budgets
+     * @param time the time source of the composite client (see {@link HybridClient.Builder#timeSource}), or
+     *     null for the system's with {@code clock}
      */
     public static HybridClient read(
             ConfigNode routing,
@@ -123,7 +127,8 @@ public final class RoutingConfigReader {
             Map<String, ConfigNode> providerOptions,
             ConfigNode retry,
             CostLedger ledger,
-            Clock clock) {
+            Clock clock,
+            TimeSource time) {
         routing.allowOnly(KEYS);
         if (retry != null && routing.has("retry")) {
             throw new ConfigurationException(
@@ -138,7 +143,8 @@ public final class RoutingConfigReader {
                     "expected a name of letters, digits, '.', '_' and '-' (at most 64, starting with a"
                             + " letter or digit)");
         }
-        HybridClient.Builder hb = HybridClient.builder().id(id).clock(clock).ledger(ledger);
+        HybridClient.Builder hb =
+                timed(HybridClient.builder().id(id), clock, time).ledger(ledger);
         Map<String, MemberOptions.Builder> options = new LinkedHashMap<>();
         providers.keySet().forEach(name -> options.put(name, providerLevel(providerOptions.get(name))));
         routing.object("members")
@@ -231,7 +237,13 @@ public final class RoutingConfigReader {
      * @param retry the top-level {@code retry} section, or null for one attempt per call
      */
     public static HybridClient single(
-            String name, InferenceClient client, ConfigNode options, ConfigNode retry, CostLedger ledger, Clock clock) {
+            String name,
+            InferenceClient client,
+            ConfigNode options,
+            ConfigNode retry,
+            CostLedger ledger,
+            Clock clock,
+            TimeSource time) {
         MemberOptions memberOptions = providerLevel(options).build();
         RetryPolicy policy = retry == null
                 ? new RetryPolicy(
@@ -244,15 +256,17 @@ public final class RoutingConfigReader {
                         RetryPolicy.DEFAULTS.maxTotalWait())
                 : check(retry.path(), () -> retry(retry));
         String reason = name + " alone";
-        return HybridClient.builder()
-                .id(name)
-                .clock(clock)
+        return timed(HybridClient.builder().id(name), clock, time)
                 .ledger(ledger)
                 .member(name, client, memberOptions)
                 .policy((request, members) -> new Route(List.of(name), reason, null))
                 .retry(policy)
                 .circuitBreaker(Integer.MAX_VALUE, Duration.ZERO)
                 .build();
+    }
+
+    private static HybridClient.Builder timed(HybridClient.Builder b, Clock clock, TimeSource time) {
+        return time == null ? b.clock(clock) : b.timeSource(time);
     }
 
     /**

@@ -27,6 +27,7 @@ import dev.hybridinference.core.internal.LazyPool;
 import dev.hybridinference.core.internal.PulledStream;
 import dev.hybridinference.core.internal.Streams;
 import dev.hybridinference.core.spi.Deadline;
+import dev.hybridinference.core.spi.TimeSource;
 import java.math.BigDecimal;
 import java.time.Clock;
 import java.time.Duration;
@@ -114,6 +115,9 @@ public final class HybridClient implements InferenceClient {
     /** The default sleeper; a call that uses it wakes early when it is cancelled. */
     private static final Sleeper THREAD_SLEEP = d -> TimeUnit.NANOSECONDS.sleep(Deadline.saturatedNanos(d));
 
+    /** How often a call on a time source's timer looks for a free slot on the spillover primary. */
+    private static final Duration SLOT_POLL = Duration.ofMillis(5);
+
     private final String id;
     private final Map<String, MemberState> members;
     private final RoutingPolicy policy;
@@ -123,6 +127,9 @@ public final class HybridClient implements InferenceClient {
     private final Clock clock;
     private final LongSupplier nanoTime;
     private final Sleeper sleeper;
+    /** The time source whose timer runs backoffs, slot waits and keep-warm pings; null for this client's threads. */
+    private final TimeSource timer;
+
     private final DoubleSupplier random;
     private final boolean closeMembers;
     private final CostLedger ledger;
@@ -173,6 +180,7 @@ public final class HybridClient implements InferenceClient {
         }
         this.retry = b.retry;
         this.sleeper = b.sleeper;
+        this.timer = b.time;
         this.random = b.random;
         this.closeMembers = b.closeMembers;
         if (b.ledger != null) {
@@ -187,7 +195,15 @@ public final class HybridClient implements InferenceClient {
         }
         boolean anyKeepWarm =
                 members.values().stream().anyMatch(s -> s.options().keepWarmEvery() != null);
-        this.keepWarm = anyKeepWarm ? DaemonThreads.scheduler(id + "-keep-warm") : null;
+        this.keepWarm = anyKeepWarm && timer == null ? DaemonThreads.scheduler(id + "-keep-warm") : null;
+        if (anyKeepWarm && timer != null) {
+            for (MemberState s : members.values()) {
+                Duration every = s.options().keepWarmEvery();
+                if (every != null) {
+                    scheduleKeepWarm(s, every);
+                }
+            }
+        }
         if (keepWarm != null) {
             for (MemberState s : members.values()) {
                 Duration every = s.options().keepWarmEvery();
@@ -412,28 +428,66 @@ public final class HybridClient implements InferenceClient {
         return pool.get();
     }
 
+    /** The keep-warm request: one token, tagged so that reports can tell it from the application's calls. */
+    private static final ChatRequest PING = ChatRequest.builder()
+            .user("ping")
+            .maxTokens(1)
+            .options(RequestOptions.builder().tag("purpose", "keep-warm").build())
+            .build();
+
     /** Sends a one-token call to an idle member so that the platform keeps it warm. */
     private void keepWarm(MemberState s) {
         if (closed.get() || s.inFlight() > 0 || !s.idleFor(s.options().keepWarmEvery())) {
             return;
         }
-        ChatRequest ping = ChatRequest.builder()
-                .user("ping")
-                .maxTokens(1)
-                .options(RequestOptions.builder().tag("purpose", "keep-warm").build())
-                .build();
         boolean predictedCold = s.predictedCold();
         s.started();
         try {
-            Receipt r = s.client().chat(ping).receipt();
+            pinged(s, predictedCold, s.client().chat(PING).receipt(), null);
+        } catch (RuntimeException e) {
+            pinged(s, predictedCold, null, e);
+        }
+    }
+
+    /**
+     * Keep-warm pings on the time source's timer: every {@code every}, an idle member gets a ping through
+     * its {@code chatAsync}, and the next ping is set when this one has been sent.
+     */
+    private void scheduleKeepWarm(MemberState s, Duration every) {
+        timer.schedule(every, () -> {
+            if (closed.get()) {
+                return;
+            }
+            if (s.inFlight() == 0 && s.idleFor(every)) {
+                boolean predictedCold = s.predictedCold();
+                s.started();
+                try {
+                    s.client()
+                            .chatAsync(PING)
+                            .whenComplete((r, t) -> pinged(s, predictedCold, r == null ? null : r.receipt(), t));
+                } catch (RuntimeException e) {
+                    pinged(s, predictedCold, null, e);
+                }
+            }
+            scheduleKeepWarm(s, every);
+        });
+    }
+
+    /** A ping ended: its receipt is recorded and the member's state updated, as for a call. */
+    private void pinged(MemberState s, boolean predictedCold, Receipt r, Throwable failure) {
+        while (failure instanceof java.util.concurrent.CompletionException && failure.getCause() != null) {
+            failure = failure.getCause();
+        }
+        if (failure == null) {
             recordFor(s, r);
             s.succeeded(r, predictedCold);
-        } catch (InferenceException e) {
-            e.partialReceipt().ifPresent(r -> recordFor(s, r));
+        } else if (failure instanceof InferenceException) {
+            InferenceException e = (InferenceException) failure;
+            e.partialReceipt().ifPresent(x -> recordFor(s, x));
             s.failed(e);
-        } catch (RuntimeException e) {
-            // A failing ping must not stop the schedule; the next call will see the member's state.
         }
+        // Anything else a ping throws is dropped: it must not stop the schedule, and the next call will see
+        // the member's state.
     }
 
     /**
@@ -1135,8 +1189,16 @@ public final class HybridClient implements InferenceClient {
                 }
             }
 
-            /** Waits for a slot on a pool thread, then goes on from there. */
+            /**
+             * Waits for a slot on a pool thread, then goes on from there; with a time source of the caller's,
+             * looks for a slot on its timer instead.
+             */
             private void waitForSlot(MemberState m, MemberState.Gate gate, String served) {
+                if (timer != null) {
+                    long now = nanoTime.getAsLong();
+                    pollForSlot(m, gate, served, now, now + Deadline.saturatedNanos(deadline.limit(waitForSlot)));
+                    return;
+                }
                 Runnable wait = () -> {
                     boolean acquired = false;
                     try {
@@ -1166,6 +1228,45 @@ public final class HybridClient implements InferenceClient {
                     m.probeDone(gate);
                     end(fail(new CancelledException("client is closed", id, null, 0, null, e), null));
                 }
+            }
+
+            /**
+             * Looks for a free slot every {@link #SLOT_POLL} on the time source's timer until {@code
+             * untilNanos}, then calls the member, or skips it as full.
+             */
+            private void pollForSlot(MemberState m, MemberState.Gate gate, String served, long since, long untilNanos) {
+                long left = untilNanos - nanoTime.getAsLong();
+                timer.schedule(Duration.ofNanos(Math.max(0, Math.min(SLOT_POLL.toNanos(), left))), () -> {
+                    boolean got;
+                    long now;
+                    try {
+                        checkActive(last);
+                        got = m.tryAcquire(Duration.ZERO);
+                        now = nanoTime.getAsLong();
+                    } catch (Throwable t) {
+                        m.probeDone(gate);
+                        end(t);
+                        return;
+                    }
+                    if (!got && untilNanos - now > 0) {
+                        pollForSlot(m, gate, served, since, untilNanos);
+                        return;
+                    }
+                    queueTime = queueTime.plusNanos(now - since);
+                    if (!got) {
+                        m.probeDone(gate);
+                        skippedOtherwise = true;
+                        skipNoSlot(m);
+                        next++;
+                        advance();
+                        return;
+                    }
+                    try {
+                        attempt(m, gate, served);
+                    } catch (Throwable t) {
+                        end(t);
+                    }
+                });
             }
 
             /**
@@ -1302,6 +1403,18 @@ public final class HybridClient implements InferenceClient {
                     retryable = false;
                     advance();
                 };
+                if (timer != null) {
+                    // The time source's timer waits; a cancel ends the wait at once.
+                    CompletableFuture<Void> p = new CompletableFuture<>();
+                    pausing = p;
+                    TimeSource.Scheduled t = timer.schedule(wait, () -> p.complete(null));
+                    if (cancelled) {
+                        t.cancel();
+                        p.complete(null);
+                    }
+                    p.whenComplete((v, x) -> nextRound.run());
+                    return;
+                }
                 if (sleeper != THREAD_SLEEP) {
                     onPool(() -> {
                         try {
@@ -1567,6 +1680,7 @@ public final class HybridClient implements InferenceClient {
         private Clock clock = Clock.systemUTC();
         private LongSupplier nanoTime = System::nanoTime;
         private Sleeper sleeper = THREAD_SLEEP;
+        private TimeSource time;
         private DoubleSupplier random = () -> ThreadLocalRandom.current().nextDouble();
         private boolean closeMembers = true;
         private CostLedger ledger;
@@ -1630,6 +1744,20 @@ public final class HybridClient implements InferenceClient {
         /** The monotonic time source of idle times, cooldowns and deadlines (for tests). */
         public Builder nanoTime(LongSupplier nanoTime) {
             this.nanoTime = Objects.requireNonNull(nanoTime, "nanoTime");
+            return this;
+        }
+
+        /**
+         * Reads time and sets timers on {@code time}: its clock dates receipts, its nanosecond counter times
+         * calls, idle periods, cooldowns and deadlines, and {@link #chatAsync} waits out backoffs and slot
+         * waits, and keep-warm pings are scheduled, on its timer, without holding a thread (a simulation's
+         * virtual time, as the planner uses). Replaces {@link #clock} and {@link #nanoTime}. Without it,
+         * the system's clocks and this client's own threads.
+         */
+        public Builder timeSource(TimeSource time) {
+            this.time = Objects.requireNonNull(time, "time");
+            this.clock = time.clock();
+            this.nanoTime = time::nanoTime;
             return this;
         }
 

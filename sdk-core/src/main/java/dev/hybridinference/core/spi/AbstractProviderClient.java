@@ -70,6 +70,7 @@ public abstract class AbstractProviderClient implements InferenceClient {
     private final Pricing pricing;
     private final CostLedger ledger;
     private final Clock clock;
+    private final TimeSource time;
     private final AtomicBoolean closed = new AtomicBoolean();
     private final LazyPool pool;
     private final InstanceLifetimes lifetimes;
@@ -87,25 +88,44 @@ public abstract class AbstractProviderClient implements InferenceClient {
      */
     protected AbstractProviderClient(
             String id, String type, DeploymentKind kind, Pricing pricing, CostLedger ledger, Clock clock) {
+        this(id, type, kind, pricing, ledger, TimeSource.system(Objects.requireNonNull(clock, "clock")));
+    }
+
+    /**
+     * Creates the client on {@code time}: calls are dated, timed and metered on it (a simulation's virtual
+     * time, say).
+     *
+     * @param id the provider id from the configuration
+     * @param type the provider type
+     * @param kind where its model runs
+     * @param pricing how it bills
+     * @param ledger where receipts are recorded, or null for none
+     * @param time the clocks that date, time and meter calls
+     */
+    protected AbstractProviderClient(
+            String id, String type, DeploymentKind kind, Pricing pricing, CostLedger ledger, TimeSource time) {
+        this.time = Objects.requireNonNull(time, "time");
+        Clock clock = time.clock();
         this.id = Objects.requireNonNull(id, "id");
         this.type = Objects.requireNonNull(type, "type");
         this.kind = Objects.requireNonNull(kind, "kind");
         this.pricing = Objects.requireNonNull(pricing, "pricing");
         this.ledger = ledger;
-        this.clock = Objects.requireNonNull(clock, "clock");
+        this.clock = clock;
         this.pool = new LazyPool(id);
         if (pricing instanceof Pricing.PerInstanceSecond) {
             // The client's own estimate of the live instances, fed the same receipts as the ledger's, gives
             // the instance count the occupancy meter splits time over, with or without a ledger.
             InstanceLifetimes l = new InstanceLifetimes((Pricing.PerInstanceSecond) pricing, clock.instant());
             this.lifetimes = l;
-            this.occupancy = new OccupancyMeter(() -> l.live(clock.instant()), System::nanoTime);
+            this.occupancy = new OccupancyMeter(() -> l.live(clock.instant()), time::nanoTime);
         } else if (pricing instanceof Pricing.PerInstanceHour) {
             this.lifetimes = null;
-            this.occupancy = new OccupancyMeter(((Pricing.PerInstanceHour) pricing).instances());
+            int instances = ((Pricing.PerInstanceHour) pricing).instances();
+            this.occupancy = new OccupancyMeter(() -> instances, time::nanoTime);
         } else if (pricing instanceof Pricing.Amortized) {
             this.lifetimes = null;
-            this.occupancy = new OccupancyMeter();
+            this.occupancy = new OccupancyMeter(time::nanoTime);
         } else {
             this.lifetimes = null;
             this.occupancy = null;
@@ -147,6 +167,11 @@ public abstract class AbstractProviderClient implements InferenceClient {
     /** The wall clock of this client. */
     protected final Clock clock() {
         return clock;
+    }
+
+    /** The clocks this client dates, times and meters calls on. */
+    protected final TimeSource time() {
+        return time;
     }
 
     /**
@@ -313,7 +338,7 @@ public abstract class AbstractProviderClient implements InferenceClient {
     }
 
     private void startMeter(CallContext ctx) {
-        ctx.meter(new CallMeter(occupancy == null ? null : occupancy.enter(), System.nanoTime()));
+        ctx.meter(new CallMeter(occupancy == null ? null : occupancy.enter(), time.nanoTime()));
     }
 
     /** Ends the call's occupancy (idempotent) and returns its share; null without a meter or ticket. */
@@ -373,7 +398,7 @@ public abstract class AbstractProviderClient implements InferenceClient {
     private CallContext begin(ChatRequest request) {
         Objects.requireNonNull(request, "request");
         ensureOpen();
-        return new CallContext(id, request, clock);
+        return new CallContext(id, request, time);
     }
 
     private ExecutorService executor() {
@@ -437,7 +462,7 @@ public abstract class AbstractProviderClient implements InferenceClient {
      */
     private Receipt receipt(
             CallContext ctx, ProviderResult r, Optional<Duration> ttft, InferenceException failure, CallMeter meter) {
-        long now = System.nanoTime();
+        long now = time.nanoTime();
         Duration total = Duration.ofNanos(now - ctx.startNanos());
         Duration share = endMeter(meter);
         Usage usage = r == null ? Usage.ZERO : r.usage();
@@ -586,14 +611,14 @@ public abstract class AbstractProviderClient implements InferenceClient {
             this.ctx = ctx;
             this.source = source;
             this.meter = meter;
-            this.heldSince = new AtomicLong(System.nanoTime());
+            this.heldSince = new AtomicLong(time.nanoTime());
         }
 
         /** The reader stops holding the stream: the time since the last read returned is not the provider's. */
         private void stopHolding() {
             long since = heldSince.getAndSet(0);
             if (since != 0 && meter != null) {
-                meter.addHeld(Math.max(0, System.nanoTime() - since));
+                meter.addHeld(Math.max(0, time.nanoTime() - since));
             }
         }
 
@@ -608,7 +633,7 @@ public abstract class AbstractProviderClient implements InferenceClient {
                 source.close();
                 throw failWith(ctx, asInference(ctx, e), partial(), meter);
             }
-            long now = System.nanoTime();
+            long now = time.nanoTime();
             if (c != null) {
                 if (firstChunkNanos == 0) {
                     firstChunkNanos = now;

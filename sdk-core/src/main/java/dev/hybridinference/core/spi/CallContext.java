@@ -43,11 +43,22 @@ public final class CallContext {
      * @param clock the wall clock that dates the call
      */
     public CallContext(String providerId, ChatRequest request, Clock clock) {
+        this(providerId, request, TimeSource.system(clock));
+    }
+
+    /**
+     * Starts a call now on {@code time}.
+     *
+     * @param providerId the provider running it
+     * @param request the request
+     * @param time the clocks that date and time the call
+     */
+    public CallContext(String providerId, ChatRequest request, TimeSource time) {
         this.providerId = providerId;
         this.request = request;
-        this.startNanos = System.nanoTime();
-        this.startedAt = clock.instant();
-        this.deadline = Deadline.of(request.options(), startedAt, startNanos, System::nanoTime);
+        this.startNanos = time.nanoTime();
+        this.startedAt = time.clock().instant();
+        this.deadline = Deadline.of(request.options(), startedAt, startNanos, time::nanoTime);
     }
 
     /** The provider running the call. */
@@ -60,7 +71,7 @@ public final class CallContext {
         return request;
     }
 
-    /** {@link System#nanoTime()} when the call started. */
+    /** The {@link TimeSource#nanoTime()} when the call started. */
     public long startNanos() {
         return startNanos;
     }
@@ -71,7 +82,7 @@ public final class CallContext {
     }
 
     /**
-     * The call's deadline on {@link System#nanoTime()}: the earlier of the request's timeout and absolute
+     * The call's deadline on the call's {@link TimeSource#nanoTime()}: the earlier of the request's timeout and absolute
      * deadline, or {@link Deadline#none()}. A deadline beyond {@link Deadline#HORIZON} counts as none.
      */
     public Deadline deadline() {

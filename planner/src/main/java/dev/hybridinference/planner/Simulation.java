@@ -1,0 +1,232 @@
+package dev.hybridinference.planner;
+
+import dev.hybridinference.core.ChatRequest;
+import dev.hybridinference.core.ChatResponse;
+import dev.hybridinference.core.InferenceClient;
+import dev.hybridinference.core.Pricing;
+import dev.hybridinference.core.Receipt;
+import dev.hybridinference.core.RequestOptions;
+import dev.hybridinference.core.cost.CapacityReport;
+import dev.hybridinference.core.cost.CostLedger;
+import java.math.BigDecimal;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.function.BiFunction;
+
+/**
+ * Runs one scenario over one traffic on virtual time: each request is sent through the scenario's client
+ * ({@code chatAsync}) at its arrival time, and the figures are read from the receipts and the ledger.
+ * Single-threaded and deterministic.
+ */
+final class Simulation {
+    /** Prompts by length: routing estimates a prompt's tokens from its characters (4 per token). */
+    private static final Map<Integer, String> PROMPTS = new HashMap<>();
+
+    private static final int MAX_CACHED_PROMPTS = 8192;
+
+    /** How long after the traffic's end calls still running are waited for. */
+    private static final Duration DRAIN = Duration.ofHours(6);
+
+    private Simulation() {}
+
+    /**
+     * What a scenario builds on fresh virtual time and a fresh ledger: its client, and the simulated
+     * providers it made (by name), for their counts.
+     */
+    interface Setup extends BiFunction<VirtualTime, CostLedger, Built> {}
+
+    /** A scenario's client and the simulated providers inside it. */
+    record Built(InferenceClient client, Map<String, SimulatedProvider> providers) {}
+
+    static ScenarioResult run(String name, String description, Setup setup, Traffic traffic, Duration interval) {
+        Instant epoch = Instant.parse("2026-01-05T00:00:00Z"); // a Monday, so weekly patterns line up
+        VirtualTime vt = new VirtualTime(epoch);
+        CostLedger ledger =
+                new CostLedger(vt.clock(), traffic.span().plus(DRAIN).plusDays(1));
+        Built built = setup.apply(vt, ledger);
+        long span = traffic.span().toNanos();
+        long step = Math.max(1, interval.toNanos());
+        int intervals = (int) Math.max(1, (span + step - 1) / step);
+        BigDecimal[] cumulative = new BigDecimal[intervals + 1];
+        cumulative[0] = BigDecimal.ZERO;
+        for (int k = 1; k <= intervals; k++) {
+            int index = k;
+            vt.scheduleAtOffset(
+                    Math.min(span, k * step), () -> cumulative[index] = billedSoFar(ledger, built.providers()));
+        }
+        Stats stats = new Stats(intervals);
+        InferenceClient client = built.client();
+        long[] sent = {0};
+        for (TrafficRequest r : traffic) {
+            vt.runUntil(r.offsetNanos());
+            int k = (int) Math.min(intervals - 1, r.offsetNanos() / step);
+            long arrived = vt.nanoTime();
+            sent[0]++;
+            client.chatAsync(request(r))
+                    .whenComplete((answer, failure) -> stats.ended(k, answer, failure, vt.nanoTime() - arrived));
+        }
+        vt.runUntil(span);
+        Map<String, CapacityReport> capacity = capacities(ledger, built.providers());
+        // Calls still running at the end of the traffic end as they would, for their receipts' sake.
+        long drainUntil = span + DRAIN.toNanos();
+        while (stats.ended < sent[0] && vt.elapsed().toNanos() < drainUntil) {
+            vt.runUntil(Math.min(
+                    drainUntil, vt.elapsed().toNanos() + Duration.ofMinutes(1).toNanos()));
+        }
+        client.close();
+
+        BigDecimal idle = BigDecimal.ZERO;
+        BigDecimal billedServers = BigDecimal.ZERO;
+        BigDecimal attributedServers = BigDecimal.ZERO;
+        for (Map.Entry<String, CapacityReport> e : capacity.entrySet()) {
+            CapacityReport c = e.getValue();
+            idle = idle.add(c.idle());
+            if (built.providers().get(e.getKey()).pricing() instanceof Pricing.PerInstanceHour) {
+                billedServers = billedServers.add(c.billed());
+                attributedServers = attributedServers.add(c.attributed());
+            }
+        }
+        BigDecimal cost = ledger.total().add(idle);
+        long coldWaits = 0;
+        for (SimulatedProvider p : built.providers().values()) {
+            coldWaits += p.coldWaits();
+        }
+        List<ScenarioResult.Interval> timeline = new ArrayList<>(intervals);
+        for (int k = 0; k < intervals; k++) {
+            BigDecimal from = cumulative[k] == null ? BigDecimal.ZERO : cumulative[k];
+            BigDecimal to = cumulative[k + 1] == null ? from : cumulative[k + 1];
+            long length = Math.min(step, span - k * step);
+            timeline.add(new ScenarioResult.Interval(
+                    Duration.ofNanos(k * step),
+                    Duration.ofNanos(length),
+                    stats.perInterval[k].size,
+                    to.subtract(from),
+                    stats.perInterval[k].percentile(0.50),
+                    stats.perInterval[k].percentile(0.95)));
+        }
+        double utilization = billedServers.signum() == 0
+                ? Double.NaN
+                : attributedServers.doubleValue() / billedServers.doubleValue();
+        return new ScenarioResult(
+                name,
+                description,
+                traffic.span(),
+                sent[0],
+                stats.failed,
+                stats.tokens,
+                cost,
+                idle,
+                coldWaits,
+                stats.all.percentile(0.50),
+                stats.all.percentile(0.95),
+                stats.all.percentile(0.99),
+                utilization,
+                timeline);
+    }
+
+    /** What the ledger holds so far, plus the idle part of capacity billed so far. */
+    private static BigDecimal billedSoFar(CostLedger ledger, Map<String, SimulatedProvider> providers) {
+        BigDecimal sum = ledger.total();
+        for (CapacityReport c : capacities(ledger, providers).values()) {
+            sum = sum.add(c.idle());
+        }
+        return sum;
+    }
+
+    private static Map<String, CapacityReport> capacities(CostLedger ledger, Map<String, SimulatedProvider> providers) {
+        Map<String, CapacityReport> out = new LinkedHashMap<>();
+        for (String id : providers.keySet()) {
+            Optional<CapacityReport> c = ledger.capacity(id);
+            c.ifPresent(r -> out.put(id, r));
+        }
+        return out;
+    }
+
+    /** The request for one traffic request: a prompt the router estimates at its input tokens. */
+    static ChatRequest request(TrafficRequest r) {
+        ChatRequest.Builder b =
+                ChatRequest.builder().user(prompt(r.inputTokens())).maxTokens(r.outputTokens());
+        if (!r.tags().isEmpty()) {
+            b.options(RequestOptions.builder().tags(r.tags()).build());
+        }
+        return b.build();
+    }
+
+    /** A prompt of {@code tokens} by routing's estimate (characters / 4, plus 4 for the message). */
+    static String prompt(int tokens) {
+        int chars = Math.max(0, tokens - 4) * 4;
+        String p = PROMPTS.get(chars);
+        if (p == null) {
+            p = "a".repeat(chars);
+            if (PROMPTS.size() < MAX_CACHED_PROMPTS) {
+                PROMPTS.put(chars, p);
+            }
+        }
+        return p;
+    }
+
+    /** Latencies and counts of the answered calls. */
+    private static final class Stats {
+        final Latencies all = new Latencies();
+        final Latencies[] perInterval;
+        long ended;
+        long failed;
+        long tokens;
+
+        Stats(int intervals) {
+            perInterval = new Latencies[intervals];
+            for (int k = 0; k < intervals; k++) {
+                perInterval[k] = new Latencies();
+            }
+        }
+
+        void ended(int interval, ChatResponse answer, Throwable failure, long nanos) {
+            ended++;
+            if (failure != null || answer == null) {
+                failed++;
+                return;
+            }
+            Receipt r = answer.receipt();
+            tokens += r.usage().inputTokens() + r.usage().outputTokens();
+            all.add(nanos);
+            perInterval[interval].add(nanos);
+        }
+    }
+
+    /** A growable array of latencies in nanoseconds, sorted once when read. */
+    private static final class Latencies {
+        long[] values = new long[16];
+        int size;
+        boolean sorted = true;
+
+        void add(long v) {
+            if (size == values.length) {
+                values = Arrays.copyOf(values, size * 2);
+            }
+            if (size > 0 && v < values[size - 1]) {
+                sorted = false;
+            }
+            values[size++] = v;
+        }
+
+        /** The nearest-rank percentile; zero when empty. */
+        Duration percentile(double q) {
+            if (size == 0) {
+                return Duration.ZERO;
+            }
+            if (!sorted) {
+                Arrays.sort(values, 0, size);
+                sorted = true;
+            }
+            int rank = (int) Math.ceil(q * size);
+            return Duration.ofNanos(values[Math.max(0, Math.min(size - 1, rank - 1))]);
+        }
+    }
+}
