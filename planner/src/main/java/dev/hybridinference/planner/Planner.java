@@ -13,6 +13,11 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.concurrent.Callable;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import java.util.function.LongFunction;
 
 /**
@@ -62,11 +67,21 @@ public final class Planner {
     private final PlannerConfig config;
     private final List<String> scenarios;
     private final Duration interval;
+    private final int parallelism;
 
-    private Planner(PlannerConfig config, List<String> scenarios, Duration interval) {
+    private Planner(PlannerConfig config, List<String> scenarios, Duration interval, int parallelism) {
         this.config = config;
         this.scenarios = scenarios;
         this.interval = interval;
+        this.parallelism = parallelism;
+    }
+
+    /** A copy that runs at most {@code threads} scenarios at once (one per core by default). */
+    public Planner withParallelism(int threads) {
+        if (threads < 1) {
+            throw new IllegalArgumentException("threads must be at least 1, got " + threads);
+        }
+        return new Planner(config, scenarios, interval, threads);
     }
 
     /**
@@ -89,7 +104,8 @@ public final class Planner {
         if (interval.isNegative() || interval.isZero()) {
             throw new IllegalArgumentException("interval must be positive, got " + interval);
         }
-        return new Planner(config, List.copyOf(scenarios), interval);
+        return new Planner(
+                config, List.copyOf(scenarios), interval, Runtime.getRuntime().availableProcessors());
     }
 
     /** A planner running every scenario, with hourly timelines. */
@@ -116,15 +132,56 @@ public final class Planner {
         return out;
     }
 
-    /** Runs every applicable scenario over {@code traffic}. */
+    /**
+     * Runs every applicable scenario over {@code traffic}, each on its own virtual time, several at once on
+     * this machine's cores (each run is single-threaded, so the results do not depend on how many).
+     */
     public List<ScenarioResult> plan(Traffic traffic) {
         Objects.requireNonNull(traffic, "traffic");
         Sizing sizing = sizing(traffic);
-        List<ScenarioResult> out = new ArrayList<>();
+        List<Callable<ScenarioResult>> runs = new ArrayList<>();
         for (String s : applicableScenarios()) {
-            out.add(run(s, traffic, sizing));
+            runs.add(() -> run(s, traffic, sizing));
         }
-        return out;
+        return runAll(runs, null);
+    }
+
+    /** Runs {@code runs} on up to one thread per core, in order of submission; results in the same order. */
+    private List<ScenarioResult> runAll(List<Callable<ScenarioResult>> runs, Runnable afterEach) {
+        int threads = Math.max(1, Math.min(parallelism, runs.size()));
+        ExecutorService pool = Executors.newFixedThreadPool(threads, r -> {
+            Thread t = new Thread(r, "planner-run");
+            t.setDaemon(true);
+            return t;
+        });
+        try {
+            List<Future<ScenarioResult>> futures = new ArrayList<>();
+            for (Callable<ScenarioResult> c : runs) {
+                futures.add(pool.submit(c));
+            }
+            List<ScenarioResult> out = new ArrayList<>();
+            for (Future<ScenarioResult> f : futures) {
+                out.add(f.get());
+                if (afterEach != null) {
+                    afterEach.run();
+                }
+            }
+            return out;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("planning was interrupted", e);
+        } catch (ExecutionException e) {
+            Throwable cause = e.getCause();
+            if (cause instanceof RuntimeException) {
+                throw (RuntimeException) cause;
+            }
+            if (cause instanceof Error) {
+                throw (Error) cause;
+            }
+            throw new IllegalStateException(cause);
+        } finally {
+            pool.shutdownNow();
+        }
     }
 
     /**
@@ -146,20 +203,38 @@ public final class Planner {
         }
         List<String> names = applicableScenarios();
         int total = names.size() * tokensPerDay.length;
-        int done = 0;
-        List<Sweep.Point> points = new ArrayList<>();
-        for (long v : tokensPerDay) {
+        // The biggest volumes take longest: start them first, so the cores stay busy to the end.
+        List<Callable<ScenarioResult>> runs = new ArrayList<>();
+        List<long[]> order = new ArrayList<>();
+        for (int i = tokensPerDay.length - 1; i >= 0; i--) {
+            long v = tokensPerDay[i];
             Traffic traffic = trafficAt.apply(v);
             Sizing sizing = sizing(traffic);
-            Map<String, ScenarioResult> results = new LinkedHashMap<>();
-            for (String s : names) {
-                results.put(s, run(s, traffic, sizing));
-                done++;
-                if (progress != null) {
-                    progress.ran(done, total, v, s);
-                }
+            for (int j = 0; j < names.size(); j++) {
+                String s = names.get(j);
+                runs.add(() -> run(s, traffic, sizing));
+                order.add(new long[] {i, j});
             }
-            points.add(new Sweep.Point(v, results));
+        }
+        int[] done = {0};
+        List<ScenarioResult> results = runAll(runs, () -> {
+            long[] at = order.get(done[0]);
+            done[0]++;
+            if (progress != null) {
+                progress.ran(done[0], total, tokensPerDay[(int) at[0]], names.get((int) at[1]));
+            }
+        });
+        List<Map<String, ScenarioResult>> byPoint = new ArrayList<>();
+        for (int i = 0; i < tokensPerDay.length; i++) {
+            byPoint.add(new LinkedHashMap<>());
+        }
+        for (int k = 0; k < results.size(); k++) {
+            long[] at = order.get(k);
+            byPoint.get((int) at[0]).put(names.get((int) at[1]), results.get(k));
+        }
+        List<Sweep.Point> points = new ArrayList<>();
+        for (int i = 0; i < tokensPerDay.length; i++) {
+            points.add(new Sweep.Point(tokensPerDay[i], byPoint.get(i)));
         }
         return new Sweep(names, points, breakEvens(names, points));
     }

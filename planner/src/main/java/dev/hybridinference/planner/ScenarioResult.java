@@ -22,8 +22,8 @@ import java.util.Objects;
  * @param p50 median latency of the answered requests (queueing and cold starts included)
  * @param p95 95th percentile latency
  * @param p99 99th percentile latency
- * @param serverUtilization attributed over billed instance time of always-on servers, from 0 to 1; NaN
- *     when the scenario has none
+ * @param serverUtilization the share of always-on servers' request slots (instances times concurrency)
+ *     that requests kept busy, from 0 to 1; NaN when the scenario has none
  * @param timeline the span cut into equal intervals, in order
  */
 public record ScenarioResult(
@@ -93,7 +93,8 @@ public record ScenarioResult(
      * @param offset from the traffic's start to the interval's start
      * @param length the interval's length
      * @param requests requests that arrived in it
-     * @param cost calls that started in it, plus the idle capacity billed during it
+     * @param cost what the ledger recorded during it (calls as they ended), plus the idle capacity billed
+     *     during it
      * @param p50 median latency of the requests that arrived in it; zero when none did
      * @param p95 95th percentile latency of those requests; zero when none did
      */

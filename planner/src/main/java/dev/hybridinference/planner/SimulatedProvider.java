@@ -41,6 +41,7 @@ final class SimulatedProvider extends AbstractProviderClient {
     private final ArrayDeque<Pending> waiting = new ArrayDeque<>();
     private long coldWaits;
     private long refused;
+    private long busySlotNanos;
 
     SimulatedProvider(
             String id, String model, Pricing pricing, Deployment deployment, CostLedger ledger, VirtualTime time) {
@@ -70,6 +71,11 @@ final class SimulatedProvider extends AbstractProviderClient {
     /** Requests that waited for an instance to start. */
     long coldWaits() {
         return coldWaits;
+    }
+
+    /** Slot time requests spent running (not waiting), in nanoseconds. */
+    long busySlotNanos() {
+        return busySlotNanos;
     }
 
     /** Requests refused (throttled, or the queue full). */
@@ -183,6 +189,7 @@ final class SimulatedProvider extends AbstractProviderClient {
     private void start(Pending p, Instance instance, long at, ColdStart coldStart) {
         Duration service = deployment.serviceTime(p.in, p.out);
         long end = at + service.toNanos();
+        busySlotNanos += service.toNanos();
         time.schedule(Duration.ofNanos(end - time.nanoTime()), () -> finish(p, instance, service, coldStart));
     }
 

@@ -13,11 +13,11 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.BiFunction;
 
 /**
@@ -27,7 +27,7 @@ import java.util.function.BiFunction;
  */
 final class Simulation {
     /** Prompts by length: routing estimates a prompt's tokens from its characters (4 per token). */
-    private static final Map<Integer, String> PROMPTS = new HashMap<>();
+    private static final Map<Integer, String> PROMPTS = new ConcurrentHashMap<>();
 
     private static final int MAX_CACHED_PROMPTS = 8192;
 
@@ -83,14 +83,18 @@ final class Simulation {
         client.close();
 
         BigDecimal idle = BigDecimal.ZERO;
-        BigDecimal billedServers = BigDecimal.ZERO;
-        BigDecimal attributedServers = BigDecimal.ZERO;
-        for (Map.Entry<String, CapacityReport> e : capacity.entrySet()) {
-            CapacityReport c = e.getValue();
+        for (CapacityReport c : capacity.values()) {
             idle = idle.add(c.idle());
-            if (built.providers().get(e.getKey()).pricing() instanceof Pricing.PerInstanceHour) {
-                billedServers = billedServers.add(c.billed());
-                attributedServers = attributedServers.add(c.attributed());
+        }
+        // Utilisation of always-on servers counts their slots: the core attributes a server's whole time
+        // to the calls on it as soon as it has one per instance, which says nothing of a batch's free room.
+        double slotNanos = 0;
+        double busyNanos = 0;
+        for (SimulatedProvider p : built.providers().values()) {
+            Deployment d = p.deployment();
+            if (d.kind() == Deployment.Kind.SERVER && p.pricing() instanceof Pricing.PerInstanceHour) {
+                slotNanos += (double) d.maxInstances() * d.concurrency() * span;
+                busyNanos += p.busySlotNanos();
             }
         }
         BigDecimal cost = ledger.total().add(idle);
@@ -111,9 +115,7 @@ final class Simulation {
                     stats.perInterval[k].percentile(0.50),
                     stats.perInterval[k].percentile(0.95)));
         }
-        double utilization = billedServers.signum() == 0
-                ? Double.NaN
-                : attributedServers.doubleValue() / billedServers.doubleValue();
+        double utilization = slotNanos == 0 ? Double.NaN : Math.min(1, busyNanos / slotNanos);
         return new ScenarioResult(
                 name,
                 description,

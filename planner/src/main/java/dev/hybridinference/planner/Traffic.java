@@ -5,7 +5,8 @@ import java.util.Iterator;
 
 /**
  * A sequence of requests in arrival order, generated or read from a trace. Iterating twice yields the same
- * requests (a generated traffic re-seeds), so that several scenarios replay exactly the same traffic.
+ * requests (a generated traffic re-seeds), so that several scenarios replay exactly the same traffic, and
+ * iterators are independent of each other, so that scenarios can replay it on several threads at once.
  */
 public interface Traffic extends Iterable<TrafficRequest> {
     /** The time the traffic covers, from its start; every request's offset is below it. */

@@ -36,11 +36,15 @@ class PlannerSmokeTest {
         PlannerConfig config = PlannerConfig.of(CONFIG, null);
         Planner planner = Planner.of(config);
         long t0 = System.nanoTime();
-        List<ScenarioResult> results = planner.plan(ListTraffic.evenly(Duration.ofDays(1), Duration.ofMillis(200), 1000, 250));
+        List<ScenarioResult> results =
+                planner.plan(ListTraffic.evenly(Duration.ofDays(1), Duration.ofMillis(200), 1000, 250));
         long t1 = System.nanoTime();
         System.out.println("took " + (t1 - t0) / 1e9 + " s");
         for (ScenarioResult r : results) {
-            System.out.println(r.name() + " " + r.description() + " cost/day " + r.costPerDay().toPlainString() + " idle " + r.idleCost() + " req " + r.requests() + " failed " + r.failed() + " cold " + r.coldStarts() + " p50 " + r.p50() + " p99 " + r.p99() + " util " + r.serverUtilization());
+            System.out.println(r.name() + " " + r.description() + " cost/day "
+                    + r.costPerDay().toPlainString() + " idle " + r.idleCost() + " req " + r.requests() + " failed "
+                    + r.failed() + " cold " + r.coldStarts() + " p50 " + r.p50() + " p99 " + r.p99() + " util "
+                    + r.serverUtilization());
         }
         assertThat(results).isNotEmpty();
     }
