@@ -16,6 +16,6 @@ public interface Traffic extends Iterable<TrafficRequest> {
     @Override
     Iterator<TrafficRequest> iterator();
 
-    /** A short description for reports: {@code bursty, 5M tokens/day over 1 day, seed 42}. */
+    /** A short description for reports: {@code bursty, 5M tokens/day over 1 day, mean 1000 in / 250 out, seed 42}. */
     String describe();
 }
