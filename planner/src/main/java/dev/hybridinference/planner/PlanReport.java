@@ -38,15 +38,17 @@ public final class PlanReport {
             .withArrayIndenter(new DefaultIndenter("  ", "\n")));
 
     private static final String CHEAPEST_MARK = " *";
+    private static final String NOT_VIABLE_MARK = " !";
 
     private PlanReport() {}
 
     /**
      * One row per scenario, in the given order: cost per day, cost per million tokens, idle cost per day,
      * cold starts (count and share of requests), failed requests, latency percentiles and server
-     * utilisation ({@code -} where the scenario has no always-on server). The cheapest scenario by cost per
-     * day (the first on a tie) carries {@code *} after its name, and a line under the table says by how much
-     * it beats the next cheapest.
+     * utilisation ({@code -} where the scenario has no always-on server). The cheapest viable scenario by cost
+     * per day (the first on a tie) carries {@code *} after its name, and a line under the table says by how
+     * much it beats the next cheapest viable one; a scenario that is not viable ({@link
+     * ScenarioResult#isViable()}) carries {@code !}, with its shortfalls on a line of its own.
      *
      * @param results the scenarios' results, at least one
      * @return the table, lines ending in {@code \n}
@@ -71,7 +73,7 @@ public final class PlanReport {
         for (int i = 0; i < results.size(); i++) {
             ScenarioResult r = results.get(i);
             table.row(List.of(
-                    r.name() + (i == cheapest ? CHEAPEST_MARK : ""),
+                    r.name() + (i == cheapest ? CHEAPEST_MARK : r.isViable() ? "" : NOT_VIABLE_MARK),
                     PlanFormat.usd(r.costPerDay()),
                     PlanFormat.usd(r.costPerMillionTokens()),
                     PlanFormat.usd(r.idleCostPerDay()),
@@ -82,7 +84,7 @@ public final class PlanReport {
                     PlanFormat.latency(r.p99()),
                     Double.isNaN(r.serverUtilization()) ? "-" : PlanFormat.percent(r.serverUtilization())));
         }
-        return table.render() + "\n" + cheapestLine(results, cheapest) + "\n";
+        return table.render() + "\n" + cheapestLine(results, cheapest) + "\n" + shortfallLines(results);
     }
 
     /**
@@ -116,11 +118,14 @@ public final class PlanReport {
                         result == null
                                 ? "-  "
                                 : PlanFormat.usd(result.costPerDay())
-                                        + (scenario.equals(cheapest) ? CHEAPEST_MARK : "  "));
+                                        + (scenario.equals(cheapest)
+                                                ? CHEAPEST_MARK
+                                                : result.isViable() ? "  " : NOT_VIABLE_MARK));
             }
             table.row(row);
         }
-        return table.render() + "* cheapest at that volume\n\n" + breakEvenLine(sweep) + "\n";
+        return table.render() + "* cheapest at that volume; ! does not serve the traffic as asked (failed requests"
+                + " or a missed latency objective)\n\n" + breakEvenLine(sweep) + "\n";
     }
 
     /**
@@ -135,7 +140,12 @@ public final class PlanReport {
     public static String json(List<ScenarioResult> results) {
         requireSome(results);
         ObjectNode root = MAPPER.createObjectNode();
-        root.put("cheapest", results.get(cheapestIndex(results)).name());
+        int cheapest = cheapestIndex(results);
+        if (cheapest < 0) {
+            root.putNull("cheapest");
+        } else {
+            root.put("cheapest", results.get(cheapest).name());
+        }
         ArrayNode scenarios = root.putArray("scenarios");
         results.forEach(r -> scenarios.add(scenarioNode(r)));
         return write(root);
@@ -202,6 +212,9 @@ public final class PlanReport {
         putMillis(node, "p95Millis", r.p95());
         putMillis(node, "p99Millis", r.p99());
         putDouble(node, "serverUtilization", r.serverUtilization());
+        node.put("viable", r.isViable());
+        ArrayNode shortfalls = node.putArray("shortfalls");
+        r.shortfalls().forEach(shortfalls::add);
         ArrayNode timeline = node.putArray("timeline");
         for (ScenarioResult.Interval interval : r.timeline()) {
             ObjectNode i = timeline.addObject();
@@ -250,29 +263,53 @@ public final class PlanReport {
         }
     }
 
-    /** The lowest cost per day; the first on a tie, as {@link Sweep.Point#cheapest(List)} does. */
+    /**
+     * The viable scenario with the lowest cost per day; the first on a tie, as {@link Sweep.Point#cheapest(List)}
+     * does; -1 when none is viable.
+     */
     private static int cheapestIndex(List<ScenarioResult> results) {
-        int best = 0;
-        for (int i = 1; i < results.size(); i++) {
-            if (results.get(i).costPerDay().compareTo(results.get(best).costPerDay()) < 0) {
+        int best = -1;
+        for (int i = 0; i < results.size(); i++) {
+            ScenarioResult r = results.get(i);
+            if (r.isViable()
+                    && (best < 0 || r.costPerDay().compareTo(results.get(best).costPerDay()) < 0)) {
                 best = i;
             }
         }
         return best;
     }
 
+    /** One line per scenario that is not viable: {@code ! all-server-baseline: 2590 requests failed}. */
+    private static String shortfallLines(List<ScenarioResult> results) {
+        StringBuilder sb = new StringBuilder();
+        for (ScenarioResult r : results) {
+            if (!r.isViable()) {
+                sb.append("! ")
+                        .append(r.name())
+                        .append(": ")
+                        .append(String.join("; ", r.shortfalls()))
+                        .append('\n');
+            }
+        }
+        return sb.toString();
+    }
+
     /** {@code * cheapest: hybrid at $9.10/day, $3.40/day (27%) less than all-serverless at $12.50/day}. */
     private static String cheapestLine(List<ScenarioResult> results, int cheapest) {
+        if (cheapest < 0) {
+            return "No scenario serves this traffic as asked (see the ! lines).";
+        }
         ScenarioResult best = results.get(cheapest);
         String head = "* cheapest: " + best.name() + " at " + PlanFormat.usd(best.costPerDay()) + "/day";
-        if (results.size() == 1) {
-            return head + " (the only scenario)";
-        }
         ScenarioResult next = null;
         for (int i = 0; i < results.size(); i++) {
-            if (i != cheapest && (next == null || results.get(i).costPerDay().compareTo(next.costPerDay()) < 0)) {
-                next = results.get(i);
+            ScenarioResult r = results.get(i);
+            if (i != cheapest && r.isViable() && (next == null || r.costPerDay().compareTo(next.costPerDay()) < 0)) {
+                next = r;
             }
+        }
+        if (next == null) {
+            return head + (results.size() == 1 ? " (the only scenario)" : " (the only one that serves the traffic)");
         }
         BigDecimal saving = next.costPerDay().subtract(best.costPerDay());
         if (saving.signum() == 0) {

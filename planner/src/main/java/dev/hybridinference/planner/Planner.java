@@ -68,12 +68,15 @@ public final class Planner {
     private final List<String> scenarios;
     private final Duration interval;
     private final int parallelism;
+    private final Duration p95Objective;
 
-    private Planner(PlannerConfig config, List<String> scenarios, Duration interval, int parallelism) {
+    private Planner(
+            PlannerConfig config, List<String> scenarios, Duration interval, int parallelism, Duration p95Objective) {
         this.config = config;
         this.scenarios = scenarios;
         this.interval = interval;
         this.parallelism = parallelism;
+        this.p95Objective = p95Objective;
     }
 
     /** A copy that runs at most {@code threads} scenarios at once (one per core by default). */
@@ -81,7 +84,19 @@ public final class Planner {
         if (threads < 1) {
             throw new IllegalArgumentException("threads must be at least 1, got " + threads);
         }
-        return new Planner(config, scenarios, interval, threads);
+        return new Planner(config, scenarios, interval, threads, p95Objective);
+    }
+
+    /**
+     * A copy in which a scenario whose 95th percentile latency is above {@code p95} is not viable: it is
+     * reported, with the shortfall, but never called the cheapest. Without it, only failed requests make a
+     * scenario not viable.
+     */
+    public Planner withLatencyObjective(Duration p95) {
+        if (p95.isNegative() || p95.isZero()) {
+            throw new IllegalArgumentException("the latency objective must be positive, got " + p95);
+        }
+        return new Planner(config, scenarios, interval, parallelism, p95);
     }
 
     /**
@@ -105,7 +120,7 @@ public final class Planner {
             throw new IllegalArgumentException("interval must be positive, got " + interval);
         }
         return new Planner(
-                config, List.copyOf(scenarios), interval, Runtime.getRuntime().availableProcessors());
+                config, List.copyOf(scenarios), interval, Runtime.getRuntime().availableProcessors(), null);
     }
 
     /** A planner running every scenario, with hourly timelines. */
@@ -283,28 +298,32 @@ public final class Planner {
                         "the configuration as written: its providers, routing and retries",
                         (vt, ledger) -> loadConfigured(vt, ledger),
                         traffic,
-                        interval);
+                        interval,
+                        p95Objective);
             case ALL_SERVERLESS:
                 return Simulation.run(
                         scenario,
                         "serverless only: " + ids(serverless) + ", in order",
                         (vt, ledger) -> chain(vt, ledger, serverless, null, 0),
                         traffic,
-                        interval);
+                        interval,
+                        p95Objective);
             case ALL_SERVER_PEAK:
                 return Simulation.run(
                         scenario,
                         sizing.peak + " x " + server.id() + ", sized to the busiest 5 minutes",
                         (vt, ledger) -> chain(vt, ledger, List.of(), server.withServerInstances(sizing.peak), 0),
                         traffic,
-                        interval);
+                        interval,
+                        p95Objective);
             case ALL_SERVER_BASELINE:
                 return Simulation.run(
                         scenario,
                         sizing.baseline + " x " + server.id() + ", sized to the median 5 minutes; the rest queues",
                         (vt, ledger) -> chain(vt, ledger, List.of(), server.withServerInstances(sizing.baseline), 0),
                         traffic,
-                        interval);
+                        interval,
+                        p95Objective);
             case HYBRID:
                 PlannedProvider base = server.withServerInstances(sizing.baseline);
                 return Simulation.run(
@@ -319,7 +338,8 @@ public final class Planner {
                                 base.deployment().maxInstances()
                                         * base.deployment().concurrency()),
                         traffic,
-                        interval);
+                        interval,
+                        p95Objective);
             default:
                 throw new IllegalArgumentException(scenario);
         }

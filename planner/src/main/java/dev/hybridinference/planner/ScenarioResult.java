@@ -25,6 +25,8 @@ import java.util.Objects;
  * @param serverUtilization the share of always-on servers' request slots (instances times concurrency)
  *     that requests kept busy, from 0 to 1; NaN when the scenario has none
  * @param timeline the span cut into equal intervals, in order
+ * @param shortfalls why the scenario cannot serve the traffic as asked (requests failed, a latency objective
+ *     missed), in words; empty when it can
  */
 public record ScenarioResult(
         String name,
@@ -40,7 +42,8 @@ public record ScenarioResult(
         Duration p95,
         Duration p99,
         double serverUtilization,
-        List<Interval> timeline) {
+        List<Interval> timeline,
+        List<String> shortfalls) {
     private static final BigDecimal DAY_NANOS =
             BigDecimal.valueOf(Duration.ofDays(1).toNanos());
 
@@ -55,6 +58,46 @@ public record ScenarioResult(
         Objects.requireNonNull(p95, "p95");
         Objects.requireNonNull(p99, "p99");
         timeline = List.copyOf(timeline);
+        shortfalls = List.copyOf(shortfalls);
+    }
+
+    /** A result without shortfalls. */
+    public ScenarioResult(
+            String name,
+            String description,
+            Duration span,
+            long requests,
+            long failed,
+            long tokens,
+            BigDecimal cost,
+            BigDecimal idleCost,
+            long coldStarts,
+            Duration p50,
+            Duration p95,
+            Duration p99,
+            double serverUtilization,
+            List<Interval> timeline) {
+        this(
+                name,
+                description,
+                span,
+                requests,
+                failed,
+                tokens,
+                cost,
+                idleCost,
+                coldStarts,
+                p50,
+                p95,
+                p99,
+                serverUtilization,
+                timeline,
+                List.of());
+    }
+
+    /** Whether it serves the traffic as asked: no shortfall. Only such scenarios compete on cost. */
+    public boolean isViable() {
+        return shortfalls.isEmpty();
     }
 
     /** Cost per day: {@code cost} scaled from the span to 24 hours, at 12 decimal places. */

@@ -45,7 +45,13 @@ final class Simulation {
     /** A scenario's client and the simulated providers inside it. */
     record Built(InferenceClient client, Map<String, SimulatedProvider> providers) {}
 
-    static ScenarioResult run(String name, String description, Setup setup, Traffic traffic, Duration interval) {
+    /**
+     * Runs a scenario.
+     *
+     * @param p95Objective the 95th percentile latency the scenario must keep to be viable, or null for none
+     */
+    static ScenarioResult run(
+            String name, String description, Setup setup, Traffic traffic, Duration interval, Duration p95Objective) {
         Instant epoch = Instant.parse("2026-01-05T00:00:00Z"); // a Monday, so weekly patterns line up
         VirtualTime vt = new VirtualTime(epoch);
         CostLedger ledger =
@@ -116,6 +122,15 @@ final class Simulation {
                     stats.perInterval[k].percentile(0.95)));
         }
         double utilization = slotNanos == 0 ? Double.NaN : Math.min(1, busyNanos / slotNanos);
+        List<String> shortfalls = new ArrayList<>();
+        if (stats.failed > 0) {
+            shortfalls.add(stats.failed + " of " + sent[0] + " requests failed (throttled, refused or timed out)");
+        }
+        Duration p95 = stats.all.percentile(0.95);
+        if (p95Objective != null && p95.compareTo(p95Objective) > 0) {
+            shortfalls.add("p95 latency " + PlanFormat.latency(p95) + " is over the objective of "
+                    + PlanFormat.latency(p95Objective));
+        }
         return new ScenarioResult(
                 name,
                 description,
@@ -127,10 +142,11 @@ final class Simulation {
                 idle,
                 coldWaits,
                 stats.all.percentile(0.50),
-                stats.all.percentile(0.95),
+                p95,
                 stats.all.percentile(0.99),
                 utilization,
-                timeline);
+                timeline,
+                shortfalls);
     }
 
     /** What the ledger holds so far, plus the idle part of capacity billed so far. */

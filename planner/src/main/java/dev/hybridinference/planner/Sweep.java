@@ -1,6 +1,8 @@
 package dev.hybridinference.planner;
 
 import java.math.BigDecimal;
+import java.util.Collections;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
@@ -27,17 +29,21 @@ public record Sweep(List<String> scenarios, List<Point> points, List<BreakEven> 
      * @param results each scenario's result at that volume, by scenario name
      */
     public record Point(long tokensPerDay, Map<String, ScenarioResult> results) {
-        /** Copies the results. */
+        /** Copies the results, keeping their order. */
         public Point {
-            results = Map.copyOf(results);
+            results = Collections.unmodifiableMap(new LinkedHashMap<>(results));
         }
 
-        /** The scenario with the lowest cost per day at this volume (the first in {@code order} on a tie). */
+        /**
+         * The viable scenario ({@link ScenarioResult#isViable()}) with the lowest cost per day at this volume
+         * (the first in {@code order} on a tie); null when none is viable.
+         */
         public String cheapest(List<String> order) {
             String best = null;
             for (String s : order) {
                 ScenarioResult r = results.get(s);
                 if (r != null
+                        && r.isViable()
                         && (best == null
                                 || r.costPerDay().compareTo(results.get(best).costPerDay()) < 0)) {
                     best = s;
