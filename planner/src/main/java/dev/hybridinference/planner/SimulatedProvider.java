@@ -68,7 +68,7 @@ final class SimulatedProvider extends AbstractProviderClient {
         return deployment;
     }
 
-    /** Requests that waited for an instance to start. */
+    /** Requests that waited for an instance to start (keep-warm pings not counted). */
     long coldWaits() {
         return coldWaits;
     }
@@ -109,7 +109,8 @@ final class SimulatedProvider extends AbstractProviderClient {
     protected CompletableFuture<ProviderResult> doChatAsync(ChatRequest request, CallContext ctx) {
         long in = Math.max(1, TierRule.estimatePromptTokens(request));
         long out = Math.max(1, request.maxTokens().orElse(1));
-        Pending p = new Pending(in, out);
+        Pending p =
+                new Pending(in, out, "keep-warm".equals(request.options().tags().get("purpose")));
         ctx.onCancel(() -> {
             if (waiting.remove(p)) {
                 p.future.completeExceptionally(new CancelledException("call cancelled", id(), null, 0, null, null));
@@ -148,13 +149,13 @@ final class SimulatedProvider extends AbstractProviderClient {
         } else if (starting != null) {
             // It waits for an instance another request started: part of that cold start, not one of its own.
             starting.busy++;
-            coldWaits++;
+            coldWaits += p.ping ? 0 : 1;
             start(p, starting, starting.readyAt, null);
         } else if (deployment.kind() == Deployment.Kind.SERVERLESS && instances.size() < deployment.maxInstances()) {
             Instance i = new Instance(now + deployment.startupTime().toNanos(), false);
             instances.add(i);
             i.busy++;
-            coldWaits++;
+            coldWaits += p.ping ? 0 : 1;
             start(p, i, i.readyAt, ColdStart.observed(deployment.startupTime()));
         } else if (waiting.size() < deployment.queueLimit()) {
             waiting.add(p);
@@ -219,11 +220,15 @@ final class SimulatedProvider extends AbstractProviderClient {
     private static final class Pending {
         final long in;
         final long out;
+        /** A keep-warm ping: not one of the traffic's requests, so not counted among them. */
+        final boolean ping;
+
         final CompletableFuture<ProviderResult> future = new CompletableFuture<>();
 
-        Pending(long in, long out) {
+        Pending(long in, long out, boolean ping) {
             this.in = in;
             this.out = out;
+            this.ping = ping;
         }
     }
 
