@@ -186,7 +186,7 @@ public final class InferenceClients {
 
         /**
          * The time source every client reads time and sets timers on (see {@link
-         * HybridClient.Builder#timeSource}); also sets {@link #clock}. The system's by default. Providers get
+         * dev.hybridinference.core.routing.HybridClient.Builder#timeSource}); also sets {@link #clock}. The system's by default. Providers get
          * its clock through {@link ProviderContext#clock()}; a {@link #providerFactory} can use the source
          * itself.
          */
