@@ -273,7 +273,25 @@ public final class Planner {
         return Math.log(Math.max(1e-12, usd.doubleValue()));
     }
 
+    /**
+     * Runs one applicable scenario over {@code traffic}, keeping what its result was read from: the ledger,
+     * the capacity reports and the receipts of the answered calls, so that the planned cost of each provider
+     * can be set beside what a real run's ledger holds for the same traffic.
+     */
+    Simulation.Detailed runDetailed(String scenario, Traffic traffic) {
+        Objects.requireNonNull(traffic, "traffic");
+        if (!applicableScenarios().contains(scenario)) {
+            throw new IllegalArgumentException("scenario \"" + scenario + "\" is not applicable; applicable: "
+                    + String.join(", ", applicableScenarios()));
+        }
+        return run(scenario, traffic, sizing(traffic), true);
+    }
+
     private ScenarioResult run(String scenario, Traffic traffic, Sizing sizing) {
+        return run(scenario, traffic, sizing, false).result();
+    }
+
+    private Simulation.Detailed run(String scenario, Traffic traffic, Sizing sizing, boolean keepReceipts) {
         PlannedProvider server = server();
         List<PlannedProvider> serverless = serverless();
         switch (scenario) {
@@ -283,28 +301,32 @@ public final class Planner {
                         "the configuration as written: its providers, routing and retries",
                         (vt, ledger) -> loadConfigured(vt, ledger),
                         traffic,
-                        interval);
+                        interval,
+                        keepReceipts);
             case ALL_SERVERLESS:
                 return Simulation.run(
                         scenario,
                         "serverless only: " + ids(serverless) + ", in order",
                         (vt, ledger) -> chain(vt, ledger, serverless, null, 0),
                         traffic,
-                        interval);
+                        interval,
+                        keepReceipts);
             case ALL_SERVER_PEAK:
                 return Simulation.run(
                         scenario,
                         sizing.peak + " x " + server.id() + ", sized to the busiest 5 minutes",
                         (vt, ledger) -> chain(vt, ledger, List.of(), server.withServerInstances(sizing.peak), 0),
                         traffic,
-                        interval);
+                        interval,
+                        keepReceipts);
             case ALL_SERVER_BASELINE:
                 return Simulation.run(
                         scenario,
                         sizing.baseline + " x " + server.id() + ", sized to the median 5 minutes; the rest queues",
                         (vt, ledger) -> chain(vt, ledger, List.of(), server.withServerInstances(sizing.baseline), 0),
                         traffic,
-                        interval);
+                        interval,
+                        keepReceipts);
             case HYBRID:
                 PlannedProvider base = server.withServerInstances(sizing.baseline);
                 return Simulation.run(
@@ -319,7 +341,8 @@ public final class Planner {
                                 base.deployment().maxInstances()
                                         * base.deployment().concurrency()),
                         traffic,
-                        interval);
+                        interval,
+                        keepReceipts);
             default:
                 throw new IllegalArgumentException(scenario);
         }

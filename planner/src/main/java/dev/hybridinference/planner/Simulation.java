@@ -45,7 +45,32 @@ final class Simulation {
     /** A scenario's client and the simulated providers inside it. */
     record Built(InferenceClient client, Map<String, SimulatedProvider> providers) {}
 
+    /**
+     * A run's result together with what it was read from, for setting a plan beside a real run provider by
+     * provider: the ledger the simulated calls recorded into, the capacity reports as they stood at the end
+     * of the traffic (where the result's idle cost is read), and the receipts of the answered calls when
+     * they were asked for (else empty).
+     */
+    record Detailed(
+            ScenarioResult result, CostLedger ledger, Map<String, CapacityReport> capacity, List<Receipt> receipts) {
+        /**
+         * What one provider cost in the run, counted as the result counts the total: the calls recorded for
+         * it, plus its capacity billed while idle over the traffic's span.
+         */
+        BigDecimal costOf(String providerId) {
+            CapacityReport c = capacity.get(providerId);
+            BigDecimal calls = ledger.totals().provider(providerId);
+            return c == null ? calls : calls.add(c.idle());
+        }
+    }
+
     static ScenarioResult run(String name, String description, Setup setup, Traffic traffic, Duration interval) {
+        return run(name, description, setup, traffic, interval, false).result();
+    }
+
+    /** {@link #run(String, String, Setup, Traffic, Duration)}, keeping the ledger and, if asked, the receipts. */
+    static Detailed run(
+            String name, String description, Setup setup, Traffic traffic, Duration interval, boolean keepReceipts) {
         Instant epoch = Instant.parse("2026-01-05T00:00:00Z"); // a Monday, so weekly patterns line up
         VirtualTime vt = new VirtualTime(epoch);
         CostLedger ledger =
@@ -61,7 +86,7 @@ final class Simulation {
             vt.scheduleAtOffset(
                     Math.min(span, k * step), () -> cumulative[index] = billedSoFar(ledger, built.providers()));
         }
-        Stats stats = new Stats(intervals);
+        Stats stats = new Stats(intervals, keepReceipts);
         InferenceClient client = built.client();
         long[] sent = {0};
         for (TrafficRequest r : traffic) {
@@ -116,7 +141,7 @@ final class Simulation {
                     stats.perInterval[k].percentile(0.95)));
         }
         double utilization = slotNanos == 0 ? Double.NaN : Math.min(1, busyNanos / slotNanos);
-        return new ScenarioResult(
+        ScenarioResult result = new ScenarioResult(
                 name,
                 description,
                 traffic.span(),
@@ -131,6 +156,7 @@ final class Simulation {
                 stats.all.percentile(0.99),
                 utilization,
                 timeline);
+        return new Detailed(result, ledger, Map.copyOf(capacity), List.copyOf(stats.receipts));
     }
 
     /** What the ledger holds so far, plus the idle part of capacity billed so far. */
@@ -178,11 +204,14 @@ final class Simulation {
     private static final class Stats {
         final Latencies all = new Latencies();
         final Latencies[] perInterval;
+        final List<Receipt> receipts = new ArrayList<>();
+        final boolean keepReceipts;
         long ended;
         long failed;
         long tokens;
 
-        Stats(int intervals) {
+        Stats(int intervals, boolean keepReceipts) {
+            this.keepReceipts = keepReceipts;
             perInterval = new Latencies[intervals];
             for (int k = 0; k < intervals; k++) {
                 perInterval[k] = new Latencies();
@@ -197,6 +226,9 @@ final class Simulation {
             }
             Receipt r = answer.receipt();
             tokens += r.usage().inputTokens() + r.usage().outputTokens();
+            if (keepReceipts) {
+                receipts.add(r);
+            }
             all.add(nanos);
             perInterval[interval].add(nanos);
         }
