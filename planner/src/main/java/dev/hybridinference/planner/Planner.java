@@ -288,7 +288,25 @@ public final class Planner {
         return Math.log(Math.max(1e-12, usd.doubleValue()));
     }
 
+    /**
+     * Runs one applicable scenario over {@code traffic}, keeping what its result was read from: the ledger,
+     * the capacity reports and the receipts of the answered calls, so that the planned cost of each provider
+     * can be set beside what a real run's ledger holds for the same traffic.
+     */
+    Simulation.Detailed runDetailed(String scenario, Traffic traffic) {
+        Objects.requireNonNull(traffic, "traffic");
+        if (!applicableScenarios().contains(scenario)) {
+            throw new IllegalArgumentException("scenario \"" + scenario + "\" is not applicable; applicable: "
+                    + String.join(", ", applicableScenarios()));
+        }
+        return run(scenario, traffic, sizing(traffic), true);
+    }
+
     private ScenarioResult run(String scenario, Traffic traffic, Sizing sizing) {
+        return run(scenario, traffic, sizing, false).result();
+    }
+
+    private Simulation.Detailed run(String scenario, Traffic traffic, Sizing sizing, boolean keepReceipts) {
         PlannedProvider server = server();
         List<PlannedProvider> serverless = serverless();
         switch (scenario) {
@@ -299,7 +317,8 @@ public final class Planner {
                         (vt, ledger) -> loadConfigured(vt, ledger),
                         traffic,
                         interval,
-                        p95Objective);
+                        p95Objective,
+                        keepReceipts);
             case ALL_SERVERLESS:
                 return Simulation.run(
                         scenario,
@@ -307,7 +326,8 @@ public final class Planner {
                         (vt, ledger) -> chain(vt, ledger, serverless, null, 0),
                         traffic,
                         interval,
-                        p95Objective);
+                        p95Objective,
+                        keepReceipts);
             case ALL_SERVER_PEAK:
                 return Simulation.run(
                         scenario,
@@ -315,7 +335,8 @@ public final class Planner {
                         (vt, ledger) -> chain(vt, ledger, List.of(), server.withServerInstances(sizing.peak), 0),
                         traffic,
                         interval,
-                        p95Objective);
+                        p95Objective,
+                        keepReceipts);
             case ALL_SERVER_BASELINE:
                 return Simulation.run(
                         scenario,
@@ -323,7 +344,8 @@ public final class Planner {
                         (vt, ledger) -> chain(vt, ledger, List.of(), server.withServerInstances(sizing.baseline), 0),
                         traffic,
                         interval,
-                        p95Objective);
+                        p95Objective,
+                        keepReceipts);
             case HYBRID:
                 PlannedProvider base = server.withServerInstances(sizing.baseline);
                 return Simulation.run(
@@ -339,7 +361,8 @@ public final class Planner {
                                         * base.deployment().concurrency()),
                         traffic,
                         interval,
-                        p95Objective);
+                        p95Objective,
+                        keepReceipts);
             default:
                 throw new IllegalArgumentException(scenario);
         }

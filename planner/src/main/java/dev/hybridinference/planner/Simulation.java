@@ -46,12 +46,49 @@ final class Simulation {
     record Built(InferenceClient client, Map<String, SimulatedProvider> providers) {}
 
     /**
+     * A run's result together with what it was read from, for setting a plan beside a real run provider by
+     * provider: the ledger the simulated calls recorded into, the capacity reports as they stood at the end
+     * of the traffic (whose bills the result's idle cost is read from), and the receipts of the answered calls when
+     * they were asked for (else empty).
+     */
+    record Detailed(
+            ScenarioResult result, CostLedger ledger, Map<String, CapacityReport> capacity, List<Receipt> receipts) {
+        /**
+         * What one provider cost in the run, counted as the result counts the total: the calls recorded for
+         * it, plus its capacity billed while idle over the traffic's span.
+         */
+        BigDecimal costOf(String providerId) {
+            return ledger.totals().provider(providerId).add(idleOf(capacity, ledger, providerId));
+        }
+    }
+
+    /**
+     * The capacity a provider billed over the traffic's span and no call paid for: its bill at the span's end
+     * less every call recorded for it, those still running at the end included (so that their time before
+     * the end is not counted twice, as idle and as theirs); zero for a provider without capacity.
+     */
+    static BigDecimal idleOf(Map<String, CapacityReport> capacity, CostLedger ledger, String providerId) {
+        CapacityReport c = capacity.get(providerId);
+        if (c == null) {
+            return BigDecimal.ZERO;
+        }
+        return c.billed().subtract(ledger.totals().provider(providerId)).max(BigDecimal.ZERO);
+    }
+
+    /**
      * Runs a scenario.
      *
      * @param p95Objective the 95th percentile latency the scenario must keep to be viable, or null for none
+     * @param keepReceipts whether to keep the answered calls' receipts in the result
      */
-    static ScenarioResult run(
-            String name, String description, Setup setup, Traffic traffic, Duration interval, Duration p95Objective) {
+    static Detailed run(
+            String name,
+            String description,
+            Setup setup,
+            Traffic traffic,
+            Duration interval,
+            Duration p95Objective,
+            boolean keepReceipts) {
         Instant epoch = Instant.parse("2026-01-05T00:00:00Z"); // a Monday, so weekly patterns line up
         VirtualTime vt = new VirtualTime(epoch);
         CostLedger ledger =
@@ -67,7 +104,7 @@ final class Simulation {
             vt.scheduleAtOffset(
                     Math.min(span, k * step), () -> cumulative[index] = billedSoFar(ledger, built.providers()));
         }
-        Stats stats = new Stats(intervals);
+        Stats stats = new Stats(intervals, keepReceipts);
         InferenceClient client = built.client();
         long[] sent = {0};
         for (TrafficRequest r : traffic) {
@@ -89,8 +126,8 @@ final class Simulation {
         client.close();
 
         BigDecimal idle = BigDecimal.ZERO;
-        for (CapacityReport c : capacity.values()) {
-            idle = idle.add(c.idle());
+        for (String id : capacity.keySet()) {
+            idle = idle.add(idleOf(capacity, ledger, id));
         }
         // Utilisation of always-on servers counts their slots: the core attributes a server's whole time
         // to the calls on it as soon as it has one per instance, which says nothing of a batch's free room.
@@ -131,7 +168,7 @@ final class Simulation {
             shortfalls.add("p95 latency " + PlanFormat.latency(p95) + " is over the objective of "
                     + PlanFormat.latency(p95Objective));
         }
-        return new ScenarioResult(
+        ScenarioResult result = new ScenarioResult(
                 name,
                 description,
                 traffic.span(),
@@ -147,6 +184,7 @@ final class Simulation {
                 utilization,
                 timeline,
                 shortfalls);
+        return new Detailed(result, ledger, Map.copyOf(capacity), List.copyOf(stats.receipts));
     }
 
     /** What the ledger holds so far, plus the idle part of capacity billed so far. */
@@ -194,11 +232,14 @@ final class Simulation {
     private static final class Stats {
         final Latencies all = new Latencies();
         final Latencies[] perInterval;
+        final List<Receipt> receipts = new ArrayList<>();
+        final boolean keepReceipts;
         long ended;
         long failed;
         long tokens;
 
-        Stats(int intervals) {
+        Stats(int intervals, boolean keepReceipts) {
+            this.keepReceipts = keepReceipts;
             perInterval = new Latencies[intervals];
             for (int k = 0; k < intervals; k++) {
                 perInterval[k] = new Latencies();
@@ -213,6 +254,9 @@ final class Simulation {
             }
             Receipt r = answer.receipt();
             tokens += r.usage().inputTokens() + r.usage().outputTokens();
+            if (keepReceipts) {
+                receipts.add(r);
+            }
             all.add(nanos);
             perInterval[interval].add(nanos);
         }
