@@ -52,7 +52,8 @@ class ApiSurfaceTest {
             SageMakerClient.class,
             CloudRunClient.class,
             AzureClient.class,
-            OpenAiCompatibleServer.class);
+            OpenAiCompatibleServer.class,
+            dev.hybridinference.planner.Planner.class);
 
     /**
      * Signatures allowed to mention another type anyway, as {@code "owner#member -> type"} with the reason.
