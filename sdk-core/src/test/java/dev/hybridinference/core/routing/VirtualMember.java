@@ -97,6 +97,11 @@ public final class VirtualMember extends AbstractProviderClient {
         return cancelled.get();
     }
 
+    /** Whether it was closed. */
+    public boolean closed() {
+        return isClosed();
+    }
+
     private ProviderResult result() {
         return ProviderResult.builder()
                 .text("from " + id())
