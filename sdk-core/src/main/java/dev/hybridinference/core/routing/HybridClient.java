@@ -451,7 +451,8 @@ public final class HybridClient implements InferenceClient {
 
     /**
      * Keep-warm pings on the time source's timer: every {@code every}, an idle member gets a ping through
-     * its {@code chatAsync}, and the next ping is set when this one has been sent.
+     * its {@code chatAsync}, and the next look is set {@code every} after this ping has ended (or after this
+     * look, when it sent none), a fixed delay as on this client's own keep-warm thread.
      */
     private void scheduleKeepWarm(MemberState s, Duration every) {
         timer.schedule(every, () -> {
@@ -461,13 +462,25 @@ public final class HybridClient implements InferenceClient {
             if (s.inFlight() == 0 && s.idleFor(every)) {
                 boolean predictedCold = s.predictedCold();
                 s.started();
+                CompletableFuture<ChatResponse> ping;
                 try {
-                    s.client()
-                            .chatAsync(PING)
-                            .whenComplete((r, t) -> pinged(s, predictedCold, r == null ? null : r.receipt(), t));
+                    ping = Objects.requireNonNull(s.client().chatAsync(PING), "member's future");
                 } catch (RuntimeException e) {
                     pinged(s, predictedCold, null, e);
+                    scheduleKeepWarm(s, every);
+                    return;
                 }
+                // Not before the ping ends: the member is active until then, so a look a period after the
+                // ping was sent would find it idle for less than a period and skip it, and a member whose
+                // pings take any time would be pinged only every other period.
+                ping.whenComplete((r, t) -> {
+                    try {
+                        pinged(s, predictedCold, r == null ? null : r.receipt(), t);
+                    } finally {
+                        scheduleKeepWarm(s, every);
+                    }
+                });
+                return;
             }
             scheduleKeepWarm(s, every);
         });
