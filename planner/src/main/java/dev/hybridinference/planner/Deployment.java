@@ -99,21 +99,6 @@ public record Deployment(
                 queueLimit);
     }
 
-    /** A copy with another queue limit. */
-    public Deployment withQueueLimit(int limit) {
-        return new Deployment(
-                kind,
-                minInstances,
-                maxInstances,
-                concurrency,
-                prefillTokensPerSecond,
-                outputTokensPerSecond,
-                firstTokenLatency,
-                startupTime,
-                idleTimeout,
-                limit);
-    }
-
     private static void requirePositive(double v, String name) {
         if (!(v > 0) || Double.isInfinite(v)) {
             throw new IllegalArgumentException(name + " must be a positive number, got " + v);

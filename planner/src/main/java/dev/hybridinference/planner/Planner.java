@@ -6,6 +6,7 @@ import dev.hybridinference.core.cost.CostLedger;
 import dev.hybridinference.core.routing.HybridClient;
 import dev.hybridinference.core.routing.MemberOptions;
 import dev.hybridinference.core.routing.StandardRoutingPolicy;
+import dev.hybridinference.core.spi.VirtualTime;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -309,63 +310,38 @@ public final class Planner {
     private Simulation.Detailed run(String scenario, Traffic traffic, Sizing sizing, boolean keepReceipts) {
         PlannedProvider server = server();
         List<PlannedProvider> serverless = serverless();
+        String description;
+        Simulation.Setup setup;
         switch (scenario) {
             case YOUR_POLICY:
-                return Simulation.run(
-                        scenario,
-                        "the configuration as written: its providers, routing and retries",
-                        (vt, ledger) -> loadConfigured(vt, ledger),
-                        traffic,
-                        interval,
-                        p95Objective,
-                        keepReceipts);
+                description = "the configuration as written: its providers, routing and retries";
+                setup = this::loadConfigured;
+                break;
             case ALL_SERVERLESS:
-                return Simulation.run(
-                        scenario,
-                        "serverless only: " + ids(serverless) + ", in order",
-                        (vt, ledger) -> chain(vt, ledger, serverless, null, 0),
-                        traffic,
-                        interval,
-                        p95Objective,
-                        keepReceipts);
+                description = "serverless only: " + ids(serverless) + ", in order";
+                setup = (vt, ledger) -> chain(vt, ledger, serverless, null, 0);
+                break;
             case ALL_SERVER_PEAK:
-                return Simulation.run(
-                        scenario,
-                        sizing.peak + " x " + server.id() + ", sized to the busiest 5 minutes",
-                        (vt, ledger) -> chain(vt, ledger, List.of(), server.withServerInstances(sizing.peak), 0),
-                        traffic,
-                        interval,
-                        p95Objective,
-                        keepReceipts);
             case ALL_SERVER_BASELINE:
-                return Simulation.run(
-                        scenario,
-                        sizing.baseline + " x " + server.id() + ", sized to the median 5 minutes; the rest queues",
-                        (vt, ledger) -> chain(vt, ledger, List.of(), server.withServerInstances(sizing.baseline), 0),
-                        traffic,
-                        interval,
-                        p95Objective,
-                        keepReceipts);
+                boolean peak = scenario.equals(ALL_SERVER_PEAK);
+                PlannedProvider sized = server.withServerInstances(peak ? sizing.peak : sizing.baseline);
+                description = sized.deployment().maxInstances() + " x " + server.id()
+                        + (peak
+                                ? ", sized to the busiest 5 minutes"
+                                : ", sized to the median 5 minutes; the rest queues");
+                setup = (vt, ledger) -> chain(vt, ledger, List.of(), sized, 0);
+                break;
             case HYBRID:
                 PlannedProvider base = server.withServerInstances(sizing.baseline);
-                return Simulation.run(
-                        scenario,
-                        sizing.baseline + " x " + server.id() + " (median 5 minutes), spilling over to "
-                                + ids(serverless),
-                        (vt, ledger) -> chain(
-                                vt,
-                                ledger,
-                                serverless,
-                                base,
-                                base.deployment().maxInstances()
-                                        * base.deployment().concurrency()),
-                        traffic,
-                        interval,
-                        p95Objective,
-                        keepReceipts);
+                int slots = base.deployment().maxInstances() * base.deployment().concurrency();
+                description = sizing.baseline + " x " + server.id() + " (median 5 minutes), spilling over to "
+                        + ids(serverless);
+                setup = (vt, ledger) -> chain(vt, ledger, serverless, base, slots);
+                break;
             default:
                 throw new IllegalArgumentException(scenario);
         }
+        return Simulation.run(scenario, description, setup, traffic, interval, p95Objective, keepReceipts);
     }
 
     /** The configuration loaded by the core's loader, each provider simulated. */

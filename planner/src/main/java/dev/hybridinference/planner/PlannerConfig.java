@@ -9,6 +9,7 @@ import dev.hybridinference.core.Pricing;
 import dev.hybridinference.core.cost.CostLedger;
 import dev.hybridinference.core.spi.ConfigNode;
 import dev.hybridinference.core.spi.PricingConfig;
+import dev.hybridinference.core.spi.VirtualTime;
 import java.io.IOException;
 import java.math.BigDecimal;
 import java.nio.charset.StandardCharsets;

@@ -61,40 +61,6 @@ public record ScenarioResult(
         shortfalls = List.copyOf(shortfalls);
     }
 
-    /** A result without shortfalls. */
-    public ScenarioResult(
-            String name,
-            String description,
-            Duration span,
-            long requests,
-            long failed,
-            long tokens,
-            BigDecimal cost,
-            BigDecimal idleCost,
-            long coldStarts,
-            Duration p50,
-            Duration p95,
-            Duration p99,
-            double serverUtilization,
-            List<Interval> timeline) {
-        this(
-                name,
-                description,
-                span,
-                requests,
-                failed,
-                tokens,
-                cost,
-                idleCost,
-                coldStarts,
-                p50,
-                p95,
-                p99,
-                serverUtilization,
-                timeline,
-                List.of());
-    }
-
     /** Whether it serves the traffic as asked: no shortfall. Only such scenarios compete on cost. */
     public boolean isViable() {
         return shortfalls.isEmpty();

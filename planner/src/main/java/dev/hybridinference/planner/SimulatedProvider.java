@@ -15,6 +15,7 @@ import dev.hybridinference.core.spi.AbstractProviderClient;
 import dev.hybridinference.core.spi.CallContext;
 import dev.hybridinference.core.spi.ProviderResult;
 import dev.hybridinference.core.spi.ProviderStream;
+import dev.hybridinference.core.spi.VirtualTime;
 import java.time.Duration;
 import java.util.ArrayDeque;
 import java.util.ArrayList;

@@ -8,6 +8,7 @@ import dev.hybridinference.core.Receipt;
 import dev.hybridinference.core.RequestOptions;
 import dev.hybridinference.core.cost.CapacityReport;
 import dev.hybridinference.core.cost.CostLedger;
+import dev.hybridinference.core.spi.VirtualTime;
 import java.math.BigDecimal;
 import java.time.Duration;
 import java.time.Instant;
@@ -101,27 +102,28 @@ final class Simulation {
         cumulative[0] = BigDecimal.ZERO;
         for (int k = 1; k <= intervals; k++) {
             int index = k;
-            vt.scheduleAtOffset(
-                    Math.min(span, k * step), () -> cumulative[index] = billedSoFar(ledger, built.providers()));
+            vt.scheduleAt(
+                    Duration.ofNanos(Math.min(span, k * step)),
+                    () -> cumulative[index] = billedSoFar(ledger, built.providers()));
         }
         Stats stats = new Stats(intervals, keepReceipts);
         InferenceClient client = built.client();
         long[] sent = {0};
         for (TrafficRequest r : traffic) {
-            vt.runUntil(r.offsetNanos());
+            vt.advanceTo(Duration.ofNanos(r.offsetNanos()));
             int k = (int) Math.min(intervals - 1, r.offsetNanos() / step);
             long arrived = vt.nanoTime();
             sent[0]++;
             client.chatAsync(request(r))
                     .whenComplete((answer, failure) -> stats.ended(k, answer, failure, vt.nanoTime() - arrived));
         }
-        vt.runUntil(span);
+        vt.advanceTo(Duration.ofNanos(span));
         Map<String, CapacityReport> capacity = capacities(ledger, built.providers());
         // Calls still running at the end of the traffic end as they would, for their receipts' sake.
         long drainUntil = span + DRAIN.toNanos();
         while (stats.ended < sent[0] && vt.elapsed().toNanos() < drainUntil) {
-            vt.runUntil(Math.min(
-                    drainUntil, vt.elapsed().toNanos() + Duration.ofMinutes(1).toNanos()));
+            vt.advanceTo(Duration.ofNanos(Math.min(
+                    drainUntil, vt.elapsed().toNanos() + Duration.ofMinutes(1).toNanos())));
         }
         client.close();
 

@@ -115,21 +115,7 @@ class PlanChartsTest {
     @Test
     void resultsWithoutATimelineAreRefused() {
         ScenarioResult r = PlanFixtures.day(HYBRID, "1", "0", 0.5);
-        ScenarioResult noTimeline = new ScenarioResult(
-                r.name(),
-                r.description(),
-                r.span(),
-                r.requests(),
-                r.failed(),
-                r.tokens(),
-                r.cost(),
-                r.idleCost(),
-                r.coldStarts(),
-                r.p50(),
-                r.p95(),
-                r.p99(),
-                r.serverUtilization(),
-                List.of());
+        ScenarioResult noTimeline = PlanFixtures.altered(r, r.p50(), List.of(), List.of());
 
         assertThatThrownBy(() -> PlanCharts.writeDay(List.of(noTimeline), dir.resolve("day.svg")))
                 .isInstanceOf(IllegalArgumentException.class)

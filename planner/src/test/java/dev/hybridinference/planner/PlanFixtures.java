@@ -47,7 +47,29 @@ final class PlanFixtures {
                 Duration.ofMillis(850),
                 Duration.ofMillis(2_400),
                 utilization,
-                timeline);
+                timeline,
+                List.of());
+    }
+
+    /** {@code r} with another median latency, timeline and shortfalls. */
+    static ScenarioResult altered(
+            ScenarioResult r, Duration p50, List<ScenarioResult.Interval> timeline, List<String> shortfalls) {
+        return new ScenarioResult(
+                r.name(),
+                r.description(),
+                r.span(),
+                r.requests(),
+                r.failed(),
+                r.tokens(),
+                r.cost(),
+                r.idleCost(),
+                r.coldStarts(),
+                p50,
+                r.p95(),
+                r.p99(),
+                r.serverUtilization(),
+                timeline,
+                shortfalls);
     }
 
     /** Three scenarios; hybrid is the cheapest, all-serverless the next, at $0.75/day more. */

@@ -187,21 +187,7 @@ class PlanReportTest {
     @Test
     void jsonWritesFractionsOfAMillisecond() throws Exception {
         ScenarioResult r = PlanFixtures.day(HYBRID, "1", "0", 0.5);
-        ScenarioResult fine = new ScenarioResult(
-                r.name(),
-                r.description(),
-                r.span(),
-                r.requests(),
-                r.failed(),
-                r.tokens(),
-                r.cost(),
-                r.idleCost(),
-                r.coldStarts(),
-                Duration.ofNanos(1_500_250),
-                r.p95(),
-                r.p99(),
-                r.serverUtilization(),
-                r.timeline());
+        ScenarioResult fine = PlanFixtures.altered(r, Duration.ofNanos(1_500_250), r.timeline(), List.of());
 
         JsonNode node =
                 EXACT.readTree(PlanReport.json(List.of(fine))).get("scenarios").get(0);
@@ -235,6 +221,25 @@ class PlanReportTest {
         assertThat(breakEvens.get(1).get("tokensPerDay").decimalValue()).isEqualByComparingTo("85000000");
         assertThat(breakEvens.get(1).get("below").asText()).isEqualTo(HYBRID);
         assertThat(breakEvens.get(1).get("above").asText()).isEqualTo(SERVER);
+    }
+
+    @Test
+    void aScenarioThatFailsRequestsIsMarkedAndNeverTheCheapest() throws Exception {
+        ScenarioResult cheapButFailing = PlanFixtures.altered(
+                PlanFixtures.day(SERVER, "1.00", "0", 0.9),
+                Duration.ofSeconds(1),
+                PlanFixtures.day(SERVER, "1.00", "0", 0.9).timeline(),
+                List.of("12 of 1000 requests failed (throttled, refused or timed out)"));
+        ScenarioResult dear = PlanFixtures.day(SERVERLESS, "3.20", "0", Double.NaN);
+        String table = PlanReport.table(List.of(cheapButFailing, dear));
+        assertThat(table).contains("* cheapest: all-serverless at $3.20/day (the only one that serves the traffic)");
+        assertThat(table).contains("! all-server: 12 of 1000 requests failed");
+        JsonNode root = new ObjectMapper().readTree(PlanReport.json(List.of(cheapButFailing, dear)));
+        assertThat(root.get("cheapest").asText()).isEqualTo(SERVERLESS);
+        assertThat(root.get("scenarios").get(0).get("viable").asBoolean()).isFalse();
+        assertThat(root.get("scenarios").get(0).get("shortfalls").get(0).asText())
+                .startsWith("12 of 1000");
+        assertThat(PlanReport.json(List.of(cheapButFailing))).contains("\"cheapest\" : null");
     }
 
     /** The table line for {@code scenario}. */

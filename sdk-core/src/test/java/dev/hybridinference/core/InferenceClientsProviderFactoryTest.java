@@ -5,12 +5,12 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.hybridinference.core.cost.CostLedger;
 import dev.hybridinference.core.routing.HybridClient;
-import dev.hybridinference.core.routing.ManualTime;
 import dev.hybridinference.core.routing.VirtualMember;
 import dev.hybridinference.core.spi.ConfigNode;
 import dev.hybridinference.core.spi.PricingConfig;
 import dev.hybridinference.core.spi.ProviderContext;
 import dev.hybridinference.core.spi.TimeSource;
+import dev.hybridinference.core.spi.VirtualTime;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -171,7 +171,7 @@ class InferenceClientsProviderFactoryTest {
 
     @Test
     void withATimeSourceTheLoadedCompositeItsBackoffsAndItsLedgerRunOnIt() {
-        ManualTime time = new ManualTime();
+        VirtualTime time = new VirtualTime();
         String yaml = "providers:\n"
                 + "  a: {type: sim, latency: 50ms, rateLimitedFirst: 2s,"
                 + " pricing: {type: per-instance-hour, perHour: 3.60}}\n"
@@ -208,7 +208,7 @@ class InferenceClientsProviderFactoryTest {
 
     @Test
     void withATimeSourceAProviderUsedAloneWithRetriesWaitsOnItToo() {
-        ManualTime time = new ManualTime();
+        VirtualTime time = new VirtualTime();
         String yaml = "providers:\n"
                 + "  solo: {type: sim, rateLimitedFirst: 3s}\n"
                 + "retry: {maxAttempts: 2, initialBackoff: 100ms, jitter: 0}\n";

@@ -1221,19 +1221,7 @@ public final class HybridClient implements InferenceClient {
                         end(t);
                         return;
                     }
-                    if (!acquired) {
-                        m.probeDone(gate);
-                        skippedOtherwise = true;
-                        skipNoSlot(m);
-                        next++;
-                        advance();
-                        return;
-                    }
-                    try {
-                        attempt(m, gate, served);
-                    } catch (Throwable t) {
-                        end(t);
-                    }
+                    slotWaitEnded(m, gate, served, acquired);
                 };
                 try {
                     executor().execute(wait);
@@ -1266,20 +1254,25 @@ public final class HybridClient implements InferenceClient {
                         return;
                     }
                     queueTime = queueTime.plusNanos(now - since);
-                    if (!got) {
-                        m.probeDone(gate);
-                        skippedOtherwise = true;
-                        skipNoSlot(m);
-                        next++;
-                        advance();
-                        return;
-                    }
-                    try {
-                        attempt(m, gate, served);
-                    } catch (Throwable t) {
-                        end(t);
-                    }
+                    slotWaitEnded(m, gate, served, got);
                 });
+            }
+
+            /** A wait for a slot ended: the call goes to the member, or on past it as full. */
+            private void slotWaitEnded(MemberState m, MemberState.Gate gate, String served, boolean acquired) {
+                if (!acquired) {
+                    m.probeDone(gate);
+                    skippedOtherwise = true;
+                    skipNoSlot(m);
+                    next++;
+                    advance();
+                    return;
+                }
+                try {
+                    attempt(m, gate, served);
+                } catch (Throwable t) {
+                    end(t);
+                }
             }
 
             /**

@@ -9,6 +9,7 @@ import dev.hybridinference.core.Pricing;
 import dev.hybridinference.core.Receipt;
 import dev.hybridinference.core.cost.CapacityReport;
 import dev.hybridinference.core.cost.CostLedger;
+import dev.hybridinference.core.spi.VirtualTime;
 import java.math.BigDecimal;
 import java.time.Duration;
 import java.util.List;
@@ -31,7 +32,7 @@ class HybridClientTimeSourceTest {
     private static final RetryPolicy RETRY = new RetryPolicy(
             3, Duration.ofMillis(100), Duration.ofSeconds(5), 2.0, 0, Duration.ofSeconds(10), Duration.ofSeconds(30));
 
-    private final ManualTime time = new ManualTime();
+    private final VirtualTime time = new VirtualTime();
 
     private static ChatRequest ask(String text) {
         return ChatRequest.of(text);

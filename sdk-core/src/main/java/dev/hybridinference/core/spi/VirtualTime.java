@@ -1,6 +1,5 @@
-package dev.hybridinference.core.routing;
+package dev.hybridinference.core.spi;
 
-import dev.hybridinference.core.spi.TimeSource;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
@@ -10,28 +9,35 @@ import java.util.Objects;
 import java.util.PriorityQueue;
 
 /**
- * A time source that stands still until a test moves it: {@link #advance} runs the tasks that fall due, in
- * order of their time (and of scheduling at equal times), on the calling thread, moving the clock to each
- * task's time before it runs. A task scheduled while another runs is run in the same advance when it falls
- * due before its end. Thread-safe; tasks run outside the lock, so they may schedule more.
+ * Time that stands still until it is moved: a {@link TimeSource} for simulations (the planner replays days of
+ * traffic on it in seconds) and for tests that must not sleep. {@link #advance} runs the tasks that fall due,
+ * in order of their time (and of scheduling at equal times), on the calling thread, moving the clock to each
+ * task's time before it runs; a task scheduled while another runs is run in the same advance when it falls
+ * due before its end. Clients built on it (see {@link
+ * dev.hybridinference.core.routing.HybridClient.Builder#timeSource}) date, time and meter their calls on it,
+ * and their backoffs and keep-warm pings become its tasks.
+ *
+ * <p>Thread-safe; tasks run outside its lock, so they may read the time and schedule more. A simulation that
+ * advances it from one thread is deterministic.
  */
-public final class ManualTime implements TimeSource {
+public final class VirtualTime implements TimeSource {
     /** Where the nanosecond counter starts: well above zero, which some readers keep for "not set". */
     private static final long ORIGIN = 1_000_000_000L;
 
     private final Instant epoch;
     private final PriorityQueue<Task> tasks = new PriorityQueue<>();
-    private final Clock clock = new ManualClock();
+    private final Clock clock = new VirtualClock();
     private long now = ORIGIN;
     private long sequence;
+    private long ran;
 
-    /** Manual time whose clock reads {@code epoch} until it is advanced. */
-    public ManualTime(Instant epoch) {
+    /** Virtual time whose clock reads {@code epoch} until it is advanced. */
+    public VirtualTime(Instant epoch) {
         this.epoch = Objects.requireNonNull(epoch, "epoch");
     }
 
-    /** Manual time starting at 2030-01-01T00:00:00Z, a minute boundary. */
-    public ManualTime() {
+    /** Virtual time starting at 2030-01-01T00:00:00Z, a minute boundary. */
+    public VirtualTime() {
         this(Instant.parse("2030-01-01T00:00:00Z"));
     }
 
@@ -62,9 +68,17 @@ public final class ManualTime implements TimeSource {
 
     @Override
     public synchronized Scheduled schedule(Duration delay, Runnable task) {
+        return add(now, delay.isNegative() ? 0 : saturated(delay), task);
+    }
+
+    /** Runs {@code task} at {@code offset} after the epoch, or at the next advance when that has passed. */
+    public synchronized Scheduled scheduleAt(Duration offset, Runnable task) {
+        return add(ORIGIN, Math.max(now - ORIGIN, saturated(offset)), task);
+    }
+
+    private Scheduled add(long from, long delay, Runnable task) {
         Objects.requireNonNull(task, "task");
-        long d = delay.isNegative() ? 0 : saturated(delay);
-        Task t = new Task(d >= Long.MAX_VALUE - now ? Long.MAX_VALUE : now + d, sequence++, task);
+        Task t = new Task(delay >= Long.MAX_VALUE - from ? Long.MAX_VALUE : from + delay, sequence++, task);
         tasks.add(t);
         return t;
     }
@@ -76,8 +90,19 @@ public final class ManualTime implements TimeSource {
     public void advance(Duration by) {
         long until;
         synchronized (this) {
-            until = now + saturated(by);
+            long d = by.isNegative() ? 0 : saturated(by);
+            until = d >= Long.MAX_VALUE - now ? Long.MAX_VALUE : now + d;
         }
+        runUntil(until);
+    }
+
+    /** Moves time forward to {@code offset} after the epoch (nothing if it is there already). */
+    public void advanceTo(Duration offset) {
+        long o = saturated(offset);
+        runUntil(o >= Long.MAX_VALUE - ORIGIN ? Long.MAX_VALUE : ORIGIN + o);
+    }
+
+    private void runUntil(long until) {
         while (true) {
             Task t;
             synchronized (this) {
@@ -92,16 +117,9 @@ public final class ManualTime implements TimeSource {
                 }
                 now = Math.max(now, t.at);
                 t.started = true;
+                ran++;
             }
             t.task.run();
-        }
-    }
-
-    /** Moves time forward to {@code offset} after the epoch (nothing if it is there already). */
-    public void advanceTo(Duration offset) {
-        Duration by = offset.minus(elapsed());
-        if (!by.isNegative()) {
-            advance(by);
         }
     }
 
@@ -116,17 +134,22 @@ public final class ManualTime implements TimeSource {
         return n;
     }
 
+    /** Tasks run so far. */
+    public synchronized long tasksRun() {
+        return ran;
+    }
+
     private static long saturated(Duration d) {
         try {
             return d.toNanos();
         } catch (ArithmeticException e) {
-            return Long.MAX_VALUE;
+            return d.isNegative() ? 0 : Long.MAX_VALUE;
         }
     }
 
     @Override
     public String toString() {
-        return "manual time at +" + elapsed();
+        return "virtual time at +" + elapsed();
     }
 
     private final class Task implements Comparable<Task>, Scheduled {
@@ -150,7 +173,7 @@ public final class ManualTime implements TimeSource {
 
         @Override
         public boolean cancel() {
-            synchronized (ManualTime.this) {
+            synchronized (VirtualTime.this) {
                 if (started || cancelled) {
                     return false;
                 }
@@ -160,7 +183,7 @@ public final class ManualTime implements TimeSource {
         }
     }
 
-    private final class ManualClock extends Clock {
+    private final class VirtualClock extends Clock {
         @Override
         public ZoneId getZone() {
             return ZoneOffset.UTC;
@@ -171,12 +194,12 @@ public final class ManualTime implements TimeSource {
             if (zone.equals(ZoneOffset.UTC)) {
                 return this;
             }
-            throw new UnsupportedOperationException("a manual clock is in UTC");
+            throw new UnsupportedOperationException("a virtual clock is in UTC");
         }
 
         @Override
         public Instant instant() {
-            synchronized (ManualTime.this) {
+            synchronized (VirtualTime.this) {
                 return epoch.plusNanos(now - ORIGIN);
             }
         }
