@@ -8,9 +8,11 @@ import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import com.fasterxml.jackson.dataformat.yaml.YAMLParser;
 import dev.hybridinference.core.cost.CostLedger;
 import dev.hybridinference.core.internal.EnvSubstitution;
-import dev.hybridinference.core.internal.ProviderRegistry;
+import dev.hybridinference.core.internal.FactoryRegistry;
 import dev.hybridinference.core.internal.RoutingConfigReader;
 import dev.hybridinference.core.spi.ConfigNode;
+import dev.hybridinference.core.spi.InferenceListenerFactory;
+import dev.hybridinference.core.spi.InferenceProviderFactory;
 import dev.hybridinference.core.spi.ProviderContext;
 import dev.hybridinference.core.spi.Secrets;
 import dev.hybridinference.core.spi.TimeSource;
@@ -91,7 +93,8 @@ public final class InferenceClients {
     public static final int MAX_PROVIDERS = 256;
 
     private static final Logger LOG = LoggerFactory.getLogger(InferenceClients.class);
-    private static final Set<String> TOP_LEVEL_KEYS = Set.of("providers", "default", "routing", "retry");
+    private static final Set<String> TOP_LEVEL_KEYS =
+            Set.of("providers", "default", "routing", "retry", "listeners", "ledger");
     private static final Pattern PROVIDER_NAME = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,63}");
 
     /**
@@ -160,6 +163,7 @@ public final class InferenceClients {
         private Clock clock = Clock.systemUTC();
         private TimeSource time;
         private Function<ProviderContext, InferenceClient> providerFactory;
+        private final List<InferenceListener> listeners = new ArrayList<>();
         private ClassLoader classLoader = InferenceClients.class.getClassLoader();
         private int maxDocumentSize = DEFAULT_MAX_DOCUMENT_SIZE;
 
@@ -205,6 +209,17 @@ public final class InferenceClients {
          */
         public Loader providerFactory(Function<ProviderContext, InferenceClient> factory) {
             this.providerFactory = Objects.requireNonNull(factory, "factory");
+            return this;
+        }
+
+        /**
+         * Adds a listener to the loaded client (see {@link InferenceListener}), before those of the
+         * configuration's {@code listeners} section. It stays yours: the client does not close it. A
+         * configuration of one provider and no routing is then loaded as a composite client of one member,
+         * the layer that tells listeners.
+         */
+        public Loader listener(InferenceListener listener) {
+            listeners.add(Objects.requireNonNull(listener, "listener"));
             return this;
         }
 
@@ -393,7 +408,8 @@ public final class InferenceClients {
             }
             // Checked before any provider starts, whether or not routing reads them.
             providerOptions.values().forEach(RoutingConfigReader::checkProviderOptions);
-            ProviderRegistry registry = providerFactory == null ? ProviderRegistry.load(classLoader) : null;
+            FactoryRegistry<InferenceProviderFactory> registry =
+                    providerFactory == null ? FactoryRegistry.providers(classLoader) : null;
             CostLedger sharedLedger = ledger != null ? ledger : new CostLedger(clock, Duration.ofDays(31));
             Map<String, InferenceClient> built = new LinkedHashMap<>();
             for (Map.Entry<String, ConfigNode> e : providers.entrySet()) {
@@ -416,13 +432,29 @@ public final class InferenceClients {
                 }
             }
             ConfigNode retry = doc.object("retry").orElse(null);
+            List<InferenceListener> all = new ArrayList<>(listeners);
+            try {
+                all.addAll(configuredListeners(doc, sharedLedger));
+            } catch (RuntimeException failure) {
+                ConfigurationException error = unexpected("listeners", failure);
+                closeAll(new ArrayList<>(built.values()), error);
+                throw error;
+            }
             if (routed) {
                 try {
                     return RoutingConfigReader.read(
-                            doc.requireObject("routing"), built, providerOptions, retry, sharedLedger, clock, time);
+                            doc.requireObject("routing"),
+                            built,
+                            providerOptions,
+                            retry,
+                            sharedLedger,
+                            clock,
+                            time,
+                            all);
                 } catch (RuntimeException failure) {
                     ConfigurationException error = unexpected("routing", failure);
                     closeAll(new ArrayList<>(built.values()), error);
+                    closeListeners(all, error);
                     throw error;
                 }
             }
@@ -432,16 +464,69 @@ public final class InferenceClients {
             unused.remove(built.get(pick));
             closeAll(unused, null);
             ConfigNode options = providerOptions.get(pick);
-            if (retry == null && (options == null || !options.has("modelAliases"))) {
+            if (retry == null && (options == null || !options.has("modelAliases")) && all.isEmpty()) {
                 return built.get(pick);
             }
-            // Retries and aliases take the composite client's path: one member, the provider.
+            // Retries, aliases and listeners take the composite client's path: one member, the provider.
             try {
-                return RoutingConfigReader.single(pick, built.get(pick), options, retry, sharedLedger, clock, time);
+                return RoutingConfigReader.single(
+                        pick, built.get(pick), options, retry, sharedLedger, clock, time, all);
             } catch (RuntimeException failure) {
                 ConfigurationException error = unexpected(retry != null ? "retry" : "providers." + pick, failure);
                 closeAll(List.of(built.get(pick)), error);
+                closeListeners(all, error);
                 throw error;
+            }
+        }
+
+        /**
+         * The listeners of the {@code listeners} list and the {@code ledger} section, each built by the
+         * factory of its {@code type}; a failure closes those built before it.
+         */
+        private List<InferenceListener> configuredListeners(ConfigNode doc, CostLedger ledger) {
+            List<ConfigNode> sections = new ArrayList<>();
+            if (doc.has("listeners")) {
+                sections.addAll(doc.list("listeners"));
+            }
+            doc.object("ledger").ifPresent(sections::add);
+            if (sections.isEmpty()) {
+                return List.of();
+            }
+            FactoryRegistry<InferenceListenerFactory> registry = FactoryRegistry.listeners(classLoader);
+            TimeSource t = time != null ? time : TimeSource.system(clock);
+            List<InferenceListener> out = new ArrayList<>();
+            for (ConfigNode section : sections) {
+                try {
+                    if (!section.isObject()) {
+                        throw new ConfigurationException(section.path(), "expected a mapping with a type");
+                    }
+                    String type = section.requireString("type");
+                    InferenceListener l = registry.get(type, section.pathOf("type"))
+                            .create(new InferenceListenerFactory.Context(section, ledger, t));
+                    if (l == null) {
+                        throw new ConfigurationException(
+                                section.path(), "the listener factory of type \"" + type + "\" built no listener");
+                    }
+                    out.add(l);
+                } catch (RuntimeException failure) {
+                    ConfigurationException error = unexpected(section.path(), failure);
+                    closeListeners(out, error);
+                    throw error;
+                }
+            }
+            return out;
+        }
+
+        /** Closes the listeners the configuration built (those the caller gave stay theirs). */
+        private void closeListeners(List<InferenceListener> all, RuntimeException primary) {
+            for (InferenceListener l : all) {
+                if (l instanceof AutoCloseable && !listeners.contains(l)) {
+                    try {
+                        ((AutoCloseable) l).close();
+                    } catch (Exception e) {
+                        primary.addSuppressed(e);
+                    }
+                }
             }
         }
 

@@ -51,6 +51,8 @@ import java.util.TreeMap;
  * @param tags the request's cost-attribution tags
  * @param attributes free-form facts about where the call ran ({@code backend}, {@code device}, {@code
  *     variant}, {@code region}, ...), as the provider reported them
+ * @param id the receipt's id, unique across processes: {@code r-} and 26 lower-case hex digits; the
+ *     receipt of a composite call carries the id its listeners saw ({@link InferenceListener.Call#id()})
  */
 public record Receipt(
         String providerId,
@@ -73,7 +75,8 @@ public record Receipt(
         boolean costEstimated,
         String sessionId,
         Map<String, String> tags,
-        Map<String, String> attributes) {
+        Map<String, String> attributes,
+        String id) {
 
     /**
      * Checks the required parts and copies the collections. Prefer {@link #builder()}: this constructor
@@ -100,6 +103,7 @@ public record Receipt(
         Objects.requireNonNull(cost, "cost");
         tags = tags == null ? Map.of() : Map.copyOf(tags);
         attributes = Secrets.redactedCopy(attributes);
+        id = id == null || id.isEmpty() ? dev.hybridinference.core.internal.ReceiptIds.next() : id;
     }
 
     private static Duration nonNegative(Duration d, String name) {
@@ -141,6 +145,7 @@ public record Receipt(
         b.sessionId = sessionId;
         b.tags = tags;
         b.attributes = attributes;
+        b.id = id;
         return b;
     }
 
@@ -209,8 +214,19 @@ public record Receipt(
         private String sessionId;
         private Map<String, String> tags = Map.of();
         private Map<String, String> attributes = Map.of();
+        private String id;
 
         private Builder() {}
+
+        /**
+         * The receipt's id; a new unique one when unset (unique across processes too, so that a durable log
+         * shared by a fleet can key on it). {@link #toBuilder()} keeps the id: a changed receipt is still the
+         * record of the same call.
+         */
+        public Builder id(String id) {
+            this.id = id;
+            return this;
+        }
 
         /** The provider that answered (for a failed call, the last one tried). Required. */
         public Builder providerId(String providerId) {
@@ -388,7 +404,8 @@ public record Receipt(
                     costEstimated,
                     sessionId,
                     tags,
-                    attributes);
+                    attributes,
+                    id);
         }
     }
 }

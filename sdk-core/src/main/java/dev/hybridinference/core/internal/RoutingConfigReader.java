@@ -2,6 +2,7 @@ package dev.hybridinference.core.internal;
 
 import dev.hybridinference.core.ConfigurationException;
 import dev.hybridinference.core.InferenceClient;
+import dev.hybridinference.core.InferenceListener;
 import dev.hybridinference.core.cost.CostLedger;
 import dev.hybridinference.core.routing.Budget;
 import dev.hybridinference.core.routing.HybridClient;
@@ -104,7 +105,7 @@ public final class RoutingConfigReader {
      */
     public static HybridClient read(
             ConfigNode routing, Map<String, InferenceClient> providers, CostLedger ledger, Clock clock) {
-        return read(routing, providers, Map.of(), null, ledger, clock, null);
+        return read(routing, providers, Map.of(), null, ledger, clock, null, List.of());
     }
 
     /**
@@ -120,6 +121,7 @@ public final class RoutingConfigReader {
      * @param clock the wall clock of receipts and budgets
      * @param time the time source of the composite client (see {@link HybridClient.Builder#timeSource}), or
      *     null for the system's with {@code clock}
+     * @param listeners the composite client's listeners; those that are {@link AutoCloseable} close with it
      */
     public static HybridClient read(
             ConfigNode routing,
@@ -128,7 +130,8 @@ public final class RoutingConfigReader {
             ConfigNode retry,
             CostLedger ledger,
             Clock clock,
-            TimeSource time) {
+            TimeSource time,
+            List<InferenceListener> listeners) {
         routing.allowOnly(KEYS);
         if (retry != null && routing.has("retry")) {
             throw new ConfigurationException(
@@ -144,7 +147,7 @@ public final class RoutingConfigReader {
                             + " letter or digit)");
         }
         HybridClient.Builder hb =
-                timed(HybridClient.builder().id(id), clock, time).ledger(ledger);
+                extras(HybridClient.builder().id(id), clock, time, listeners).ledger(ledger);
         Map<String, MemberOptions.Builder> options = new LinkedHashMap<>();
         providers.keySet().forEach(name -> options.put(name, providerLevel(providerOptions.get(name))));
         routing.object("members")
@@ -243,7 +246,8 @@ public final class RoutingConfigReader {
             ConfigNode retry,
             CostLedger ledger,
             Clock clock,
-            TimeSource time) {
+            TimeSource time,
+            List<InferenceListener> listeners) {
         MemberOptions memberOptions = providerLevel(options).build();
         RetryPolicy policy = retry == null
                 ? new RetryPolicy(
@@ -256,7 +260,7 @@ public final class RoutingConfigReader {
                         RetryPolicy.DEFAULTS.maxTotalWait())
                 : check(retry.path(), () -> retry(retry));
         String reason = name + " alone";
-        return timed(HybridClient.builder().id(name), clock, time)
+        return extras(HybridClient.builder().id(name), clock, time, listeners)
                 .ledger(ledger)
                 .member(name, client, memberOptions)
                 .policy((request, members) -> new Route(List.of(name), reason, null))
@@ -265,8 +269,20 @@ public final class RoutingConfigReader {
                 .build();
     }
 
-    private static HybridClient.Builder timed(HybridClient.Builder b, Clock clock, TimeSource time) {
-        return time == null ? b.clock(clock) : b.timeSource(time);
+    private static HybridClient.Builder extras(
+            HybridClient.Builder b, Clock clock, TimeSource time, List<InferenceListener> listeners) {
+        if (time == null) {
+            b.clock(clock);
+        } else {
+            b.timeSource(time);
+        }
+        for (InferenceListener l : listeners) {
+            b.listener(l);
+            if (l instanceof AutoCloseable) {
+                b.onClose((AutoCloseable) l);
+            }
+        }
+        return b;
     }
 
     /**

@@ -1,6 +1,7 @@
 package dev.hybridinference.core.routing;
 
 import dev.hybridinference.core.Attempt;
+import dev.hybridinference.core.BudgetExceededException;
 import dev.hybridinference.core.Cancellable;
 import dev.hybridinference.core.CancelledException;
 import dev.hybridinference.core.CapacityExceededException;
@@ -13,6 +14,7 @@ import dev.hybridinference.core.ContextLengthExceededException;
 import dev.hybridinference.core.DeploymentKind;
 import dev.hybridinference.core.InferenceClient;
 import dev.hybridinference.core.InferenceException;
+import dev.hybridinference.core.InferenceListener;
 import dev.hybridinference.core.InferenceTimeoutException;
 import dev.hybridinference.core.InvalidRequestException;
 import dev.hybridinference.core.Pricing;
@@ -24,7 +26,9 @@ import dev.hybridinference.core.StreamHandler;
 import dev.hybridinference.core.cost.CostLedger;
 import dev.hybridinference.core.internal.DaemonThreads;
 import dev.hybridinference.core.internal.LazyPool;
+import dev.hybridinference.core.internal.Listeners;
 import dev.hybridinference.core.internal.PulledStream;
+import dev.hybridinference.core.internal.ReceiptIds;
 import dev.hybridinference.core.internal.Streams;
 import dev.hybridinference.core.spi.Deadline;
 import dev.hybridinference.core.spi.TimeSource;
@@ -137,9 +141,13 @@ public final class HybridClient implements InferenceClient {
     private final ScheduledExecutorService keepWarm;
     private final AtomicBoolean closed = new AtomicBoolean();
     private final LazyPool pool;
+    private final Listeners events;
+    private final List<AutoCloseable> resources;
 
     private HybridClient(Builder b) {
         this.id = b.id;
+        this.events = Listeners.of(b.listeners);
+        this.resources = List.copyOf(b.resources);
         this.pool = new LazyPool(b.id);
         this.clock = b.clock;
         this.nanoTime = b.nanoTime;
@@ -147,6 +155,13 @@ public final class HybridClient implements InferenceClient {
         b.members.forEach((name, spec) -> m.put(
                 name, new MemberState(name, spec.client, spec.options, nanoTime, b.failureThreshold, b.cooldown)));
         this.members = Collections.unmodifiableMap(m);
+        if (!events.isEmpty()) {
+            for (MemberState s : members.values()) {
+                s.onCircuitChange(
+                        (member, open, failures, cooldown) -> events.circuitChanged(new InferenceListener.CircuitChange(
+                                id, member.name(), open, failures, cooldown, clock.instant())));
+            }
+        }
         this.ledger = b.ledger != null ? b.ledger : sharedMemberLedger(members.values());
         RoutingPolicy chosen = b.policy != null
                 ? b.policy
@@ -254,6 +269,11 @@ public final class HybridClient implements InferenceClient {
         return s.client(type);
     }
 
+    /** The listeners of this client's calls, in order. */
+    public List<InferenceListener> listeners() {
+        return events.all();
+    }
+
     /**
      * The ledger this client counts costs in: the one given to {@link Builder#ledger}, else the one every
      * member records into when they all share one; empty otherwise.
@@ -320,7 +340,7 @@ public final class HybridClient implements InferenceClient {
     public ChatResponse chat(ChatRequest request) {
         Objects.requireNonNull(request, "request");
         ensureOpen();
-        return new Execution(request).chat();
+        return new Execution(request, false).chat();
     }
 
     /**
@@ -336,7 +356,7 @@ public final class HybridClient implements InferenceClient {
     public CompletableFuture<ChatResponse> chatAsync(ChatRequest request) {
         Objects.requireNonNull(request, "request");
         ensureOpen();
-        Execution execution = new Execution(request);
+        Execution execution = new Execution(request, false);
         CompletableFuture<ChatResponse> future = new CompletableFuture<>();
         future.whenComplete((r, t) -> {
             if (future.isCancelled()) {
@@ -351,7 +371,7 @@ public final class HybridClient implements InferenceClient {
     public ChatStream stream(ChatRequest request) {
         Objects.requireNonNull(request, "request");
         ensureOpen();
-        return new Execution(request).stream();
+        return new Execution(request, true).stream();
     }
 
     /**
@@ -365,7 +385,7 @@ public final class HybridClient implements InferenceClient {
         Objects.requireNonNull(request, "request");
         Objects.requireNonNull(handler, "handler");
         ensureOpen();
-        Execution execution = new Execution(request);
+        Execution execution = new Execution(request, true);
         Streams.Opener opener = new Streams.Opener() {
             @Override
             public ChatStream open() {
@@ -399,23 +419,42 @@ public final class HybridClient implements InferenceClient {
         for (String providerId : capacityRegistered) {
             ledger.stopCapacity(providerId);
         }
+        RuntimeException first = null;
         if (closeMembers) {
-            RuntimeException first = null;
             for (MemberState s : members.values()) {
                 try {
                     s.client().close();
                 } catch (RuntimeException e) {
-                    if (first == null) {
-                        first = e;
-                    } else {
-                        first.addSuppressed(e);
-                    }
+                    first = chain(first, e);
                 }
             }
-            if (first != null) {
-                throw first;
+        }
+        for (AutoCloseable r : resources) {
+            try {
+                r.close();
+            } catch (Exception e) {
+                if (e instanceof InterruptedException) {
+                    Thread.currentThread().interrupt();
+                }
+                first = chain(
+                        first,
+                        e instanceof RuntimeException
+                                ? (RuntimeException) e
+                                : new IllegalStateException(
+                                        "closing " + r.getClass().getName() + " failed: " + e.getMessage(), e));
             }
         }
+        if (first != null) {
+            throw first;
+        }
+    }
+
+    private static RuntimeException chain(RuntimeException first, RuntimeException next) {
+        if (first == null) {
+            return next;
+        }
+        first.addSuppressed(next);
+        return first;
     }
 
     private void ensureOpen() {
@@ -573,6 +612,13 @@ public final class HybridClient implements InferenceClient {
         private final Instant startedAt = clock.instant();
         private final Deadline deadline;
         private final List<Attempt> attempts = new ArrayList<>(4);
+        /** The call as listeners see it; null without listeners. */
+        private final InferenceListener.Call call;
+        /** Attempts sent to members, for the listeners' numbering. */
+        private int attemptsMade;
+        /** Whether the listeners were told how the call ended (once, however many paths end it). */
+        private final AtomicBoolean told = new AtomicBoolean();
+
         private final CountDownLatch cancelSignal = new CountDownLatch(1);
         private BigDecimal cost = BigDecimal.ZERO;
         private boolean costEstimated;
@@ -590,10 +636,44 @@ public final class HybridClient implements InferenceClient {
         /** Whether one of {@link #unfit} was skipped for being unavailable rather than for the request. */
         private boolean unavailableSkipped;
 
-        Execution(ChatRequest request) {
+        Execution(ChatRequest request, boolean streamed) {
             this.request = request;
             this.requested = request.model().orElse(null);
             this.deadline = Deadline.of(request.options(), startedAt, startNanos, nanoTime);
+            if (events.isEmpty()) {
+                this.call = null;
+            } else {
+                this.call = new InferenceListener.Call(ReceiptIds.next(), id, request, startedAt, streamed);
+                events.callStarted(call);
+            }
+        }
+
+        /** Counts an attempt and tells the listeners it starts; returns its number. */
+        private int attemptStarted(MemberState m, String served, boolean predictedCold) {
+            int number = ++attemptsMade;
+            if (call != null) {
+                events.attemptStarted(
+                        call, new InferenceListener.AttemptStart(m.name(), number, served, predictedCold));
+            }
+            return number;
+        }
+
+        /** Tells the listeners attempt {@code number} ended with {@code receipt} or {@code error}. */
+        private void attemptEnded(MemberState m, int number, long since, Receipt receipt, InferenceException error) {
+            if (call != null) {
+                events.attemptEnded(
+                        call,
+                        new InferenceListener.AttemptEnd(
+                                m.name(),
+                                number,
+                                Duration.ofNanos(nanoTime.getAsLong() - since),
+                                receipt != null
+                                        ? receipt
+                                        : error == null
+                                                ? null
+                                                : error.partialReceipt().orElse(null),
+                                error));
+            }
         }
 
         void cancel() {
@@ -661,12 +741,18 @@ public final class HybridClient implements InferenceClient {
             try {
                 route = Objects.requireNonNull(policy.route(request, members), "the routing policy's route");
             } catch (InferenceException e) {
+                if (call != null && e instanceof BudgetExceededException) {
+                    events.budgetRefused(call, (BudgetExceededException) e);
+                }
                 throw fail(e, null);
             } catch (RuntimeException e) {
                 throw fail(unexpected(e, id, "the routing policy"), null);
             }
             if (LOG.isDebugEnabled()) {
                 LOG.debug("{}: route {}: {}", id, route.candidates(), route.reason());
+            }
+            if (call != null && route.spilledOver() && spilloverPrimary != null) {
+                events.spillover(call, spilloverPrimary, route.reason());
             }
         }
 
@@ -715,17 +801,27 @@ public final class HybridClient implements InferenceClient {
                     boolean predictedCold = m.predictedCold();
                     m.started();
                     made++;
+                    long since = nanoTime.getAsLong();
+                    int number = attemptStarted(m, served, predictedCold);
                     InferenceException e = null;
                     boolean handedOver = false;
                     try {
                         T value = call.run(m, forAttempt(served));
+                        attemptEnded(
+                                m,
+                                number,
+                                since,
+                                value instanceof ChatResponse ? ((ChatResponse) value).receipt() : null,
+                                null);
                         noteWinner(m, last, served);
                         handedOver = true;
                         return new Attempted<>(m, value, predictedCold, gate);
                     } catch (InferenceException x) {
                         e = x;
+                        attemptEnded(m, number, since, null, e);
                     } catch (RuntimeException x) {
                         e = unexpected(x, m.name(), "member " + m.name());
+                        attemptEnded(m, number, since, null, e);
                     } finally {
                         if (!handedOver) {
                             // Whatever happened, an Error included, the slot is freed and a trial call
@@ -993,6 +1089,9 @@ public final class HybridClient implements InferenceClient {
             skipped(m, "no free slot: " + m.capacityText());
             if (m.name().equals(spilloverPrimary)) {
                 note = "; spilled over: " + m.name() + " at " + m.capacityText();
+                if (call != null) {
+                    events.spillover(call, m.name(), "no free slot: " + m.capacityText());
+                }
             }
         }
 
@@ -1036,9 +1135,13 @@ public final class HybridClient implements InferenceClient {
                     .coldStart(member.coldStart().withPredicted(predictedCold))
                     .cost(cost.add(member.cost()))
                     .costEstimated(costEstimated || member.costEstimated())
+                    .id(call != null ? call.id() : null)
                     .build();
             m.succeeded(member, predictedCold);
             recorded(r);
+            if (call != null && told.compareAndSet(false, true)) {
+                events.completed(call, r);
+            }
             return r;
         }
 
@@ -1062,9 +1165,13 @@ public final class HybridClient implements InferenceClient {
                     .costEstimated(costEstimated)
                     .sessionId(request.options().sessionId().orElse(null))
                     .tags(request.options().tags())
+                    .id(call != null ? call.id() : null)
                     .build();
             recorded(r);
             e.withPartialReceipt(r);
+            if (call != null && told.compareAndSet(false, true)) {
+                events.failed(call, e);
+            }
             return e;
         }
 
@@ -1283,14 +1390,19 @@ public final class HybridClient implements InferenceClient {
                 boolean predictedCold = m.predictedCold();
                 m.started();
                 made++;
+                long since = nanoTime.getAsLong();
+                int number = attemptStarted(m, served, predictedCold);
                 CompletableFuture<ChatResponse> f;
                 try {
                     f = Objects.requireNonNull(m.client().chatAsync(forAttempt(served)), "member's future");
                 } catch (InferenceException e) {
+                    attemptEnded(m, number, since, null, e);
                     failed(m, gate, e);
                     return;
                 } catch (RuntimeException e) {
-                    failed(m, gate, unexpected(e, m.name(), "member " + m.name()));
+                    InferenceException ie = unexpected(e, m.name(), "member " + m.name());
+                    attemptEnded(m, number, since, null, ie);
+                    failed(m, gate, ie);
                     return;
                 } catch (Throwable t) {
                     // An Error from the member itself: the slot and a trial are freed, the call fails.
@@ -1304,9 +1416,12 @@ public final class HybridClient implements InferenceClient {
                 }
                 f.whenComplete((r, t) -> {
                     if (t == null) {
+                        attemptEnded(m, number, since, r == null ? null : r.receipt(), null);
                         answered(m, gate, predictedCold, r, served);
                     } else {
-                        failed(m, gate, fromFuture(m, t));
+                        InferenceException e = fromFuture(m, t);
+                        attemptEnded(m, number, since, null, e);
+                        failed(m, gate, e);
                     }
                 });
             }
@@ -1536,6 +1651,9 @@ public final class HybridClient implements InferenceClient {
             }
             if (firstChunkNanos == 0) {
                 firstChunkNanos = nanoTime.getAsLong();
+                if (execution.call != null) {
+                    events.firstToken(execution.call, Duration.ofNanos(firstChunkNanos - execution.startNanos));
+                }
             }
             return c;
         }
@@ -1687,6 +1805,8 @@ public final class HybridClient implements InferenceClient {
         private LongSupplier nanoTime = System::nanoTime;
         private Sleeper sleeper = THREAD_SLEEP;
         private TimeSource time;
+        private final List<InferenceListener> listeners = new ArrayList<>();
+        private final List<AutoCloseable> resources = new ArrayList<>();
         private DoubleSupplier random = () -> ThreadLocalRandom.current().nextDouble();
         private boolean closeMembers = true;
         private CostLedger ledger;
@@ -1764,6 +1884,24 @@ public final class HybridClient implements InferenceClient {
             this.time = Objects.requireNonNull(time, "time");
             this.clock = time.clock();
             this.nanoTime = time::nanoTime;
+            return this;
+        }
+
+        /**
+         * Adds a listener of this client's calls (see {@link InferenceListener}); listeners are called in the
+         * order added.
+         */
+        public Builder listener(InferenceListener listener) {
+            listeners.add(Objects.requireNonNull(listener, "listener"));
+            return this;
+        }
+
+        /**
+         * Adds something this client owns: it is closed when the client closes, after the members (a listener
+         * built from configuration, so that it sees their last calls), in the order added.
+         */
+        public Builder onClose(AutoCloseable resource) {
+            resources.add(Objects.requireNonNull(resource, "resource"));
             return this;
         }
 

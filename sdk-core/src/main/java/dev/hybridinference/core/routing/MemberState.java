@@ -47,6 +47,13 @@ public final class MemberState {
     private volatile long lastActivityNanos;
     private double warmLatencyNanos = Double.NaN;
     private double coldStartNanos;
+    /** Told when the circuit opens (true, with the failures in a row) or closes (false). */
+    private volatile CircuitHook circuitHook;
+
+    /** Told of circuit changes. */
+    interface CircuitHook {
+        void changed(MemberState member, boolean open, int consecutiveFailures, Duration cooldown);
+    }
 
     MemberState(
             String name,
@@ -67,6 +74,11 @@ public final class MemberState {
         this.failureThreshold = failureThreshold;
         this.cooldown = cooldown;
         this.coldStartNanos = Deadline.saturatedNanos(options.coldStartLatency());
+    }
+
+    /** Tells {@code hook} of every change of the circuit from now on. */
+    void onCircuitChange(CircuitHook hook) {
+        this.circuitHook = hook;
     }
 
     /** The member's name in the composite client. */
@@ -281,9 +293,11 @@ public final class MemberState {
     /** A call succeeded; learns warm or cold latency from its receipt. */
     void succeeded(Receipt receipt, boolean predictedCold) {
         long total = Deadline.saturatedNanos(receipt.totalTime());
+        boolean closed = false;
         synchronized (lock) {
             if (open) {
                 LOG.info("member {}: circuit closed, its trial call succeeded", name);
+                closed = true;
             }
             consecutiveFailures = 0;
             open = false;
@@ -301,6 +315,10 @@ public final class MemberState {
             }
         }
         lastActivityNanos = nanoTime.getAsLong();
+        CircuitHook hook = circuitHook;
+        if (closed && hook != null) {
+            hook.changed(this, false, 0, Duration.ZERO);
+        }
     }
 
     /** A call failed; provider-side failures count towards opening the circuit. */
@@ -312,9 +330,11 @@ public final class MemberState {
             }
             return;
         }
+        int opened = 0;
         synchronized (lock) {
             consecutiveFailures++;
             if (open || consecutiveFailures >= failureThreshold) {
+                opened = consecutiveFailures;
                 LOG.warn(
                         "member {}: circuit {} after {} failure(s) in a row, the last {}: {}; calls skip it for {} ms",
                         name,
@@ -327,6 +347,10 @@ public final class MemberState {
                 halfOpensAt = Deadline.after(cooldown, nanoTime);
             }
             probing.set(false);
+        }
+        CircuitHook hook = circuitHook;
+        if (opened > 0 && hook != null) {
+            hook.changed(this, true, opened, cooldown);
         }
     }
 
