@@ -1,0 +1,2 @@
+/** A durable spend log of receipts through JDBC. */
+package dev.hybridinference.ledger;

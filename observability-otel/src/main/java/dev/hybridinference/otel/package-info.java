@@ -1,0 +1,2 @@
+/** OpenTelemetry and Micrometer listeners of the SDK's calls. */
+package dev.hybridinference.otel;

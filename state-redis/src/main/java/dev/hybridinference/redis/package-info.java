@@ -1,0 +1,2 @@
+/** Routing state shared across a fleet through Redis. */
+package dev.hybridinference.redis;
