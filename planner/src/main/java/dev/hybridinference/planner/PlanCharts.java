@@ -195,8 +195,12 @@ public final class PlanCharts {
             marker.setLabelFont(new Font(Font.SANS_SERIF, Font.PLAIN, 12));
             marker.setLabelPaint(Color.DARK_GRAY);
             marker.setLabelBackgroundColor(new Color(255, 255, 255, 220));
-            marker.setLabelAnchor(RectangleAnchor.TOP_RIGHT);
-            marker.setLabelTextAnchor(TextAnchor.TOP_LEFT);
+            // Right of the line, unless that runs off the plot: then left of it.
+            double at = (Math.log(breakEven.tokensPerDay()) - Math.log(volume.getLowerBound()))
+                    / (Math.log(volume.getUpperBound()) - Math.log(volume.getLowerBound()));
+            boolean leftOfLine = at > 0.6;
+            marker.setLabelAnchor(leftOfLine ? RectangleAnchor.TOP_LEFT : RectangleAnchor.TOP_RIGHT);
+            marker.setLabelTextAnchor(leftOfLine ? TextAnchor.TOP_RIGHT : TextAnchor.TOP_LEFT);
             // Neighbouring break-evens can sit close on the axis: step the labels down so they do not overlap.
             marker.setLabelOffset(new RectangleInsets(6 + 18 * (i % 4), 4, 2, 2));
             plot.addDomainMarker(marker);
