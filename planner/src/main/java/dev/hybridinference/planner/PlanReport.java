@@ -213,6 +213,8 @@ public final class PlanReport {
         putMillis(node, "p99Millis", r.p99());
         putDouble(node, "serverUtilization", r.serverUtilization());
         node.put("viable", r.isViable());
+        ObjectNode byProvider = node.putObject("costByProvider");
+        r.costByProvider().forEach((provider, usd) -> putUsd(byProvider, provider, usd));
         ArrayNode shortfalls = node.putArray("shortfalls");
         r.shortfalls().forEach(shortfalls::add);
         ArrayNode timeline = node.putArray("timeline");

@@ -201,7 +201,13 @@ public final class PlannerCli {
         }
         report.print(PlanReport.table(results));
         for (ScenarioResult r : results) {
-            report.println("  " + r.name() + ": " + r.description());
+            StringBuilder split = new StringBuilder();
+            r.costByProvider()
+                    .forEach((provider, usd) -> split.append(split.length() == 0 ? "" : ", ")
+                            .append(provider)
+                            .append(' ')
+                            .append(PlanFormat.usd(perDay(usd, r))));
+            report.println("  " + r.name() + ": " + r.description() + "; per day: " + split);
         }
         String chart = o.containsKey("--chart") ? o.get("--chart") : o.get("--day-chart");
         if (chart != null) {
@@ -247,6 +253,15 @@ public final class PlannerCli {
                 .meanOutputTokens(integer(o, "--mean-output", 250, 1, 10_000_000))
                 .seed(seed(o))
                 .build();
+    }
+
+    /** {@code usd} over the result's span, scaled to a day. */
+    private static java.math.BigDecimal perDay(java.math.BigDecimal usd, ScenarioResult r) {
+        long nanos = r.span().toNanos();
+        return nanos == 0
+                ? usd
+                : usd.multiply(java.math.BigDecimal.valueOf(Duration.ofDays(1).toNanos()))
+                        .divide(java.math.BigDecimal.valueOf(nanos), 12, java.math.RoundingMode.HALF_EVEN);
     }
 
     /** The traffic at another volume: the same pattern and seed, or the trace scaled. */

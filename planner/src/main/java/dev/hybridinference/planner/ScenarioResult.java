@@ -3,7 +3,10 @@ package dev.hybridinference.planner;
 import java.math.BigDecimal;
 import java.math.RoundingMode;
 import java.time.Duration;
+import java.util.Collections;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
 
 /**
@@ -27,6 +30,8 @@ import java.util.Objects;
  * @param timeline the span cut into equal intervals, in order
  * @param shortfalls why the scenario cannot serve the traffic as asked (requests failed, a latency objective
  *     missed), in words; empty when it can
+ * @param costByProvider {@code cost} split by provider: each provider's calls plus its idle capacity, in the
+ *     order the scenario lists its providers
  */
 public record ScenarioResult(
         String name,
@@ -43,7 +48,8 @@ public record ScenarioResult(
         Duration p99,
         double serverUtilization,
         List<Interval> timeline,
-        List<String> shortfalls) {
+        List<String> shortfalls,
+        Map<String, BigDecimal> costByProvider) {
     private static final BigDecimal DAY_NANOS =
             BigDecimal.valueOf(Duration.ofDays(1).toNanos());
 
@@ -59,6 +65,7 @@ public record ScenarioResult(
         Objects.requireNonNull(p99, "p99");
         timeline = List.copyOf(timeline);
         shortfalls = List.copyOf(shortfalls);
+        costByProvider = Collections.unmodifiableMap(new LinkedHashMap<>(costByProvider));
     }
 
     /** Whether it serves the traffic as asked: no shortfall. Only such scenarios compete on cost. */

@@ -170,6 +170,10 @@ final class Simulation {
             shortfalls.add("p95 latency " + PlanFormat.latency(p95) + " is over the objective of "
                     + PlanFormat.latency(p95Objective));
         }
+        Map<String, BigDecimal> byProvider = new LinkedHashMap<>();
+        for (String providerId : built.providers().keySet()) {
+            byProvider.put(providerId, ledger.totals().provider(providerId).add(idleOf(capacity, ledger, providerId)));
+        }
         ScenarioResult result = new ScenarioResult(
                 name,
                 description,
@@ -185,7 +189,8 @@ final class Simulation {
                 stats.all.percentile(0.99),
                 utilization,
                 timeline,
-                shortfalls);
+                shortfalls,
+                byProvider);
         return new Detailed(result, ledger, Map.copyOf(capacity), List.copyOf(stats.receipts));
     }
 

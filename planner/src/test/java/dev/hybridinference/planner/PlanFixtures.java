@@ -48,7 +48,8 @@ final class PlanFixtures {
                 Duration.ofMillis(2_400),
                 utilization,
                 timeline,
-                List.of());
+                List.of(),
+                Map.of(name, total));
     }
 
     /** {@code r} with another median latency, timeline and shortfalls. */
@@ -69,7 +70,8 @@ final class PlanFixtures {
                 r.p99(),
                 r.serverUtilization(),
                 timeline,
-                shortfalls);
+                shortfalls,
+                r.costByProvider());
     }
 
     /** Three scenarios; hybrid is the cheapest, all-serverless the next, at $0.75/day more. */

@@ -180,6 +180,12 @@ class PlannerCostTest {
         List<ScenarioResult> one = Planner.of(config).withParallelism(1).plan(traffic);
         List<ScenarioResult> two = Planner.of(config).withParallelism(2).plan(traffic);
         assertThat(two).isEqualTo(one);
+        for (ScenarioResult r : one) {
+            assertThat(r.costByProvider().values().stream().reduce(BigDecimal.ZERO, BigDecimal::add))
+                    .as(r.name())
+                    .isEqualByComparingTo(r.cost());
+        }
+        assertThat(one.get(0).costByProvider()).containsOnlyKeys("azure", "sagemaker");
         List<ScenarioResult> otherSeed = Planner.of(config)
                 .plan(GeneratedTraffic.builder()
                         .pattern(TrafficPattern.BURSTY)
