@@ -618,6 +618,8 @@ public final class HybridClient implements InferenceClient {
         private int attemptsMade;
         /** Whether the listeners were told how the call ended (once, however many paths end it). */
         private final AtomicBoolean told = new AtomicBoolean();
+        /** Whether the listeners were told of a spillover (once per call). */
+        private boolean spilloverTold;
 
         private final CountDownLatch cancelSignal = new CountDownLatch(1);
         private BigDecimal cost = BigDecimal.ZERO;
@@ -751,8 +753,19 @@ public final class HybridClient implements InferenceClient {
             if (LOG.isDebugEnabled()) {
                 LOG.debug("{}: route {}: {}", id, route.candidates(), route.reason());
             }
-            if (call != null && route.spilledOver() && spilloverPrimary != null) {
-                events.spillover(call, spilloverPrimary, route.reason());
+            if (route.spilledOver() && spilloverPrimary != null && members.containsKey(spilloverPrimary)) {
+                spilledOver(members.get(spilloverPrimary));
+            }
+        }
+
+        /**
+         * Tells the listeners that the full spillover primary sent the call on to its overflow, once per call:
+         * a call the policy spilled meets the primary again behind its overflow, and a retry round may too.
+         */
+        private void spilledOver(MemberState primary) {
+            if (call != null && !spilloverTold) {
+                spilloverTold = true;
+                events.spillover(call, primary.name(), "no free slot: " + primary.capacityText());
             }
         }
 
@@ -1089,9 +1102,7 @@ public final class HybridClient implements InferenceClient {
             skipped(m, "no free slot: " + m.capacityText());
             if (m.name().equals(spilloverPrimary)) {
                 note = "; spilled over: " + m.name() + " at " + m.capacityText();
-                if (call != null) {
-                    events.spillover(call, m.name(), "no free slot: " + m.capacityText());
-                }
+                spilledOver(m);
             }
         }
 
