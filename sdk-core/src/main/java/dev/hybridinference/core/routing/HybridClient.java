@@ -708,6 +708,12 @@ public final class HybridClient implements InferenceClient {
                 throw e;
             } catch (RuntimeException e) {
                 throw fail(unexpected(e, id, "the call"), null);
+            } catch (Error e) {
+                // The Error goes on as it is; the listeners still hear that the call ended.
+                if (call != null) {
+                    fail(unexpected(e, id, "the call"), null);
+                }
+                throw e;
             }
         }
 
@@ -719,6 +725,12 @@ public final class HybridClient implements InferenceClient {
                 throw e;
             } catch (RuntimeException e) {
                 throw fail(unexpected(e, id, "the call"), null);
+            } catch (Error e) {
+                // The Error goes on as it is; the listeners still hear that the call ended.
+                if (call != null) {
+                    fail(unexpected(e, id, "the call"), null);
+                }
+                throw e;
             }
         }
 
@@ -835,6 +847,9 @@ public final class HybridClient implements InferenceClient {
                     } catch (RuntimeException x) {
                         e = unexpected(x, m.name(), "member " + m.name());
                         attemptEnded(m, number, since, null, e);
+                    } catch (Error x) {
+                        attemptEnded(m, number, since, null, unexpected(x, m.name(), "member " + m.name()));
+                        throw x;
                     } finally {
                         if (!handedOver) {
                             // Whatever happened, an Error included, the slot is freed and a trial call
@@ -1417,6 +1432,7 @@ public final class HybridClient implements InferenceClient {
                     return;
                 } catch (Throwable t) {
                     // An Error from the member itself: the slot and a trial are freed, the call fails.
+                    attemptEnded(m, number, since, null, unexpected(t, m.name(), "member " + m.name()));
                     m.release();
                     m.probeDone(gate);
                     throw t;

@@ -333,6 +333,34 @@ class HybridClientListenerTest {
         }
     }
 
+    @ParameterizedTest
+    @EnumSource(CallModes.class)
+    void aMemberThatThrowsAnErrorStillEndsItsAttemptAndTheCallForListeners(CallModes mode) {
+        RawMember raw = new RawMember("raw");
+        raw.behaviour = () -> {
+            throw new AssertionError("member is broken");
+        };
+        try (HybridClient c = builder().member("raw", raw).build()) {
+            Throwable thrown = catchThrowable(() -> mode.call(c, ChatRequest.of("hi")));
+            // The caller gets the Error itself, or (asynchronously) an InferenceException around it.
+            Throwable root = thrown;
+            while (root.getCause() != null) {
+                root = root.getCause();
+            }
+            assertThat(root).isInstanceOf(AssertionError.class).hasMessage("member is broken");
+
+            assertThat(heard.names()).containsExactly("callStarted", "attemptStarted", "attemptEnded", "failed");
+            AttemptEnd end = heard.only("attemptEnded", AttemptEnd.class);
+            assertThat(end.succeeded()).isFalse();
+            assertThat(end.error()).hasRootCauseInstanceOf(AssertionError.class);
+            InferenceException failure = heard.only("failed", InferenceException.class);
+            assertThat(failure).hasRootCauseInstanceOf(AssertionError.class);
+            assertThat(failure.partialReceipt().orElseThrow().id())
+                    .isEqualTo(theCall().id());
+            assertThat(c.members().get("raw").inFlight()).isZero();
+        }
+    }
+
     // ---- spillover ------------------------------------------------------------------------------
 
     /** A client on virtual time whose primary takes one call at a time, with {@code burst} as its overflow. */
