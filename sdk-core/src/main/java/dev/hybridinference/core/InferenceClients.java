@@ -433,8 +433,10 @@ public final class InferenceClients {
             }
             ConfigNode retry = doc.object("retry").orElse(null);
             List<InferenceListener> all = new ArrayList<>(listeners);
+            List<InferenceListener> configured;
             try {
-                all.addAll(configuredListeners(doc, sharedLedger));
+                configured = configuredListeners(doc, sharedLedger);
+                all.addAll(configured);
             } catch (RuntimeException failure) {
                 ConfigurationException error = unexpected("listeners", failure);
                 closeAll(new ArrayList<>(built.values()), error);
@@ -450,7 +452,8 @@ public final class InferenceClients {
                             sharedLedger,
                             clock,
                             time,
-                            all);
+                            all,
+                            configured);
                 } catch (RuntimeException failure) {
                     ConfigurationException error = unexpected("routing", failure);
                     closeAll(new ArrayList<>(built.values()), error);
@@ -470,7 +473,7 @@ public final class InferenceClients {
             // Retries, aliases and listeners take the composite client's path: one member, the provider.
             try {
                 return RoutingConfigReader.single(
-                        pick, built.get(pick), options, retry, sharedLedger, clock, time, all);
+                        pick, built.get(pick), options, retry, sharedLedger, clock, time, all, configured);
             } catch (RuntimeException failure) {
                 ConfigurationException error = unexpected(retry != null ? "retry" : "providers." + pick, failure);
                 closeAll(List.of(built.get(pick)), error);

@@ -43,7 +43,10 @@ public interface InferenceListener {
     /** The call failed; the error carries the receipt of what was tried ({@link InferenceException#partialReceipt()}). */
     default void onFailed(Call call, InferenceException error) {}
 
-    /** The spillover primary had no room, so the call goes on to the overflow members. */
+    /**
+     * The spillover primary had no room, so the call goes on to the overflow members; told at most once per
+     * call, with {@code reason} saying how full the primary was ({@code no free slot: 4/4 in flight}).
+     */
     default void onSpillover(Call call, String primary, String reason) {}
 
     /** A spent budget refused the call, which then fails with {@code refusal}. */

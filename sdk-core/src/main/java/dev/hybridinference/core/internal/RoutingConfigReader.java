@@ -105,7 +105,7 @@ public final class RoutingConfigReader {
      */
     public static HybridClient read(
             ConfigNode routing, Map<String, InferenceClient> providers, CostLedger ledger, Clock clock) {
-        return read(routing, providers, Map.of(), null, ledger, clock, null, List.of());
+        return read(routing, providers, Map.of(), null, ledger, clock, null, List.of(), List.of());
     }
 
     /**
@@ -121,7 +121,9 @@ public final class RoutingConfigReader {
      * @param clock the wall clock of receipts and budgets
      * @param time the time source of the composite client (see {@link HybridClient.Builder#timeSource}), or
      *     null for the system's with {@code clock}
-     * @param listeners the composite client's listeners; those that are {@link AutoCloseable} close with it
+     * @param listeners the composite client's listeners, in order
+     * @param owned those of {@code listeners} the client owns (built from configuration): the ones that are
+     *     {@link AutoCloseable} close with it; the others stay their owner's
      */
     public static HybridClient read(
             ConfigNode routing,
@@ -131,7 +133,8 @@ public final class RoutingConfigReader {
             CostLedger ledger,
             Clock clock,
             TimeSource time,
-            List<InferenceListener> listeners) {
+            List<InferenceListener> listeners,
+            List<InferenceListener> owned) {
         routing.allowOnly(KEYS);
         if (retry != null && routing.has("retry")) {
             throw new ConfigurationException(
@@ -146,8 +149,8 @@ public final class RoutingConfigReader {
                     "expected a name of letters, digits, '.', '_' and '-' (at most 64, starting with a"
                             + " letter or digit)");
         }
-        HybridClient.Builder hb =
-                extras(HybridClient.builder().id(id), clock, time, listeners).ledger(ledger);
+        HybridClient.Builder hb = extras(HybridClient.builder().id(id), clock, time, listeners, owned)
+                .ledger(ledger);
         Map<String, MemberOptions.Builder> options = new LinkedHashMap<>();
         providers.keySet().forEach(name -> options.put(name, providerLevel(providerOptions.get(name))));
         routing.object("members")
@@ -247,7 +250,8 @@ public final class RoutingConfigReader {
             CostLedger ledger,
             Clock clock,
             TimeSource time,
-            List<InferenceListener> listeners) {
+            List<InferenceListener> listeners,
+            List<InferenceListener> owned) {
         MemberOptions memberOptions = providerLevel(options).build();
         RetryPolicy policy = retry == null
                 ? new RetryPolicy(
@@ -260,7 +264,7 @@ public final class RoutingConfigReader {
                         RetryPolicy.DEFAULTS.maxTotalWait())
                 : check(retry.path(), () -> retry(retry));
         String reason = name + " alone";
-        return extras(HybridClient.builder().id(name), clock, time, listeners)
+        return extras(HybridClient.builder().id(name), clock, time, listeners, owned)
                 .ledger(ledger)
                 .member(name, client, memberOptions)
                 .policy((request, members) -> new Route(List.of(name), reason, null))
@@ -270,7 +274,11 @@ public final class RoutingConfigReader {
     }
 
     private static HybridClient.Builder extras(
-            HybridClient.Builder b, Clock clock, TimeSource time, List<InferenceListener> listeners) {
+            HybridClient.Builder b,
+            Clock clock,
+            TimeSource time,
+            List<InferenceListener> listeners,
+            List<InferenceListener> owned) {
         if (time == null) {
             b.clock(clock);
         } else {
@@ -278,7 +286,7 @@ public final class RoutingConfigReader {
         }
         for (InferenceListener l : listeners) {
             b.listener(l);
-            if (l instanceof AutoCloseable) {
+            if (l instanceof AutoCloseable && owned.contains(l)) {
                 b.onClose((AutoCloseable) l);
             }
         }

@@ -618,6 +618,8 @@ public final class HybridClient implements InferenceClient {
         private int attemptsMade;
         /** Whether the listeners were told how the call ended (once, however many paths end it). */
         private final AtomicBoolean told = new AtomicBoolean();
+        /** Whether the listeners were told of a spillover (once per call). */
+        private boolean spilloverTold;
 
         private final CountDownLatch cancelSignal = new CountDownLatch(1);
         private BigDecimal cost = BigDecimal.ZERO;
@@ -706,6 +708,12 @@ public final class HybridClient implements InferenceClient {
                 throw e;
             } catch (RuntimeException e) {
                 throw fail(unexpected(e, id, "the call"), null);
+            } catch (Error e) {
+                // The Error goes on as it is; the listeners still hear that the call ended.
+                if (call != null) {
+                    fail(unexpected(e, id, "the call"), null);
+                }
+                throw e;
             }
         }
 
@@ -717,6 +725,12 @@ public final class HybridClient implements InferenceClient {
                 throw e;
             } catch (RuntimeException e) {
                 throw fail(unexpected(e, id, "the call"), null);
+            } catch (Error e) {
+                // The Error goes on as it is; the listeners still hear that the call ended.
+                if (call != null) {
+                    fail(unexpected(e, id, "the call"), null);
+                }
+                throw e;
             }
         }
 
@@ -751,8 +765,19 @@ public final class HybridClient implements InferenceClient {
             if (LOG.isDebugEnabled()) {
                 LOG.debug("{}: route {}: {}", id, route.candidates(), route.reason());
             }
-            if (call != null && route.spilledOver() && spilloverPrimary != null) {
-                events.spillover(call, spilloverPrimary, route.reason());
+            if (route.spilledOver() && spilloverPrimary != null && members.containsKey(spilloverPrimary)) {
+                spilledOver(members.get(spilloverPrimary));
+            }
+        }
+
+        /**
+         * Tells the listeners that the full spillover primary sent the call on to its overflow, once per call:
+         * a call the policy spilled meets the primary again behind its overflow, and a retry round may too.
+         */
+        private void spilledOver(MemberState primary) {
+            if (call != null && !spilloverTold) {
+                spilloverTold = true;
+                events.spillover(call, primary.name(), "no free slot: " + primary.capacityText());
             }
         }
 
@@ -822,6 +847,9 @@ public final class HybridClient implements InferenceClient {
                     } catch (RuntimeException x) {
                         e = unexpected(x, m.name(), "member " + m.name());
                         attemptEnded(m, number, since, null, e);
+                    } catch (Error x) {
+                        attemptEnded(m, number, since, null, unexpected(x, m.name(), "member " + m.name()));
+                        throw x;
                     } finally {
                         if (!handedOver) {
                             // Whatever happened, an Error included, the slot is freed and a trial call
@@ -1089,9 +1117,7 @@ public final class HybridClient implements InferenceClient {
             skipped(m, "no free slot: " + m.capacityText());
             if (m.name().equals(spilloverPrimary)) {
                 note = "; spilled over: " + m.name() + " at " + m.capacityText();
-                if (call != null) {
-                    events.spillover(call, m.name(), "no free slot: " + m.capacityText());
-                }
+                spilledOver(m);
             }
         }
 
@@ -1406,6 +1432,7 @@ public final class HybridClient implements InferenceClient {
                     return;
                 } catch (Throwable t) {
                     // An Error from the member itself: the slot and a trial are freed, the call fails.
+                    attemptEnded(m, number, since, null, unexpected(t, m.name(), "member " + m.name()));
                     m.release();
                     m.probeDone(gate);
                     throw t;
