@@ -3,9 +3,12 @@ package dev.hybridinference.otel;
 import dev.hybridinference.core.Attempt;
 import dev.hybridinference.core.DeploymentKind;
 import dev.hybridinference.core.InferenceException;
+import dev.hybridinference.core.InferenceListener;
 import dev.hybridinference.core.Receipt;
+import dev.hybridinference.core.RouteFacts;
 import java.net.URI;
 import java.time.Duration;
+import java.util.Arrays;
 import java.util.Collection;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -14,6 +17,7 @@ import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.Function;
 import java.util.regex.Pattern;
 
 /**
@@ -112,6 +116,122 @@ final class Facts {
             return new Server(host, port);
         } catch (java.net.URISyntaxException e) {
             return Server.NONE;
+        }
+    }
+
+    /**
+     * What the attributes of a call's metrics depend on: equal keys, equal attribute sets, so that the sets
+     * are built once per kind of call rather than on every call.
+     *
+     * @param provider the provider that answered or was tried last
+     * @param requestModel the model the request named, or null
+     * @param responseModel the model that answered, or null
+     * @param server the server of the answering or last attempt
+     * @param kind the receipt's deployment kind, or null without a receipt
+     * @param tier the route's tier, or null
+     * @param flags {@link #SPILLED}, {@link #FELL_BACK}, {@link #COLD_OBSERVED}, {@link #COST_ESTIMATED}
+     * @param errorType the error type of a failure, or null
+     * @param tagValues the values of the allow-listed tags, in order, null where a request has none
+     */
+    record CallKey(
+            String provider,
+            String requestModel,
+            String responseModel,
+            Server server,
+            DeploymentKind kind,
+            String tier,
+            int flags,
+            String errorType,
+            List<String> tagValues) {
+        static final int SPILLED = 1;
+        static final int FELL_BACK = 2;
+        static final int COLD_OBSERVED = 4;
+        static final int COST_ESTIMATED = 8;
+
+        boolean has(int flag) {
+            return (flags & flag) != 0;
+        }
+    }
+
+    /**
+     * The key of one call's metric attributes.
+     *
+     * @param receipt the call's receipt (partial for a failure), or null when a failure has none
+     * @param responseModel the model that answered; empty for none
+     * @param errorType the failure's error type, or null for a success
+     */
+    static CallKey callKey(
+            InferenceListener.Call call,
+            String provider,
+            String responseModel,
+            Server server,
+            Receipt receipt,
+            String errorType,
+            String[] tagNames) {
+        int flags = 0;
+        DeploymentKind kind = null;
+        String tier = null;
+        if (receipt != null) {
+            RouteFacts route = receipt.routeFacts();
+            kind = receipt.deploymentKind();
+            tier = route.tier().orElse(null);
+            flags = (route.spilledOver() ? CallKey.SPILLED : 0)
+                    | (route.fellBack() ? CallKey.FELL_BACK : 0)
+                    | (receipt.coldStart().observed() ? CallKey.COLD_OBSERVED : 0)
+                    | (receipt.costEstimated() ? CallKey.COST_ESTIMATED : 0);
+        }
+        return new CallKey(
+                provider,
+                call.request().model().orElse(null),
+                responseModel.isEmpty() ? null : responseModel,
+                server,
+                kind,
+                tier,
+                flags,
+                errorType,
+                tagValues(call, tagNames));
+    }
+
+    /** The values of the allow-listed tags in a call's request, in order, null where it has none. */
+    static List<String> tagValues(InferenceListener.Call call, String[] tagNames) {
+        if (tagNames.length == 0) {
+            return List.of();
+        }
+        Map<String, String> tags = call.request().options().tags();
+        String[] values = new String[tagNames.length];
+        for (int i = 0; i < tagNames.length; i++) {
+            values[i] = tags.get(tagNames[i]);
+        }
+        return Arrays.asList(values);
+    }
+
+    /**
+     * A map that keeps at most {@code max} entries and computes the rest on each lookup: attribute sets and
+     * meters per kind of call, whose number the allow-list bounds but a misconfigured one might not.
+     */
+    static final class BoundedCache<K, V> {
+        private final Map<K, V> map = new ConcurrentHashMap<>();
+        private final int max;
+        private final Function<K, V> build;
+
+        BoundedCache(int max, Function<K, V> build) {
+            this.max = max;
+            this.build = build;
+        }
+
+        V get(K key) {
+            V v = map.get(key);
+            if (v != null) {
+                return v;
+            }
+            v = build.apply(key);
+            if (map.size() < max) {
+                V raced = map.putIfAbsent(key, v);
+                if (raced != null) {
+                    return raced;
+                }
+            }
+            return v;
         }
     }
 

@@ -4,13 +4,11 @@ import dev.hybridinference.core.BudgetExceededException;
 import dev.hybridinference.core.InferenceException;
 import dev.hybridinference.core.InferenceListener;
 import dev.hybridinference.core.Receipt;
-import dev.hybridinference.core.RouteFacts;
 import dev.hybridinference.core.cost.CapacityReport;
 import dev.hybridinference.core.cost.CostLedger;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.DistributionSummary;
 import io.micrometer.core.instrument.Gauge;
-import io.micrometer.core.instrument.Meter;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Tag;
 import io.micrometer.core.instrument.Tags;
@@ -22,7 +20,6 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.List;
-import java.util.Map;
 import java.util.Objects;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.function.Function;
@@ -60,8 +57,10 @@ import java.util.function.Function;
  * does not apply is {@code none}. Amounts are doubles here; the exact figures are on receipts and in the
  * ledger.
  *
- * <p>Thread-safe. Events before it is bound to a registry are not counted. {@link #close()} removes the
- * capacity gauges from the registries it was bound to.
+ * <p>Thread-safe. Events before it is bound to a registry are not counted. The meters of each kind of call
+ * are looked up once and kept (for at most a few thousand kinds), so a call costs the recordings, not the
+ * registry's lookups; a meter removed from a registry by hand is therefore still recorded to by this binder.
+ * {@link #close()} removes the capacity gauges from the registries it was bound to.
  */
 public final class MicrometerBinder implements MeterBinder, InferenceListener, AutoCloseable {
     /** The value of a tag that does not apply to a call (no error, no tier, an unset request tag). */
@@ -77,17 +76,24 @@ public final class MicrometerBinder implements MeterBinder, InferenceListener, A
     private static final String TOKEN_TYPE = "gen_ai.token.type";
     private static final String NS = OpenTelemetryListener.NS;
 
+    private static final String DURATION = "gen_ai.client.operation.duration";
+    private static final String TIME_TO_FIRST_CHUNK = "gen_ai.client.operation.time_to_first_chunk";
+    private static final String TOKEN_USAGE = "gen_ai.client.token.usage";
+
     private static final Tag CHAT = Tag.of(OPERATION_NAME, Facts.OPERATION);
-    private static final Tag INPUT = Tag.of(TOKEN_TYPE, "input");
-    private static final Tag OUTPUT = Tag.of(TOKEN_TYPE, "output");
+
+    /** How many kinds of call (and of attempt) keep their meters; more are looked up per call. */
+    private static final int MAX_CACHED_KINDS = 4096;
 
     private final List<String> tags;
     private final String[] tagNames;
     private final String[] tagKeys;
     private final CostLedger ledger;
     private final List<String> capacityProviders;
-    private final List<MeterRegistry> registries = new CopyOnWriteArrayList<>();
+    private final List<Bound> bound = new CopyOnWriteArrayList<>();
     private final List<Gauge> gauges = new CopyOnWriteArrayList<>();
+    private final Facts.BoundedCache<Facts.CallKey, CallTags> callTags =
+            new Facts.BoundedCache<>(MAX_CACHED_KINDS, this::callTags);
     /** Keys of this binder's state in each call's attributes. */
     private final Object firstChunkKey = new Object();
 
@@ -116,15 +122,17 @@ public final class MicrometerBinder implements MeterBinder, InferenceListener, A
 
     /**
      * Counts this binder's figures in {@code registry} too, from now on, and registers its capacity gauges
-     * there.
+     * there. Binding the same registry again does nothing.
      */
     @Override
-    public void bindTo(MeterRegistry registry) {
+    public synchronized void bindTo(MeterRegistry registry) {
         Objects.requireNonNull(registry, "registry");
-        if (registries.contains(registry)) {
-            return;
+        for (Bound b : bound) {
+            if (b.registry == registry) {
+                return;
+            }
         }
-        registries.add(registry);
+        bound.add(new Bound(registry));
         if (ledger == null) {
             return;
         }
@@ -148,11 +156,10 @@ public final class MicrometerBinder implements MeterBinder, InferenceListener, A
             String description,
             String providerId,
             Function<CapacityReport, BigDecimal> figure) {
-        CostLedger l = ledger;
         return Gauge.builder(
                         NS + "capacity." + part,
-                        l,
-                        x -> x.capacity(providerId)
+                        ledger,
+                        l -> l.capacity(providerId)
                                 .map(r -> figure.apply(r).doubleValue())
                                 .orElse(Double.NaN))
                 .description(description)
@@ -166,22 +173,16 @@ public final class MicrometerBinder implements MeterBinder, InferenceListener, A
 
     @Override
     public void onAttemptEnded(Call call, AttemptEnd attempt) {
-        if (registries.isEmpty()) {
+        if (bound.isEmpty()) {
             return;
         }
         Receipt r = attempt.receipt();
-        Tags t = Tags.of(
-                CHAT,
-                Tag.of(NS + "member", attempt.member()),
-                Tag.of(PROVIDER_NAME, r != null ? r.providerId() : attempt.member()),
-                Tag.of(NS + "attempt.outcome", attempt.succeeded() ? "succeeded" : "failed"),
-                Tag.of(ERROR_TYPE, attempt.succeeded() ? NONE : Facts.errorType(attempt.error())));
-        for (MeterRegistry registry : registries) {
-            Counter.builder(NS + "attempts")
-                    .description("Attempts sent to members, by outcome.")
-                    .tags(t)
-                    .register(registry)
-                    .increment();
+        AttemptKey key = new AttemptKey(
+                attempt.member(),
+                r != null ? r.providerId() : attempt.member(),
+                attempt.succeeded() ? null : Facts.errorType(attempt.error()));
+        for (Bound b : bound) {
+            b.attempts.get(key).increment();
         }
     }
 
@@ -192,49 +193,52 @@ public final class MicrometerBinder implements MeterBinder, InferenceListener, A
 
     @Override
     public void onSpillover(Call call, String primary, String reason) {
-        if (registries.isEmpty() || call.attributes().putIfAbsent(spilledKey, Boolean.TRUE) != null) {
+        if (bound.isEmpty() || call.attributes().putIfAbsent(spilledKey, Boolean.TRUE) != null) {
             return;
         }
         Tags t = Tags.of(CHAT, Tag.of(NS + "primary", primary));
-        for (MeterRegistry registry : registries) {
+        for (Bound b : bound) {
             Counter.builder(NS + "spillovers")
                     .description("Calls that spilled over from a full primary to its overflow members.")
                     .tags(t)
-                    .register(registry)
+                    .register(b.registry)
                     .increment();
         }
     }
 
     @Override
     public void onBudgetRefused(Call call, BudgetExceededException refusal) {
-        if (registries.isEmpty()) {
+        if (bound.isEmpty()) {
             return;
         }
         List<Tag> t = new ArrayList<>(2 + tagNames.length);
         t.add(CHAT);
         t.add(Tag.of(REQUEST_MODEL, call.request().model().orElse(NONE)));
-        addTags(t, call);
+        List<String> values = Facts.tagValues(call, tagNames);
+        for (int i = 0; i < tagNames.length; i++) {
+            t.add(Tag.of(tagKeys[i], orNone(values.get(i))));
+        }
         Tags all = Tags.of(t);
-        for (MeterRegistry registry : registries) {
+        for (Bound b : bound) {
             Counter.builder(NS + "budget.refusals")
                     .description("Calls that a spent budget refused.")
                     .tags(all)
-                    .register(registry)
+                    .register(b.registry)
                     .increment();
         }
     }
 
     @Override
     public void onCircuitChanged(CircuitChange change) {
-        if (registries.isEmpty() || !change.open()) {
+        if (bound.isEmpty() || !change.open()) {
             return;
         }
         Tags t = Tags.of(Tag.of(NS + "member", change.member()), Tag.of(NS + "client.id", change.clientId()));
-        for (MeterRegistry registry : registries) {
+        for (Bound b : bound) {
             Counter.builder(NS + "circuit.openings")
                     .description("Times a member's circuit breaker opened.")
                     .tags(t)
-                    .register(registry)
+                    .register(b.registry)
                     .increment();
         }
     }
@@ -242,24 +246,18 @@ public final class MicrometerBinder implements MeterBinder, InferenceListener, A
     @Override
     public void onCompleted(Call call, Receipt receipt) {
         Duration firstChunk = (Duration) call.attributes().remove(firstChunkKey);
-        if (registries.isEmpty()) {
+        if (bound.isEmpty()) {
             return;
         }
-        record(
-                call,
-                receipt,
-                receipt.providerId(),
-                receipt.model(),
-                Facts.server(receipt),
-                NONE,
-                firstChunk,
-                receipt.totalTime());
+        Facts.CallKey key = Facts.callKey(
+                call, receipt.providerId(), receipt.model(), Facts.server(receipt), receipt, null, tagNames);
+        record(key, receipt, firstChunk, receipt.totalTime());
     }
 
     @Override
     public void onFailed(Call call, InferenceException error) {
         Duration firstChunk = (Duration) call.attributes().remove(firstChunkKey);
-        if (registries.isEmpty()) {
+        if (bound.isEmpty()) {
             return;
         }
         Receipt receipt = error.partialReceipt().orElse(null);
@@ -272,118 +270,213 @@ public final class MicrometerBinder implements MeterBinder, InferenceListener, A
             Duration since = Duration.between(call.startedAt(), Instant.now());
             total = since.isNegative() ? Duration.ZERO : since;
         }
-        record(call, receipt, provider, "", Facts.server(error, receipt), Facts.errorType(error), firstChunk, total);
+        Facts.CallKey key = Facts.callKey(
+                call, provider, "", Facts.server(error, receipt), receipt, Facts.errorType(error), tagNames);
+        record(key, receipt, firstChunk, total);
     }
 
     /**
      * Records one call's figures in every registry.
      *
      * @param receipt the whole call's receipt (partial for a failure), or null when a failure has none
-     * @param responseModel the model that answered, empty for none
      */
-    private void record(
-            Call call,
-            Receipt receipt,
-            String provider,
-            String responseModel,
-            Facts.Server server,
-            String errorType,
-            Duration firstChunk,
-            Duration total) {
-        List<Tag> common = new ArrayList<>(6 + tagNames.length);
-        common.add(CHAT);
-        common.add(Tag.of(PROVIDER_NAME, provider));
-        common.add(Tag.of(REQUEST_MODEL, call.request().model().orElse(NONE)));
-        common.add(Tag.of(RESPONSE_MODEL, responseModel.isEmpty() ? NONE : responseModel));
-        common.add(Tag.of(SERVER_ADDRESS, server.known() ? server.address() : NONE));
-        common.add(Tag.of(SERVER_PORT, server.port() >= 0 ? Integer.toString(server.port()) : NONE));
-        addTags(common, call);
-        Tags genAi = Tags.of(common);
-        String kind = receipt == null ? NONE : Facts.kind(receipt.deploymentKind());
-        RouteFacts route = receipt == null ? RouteFacts.NONE : receipt.routeFacts();
-        Tags durationTags = genAi.and(
-                Tag.of(ERROR_TYPE, errorType),
-                Tag.of(NS + "deployment_kind", kind),
-                Tag.of(NS + "tier", route.tier().orElse(NONE)),
-                Tag.of(NS + "spilled_over", Boolean.toString(route.spilledOver())),
-                Tag.of(NS + "fell_back", Boolean.toString(route.fellBack())),
-                Tag.of(
-                        NS + "cold_start.observed",
-                        Boolean.toString(receipt != null && receipt.coldStart().observed())));
+    private void record(Facts.CallKey key, Receipt receipt, Duration firstChunk, Duration total) {
+        CallTags t = callTags.get(key);
         Duration ttfc = firstChunk != null
                 ? firstChunk
                 : receipt == null ? null : receipt.timeToFirstToken().orElse(null);
-        for (MeterRegistry registry : registries) {
-            Timer.builder("gen_ai.client.operation.duration")
-                    .description("GenAI operation duration.")
-                    .tags(durationTags)
-                    .register(registry)
-                    .record(total);
+        for (Bound b : bound) {
+            CallMeters m = b.calls(t);
+            m.duration.record(total);
             if (ttfc != null) {
-                Timer.builder("gen_ai.client.operation.time_to_first_chunk")
-                        .description("Time from the request to the first chunk of a streamed response.")
-                        .tags(genAi)
-                        .register(registry)
-                        .record(ttfc);
+                m.timeToFirstChunk().record(ttfc);
             }
             if (receipt == null) {
                 continue;
             }
             if (receipt.usage().totalTokens() > 0) {
-                tokens(registry, genAi.and(INPUT)).record(receipt.usage().inputTokens());
-                tokens(registry, genAi.and(OUTPUT)).record(receipt.usage().outputTokens());
+                m.tokensIn().record(receipt.usage().inputTokens());
+                m.tokensOut().record(receipt.usage().outputTokens());
             }
             if (receipt.cost().signum() > 0) {
-                Counter.builder(NS + "cost")
-                        .description("What calls cost, in US dollars (attempts that failed included).")
-                        .baseUnit("usd")
-                        .tags(genAi.and(
-                                Tag.of(NS + "deployment_kind", kind),
-                                Tag.of(NS + "cost_estimated", Boolean.toString(receipt.costEstimated()))))
-                        .register(registry)
-                        .increment(receipt.cost().doubleValue());
+                m.cost().increment(receipt.cost().doubleValue());
             }
             if (receipt.coldStart().observed() && receipt.coldStart().duration().isPresent()) {
-                Timer.builder(NS + "cold_start.duration")
-                        .description("How long the cold starts calls saw took.")
-                        .tags(genAi.and(NS + "deployment_kind", kind))
-                        .register(registry)
-                        .record(receipt.coldStart().duration().get());
+                m.coldStart().record(receipt.coldStart().duration().get());
             }
         }
     }
 
-    private static DistributionSummary tokens(MeterRegistry registry, Tags tags) {
-        return DistributionSummary.builder("gen_ai.client.token.usage")
-                .description("Number of input and output tokens used.")
-                .baseUnit("tokens")
-                .tags(tags)
-                .register(registry);
+    /** Builds the tags of one kind of call (see {@link CallTags}). */
+    private CallTags callTags(Facts.CallKey k) {
+        List<Tag> common = new ArrayList<>(6 + tagNames.length);
+        common.add(CHAT);
+        common.add(Tag.of(PROVIDER_NAME, k.provider()));
+        common.add(Tag.of(REQUEST_MODEL, orNone(k.requestModel())));
+        common.add(Tag.of(RESPONSE_MODEL, orNone(k.responseModel())));
+        common.add(Tag.of(SERVER_ADDRESS, k.server().known() ? k.server().address() : NONE));
+        common.add(Tag.of(
+                SERVER_PORT,
+                k.server().port() >= 0 ? Integer.toString(k.server().port()) : NONE));
+        for (int i = 0; i < tagNames.length; i++) {
+            common.add(Tag.of(tagKeys[i], orNone(k.tagValues().get(i))));
+        }
+        Tags genAi = Tags.of(common);
+        String kind = k.kind() == null ? NONE : Facts.kind(k.kind());
+        Tags duration = genAi.and(
+                Tag.of(ERROR_TYPE, k.errorType() == null ? NONE : k.errorType()),
+                Tag.of(NS + "deployment_kind", kind),
+                Tag.of(NS + "tier", orNone(k.tier())),
+                Tag.of(NS + "spilled_over", Boolean.toString(k.has(Facts.CallKey.SPILLED))),
+                Tag.of(NS + "fell_back", Boolean.toString(k.has(Facts.CallKey.FELL_BACK))),
+                Tag.of(NS + "cold_start.observed", Boolean.toString(k.has(Facts.CallKey.COLD_OBSERVED))));
+        return new CallTags(
+                genAi,
+                duration,
+                genAi.and(TOKEN_TYPE, "input"),
+                genAi.and(TOKEN_TYPE, "output"),
+                genAi.and(
+                        Tag.of(NS + "deployment_kind", kind),
+                        Tag.of(NS + "cost_estimated", Boolean.toString(k.has(Facts.CallKey.COST_ESTIMATED)))),
+                genAi.and(NS + "deployment_kind", kind));
     }
 
-    private void addTags(List<Tag> out, Call call) {
-        if (tagNames.length == 0) {
-            return;
-        }
-        Map<String, String> requestTags = call.request().options().tags();
-        for (int i = 0; i < tagNames.length; i++) {
-            String v = requestTags.get(tagNames[i]);
-            out.add(Tag.of(tagKeys[i], v == null || v.isEmpty() ? NONE : v));
-        }
+    private static String orNone(String v) {
+        return v == null || v.isEmpty() ? NONE : v;
     }
 
     /** Removes the capacity gauges from the registries this binder was bound to. Idempotent. */
     @Override
-    public void close() {
+    public synchronized void close() {
         for (Gauge g : gauges) {
-            for (MeterRegistry registry : registries) {
-                Meter removed = registry.remove(g);
-                if (removed != null) {
+            for (Bound b : bound) {
+                if (b.registry.remove(g) != null) {
                     break;
                 }
             }
         }
         gauges.clear();
+    }
+
+    /** The tags of one kind of call's meters, shared by every registry. */
+    private record CallTags(Tags genAi, Tags duration, Tags tokensIn, Tags tokensOut, Tags cost, Tags coldStart) {}
+
+    /** What an attempt's counter tags depend on; {@code errorType} null for one that succeeded. */
+    private record AttemptKey(String member, String provider, String errorType) {}
+
+    /** A registry this binder is bound to, with the meters it looked up there. */
+    private static final class Bound {
+        final MeterRegistry registry;
+        final Facts.BoundedCache<CallTags, CallMeters> calls;
+        final Facts.BoundedCache<AttemptKey, Counter> attempts;
+
+        Bound(MeterRegistry registry) {
+            this.registry = registry;
+            this.calls = new Facts.BoundedCache<>(MAX_CACHED_KINDS, t -> new CallMeters(registry, t));
+            this.attempts = new Facts.BoundedCache<>(
+                    MAX_CACHED_KINDS,
+                    k -> Counter.builder(NS + "attempts")
+                            .description("Attempts sent to members, by outcome.")
+                            .tags(Tags.of(
+                                    CHAT,
+                                    Tag.of(NS + "member", k.member()),
+                                    Tag.of(PROVIDER_NAME, k.provider()),
+                                    Tag.of(NS + "attempt.outcome", k.errorType() == null ? "succeeded" : "failed"),
+                                    Tag.of(ERROR_TYPE, k.errorType() == null ? NONE : k.errorType())))
+                            .register(registry));
+        }
+
+        CallMeters calls(CallTags t) {
+            return calls.get(t);
+        }
+    }
+
+    /**
+     * One kind of call's meters in one registry: the duration timer at once, the others when first recorded
+     * (so that a kind of call that never streams has no time-to-first-chunk timer, for instance).
+     */
+    private static final class CallMeters {
+        private final MeterRegistry registry;
+        private final CallTags tags;
+        final Timer duration;
+        private volatile Timer timeToFirstChunk;
+        private volatile DistributionSummary tokensIn;
+        private volatile DistributionSummary tokensOut;
+        private volatile Counter cost;
+        private volatile Timer coldStart;
+
+        CallMeters(MeterRegistry registry, CallTags tags) {
+            this.registry = registry;
+            this.tags = tags;
+            this.duration = Timer.builder(DURATION)
+                    .description("GenAI operation duration.")
+                    .tags(tags.duration())
+                    .register(registry);
+        }
+
+        // A race registers the same meter twice; the registry hands back the one it holds.
+        Timer timeToFirstChunk() {
+            Timer t = timeToFirstChunk;
+            if (t == null) {
+                t = Timer.builder(TIME_TO_FIRST_CHUNK)
+                        .description("Time from the request to the first chunk of a streamed response.")
+                        .tags(tags.genAi())
+                        .register(registry);
+                timeToFirstChunk = t;
+            }
+            return t;
+        }
+
+        DistributionSummary tokensIn() {
+            DistributionSummary s = tokensIn;
+            if (s == null) {
+                s = tokens(tags.tokensIn());
+                tokensIn = s;
+            }
+            return s;
+        }
+
+        DistributionSummary tokensOut() {
+            DistributionSummary s = tokensOut;
+            if (s == null) {
+                s = tokens(tags.tokensOut());
+                tokensOut = s;
+            }
+            return s;
+        }
+
+        private DistributionSummary tokens(Tags t) {
+            return DistributionSummary.builder(TOKEN_USAGE)
+                    .description("Number of input and output tokens used.")
+                    .baseUnit("tokens")
+                    .tags(t)
+                    .register(registry);
+        }
+
+        Counter cost() {
+            Counter c = cost;
+            if (c == null) {
+                c = Counter.builder(NS + "cost")
+                        .description("What calls cost, in US dollars (attempts that failed included).")
+                        .baseUnit("usd")
+                        .tags(tags.cost())
+                        .register(registry);
+                cost = c;
+            }
+            return c;
+        }
+
+        Timer coldStart() {
+            Timer t = coldStart;
+            if (t == null) {
+                t = Timer.builder(NS + "cold_start.duration")
+                        .description("How long the cold starts calls saw took.")
+                        .tags(tags.coldStart())
+                        .register(registry);
+                coldStart = t;
+            }
+            return t;
+        }
     }
 
     /** Builds a {@link MicrometerBinder}. Not thread-safe. */

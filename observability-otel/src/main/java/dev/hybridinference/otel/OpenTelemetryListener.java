@@ -19,6 +19,7 @@ import io.opentelemetry.api.metrics.LongCounter;
 import io.opentelemetry.api.metrics.LongHistogram;
 import io.opentelemetry.api.metrics.Meter;
 import io.opentelemetry.api.metrics.MeterBuilder;
+import io.opentelemetry.api.metrics.MeterProvider;
 import io.opentelemetry.api.metrics.ObservableDoubleMeasurement;
 import io.opentelemetry.api.trace.Span;
 import io.opentelemetry.api.trace.SpanBuilder;
@@ -26,6 +27,7 @@ import io.opentelemetry.api.trace.SpanKind;
 import io.opentelemetry.api.trace.StatusCode;
 import io.opentelemetry.api.trace.Tracer;
 import io.opentelemetry.api.trace.TracerBuilder;
+import io.opentelemetry.api.trace.TracerProvider;
 import io.opentelemetry.context.Context;
 import java.time.Duration;
 import java.time.Instant;
@@ -180,10 +182,15 @@ public final class OpenTelemetryListener implements InferenceListener, AutoClose
     static final List<Long> TOKEN_BUCKETS = List.of(
             1L, 4L, 16L, 64L, 256L, 1024L, 4096L, 16384L, 65536L, 262144L, 1048576L, 4194304L, 16777216L, 67108864L);
 
-    private static final Attributes SUCCEEDED = Attributes.of(ATTEMPT_OUTCOME, "succeeded");
-    private static final Attributes FAILED = Attributes.of(ATTEMPT_OUTCOME, "failed");
+    /** How many kinds of call (and of attempt) keep their attribute sets built; more are built per call. */
+    private static final int MAX_CACHED_KINDS = 4096;
 
     private final Tracer tracer;
+    /** Whether spans go anywhere: false over a no-op tracer provider, and then no span is started. */
+    private final boolean tracing;
+    /** Whether metrics go anywhere: false over a no-op meter provider, and then nothing is recorded. */
+    private final boolean metering;
+
     private final boolean attemptSpans;
     private final List<String> tags;
     private final String[] tagNames;
@@ -202,6 +209,10 @@ public final class OpenTelemetryListener implements InferenceListener, AutoClose
     private final LongCounter circuitOpenings;
     private final BatchCallback capacity;
     private final AtomicBoolean closed = new AtomicBoolean();
+    private final Facts.BoundedCache<Facts.CallKey, CallAttributes> callAttributes =
+            new Facts.BoundedCache<>(MAX_CACHED_KINDS, this::callAttributes);
+    private final Facts.BoundedCache<AttemptKey, Attributes> attemptAttributes =
+            new Facts.BoundedCache<>(MAX_CACHED_KINDS, OpenTelemetryListener::attemptAttributes);
 
     private OpenTelemetryListener(Builder b) {
         OpenTelemetry otel = b.openTelemetry != null ? b.openTelemetry : GlobalOpenTelemetry.get();
@@ -214,6 +225,10 @@ public final class OpenTelemetryListener implements InferenceListener, AutoClose
         }
         this.tracer = tb.build();
         Meter meter = mb.build();
+        // The no-op providers are singletons (a global instance nobody set hands them out too): over them the
+        // listener does nothing per call, rather than build attributes that go nowhere.
+        this.tracing = otel.getTracerProvider() != TracerProvider.noop();
+        this.metering = otel.getMeterProvider() != MeterProvider.noop();
         this.attemptSpans = b.attemptSpans;
         this.tags = b.tags;
         this.tagNames = b.tags.toArray(new String[0]);
@@ -326,44 +341,57 @@ public final class OpenTelemetryListener implements InferenceListener, AutoClose
 
     @Override
     public void onCallStarted(Call call) {
+        if (!tracing) {
+            if (metering) {
+                call.attributes().put(stateKey, new State(Span.getInvalid(), null));
+            }
+            return;
+        }
         ChatRequest request = call.request();
         String model = request.model().orElse("");
+        // Everything known at the start goes on the builder, where a sampler can read it.
         SpanBuilder b = tracer.spanBuilder(model.isEmpty() ? Facts.OPERATION : Facts.OPERATION + " " + model)
                 .setSpanKind(SpanKind.CLIENT)
-                .setAttribute(OPERATION_NAME, Facts.OPERATION);
+                .setAttribute(OPERATION_NAME, Facts.OPERATION)
+                .setAttribute(CALL_ID, call.id())
+                .setAttribute(CLIENT_ID, call.clientId())
+                .setAttribute(STREAMED, call.streamed());
         if (!model.isEmpty()) {
             b.setAttribute(REQUEST_MODEL, model);
         }
-        Span span = b.startSpan();
-        if (span.isRecording()) {
-            if (request.maxTokens().isPresent()) {
-                span.setAttribute(REQUEST_MAX_TOKENS, (long) request.maxTokens().getAsInt());
-            }
-            if (request.temperature().isPresent()) {
-                span.setAttribute(REQUEST_TEMPERATURE, request.temperature().getAsDouble());
-            }
-            if (request.topP().isPresent()) {
-                span.setAttribute(REQUEST_TOP_P, request.topP().getAsDouble());
-            }
-            request.options().sessionId().ifPresent(s -> span.setAttribute(CONVERSATION_ID, s));
-            span.setAttribute(CALL_ID, call.id());
-            span.setAttribute(CLIENT_ID, call.clientId());
-            span.setAttribute(STREAMED, call.streamed());
+        if (request.maxTokens().isPresent()) {
+            b.setAttribute(REQUEST_MAX_TOKENS, (long) request.maxTokens().getAsInt());
+        }
+        if (request.temperature().isPresent()) {
+            b.setAttribute(REQUEST_TEMPERATURE, request.temperature().getAsDouble());
+        }
+        if (request.topP().isPresent()) {
+            b.setAttribute(REQUEST_TOP_P, request.topP().getAsDouble());
+        }
+        String session = request.options().sessionId().orElse(null);
+        if (session != null) {
+            b.setAttribute(CONVERSATION_ID, session);
+        }
+        if (tagNames.length > 0) {
             Map<String, String> requestTags = request.options().tags();
             for (int i = 0; i < tagNames.length; i++) {
                 String v = requestTags.get(tagNames[i]);
                 if (v != null) {
-                    span.setAttribute(tagKeys.get(i), v);
+                    b.setAttribute(tagKeys.get(i), v);
                 }
             }
         }
+        Span span = b.startSpan();
         call.attributes().put(stateKey, new State(span, Context.current().with(span)));
     }
 
     @Override
     public void onAttemptStarted(Call call, AttemptStart attempt) {
+        if (!tracing || !attemptSpans) {
+            return;
+        }
         State s = state(call);
-        if (s == null || !attemptSpans) {
+        if (s == null) {
             return;
         }
         SpanBuilder b = tracer.spanBuilder("attempt " + attempt.member())
@@ -388,16 +416,14 @@ public final class OpenTelemetryListener implements InferenceListener, AutoClose
     public void onAttemptEnded(Call call, AttemptEnd attempt) {
         Receipt r = attempt.receipt();
         InferenceException error = attempt.error();
-        AttributesBuilder counted = (error == null ? SUCCEEDED : FAILED)
-                .toBuilder()
-                        .put(OPERATION_NAME, Facts.OPERATION)
-                        .put(MEMBER, attempt.member())
-                        .put(PROVIDER_NAME, r != null ? r.providerId() : attempt.member());
-        if (error != null) {
-            counted.put(ERROR_TYPE, Facts.errorType(error));
+        String provider = r != null ? r.providerId() : attempt.member();
+        String errorType = error == null ? null : Facts.errorType(error);
+        if (metering) {
+            attempts.add(1, attemptAttributes.get(new AttemptKey(attempt.member(), provider, errorType)));
         }
-        attempts.add(1, counted.build());
-
+        if (!tracing) {
+            return;
+        }
         State s = state(call);
         if (s == null) {
             return;
@@ -408,7 +434,7 @@ public final class OpenTelemetryListener implements InferenceListener, AutoClose
         }
         s.attempt = null;
         if (span.isRecording()) {
-            span.setAttribute(PROVIDER_NAME, r != null ? r.providerId() : attempt.member());
+            span.setAttribute(PROVIDER_NAME, provider);
             Facts.Server server = error != null ? Facts.server(error, r) : Facts.server(r);
             if (server.known()) {
                 span.setAttribute(SERVER_ADDRESS, server.address());
@@ -429,7 +455,7 @@ public final class OpenTelemetryListener implements InferenceListener, AutoClose
                 span.setAttribute(COLD_OBSERVED, r.coldStart().observed());
             }
             if (error != null) {
-                span.setAttribute(ERROR_TYPE, Facts.errorType(error));
+                span.setAttribute(ERROR_TYPE, errorType);
                 span.setStatus(StatusCode.ERROR, error.getMessage());
             }
         }
@@ -456,7 +482,9 @@ public final class OpenTelemetryListener implements InferenceListener, AutoClose
                 s.span.addEvent(NS + "spillover", Attributes.of(PRIMARY, primary, REASON, reason));
             }
         }
-        spillovers.add(1, Attributes.of(OPERATION_NAME, Facts.OPERATION, PRIMARY, primary));
+        if (metering) {
+            spillovers.add(1, Attributes.of(OPERATION_NAME, Facts.OPERATION, PRIMARY, primary));
+        }
     }
 
     @Override
@@ -465,130 +493,11 @@ public final class OpenTelemetryListener implements InferenceListener, AutoClose
         if (s != null && s.span.isRecording()) {
             s.span.addEvent(NS + "budget_refused", Attributes.of(REASON, refusal.getMessage()));
         }
-        AttributesBuilder a = Attributes.builder().put(OPERATION_NAME, Facts.OPERATION);
-        call.request().model().ifPresent(m -> a.put(REQUEST_MODEL, m));
-        putTags(a, call);
-        budgetRefusals.add(1, a.build());
-    }
-
-    @Override
-    public void onCircuitChanged(CircuitChange change) {
-        if (change.open()) {
-            circuitOpenings.add(1, Attributes.of(MEMBER, change.member(), CLIENT_ID, change.clientId()));
-        }
-    }
-
-    @Override
-    public void onCompleted(Call call, Receipt receipt) {
-        State s = (State) call.attributes().remove(stateKey);
-        Facts.Server server = Facts.server(receipt);
-        Attributes genAi = genAi(call, receipt.providerId(), receipt.model(), server);
-        RouteFacts route = receipt.routeFacts();
-        AttributesBuilder d = genAi.toBuilder()
-                .put(DEPLOYMENT_KIND, Facts.kind(receipt.deploymentKind()))
-                .put(SPILLED_OVER, route.spilledOver())
-                .put(FELL_BACK, route.fellBack())
-                .put(COLD_OBSERVED, receipt.coldStart().observed());
-        route.tier().ifPresent(t -> d.put(TIER, t));
-        duration.record(Facts.seconds(receipt.totalTime()), d.build());
-        recordCommon(genAi, receipt, s);
-        if (s != null) {
-            endCall(s, receipt, server, null);
-        }
-    }
-
-    @Override
-    public void onFailed(Call call, InferenceException error) {
-        State s = (State) call.attributes().remove(stateKey);
-        Receipt receipt = error.partialReceipt().orElse(null);
-        String provider =
-                receipt != null ? receipt.providerId() : error.providerId().orElse(call.clientId());
-        Facts.Server server = Facts.server(error, receipt);
-        Attributes genAi = genAi(call, provider, "", server);
-        String errorType = Facts.errorType(error);
-        AttributesBuilder d = genAi.toBuilder().put(ERROR_TYPE, errorType);
-        Duration total;
-        if (receipt != null) {
-            RouteFacts route = receipt.routeFacts();
-            d.put(DEPLOYMENT_KIND, Facts.kind(receipt.deploymentKind()))
-                    .put(SPILLED_OVER, route.spilledOver())
-                    .put(FELL_BACK, route.fellBack())
-                    .put(COLD_OBSERVED, receipt.coldStart().observed());
-            route.tier().ifPresent(t -> d.put(TIER, t));
-            total = receipt.totalTime();
-        } else {
-            Duration since = Duration.between(call.startedAt(), Instant.now());
-            total = since.isNegative() ? Duration.ZERO : since;
-        }
-        duration.record(Facts.seconds(total), d.build());
-        if (receipt != null) {
-            recordCommon(genAi, receipt, s);
-        } else if (s != null && s.timeToFirstChunk != null) {
-            timeToFirstChunk.record(Facts.seconds(s.timeToFirstChunk), genAi);
-        }
-        if (s != null) {
-            endCall(s, receipt, server, error);
-        }
-    }
-
-    /** Tokens, time to first chunk, cost and cold start: the recordings a success and a failure share. */
-    private void recordCommon(Attributes genAi, Receipt receipt, State s) {
-        if (receipt.usage().totalTokens() > 0) {
-            tokens.record(
-                    receipt.usage().inputTokens(),
-                    genAi.toBuilder().put(TOKEN_TYPE, "input").build());
-            tokens.record(
-                    receipt.usage().outputTokens(),
-                    genAi.toBuilder().put(TOKEN_TYPE, "output").build());
-        }
-        Duration ttfc = s != null && s.timeToFirstChunk != null
-                ? s.timeToFirstChunk
-                : receipt.timeToFirstToken().orElse(null);
-        if (ttfc != null) {
-            timeToFirstChunk.record(Facts.seconds(ttfc), genAi);
-        }
-        String kind = Facts.kind(receipt.deploymentKind());
-        if (receipt.cost().signum() > 0) {
-            cost.add(
-                    receipt.cost().doubleValue(),
-                    genAi.toBuilder()
-                            .put(DEPLOYMENT_KIND, kind)
-                            .put(COST_ESTIMATED, receipt.costEstimated())
-                            .build());
-        }
-        if (receipt.coldStart().observed() && receipt.coldStart().duration().isPresent()) {
-            coldStartDuration.record(
-                    Facts.seconds(receipt.coldStart().duration().get()),
-                    genAi.toBuilder().put(DEPLOYMENT_KIND, kind).build());
-        }
-    }
-
-    /**
-     * The attributes every per-call metric shares: the GenAI ones and the allow-listed tags.
-     *
-     * @param responseModel the model that answered; empty for none (a failure)
-     */
-    private Attributes genAi(Call call, String provider, String responseModel, Facts.Server server) {
-        AttributesBuilder a =
-                Attributes.builder().put(OPERATION_NAME, Facts.OPERATION).put(PROVIDER_NAME, provider);
-        call.request().model().ifPresent(m -> a.put(REQUEST_MODEL, m));
-        if (!responseModel.isEmpty()) {
-            a.put(RESPONSE_MODEL, responseModel);
-        }
-        if (server.known()) {
-            a.put(SERVER_ADDRESS, server.address());
-            if (server.port() >= 0) {
-                a.put(SERVER_PORT, (long) server.port());
-            }
-        }
-        putTags(a, call);
-        return a.build();
-    }
-
-    private void putTags(AttributesBuilder a, Call call) {
-        if (tagNames.length == 0) {
+        if (!metering) {
             return;
         }
+        AttributesBuilder a = Attributes.builder().put(OPERATION_NAME, Facts.OPERATION);
+        call.request().model().ifPresent(m -> a.put(REQUEST_MODEL, m));
         Map<String, String> requestTags = call.request().options().tags();
         for (int i = 0; i < tagNames.length; i++) {
             String v = requestTags.get(tagNames[i]);
@@ -596,6 +505,143 @@ public final class OpenTelemetryListener implements InferenceListener, AutoClose
                 a.put(tagKeys.get(i), v);
             }
         }
+        budgetRefusals.add(1, a.build());
+    }
+
+    @Override
+    public void onCircuitChanged(CircuitChange change) {
+        if (metering && change.open()) {
+            circuitOpenings.add(1, Attributes.of(MEMBER, change.member(), CLIENT_ID, change.clientId()));
+        }
+    }
+
+    @Override
+    public void onCompleted(Call call, Receipt receipt) {
+        State s = (State) call.attributes().remove(stateKey);
+        if (s == null) {
+            return; // nothing to record to, or the call started before this listener
+        }
+        Facts.Server server = Facts.server(receipt);
+        if (metering) {
+            CallAttributes a = callAttributes.get(
+                    Facts.callKey(call, receipt.providerId(), receipt.model(), server, receipt, null, tagNames));
+            duration.record(Facts.seconds(receipt.totalTime()), a.duration);
+            recordCommon(a, receipt, s);
+        }
+        endCall(s, receipt, server, null);
+    }
+
+    @Override
+    public void onFailed(Call call, InferenceException error) {
+        State s = (State) call.attributes().remove(stateKey);
+        if (s == null) {
+            return;
+        }
+        Receipt receipt = error.partialReceipt().orElse(null);
+        Facts.Server server = Facts.server(error, receipt);
+        if (metering) {
+            String provider =
+                    receipt != null ? receipt.providerId() : error.providerId().orElse(call.clientId());
+            CallAttributes a = callAttributes.get(
+                    Facts.callKey(call, provider, "", server, receipt, Facts.errorType(error), tagNames));
+            Duration total;
+            if (receipt != null) {
+                total = receipt.totalTime();
+            } else {
+                Duration since = Duration.between(call.startedAt(), Instant.now());
+                total = since.isNegative() ? Duration.ZERO : since;
+            }
+            duration.record(Facts.seconds(total), a.duration);
+            if (receipt != null) {
+                recordCommon(a, receipt, s);
+            } else if (s.timeToFirstChunk != null) {
+                timeToFirstChunk.record(Facts.seconds(s.timeToFirstChunk), a.genAi);
+            }
+        }
+        endCall(s, receipt, server, error);
+    }
+
+    /** Tokens, time to first chunk, cost and cold start: the recordings a success and a failure share. */
+    private void recordCommon(CallAttributes a, Receipt receipt, State s) {
+        if (receipt.usage().totalTokens() > 0) {
+            tokens.record(receipt.usage().inputTokens(), a.tokensIn);
+            tokens.record(receipt.usage().outputTokens(), a.tokensOut);
+        }
+        Duration ttfc = s.timeToFirstChunk != null
+                ? s.timeToFirstChunk
+                : receipt.timeToFirstToken().orElse(null);
+        if (ttfc != null) {
+            timeToFirstChunk.record(Facts.seconds(ttfc), a.genAi);
+        }
+        if (receipt.cost().signum() > 0) {
+            cost.add(receipt.cost().doubleValue(), a.cost);
+        }
+        if (receipt.coldStart().observed() && receipt.coldStart().duration().isPresent()) {
+            coldStartDuration.record(
+                    Facts.seconds(receipt.coldStart().duration().get()), a.coldStart);
+        }
+    }
+
+    /** Builds the attribute sets of one kind of call (see {@link CallAttributes}). */
+    private CallAttributes callAttributes(Facts.CallKey k) {
+        AttributesBuilder b =
+                Attributes.builder().put(OPERATION_NAME, Facts.OPERATION).put(PROVIDER_NAME, k.provider());
+        if (k.requestModel() != null) {
+            b.put(REQUEST_MODEL, k.requestModel());
+        }
+        if (k.responseModel() != null) {
+            b.put(RESPONSE_MODEL, k.responseModel());
+        }
+        if (k.server().known()) {
+            b.put(SERVER_ADDRESS, k.server().address());
+            if (k.server().port() >= 0) {
+                b.put(SERVER_PORT, (long) k.server().port());
+            }
+        }
+        for (int i = 0; i < tagNames.length; i++) {
+            String v = k.tagValues().get(i);
+            if (v != null) {
+                b.put(tagKeys.get(i), v);
+            }
+        }
+        Attributes genAi = b.build();
+        AttributesBuilder d = genAi.toBuilder();
+        AttributesBuilder c = genAi.toBuilder();
+        AttributesBuilder cold = genAi.toBuilder();
+        if (k.errorType() != null) {
+            d.put(ERROR_TYPE, k.errorType());
+        }
+        if (k.kind() != null) {
+            String kind = Facts.kind(k.kind());
+            d.put(DEPLOYMENT_KIND, kind)
+                    .put(SPILLED_OVER, k.has(Facts.CallKey.SPILLED))
+                    .put(FELL_BACK, k.has(Facts.CallKey.FELL_BACK))
+                    .put(COLD_OBSERVED, k.has(Facts.CallKey.COLD_OBSERVED));
+            if (k.tier() != null) {
+                d.put(TIER, k.tier());
+            }
+            c.put(DEPLOYMENT_KIND, kind).put(COST_ESTIMATED, k.has(Facts.CallKey.COST_ESTIMATED));
+            cold.put(DEPLOYMENT_KIND, kind);
+        }
+        return new CallAttributes(
+                genAi,
+                d.build(),
+                genAi.toBuilder().put(TOKEN_TYPE, "input").build(),
+                genAi.toBuilder().put(TOKEN_TYPE, "output").build(),
+                c.build(),
+                cold.build());
+    }
+
+    private static Attributes attemptAttributes(AttemptKey k) {
+        AttributesBuilder b = Attributes.builder()
+                .put(OPERATION_NAME, Facts.OPERATION)
+                .put(MEMBER, k.member())
+                .put(PROVIDER_NAME, k.provider())
+                .put(ATTEMPT_OUTCOME, k.errorType() == null ? "succeeded" : "failed");
+        if (k.errorType() != null) {
+            b.put(ERROR_TYPE, k.errorType());
+        }
+        return b.build();
     }
 
     /** Completes the call's span from its receipt (partial for a failure) and ends it. */
@@ -606,44 +652,46 @@ public final class OpenTelemetryListener implements InferenceListener, AutoClose
             open.end();
         }
         Span span = s.span;
-        if (span.isRecording()) {
-            if (receipt != null) {
-                span.setAttribute(PROVIDER_NAME, receipt.providerId());
-                if (error == null && !receipt.model().isEmpty()) {
-                    span.setAttribute(RESPONSE_MODEL, receipt.model());
-                }
-                if (receipt.usage().totalTokens() > 0) {
-                    span.setAttribute(INPUT_TOKENS, receipt.usage().inputTokens());
-                    span.setAttribute(OUTPUT_TOKENS, receipt.usage().outputTokens());
-                }
-                RouteFacts route = receipt.routeFacts();
-                span.setAttribute(DEPLOYMENT_KIND, Facts.kind(receipt.deploymentKind()));
-                route.tier().ifPresent(t -> span.setAttribute(TIER, t));
-                span.setAttribute(SPILLED_OVER, route.spilledOver() || s.spilled);
-                span.setAttribute(FELL_BACK, route.fellBack());
-                span.setAttribute(COLD_PREDICTED, receipt.coldStart().predicted());
-                span.setAttribute(COLD_OBSERVED, receipt.coldStart().observed());
-                receipt.coldStart().duration().ifPresent(d -> span.setAttribute(COLD_DURATION, Facts.seconds(d)));
-                span.setAttribute(ATTEMPTS, (long) Facts.attemptsSent(receipt));
-                span.setAttribute(COST, receipt.cost().doubleValue());
-                span.setAttribute(COST_ESTIMATED, receipt.costEstimated());
-            } else if (error != null) {
-                error.providerId().ifPresent(p -> span.setAttribute(PROVIDER_NAME, p));
+        if (!span.isRecording()) {
+            span.end();
+            return;
+        }
+        if (receipt != null) {
+            span.setAttribute(PROVIDER_NAME, receipt.providerId());
+            if (error == null && !receipt.model().isEmpty()) {
+                span.setAttribute(RESPONSE_MODEL, receipt.model());
             }
-            if (server.known()) {
-                span.setAttribute(SERVER_ADDRESS, server.address());
-                if (server.port() >= 0) {
-                    span.setAttribute(SERVER_PORT, (long) server.port());
-                }
+            if (receipt.usage().totalTokens() > 0) {
+                span.setAttribute(INPUT_TOKENS, receipt.usage().inputTokens());
+                span.setAttribute(OUTPUT_TOKENS, receipt.usage().outputTokens());
             }
-            Duration ttfc = s.timeToFirstChunk;
-            if (ttfc != null) {
-                span.setAttribute(TIME_TO_FIRST_CHUNK, Facts.seconds(ttfc));
+            RouteFacts route = receipt.routeFacts();
+            span.setAttribute(DEPLOYMENT_KIND, Facts.kind(receipt.deploymentKind()));
+            route.tier().ifPresent(t -> span.setAttribute(TIER, t));
+            span.setAttribute(SPILLED_OVER, route.spilledOver() || s.spilled);
+            span.setAttribute(FELL_BACK, route.fellBack());
+            span.setAttribute(COLD_PREDICTED, receipt.coldStart().predicted());
+            span.setAttribute(COLD_OBSERVED, receipt.coldStart().observed());
+            receipt.coldStart().duration().ifPresent(d -> span.setAttribute(COLD_DURATION, Facts.seconds(d)));
+            span.setAttribute(ATTEMPTS, (long) Facts.attemptsSent(receipt));
+            span.setAttribute(COST, receipt.cost().doubleValue());
+            span.setAttribute(COST_ESTIMATED, receipt.costEstimated());
+        } else if (error != null) {
+            error.providerId().ifPresent(p -> span.setAttribute(PROVIDER_NAME, p));
+        }
+        if (server.known()) {
+            span.setAttribute(SERVER_ADDRESS, server.address());
+            if (server.port() >= 0) {
+                span.setAttribute(SERVER_PORT, (long) server.port());
             }
-            if (error != null) {
-                span.setAttribute(ERROR_TYPE, Facts.errorType(error));
-                span.setStatus(StatusCode.ERROR, error.getMessage());
-            }
+        }
+        Duration ttfc = s.timeToFirstChunk;
+        if (ttfc != null) {
+            span.setAttribute(TIME_TO_FIRST_CHUNK, Facts.seconds(ttfc));
+        }
+        if (error != null) {
+            span.setAttribute(ERROR_TYPE, Facts.errorType(error));
+            span.setStatus(StatusCode.ERROR, error.getMessage());
         }
         span.end();
     }
@@ -660,10 +708,27 @@ public final class OpenTelemetryListener implements InferenceListener, AutoClose
         }
     }
 
+    /**
+     * The attribute sets of one kind of call: the GenAI ones with the allow-listed tags ({@code genAi}, also
+     * those of the time to first chunk), and those of the duration, the two token counts, the cost and the
+     * cold start.
+     */
+    private record CallAttributes(
+            Attributes genAi,
+            Attributes duration,
+            Attributes tokensIn,
+            Attributes tokensOut,
+            Attributes cost,
+            Attributes coldStart) {}
+
+    /** What an attempt's counter attributes depend on; {@code errorType} null for one that succeeded. */
+    private record AttemptKey(String member, String provider, String errorType) {}
+
     /** What this listener keeps across one call's events, in the call's attributes. */
     private static final class State {
+        /** The call's span; the invalid span when nothing is traced. */
         final Span span;
-        /** The context with the call's span, the parent of its attempts' spans. */
+        /** The context with the call's span, the parent of its attempts' spans; null when nothing is traced. */
         final Context context;
 
         volatile Span attempt;

@@ -262,6 +262,50 @@ class MicrometerBinderTest {
     }
 
     @Test
+    void callsOfOneKindShareTheirMetersAndEachListedTagValueHasItsOwn() {
+        ChatRequest beta = request().toBuilder()
+                .options(RequestOptions.builder().tag("tenant", "beta").build())
+                .build();
+        try (HybridClient c =
+                client().member("main", TestMember.perToken("main")).build()) {
+            c.chat(request());
+            c.chat(request());
+            c.chat(beta);
+        }
+        assertThat(registry.get("gen_ai.client.operation.duration").timers()).hasSize(2);
+        assertThat(registry.get("gen_ai.client.operation.duration")
+                        .tag("hybrid_inference.tag.tenant", "acme")
+                        .timer()
+                        .count())
+                .isEqualTo(2);
+        assertThat(registry.get("hybrid_inference.cost")
+                        .tag("hybrid_inference.tag.tenant", "beta")
+                        .counter()
+                        .count())
+                .isCloseTo(0.00002, within(1e-12));
+        assertThat(registry.get("gen_ai.client.token.usage")
+                        .tag("gen_ai.token.type", "input")
+                        .tag("hybrid_inference.tag.tenant", "acme")
+                        .summary()
+                        .totalAmount())
+                .isEqualTo(20);
+    }
+
+    @Test
+    void twoRegistriesBothCount() {
+        SimpleMeterRegistry second = new SimpleMeterRegistry();
+        binder.bindTo(second);
+        try (HybridClient c =
+                client().member("main", TestMember.perToken("main")).build()) {
+            c.chat(request());
+        }
+        assertThat(registry.get("gen_ai.client.operation.duration").timer().count())
+                .isEqualTo(1);
+        assertThat(second.get("gen_ai.client.operation.duration").timer().count())
+                .isEqualTo(1);
+    }
+
+    @Test
     void eventsBeforeBindingAreNotCounted() {
         MicrometerBinder unbound = MicrometerBinder.builder().build();
         try (HybridClient c = HybridClient.builder()

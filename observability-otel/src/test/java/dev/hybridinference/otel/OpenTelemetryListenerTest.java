@@ -10,6 +10,7 @@ import dev.hybridinference.core.ChatRequest;
 import dev.hybridinference.core.ChatResponse;
 import dev.hybridinference.core.ChatStream;
 import dev.hybridinference.core.DeploymentKind;
+import dev.hybridinference.core.InferenceListener;
 import dev.hybridinference.core.InvalidRequestException;
 import dev.hybridinference.core.Pricing;
 import dev.hybridinference.core.ProviderUnavailableException;
@@ -22,12 +23,16 @@ import dev.hybridinference.core.routing.MemberOptions;
 import dev.hybridinference.core.routing.RetryPolicy;
 import dev.hybridinference.core.routing.StandardRoutingPolicy;
 import dev.hybridinference.core.spi.VirtualTime;
+import io.opentelemetry.api.OpenTelemetry;
 import io.opentelemetry.api.common.AttributeKey;
 import io.opentelemetry.api.common.Attributes;
+import io.opentelemetry.api.metrics.MeterProvider;
 import io.opentelemetry.api.trace.Span;
 import io.opentelemetry.api.trace.SpanKind;
 import io.opentelemetry.api.trace.StatusCode;
+import io.opentelemetry.api.trace.TracerProvider;
 import io.opentelemetry.context.Scope;
+import io.opentelemetry.context.propagation.ContextPropagators;
 import io.opentelemetry.sdk.metrics.data.DoublePointData;
 import io.opentelemetry.sdk.metrics.data.HistogramPointData;
 import io.opentelemetry.sdk.metrics.data.LongPointData;
@@ -547,6 +552,104 @@ class OpenTelemetryListenerTest {
         DoublePointData p = points.iterator().next();
         assertThat(p.getAttributes().get(OpenTelemetryListener.PROVIDER_NAME)).isEqualTo("vllm");
         return p.getValue();
+    }
+
+    /** Records how many entries listeners had put in each call's attributes when it started. */
+    private static final class AttributeProbe implements InferenceListener {
+        final List<Integer> sizes = new ArrayList<>();
+
+        @Override
+        public void onCallStarted(Call call) {
+            sizes.add(call.attributes().size());
+        }
+    }
+
+    @Test
+    void overANoOpOpenTelemetryTheListenerKeepsNothingPerCall() {
+        AttributeProbe probe = new AttributeProbe();
+        OpenTelemetryListener noop = OpenTelemetryListener.builder()
+                .openTelemetry(OpenTelemetry.noop())
+                .metricTags("tenant")
+                .build();
+        try (HybridClient c = HybridClient.builder()
+                .listener(noop)
+                .listener(probe)
+                .member("main", TestMember.perToken("main"))
+                .build()) {
+            c.chat(request());
+        }
+        try (HybridClient c = HybridClient.builder()
+                .listener(listener)
+                .listener(probe)
+                .member("main", TestMember.perToken("main"))
+                .build()) {
+            c.chat(request());
+        }
+        assertThat(probe.sizes).containsExactly(0, 1);
+    }
+
+    @Test
+    void withMetricsOnlyCallsAreMeteredAndNoSpanIsStarted() {
+        OpenTelemetry metricsOnly = new OpenTelemetry() {
+            @Override
+            public TracerProvider getTracerProvider() {
+                return TracerProvider.noop();
+            }
+
+            @Override
+            public MeterProvider getMeterProvider() {
+                return telemetry.sdk.getMeterProvider();
+            }
+
+            @Override
+            public ContextPropagators getPropagators() {
+                return ContextPropagators.noop();
+            }
+        };
+        OpenTelemetryListener l =
+                OpenTelemetryListener.builder().openTelemetry(metricsOnly).build();
+        try (HybridClient c = HybridClient.builder()
+                        .listener(l)
+                        .member("main", TestMember.perToken("main"))
+                        .build();
+                ChatStream s = c.stream(request())) {
+            while (s.hasNext()) {
+                s.next();
+            }
+        }
+        assertThat(telemetry.spans()).isEmpty();
+        Map<String, MetricData> metrics = telemetry.metrics();
+        assertThat(onlyHistogramPoint(metrics.get("gen_ai.client.operation.duration"))
+                        .getCount())
+                .isEqualTo(1);
+        assertThat(onlyHistogramPoint(metrics.get("gen_ai.client.operation.time_to_first_chunk"))
+                        .getCount())
+                .isEqualTo(1);
+    }
+
+    @Test
+    void callsOfOneKindShareAPointAndEachListedTagValueHasItsOwn() {
+        ChatRequest beta = request().toBuilder()
+                .options(RequestOptions.builder().tag("tenant", "beta").build())
+                .build();
+        try (HybridClient c =
+                client().member("main", TestMember.perToken("main")).build()) {
+            c.chat(request());
+            c.chat(request());
+            c.chat(beta);
+        }
+        AttributeKey<String> tenant = AttributeKey.stringKey("hybrid_inference.tag.tenant");
+        MetricData duration =
+                telemetry.metric("gen_ai.client.operation.duration").orElseThrow();
+        assertThat(duration.getHistogramData().getPoints()).hasSize(2);
+        assertThat(histogramPoint(duration, tenant, "acme").getCount()).isEqualTo(2);
+        assertThat(histogramPoint(duration, tenant, "beta").getCount()).isEqualTo(1);
+        MetricData cost = telemetry.metric("hybrid_inference.cost").orElseThrow();
+        assertThat(cost.getDoubleSumData().getPoints())
+                .extracting(p -> p.getAttributes().get(tenant), DoublePointData::getValue)
+                .containsExactlyInAnyOrder(
+                        org.assertj.core.groups.Tuple.tuple("acme", 0.00004),
+                        org.assertj.core.groups.Tuple.tuple("beta", 0.00002));
     }
 
     @Test
