@@ -132,7 +132,7 @@ public final class MicrometerBinder implements MeterBinder, InferenceListener, A
                 return;
             }
         }
-        bound.add(new Bound(registry));
+        bound.add(new Bound(registry, callTags::get));
         if (ledger == null) {
             return;
         }
@@ -281,12 +281,11 @@ public final class MicrometerBinder implements MeterBinder, InferenceListener, A
      * @param receipt the whole call's receipt (partial for a failure), or null when a failure has none
      */
     private void record(Facts.CallKey key, Receipt receipt, Duration firstChunk, Duration total) {
-        CallTags t = callTags.get(key);
         Duration ttfc = firstChunk != null
                 ? firstChunk
                 : receipt == null ? null : receipt.timeToFirstToken().orElse(null);
         for (Bound b : bound) {
-            CallMeters m = b.calls(t);
+            CallMeters m = b.calls.get(key);
             m.duration.record(total);
             if (ttfc != null) {
                 m.timeToFirstChunk().record(ttfc);
@@ -367,12 +366,12 @@ public final class MicrometerBinder implements MeterBinder, InferenceListener, A
     /** A registry this binder is bound to, with the meters it looked up there. */
     private static final class Bound {
         final MeterRegistry registry;
-        final Facts.BoundedCache<CallTags, CallMeters> calls;
+        final Facts.BoundedCache<Facts.CallKey, CallMeters> calls;
         final Facts.BoundedCache<AttemptKey, Counter> attempts;
 
-        Bound(MeterRegistry registry) {
+        Bound(MeterRegistry registry, Function<Facts.CallKey, CallTags> tags) {
             this.registry = registry;
-            this.calls = new Facts.BoundedCache<>(MAX_CACHED_KINDS, t -> new CallMeters(registry, t));
+            this.calls = new Facts.BoundedCache<>(MAX_CACHED_KINDS, k -> new CallMeters(registry, tags.apply(k)));
             this.attempts = new Facts.BoundedCache<>(
                     MAX_CACHED_KINDS,
                     k -> Counter.builder(NS + "attempts")
@@ -384,10 +383,6 @@ public final class MicrometerBinder implements MeterBinder, InferenceListener, A
                                     Tag.of(NS + "attempt.outcome", k.errorType() == null ? "succeeded" : "failed"),
                                     Tag.of(ERROR_TYPE, k.errorType() == null ? NONE : k.errorType())))
                             .register(registry));
-        }
-
-        CallMeters calls(CallTags t) {
-            return calls.get(t);
         }
     }
 

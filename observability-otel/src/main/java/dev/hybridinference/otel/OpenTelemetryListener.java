@@ -66,7 +66,8 @@ import java.util.concurrent.atomic.AtomicBoolean;
  *       when the request names no model), a child of the context current when the call started: {@code
  *       gen_ai.operation.name}, {@code gen_ai.request.model}, {@code gen_ai.request.max_tokens}, {@code
  *       .temperature}, {@code .top_p} when set, {@code gen_ai.conversation.id} (the request's session id),
- *       {@code gen_ai.provider.name} (the provider that answered, or was tried last), {@code
+ *       {@code gen_ai.provider.name} (the provider that answered, or was tried last; the composite client's id
+ *       when none was tried), {@code
  *       gen_ai.response.model}, {@code gen_ai.usage.input_tokens}, {@code gen_ai.usage.output_tokens}, {@code
  *       server.address} and {@code server.port} when the answering attempt's endpoint is a URL, {@code
  *       gen_ai.response.time_to_first_chunk} (seconds) for streams; on failure {@code error.type} (the
@@ -124,9 +125,12 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * metric attribute, so that the number of series stays bounded. Amounts are exact on receipts and in the
  * ledger; as metric values and span attributes they are doubles, the only decimal type OpenTelemetry has.
  *
- * <p>Thread-safe. Instruments and attribute keys are created once, when the listener is built; a call
- * costs one span (two with an attempt), a few attribute sets and the recordings. {@link #close()} removes
- * the capacity gauges' callback.
+ * <p>Thread-safe. Instruments and attribute keys are created once, when the listener is built, and the
+ * attribute sets of the metrics once per kind of call (provider, models, server, route facts, error type,
+ * tag values; a few thousand kinds at most are kept): a call costs its spans and the recordings. Over the
+ * no-op providers ({@link OpenTelemetry#noop()}, or a global instance nobody installed) the listener does
+ * nothing per call; over a no-op tracer provider alone it starts no span. {@link #close()} removes the
+ * capacity gauges' callback.
  */
 public final class OpenTelemetryListener implements InferenceListener, AutoCloseable {
     /** The instrumentation scope name of the tracer and the meter. */
@@ -519,7 +523,7 @@ public final class OpenTelemetryListener implements InferenceListener, AutoClose
     public void onCompleted(Call call, Receipt receipt) {
         State s = (State) call.attributes().remove(stateKey);
         if (s == null) {
-            return; // nothing to record to, or the call started before this listener
+            return; // nothing is kept over no-op providers
         }
         Facts.Server server = Facts.server(receipt);
         if (metering) {
