@@ -118,6 +118,9 @@ final class TcpProxy implements AutoCloseable {
             Socket upstream = new Socket();
             try {
                 upstream.connect(target, 2_000);
+                // Without it, Nagle's algorithm and delayed acknowledgements hold each small write ~40 ms.
+                upstream.setTcpNoDelay(true);
+                client.setTcpNoDelay(true);
             } catch (IOException e) {
                 reset(client);
                 closeQuietly(upstream);
