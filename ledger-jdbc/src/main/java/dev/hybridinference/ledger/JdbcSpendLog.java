@@ -159,6 +159,7 @@ public final class JdbcSpendLog implements InferenceListener, AutoCloseable {
     private final LongAdder stored = new LongAdder();
     private final LongAdder lost = new LongAdder();
     private final AtomicBoolean warnedFull = new AtomicBoolean();
+    private final AtomicBoolean warnedClosed = new AtomicBoolean();
     private volatile boolean reachable;
     private volatile String lastError;
 
@@ -233,11 +234,13 @@ public final class JdbcSpendLog implements InferenceListener, AutoCloseable {
             lifecycle.readLock().unlock();
         }
         if (isClosed) {
-            LOG.warn(
-                    "the spend log on {} is closed; receipt {} goes to the spool {}",
-                    db,
-                    entry.id(),
-                    spool.directory());
+            if (warnedClosed.compareAndSet(false, true)) {
+                LOG.warn(
+                        "the spend log on {} is closed; receipts that still come (receipt {} first) go to the spool {}",
+                        db,
+                        entry.id(),
+                        spool.directory());
+            }
         } else if (warnedFull.compareAndSet(false, true)) {
             LOG.warn(
                     "the spend log's queue is full; receipts go straight to the spool {} until it drains",
