@@ -424,12 +424,26 @@ public final class JdbcSpendLog implements InferenceListener, AutoCloseable {
     private void deliver(List<SpendEntry> batch, boolean last) {
         inFlight.set(batch);
         if (mayTry(last)) {
+            boolean reused = connection != null;
             try {
                 stored.add(write(connect(), batch));
                 inFlight.compareAndSet(batch, null);
                 return;
             } catch (DatabaseDown d) {
-                markDown(d.getCause());
+                if (!reused || abandoned) {
+                    markDown(d.getCause());
+                } else {
+                    // A connection kept open between batches may have been closed by the server (an idle
+                    // timeout, a restart long over): one more try on a new one before calling the database down.
+                    disconnect();
+                    try {
+                        stored.add(write(connect(), batch));
+                        inFlight.compareAndSet(batch, null);
+                        return;
+                    } catch (DatabaseDown again) {
+                        markDown(again.getCause());
+                    }
+                }
             }
         }
         if (inFlight.compareAndSet(batch, null)) {

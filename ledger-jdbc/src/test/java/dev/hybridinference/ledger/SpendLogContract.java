@@ -18,6 +18,7 @@ import dev.hybridinference.ledger.internal.Database;
 import dev.hybridinference.ledger.internal.Migrations;
 import dev.hybridinference.ledger.internal.SpendEntry;
 import dev.hybridinference.ledger.internal.Spool;
+import dev.hybridinference.testkit.LogCapture;
 import java.io.StringWriter;
 import java.math.BigDecimal;
 import java.net.InetSocketAddress;
@@ -53,17 +54,21 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Function;
 import java.util.function.Predicate;
+import java.util.logging.Level;
 import java.util.stream.Collectors;
 import java.util.stream.IntStream;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
  * What a spend log does on any database it supports; each database's test class says how to reach it.
- * Every test takes tables of its own (a fresh prefix) and drops them afterwards.
+ * Every test takes tables of its own (a fresh prefix) and drops them afterwards. The timeout only keeps a
+ * call that blocks (which these tests exist to rule out) from hanging the build.
  */
+@Timeout(value = 60, unit = TimeUnit.SECONDS)
 abstract class SpendLogContract {
     static final Instant BASE = Instant.parse("2026-11-28T00:00:00Z");
     static final String[] PROVIDERS = {"vllm-main", "azure-burst", "sagemaker-serverless"};
@@ -550,6 +555,30 @@ abstract class SpendLogContract {
             assertThat(served.count()).isEqualTo(301);
             assertThat(served.costSum()).isEqualByComparingTo(sum(appended));
             assertThat(served.ids()).isEqualTo(ids(appended));
+        }
+    }
+
+    @Test
+    void aConnectionDroppedBetweenBatchesIsReplacedWithoutSpooling() throws Exception {
+        TestDb served = tables(serverUrl());
+        try (TcpProxy proxy = new TcpProxy(server());
+                LogCapture logs = LogCapture.start()) {
+            JdbcSpendLog log = started(log(served).url(urlThrough(proxy.port())));
+            Receipt a = receipt(1, BASE);
+            Receipt b = receipt(2, BASE.plusSeconds(1));
+            log.append(a);
+            TestDb.await("the first receipt is stored", () -> log.status().stored() == 1);
+            // The server side of the idle connection goes away, and the server is there again at once.
+            proxy.cut();
+            proxy.restore();
+            log.append(b);
+            TestDb.await("the second receipt is stored", () -> log.status().stored() == 2);
+
+            assertThat(log.status().spooled()).isZero();
+            assertThat(log.status().databaseReachable()).isTrue();
+            assertThat(logs.lines(Level.WARNING)).noneMatch(line -> line.contains(served.prefix()));
+            log.close();
+            assertThat(served.ids()).containsExactlyInAnyOrder(a.id(), b.id());
         }
     }
 
