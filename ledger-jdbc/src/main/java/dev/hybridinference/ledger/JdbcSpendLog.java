@@ -530,7 +530,7 @@ public final class JdbcSpendLog implements InferenceListener, AutoCloseable {
                     written++; // a unique key the receipt holds is there already: the receipt is
                     continue;
                 }
-                String why = Secrets.redact(String.valueOf(e.getMessage()));
+                String why = describe(e);
                 LOG.warn(
                         "the database refused receipt {} ({}); it is kept in {}",
                         entry.id(),
@@ -549,7 +549,7 @@ public final class JdbcSpendLog implements InferenceListener, AutoCloseable {
         }
         Connection c = null;
         try {
-            c = db.open();
+            c = db.openForWriting();
             if (!migrated) {
                 Migrations.migrate(c, db);
                 migrated = true;
@@ -685,9 +685,33 @@ public final class JdbcSpendLog implements InferenceListener, AutoCloseable {
         }
     }
 
-    private static String describe(Throwable t) {
-        String m = t.getMessage();
-        return Secrets.redact(t.getClass().getSimpleName() + (m == null ? "" : ": " + m));
+    /**
+     * Why the database failed, in one short line: the driver's own failure (a batch's carries it as its next
+     * exception, with the whole statement and its values in the batch's message) and the root cause under
+     * it, each cut to a readable length.
+     */
+    static String describe(Throwable t) {
+        Throwable first = t;
+        if (first instanceof BatchUpdateException && ((BatchUpdateException) first).getNextException() != null) {
+            first = ((BatchUpdateException) first).getNextException();
+        }
+        Throwable root = first;
+        for (int depth = 0; root.getCause() != null && root.getCause() != root && depth < 8; depth++) {
+            root = root.getCause();
+        }
+        String text = first.getClass().getSimpleName() + ": " + cut(first.getMessage());
+        if (root != first) {
+            text += " (" + root.getClass().getSimpleName() + ": " + cut(root.getMessage()) + ")";
+        }
+        return Secrets.redact(text);
+    }
+
+    private static String cut(String message) {
+        if (message == null) {
+            return "no message";
+        }
+        String oneLine = message.replaceAll("\\s+", " ").strip();
+        return oneLine.length() <= 240 ? oneLine : oneLine.substring(0, 240) + "...";
     }
 
     private static boolean joinQuietly(Thread t, Duration timeout) {

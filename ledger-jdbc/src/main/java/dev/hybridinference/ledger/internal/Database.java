@@ -75,9 +75,20 @@ public final class Database {
         return s.length() > 40 ? s.substring(0, 40) + "..." : s;
     }
 
-    /** A new connection, in auto-commit mode as drivers open them. */
+    /** A new connection for queries, in auto-commit mode as drivers open them. */
     public Connection open() throws SQLException {
-        Properties p = dialect.driverProperties();
+        return open(dialect.driverProperties(false));
+    }
+
+    /**
+     * A new connection for the writer: besides the connect timeouts, reads that wait on a silent server end
+     * (where the driver can bound them), so that a hung server shows as a failure rather than a stuck thread.
+     */
+    public Connection openForWriting() throws SQLException {
+        return open(dialect.driverProperties(true));
+    }
+
+    private Connection open(Properties p) throws SQLException {
         if (user != null) {
             p.setProperty("user", user);
         }

@@ -44,17 +44,22 @@ public enum Dialect {
 
     /**
      * Driver properties besides the user and password. PostgreSQL's driver waits on a silent server without
-     * end unless told otherwise, which would hold the writer (and a bounded close) on a dead connection;
-     * these are defaults, and the same settings in the URL win.
+     * end unless told otherwise, which would hold the writer on a dead connection; the writer's reads give up
+     * after a minute (a batch of inserts takes milliseconds), while queries, which may scan a long history,
+     * wait as long as they take. These are defaults: the same settings in the URL win.
+     *
+     * @param writer whether the connection is the writer's
      */
-    public Properties driverProperties() {
+    public Properties driverProperties(boolean writer) {
         Properties p = new Properties();
         if (this == POSTGRESQL) {
             p.setProperty("connectTimeout", "10");
             p.setProperty("loginTimeout", "10");
-            p.setProperty("socketTimeout", "60");
             p.setProperty("tcpKeepAlive", "true");
             p.setProperty("ApplicationName", "hybrid-inference spend log");
+            if (writer) {
+                p.setProperty("socketTimeout", "60");
+            }
         }
         return p;
     }
