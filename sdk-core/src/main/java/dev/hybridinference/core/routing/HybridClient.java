@@ -152,14 +152,14 @@ public final class HybridClient implements InferenceClient {
         this.clock = b.clock;
         this.nanoTime = b.nanoTime;
         Map<String, MemberState> m = new LinkedHashMap<>();
-        b.members.forEach((name, spec) -> m.put(
-                name, new MemberState(name, spec.client, spec.options, nanoTime, b.failureThreshold, b.cooldown)));
+        b.members.forEach((name, spec) ->
+                m.put(name, new MemberState(name, spec.client, spec.options, nanoTime, b.circuitBreaker)));
         this.members = Collections.unmodifiableMap(m);
         if (!events.isEmpty()) {
             for (MemberState s : members.values()) {
-                s.onCircuitChange(
-                        (member, open, failures, cooldown) -> events.circuitChanged(new InferenceListener.CircuitChange(
-                                id, member.name(), open, failures, cooldown, clock.instant())));
+                s.onCircuitChange((member, open, failures, cooldown, why) ->
+                        events.circuitChanged(new InferenceListener.CircuitChange(
+                                id, member.name(), open, failures, cooldown, clock.instant(), why)));
             }
         }
         this.ledger = b.ledger != null ? b.ledger : sharedMemberLedger(members.values());
@@ -1799,8 +1799,7 @@ public final class HybridClient implements InferenceClient {
         private final Map<String, Spec> members = new LinkedHashMap<>();
         private RoutingPolicy policy;
         private RetryPolicy retry = RetryPolicy.DEFAULTS;
-        private int failureThreshold = 5;
-        private Duration cooldown = Duration.ofSeconds(30);
+        private CircuitBreakerConfig circuitBreaker = CircuitBreakerConfig.DEFAULTS;
         private Clock clock = Clock.systemUTC();
         private LongSupplier nanoTime = System::nanoTime;
         private Sleeper sleeper = THREAD_SLEEP;
@@ -1850,14 +1849,24 @@ public final class HybridClient implements InferenceClient {
 
         /**
          * The circuit breaker: after {@code failureThreshold} retryable failures in a row a member is
-         * skipped for {@code cooldown}; then one probe call decides whether it closes again.
+         * skipped for {@code cooldown}; then one probe call decides whether it closes again. Keeps the rate
+         * rules of an earlier {@link #circuitBreaker(CircuitBreakerConfig)}.
          */
         public Builder circuitBreaker(int failureThreshold, Duration cooldown) {
-            if (failureThreshold < 1) {
-                throw new IllegalArgumentException("failureThreshold must be at least 1, got " + failureThreshold);
-            }
-            this.failureThreshold = failureThreshold;
-            this.cooldown = Objects.requireNonNull(cooldown, "cooldown");
+            this.circuitBreaker = circuitBreaker.toBuilder()
+                    .failureThreshold(failureThreshold)
+                    .cooldown(Objects.requireNonNull(cooldown, "cooldown"))
+                    .build();
+            return this;
+        }
+
+        /**
+         * The circuit breaker in full: failures in a row, and the failure-rate and slow-call rules over a
+         * window of recent calls (see {@link CircuitBreakerConfig}). {@link CircuitBreakerConfig#DEFAULTS}
+         * unless set.
+         */
+        public Builder circuitBreaker(CircuitBreakerConfig config) {
+            this.circuitBreaker = Objects.requireNonNull(config, "config");
             return this;
         }
 

@@ -36,8 +36,11 @@ public final class MemberState {
     private final LongSupplier nanoTime;
     private final Semaphore permits;
     private final AtomicInteger inFlight = new AtomicInteger();
-    private final int failureThreshold;
+    private final CircuitBreakerConfig breaker;
     private final Duration cooldown;
+    /** The recent calls the rate rules read; null without one. Guarded by {@code lock}. */
+    private final CallWindow window;
+
     private final AtomicBoolean probing = new AtomicBoolean();
     private final Object lock = new Object();
     private int consecutiveFailures;
@@ -52,7 +55,14 @@ public final class MemberState {
 
     /** Told of circuit changes. */
     interface CircuitHook {
-        void changed(MemberState member, boolean open, int consecutiveFailures, Duration cooldown);
+        /**
+         * The circuit opened ({@code open}), or closed.
+         *
+         * @param consecutiveFailures the failures in a row when it opened; zero when it closed
+         * @param cooldown how long it stays open; zero when it closed
+         * @param reason why, in words
+         */
+        void changed(MemberState member, boolean open, int consecutiveFailures, Duration cooldown, String reason);
     }
 
     MemberState(
@@ -60,8 +70,7 @@ public final class MemberState {
             InferenceClient client,
             MemberOptions options,
             LongSupplier nanoTime,
-            int failureThreshold,
-            Duration cooldown) {
+            CircuitBreakerConfig breaker) {
         this.name = name;
         this.client = client;
         this.info = client.info();
@@ -71,8 +80,9 @@ public final class MemberState {
         this.recordsOwnReceipts = client.ledger().isPresent();
         this.nanoTime = nanoTime;
         this.permits = options.maxInFlight() > 0 ? new Semaphore(options.maxInFlight(), true) : null;
-        this.failureThreshold = failureThreshold;
-        this.cooldown = cooldown;
+        this.breaker = breaker;
+        this.cooldown = breaker.cooldown();
+        this.window = CallWindow.of(breaker);
         this.coldStartNanos = Deadline.saturatedNanos(options.coldStartLatency());
     }
 
@@ -265,6 +275,11 @@ public final class MemberState {
         }
     }
 
+    /** When this member's circuit opens (the same for every member of a composite client). */
+    public CircuitBreakerConfig circuitBreaker() {
+        return breaker;
+    }
+
     /** Whether the circuit is open now. */
     public boolean circuitOpen() {
         return open;
@@ -293,14 +308,30 @@ public final class MemberState {
     /** A call succeeded; learns warm or cold latency from its receipt. */
     void succeeded(Receipt receipt, boolean predictedCold) {
         long total = Deadline.saturatedNanos(receipt.totalTime());
+        long took = Deadline.saturatedNanos(receipt.timeToFirstToken().orElse(receipt.totalTime()));
+        boolean slow = isSlow(took);
+        long now = nanoTime.getAsLong();
         boolean closed = false;
+        String opened = null;
         synchronized (lock) {
-            if (open) {
+            if (open && slow) {
+                // The trial answered, but as slowly as the calls that opened the circuit.
+                opened = "its trial call was slow (" + took / 1_000_000 + " ms, the limit "
+                        + Deadline.saturatedMillis(breaker.slowCallDuration()) + " ms)";
+                openLocked();
+            } else if (open) {
                 LOG.info("member {}: circuit closed, its trial call succeeded", name);
                 closed = true;
+                open = false;
+                clearWindow();
+            } else if (window != null) {
+                window.record(false, slow, now);
+                opened = rateTrip(now);
+                if (opened != null) {
+                    openLocked();
+                }
             }
             consecutiveFailures = 0;
-            open = false;
             probing.set(false);
             // A call predicted cold counts as a cold sample when it was slow against the warm baseline, or
             // when there is no baseline yet (the first call to a scale-to-zero member).
@@ -316,42 +347,105 @@ public final class MemberState {
         }
         lastActivityNanos = nanoTime.getAsLong();
         CircuitHook hook = circuitHook;
-        if (closed && hook != null) {
-            hook.changed(this, false, 0, Duration.ZERO);
+        if (opened != null) {
+            LOG.warn(
+                    "member {}: circuit opened: {}; calls skip it for {} ms",
+                    name,
+                    opened,
+                    Deadline.saturatedMillis(cooldown));
+            if (hook != null) {
+                hook.changed(this, true, 0, cooldown, opened);
+            }
+        } else if (closed && hook != null) {
+            hook.changed(this, false, 0, Duration.ZERO, "its trial call succeeded");
         }
     }
 
     /** A call failed; provider-side failures count towards opening the circuit. */
     void failed(InferenceException e) {
-        lastActivityNanos = nanoTime.getAsLong();
+        long now = nanoTime.getAsLong();
+        lastActivityNanos = now;
         if (!e.isRetryable()) {
             synchronized (lock) {
                 probing.set(false);
             }
             return;
         }
-        int opened = 0;
+        boolean slow = e.partialReceipt()
+                .map(r -> isSlow(Deadline.saturatedNanos(r.totalTime())))
+                .orElse(false);
+        int failures;
+        String why = null;
         synchronized (lock) {
             consecutiveFailures++;
-            if (open || consecutiveFailures >= failureThreshold) {
-                opened = consecutiveFailures;
+            failures = consecutiveFailures;
+            if (open) {
+                why = "its trial call failed";
+            } else if (consecutiveFailures >= breaker.failureThreshold()) {
+                why = consecutiveFailures + " failure(s) in a row";
+            } else if (window != null) {
+                window.record(true, slow, now);
+                why = rateTrip(now);
+            }
+            if (why != null) {
                 LOG.warn(
-                        "member {}: circuit {} after {} failure(s) in a row, the last {}: {}; calls skip it for {} ms",
+                        "member {}: circuit {}: {}, the last {}: {}; calls skip it for {} ms",
                         name,
-                        open ? "open again, its trial call failed" : "opened",
-                        consecutiveFailures,
+                        open ? "open again" : "opened",
+                        why,
                         e.getClass().getSimpleName(),
                         e.getMessage(),
                         Deadline.saturatedMillis(cooldown));
-                open = true;
-                halfOpensAt = Deadline.after(cooldown, nanoTime);
+                openLocked();
             }
             probing.set(false);
         }
         CircuitHook hook = circuitHook;
-        if (opened > 0 && hook != null) {
-            hook.changed(this, true, opened, cooldown);
+        if (why != null && hook != null) {
+            hook.changed(this, true, failures, cooldown, why);
         }
+    }
+
+    /** Whether a call that took {@code nanos} counts as slow; never without a slow-call rule. */
+    private boolean isSlow(long nanos) {
+        return breaker.slowCallRateThreshold() > 0 && nanos >= Deadline.saturatedNanos(breaker.slowCallDuration());
+    }
+
+    /** Opens (or opens again) the circuit for a cooldown from now, with an empty window. Under {@code lock}. */
+    private void openLocked() {
+        open = true;
+        halfOpensAt = Deadline.after(cooldown, nanoTime);
+        clearWindow();
+    }
+
+    private void clearWindow() {
+        if (window != null) {
+            window.clear();
+        }
+    }
+
+    /**
+     * Why the window's rates open the circuit now, or null when they do not (or it holds fewer than {@link
+     * CircuitBreakerConfig#minimumCalls()} calls). Under {@code lock}.
+     */
+    private String rateTrip(long now) {
+        int calls = window.calls(now);
+        if (calls < breaker.minimumCalls()) {
+            return null;
+        }
+        int failureRate = breaker.failureRateThreshold();
+        int failures = window.failures();
+        if (failureRate > 0 && failures * 100L >= (long) failureRate * calls) {
+            return "failure rate " + failures * 100L / calls + "% (" + failures + " of the last " + calls
+                    + " calls) reached " + failureRate + "%";
+        }
+        int slowRate = breaker.slowCallRateThreshold();
+        int slow = window.slow();
+        if (slowRate > 0 && slow * 100L >= (long) slowRate * calls) {
+            return "slow calls " + slow * 100L / calls + "% (" + slow + " of the last " + calls + " calls took "
+                    + Deadline.saturatedMillis(breaker.slowCallDuration()) + " ms or more) reached " + slowRate + "%";
+        }
+        return null;
     }
 
     /** Whether the member has had no call for at least {@code d} (or never had one). */
