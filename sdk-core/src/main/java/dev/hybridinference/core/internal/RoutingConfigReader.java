@@ -143,6 +143,24 @@ public final class RoutingConfigReader {
             Clock clock,
             TimeSource time,
             List<InferenceListener> listeners) {
+        return read(routing, providers, providerOptions, retry, ledger, clock, time, listeners, b -> {});
+    }
+
+    /**
+     * Builds the composite client over {@code providers}, as {@link #read(ConfigNode, Map, Map, ConfigNode,
+     * CostLedger, Clock, TimeSource, List)} does, with {@code more} applied to its builder last (the shared
+     * state of the configuration's {@code state} section, for one).
+     */
+    public static HybridClient read(
+            ConfigNode routing,
+            Map<String, InferenceClient> providers,
+            Map<String, ConfigNode> providerOptions,
+            ConfigNode retry,
+            CostLedger ledger,
+            Clock clock,
+            TimeSource time,
+            List<InferenceListener> listeners,
+            java.util.function.Consumer<HybridClient.Builder> more) {
         routing.allowOnly(KEYS);
         if (retry != null && routing.has("retry")) {
             throw new ConfigurationException(
@@ -225,6 +243,7 @@ public final class RoutingConfigReader {
             hb.retry(check(retry.path(), () -> retry(retry)));
         }
         routing.object("circuitBreaker").ifPresent(c -> hb.circuitBreaker(check(c.path(), () -> circuitBreaker(c))));
+        more.accept(hb);
         return hb.policy(pb.build()).build();
     }
 

@@ -9,6 +9,7 @@ import dev.hybridinference.core.Receipt;
 import dev.hybridinference.core.spi.Deadline;
 import java.time.Duration;
 import java.util.Optional;
+import java.util.concurrent.ConcurrentLinkedDeque;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -53,6 +54,22 @@ public final class MemberState {
     /** Told when the circuit opens (true, with the failures in a row) or closes (false). */
     private volatile CircuitHook circuitHook;
 
+    /** How often a wait for a slot asks the shared state again. */
+    private static final long SLOT_POLL_NANOS = TimeUnit.MILLISECONDS.toNanos(5);
+
+    /** The state shared with other instances, or null: set once, before the first call. */
+    private volatile SharedStateGuard shared;
+
+    private String circuitKey;
+    private String slotKey;
+    private Duration slotLease;
+    /** The leases this instance holds on shared slots; any one frees a slot, as they are alike. */
+    private final ConcurrentLinkedDeque<String> leases = new ConcurrentLinkedDeque<>();
+    /** When another instance's open circuit ends, on {@link #nanoTime}, as last read; meaningful while seen. */
+    private volatile long sharedOpenUntil;
+    /** Whether the last read found another instance's circuit open. */
+    private final AtomicBoolean sharedOpenSeen = new AtomicBoolean();
+
     /** Told of circuit changes. */
     interface CircuitHook {
         /**
@@ -84,6 +101,19 @@ public final class MemberState {
         this.cooldown = breaker.cooldown();
         this.window = CallWindow.of(breaker);
         this.coldStartNanos = Deadline.saturatedNanos(options.coldStartLatency());
+    }
+
+    /**
+     * Shares this member's circuit and, when it has an in-flight limit, its slots with other instances
+     * through {@code state}, under keys of {@code clientId}: a circuit this instance opens is published for
+     * its cooldown and others skip the member meanwhile; a slot is taken here and leased there for {@code
+     * lease}, so that the limit holds across instances.
+     */
+    void share(SharedStateGuard state, String clientId, Duration lease) {
+        this.circuitKey = clientId + ":circuit:" + name;
+        this.slotKey = clientId + ":slots:" + name;
+        this.slotLease = lease;
+        this.shared = state;
     }
 
     /** Tells {@code hook} of every change of the circuit from now on. */
@@ -200,11 +230,14 @@ public final class MemberState {
     }
 
     /**
-     * Takes an in-flight slot, waiting up to {@code wait} for one; never exceeds the limit.
+     * Takes an in-flight slot, waiting up to {@code wait} for one; never exceeds the limit. With shared
+     * state, the slot is also leased there, so that the limit holds across instances; a wait asks there
+     * again every few milliseconds until it is over.
      *
      * @return false when no slot freed in time
      */
     boolean tryAcquire(Duration wait) throws InterruptedException {
+        long start = System.nanoTime();
         if (permits != null) {
             boolean got = wait.isZero()
                     ? permits.tryAcquire()
@@ -212,22 +245,66 @@ public final class MemberState {
             if (!got) {
                 return false;
             }
+            boolean leased = false;
+            try {
+                leased = lease(Deadline.saturatedNanos(wait), start);
+            } finally {
+                if (!leased) {
+                    permits.release();
+                }
+            }
+            if (!leased) {
+                return false;
+            }
         }
         inFlight.incrementAndGet();
         return true;
+    }
+
+    /** Leases a shared slot, asking again until {@code waitNanos} from {@code start} have passed. */
+    private boolean lease(long waitNanos, long start) throws InterruptedException {
+        SharedStateGuard state = shared;
+        if (state == null) {
+            return true;
+        }
+        while (true) {
+            Optional<String> lease = state.acquireSlot(slotKey, options.maxInFlight(), slotLease);
+            if (lease.isPresent()) {
+                leases.add(lease.get());
+                return true;
+            }
+            // The wait is the caller's real time, as the semaphore's is, whatever clock the client reads.
+            long left = waitNanos - (System.nanoTime() - start);
+            if (left <= 0) {
+                return false;
+            }
+            TimeUnit.NANOSECONDS.sleep(Math.min(left, SLOT_POLL_NANOS));
+        }
     }
 
     /** Frees the slot taken by {@link #tryAcquire}. */
     void release() {
         inFlight.decrementAndGet();
         if (permits != null) {
+            SharedStateGuard state = shared;
+            String lease = state == null ? null : leases.poll();
+            if (lease != null) {
+                state.releaseSlot(slotKey, lease);
+            }
             permits.release();
         }
     }
 
-    /** How full the member is, for reasons: "12/64 in flight". */
+    /** How full the member is, for reasons: "12/64 in flight" (and "64/64 across instances" when shared). */
     String capacityText() {
         String s = inFlight.get() + (permits != null ? "/" + options.maxInFlight() : "") + " in flight";
+        SharedStateGuard state = shared;
+        if (state != null && permits != null) {
+            int held = state.slotsHeld(slotKey);
+            if (held >= 0) {
+                s += " here, " + held + "/" + options.maxInFlight() + " across instances";
+            }
+        }
         LoadSnapshot l = Double.isNaN(options.maxWaiting()) ? null : load();
         if (l != null && !Double.isNaN(l.waiting())) {
             s += ", " + (long) l.waiting() + " waiting";
@@ -251,7 +328,7 @@ public final class MemberState {
     /** Asks the circuit breaker whether a call may go to this member now. */
     Gate gate() {
         if (!open) {
-            return Gate.CLOSED;
+            return sharedOpen() ? Gate.OPEN : Gate.CLOSED;
         }
         synchronized (lock) {
             if (!open) {
@@ -280,9 +357,46 @@ public final class MemberState {
         return breaker;
     }
 
-    /** Whether the circuit is open now. */
+    /**
+     * Whether the circuit is open now: opened here, or, with shared state, by another instance (which this
+     * asks the shared state for).
+     */
     public boolean circuitOpen() {
-        return open;
+        return open || sharedOpen();
+    }
+
+    /**
+     * Whether another instance has this member's circuit open, as the shared state says; false without
+     * one, or while it cannot be reached. Listeners hear when that changes, as for this instance's own.
+     */
+    private boolean sharedOpen() {
+        SharedStateGuard state = shared;
+        if (state == null) {
+            return false;
+        }
+        Optional<Duration> left = state.circuitOpen(circuitKey);
+        if (left.isPresent()) {
+            sharedOpenUntil = nanoTime.getAsLong() + Deadline.saturatedNanos(left.get());
+            if (sharedOpenSeen.compareAndSet(false, true)) {
+                LOG.info(
+                        "member {}: circuit opened by another instance; calls skip it for {} ms",
+                        name,
+                        Deadline.saturatedMillis(left.get()));
+                CircuitHook hook = circuitHook;
+                if (hook != null) {
+                    hook.changed(this, true, 0, left.get(), "opened by another instance");
+                }
+            }
+            return true;
+        }
+        if (sharedOpenSeen.compareAndSet(true, false)) {
+            LOG.info("member {}: circuit no longer open on another instance", name);
+            CircuitHook hook = circuitHook;
+            if (hook != null) {
+                hook.changed(this, false, 0, Duration.ZERO, "no longer open on another instance");
+            }
+        }
+        return false;
     }
 
     /**
@@ -291,6 +405,12 @@ public final class MemberState {
      * Deadline#HORIZON}.
      */
     public Optional<Duration> halfOpensIn() {
+        if (!open && sharedOpenSeen.get()) {
+            long left = sharedOpenUntil - nanoTime.getAsLong();
+            if (left > 0) {
+                return Optional.of(Duration.ofNanos(left));
+            }
+        }
         synchronized (lock) {
             if (!open) {
                 return Optional.empty();
@@ -346,6 +466,7 @@ public final class MemberState {
             }
         }
         lastActivityNanos = nanoTime.getAsLong();
+        publish(opened != null, closed);
         CircuitHook hook = circuitHook;
         if (opened != null) {
             LOG.warn(
@@ -400,9 +521,23 @@ public final class MemberState {
             }
             probing.set(false);
         }
+        publish(why != null, false);
         CircuitHook hook = circuitHook;
         if (why != null && hook != null) {
             hook.changed(this, true, failures, cooldown, why);
+        }
+    }
+
+    /** Tells other instances that this one opened (for its cooldown) or closed the circuit. */
+    private void publish(boolean opened, boolean closed) {
+        SharedStateGuard state = shared;
+        if (state == null) {
+            return;
+        }
+        if (opened) {
+            state.openCircuit(circuitKey, cooldown);
+        } else if (closed) {
+            state.closeCircuit(circuitKey);
         }
     }
 
