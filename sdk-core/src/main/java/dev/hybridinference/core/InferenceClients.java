@@ -15,6 +15,8 @@ import dev.hybridinference.core.spi.InferenceListenerFactory;
 import dev.hybridinference.core.spi.InferenceProviderFactory;
 import dev.hybridinference.core.spi.ProviderContext;
 import dev.hybridinference.core.spi.Secrets;
+import dev.hybridinference.core.spi.SharedState;
+import dev.hybridinference.core.spi.SharedStateFactory;
 import dev.hybridinference.core.spi.TimeSource;
 import java.io.IOException;
 import java.io.Reader;
@@ -70,6 +72,13 @@ import org.yaml.snakeyaml.error.MarkedYAMLException;
  * <p>The ledger every provider and the routing budgets record into is the returned client's {@link
  * InferenceClient#ledger()}.
  *
+ * <p>A top-level {@code state:} section ({@code {type: redis, url: redis://127.0.0.1:6379, prefix: app:}})
+ * shares the composite client's budgets, circuits, in-flight slots and keep-warm pings with every instance
+ * that loads the same configuration (see {@link dev.hybridinference.core.routing.HybridClient.Builder#sharedState});
+ * the factory of its {@code type} ({@link SharedStateFactory}) builds the store, which closes with the client.
+ * The core reads {@code slotLease} there itself (how long an in-flight slot is leased; 1s to 24h). It needs a
+ * {@code routing:} section.
+ *
  * <p>Documents from untrusted hands are safe to load: a document is at most {@link
  * #DEFAULT_MAX_DOCUMENT_SIZE} (1 MiB) unless raised, nests at most {@link ConfigNode#MAX_DEPTH} levels,
  * holds exactly one YAML document and no duplicate keys, and YAML aliases ({@code *name}) are refused
@@ -94,7 +103,11 @@ public final class InferenceClients {
 
     private static final Logger LOG = LoggerFactory.getLogger(InferenceClients.class);
     private static final Set<String> TOP_LEVEL_KEYS =
-            Set.of("providers", "default", "routing", "retry", "listeners", "ledger");
+            Set.of("providers", "default", "routing", "retry", "listeners", "ledger", "state");
+
+    /** The keys of the {@code state} section the core reads itself, taken out before its factory sees it. */
+    private static final Set<String> STATE_CORE_KEYS = Set.of("slotLease");
+
     private static final Pattern PROVIDER_NAME = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,63}");
 
     /**
@@ -311,12 +324,15 @@ public final class InferenceClients {
             ConfigNode doc;
             // The core's keys of each provider section, taken out before the factories see the sections.
             Map<String, ConfigNode> providerOptions = new LinkedHashMap<>();
+            // The core's keys of the state section, taken out before its factory sees it.
+            Map<String, Object> stateOptions = new LinkedHashMap<>();
             try {
                 Object resolved = EnvSubstitution.resolve(document, "", env);
                 // The substituted value is the secret: register it before anything can quote it.
                 registerSecrets(resolved, "");
                 Map<String, Map<String, Object>> coreKeys = new LinkedHashMap<>();
                 resolved = withoutCoreKeys(resolved, coreKeys);
+                resolved = withoutStateCoreKeys(resolved, stateOptions);
                 doc = ConfigNode.of((Map<String, ?>) resolved);
                 for (Map.Entry<String, Map<String, Object>> e : coreKeys.entrySet()) {
                     String path = "providers." + e.getKey();
@@ -326,7 +342,7 @@ public final class InferenceClients {
                 throw unexpected("", e);
             }
             try {
-                return loadTree(doc, providerOptions);
+                return loadTree(doc, providerOptions, ConfigNode.of("state", stateOptions));
             } catch (RuntimeException e) {
                 // Providers and routing turn their own failures into errors at their paths; this is
                 // the last line, so that nothing but a ConfigurationException leaves the loader.
@@ -367,7 +383,55 @@ public final class InferenceClients {
             return root;
         }
 
-        private InferenceClient loadTree(ConfigNode doc, Map<String, ConfigNode> providerOptions) {
+        /**
+         * The document with the keys of the {@code state} section that the core reads ({@link
+         * #STATE_CORE_KEYS}) moved into {@code out}, so that the store's factory need not know them.
+         */
+        @SuppressWarnings("unchecked")
+        private static Object withoutStateCoreKeys(Object document, Map<String, Object> out) {
+            if (!(document instanceof Map) || !(((Map<?, ?>) document).get("state") instanceof Map)) {
+                return document;
+            }
+            Map<Object, Object> root = new LinkedHashMap<>((Map<Object, Object>) document);
+            Map<Object, Object> state = new LinkedHashMap<>((Map<Object, Object>) root.get("state"));
+            for (String key : STATE_CORE_KEYS) {
+                if (state.containsKey(key)) {
+                    out.put(key, state.remove(key));
+                }
+            }
+            root.put("state", state);
+            return root;
+        }
+
+        /**
+         * The shared state of the {@code state} section, built by the factory of its {@code type}, with the
+         * slot lease the section sets (or null); the section applies to a composite client only.
+         */
+        private SharedState sharedState(ConfigNode section, boolean routed) {
+            if (!section.isObject()) {
+                throw new ConfigurationException(
+                        section.path(),
+                        "expected a mapping with a type, such as" + " {type: redis, url: redis://127.0.0.1:6379}");
+            }
+            if (!routed) {
+                throw new ConfigurationException(
+                        section.path(),
+                        "shared state is the composite client's: it needs a routing section (budgets, circuits,"
+                                + " slots and keep-warm pings are what it shares)");
+            }
+            String type = section.requireString("type");
+            SharedState state = FactoryRegistry.sharedStates(classLoader)
+                    .get(type, section.pathOf("type"))
+                    .create(new SharedStateFactory.Context(section, time != null ? time : TimeSource.system(clock)));
+            if (state == null) {
+                throw new ConfigurationException(
+                        section.path(), "the state factory of type \"" + type + "\" built no store");
+            }
+            return state;
+        }
+
+        private InferenceClient loadTree(
+                ConfigNode doc, Map<String, ConfigNode> providerOptions, ConfigNode stateOptions) {
             doc.allowOnly(TOP_LEVEL_KEYS);
             Map<String, ConfigNode> providers = doc.requireObject("providers").entries();
             if (providers.isEmpty()) {
@@ -442,7 +506,24 @@ public final class InferenceClients {
                 closeAll(new ArrayList<>(built.values()), error);
                 throw error;
             }
+            SharedState state = null;
+            Duration slotLease = null;
+            if (doc.has("state")) {
+                try {
+                    slotLease = stateOptions
+                            .duration("slotLease", Duration.ofSeconds(1), Duration.ofHours(24))
+                            .orElse(null);
+                    state = sharedState(doc.object("state").orElseThrow(), routed);
+                } catch (RuntimeException failure) {
+                    ConfigurationException error = unexpected("state", failure);
+                    closeAll(new ArrayList<>(built.values()), error);
+                    closeListeners(all, error);
+                    throw error;
+                }
+            }
             if (routed) {
+                SharedState shared = state;
+                Duration lease = slotLease;
                 try {
                     return RoutingConfigReader.read(
                             doc.requireObject("routing"),
@@ -453,11 +534,26 @@ public final class InferenceClients {
                             clock,
                             time,
                             all,
-                            configured);
+                            configured,
+                            hb -> {
+                                if (shared != null) {
+                                    hb.sharedState(shared).onClose(shared);
+                                    if (lease != null) {
+                                        hb.sharedSlotLease(lease);
+                                    }
+                                }
+                            });
                 } catch (RuntimeException failure) {
                     ConfigurationException error = unexpected("routing", failure);
                     closeAll(new ArrayList<>(built.values()), error);
                     closeListeners(all, error);
+                    if (shared != null) {
+                        try {
+                            shared.close();
+                        } catch (RuntimeException e) {
+                            error.addSuppressed(e);
+                        }
+                    }
                     throw error;
                 }
             }

@@ -169,18 +169,34 @@ public interface InferenceListener {
      * @param clientId the composite client's id
      * @param member the member's name
      * @param open whether the circuit is now open (calls skip the member) rather than closed
-     * @param consecutiveFailures the failures in a row that opened it, or zero when it closed
+     * @param consecutiveFailures the failures in a row when it opened (zero when a slow call opened it), or
+     *     zero when it closed
      * @param cooldown how long calls skip the member before a trial call; zero when it closed
      * @param at when it changed
+     * @param reason why, in words: {@code "5 failure(s) in a row"}, {@code "failure rate 50% (10 of the last
+     *     20 calls) reached 50%"}, {@code "its trial call succeeded"}...; empty when not known
      */
     record CircuitChange(
-            String clientId, String member, boolean open, int consecutiveFailures, Duration cooldown, Instant at) {
+            String clientId,
+            String member,
+            boolean open,
+            int consecutiveFailures,
+            Duration cooldown,
+            Instant at,
+            String reason) {
         /** Checks that nothing is missing. */
         public CircuitChange {
             Objects.requireNonNull(clientId, "clientId");
             Objects.requireNonNull(member, "member");
             Objects.requireNonNull(cooldown, "cooldown");
             Objects.requireNonNull(at, "at");
+            reason = reason == null ? "" : reason;
+        }
+
+        /** A change whose reason is not known. */
+        public CircuitChange(
+                String clientId, String member, boolean open, int consecutiveFailures, Duration cooldown, Instant at) {
+            this(clientId, member, open, consecutiveFailures, cooldown, at, "");
         }
     }
 }

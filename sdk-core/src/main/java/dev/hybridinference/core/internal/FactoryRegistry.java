@@ -3,6 +3,7 @@ package dev.hybridinference.core.internal;
 import dev.hybridinference.core.ConfigurationException;
 import dev.hybridinference.core.spi.InferenceListenerFactory;
 import dev.hybridinference.core.spi.InferenceProviderFactory;
+import dev.hybridinference.core.spi.SharedStateFactory;
 import java.util.Iterator;
 import java.util.Map;
 import java.util.ServiceConfigurationError;
@@ -11,7 +12,7 @@ import java.util.TreeMap;
 import java.util.function.Function;
 
 /**
- * The factories of one kind on the classpath (providers, listeners), by the type they claim. Internal: not
+ * The factories of one kind on the classpath (providers, listeners, shared state), by the type they claim. Internal: not
  * part of the public API.
  *
  * @param <F> the factory interface
@@ -33,6 +34,11 @@ public final class FactoryRegistry<F> {
     /** The listener factories visible to {@code loader}. */
     public static FactoryRegistry<InferenceListenerFactory> listeners(ClassLoader loader) {
         return load(InferenceListenerFactory.class, InferenceListenerFactory::type, "listener", loader);
+    }
+
+    /** The shared-state factories visible to {@code loader}. */
+    public static FactoryRegistry<SharedStateFactory> sharedStates(ClassLoader loader) {
+        return load(SharedStateFactory.class, SharedStateFactory::type, "state", loader);
     }
 
     /**
@@ -78,7 +84,9 @@ public final class FactoryRegistry<F> {
         F f = factories.get(type);
         if (f == null) {
             String shown = type.length() > 60 ? type.substring(0, 60) + "..." : type;
-            String module = noun.equals("provider") ? "provider-" + shown : "the module that provides it";
+            String module = noun.equals("provider") || noun.equals("state")
+                    ? noun + "-" + shown
+                    : "the module that provides it";
             throw new ConfigurationException(
                     path,
                     "unknown " + noun + " type \"" + shown + "\"; types on the classpath: "

@@ -5,6 +5,7 @@ import dev.hybridinference.core.InferenceClient;
 import dev.hybridinference.core.InferenceListener;
 import dev.hybridinference.core.cost.CostLedger;
 import dev.hybridinference.core.routing.Budget;
+import dev.hybridinference.core.routing.CircuitBreakerConfig;
 import dev.hybridinference.core.routing.HybridClient;
 import dev.hybridinference.core.routing.MemberOptions;
 import dev.hybridinference.core.routing.RetryPolicy;
@@ -19,6 +20,7 @@ import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 import java.util.function.Supplier;
 
@@ -66,6 +68,15 @@ public final class RoutingConfigReader {
 
     private static final Set<String> CAPABILITY_KEYS =
             Set.of("tools", "jsonSchema", "jsonObject", "streaming", "contextLength");
+    private static final Set<String> CIRCUIT_KEYS = Set.of(
+            "failureThreshold",
+            "cooldown",
+            "failureRateThreshold",
+            "slowCallRateThreshold",
+            "slowCallDuration",
+            "windowCalls",
+            "windowDuration",
+            "minimumCalls");
     private static final Set<String> RETRY_KEYS = Set.of(
             "maxAttempts", "initialBackoff", "maxBackoff", "multiplier", "jitter", "maxRetryAfter", "maxTotalWait");
 
@@ -135,6 +146,25 @@ public final class RoutingConfigReader {
             TimeSource time,
             List<InferenceListener> listeners,
             List<InferenceListener> owned) {
+        return read(routing, providers, providerOptions, retry, ledger, clock, time, listeners, owned, b -> {});
+    }
+
+    /**
+     * Builds the composite client over {@code providers}, as {@link #read(ConfigNode, Map, Map, ConfigNode,
+     * CostLedger, Clock, TimeSource, List, List)} does, with {@code more} applied to its builder last (the
+     * shared state of the configuration's {@code state} section, for one).
+     */
+    public static HybridClient read(
+            ConfigNode routing,
+            Map<String, InferenceClient> providers,
+            Map<String, ConfigNode> providerOptions,
+            ConfigNode retry,
+            CostLedger ledger,
+            Clock clock,
+            TimeSource time,
+            List<InferenceListener> listeners,
+            List<InferenceListener> owned,
+            java.util.function.Consumer<HybridClient.Builder> more) {
         routing.allowOnly(KEYS);
         if (retry != null && routing.has("retry")) {
             throw new ConfigurationException(
@@ -216,12 +246,8 @@ public final class RoutingConfigReader {
         if (retry != null) {
             hb.retry(check(retry.path(), () -> retry(retry)));
         }
-        routing.object("circuitBreaker").ifPresent(c -> {
-            c.allowOnly(Set.of("failureThreshold", "cooldown"));
-            hb.circuitBreaker(
-                    c.integer("failureThreshold", 1, MAX_FAILURE_THRESHOLD).orElse(5),
-                    c.duration("cooldown", Duration.ZERO, MAX_LONG).orElse(Duration.ofSeconds(30)));
-        });
+        routing.object("circuitBreaker").ifPresent(c -> hb.circuitBreaker(check(c.path(), () -> circuitBreaker(c))));
+        more.accept(hb);
         return hb.policy(pb.build()).build();
     }
 
@@ -361,6 +387,63 @@ public final class RoutingConfigReader {
         m.duration("keepWarmEvery", MIN_KEEP_WARM, MAX_LONG).ifPresent(b::keepWarmEvery);
         m.integer("typicalOutputTokens", 0, MAX_CONTEXT).ifPresent(b::typicalOutputTokens);
         return b;
+    }
+
+    /**
+     * The {@code circuitBreaker} section: failures in a row and a cooldown, and optionally the rate rules
+     * over a window of recent calls. Keys that only matter with a rate rule are refused without one, and
+     * the slow-call rule needs both its keys, so that no key is silently ignored.
+     */
+    private static CircuitBreakerConfig circuitBreaker(ConfigNode c) {
+        c.allowOnly(CIRCUIT_KEYS);
+        CircuitBreakerConfig.Builder b = CircuitBreakerConfig.builder();
+        c.integer("failureThreshold", 1, MAX_FAILURE_THRESHOLD).ifPresent(b::failureThreshold);
+        c.duration("cooldown", Duration.ZERO, MAX_LONG).ifPresent(b::cooldown);
+        int failureRate = c.integer("failureRateThreshold", 1, 100).orElse(0);
+        int slowRate = c.integer("slowCallRateThreshold", 1, 100).orElse(0);
+        Duration slowCall =
+                c.duration("slowCallDuration", Duration.ofMillis(1), MAX_WAIT).orElse(null);
+        if (slowRate > 0 && slowCall == null) {
+            throw c.missing("slowCallDuration", "how long a call takes to count as slow, such as 5s");
+        }
+        if (slowRate == 0 && slowCall != null) {
+            throw c.error(
+                    "slowCallDuration",
+                    "applies only with slowCallRateThreshold (the percentage of slow calls that opens the"
+                            + " circuit): set both, or neither");
+        }
+        if (failureRate == 0 && slowRate == 0) {
+            for (String key : List.of("windowCalls", "windowDuration", "minimumCalls")) {
+                if (c.has(key)) {
+                    throw c.error(
+                            key,
+                            "applies only with failureRateThreshold or slowCallRateThreshold: without a rate"
+                                    + " rule no window is kept");
+                }
+            }
+        }
+        if (c.has("windowCalls") && c.has("windowDuration")) {
+            throw c.error(
+                    "windowDuration",
+                    "set the window once: windowCalls (the last N calls) or windowDuration (the calls of the"
+                            + " last stretch of time), not both");
+        }
+        b.failureRateThreshold(failureRate);
+        if (slowRate > 0) {
+            b.slowCallRateThreshold(slowRate, slowCall);
+        }
+        c.integer("windowCalls", 1, CircuitBreakerConfig.MAX_WINDOW_CALLS).ifPresent(b::windowCalls);
+        c.duration("windowDuration", CircuitBreakerConfig.MIN_WINDOW_DURATION, CircuitBreakerConfig.MAX_WINDOW_DURATION)
+                .ifPresent(b::windowDuration);
+        Optional<Integer> minimum = c.integer("minimumCalls", 1, CircuitBreakerConfig.MAX_WINDOW_CALLS);
+        CircuitBreakerConfig sofar = b.build();
+        if (minimum.isPresent() && sofar.windowCalls() > 0 && minimum.get() > sofar.windowCalls()) {
+            throw c.error(
+                    "minimumCalls",
+                    "expected at most windowCalls (" + sofar.windowCalls() + "), as the window never holds more");
+        }
+        minimum.ifPresent(b::minimumCalls);
+        return b.build();
     }
 
     private static TierRule rule(ConfigNode r, ConfigNode routing) {

@@ -31,6 +31,7 @@ import dev.hybridinference.core.internal.PulledStream;
 import dev.hybridinference.core.internal.ReceiptIds;
 import dev.hybridinference.core.internal.Streams;
 import dev.hybridinference.core.spi.Deadline;
+import dev.hybridinference.core.spi.SharedState;
 import dev.hybridinference.core.spi.TimeSource;
 import java.math.BigDecimal;
 import java.time.Clock;
@@ -119,6 +120,11 @@ public final class HybridClient implements InferenceClient {
     /** The default sleeper; a call that uses it wakes early when it is cancelled. */
     private static final Sleeper THREAD_SLEEP = d -> TimeUnit.NANOSECONDS.sleep(Deadline.saturatedNanos(d));
 
+    /** The default lease of a shared in-flight slot, in minutes. */
+    public static final int DEFAULT_SLOT_LEASE_MINUTES = 5;
+
+    private static final Duration DEFAULT_SLOT_LEASE = Duration.ofMinutes(DEFAULT_SLOT_LEASE_MINUTES);
+
     /** How often a call on a time source's timer looks for a free slot on the spillover primary. */
     private static final Duration SLOT_POLL = Duration.ofMillis(5);
 
@@ -143,6 +149,8 @@ public final class HybridClient implements InferenceClient {
     private final LazyPool pool;
     private final Listeners events;
     private final List<AutoCloseable> resources;
+    /** The state shared with other instances, or null. */
+    private final SharedStateGuard shared;
 
     private HybridClient(Builder b) {
         this.id = b.id;
@@ -152,14 +160,14 @@ public final class HybridClient implements InferenceClient {
         this.clock = b.clock;
         this.nanoTime = b.nanoTime;
         Map<String, MemberState> m = new LinkedHashMap<>();
-        b.members.forEach((name, spec) -> m.put(
-                name, new MemberState(name, spec.client, spec.options, nanoTime, b.failureThreshold, b.cooldown)));
+        b.members.forEach((name, spec) ->
+                m.put(name, new MemberState(name, spec.client, spec.options, nanoTime, b.circuitBreaker)));
         this.members = Collections.unmodifiableMap(m);
         if (!events.isEmpty()) {
             for (MemberState s : members.values()) {
-                s.onCircuitChange(
-                        (member, open, failures, cooldown) -> events.circuitChanged(new InferenceListener.CircuitChange(
-                                id, member.name(), open, failures, cooldown, clock.instant())));
+                s.onCircuitChange((member, open, failures, cooldown, why) ->
+                        events.circuitChanged(new InferenceListener.CircuitChange(
+                                id, member.name(), open, failures, cooldown, clock.instant(), why)));
             }
         }
         this.ledger = b.ledger != null ? b.ledger : sharedMemberLedger(members.values());
@@ -176,6 +184,15 @@ public final class HybridClient implements InferenceClient {
             }
             if (chosen instanceof StandardRoutingPolicy) {
                 chosen = ((StandardRoutingPolicy) chosen).boundTo(b.ledger);
+            }
+        }
+        this.shared = b.sharedState == null ? null : new SharedStateGuard(b.sharedState, id, nanoTime, clock);
+        if (shared != null) {
+            for (MemberState s : members.values()) {
+                s.share(shared, id, b.slotLease);
+            }
+            if (chosen instanceof StandardRoutingPolicy) {
+                chosen = ((StandardRoutingPolicy) chosen).sharing(shared, id);
             }
         }
         this.policy = chosen;
@@ -267,6 +284,15 @@ public final class HybridClient implements InferenceClient {
                     id + " has no member \"" + name + "\"; members: " + String.join(", ", members.keySet()));
         }
         return s.client(type);
+    }
+
+    /**
+     * Whether this client shares its state with other instances now, or runs on its own because the store
+     * cannot be reached (see {@link Builder#sharedState}); for a client without one, {@code configured} is
+     * false.
+     */
+    public SharedStateStatus sharedStateStatus() {
+        return shared == null ? SharedStateStatus.none() : shared.status();
     }
 
     /** The listeners of this client's calls, in order. */
@@ -476,7 +502,10 @@ public final class HybridClient implements InferenceClient {
 
     /** Sends a one-token call to an idle member so that the platform keeps it warm. */
     private void keepWarm(MemberState s) {
-        if (closed.get() || s.inFlight() > 0 || !s.idleFor(s.options().keepWarmEvery())) {
+        if (closed.get()
+                || s.inFlight() > 0
+                || !s.idleFor(s.options().keepWarmEvery())
+                || !keepWarmTurn(s, s.options().keepWarmEvery())) {
             return;
         }
         boolean predictedCold = s.predictedCold();
@@ -498,7 +527,7 @@ public final class HybridClient implements InferenceClient {
             if (closed.get()) {
                 return;
             }
-            if (s.inFlight() == 0 && s.idleFor(every)) {
+            if (s.inFlight() == 0 && s.idleFor(every) && keepWarmTurn(s, every)) {
                 boolean predictedCold = s.predictedCold();
                 s.started();
                 CompletableFuture<ChatResponse> ping;
@@ -523,6 +552,21 @@ public final class HybridClient implements InferenceClient {
             }
             scheduleKeepWarm(s, every);
         });
+    }
+
+    /**
+     * Whether this instance sends member {@code s}'s keep-warm ping of this period: always without shared
+     * state; with it, only the instance that claims the period first (periods are aligned to the epoch on
+     * the wall clock), so that a fleet pings a member once a period rather than once per instance.
+     */
+    private boolean keepWarmTurn(MemberState s, Duration every) {
+        if (shared == null) {
+            return true;
+        }
+        long period = Math.max(1, Deadline.saturatedMillis(every));
+        long window = Math.floorDiv(clock.millis(), period);
+        Duration ttl = Duration.ofMillis(Math.min(period, Long.MAX_VALUE / 4)).multipliedBy(2);
+        return shared.claim(id + ":keep-warm:" + s.name() + ":" + window, ttl);
     }
 
     /** A ping ended: its receipt is recorded and the member's state updated, as for a call. */
@@ -1229,7 +1273,7 @@ public final class HybridClient implements InferenceClient {
         /** Tells the policy of the receipt; a policy that throws is logged and never fails the call. */
         private void recorded(Receipt r) {
             try {
-                policy.recorded(request, r);
+                policy.recorded(request, route, r);
             } catch (RuntimeException e) {
                 LOG.warn(
                         "{}: the routing policy threw {} on a finished call's receipt; ignored",
@@ -1826,8 +1870,7 @@ public final class HybridClient implements InferenceClient {
         private final Map<String, Spec> members = new LinkedHashMap<>();
         private RoutingPolicy policy;
         private RetryPolicy retry = RetryPolicy.DEFAULTS;
-        private int failureThreshold = 5;
-        private Duration cooldown = Duration.ofSeconds(30);
+        private CircuitBreakerConfig circuitBreaker = CircuitBreakerConfig.DEFAULTS;
         private Clock clock = Clock.systemUTC();
         private LongSupplier nanoTime = System::nanoTime;
         private Sleeper sleeper = THREAD_SLEEP;
@@ -1837,6 +1880,8 @@ public final class HybridClient implements InferenceClient {
         private DoubleSupplier random = () -> ThreadLocalRandom.current().nextDouble();
         private boolean closeMembers = true;
         private CostLedger ledger;
+        private SharedState sharedState;
+        private Duration slotLease = DEFAULT_SLOT_LEASE;
 
         private Builder() {}
 
@@ -1877,14 +1922,24 @@ public final class HybridClient implements InferenceClient {
 
         /**
          * The circuit breaker: after {@code failureThreshold} retryable failures in a row a member is
-         * skipped for {@code cooldown}; then one probe call decides whether it closes again.
+         * skipped for {@code cooldown}; then one probe call decides whether it closes again. Keeps the rate
+         * rules of an earlier {@link #circuitBreaker(CircuitBreakerConfig)}.
          */
         public Builder circuitBreaker(int failureThreshold, Duration cooldown) {
-            if (failureThreshold < 1) {
-                throw new IllegalArgumentException("failureThreshold must be at least 1, got " + failureThreshold);
-            }
-            this.failureThreshold = failureThreshold;
-            this.cooldown = Objects.requireNonNull(cooldown, "cooldown");
+            this.circuitBreaker = circuitBreaker.toBuilder()
+                    .failureThreshold(failureThreshold)
+                    .cooldown(Objects.requireNonNull(cooldown, "cooldown"))
+                    .build();
+            return this;
+        }
+
+        /**
+         * The circuit breaker in full: failures in a row, and the failure-rate and slow-call rules over a
+         * window of recent calls (see {@link CircuitBreakerConfig}). {@link CircuitBreakerConfig#DEFAULTS}
+         * unless set.
+         */
+        public Builder circuitBreaker(CircuitBreakerConfig config) {
+            this.circuitBreaker = Objects.requireNonNull(config, "config");
             return this;
         }
 
@@ -1953,6 +2008,40 @@ public final class HybridClient implements InferenceClient {
          */
         public Builder ledger(CostLedger ledger) {
             this.ledger = Objects.requireNonNull(ledger, "ledger");
+            return this;
+        }
+
+        /**
+         * Shares this client's routing state with every instance given the same store: the budgets of a
+         * {@link StandardRoutingPolicy} count in it (each call holding back its expected cost until its
+         * receipt comes, see {@link StandardRoutingPolicy#route}), a circuit one instance opens is skipped by
+         * the others for its cooldown, a member's {@code maxInFlight} holds across instances (each slot is
+         * leased there for {@link #sharedSlotLease}), and a member's keep-warm ping goes out from one
+         * instance per period. Keys are this client's {@link #id} and the members' and budgets' names, so
+         * instances share when they use the same names.
+         *
+         * <p>When the store cannot answer, no call fails: the client goes on with its own state (its own
+         * budgets counted from the last totals it read, its own circuits and limits, its own pings), logs
+         * one warning, shows it in {@link HybridClient#sharedStateStatus()}, and asks the store again every
+         * second until it answers, when the spend counted meanwhile is added there. The store stays yours:
+         * closing the client does not close it (one built from configuration is closed with the client).
+         */
+        public Builder sharedState(SharedState state) {
+            this.sharedState = Objects.requireNonNull(state, "state");
+            return this;
+        }
+
+        /**
+         * How long a shared in-flight slot is leased: a call that takes longer may find its slot given to
+         * another, and the slots of an instance that stops without giving them back come free after this.
+         * {@value #DEFAULT_SLOT_LEASE_MINUTES} minutes unless set.
+         */
+        public Builder sharedSlotLease(Duration lease) {
+            Objects.requireNonNull(lease, "lease");
+            if (lease.isNegative() || lease.isZero()) {
+                throw new IllegalArgumentException("the slot lease must be positive, got " + lease);
+            }
+            this.slotLease = lease;
             return this;
         }
 

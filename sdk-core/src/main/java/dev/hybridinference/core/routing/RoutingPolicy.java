@@ -21,4 +21,14 @@ public interface RoutingPolicy {
 
     /** Told of every finished call's receipt (successful or not), for policies that count spend. */
     default void recorded(ChatRequest request, Receipt receipt) {}
+
+    /**
+     * Told of every finished call's receipt with the route this policy gave the call (the same object), or
+     * null when it gave none (it refused the call); for policies that hold something back per call, such as
+     * a budget reservation. The composite client calls this one; by default it calls {@link
+     * #recorded(ChatRequest, Receipt)}. A policy that wraps another passes it on.
+     */
+    default void recorded(ChatRequest request, Route route, Receipt receipt) {
+        recorded(request, receipt);
+    }
 }

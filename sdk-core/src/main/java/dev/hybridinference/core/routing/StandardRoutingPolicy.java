@@ -8,6 +8,7 @@ import dev.hybridinference.core.Receipt;
 import dev.hybridinference.core.Usage;
 import dev.hybridinference.core.cost.CostLedger;
 import dev.hybridinference.core.spi.Deadline;
+import dev.hybridinference.core.spi.SharedState;
 import java.math.BigDecimal;
 import java.time.Clock;
 import java.time.Duration;
@@ -52,6 +53,13 @@ public final class StandardRoutingPolicy implements RoutingPolicy {
     private final Clock clock;
     private final CostLedger ledger;
     private final Builder source;
+    /** The state budgets count in across instances, or null to count here. */
+    private final SharedStateGuard shared;
+    /** Before every shared key: the composite client's id. */
+    private final String sharedPrefix;
+    /** The budget reservations of calls routed and not yet recorded, by their route (the same object). */
+    private final Map<Route, List<Reservation>> reserved =
+            java.util.Collections.synchronizedMap(new java.util.IdentityHashMap<>());
 
     private StandardRoutingPolicy(Builder b) {
         this.source = b.copy();
@@ -71,6 +79,8 @@ public final class StandardRoutingPolicy implements RoutingPolicy {
         this.budgets = List.copyOf(states);
         this.clock = b.clock;
         this.ledger = b.ledger;
+        this.shared = b.shared;
+        this.sharedPrefix = b.sharedPrefix;
         for (TierRule r : rules) {
             requireTier(r.tier(), "rule " + r.description());
         }
@@ -118,6 +128,27 @@ public final class StandardRoutingPolicy implements RoutingPolicy {
         return source.copy().ledger(l).build();
     }
 
+    /**
+     * This policy counting its budgets in shared state, across every instance that shares it, under keys of
+     * {@code clientId}: a copy with the same parts.
+     *
+     * @throws IllegalArgumentException when a budget's limit is beyond what a shared counter holds
+     */
+    StandardRoutingPolicy sharing(SharedStateGuard state, String clientId) {
+        for (Budget b : source.budgets) {
+            try {
+                SharedState.units(b.limit());
+            } catch (ArithmeticException e) {
+                throw new IllegalArgumentException("budget " + b.name() + ": a limit of " + Pricing.formatUsd(b.limit())
+                        + " is beyond what shared state counts (about $9.2 million per period)");
+            }
+        }
+        Builder b = source.copy();
+        b.shared = state;
+        b.sharedPrefix = clientId;
+        return b.build();
+    }
+
     /** Every member name the policy refers to. */
     public java.util.Set<String> referencedMembers() {
         java.util.Set<String> names = new java.util.LinkedHashSet<>();
@@ -139,21 +170,52 @@ public final class StandardRoutingPolicy implements RoutingPolicy {
         return waitForSlot;
     }
 
+    /**
+     * {@inheritDoc}
+     *
+     * <p>With shared state (see {@link HybridClient.Builder#sharedState}), a budget that lets the call through
+     * also holds back the most the call is expected to cost (its pricing applied to the estimated prompt and
+     * {@code maxTokens}, or the member's {@code typicalOutputTokens}, at the costliest member it may go to)
+     * until the call's receipt replaces it with the actual cost. A call is let through only while the spend,
+     * held-back amounts included, is under the limit, so that however many instances and threads call at
+     * once, a budget is passed by at most one call's cost (when no call costs more than expected).
+     */
     @Override
     public Route route(ChatRequest request, Map<String, MemberState> members) {
         StringBuilder reason = new StringBuilder();
         String tier = pickTier(request, reason);
-        tier = applyBudgets(request, tier, reason);
-        List<String> candidates = new ArrayList<>(tier != null ? tiers.get(tier) : members.keySet());
-        boolean spilled = spilloverPrimary != null && spill(candidates, members, reason);
-        Duration budget = latencyBudget(request);
-        if (budget != null) {
-            skipCold(candidates, members, budget, reason);
+        List<Reservation> holds = shared != null && !budgets.isEmpty() ? new ArrayList<>(budgets.size()) : null;
+        boolean routed = false;
+        try {
+            tier = applyBudgets(request, tier, reason, members, holds);
+            List<String> candidates = new ArrayList<>(tier != null ? tiers.get(tier) : members.keySet());
+            boolean spilled = spilloverPrimary != null && spill(candidates, members, reason);
+            Duration budget = latencyBudget(request);
+            if (budget != null) {
+                skipCold(candidates, members, budget, reason);
+            }
+            if (costAware) {
+                byCost(candidates, members, request, budget, reason);
+            }
+            Route route = new Route(candidates, reason.toString(), tier, spilled);
+            if (holds != null && !holds.isEmpty()) {
+                reserved.put(route, holds);
+            }
+            routed = true;
+            return route;
+        } finally {
+            if (!routed && holds != null) {
+                giveBack(holds);
+            }
         }
-        if (costAware) {
-            byCost(candidates, members, request, budget, reason);
+    }
+
+    /** Takes back what the budgets held for a call that goes nowhere. */
+    private void giveBack(List<Reservation> holds) {
+        for (Reservation r : holds) {
+            shared.add(r.key, -r.amount, r.state.ttl);
         }
-        return new Route(candidates, reason.toString(), tier, spilled);
+        holds.clear();
     }
 
     private String pickTier(ChatRequest request, StringBuilder reason) {
@@ -175,7 +237,12 @@ public final class StandardRoutingPolicy implements RoutingPolicy {
         return defaultTier;
     }
 
-    private String applyBudgets(ChatRequest request, String tier, StringBuilder reason) {
+    private String applyBudgets(
+            ChatRequest request,
+            String tier,
+            StringBuilder reason,
+            Map<String, MemberState> members,
+            List<Reservation> holds) {
         if (budgets.isEmpty()) {
             return tier;
         }
@@ -185,7 +252,8 @@ public final class StandardRoutingPolicy implements RoutingPolicy {
             if (!b.budget.appliesTo(tags)) {
                 continue;
             }
-            BigDecimal spent = b.spent(now);
+            BigDecimal spent =
+                    holds == null ? b.spent(now) : b.reserve(now, expectedMost(request, tier, members), holds);
             if (spent.compareTo(b.budget.limit()) >= 0) {
                 String what = "budget " + b.budget.name() + " spent (" + Pricing.formatUsd(spent) + " of "
                         + Pricing.formatUsd(b.budget.limit()) + " this period, resets at " + b.windowEnd(now) + ")";
@@ -200,6 +268,35 @@ public final class StandardRoutingPolicy implements RoutingPolicy {
             }
         }
         return tier;
+    }
+
+    /**
+     * The most a call may be expected to cost at any member of {@code tier} (every member without tiers) or
+     * of the spillover's overflow: each member's pricing applied to the estimated prompt and the request's
+     * {@code maxTokens} (else the member's typical output), at its warm latency (else a second).
+     */
+    private BigDecimal expectedMost(ChatRequest request, String tier, Map<String, MemberState> members) {
+        List<String> names = new ArrayList<>(tier != null ? tiers.get(tier) : members.keySet());
+        if (spilloverPrimary != null && names.contains(spilloverPrimary)) {
+            names.addAll(overflow);
+        }
+        long prompt = TierRule.estimatePromptTokens(request);
+        BigDecimal most = BigDecimal.ZERO;
+        for (String name : names) {
+            MemberState m = members.get(name);
+            if (m == null) {
+                continue;
+            }
+            int out = request.maxTokens().orElse(m.options().typicalOutputTokens());
+            Duration busy = m.warmLatency().orElse(DEFAULT_LATENCY);
+            try {
+                BigDecimal c = expectedCost(m.info(), new Pricing.BillableUsage(new Usage(prompt, out, 0), busy, busy));
+                most = c.compareTo(most) > 0 ? c : most;
+            } catch (RuntimeException e) {
+                // A pricing that cannot price this usage holds nothing back; the receipt still counts.
+            }
+        }
+        return most;
     }
 
     /** Moves a full spillover primary behind its overflow members; true when it did. */
@@ -321,21 +418,69 @@ public final class StandardRoutingPolicy implements RoutingPolicy {
 
     @Override
     public void recorded(ChatRequest request, Receipt receipt) {
-        if (budgets.isEmpty() || receipt.cost().signum() == 0) {
+        recorded(request, null, receipt);
+    }
+
+    /**
+     * {@inheritDoc}
+     *
+     * <p>With shared state, the amounts the budgets held back for the call when {@code route} was made are
+     * replaced by its actual cost.
+     */
+    @Override
+    public void recorded(ChatRequest request, Route route, Receipt receipt) {
+        List<Reservation> holds = route == null || shared == null ? null : reserved.remove(route);
+        if (budgets.isEmpty() || (receipt.cost().signum() == 0 && holds == null)) {
             return;
         }
         Instant now = clock.instant();
         for (BudgetState b : budgets) {
-            if (b.budget.appliesTo(request.options().tags())) {
+            if (!b.budget.appliesTo(request.options().tags())) {
+                continue;
+            }
+            Reservation held = null;
+            if (holds != null) {
+                for (Reservation r : holds) {
+                    if (r.state == b) {
+                        held = r;
+                        break;
+                    }
+                }
+            }
+            if (held != null) {
+                long delta = SharedState.units(receipt.cost()) - held.amount;
+                if (delta != 0) {
+                    shared.add(held.key, delta, b.ttl);
+                }
+            } else if (receipt.cost().signum() != 0) {
                 b.add(now, receipt.cost());
             }
         }
     }
 
-    /** A budget's spend in its current window. */
+    /** What a budget held back for a call: in which counter (the window's), and how much. */
+    private static final class Reservation {
+        final BudgetState state;
+        final String key;
+        final long amount;
+
+        Reservation(BudgetState state, String key, long amount) {
+            this.state = state;
+            this.key = key;
+            this.amount = amount;
+        }
+    }
+
+    /**
+     * A budget's spend in its current window: counted here, or, with shared state, in a counter of the
+     * window there (in {@link SharedState#UNITS_PER_USD units}), which every instance adds to.
+     */
     private final class BudgetState {
         final Budget budget;
         final long periodMillis;
+        /** How long a shared window's counter is kept after its last change: past the window's end. */
+        final Duration ttl;
+
         long window = Long.MIN_VALUE;
         BigDecimal spent = BigDecimal.ZERO;
 
@@ -343,16 +488,55 @@ public final class StandardRoutingPolicy implements RoutingPolicy {
             this.budget = budget;
             // A period too long to count in milliseconds is one window for all time.
             this.periodMillis = Math.max(1, Deadline.saturatedMillis(budget.period()));
+            this.ttl = Duration.ofMillis(Math.min(periodMillis, Long.MAX_VALUE / 4))
+                    .plusMinutes(1);
         }
 
-        synchronized BigDecimal spent(Instant now) {
-            roll(now);
-            return spent;
+        /** The shared counter of the window at {@code now}. */
+        String key(Instant now) {
+            return sharedPrefix + ":budget:" + budget.name() + ":" + periodMillis + ":"
+                    + Math.floorDiv(now.toEpochMilli(), periodMillis);
         }
 
-        synchronized void add(Instant now, BigDecimal cost) {
-            roll(now);
-            spent = spent.add(cost);
+        BigDecimal spent(Instant now) {
+            if (shared != null) {
+                return SharedState.usd(shared.get(key(now), ttl));
+            }
+            synchronized (this) {
+                roll(now);
+                return spent;
+            }
+        }
+
+        /**
+         * With shared state: holds back {@code expected} in the window's counter, and returns what was spent
+         * (held-back amounts included) before it. When that reaches the limit, gives it back at once; else
+         * adds it to {@code holds}.
+         */
+        BigDecimal reserve(Instant now, BigDecimal expected, List<Reservation> holds) {
+            String key = key(now);
+            long amount = SharedState.units(expected);
+            if (amount == 0) {
+                return SharedState.usd(shared.get(key, ttl));
+            }
+            long before = shared.add(key, amount, ttl) - amount;
+            if (before >= SharedState.units(budget.limit())) {
+                shared.add(key, -amount, ttl);
+            } else {
+                holds.add(new Reservation(this, key, amount));
+            }
+            return SharedState.usd(before);
+        }
+
+        void add(Instant now, BigDecimal cost) {
+            if (shared != null) {
+                shared.add(key(now), SharedState.units(cost), ttl);
+                return;
+            }
+            synchronized (this) {
+                roll(now);
+                spent = spent.add(cost);
+            }
         }
 
         Instant windowEnd(Instant now) {
@@ -391,6 +575,8 @@ public final class StandardRoutingPolicy implements RoutingPolicy {
         private final List<Budget> budgets = new ArrayList<>();
         private Clock clock = Clock.systemUTC();
         private CostLedger ledger;
+        private SharedStateGuard shared;
+        private String sharedPrefix;
 
         private Builder() {}
 
@@ -470,6 +656,8 @@ public final class StandardRoutingPolicy implements RoutingPolicy {
             b.budgets.addAll(budgets);
             b.clock = clock;
             b.ledger = ledger;
+            b.shared = shared;
+            b.sharedPrefix = sharedPrefix;
             return b;
         }
 
