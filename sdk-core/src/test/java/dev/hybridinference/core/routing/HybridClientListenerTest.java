@@ -490,7 +490,9 @@ class HybridClientListenerTest {
             assertThat(heard.names())
                     .containsExactly("callStarted", "attemptStarted", "attemptEnded", "circuitChanged", "failed");
             CircuitChange opened = heard.only("circuitChanged", CircuitChange.class);
-            assertThat(opened).isEqualTo(new CircuitChange("listened", "flaky", true, 2, Duration.ofSeconds(30), T0));
+            assertThat(opened)
+                    .isEqualTo(new CircuitChange(
+                            "listened", "flaky", true, 2, Duration.ofSeconds(30), T0, "2 failure(s) in a row"));
 
             // While it is open, calls skip the member: no attempt, and no further change.
             heard.clear();
@@ -503,7 +505,9 @@ class HybridClientListenerTest {
             now.addAndGet(Duration.ofSeconds(2).toNanos());
             assertThat(mode.call(c, ChatRequest.of("4"))).isEqualTo("from flaky");
             CircuitChange closed = heard.only("circuitChanged", CircuitChange.class);
-            assertThat(closed).isEqualTo(new CircuitChange("listened", "flaky", false, 0, Duration.ZERO, T0));
+            assertThat(closed)
+                    .isEqualTo(new CircuitChange(
+                            "listened", "flaky", false, 0, Duration.ZERO, T0, "its trial call succeeded"));
             assertThat(heard.names().indexOf("circuitChanged"))
                     .as("told before the call's completion")
                     .isLessThan(heard.names().indexOf("completed"));
