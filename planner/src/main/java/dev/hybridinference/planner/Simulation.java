@@ -8,6 +8,7 @@ import dev.hybridinference.core.Receipt;
 import dev.hybridinference.core.RequestOptions;
 import dev.hybridinference.core.cost.CapacityReport;
 import dev.hybridinference.core.cost.CostLedger;
+import dev.hybridinference.core.cost.LedgerTotals;
 import dev.hybridinference.core.spi.VirtualTime;
 import java.math.BigDecimal;
 import java.time.Duration;
@@ -59,7 +60,8 @@ final class Simulation {
          * it, plus its capacity billed while idle over the traffic's span.
          */
         BigDecimal costOf(String providerId) {
-            return ledger.totals().provider(providerId).add(idleOf(capacity, ledger, providerId));
+            BigDecimal calls = ledger.totals().provider(providerId);
+            return calls.add(idleOf(capacity, calls, providerId));
         }
     }
 
@@ -67,13 +69,15 @@ final class Simulation {
      * The capacity a provider billed over the traffic's span and no call paid for: its bill at the span's end
      * less every call recorded for it, those still running at the end included (so that their time before
      * the end is not counted twice, as idle and as theirs); zero for a provider without capacity.
+     *
+     * @param calls what the ledger holds for the provider's calls
      */
-    static BigDecimal idleOf(Map<String, CapacityReport> capacity, CostLedger ledger, String providerId) {
+    static BigDecimal idleOf(Map<String, CapacityReport> capacity, BigDecimal calls, String providerId) {
         CapacityReport c = capacity.get(providerId);
         if (c == null) {
             return BigDecimal.ZERO;
         }
-        return c.billed().subtract(ledger.totals().provider(providerId)).max(BigDecimal.ZERO);
+        return c.billed().subtract(calls).max(BigDecimal.ZERO);
     }
 
     /**
@@ -127,9 +131,15 @@ final class Simulation {
         }
         client.close();
 
+        // One snapshot of the ledger gives each provider's calls, its idle capacity and the total's idle part.
+        LedgerTotals totals = ledger.totals();
         BigDecimal idle = BigDecimal.ZERO;
-        for (String id : capacity.keySet()) {
-            idle = idle.add(idleOf(capacity, ledger, id));
+        Map<String, BigDecimal> byProvider = new LinkedHashMap<>();
+        for (String providerId : built.providers().keySet()) {
+            BigDecimal calls = totals.provider(providerId);
+            BigDecimal idleHere = idleOf(capacity, calls, providerId);
+            idle = idle.add(idleHere);
+            byProvider.put(providerId, calls.add(idleHere));
         }
         // Utilisation of always-on servers counts their slots: the core attributes a server's whole time
         // to the calls on it as soon as it has one per instance, which says nothing of a batch's free room.
@@ -142,7 +152,7 @@ final class Simulation {
                 busyNanos += p.busySlotNanos();
             }
         }
-        BigDecimal cost = ledger.total().add(idle);
+        BigDecimal cost = totals.total().add(idle);
         long coldWaits = 0;
         for (SimulatedProvider p : built.providers().values()) {
             coldWaits += p.coldWaits();
@@ -169,10 +179,6 @@ final class Simulation {
         if (p95Objective != null && p95.compareTo(p95Objective) > 0) {
             shortfalls.add("p95 latency " + PlanFormat.latency(p95) + " is over the objective of "
                     + PlanFormat.latency(p95Objective));
-        }
-        Map<String, BigDecimal> byProvider = new LinkedHashMap<>();
-        for (String providerId : built.providers().keySet()) {
-            byProvider.put(providerId, ledger.totals().provider(providerId).add(idleOf(capacity, ledger, providerId)));
         }
         ScenarioResult result = new ScenarioResult(
                 name,

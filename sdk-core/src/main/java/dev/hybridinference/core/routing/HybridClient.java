@@ -870,7 +870,7 @@ public final class HybridClient implements InferenceClient {
                     boolean predictedCold = m.predictedCold();
                     m.started();
                     made++;
-                    long since = nanoTime.getAsLong();
+                    long since = call != null ? nanoTime.getAsLong() : 0; // read only for listeners
                     int number = attemptStarted(m, served, predictedCold);
                     InferenceException e = null;
                     boolean handedOver = false;
@@ -1460,7 +1460,7 @@ public final class HybridClient implements InferenceClient {
                 boolean predictedCold = m.predictedCold();
                 m.started();
                 made++;
-                long since = nanoTime.getAsLong();
+                long since = call != null ? nanoTime.getAsLong() : 0; // read only for listeners
                 int number = attemptStarted(m, served, predictedCold);
                 CompletableFuture<ChatResponse> f;
                 try {
