@@ -152,7 +152,7 @@ class FleetTest {
 
     @Test
     void theSlotsOfAKilledProcessComeFreeWhenTheirLeasesLapse() throws Exception {
-        Instance holder = new Instance("hold", RedisTests.URL, prefix, "2000");
+        Instance holder = new Instance("hold", RedisTests.URL, prefix, "8000");
         holder.await("HELD");
         try (RedisSharedState state =
                         RedisSharedState.builder(RedisTests.URL).prefix(prefix).build();
@@ -175,9 +175,10 @@ class FleetTest {
             assertThat(holder.process.waitFor(10, TimeUnit.SECONDS)).isTrue();
             // Killed, it released nothing: its two leases are still there.
             assertThat(state.slotsHeld("fleet:slots:m")).isEqualTo(2);
-            // Its two leases were taken (and renewed) a moment apart, so they lapse a moment apart: wait for
-            // both, then a call gets a slot and gives it back.
-            RedisTests.await(15, "the dead process's leases to lapse", () -> state.slotsHeld("fleet:slots:m") == 0);
+            // Its two leases were taken a moment apart, so they lapse a moment apart: wait for both, then a call
+            // gets a slot and gives it back. (The lease is long enough for this process to start and make its
+            // first call on a loaded machine while both are still held.)
+            RedisTests.await(30, "the dead process's leases to lapse", () -> state.slotsHeld("fleet:slots:m") == 0);
             assertThat(client.chat(ChatRequest.of("x")).text()).isEqualTo("from m");
             assertThat(state.slotsHeld("fleet:slots:m")).isZero();
             assertThat(client.sharedStateStatus().fallbacks()).isZero();
