@@ -167,8 +167,8 @@ class LocalGpuClientTest {
 
     @Test
     void concurrentCallsDoNotDisturbEachOther() throws Exception {
-        // Calls without a session share one scratch KV cache: two at once would corrupt each other's
-        // answers, so equal answers show that they ran one at a time.
+        // The calls are batched together, each on a scratch KV cache of its own: a cache shared by two
+        // calls at once would corrupt their answers, so equal answers show that each had its own.
         String expected = client.chat(ask("the world", 12)).text();
         java.util.List<java.util.concurrent.CompletableFuture<ChatResponse>> calls = new java.util.ArrayList<>();
         for (int i = 0; i < 8; i++) {

@@ -1,0 +1,231 @@
+package dev.hybridinference.localgpu;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import dev.hybridinference.core.CancelledException;
+import dev.hybridinference.core.ChatChunk;
+import dev.hybridinference.core.ChatRequest;
+import dev.hybridinference.core.ChatResponse;
+import dev.hybridinference.core.ChatStream;
+import dev.hybridinference.core.FinishReason;
+import dev.hybridinference.core.InferenceTimeoutException;
+import dev.hybridinference.core.ProviderUnavailableException;
+import dev.hybridinference.core.RequestOptions;
+import dev.hybridinference.localgpu.internal.GgufWriter;
+import dev.hybridinference.localgpu.internal.RandomModels;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.atomic.AtomicReference;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Continuous batching: concurrent calls share the engine's forward passes, yet each gets the answer it
+ * gets alone; a long prompt is read in turns beside running streams; an ended call leaves the batch while
+ * the others go on; calls on one session wait for each other; close ends everything. Interleaving is
+ * observed through the order in which chunks and answers arrive, never through timing.
+ */
+@Timeout(120)
+class LocalGpuBatchingTest {
+    @TempDir
+    static Path dir;
+
+    static Path model;
+    static LocalGpuClient client;
+
+    @BeforeAll
+    static void load() throws IOException {
+        assumeTrue(LocalRuntime.isAvailable(), "native runtime unavailable");
+        model = dir.resolve("batching.gguf");
+        RandomModels.write(
+                model, new RandomModels.Shape("llama", 256, 2, 4, 2, 512, 4096, 300, true), GgufWriter.Q8_0, 11);
+        client = LocalGpuClient.builder()
+                .modelPath(model)
+                .threads(2)
+                .contextSize(2048)
+                .maxBatch(8)
+                .build();
+    }
+
+    @AfterAll
+    static void close() {
+        if (client != null) {
+            client.close();
+        }
+    }
+
+    private static ChatRequest ask(String text, int maxTokens) {
+        return ChatRequest.builder().user(text).maxTokens(maxTokens).build();
+    }
+
+    private static ChatRequest ask(String text, int maxTokens, String session) {
+        return ChatRequest.builder()
+                .user(text)
+                .maxTokens(maxTokens)
+                .options(RequestOptions.builder().sessionId(session).build())
+                .build();
+    }
+
+    @Test
+    void concurrentGreedyCallsGiveTheTextsTheyGiveAlone() throws Exception {
+        List<ChatRequest> requests = new ArrayList<>();
+        String[] prompts = {"Hello", "the world", "Hello world ".repeat(12), "a b c d", "once upon", "x", "hi there"};
+        for (int i = 0; i < prompts.length; i++) {
+            requests.add(ask(prompts[i], 6 + 5 * i));
+        }
+        List<String> alone = new ArrayList<>();
+        try (LocalGpuClient serial = LocalGpuClient.builder()
+                .modelPath(model)
+                .threads(2)
+                .contextSize(2048)
+                .maxBatch(1)
+                .build()) {
+            for (ChatRequest r : requests) {
+                alone.add(serial.chat(r).text());
+            }
+        }
+        // Blocking calls from their own threads, and one stream, all at once.
+        List<CompletableFuture<String>> calls = new ArrayList<>();
+        for (ChatRequest r : requests.subList(0, requests.size() - 1)) {
+            calls.add(client.chatAsync(r).thenApply(ChatResponse::text));
+        }
+        StringBuilder streamed = new StringBuilder();
+        try (ChatStream s = client.stream(requests.get(requests.size() - 1))) {
+            for (ChatChunk c : s) {
+                streamed.append(c.text());
+            }
+        }
+        for (int i = 0; i < calls.size(); i++) {
+            assertThat(calls.get(i).get()).as("call %d", i).isEqualTo(alone.get(i));
+        }
+        assertThat(streamed.toString()).isEqualTo(alone.get(alone.size() - 1));
+    }
+
+    @Test
+    void aStreamKeepsProducingWhileAnotherCallReadsALongPrompt() throws Exception {
+        List<String> events = Collections.synchronizedList(new ArrayList<>());
+        try (ChatStream running = client.stream(ask("Hello", 1500))) {
+            assertThat(running.hasNext()).isTrue(); // the stream is decoding
+            // About 1500 prompt tokens: at most 63 rows a step beside the running stream, so 24 steps or more.
+            ChatRequest longPrompt = ask("Hello world ".repeat(150), 1);
+            CompletableFuture<ChatResponse> reader =
+                    client.chatAsync(longPrompt).whenComplete((r, t) -> events.add("long prompt done"));
+            int chunks = 0;
+            while (!reader.isDone() && running.hasNext()) {
+                running.next();
+                events.add("chunk");
+                chunks++;
+            }
+            ChatResponse r = reader.get();
+            assertThat(r.usage().inputTokens()).isGreaterThan(1400);
+            int before = events.indexOf("long prompt done");
+            assertThat(before)
+                    .as("chunks the stream produced while the long prompt was read; events %s", events)
+                    .isGreaterThanOrEqualTo(10);
+            assertThat(chunks).isGreaterThanOrEqualTo(before);
+        }
+    }
+
+    @Test
+    void anExpiredAndACancelledCallLeaveWhileTheOthersFinishIntact() throws Exception {
+        ChatRequest a = ask("Hello", 40);
+        ChatRequest b = ask("the world", 30);
+        String aloneA = client.chat(a).text();
+        String aloneB = client.chat(b).text();
+
+        CompletableFuture<ChatResponse> fa = client.chatAsync(a);
+        ChatRequest expiring = ChatRequest.builder()
+                .user("Hello world")
+                .maxTokens(2000)
+                .options(
+                        RequestOptions.builder().timeout(Duration.ofMillis(300)).build())
+                .build();
+        CompletableFuture<ChatResponse> fe = client.chatAsync(expiring);
+        AtomicReference<Throwable> cancelled = new AtomicReference<>();
+        Thread caller = new Thread(() -> {
+            try {
+                client.chat(ask("once upon", 2000));
+            } catch (RuntimeException e) {
+                cancelled.set(e);
+            }
+        });
+        caller.start();
+        CompletableFuture<ChatResponse> fb = client.chatAsync(b);
+        // The cancelled call is in the batch or queued: either way it ends as cancelled.
+        Thread.sleep(100);
+        caller.interrupt();
+        caller.join();
+
+        assertThat(cancelled.get()).isInstanceOf(CancelledException.class);
+        assertThatThrownBy(fe::get)
+                .isInstanceOf(ExecutionException.class)
+                .hasCauseInstanceOf(InferenceTimeoutException.class);
+        assertThat(fa.get().text()).isEqualTo(aloneA);
+        assertThat(fb.get().text()).isEqualTo(aloneB);
+        // The engine is free of the ended calls: a new call answers as it does alone.
+        assertThat(client.chat(a).text()).isEqualTo(aloneA);
+    }
+
+    @Test
+    void callsOnOneSessionRunOneAfterTheOtherWhileOtherSessionsGoOn() throws Exception {
+        List<String> events = Collections.synchronizedList(new ArrayList<>());
+        ChatRequest first = ask("Hello world", 200, "same");
+        ChatRequest second = ask("the world", 4, "same");
+        ChatRequest other = ask("the world", 4, "other");
+        String alone = client.chat(ask("the world", 4)).text();
+        try (ChatStream s1 = client.stream(first)) {
+            assertThat(s1.hasNext()).isTrue(); // running
+            CompletableFuture<ChatResponse> f2 = client.chatAsync(second).whenComplete((r, t) -> events.add("second"));
+            CompletableFuture<ChatResponse> f3 = client.chatAsync(other).whenComplete((r, t) -> events.add("other"));
+            s1.forEachRemaining(c -> {});
+            events.add("first");
+            assertThat(s1.response().finishReason()).isIn(FinishReason.LENGTH, FinishReason.STOP);
+            assertThat(f2.get().text()).isEqualTo(alone);
+            assertThat(f3.get().text()).isEqualTo(alone);
+        }
+        // The second call on the session waited for the first; the call on another session did not.
+        assertThat(events).containsSubsequence("first", "second");
+        assertThat(events).containsSubsequence("other", "first");
+    }
+
+    @Test
+    void closeEndsRunningAndQueuedCalls() throws Exception {
+        LocalGpuClient own = LocalGpuClient.builder()
+                .modelPath(model)
+                .threads(1)
+                .contextSize(4096)
+                .maxBatch(2)
+                .build();
+        ChatStream running1 = own.stream(ask("Hello", 3000));
+        ChatStream running2 = own.stream(ask("the world", 3000));
+        assertThat(running1.hasNext()).isTrue();
+        assertThat(running2.hasNext()).isTrue();
+        // Two more than maxBatch: they wait.
+        ChatStream queued1 = own.stream(ask("once upon", 3000));
+        CompletableFuture<ChatResponse> queued2 = own.chatAsync(ask("a b c", 3000));
+        own.close();
+        for (ChatStream s : List.of(running1, running2)) {
+            assertThatThrownBy(() -> s.forEachRemaining(c -> {}))
+                    .isInstanceOf(ProviderUnavailableException.class)
+                    .hasMessageContaining("closed");
+        }
+        assertThatThrownBy(() -> queued1.forEachRemaining(c -> {}))
+                .isInstanceOf(ProviderUnavailableException.class)
+                .hasMessageContaining("closed before the call ran");
+        assertThatThrownBy(queued2::get)
+                .isInstanceOf(ExecutionException.class)
+                .hasCauseInstanceOf(ProviderUnavailableException.class);
+        assertThatThrownBy(() -> own.chat(ask("Hello", 2))).isInstanceOf(IllegalStateException.class);
+    }
+}
