@@ -5,7 +5,8 @@ import java.util.Locale;
 /**
  * How the local runtime stores a session's keys and values. {@link #F32} (the default) keeps them as
  * computed; {@link #F16} halves the KV cache's memory and the bytes attention reads per token, at half
- * precision (logits move by about 1e-3 relative), so that more or longer sessions fit.
+ * precision (about 3 significant digits per value; the logits move slightly, and a greedy answer can
+ * differ where two tokens were nearly tied), so that more or longer sessions fit.
  */
 public enum KvCacheType {
     /** 32-bit floats: exact. */

@@ -394,8 +394,14 @@ public final class LocalGpuClient extends AbstractProviderClient {
                 continue;
             }
             it.remove();
-            g.begin(c);
             active.add(g);
+            try {
+                g.begin(c);
+            } catch (RuntimeException e) {
+                g.fail(new InvalidRequestException(
+                        "engine: " + e.getMessage(), id(), modelPath.toString(), 0, null, e));
+                retire(g);
+            }
         }
     }
 
@@ -515,7 +521,15 @@ public final class LocalGpuClient extends AbstractProviderClient {
             g.stepShare = segments;
             g.postFrom = System.nanoTime();
             g.computeNanos += (double) passNanos * r.length / total;
-            if (g.advance(r)) {
+            boolean done;
+            try {
+                done = g.advance(r);
+            } catch (RuntimeException e) {
+                // This call's own sampling or decoding failed: it ends, the others go on.
+                g.fail(new ProviderUnavailableException("engine failed: " + e, id(), modelPath.toString(), 0, null, e));
+                done = true;
+            }
+            if (done) {
                 ended.add(g);
             } else {
                 g.computeNanos += System.nanoTime() - g.postFrom;
