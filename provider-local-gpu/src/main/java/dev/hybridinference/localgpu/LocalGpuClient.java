@@ -134,6 +134,9 @@ public final class LocalGpuClient extends AbstractProviderClient {
     private final ArrayDeque<Cached> freeScratch = new ArrayDeque<>();
     private final List<Cached> allScratch = new ArrayList<>();
     private int turn;
+    // For tests: told, on the engine thread and in its order, when a call joins the batch, takes part in a
+    // step and leaves the batch.
+    private volatile java.util.function.BiConsumer<String, ChatRequest> trace = (event, request) -> {};
 
     private LocalGpuClient(Builder b) {
         super(b.id(), TYPE, DeploymentKind.LOCAL, b.pricing, b.ledger(), b.clock());
@@ -313,6 +316,14 @@ public final class LocalGpuClient extends AbstractProviderClient {
         }
     }
 
+    /**
+     * For tests: {@code trace} is told, on the engine thread, when a call joins the batch ({@code admitted}),
+     * takes part in a step ({@code computed}) and leaves the batch ({@code ended}).
+     */
+    void engineTrace(java.util.function.BiConsumer<String, ChatRequest> trace) {
+        this.trace = Objects.requireNonNull(trace, "trace");
+    }
+
     // ---------------------------------------------------------------- the engine thread
 
     /** Admits waiting calls and runs steps until the client closes; then ends every call it still holds. */
@@ -395,6 +406,7 @@ public final class LocalGpuClient extends AbstractProviderClient {
             }
             it.remove();
             active.add(g);
+            trace.accept("admitted", g.request);
             try {
                 g.begin(c);
             } catch (RuntimeException e) {
@@ -443,6 +455,7 @@ public final class LocalGpuClient extends AbstractProviderClient {
     /** Takes an ended call out of the batch and gives its cache back. */
     private void retire(Generation g) {
         active.remove(g);
+        trace.accept("ended", g.request);
         Cached c = g.cache;
         if (c.forSession) {
             c.inUse = false;
@@ -517,6 +530,7 @@ public final class LocalGpuClient extends AbstractProviderClient {
         for (int i = 0; i < segments; i++) {
             Generation g = batch.get(i);
             int[] r = rows.get(i);
+            trace.accept("computed", g.request);
             g.stepStart = start;
             g.stepShare = segments;
             g.postFrom = System.nanoTime();
@@ -564,7 +578,7 @@ public final class LocalGpuClient extends AbstractProviderClient {
      * step, so a call that ended at its deadline or was cancelled leaves the batch at once.
      */
     private final class Generation {
-        private final ChatRequest request;
+        final ChatRequest request;
         private final CallContext ctx;
         private final StreamBridge sink;
         final String sessionId;

@@ -9,7 +9,6 @@ import dev.hybridinference.core.ChatChunk;
 import dev.hybridinference.core.ChatRequest;
 import dev.hybridinference.core.ChatResponse;
 import dev.hybridinference.core.ChatStream;
-import dev.hybridinference.core.FinishReason;
 import dev.hybridinference.core.InferenceTimeoutException;
 import dev.hybridinference.core.ProviderUnavailableException;
 import dev.hybridinference.core.RequestOptions;
@@ -114,27 +113,52 @@ class LocalGpuBatchingTest {
 
     @Test
     void aStreamKeepsProducingWhileAnotherCallReadsALongPrompt() throws Exception {
-        List<String> events = Collections.synchronizedList(new ArrayList<>());
+        String longText = "Hello world ".repeat(150);
+        List<String> events = traced();
         try (ChatStream running = client.stream(ask("Hello", 1500))) {
             assertThat(running.hasNext()).isTrue(); // the stream is decoding
             // About 1500 prompt tokens: at most 63 rows a step beside the running stream, so 24 steps or more.
-            ChatRequest longPrompt = ask("Hello world ".repeat(150), 1);
-            CompletableFuture<ChatResponse> reader =
-                    client.chatAsync(longPrompt).whenComplete((r, t) -> events.add("long prompt done"));
-            int chunks = 0;
-            while (!reader.isDone() && running.hasNext()) {
-                running.next();
-                events.add("chunk");
-                chunks++;
-            }
-            ChatResponse r = reader.get();
+            ChatResponse r = client.chat(ask(longText, 1));
             assertThat(r.usage().inputTokens()).isGreaterThan(1400);
-            int before = events.indexOf("long prompt done");
-            assertThat(before)
-                    .as("chunks the stream produced while the long prompt was read; events %s", events)
-                    .isGreaterThanOrEqualTo(10);
-            assertThat(chunks).isGreaterThanOrEqualTo(before);
+            assertThat(running.hasNext()).isTrue(); // still running
+        } finally {
+            client.engineTrace((e, r) -> {});
         }
+        // The prompt's last step is traced before its answer returns (its end may come after).
+        int from = events.indexOf("admitted " + longText + "/-");
+        int to = events.lastIndexOf("computed " + longText + "/-") + 1;
+        assertThat(from).isNotNegative();
+        List<String> during = events.subList(from, to);
+        long promptSteps = during.stream()
+                .filter(e -> e.equals("computed " + longText + "/-"))
+                .count();
+        long streamSteps =
+                during.stream().filter(e -> e.equals("computed Hello/-")).count();
+        assertThat(promptSteps).as("steps that read the long prompt").isGreaterThanOrEqualTo(24);
+        // The stream decoded a token in every one of those steps: it was not held up by the prompt.
+        assertThat(streamSteps).as("tokens the stream decoded meanwhile").isGreaterThanOrEqualTo(promptSteps);
+    }
+
+    @Test
+    void aShortPromptIsNotStarvedByLongOnesReadAtTheSameTime() throws Exception {
+        String longText = "Hello world ".repeat(150); // about 1500 tokens: 24 steps or more each
+        List<String> events = traced();
+        // Streams open on this thread: the short prompt arrives last.
+        try (ChatStream long1 = client.stream(ask(longText, 1));
+                ChatStream long2 = client.stream(ask("the world " + longText, 1));
+                ChatStream small = client.stream(ask("Hello", 1))) {
+            for (ChatStream s : List.of(small, long1, long2)) {
+                s.forEachRemaining(c -> {});
+            }
+        } finally {
+            client.engineTrace((e, r) -> {});
+        }
+        // Prompts take turns at the step's rows: the short one is read within a few steps, not after the
+        // long ones that came before it.
+        int shortDone = events.lastIndexOf("computed Hello/-");
+        assertThat(shortDone).isNotNegative();
+        assertThat(shortDone).isLessThan(events.lastIndexOf("computed " + longText + "/-"));
+        assertThat(shortDone).isLessThan(events.lastIndexOf("computed the world " + longText + "/-"));
     }
 
     @Test
@@ -179,24 +203,36 @@ class LocalGpuBatchingTest {
 
     @Test
     void callsOnOneSessionRunOneAfterTheOtherWhileOtherSessionsGoOn() throws Exception {
-        List<String> events = Collections.synchronizedList(new ArrayList<>());
         ChatRequest first = ask("Hello world", 200, "same");
         ChatRequest second = ask("the world", 4, "same");
         ChatRequest other = ask("the world", 4, "other");
         String alone = client.chat(ask("the world", 4)).text();
+        List<String> events = traced();
         try (ChatStream s1 = client.stream(first)) {
             assertThat(s1.hasNext()).isTrue(); // running
-            CompletableFuture<ChatResponse> f2 = client.chatAsync(second).whenComplete((r, t) -> events.add("second"));
-            CompletableFuture<ChatResponse> f3 = client.chatAsync(other).whenComplete((r, t) -> events.add("other"));
+            CompletableFuture<ChatResponse> f2 = client.chatAsync(second);
+            CompletableFuture<ChatResponse> f3 = client.chatAsync(other);
             s1.forEachRemaining(c -> {});
-            events.add("first");
-            assertThat(s1.response().finishReason()).isIn(FinishReason.LENGTH, FinishReason.STOP);
+            assertThat(s1.response().usage().outputTokens()).isEqualTo(200);
             assertThat(f2.get().text()).isEqualTo(alone);
             assertThat(f3.get().text()).isEqualTo(alone);
+        } finally {
+            client.engineTrace((e, r) -> {});
         }
-        // The second call on the session waited for the first; the call on another session did not.
-        assertThat(events).containsSubsequence("first", "second");
-        assertThat(events).containsSubsequence("other", "first");
+        // In the engine's order: the second call on the session joined only after the first left; the call
+        // on another session joined and finished while the first ran.
+        assertThat(events).containsSubsequence("ended Hello world/same", "admitted the world/same");
+        assertThat(events)
+                .containsSubsequence("admitted the world/other", "ended the world/other", "ended Hello world/same");
+    }
+
+    /** Records the engine's admissions and ends as {@code "admitted <user text>/<session>"}, in its order. */
+    private static List<String> traced() {
+        List<String> events = Collections.synchronizedList(new ArrayList<>());
+        client.engineTrace((event, r) -> events.add(event + " "
+                + r.messages().get(r.messages().size() - 1).content() + "/"
+                + r.options().sessionId().orElse("-")));
+        return events;
     }
 
     @Test
