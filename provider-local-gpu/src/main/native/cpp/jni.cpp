@@ -46,6 +46,11 @@ Model* model(JNIEnv* env, jlong h) {
     return reinterpret_cast<Model*>(h);
 }
 
+KvType kv(jint type) {
+    if (type != 0 && type != 1) throw std::runtime_error("KV cache type " + std::to_string(type) + " is not 0 (F32) or 1 (F16)");
+    return static_cast<KvType>(type);
+}
+
 }  // namespace
 
 JNIEXPORT jlong JNICALL Java_dev_hybridinference_localgpu_internal_NativeEngine_load(JNIEnv* env, jclass, jstring path, jint threads) {
@@ -83,12 +88,12 @@ JNIEXPORT jstring JNICALL Java_dev_hybridinference_localgpu_internal_NativeEngin
                    static_cast<jstring>(nullptr));
 }
 
-JNIEXPORT jlong JNICALL Java_dev_hybridinference_localgpu_internal_NativeEngine_newState(JNIEnv* env, jclass, jlong h, jint nCtx) {
-    return guarded(env, [&]() -> jlong { return reinterpret_cast<jlong>(model(env, h)->newState(nCtx).release()); }, jlong(0));
+JNIEXPORT jlong JNICALL Java_dev_hybridinference_localgpu_internal_NativeEngine_newState(JNIEnv* env, jclass, jlong h, jint nCtx, jint kvType) {
+    return guarded(env, [&]() -> jlong { return reinterpret_cast<jlong>(model(env, h)->newState(nCtx, kv(kvType)).release()); }, jlong(0));
 }
 
-JNIEXPORT jlong JNICALL Java_dev_hybridinference_localgpu_internal_NativeEngine_stateBytes(JNIEnv* env, jclass, jlong h, jint nCtx) {
-    return guarded(env, [&]() -> jlong { return static_cast<jlong>(model(env, h)->stateBytes(nCtx)); }, jlong(0));
+JNIEXPORT jlong JNICALL Java_dev_hybridinference_localgpu_internal_NativeEngine_stateBytes(JNIEnv* env, jclass, jlong h, jint nCtx, jint kvType) {
+    return guarded(env, [&]() -> jlong { return static_cast<jlong>(model(env, h)->stateBytes(nCtx, kv(kvType))); }, jlong(0));
 }
 
 JNIEXPORT void JNICALL Java_dev_hybridinference_localgpu_internal_NativeEngine_freeState(JNIEnv* env, jclass, jlong s) {
@@ -112,6 +117,51 @@ JNIEXPORT void JNICALL Java_dev_hybridinference_localgpu_internal_NativeEngine_e
         std::unique_ptr<jint[]> buf(new jint[n]);
         env->GetIntArrayRegion(tokens, 0, n, buf.get());
         m->eval(*reinterpret_cast<State*>(s), reinterpret_cast<const int32_t*>(buf.get()), n, pos, out, all == JNI_TRUE);
+        return 0;
+    }, 0);
+}
+
+JNIEXPORT void JNICALL Java_dev_hybridinference_localgpu_internal_NativeEngine_evalBatch(
+        JNIEnv* env, jclass, jlong h, jlongArray states, jintArray tokens, jintArray counts, jintArray positions, jobject logits) {
+    guarded(env, [&]() -> int {
+        Model* m = model(env, h);
+        if (!states || !tokens || !counts || !positions) throw std::runtime_error("batch arrays must not be null");
+        const jsize segs = env->GetArrayLength(states);
+        if (segs <= 0) throw std::runtime_error("no segments to evaluate");
+        if (env->GetArrayLength(counts) != segs || env->GetArrayLength(positions) != segs) {
+            throw std::runtime_error("states, counts and positions must have one entry per segment");
+        }
+        if (!logits) throw std::runtime_error("logits buffer is null");
+        float* out = static_cast<float*>(env->GetDirectBufferAddress(logits));
+        jlong cap = env->GetDirectBufferCapacity(logits);
+        jlong need = static_cast<jlong>(segs) * m->hparams().nVocab;
+        if (!out || cap < need) throw std::runtime_error("logits buffer must be direct and hold " + std::to_string(need) + " floats");
+        std::vector<jlong> st(static_cast<size_t>(segs));
+        std::vector<jint> cnt(static_cast<size_t>(segs)), pos(static_cast<size_t>(segs));
+        env->GetLongArrayRegion(states, 0, segs, st.data());
+        env->GetIntArrayRegion(counts, 0, segs, cnt.data());
+        env->GetIntArrayRegion(positions, 0, segs, pos.data());
+        int64_t total = 0;
+        for (jsize i = 0; i < segs; i++) {
+            if (st[i] == 0) throw std::runtime_error("state handle of segment " + std::to_string(i) + " is closed");
+            if (cnt[i] <= 0) throw std::runtime_error("segment " + std::to_string(i) + " has no tokens");
+            total += cnt[i];
+        }
+        if (env->GetArrayLength(tokens) < total) throw std::runtime_error("token array is shorter than the segments' counts");
+        std::vector<jint> tok(static_cast<size_t>(total));
+        env->GetIntArrayRegion(tokens, 0, static_cast<jsize>(total), tok.data());
+        std::vector<Segment> batch(static_cast<size_t>(segs));
+        int64_t at = 0;
+        for (jsize i = 0; i < segs; i++) {
+            Segment& g = batch[static_cast<size_t>(i)];
+            g.state = reinterpret_cast<State*>(st[i]);
+            g.tokens = reinterpret_cast<const int32_t*>(tok.data()) + at;
+            g.n = cnt[i];
+            g.pos = pos[i];
+            g.out = out + static_cast<int64_t>(i) * m->hparams().nVocab;
+            at += cnt[i];
+        }
+        m->evalBatch(batch);
         return 0;
     }, 0);
 }

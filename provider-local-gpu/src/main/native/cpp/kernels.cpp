@@ -40,6 +40,30 @@ float f16ToF32(uint16_t h) {
     return f;
 }
 
+uint16_t f32ToF16(float f) {
+    uint32_t x;
+    std::memcpy(&x, &f, 4);
+    const uint32_t sign = (x >> 16) & 0x8000;
+    const uint32_t a = x & 0x7FFFFFFFu;
+    if (a >= 0x7F800000u) return static_cast<uint16_t>(sign | 0x7C00 | (a > 0x7F800000u ? 0x200 | ((a >> 13) & 0x3FF) : 0));
+    // 65520 and above round to infinity (65504 is the largest finite half).
+    if (a >= 0x477FF000u) return static_cast<uint16_t>(sign | 0x7C00);
+    if (a < 0x38800000u) {
+        // Below the smallest normal half (2^-14): a subnormal in units of 2^-24; 2^-25 and less round to 0.
+        if (a <= 0x33000000u) return static_cast<uint16_t>(sign);
+        const uint32_t e = a >> 23, m = (a & 0x7FFFFF) | 0x800000;
+        const uint32_t shift = 126 - e;
+        uint32_t r = m >> shift;
+        const uint32_t rem = m & ((1u << shift) - 1), halfway = 1u << (shift - 1);
+        if (rem > halfway || (rem == halfway && (r & 1))) r++;
+        return static_cast<uint16_t>(sign | r);
+    }
+    uint32_t r = (a >> 13) - (112u << 10);
+    const uint32_t rem = a & 0x1FFF;
+    if (rem > 0x1000 || (rem == 0x1000 && (r & 1))) r++;
+    return static_cast<uint16_t>(sign | r);
+}
+
 static inline uint16_t rd16(const uint8_t* p) {
     uint16_t v;
     std::memcpy(&v, p, 2);
@@ -262,6 +286,24 @@ __attribute__((target("avx2,fma,f16c"))) static float dotQ6KAvx2(const uint8_t* 
     }
     return hsum256(_mm256_add_ps(acc0, acc1));
 }
+
+__attribute__((target("avx2,fma,f16c"))) static void toF16RowAvx2(const float* in, uint16_t* out, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i), _mm256_cvtps_ph(_mm256_loadu_ps(in + i), _MM_FROUND_TO_NEAREST_INT));
+    }
+    for (; i < n; i++) out[i] = f32ToF16(in[i]);
+}
+
+__attribute__((target("avx2,fma,f16c"))) static void addScaledF16Avx2(float* out, const uint16_t* v, float w, int64_t n) {
+    const __m256 wv = _mm256_set1_ps(w);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 x = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(v + i)));
+        _mm256_storeu_ps(out + i, _mm256_fmadd_ps(wv, x, _mm256_loadu_ps(out + i)));
+    }
+    for (; i < n; i++) out[i] += w * f16ToF32(v[i]);
+}
 #endif
 
 static bool detectAvx2() {
@@ -279,6 +321,20 @@ static bool detectAvx2() {
 static const bool kAvx2 = detectAvx2();
 
 const char* features() { return kAvx2 ? "avx2 fma f16c" : "portable"; }
+
+void toF16Row(const float* in, uint16_t* out, int64_t n) {
+#ifdef HI_X86
+    if (kAvx2) return toF16RowAvx2(in, out, n);
+#endif
+    for (int64_t i = 0; i < n; i++) out[i] = f32ToF16(in[i]);
+}
+
+void addScaledF16(float* out, const uint16_t* v, float w, int64_t n) {
+#ifdef HI_X86
+    if (kAvx2) return addScaledF16Avx2(out, v, w, n);
+#endif
+    for (int64_t i = 0; i < n; i++) out[i] += w * f16ToF32(v[i]);
+}
 
 float dotF32(const float* a, const float* b, int64_t n) {
 #ifdef HI_X86

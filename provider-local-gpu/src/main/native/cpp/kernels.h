@@ -7,6 +7,8 @@
 namespace kern {
 
 float f16ToF32(uint16_t h);
+// Rounds to the nearest F16 (ties to even), as F16C does; overflow gives infinity.
+uint16_t f32ToF16(float f);
 const char* features();
 
 // Dot product of one row of n elements (n a multiple of the type's block size) with x.
@@ -17,6 +19,12 @@ void dequantizeRow(uint32_t type, const uint8_t* row, float* out, int64_t n);
 
 // Plain F32 dot product, SIMD when available.
 float dotF32(const float* a, const float* b, int64_t n);
+
+// Writes n floats as F16 (an F16 KV cache row), F16C when available.
+void toF16Row(const float* in, uint16_t* out, int64_t n);
+
+// out[i] += w * v[i] over n F16 values (attention's weighted sum over an F16 value cache).
+void addScaledF16(float* out, const uint16_t* v, float w, int64_t n);
 
 // Sums n floats (the bandwidth probe's inner loop), SIMD when available.
 float sumF32(const float* a, int64_t n);

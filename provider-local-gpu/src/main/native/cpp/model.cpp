@@ -19,7 +19,7 @@ namespace {
 constexpr int64_t kMaxHeads = 1 << 16;
 constexpr int64_t kMaxHeadDim = 1 << 16;
 constexpr int64_t kMaxFeedForward = 1 << 24;
-// The slice the forward pass computes at once (see Model::eval): the attention scratch is sized for it.
+// The rows one forward pass computes at once (see Model::evalBatch): the scratch space is sized for it.
 constexpr int64_t kMaxBatch = 64;
 
 int64_t intKey(const gguf::File& f, const std::string& key, int64_t def, bool required) {
@@ -168,13 +168,13 @@ const gguf::Tensor* Model::optionalVector(const std::string& name, int64_t n) {
     return file_.tensor(name) ? require(name, n, 1, false) : nullptr;
 }
 
-uint64_t Model::stateBytes(int64_t nCtx) const {
+uint64_t Model::stateBytes(int64_t nCtx, KvType kvType) const {
     if (nCtx <= 0 || nCtx > INT32_MAX) throw Error("context size " + std::to_string(nCtx) + " must be between 1 and 2^31 - 1");
     // In 128 bits: layers (2^10) x positions (2^31) x kv width (2^32) does not fit in 64.
     using u128 = unsigned __int128;
     const u128 kv = u128(2) * u128(hp_.nLayer) * u128(nCtx) * u128(hp_.nHeadKv * hp_.headDim);
     const u128 att = u128(kMaxBatch) * u128(hp_.nHead) * u128(nCtx);
-    const u128 bytes = (kv + att) * sizeof(float);
+    const u128 bytes = kv * (kvType == KvType::F16 ? 2 : 4) + att * sizeof(float);
     // Zero-filling a cache larger than the machine's memory would not fail cleanly: the kernel would
     // kill the process as the pages are touched. Refuse it here with a message instead.
     const long pages = ::sysconf(_SC_PHYS_PAGES), pageSize = ::sysconf(_SC_PAGESIZE);
@@ -189,32 +189,23 @@ uint64_t Model::stateBytes(int64_t nCtx) const {
     return static_cast<uint64_t>(bytes);
 }
 
-std::unique_ptr<State> Model::newState(int64_t nCtx) const {
-    stateBytes(nCtx);
+std::unique_ptr<State> Model::newState(int64_t nCtx, KvType kvType) const {
+    stateBytes(nCtx, kvType);
     auto s = std::make_unique<State>();
     s->nCtx = nCtx;
-    const size_t kvElems = static_cast<size_t>(hp_.nLayer) * static_cast<size_t>(nCtx) * static_cast<size_t>(hp_.nHeadKv * hp_.headDim);
-    s->kCache.assign(kvElems, 0.0f);
-    s->vCache.assign(kvElems, 0.0f);
-    reserve(*s, 1);
+    s->kvType = kvType;
+    const size_t kvBytes = static_cast<size_t>(hp_.nLayer) * static_cast<size_t>(nCtx) * static_cast<size_t>(hp_.nHeadKv * hp_.headDim) *
+                           (kvType == KvType::F16 ? 2 : 4);
+    s->kCache.assign(kvBytes, 0);
+    s->vCache.assign(kvBytes, 0);
+    reserveAtt(*s, 1);
     return s;
 }
 
-void Model::reserve(State& s, int64_t n) const {
-    if (n <= s.batch) return;
-    const int64_t kvDim = hp_.nHeadKv * hp_.headDim, qDim = hp_.nHead * hp_.headDim;
-    const int64_t maxFf = *std::max_element(hp_.nFf.begin(), hp_.nFf.end());
-    auto size = [n](int64_t per) { return static_cast<size_t>(n * per); };
-    s.x.resize(size(hp_.nEmbd));
-    s.xb.resize(size(std::max(hp_.nEmbd, qDim)));
-    s.xb2.resize(size(hp_.nEmbd));
-    s.q.resize(size(qDim));
-    s.k.resize(size(kvDim));
-    s.v.resize(size(kvDim));
-    s.att.resize(size(hp_.nHead * s.nCtx));
-    s.hb.resize(size(maxFf));
-    s.hb2.resize(size(maxFf));
-    s.batch = n;
+void Model::reserveAtt(State& s, int64_t rows) const {
+    if (rows <= s.attRows) return;
+    s.att.resize(static_cast<size_t>(rows * hp_.nHead * s.nCtx));
+    s.attRows = rows;
 }
 
 void Model::matmul(const gguf::Tensor* w, const float* x, float* y, int64_t n) {
@@ -232,42 +223,112 @@ void Model::matmul(const gguf::Tensor* w, const float* x, float* y, int64_t n) {
     });
 }
 
-void Model::eval(State& s, const int32_t* tokens, int64_t n, int64_t pos, float* out, bool all) {
+void Model::check(const Segment& seg) const {
+    if (!seg.state) throw Error("state handle is closed");
+    const int64_t n = seg.n, pos = seg.pos;
     if (n <= 0) throw Error("no tokens to evaluate");
-    if (pos < 0 || pos + n > s.nCtx) {
-        throw Error("positions " + std::to_string(pos) + ".." + std::to_string(pos + n - 1) + " exceed the context of " + std::to_string(s.nCtx));
+    if (pos < 0 || pos + n > seg.state->nCtx) {
+        throw Error("positions " + std::to_string(pos) + ".." + std::to_string(pos + n - 1) + " exceed the context of " +
+                    std::to_string(seg.state->nCtx));
     }
     for (int64_t i = 0; i < n; i++) {
-        if (tokens[i] < 0 || tokens[i] >= hp_.nVocab) {
-            throw Error("token id " + std::to_string(tokens[i]) + " is outside the vocabulary of " + std::to_string(hp_.nVocab));
+        if (seg.tokens[i] < 0 || seg.tokens[i] >= hp_.nVocab) {
+            throw Error("token id " + std::to_string(seg.tokens[i]) + " is outside the vocabulary of " + std::to_string(hp_.nVocab));
         }
-    }
-    // Long prompts go through in slices, so that scratch space stays bounded.
-    for (int64_t done = 0; done < n; done += kMaxBatch) {
-        const int64_t m = std::min(kMaxBatch, n - done);
-        const bool last = done + m == n;
-        float* dst = all ? out + done * hp_.nVocab : (last ? out : nullptr);
-        forward(s, tokens + done, m, pos + done, dst, all);
     }
 }
 
-void Model::forward(State& s, const int32_t* tokens, int64_t n, int64_t pos, float* out, bool all) {
-    reserve(s, n);
+void Model::eval(State& s, const int32_t* tokens, int64_t n, int64_t pos, float* out, bool all) {
+    Segment seg;
+    seg.state = &s;
+    seg.tokens = tokens;
+    seg.n = n;
+    seg.pos = pos;
+    seg.out = out;
+    seg.all = all;
+    evalBatch({seg});
+}
+
+void Model::evalBatch(const std::vector<Segment>& segments) {
+    if (segments.empty()) throw Error("no segments to evaluate");
+    for (size_t i = 0; i < segments.size(); i++) {
+        check(segments[i]);
+        for (size_t j = 0; j < i; j++) {
+            if (segments[j].state == segments[i].state) throw Error("a state appears in more than one segment of a batch");
+        }
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    // Passes of at most kMaxBatch rows, so that scratch space stays bounded; a segment that does not fit
+    // goes on in the next pass, after its earlier rows are in its cache.
+    std::vector<int64_t> done(segments.size(), 0);
+    size_t first = 0;
+    while (first < segments.size()) {
+        std::vector<Segment> pieces;
+        int64_t rows = 0;
+        for (size_t i = first; i < segments.size() && rows < kMaxBatch; i++) {
+            const Segment& seg = segments[i];
+            const int64_t m = std::min(kMaxBatch - rows, seg.n - done[i]);
+            const bool last = done[i] + m == seg.n;
+            Segment p;
+            p.state = seg.state;
+            p.tokens = seg.tokens + done[i];
+            p.n = m;
+            p.pos = seg.pos + done[i];
+            p.all = seg.all;
+            p.out = !seg.out ? nullptr : seg.all ? seg.out + done[i] * hp_.nVocab : (last ? seg.out : nullptr);
+            pieces.push_back(p);
+            rows += m;
+            done[i] += m;
+        }
+        forward(pieces);
+        while (first < segments.size() && done[first] == segments[first].n) first++;
+    }
+}
+
+void Model::forward(const std::vector<Segment>& pieces) {
     const int64_t nEmbd = hp_.nEmbd, hd = hp_.headDim, nHead = hp_.nHead, nKv = hp_.nHeadKv;
     const int64_t qDim = nHead * hd, kvDim = nKv * hd, group = nHead / nKv;
+    // Each row's State, position and index among its State's rows in this pass (its attention scratch).
+    std::vector<State*> rowState;
+    std::vector<int64_t> rowPos, rowLocal;
+    const int32_t* tokenOf[kMaxBatch];
+    for (const Segment& p : pieces) {
+        reserveAtt(*p.state, p.n);
+        for (int64_t t = 0; t < p.n; t++) {
+            tokenOf[rowState.size()] = p.tokens + t;
+            rowState.push_back(p.state);
+            rowPos.push_back(p.pos + t);
+            rowLocal.push_back(t);
+        }
+    }
+    const int64_t n = static_cast<int64_t>(rowState.size());
+    Scratch& s = scratch_;
+    if (s.x.empty()) {
+        const int64_t maxFf = *std::max_element(hp_.nFf.begin(), hp_.nFf.end());
+        auto size = [](int64_t per) { return static_cast<size_t>(kMaxBatch * per); };
+        s.x.resize(size(nEmbd));
+        s.xb.resize(size(std::max(nEmbd, qDim)));
+        s.xb2.resize(size(nEmbd));
+        s.q.resize(size(qDim));
+        s.k.resize(size(kvDim));
+        s.v.resize(size(kvDim));
+        s.hb.resize(size(maxFf));
+        s.hb2.resize(size(maxFf));
+    }
+
     int64_t elems, bytes;
     gguf::blockInfo(tokEmbd_->type, elems, bytes);
     for (int64_t t = 0; t < n; t++) {
-        kern::dequantizeRow(tokEmbd_->type, tokEmbd_->data + tokens[t] * (nEmbd / elems * bytes), &s.x[t * nEmbd], nEmbd);
+        kern::dequantizeRow(tokEmbd_->type, tokEmbd_->data + *tokenOf[t] * (nEmbd / elems * bytes), &s.x[t * nEmbd], nEmbd);
     }
 
-    // RoPE angles per position, as ggml computes them (in float, theta multiplied step by step).
+    // RoPE angles per row at its own position, as ggml computes them (in float, theta multiplied step by step).
     const int64_t half = hp_.nRot / 2;
     std::vector<float> cosv(static_cast<size_t>(n * half)), sinv(static_cast<size_t>(n * half));
     const float thetaScale = std::pow(hp_.ropeBase, -2.0f / static_cast<float>(hp_.nRot));
     const float* freqs = ropeFreqs_ ? reinterpret_cast<const float*>(ropeFreqs_->data) : nullptr;
     for (int64_t t = 0; t < n; t++) {
-        float theta = static_cast<float>(pos + t);
+        float theta = static_cast<float>(rowPos[t]);
         for (int64_t i = 0; i < half; i++) {
             float a = theta * hp_.freqScale / (freqs ? freqs[i] : 1.0f);
             cosv[t * half + i] = std::cos(a);
@@ -301,6 +362,18 @@ void Model::forward(State& s, const int32_t* tokens, int64_t n, int64_t pos, flo
             rmsnorm(&s.xb[t * nEmbd], &s.x[t * nEmbd], reinterpret_cast<const float*>(w->data), nEmbd, hp_.eps);
         }
     };
+    // A cache row (one layer, one position) of a State, as bytes: F32 or F16 values.
+    auto cacheRow = [&](std::vector<uint8_t>& cache, const State* st, int64_t l, int64_t p) {
+        const size_t elem = st->kvType == KvType::F16 ? 2 : 4;
+        return cache.data() + static_cast<size_t>((l * st->nCtx + p) * kvDim) * elem;
+    };
+    auto store = [&](uint8_t* dst, const float* src, const State* st) {
+        if (st->kvType == KvType::F16) {
+            kern::toF16Row(src, reinterpret_cast<uint16_t*>(dst), kvDim);
+        } else {
+            std::memcpy(dst, src, static_cast<size_t>(kvDim) * sizeof(float));
+        }
+    };
 
     const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
     for (int64_t l = 0; l < hp_.nLayer; l++) {
@@ -313,23 +386,29 @@ void Model::forward(State& s, const int32_t* tokens, int64_t n, int64_t pos, flo
         addBias(s.k.data(), L.bk, kvDim, n);
         addBias(s.v.data(), L.bv, kvDim, n);
         for (int64_t t = 0; t < n; t++) {
+            State* st = rowState[t];
             rope(&s.q[t * qDim], nHead, t);
             rope(&s.k[t * kvDim], nKv, t);
-            std::memcpy(&s.kCache[(l * s.nCtx + pos + t) * kvDim], &s.k[t * kvDim], static_cast<size_t>(kvDim) * sizeof(float));
-            std::memcpy(&s.vCache[(l * s.nCtx + pos + t) * kvDim], &s.v[t * kvDim], static_cast<size_t>(kvDim) * sizeof(float));
+            store(cacheRow(st->kCache, st, l, rowPos[t]), &s.k[t * kvDim], st);
+            store(cacheRow(st->vCache, st, l, rowPos[t]), &s.v[t * kvDim], st);
         }
 
-        const float* kBase = s.kCache.data() + l * s.nCtx * kvDim;
-        const float* vBase = s.vCache.data() + l * s.nCtx * kvDim;
         pool_.parallelFor(n * nHead, [&](int64_t jb, int64_t je) {
             for (int64_t j = jb; j < je; j++) {
-                const int64_t t = j / nHead, h = j % nHead, last = pos + t;
+                const int64_t t = j / nHead, h = j % nHead, last = rowPos[t];
+                State* st = rowState[t];
+                const bool f16 = st->kvType == KvType::F16;
+                const size_t elem = f16 ? 2 : 4;
+                const uint8_t* kBase = cacheRow(st->kCache, st, l, 0);
+                const uint8_t* vBase = cacheRow(st->vCache, st, l, 0);
                 const float* qh = &s.q[t * qDim + h * hd];
                 const int64_t kvh = h / group;
-                float* att = &s.att[j * s.nCtx];
+                const size_t headOff = static_cast<size_t>(kvh * hd) * elem, posStride = static_cast<size_t>(kvDim) * elem;
+                float* att = &st->att[(rowLocal[t] * nHead + h) * st->nCtx];
                 float maxv = -INFINITY;
                 for (int64_t u = 0; u <= last; u++) {
-                    att[u] = kern::dotF32(qh, kBase + u * kvDim + kvh * hd, hd) * scale;
+                    const uint8_t* kr = kBase + u * posStride + headOff;
+                    att[u] = (f16 ? kern::dot(gguf::F16, kr, qh, hd) : kern::dotF32(qh, reinterpret_cast<const float*>(kr), hd)) * scale;
                     maxv = std::max(maxv, att[u]);
                 }
                 float sum = 0;
@@ -341,8 +420,13 @@ void Model::forward(State& s, const int32_t* tokens, int64_t n, int64_t pos, flo
                 std::fill(outh, outh + hd, 0.0f);
                 for (int64_t u = 0; u <= last; u++) {
                     const float w = att[u] / sum;
-                    const float* vt = vBase + u * kvDim + kvh * hd;
-                    for (int64_t i = 0; i < hd; i++) outh[i] += w * vt[i];
+                    const uint8_t* vr = vBase + u * posStride + headOff;
+                    if (f16) {
+                        kern::addScaledF16(outh, reinterpret_cast<const uint16_t*>(vr), w, hd);
+                    } else {
+                        const float* vt = reinterpret_cast<const float*>(vr);
+                        for (int64_t i = 0; i < hd; i++) outh[i] += w * vt[i];
+                    }
                 }
             }
         });
@@ -360,10 +444,28 @@ void Model::forward(State& s, const int32_t* tokens, int64_t n, int64_t pos, flo
         matmul(L.wDown, s.hb.data(), s.xb2.data(), n);
         for (int64_t i = 0; i < n * nEmbd; i++) s.x[i] += s.xb2[i];
     }
-    if (!out) return;
-    const int64_t first = all ? 0 : n - 1;
-    for (int64_t t = first; t < n; t++) {
-        rmsnorm(&s.xb[(t - first) * nEmbd], &s.x[t * nEmbd], reinterpret_cast<const float*>(outputNorm_->data), nEmbd, hp_.eps);
+
+    // The rows whose logits are wanted, normalized and packed, go through the output matrix together.
+    std::vector<float*> dst;
+    int64_t row = 0;
+    for (const Segment& p : pieces) {
+        if (p.out) {
+            for (int64_t t = p.all ? 0 : p.n - 1; t < p.n; t++) {
+                rmsnorm(&s.xb[dst.size() * nEmbd], &s.x[(row + t) * nEmbd], reinterpret_cast<const float*>(outputNorm_->data), nEmbd, hp_.eps);
+                dst.push_back(p.out + (p.all ? t : 0) * hp_.nVocab);
+            }
+        }
+        row += p.n;
     }
-    matmul(output_, s.xb.data(), out, n - first);
+    if (dst.empty()) return;
+    const int64_t m = static_cast<int64_t>(dst.size());
+    if (pieces.size() == 1 && m == (pieces[0].all ? pieces[0].n : 1)) {
+        matmul(output_, s.xb.data(), dst[0], m);  // one segment: its rows are contiguous in out already
+        return;
+    }
+    s.logits.resize(static_cast<size_t>(m * hp_.nVocab));
+    matmul(output_, s.xb.data(), s.logits.data(), m);
+    for (int64_t i = 0; i < m; i++) {
+        std::memcpy(dst[i], &s.logits[i * hp_.nVocab], static_cast<size_t>(hp_.nVocab) * sizeof(float));
+    }
 }

@@ -29,8 +29,10 @@ import java.io.IOException;
 import java.math.BigDecimal;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -38,10 +40,9 @@ import java.util.Objects;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
-import java.util.concurrent.ExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
-import java.util.function.Consumer;
+import java.util.concurrent.locks.LockSupport;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -49,32 +50,55 @@ import org.slf4j.LoggerFactory;
  * Runs a GGUF model inside this process through the native engine: no server, no network, no per-call
  * bill (an optional amortized hourly figure prices the time calls occupy it).
  *
- * <p>Calls on one model run one at a time, in arrival order, on the client's engine thread. A call with a
- * session id reuses that session's KV cache: a follow-up turn only computes its new tokens. Up to {@code
- * maxSessions} sessions are kept, the least recently used evicted. Closing the client frees all native
- * memory. Thread-safe.
+ * <p><b>Continuous batching.</b> One engine thread computes for every call on the model. Up to {@code
+ * maxBatch} calls (default 8) are active at once; more wait in arrival order and join as active ones end.
+ * Each engine step is one batched forward pass, in which every weight matrix is read once for all its
+ * rows: each decoding call contributes its next token, and calls still reading their prompts share the
+ * rest of a budget of {@value #STEP_ROWS} rows, taking turns from step to step, so that a long prompt
+ * neither stalls the streams already running nor waits behind them for ever. After the pass each call
+ * samples, streams its chunk and checks its stop sequences and length on its own: a call's answer is the
+ * one it gets alone.
  *
- * <p>A call ends at its request's deadline ({@code timeout} or {@code deadline}) with an {@link
- * InferenceTimeoutException}, and when cancelled with a {@link CancelledException}, in every mode. The
- * engine checks both between prompt slices of {@value #PREFILL_SLICE} tokens and between generated tokens,
- * so an abandoned call stops computing within one slice or token and the next call in line starts.
+ * <p><b>KV caches.</b> A call with a session id uses that session's cache: a follow-up turn only computes
+ * its new tokens. Two calls on the same session never run at once; the later one waits. Up to {@code
+ * maxSessions} session caches are kept, the least recently used one not in use evicted. A call without a
+ * session takes a scratch cache from a pool of at most {@code maxBatch}. Caches hold keys and values as
+ * F32 or, with {@code kvCacheType(F16)}, as F16 (half the memory). Closing the client frees all native
+ * memory.
+ *
+ * <p><b>Deadlines and cancellation.</b> A call ends at its request's deadline ({@code timeout} or {@code
+ * deadline}) with an {@link InferenceTimeoutException}, and when cancelled with a {@link
+ * CancelledException}, in every mode. The engine checks both before every step; an ended call leaves the
+ * batch at once, its cache holding exactly the tokens computed. Closing the client ends queued and running
+ * calls with a {@link ProviderUnavailableException}.
+ *
+ * <p><b>Receipts.</b> Both times are shares, so that the calls of a batch together account for the
+ * engine's time once (an amortized price bills {@code instanceTime}: eight calls batched together pay for
+ * the hardware's time once, not eight times). A call's {@code instanceTime} is its occupancy: each step it
+ * took part in, from the step's start to its end, divided equally among the calls in the step. Its {@code
+ * computeTime} is its work: each step's forward pass divided by rows (a prompt chunk of 40 tokens counts
+ * 40, a decoded token 1, as the pass's work grows with its rows), plus the sampling and streaming the
+ * engine did for it alone. Alone, a call's compute is its instance time less the engine's bookkeeping.
+ *
+ * <p>Thread-safe.
  */
 public final class LocalGpuClient extends AbstractProviderClient {
     /** The provider type name used in configuration. */
     public static final String TYPE = "local-gpu";
 
     /**
-     * Prompt tokens computed per native call. The engine computes a prompt in batches of this size anyway,
-     * so slicing it here costs no speed, and gives a point between slices to check the deadline and
-     * cancellation. (A flag polled inside the native loop would stop sooner, within a layer, but would
-     * share state across threads and JNI; between slices the KV cache is always consistent.)
+     * Rows of one engine step: the forward pass's own slice, so a step is one pass. Decoding calls take one
+     * row each; prompts share the rest (at least one row).
      */
-    static final int PREFILL_SLICE = 64;
+    static final int STEP_ROWS = 64;
+
+    /** The most calls that may be active at once ({@code maxBatch}). */
+    static final int MAX_BATCH = 64;
 
     /**
-     * Chunks (about a token each) that may wait for a stream's reader. A reader that falls this far behind
-     * holds the engine, and the calls queued behind it, until it reads on, closes the stream or reaches its
-     * deadline; the bound keeps an abandoned stream from filling memory.
+     * Chunks (about a token each) that may wait for a stream's reader. A stream whose reader falls this far
+     * behind sits out the engine's steps (the other calls go on) until the reader makes room, closes the
+     * stream or the deadline passes; the bound keeps an abandoned stream from filling memory.
      */
     static final int STREAM_CAPACITY = 256;
 
@@ -87,20 +111,39 @@ public final class LocalGpuClient extends AbstractProviderClient {
     private final String modelName;
     private final int contextSize;
     private final int maxSessions;
+    private final int maxBatch;
+    private final KvCacheType kvCacheType;
     private final double minP;
     private final double repetitionPenalty;
     private final NativeModel model;
     private final Tokenizer tokenizer;
     private final ChatTemplate template;
     private final Throwable unavailable;
-    private final ExecutorService engine;
+    private final Thread engine;
+
+    // Guarded by lock: calls handed to the engine and not yet taken, and whether the client is closing.
+    private final Object lock = new Object();
+    private final ArrayDeque<Generation> inbox = new ArrayDeque<>();
+    private boolean closing;
+    private Throwable engineFailure;
+
+    // Engine thread only.
+    private final List<Generation> pending = new ArrayList<>();
+    private final List<Generation> active = new ArrayList<>();
     private final Map<String, Cached> sessions;
-    private Cached scratch;
+    private final ArrayDeque<Cached> freeScratch = new ArrayDeque<>();
+    private final List<Cached> allScratch = new ArrayList<>();
+    private int turn;
+    // For tests: told, on the engine thread and in its order, when a call joins the batch, takes part in a
+    // step and leaves the batch.
+    private volatile java.util.function.BiConsumer<String, ChatRequest> trace = (event, request) -> {};
 
     private LocalGpuClient(Builder b) {
         super(b.id(), TYPE, DeploymentKind.LOCAL, b.pricing, b.ledger(), b.clock());
         this.modelPath = b.modelPath;
         this.maxSessions = b.maxSessions;
+        this.maxBatch = b.maxBatch;
+        this.kvCacheType = b.kvCacheType;
         this.minP = b.minP;
         this.repetitionPenalty = b.repetitionPenalty;
         String name = b.modelPath.getFileName().toString();
@@ -120,7 +163,7 @@ public final class LocalGpuClient extends AbstractProviderClient {
                     ctx = Math.min(m.trainedContext(), 4096);
                 }
                 // A context whose KV cache cannot be allocated is refused now, not at the first call.
-                m.sessionBytes(ctx);
+                m.sessionBytes(ctx, b.kvCacheType);
             } catch (IOException | IllegalArgumentException | NativeEngineException e) {
                 if (m != null) {
                     m.close();
@@ -134,8 +177,12 @@ public final class LocalGpuClient extends AbstractProviderClient {
         this.unavailable = cause;
         this.modelName = name;
         this.contextSize = ctx;
-        this.engine = java.util.concurrent.Executors.newSingleThreadExecutor(DaemonThreads.factory(b.id() + "-engine"));
         this.sessions = new LinkedHashMap<>(16, 0.75f, true);
+        this.engine =
+                m == null ? null : DaemonThreads.factory(b.id() + "-engine").newThread(this::engineLoop);
+        if (engine != null) {
+            engine.start();
+        }
     }
 
     /** A builder; the model path is required. */
@@ -197,9 +244,9 @@ public final class LocalGpuClient extends AbstractProviderClient {
     @Override
     protected ProviderStream doStream(ChatRequest request, CallContext ctx) {
         StreamBridge bridge = new StreamBridge(ctx, modelPath.toString(), STREAM_CAPACITY);
-        // The engine thread waits for room when the reader falls STREAM_CAPACITY chunks behind, and is let go
-        // when the reader closes the stream or the deadline passes.
-        Generation g = new Generation(request, ctx, bridge::put);
+        // The engine hands chunks over only while the bridge has room (a full stream sits out steps), so
+        // its put never waits for the reader.
+        Generation g = new Generation(request, ctx, bridge);
         // The outcome, whoever sets it (the engine, the deadline, a cancel), ends the stream after the
         // chunks handed over before it.
         g.outcome.whenComplete((r, t) -> {
@@ -210,7 +257,7 @@ public final class LocalGpuClient extends AbstractProviderClient {
             }
         });
         // The bridge cancels when the reader closes early, is interrupted, or meets the deadline: the
-        // generation ends the same way, and the engine stops at its next slice or token.
+        // generation ends the same way, and leaves the batch before the engine's next step.
         bridge.onCancel(() -> {
             if (ctx.deadline().isExpired()) {
                 g.expire();
@@ -232,29 +279,282 @@ public final class LocalGpuClient extends AbstractProviderClient {
 
     @Override
     protected void doClose() {
-        // Calls still queued never run: end them, so that no caller waits for them forever.
-        for (Runnable r : engine.shutdownNow()) {
-            if (r instanceof Generation) {
-                ((Generation) r).closed();
-            }
+        List<Generation> queued;
+        synchronized (lock) {
+            closing = true;
+            queued = new ArrayList<>(inbox);
+            inbox.clear();
+            lock.notifyAll();
         }
-        try {
-            if (!engine.awaitTermination(30, java.util.concurrent.TimeUnit.SECONDS)) {
-                return; // a native call still running: leave its memory rather than free it under it
+        // Calls the engine never took end now, so that no caller waits for them; the engine ends the rest
+        // before its next step.
+        for (Generation g : queued) {
+            g.closed();
+        }
+        if (engine != null) {
+            try {
+                engine.join(TimeUnit.SECONDS.toMillis(30));
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return;
             }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            return;
+            if (engine.isAlive()) {
+                return; // a native pass still running: leave its memory rather than free it under it
+            }
         }
         for (Cached c : sessions.values()) {
             c.session.close();
         }
         sessions.clear();
-        if (scratch != null) {
-            scratch.session.close();
+        for (Cached c : allScratch) {
+            c.session.close();
         }
+        allScratch.clear();
+        freeScratch.clear();
         if (model != null) {
             model.close();
+        }
+    }
+
+    /**
+     * For tests: {@code trace} is told, on the engine thread, when a call joins the batch ({@code admitted}),
+     * takes part in a step ({@code computed}) and leaves the batch ({@code ended}).
+     */
+    void engineTrace(java.util.function.BiConsumer<String, ChatRequest> trace) {
+        this.trace = Objects.requireNonNull(trace, "trace");
+    }
+
+    // ---------------------------------------------------------------- the engine thread
+
+    /** Admits waiting calls and runs steps until the client closes; then ends every call it still holds. */
+    private void engineLoop() {
+        try {
+            while (true) {
+                synchronized (lock) {
+                    while (!closing && inbox.isEmpty() && pending.isEmpty() && active.isEmpty()) {
+                        lock.wait();
+                    }
+                    if (closing) {
+                        break;
+                    }
+                    pending.addAll(inbox);
+                    inbox.clear();
+                }
+                try {
+                    admit();
+                    step();
+                } catch (RuntimeException e) {
+                    // A failure outside any one call's own work: end the calls it may have left half done.
+                    LOG.error("{}: engine step failed; ending the calls in it", id(), e);
+                    for (Generation g : new ArrayList<>(active)) {
+                        g.fail(new ProviderUnavailableException(
+                                "engine failed: " + e, id(), modelPath.toString(), 0, null, e));
+                        g.cache.tokens.clear(); // what the cache holds is no longer known
+                        retire(g);
+                    }
+                }
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } catch (Error e) {
+            synchronized (lock) {
+                engineFailure = e;
+            }
+            LOG.error("{}: engine thread failed; the client takes no more calls", id(), e);
+            throw e;
+        } finally {
+            List<Generation> queued;
+            synchronized (lock) {
+                queued = new ArrayList<>(inbox);
+                inbox.clear();
+            }
+            queued.addAll(pending);
+            pending.clear();
+            for (Generation g : queued) {
+                g.closed();
+            }
+            for (Generation g : active) {
+                g.fail(new ProviderUnavailableException(
+                        "the client was closed during the call", id(), modelPath.toString(), 0, null, null));
+            }
+            active.clear();
+        }
+    }
+
+    /**
+     * Moves waiting calls into the batch in arrival order while there is room, skipping (for now) a call
+     * whose session another active call holds, or whose new session has no cache to evict yet.
+     */
+    private void admit() {
+        for (Iterator<Generation> it = pending.iterator(); it.hasNext() && active.size() < maxBatch; ) {
+            Generation g = it.next();
+            if (g.outcome.isDone()) {
+                it.remove();
+                continue;
+            }
+            Cached c;
+            try {
+                c = acquire(g.sessionId);
+            } catch (NativeEngineException | IllegalStateException e) {
+                it.remove();
+                g.fail(new InvalidRequestException(
+                        "engine: " + e.getMessage(), id(), modelPath.toString(), 0, null, e));
+                continue;
+            }
+            if (c == null) {
+                continue;
+            }
+            it.remove();
+            active.add(g);
+            trace.accept("admitted", g.request);
+            try {
+                g.begin(c);
+            } catch (RuntimeException e) {
+                g.fail(new InvalidRequestException(
+                        "engine: " + e.getMessage(), id(), modelPath.toString(), 0, null, e));
+                retire(g);
+            }
+        }
+    }
+
+    /** The cache for a call: its session's (null while another call holds it) or a pooled scratch one. */
+    private Cached acquire(String sessionId) {
+        if (sessionId == null) {
+            Cached c = freeScratch.poll();
+            if (c == null) {
+                c = new Cached(model.newSession(contextSize, kvCacheType), false);
+                allScratch.add(c);
+            }
+            return c;
+        }
+        Cached c = sessions.get(sessionId);
+        if (c == null) {
+            if (sessions.size() >= maxSessions) {
+                // The least recently used session that no active call holds.
+                Map.Entry<String, Cached> victim = null;
+                for (Map.Entry<String, Cached> e : sessions.entrySet()) {
+                    if (!e.getValue().inUse) {
+                        victim = e;
+                        break;
+                    }
+                }
+                if (victim == null) {
+                    return null;
+                }
+                sessions.remove(victim.getKey()).session.close();
+            }
+            c = new Cached(model.newSession(contextSize, kvCacheType), true);
+            sessions.put(sessionId, c);
+        } else if (c.inUse) {
+            return null;
+        }
+        c.inUse = true;
+        return c;
+    }
+
+    /** Takes an ended call out of the batch and gives its cache back. */
+    private void retire(Generation g) {
+        active.remove(g);
+        trace.accept("ended", g.request);
+        Cached c = g.cache;
+        if (c.forSession) {
+            c.inUse = false;
+        } else {
+            c.tokens.clear();
+            freeScratch.push(c);
+        }
+    }
+
+    /**
+     * One step: drops the calls that ended, builds one batch (each decoding call's next token, then prompt
+     * chunks from the rest of {@value #STEP_ROWS} rows, starting from the next prompt in turn), runs one
+     * batched forward pass, and lets each call in it sample, stream and check its stop conditions.
+     */
+    private void step() {
+        long start = System.nanoTime();
+        for (Generation g : new ArrayList<>(active)) {
+            if (g.checkpoint()) {
+                retire(g);
+            }
+        }
+        List<Generation> batch = new ArrayList<>();
+        List<int[]> rows = new ArrayList<>();
+        List<Generation> prompts = new ArrayList<>();
+        for (Generation g : active) {
+            if (!g.decoding) {
+                prompts.add(g);
+            } else if (g.hasRoom()) {
+                batch.add(g);
+                rows.add(new int[] {g.next});
+            }
+        }
+        int budget = Math.max(1, STEP_ROWS - batch.size());
+        for (int i = 0; i < prompts.size() && budget > 0; i++) {
+            Generation g = prompts.get((turn + i) % prompts.size());
+            int n = Math.min(budget, g.prompt.length - g.promptAt);
+            batch.add(g);
+            rows.add(Arrays.copyOfRange(g.prompt, g.promptAt, g.promptAt + n));
+            budget -= n;
+        }
+        turn++;
+        if (batch.isEmpty()) {
+            // Every active call is a stream waiting for its reader: wait a moment for room.
+            LockSupport.parkNanos(200_000);
+            return;
+        }
+        int segments = batch.size();
+        NativeModel.Session[] states = new NativeModel.Session[segments];
+        int[] positions = new int[segments];
+        float[][] logits = new float[segments][];
+        int total = 0;
+        for (int i = 0; i < segments; i++) {
+            Generation g = batch.get(i);
+            states[i] = g.cache.session;
+            positions[i] = g.cache.tokens.size();
+            logits[i] = g.logits;
+            total += rows.get(i).length;
+        }
+        try {
+            model.evalBatch(states, rows.toArray(new int[0][]), positions, logits);
+        } catch (NativeEngineException | IllegalStateException | IllegalArgumentException e) {
+            // Checked before anything was computed: the caches are as they were.
+            for (Generation g : batch) {
+                g.fail(new InvalidRequestException(
+                        "engine: " + e.getMessage(), id(), modelPath.toString(), 0, null, e));
+                retire(g);
+            }
+            return;
+        }
+        long passNanos = System.nanoTime() - start;
+        List<Generation> ended = new ArrayList<>();
+        for (int i = 0; i < segments; i++) {
+            Generation g = batch.get(i);
+            int[] r = rows.get(i);
+            trace.accept("computed", g.request);
+            g.stepStart = start;
+            g.stepShare = segments;
+            g.postFrom = System.nanoTime();
+            g.computeNanos += (double) passNanos * r.length / total;
+            boolean done;
+            try {
+                done = g.advance(r);
+            } catch (RuntimeException e) {
+                // This call's own sampling or decoding failed: it ends, the others go on.
+                g.fail(new ProviderUnavailableException("engine failed: " + e, id(), modelPath.toString(), 0, null, e));
+                done = true;
+            }
+            if (done) {
+                ended.add(g);
+            } else {
+                g.computeNanos += System.nanoTime() - g.postFrom;
+            }
+        }
+        double occupancy = (double) (System.nanoTime() - start) / segments;
+        for (Generation g : batch) {
+            g.instanceNanos += occupancy;
+        }
+        for (Generation g : ended) {
+            retire(g);
         }
     }
 
@@ -262,47 +562,58 @@ public final class LocalGpuClient extends AbstractProviderClient {
     private static final class Cached {
         final NativeModel.Session session;
         final List<Integer> tokens = new ArrayList<>();
+        final boolean forSession;
+        boolean inUse;
 
-        Cached(NativeModel.Session session) {
+        Cached(NativeModel.Session session, boolean forSession) {
             this.session = session;
-        }
-    }
-
-    /** Thrown on the engine thread to unwind a generation whose outcome is already set. */
-    private static final class Stopped extends RuntimeException {
-        private static final long serialVersionUID = 1L;
-
-        Stopped() {
-            super(null, null, false, false);
+            this.forSession = forSession;
         }
     }
 
     /**
-     * One call's generation: prompt, sampling, stopping, streaming. {@link #run} computes on the engine
-     * thread; the caller waits on {@link #outcome}, which the engine, the deadline or a cancel completes,
-     * whichever comes first. The engine checks the outcome between prompt slices and between tokens, so a
-     * call that ended at its deadline or was cancelled stops computing within one slice and frees the
-     * engine for the next call.
+     * One call's generation: prompt, sampling, stopping, streaming. The engine thread computes it step by
+     * step ({@link #begin}, {@link #advance}); the caller waits on {@link #outcome}, which the engine, the
+     * deadline or a cancel completes, whichever comes first. The engine checks the outcome before every
+     * step, so a call that ended at its deadline or was cancelled leaves the batch at once.
      */
-    private final class Generation implements Runnable {
-        private final ChatRequest request;
+    private final class Generation {
+        final ChatRequest request;
         private final CallContext ctx;
-        private final Consumer<ChatChunk> sink;
+        private final StreamBridge sink;
+        final String sessionId;
         final CompletableFuture<ProviderResult> outcome = new CompletableFuture<>();
-        private final int[] prompt;
+        final int[] prompt;
         private final int maxTokens;
         // Progress, read by the thread that ends the call at its deadline to say how far it got.
         private volatile int promptDone;
         private volatile int generatedCount;
         private volatile int reused;
-        // When the engine thread took the call: the engine's time on it is what the call occupied.
-        private long engineStartNanos;
+
+        // Engine thread only, from begin().
+        Cached cache;
+        float[] logits;
+        int promptAt;
+        boolean decoding;
+        int next;
+        private Sampler sampler;
+        private Tokenizer.StreamDecoder decoder;
+        private final StringBuilder text = new StringBuilder();
+        private int emitted;
+        private final List<Integer> generated = new ArrayList<>();
+        // Receipt times: the shares of the steps so far, and the current step's start, calls and own work.
+        double instanceNanos;
+        double computeNanos;
+        long stepStart;
+        int stepShare;
+        long postFrom;
 
         /** Tokenizes and checks the context on the caller's thread, so errors surface at once. */
-        Generation(ChatRequest request, CallContext ctx, Consumer<ChatChunk> sink) {
+        Generation(ChatRequest request, CallContext ctx, StreamBridge sink) {
             this.request = request;
             this.ctx = ctx;
             this.sink = sink;
+            this.sessionId = request.options().sessionId().orElse(null);
             ensureAvailable();
             if (!request.tools().isEmpty()) {
                 throw new InvalidRequestException(
@@ -332,15 +643,24 @@ public final class LocalGpuClient extends AbstractProviderClient {
                         null,
                         null);
             }
+            if (prompt.length == 0) {
+                throw new InvalidRequestException("the prompt is empty", id(), modelPath.toString(), 0, null, null);
+            }
         }
 
-        /** Queues the generation on the engine thread: one at a time, first come first served. */
+        /** Hands the generation to the engine thread, behind the calls that came before it. */
         void start() {
             ctx.onCancel(this::cancel);
-            try {
-                engine.execute(this);
-            } catch (java.util.concurrent.RejectedExecutionException e) {
-                throw new ProviderUnavailableException("client is closed", id(), null, 0, null, e);
+            synchronized (lock) {
+                if (engineFailure != null) {
+                    throw new ProviderUnavailableException(
+                            "the engine failed: " + engineFailure, id(), null, 0, null, engineFailure);
+                }
+                if (closing) {
+                    throw new ProviderUnavailableException("client is closed", id(), null, 0, null, null);
+                }
+                inbox.add(this);
+                lock.notifyAll();
             }
         }
 
@@ -382,6 +702,11 @@ public final class LocalGpuClient extends AbstractProviderClient {
                     "the client was closed before the call ran", id(), modelPath.toString(), 0, null, null));
         }
 
+        /** Ends the call with {@code e}, unless it already ended. */
+        void fail(InferenceException e) {
+            outcome.completeExceptionally(e);
+        }
+
         /** Ends the call at its deadline, unless it already ended; logs that it was abandoned. From any thread. */
         void expire() {
             int done = promptDone;
@@ -397,7 +722,7 @@ public final class LocalGpuClient extends AbstractProviderClient {
             if (outcome.completeExceptionally(e)) {
                 LOG.warn(
                         "{}: call abandoned at its deadline after {} ms ({} of {} prompt tokens computed, {} generated);"
-                                + " the engine stops it at the next slice or token",
+                                + " it leaves the engine's batch before the next step",
                         id(),
                         ms,
                         done,
@@ -431,42 +756,14 @@ public final class LocalGpuClient extends AbstractProviderClient {
             return new ProviderUnavailableException("engine failed: " + t, id(), modelPath.toString(), 0, null, t);
         }
 
-        /** On the engine thread. */
-        @Override
-        public void run() {
-            if (outcome.isDone()) {
-                return; // ended while it waited in the queue: the engine moves straight on
-            }
-            engineStartNanos = System.nanoTime();
-            try {
-                outcome.complete(generate());
-            } catch (Stopped e) {
-                // the outcome is set already
-            } catch (InferenceException e) {
-                outcome.completeExceptionally(e);
-            } catch (NativeEngineException | IllegalStateException e) {
-                outcome.completeExceptionally(new InvalidRequestException(
-                        "engine: " + e.getMessage(), id(), modelPath.toString(), 0, null, e));
-            } catch (RuntimeException | Error e) {
-                outcome.completeExceptionally(new ProviderUnavailableException(
-                        "engine failed: " + e, id(), modelPath.toString(), 0, null, e));
-                if (e instanceof Error) {
-                    throw (Error) e;
-                }
-            }
-        }
-
         /**
-         * Between slices and tokens: stops the generation when its outcome is set, or sets it when the
-         * call was cancelled, its deadline passed or the client is closing.
+         * Before a step, on the engine thread: whether the call has ended, ending it first when it was
+         * cancelled, its deadline passed or the client is closing.
          */
-        private void checkpoint() {
+        boolean checkpoint() {
             if (!outcome.isDone()) {
                 if (ctx.isCancelled()) {
                     cancel();
-                } else if (Thread.currentThread().isInterrupted()) {
-                    outcome.completeExceptionally(new ProviderUnavailableException(
-                            "the client was closed during the call", id(), modelPath.toString(), 0, null, null));
                 } else {
                     Optional<Duration> left = ctx.remaining();
                     if (left.isPresent()
@@ -475,135 +772,112 @@ public final class LocalGpuClient extends AbstractProviderClient {
                     }
                 }
             }
-            if (outcome.isDone()) {
-                throw new Stopped();
-            }
+            return outcome.isDone();
         }
 
-        private ProviderResult generate() {
-            Cached cache = cacheFor(request.options().sessionId().orElse(null));
-            try {
-                return generate(cache);
-            } finally {
-                if (request.options().sessionId().isEmpty()) {
-                    cache.tokens.clear();
-                }
-            }
+        /** Whether a stream's reader has room for the up to two chunks a step hands over. */
+        boolean hasRoom() {
+            return sink == null || sink.capacity() - sink.buffered() >= 2;
         }
 
-        private ProviderResult generate(Cached cache) {
+        /**
+         * On admission: takes the cache, keeps the longest prefix of the prompt it already holds (at least
+         * one prompt token is always computed, for its logits), and sets up sampling.
+         */
+        void begin(Cached c) {
+            cache = c;
+            logits = new float[model.vocabSize()];
             int reuse = 0;
-            while (reuse < cache.tokens.size()
-                    && reuse < prompt.length - 1
-                    && cache.tokens.get(reuse) == prompt[reuse]) {
+            while (reuse < c.tokens.size() && reuse < prompt.length - 1 && c.tokens.get(reuse) == prompt[reuse]) {
                 reuse++;
             }
             reused = reuse;
-            while (cache.tokens.size() > reuse) {
-                cache.tokens.remove(cache.tokens.size() - 1);
+            while (c.tokens.size() > reuse) {
+                c.tokens.remove(c.tokens.size() - 1);
             }
-            float[] logits = prefill(cache, reuse);
-            Sampler sampler = new Sampler(
+            promptAt = reuse;
+            promptDone = reuse;
+            sampler = new Sampler(
                     request.temperature().orElse(0.0),
                     request.topK().orElse(0),
                     request.topP().orElse(1.0),
                     minP,
                     repetitionPenalty,
                     request.seed().orElse(0L));
-            Tokenizer.StreamDecoder decoder = tokenizer.streamDecoder();
-            StringBuilder text = new StringBuilder();
-            int emitted = 0;
-            List<Integer> generated = new ArrayList<>();
-            FinishReason finish = FinishReason.LENGTH;
-            List<String> stops = request.stop();
-            while (generated.size() < maxTokens) {
-                checkpoint();
-                int next = sampler.sample(logits, cache.tokens);
-                if (tokenizer.isEnd(next)) {
-                    finish = FinishReason.STOP;
-                    break;
-                }
-                generated.add(next);
-                generatedCount = generated.size();
-                text.append(decoder.next(next));
-                int stopAt = firstStop(text, stops);
-                if (stopAt >= 0) {
-                    text.setLength(stopAt);
-                    finish = FinishReason.STOP;
-                    break;
-                }
-                int safe = text.length() - heldBack(text, stops);
-                if (sink != null && safe > emitted) {
-                    sink.accept(new ChatChunk(text.substring(emitted, safe), null));
-                    emitted = safe;
-                }
-                if (generated.size() == maxTokens) {
-                    break;
-                }
-                logits = cache.session.eval(new int[] {next}, cache.tokens.size());
-                cache.tokens.add(next);
+            decoder = tokenizer.streamDecoder();
+        }
+
+        /**
+         * After a step that computed {@code rows} of this call (a prompt chunk, or its last sampled token):
+         * records them in the cache, and once the prompt is done samples the next token from {@link
+         * #logits}. Returns whether the call has ended.
+         */
+        boolean advance(int[] rows) {
+            for (int t : rows) {
+                cache.tokens.add(t);
             }
+            if (!decoding) {
+                promptAt += rows.length;
+                promptDone = promptAt;
+                if (promptAt < prompt.length) {
+                    return outcome.isDone();
+                }
+                decoding = true;
+            }
+            if (outcome.isDone()) {
+                return true;
+            }
+            if (generated.size() >= maxTokens) {
+                return finish(FinishReason.LENGTH);
+            }
+            int token = sampler.sample(logits, cache.tokens);
+            if (tokenizer.isEnd(token)) {
+                return finish(FinishReason.STOP);
+            }
+            generated.add(token);
+            generatedCount = generated.size();
+            text.append(decoder.next(token));
+            List<String> stops = request.stop();
+            int stopAt = firstStop(text, stops);
+            if (stopAt >= 0) {
+                text.setLength(stopAt);
+                return finish(FinishReason.STOP);
+            }
+            int safe = text.length() - heldBack(text, stops);
+            if (sink != null && safe > emitted) {
+                sink.put(new ChatChunk(text.substring(emitted, safe), null));
+                emitted = safe;
+            }
+            if (generated.size() == maxTokens) {
+                return finish(FinishReason.LENGTH);
+            }
+            next = token;
+            return false;
+        }
+
+        /** Ends the call with its answer. */
+        private boolean finish(FinishReason finish) {
             if (finish == FinishReason.LENGTH) {
                 text.append(decoder.flush());
             }
             if (sink != null) {
-                sink.accept(new ChatChunk(text.length() > emitted ? text.substring(emitted) : "", finish));
+                sink.put(new ChatChunk(text.length() > emitted ? text.substring(emitted) : "", finish));
             }
-            Usage usage = new Usage(prompt.length, generated.size(), reuse);
-            // The engine runs one call at a time, so its time on this call is the hardware the call occupied
-            // and the compute it used; time spent queued behind other calls is neither.
-            Duration engine = Duration.ofNanos(System.nanoTime() - engineStartNanos);
-            return ProviderResult.builder()
+            Usage usage = new Usage(prompt.length, generated.size(), reused);
+            long end = System.nanoTime();
+            // The current step counts up to now: its end is not known yet.
+            double compute = computeNanos + (end - postFrom);
+            double instance = instanceNanos + (double) (end - stepStart) / stepShare;
+            outcome.complete(ProviderResult.builder()
                     .text(text.toString())
                     .finishReason(finish)
                     .usage(usage)
                     .model(modelName)
-                    .instanceTime(engine)
-                    .computeTime(engine)
+                    .instanceTime(Duration.ofNanos(Math.round(instance)))
+                    .computeTime(Duration.ofNanos(Math.round(compute)))
                     .attribute("device", DEVICE)
-                    .build();
-        }
-
-        /**
-         * Computes the prompt from position {@code from} in slices of {@link #PREFILL_SLICE} tokens, checking
-         * the deadline and cancellation before each; returns the last token's logits. The cache records
-         * each slice once computed, so a call stopped part way leaves it consistent.
-         */
-        private float[] prefill(Cached cache, int from) {
-            float[] logits = null;
-            promptDone = from;
-            for (int at = from; at < prompt.length; at += PREFILL_SLICE) {
-                checkpoint();
-                int[] slice = Arrays.copyOfRange(prompt, at, Math.min(prompt.length, at + PREFILL_SLICE));
-                logits = cache.session.eval(slice, at);
-                for (int t : slice) {
-                    cache.tokens.add(t);
-                }
-                promptDone = at + slice.length;
-            }
-            if (logits == null) {
-                throw new InvalidRequestException("the prompt is empty", id(), modelPath.toString(), 0, null, null);
-            }
-            return logits;
-        }
-
-        private Cached cacheFor(String sessionId) {
-            if (sessionId == null) {
-                if (scratch == null) {
-                    scratch = new Cached(model.newSession(contextSize));
-                }
-                return scratch;
-            }
-            Cached c = sessions.get(sessionId);
-            if (c == null) {
-                if (sessions.size() >= maxSessions) {
-                    String eldest = sessions.keySet().iterator().next();
-                    sessions.remove(eldest).session.close();
-                }
-                c = new Cached(model.newSession(contextSize));
-                sessions.put(sessionId, c);
-            }
-            return c;
+                    .build());
+            return true;
         }
     }
 
@@ -643,6 +917,8 @@ public final class LocalGpuClient extends AbstractProviderClient {
         private int threads = Runtime.getRuntime().availableProcessors();
         private int contextSize;
         private int maxSessions = 8;
+        private int maxBatch = 8;
+        private KvCacheType kvCacheType = KvCacheType.F32;
         private double minP;
         private double repetitionPenalty = 1.0;
         private Pricing pricing = Pricing.FREE;
@@ -687,6 +963,24 @@ public final class LocalGpuClient extends AbstractProviderClient {
                 throw new IllegalArgumentException("maxSessions must be at least 1, got " + maxSessions);
             }
             this.maxSessions = maxSessions;
+            return this;
+        }
+
+        /**
+         * Calls computed together, batched into shared forward passes; more wait in arrival order. 8 unless
+         * set; 1 runs calls one at a time.
+         */
+        public Builder maxBatch(int maxBatch) {
+            if (maxBatch < 1 || maxBatch > MAX_BATCH) {
+                throw new IllegalArgumentException("maxBatch must be between 1 and " + MAX_BATCH + ", got " + maxBatch);
+            }
+            this.maxBatch = maxBatch;
+            return this;
+        }
+
+        /** How KV caches store keys and values: {@link KvCacheType#F32} (the default) or F16, half the memory. */
+        public Builder kvCacheType(KvCacheType kvCacheType) {
+            this.kvCacheType = Objects.requireNonNull(kvCacheType, "kvCacheType");
             return this;
         }
 

@@ -24,6 +24,8 @@ import java.util.Set;
  *     threads: 8            # default: all cores
  *     contextSize: 4096     # default: the model's, at most 4096
  *     maxSessions: 8
+ *     maxBatch: 8           # calls computed together in shared forward passes; more wait in arrival order
+ *     kvCacheType: f32      # f32 | f16 (half the KV cache memory)
  *     minP: 0.05            # sampling defaults for this model (requests set temperature, topK, topP, seed)
  *     repetitionPenalty: 1.1
  *     pricing: {type: amortized, perHour: 0.40}   # default free
@@ -37,6 +39,8 @@ public final class LocalGpuProviderFactory implements InferenceProviderFactory {
             "threads",
             "contextSize",
             "maxSessions",
+            "maxBatch",
+            "kvCacheType",
             "minP",
             "repetitionPenalty",
             "pricing");
@@ -71,6 +75,14 @@ public final class LocalGpuProviderFactory implements InferenceProviderFactory {
         c.integer("threads", 1, 1024).ifPresent(b::threads);
         c.integer("contextSize", 1, 1_048_576).ifPresent(b::contextSize);
         c.integer("maxSessions", 1, 1024).ifPresent(b::maxSessions);
+        c.integer("maxBatch", 1, LocalGpuClient.MAX_BATCH).ifPresent(b::maxBatch);
+        c.string("kvCacheType").ifPresent(t -> {
+            try {
+                b.kvCacheType(KvCacheType.of(t));
+            } catch (IllegalArgumentException e) {
+                throw new ConfigurationException(c.pathOf("kvCacheType"), "expected f32 or f16, got \"" + t + "\"");
+            }
+        });
         try {
             c.decimal("minP", BigDecimal.ZERO, BigDecimal.ONE).ifPresent(d -> b.minP(d.doubleValue()));
             c.decimal("repetitionPenalty", BigDecimal.ZERO, BigDecimal.TEN)

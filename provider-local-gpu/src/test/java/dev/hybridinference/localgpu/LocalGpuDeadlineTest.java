@@ -164,11 +164,26 @@ class LocalGpuDeadlineTest {
 
     @Test
     void aCallWaitingBehindAnotherEndsAtItsDeadline() {
-        CompletableFuture<ChatResponse> first = client.chatAsync(longAnswer(Duration.ofSeconds(1)));
-        // Queued behind the first call for all of its 200 ms.
-        timesOut(() -> client.chat(longPrompt(LIMIT)));
-        assertThatThrownBy(first::get).hasCauseInstanceOf(InferenceTimeoutException.class);
+        // One call at a time: the second waits in the queue, not in the batch.
+        try (LocalGpuClient serial = LocalGpuClient.builder()
+                .modelPath(dir.resolve("long-work.gguf"))
+                .threads(1)
+                .contextSize(4096)
+                .maxBatch(1)
+                .build()) {
+            CompletableFuture<ChatResponse> first = serial.chatAsync(longAnswer(Duration.ofSeconds(1)));
+            // Queued behind the first call for all of its 200 ms.
+            timesOut(() -> serial.chat(longPrompt(LIMIT)));
+            assertThatThrownBy(first::get).hasCauseInstanceOf(InferenceTimeoutException.class);
+        }
         nextCallRunsPromptly();
+    }
+
+    @Test
+    void aCallBatchedBesideAnotherEndsAtItsDeadlineAndTheOtherGoesOn() {
+        CompletableFuture<ChatResponse> other = client.chatAsync(request("Hello world", 40, null));
+        timesOut(() -> client.chat(longPrompt(LIMIT)));
+        assertThat(other.join().usage().outputTokens()).isEqualTo(40);
     }
 
     @Test

@@ -24,14 +24,14 @@ final class NativeEngine {
     /** {@code general.architecture}. */
     static native String architecture(long model);
 
-    /** A new KV cache for {@code nCtx} positions. */
-    static native long newState(long model, int nCtx);
+    /** A new KV cache for {@code nCtx} positions, of type {@code kvType} (0 F32, 1 F16). */
+    static native long newState(long model, int nCtx, int kvType);
 
     /**
-     * The bytes a KV cache for {@code nCtx} positions takes; throws when {@code nCtx} is out of range or
-     * the cache would not fit in the machine's memory.
+     * The bytes a KV cache for {@code nCtx} positions of type {@code kvType} (0 F32, 1 F16) takes; throws
+     * when {@code nCtx} is out of range or the cache would not fit in the machine's memory.
      */
-    static native long stateBytes(long model, int nCtx);
+    static native long stateBytes(long model, int nCtx, int kvType);
 
     /** Frees a KV cache. */
     static native void freeState(long state);
@@ -41,6 +41,15 @@ final class NativeEngine {
      * token's, when {@code all}) to the direct buffer.
      */
     static native void eval(long model, long state, int[] tokens, int n, int pos, FloatBuffer logits, boolean all);
+
+    /**
+     * Feeds several KV caches in shared forward passes: segment {@code i} is {@code counts[i]} tokens (taken
+     * in order from {@code tokens}) at positions {@code positions[i]..} of {@code states[i]}. Writes segment
+     * {@code i}'s last-token logits at {@code i * n_vocab} of the direct buffer. A state may appear once;
+     * every segment is checked before anything is computed.
+     */
+    static native void evalBatch(
+            long model, long[] states, int[] tokens, int[] counts, int[] positions, FloatBuffer logits);
 
     /**
      * Reads a buffer of {@code bytes} with {@code threads} threads, {@code rounds} times, with the same

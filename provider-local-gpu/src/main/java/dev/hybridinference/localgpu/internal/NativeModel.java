@@ -1,5 +1,6 @@
 package dev.hybridinference.localgpu.internal;
 
+import dev.hybridinference.localgpu.KvCacheType;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
@@ -8,13 +9,14 @@ import java.util.Objects;
 
 /**
  * A model loaded by the native engine: owns its handle and frees it on close. Sessions ({@link
- * #newSession}) hold KV caches. Not thread-safe: the provider runs one call at a time per model.
+ * #newSession}) hold KV caches. Not thread-safe: the provider computes on one engine thread per model.
  * Internal.
  */
 public final class NativeModel implements AutoCloseable {
     private long handle;
     private final String architecture;
     private final long[] hparams;
+    private FloatBuffer batchLogits;
 
     private NativeModel(long handle) {
         this.handle = handle;
@@ -88,12 +90,78 @@ public final class NativeModel implements AutoCloseable {
      * @throws NativeEngineException when the size is out of range or more than the machine's memory
      */
     public long sessionBytes(int contextSize) {
-        return NativeEngine.stateBytes(handle(), contextSize);
+        return sessionBytes(contextSize, KvCacheType.F32);
     }
 
-    /** A new KV cache of {@code contextSize} positions. */
+    /**
+     * The native memory a session of {@code contextSize} positions with a KV cache of {@code type} takes,
+     * checked without allocating it.
+     *
+     * @throws NativeEngineException when the size is out of range or more than the machine's memory
+     */
+    public long sessionBytes(int contextSize, KvCacheType type) {
+        return NativeEngine.stateBytes(handle(), contextSize, type.ordinal());
+    }
+
+    /** A new F32 KV cache of {@code contextSize} positions. */
     public Session newSession(int contextSize) {
-        return new Session(NativeEngine.newState(handle(), contextSize), contextSize);
+        return newSession(contextSize, KvCacheType.F32);
+    }
+
+    /** A new KV cache of {@code contextSize} positions, stored as {@code type}. */
+    public Session newSession(int contextSize, KvCacheType type) {
+        return new Session(NativeEngine.newState(handle(), contextSize, type.ordinal()), contextSize);
+    }
+
+    /**
+     * Feeds several sessions in shared forward passes (each weight matrix read once per pass for all their
+     * rows): {@code tokens[i]} at positions {@code positions[i]..} of {@code sessions[i]}, whose last-token
+     * logits are written to {@code logits[i]} ({@link #vocabSize()} floats). Each session's logits are those
+     * its own {@link Session#eval} would give. A session may appear once.
+     *
+     * @throws NativeEngineException when a segment is empty, out of its context or names a token outside the
+     *     vocabulary, or a session appears twice; nothing is computed then
+     */
+    public void evalBatch(Session[] sessions, int[][] tokens, int[] positions, float[][] logits) {
+        int segs = sessions.length;
+        if (tokens.length != segs || positions.length != segs || logits.length != segs) {
+            throw new IllegalArgumentException(
+                    "sessions, tokens, positions and logits must have one entry per segment");
+        }
+        long[] states = new long[segs];
+        int[] counts = new int[segs];
+        int total = 0;
+        for (int i = 0; i < segs; i++) {
+            if (sessions[i].model() != this) {
+                throw new IllegalArgumentException("sessions[" + i + "] belongs to another model");
+            }
+            states[i] = sessions[i].stateHandle();
+            counts[i] = tokens[i].length;
+            total = Math.addExact(total, counts[i]);
+            if (logits[i].length < vocabSize()) {
+                throw new IllegalArgumentException("logits[" + i + "] holds fewer than " + vocabSize() + " floats");
+            }
+        }
+        int[] flat = new int[total];
+        int at = 0;
+        for (int[] t : tokens) {
+            System.arraycopy(t, 0, flat, at, t.length);
+            at += t.length;
+        }
+        long need = (long) segs * vocabSize();
+        if (need > Integer.MAX_VALUE / Float.BYTES) {
+            throw new IllegalArgumentException(
+                    segs + " segments of " + vocabSize() + " logits do not fit in one buffer");
+        }
+        if (batchLogits == null || batchLogits.capacity() < need) {
+            batchLogits = ByteBuffer.allocateDirect((int) need * Float.BYTES)
+                    .order(ByteOrder.nativeOrder())
+                    .asFloatBuffer();
+        }
+        NativeEngine.evalBatch(handle(), states, flat, counts, positions, batchLogits);
+        for (int i = 0; i < segs; i++) {
+            batchLogits.get(i * vocabSize(), logits[i], 0, vocabSize());
+        }
     }
 
     private long handle() {
@@ -120,6 +188,17 @@ public final class NativeModel implements AutoCloseable {
         private Session(long state, int contextSize) {
             this.state = state;
             this.contextSize = contextSize;
+        }
+
+        private NativeModel model() {
+            return NativeModel.this;
+        }
+
+        private long stateHandle() {
+            if (state == 0) {
+                throw new IllegalStateException("session is closed");
+            }
+            return state;
         }
 
         /** Positions this cache can hold. */

@@ -1,0 +1,177 @@
+package dev.hybridinference.localgpu.internal;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import dev.hybridinference.localgpu.KvCacheType;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.Random;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+/**
+ * The batched forward pass: rows of several KV caches in one pass give each cache the logits it gets
+ * alone, and the F16 KV cache stays close to the F32 one at half its size.
+ */
+class BatchedForwardTest {
+    /**
+     * Batched against alone. Every row's dot products are the same arithmetic in both (the rows of a pass
+     * only share the weight reads), so the logits agree to float rounding; the bound leaves room for a
+     * matrix kernel that sums in another order for several rows.
+     */
+    private static final double BATCH_TOLERANCE = 1e-4;
+
+    /**
+     * F16 against F32 keys and values: half precision keeps about 11 significant bits, about 5e-4 relative
+     * per value; through 2 layers of these random models the logits (of magnitude about 1) move by less
+     * than 1e-2.
+     */
+    private static final double F16_TOLERANCE = 1e-2;
+
+    @TempDir
+    static Path dir;
+
+    @BeforeAll
+    static void nativeRuntime() {
+        assumeTrue(NativeLoader.unavailabilityCause() == null, "native runtime unavailable");
+    }
+
+    private static Path model(String arch, int type) throws IOException {
+        Path file = dir.resolve(arch + "-" + type + ".gguf");
+        if (!file.toFile().exists()) {
+            RandomModels.write(file, new RandomModels.Shape(arch, 256, 2, 4, 2, 512, 256, 300, false), type, 77 + type);
+        }
+        return file;
+    }
+
+    @ParameterizedTest(name = "{0} type {1}")
+    @CsvSource({"llama, 0", "qwen2, 8", "llama, 12"})
+    void aBatchOfThreeStatesGivesEachTheLogitsItGetsAlone(String arch, int type) throws IOException {
+        Random r = new Random(5);
+        int[] promptA = r.ints(20, 0, 300).toArray();
+        int[] promptB = r.ints(90, 0, 300).toArray(); // more than one pass of 64 rows
+        int[] promptC = r.ints(7, 0, 300).toArray();
+        try (NativeModel m = NativeModel.load(model(arch, type), 2);
+                NativeModel.Session a = m.newSession(256);
+                NativeModel.Session b = m.newSession(256);
+                NativeModel.Session c = m.newSession(256);
+                NativeModel.Session alone = m.newSession(256)) {
+            int vocab = m.vocabSize();
+            // Step 1: A's whole prompt, B's first chunk, C's first token.
+            // Step 2: A decodes one token, B the rest of its prompt, C its remaining prompt.
+            // Step 3: every state one token.
+            int[][][] steps = {
+                {promptA, Arrays.copyOfRange(promptB, 0, 50), Arrays.copyOfRange(promptC, 0, 1)},
+                {{11}, Arrays.copyOfRange(promptB, 50, 90), Arrays.copyOfRange(promptC, 1, 7)},
+                {{12}, {13}, {14}}
+            };
+            NativeModel.Session[] sessions = {a, b, c};
+            int[] pos = {0, 0, 0};
+            float[][][] batched = new float[steps.length][3][vocab];
+            for (int s = 0; s < steps.length; s++) {
+                m.evalBatch(sessions, steps[s], pos.clone(), batched[s]);
+                for (int i = 0; i < 3; i++) {
+                    pos[i] += steps[s][i].length;
+                }
+            }
+            double worst = 0;
+            for (int i = 0; i < 3; i++) {
+                int at = 0;
+                for (int s = 0; s < steps.length; s++) {
+                    float[] want = alone.eval(steps[s][i], at);
+                    at += steps[s][i].length;
+                    worst = Math.max(worst, maxDiff(want, batched[s][i]));
+                }
+            }
+            assertThat(worst)
+                    .as("largest logit difference, batched against alone")
+                    .isLessThan(BATCH_TOLERANCE);
+        }
+    }
+
+    @Test
+    void aBatchIsCheckedBeforeAnythingIsComputed() throws IOException {
+        try (NativeModel m = NativeModel.load(model("llama", 0), 1);
+                NativeModel.Session a = m.newSession(16);
+                NativeModel.Session b = m.newSession(16)) {
+            float[][] out = new float[2][m.vocabSize()];
+            assertThatThrownBy(() -> m.evalBatch(
+                            new NativeModel.Session[] {a, b}, new int[][] {{1, 2}, {3}}, new int[] {0, 16}, out))
+                    .isInstanceOf(NativeEngineException.class)
+                    .hasMessage("positions 16..16 exceed the context of 16");
+            assertThatThrownBy(() -> m.evalBatch(
+                            new NativeModel.Session[] {a, a}, new int[][] {{1}, {3}}, new int[] {0, 1}, out))
+                    .isInstanceOf(NativeEngineException.class)
+                    .hasMessage("a state appears in more than one segment of a batch");
+            assertThatThrownBy(() ->
+                            m.evalBatch(new NativeModel.Session[] {a, b}, new int[][] {{1}, {}}, new int[] {0, 0}, out))
+                    .isInstanceOf(NativeEngineException.class)
+                    .hasMessage("segment 1 has no tokens");
+            assertThatThrownBy(() -> m.evalBatch(
+                            new NativeModel.Session[] {a, b}, new int[][] {{1}, {300}}, new int[] {0, 0}, out))
+                    .isInstanceOf(NativeEngineException.class)
+                    .hasMessage("token id 300 is outside the vocabulary of 300");
+            // Nothing was written: a's cache is still empty, so its first token gives the fresh logits.
+            float[] first = a.eval(new int[] {1}, 0);
+            try (NativeModel.Session fresh = m.newSession(16)) {
+                assertThat(maxDiff(first, fresh.eval(new int[] {1}, 0))).isZero();
+            }
+        }
+    }
+
+    @ParameterizedTest(name = "{0} type {1}")
+    @CsvSource({"llama, 0", "qwen2, 8"})
+    void anF16CacheGivesLogitsCloseToF32AtHalfTheCacheBytes(String arch, int type) throws IOException {
+        int[] prompt = new Random(9).ints(40, 0, 300).toArray();
+        try (NativeModel m = NativeModel.load(model(arch, type), 2);
+                NativeModel.Session f32 = m.newSession(256, KvCacheType.F32);
+                NativeModel.Session f16 = m.newSession(256, KvCacheType.F16)) {
+            double worst = maxDiff(f32.eval(prompt, 0, true), f16.eval(prompt, 0, true));
+            for (int t = 0; t < 10; t++) {
+                worst = Math.max(worst, maxDiff(f32.eval(new int[] {t}, 40 + t), f16.eval(new int[] {t}, 40 + t)));
+            }
+            assertThat(worst)
+                    .as("largest logit difference, F16 against F32 cache")
+                    .isLessThan(F16_TOLERANCE);
+            assertThat(worst).as("the F16 cache does round").isPositive();
+
+            // The KV part: 2 (K, V) x layers x positions x kv heads x head size values.
+            long kvValues = 2L * 2 * 256 * 2 * (256 / 4);
+            long bytes32 = m.sessionBytes(256, KvCacheType.F32);
+            long bytes16 = m.sessionBytes(256, KvCacheType.F16);
+            assertThat(bytes32 - bytes16).isEqualTo(kvValues * 2);
+            assertThat(bytes32 - bytes16)
+                    .as("F16 saves half of the F32 KV part")
+                    .isEqualTo(kvValues * 4 / 2);
+        }
+    }
+
+    @Test
+    void f16AndF32CachesMixInOneBatch() throws IOException {
+        int[] prompt = new Random(3).ints(12, 0, 300).toArray();
+        try (NativeModel m = NativeModel.load(model("llama", 0), 2);
+                NativeModel.Session f32 = m.newSession(64, KvCacheType.F32);
+                NativeModel.Session f16 = m.newSession(64, KvCacheType.F16);
+                NativeModel.Session f16Alone = m.newSession(64, KvCacheType.F16)) {
+            float[][] out = new float[2][m.vocabSize()];
+            m.evalBatch(new NativeModel.Session[] {f32, f16}, new int[][] {prompt, prompt}, new int[] {0, 0}, out);
+            assertThat(maxDiff(out[1], f16Alone.eval(prompt, 0))).isLessThan(BATCH_TOLERANCE);
+            assertThat(maxDiff(out[0], out[1])).isLessThan(F16_TOLERANCE);
+        }
+    }
+
+    private static double maxDiff(float[] a, float[] b) {
+        assertThat(a.length).isEqualTo(b.length);
+        double worst = 0;
+        for (int i = 0; i < a.length; i++) {
+            worst = Math.max(worst, Math.abs(a[i] - b[i]));
+        }
+        return worst;
+    }
+}
