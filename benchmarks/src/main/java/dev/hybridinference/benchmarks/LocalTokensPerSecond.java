@@ -250,7 +250,8 @@ public final class LocalTokensPerSecond {
             int id = GgufWriter.class.getField(name).getInt(null);
             GgufWriter.quantize(id, new float[256], 256);
             return OptionalInt.of(id);
-        } catch (NoSuchFieldException | IllegalAccessException | IllegalArgumentException e) {
+        } catch (NoSuchFieldException | IllegalAccessException | RuntimeException e) {
+            // No such constant, or the writer names a type it cannot encode yet.
             return OptionalInt.empty();
         }
     }
