@@ -10,6 +10,7 @@ import java.util.Map;
 import java.util.Random;
 import java.util.Set;
 import java.util.function.Consumer;
+import java.util.function.ToIntFunction;
 
 /**
  * Writes random-weight Llama-family GGUF models of any shape and weight type, with a small byte-level
@@ -57,6 +58,16 @@ public final class RandomModels {
      */
     public static Map<String, float[]> write(Path path, Shape s, int type, long seed, Consumer<GgufWriter> edit)
             throws IOException {
+        return write(path, s, name -> type, seed, edit);
+    }
+
+    /**
+     * Writes a model as {@link #write(Path, Shape, int, long, Consumer)} does, with each 2-D weight's type
+     * chosen by its tensor name ({@code blk.3.attn_v.weight}, {@code output.weight}), as mixed-type files
+     * such as Q4_K_M hold them.
+     */
+    public static Map<String, float[]> write(
+            Path path, Shape s, ToIntFunction<String> typeOf, long seed, Consumer<GgufWriter> edit) throws IOException {
         Random r = new Random(seed);
         GgufWriter w = new GgufWriter();
         String a = s.arch();
@@ -75,27 +86,27 @@ public final class RandomModels {
                 .put(a + ".rope.dimension_count", hd);
         vocabulary(w, s.vocab());
         Map<String, float[]> values = new LinkedHashMap<>();
-        matrix(w, values, "token_embd.weight", type, s.dim(), s.vocab(), 1.0f, r);
+        matrix(w, values, "token_embd.weight", typeOf, s.dim(), s.vocab(), 1.0f, r);
         for (int l = 0; l < s.layers(); l++) {
             String b = "blk." + l + ".";
             vector(w, values, b + "attn_norm.weight", s.dim(), 1.0f, 0.1f, r);
-            matrix(w, values, b + "attn_q.weight", type, s.dim(), s.heads() * hd, scale(s.dim()), r);
-            matrix(w, values, b + "attn_k.weight", type, s.dim(), s.kvHeads() * hd, scale(s.dim()), r);
-            matrix(w, values, b + "attn_v.weight", type, s.dim(), s.kvHeads() * hd, scale(s.dim()), r);
+            matrix(w, values, b + "attn_q.weight", typeOf, s.dim(), s.heads() * hd, scale(s.dim()), r);
+            matrix(w, values, b + "attn_k.weight", typeOf, s.dim(), s.kvHeads() * hd, scale(s.dim()), r);
+            matrix(w, values, b + "attn_v.weight", typeOf, s.dim(), s.kvHeads() * hd, scale(s.dim()), r);
             if (a.equals("qwen2")) {
                 vector(w, values, b + "attn_q.bias", s.heads() * hd, 0f, 0.1f, r);
                 vector(w, values, b + "attn_k.bias", s.kvHeads() * hd, 0f, 0.1f, r);
                 vector(w, values, b + "attn_v.bias", s.kvHeads() * hd, 0f, 0.1f, r);
             }
-            matrix(w, values, b + "attn_output.weight", type, s.heads() * hd, s.dim(), scale(s.heads() * hd), r);
+            matrix(w, values, b + "attn_output.weight", typeOf, s.heads() * hd, s.dim(), scale(s.heads() * hd), r);
             vector(w, values, b + "ffn_norm.weight", s.dim(), 1.0f, 0.1f, r);
-            matrix(w, values, b + "ffn_gate.weight", type, s.dim(), s.ffn(), scale(s.dim()), r);
-            matrix(w, values, b + "ffn_up.weight", type, s.dim(), s.ffn(), scale(s.dim()), r);
-            matrix(w, values, b + "ffn_down.weight", type, s.ffn(), s.dim(), scale(s.ffn()), r);
+            matrix(w, values, b + "ffn_gate.weight", typeOf, s.dim(), s.ffn(), scale(s.dim()), r);
+            matrix(w, values, b + "ffn_up.weight", typeOf, s.dim(), s.ffn(), scale(s.dim()), r);
+            matrix(w, values, b + "ffn_down.weight", typeOf, s.ffn(), s.dim(), scale(s.ffn()), r);
         }
         vector(w, values, "output_norm.weight", s.dim(), 1.0f, 0.1f, r);
         if (!s.tiedOutput()) {
-            matrix(w, values, "output.weight", type, s.dim(), s.vocab(), scale(s.dim()), r);
+            matrix(w, values, "output.weight", typeOf, s.dim(), s.vocab(), scale(s.dim()), r);
         }
         edit.accept(w);
         w.write(path);
@@ -110,7 +121,7 @@ public final class RandomModels {
             GgufWriter w,
             Map<String, float[]> values,
             String name,
-            int type,
+            ToIntFunction<String> typeOf,
             int cols,
             int rows,
             float scale,
@@ -119,6 +130,7 @@ public final class RandomModels {
         for (int i = 0; i < v.length; i++) {
             v[i] = (float) (r.nextGaussian() * scale);
         }
+        int type = typeOf.applyAsInt(name);
         byte[] encoded = GgufWriter.quantize(type, v, cols);
         w.rawTensor(name, type, new long[] {cols, rows}, encoded);
         values.put(name, GgufWriter.dequantize(type, encoded, v.length));
