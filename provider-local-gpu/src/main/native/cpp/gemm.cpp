@@ -65,14 +65,15 @@ inline uint16_t rd16(const uint8_t* p) {
 
 // acc + r * accRow + t * lanes holds the partial sums of pair (r, t) of the tile; w + r * ldw and x + t * ldx
 // the len values of row r and vector t (len a multiple of 32, the first at a multiple of 32 in the row).
-using TileFn = void (*)(const float* w, int64_t ldw, const float* x, int64_t ldx, int64_t len, float* acc, int64_t accRow);
+// The sums start from zero when fresh (the first column block), else from what acc holds.
+using TileFn = void (*)(const float* w, int64_t ldw, const float* x, int64_t ldx, int64_t len, float* acc, int64_t accRow, bool fresh);
 
 template <int R, int T>
-void tilePortable(const float* w, int64_t ldw, const float* x, int64_t ldx, int64_t len, float* acc, int64_t accRow) {
+void tilePortable(const float* w, int64_t ldw, const float* x, int64_t ldx, int64_t len, float* acc, int64_t accRow, bool fresh) {
     float a[R][T][kPortableLanes];
     for (int r = 0; r < R; r++)
         for (int t = 0; t < T; t++)
-            for (int l = 0; l < kPortableLanes; l++) a[r][t][l] = acc[r * accRow + t * kPortableLanes + l];
+            for (int l = 0; l < kPortableLanes; l++) a[r][t][l] = fresh ? 0.0f : acc[r * accRow + t * kPortableLanes + l];
     for (int64_t k = 0; k < len; k += kPortableLanes) {
         for (int r = 0; r < R; r++)
             for (int t = 0; t < T; t++)
@@ -88,13 +89,13 @@ void tilePortable(const float* w, int64_t ldw, const float* x, int64_t ldx, int6
 // register file; each lane still adds its own terms in order.
 template <int R, int T>
 __attribute__((target("avx512f"))) void tile512(const float* w, int64_t ldw, const float* x, int64_t ldx, int64_t len,
-                                                float* acc, int64_t accRow) {
+                                                float* acc, int64_t accRow, bool fresh) {
     for (int p = 0; p < kSimdLanes; p += 16) {
         __m512 a[R][T];
 #pragma GCC unroll 8
         for (int r = 0; r < R; r++)
 #pragma GCC unroll 8
-            for (int t = 0; t < T; t++) a[r][t] = _mm512_loadu_ps(acc + r * accRow + t * kSimdLanes + p);
+            for (int t = 0; t < T; t++) a[r][t] = fresh ? _mm512_setzero_ps() : _mm512_loadu_ps(acc + r * accRow + t * kSimdLanes + p);
         for (int64_t k = p; k < len; k += kSimdLanes) {
             __m512 wv[R];
 #pragma GCC unroll 8
@@ -116,13 +117,13 @@ __attribute__((target("avx512f"))) void tile512(const float* w, int64_t ldw, con
 // Four passes, each on 8 of every 32 columns.
 template <int R, int T>
 __attribute__((target("avx2,fma"))) void tile256(const float* w, int64_t ldw, const float* x, int64_t ldx, int64_t len,
-                                                 float* acc, int64_t accRow) {
+                                                 float* acc, int64_t accRow, bool fresh) {
     for (int p = 0; p < kSimdLanes; p += 8) {
         __m256 a[R][T];
 #pragma GCC unroll 8
         for (int r = 0; r < R; r++)
 #pragma GCC unroll 8
-            for (int t = 0; t < T; t++) a[r][t] = _mm256_loadu_ps(acc + r * accRow + t * kSimdLanes + p);
+            for (int t = 0; t < T; t++) a[r][t] = fresh ? _mm256_setzero_ps() : _mm256_loadu_ps(acc + r * accRow + t * kSimdLanes + p);
         for (int64_t k = p; k < len; k += kSimdLanes) {
             __m256 wv[R];
 #pragma GCC unroll 8
@@ -303,7 +304,7 @@ void runUnit(const Job& j, int64_t r0, int64_t r1, int64_t t0, int64_t t1) {
     }
 #endif
     const int64_t nr = r1 - r0, nt = t1 - t0, accRow = nt * lanes;
-    accs.assign(static_cast<size_t>(nr * accRow), 0.0f);
+    accs.resize(static_cast<size_t>(nr * accRow));
     if (j.type != gguf::F32) panel.resize(static_cast<size_t>(kPanelRows * kBlockCols));
     for (int64_t k0 = 0; k0 < j.cols; k0 += kBlockCols) {
         const int64_t len = std::min(kBlockCols, j.cols - k0);
@@ -324,7 +325,7 @@ void runUnit(const Job& j, int64_t r0, int64_t r1, int64_t t0, int64_t t1) {
             const float* xp = j.x + (t0 + tt) * j.cols + k0;
             for (int64_t rr = 0; rr < nr; rr += tileRows) {
                 const int64_t rn = std::min<int64_t>(tileRows, nr - rr);
-                tiles[(rn - 1) * tileCols + (tn - 1)](wp + rr * ldw, ldw, xp, j.cols, len, &accs[rr * accRow + tt * lanes], accRow);
+                tiles[(rn - 1) * tileCols + (tn - 1)](wp + rr * ldw, ldw, xp, j.cols, len, &accs[rr * accRow + tt * lanes], accRow, k0 == 0);
             }
         }
     }
@@ -347,13 +348,14 @@ int tileVectors() {
 
 }  // namespace
 
-bool supports(const gguf::Tensor* w) {
+bool supports(const gguf::Tensor* w, int64_t n) {
+    if (w->data == nullptr || w->ne[0] % 32 != 0) return false;
     switch (w->type) {
         case gguf::F32:
+        case gguf::Q6_K: return n >= 2;
+        case gguf::Q4_K: return n >= 3;
         case gguf::F16:
-        case gguf::Q8_0:
-        case gguf::Q4_K:
-        case gguf::Q6_K: return w->data != nullptr && w->ne[0] % 32 == 0;
+        case gguf::Q8_0: return n >= 4;
         default: return false;
     }
 }

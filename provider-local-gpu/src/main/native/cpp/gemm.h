@@ -10,12 +10,12 @@
 
 namespace gemm {
 
-// The fewest input vectors for which multiply is used: from two on, the product reads and dequantizes
-// each weight once for all of them, where one row dot per vector does that once per vector.
-constexpr int64_t kMinBatch = 2;
-
-// Whether multiply computes this weight: F32, F16, Q8_0, Q4_K or Q6_K, rows of a multiple of 32 values.
-bool supports(const gguf::Tensor* w);
+// Whether multiply should compute this weight times n vectors: an F32, F16, Q8_0, Q4_K or Q6_K matrix with
+// rows of a multiple of 32 values, and n at least the count from which the product beats one row dot per
+// vector for that type. It reads and dequantizes each weight once for all the vectors, where the row dots
+// do that once per vector but fuse it into the dot: for F32 and Q6_K two vectors already gain, Q4_K three,
+// F16 and Q8_0 (whose row dots are cheapest) four.
+bool supports(const gguf::Tensor* w, int64_t n);
 
 // y[t * rows + r] = (row r of w) . x[t] for t < n, x[t] being the w->ne[0] floats at x + t * w->ne[0].
 // Each result is a dot product in float that adds its terms in the order kern::dot does for F32 rows,

@@ -219,7 +219,7 @@ void Model::reserve(State& s, int64_t n) const {
 }
 
 void Model::matmul(const gguf::Tensor* w, const float* x, float* y, int64_t n) {
-    if (n >= gemm::kMinBatch && gemm::supports(w)) {
+    if (gemm::supports(w, n)) {
         gemm::multiply(pool_, w, x, y, n);
         return;
     }
