@@ -163,6 +163,20 @@ float combine32(const float* a) {
     return ((v[0] + v[4]) + (v[1] + v[5])) + ((v[2] + v[6]) + (v[3] + v[7]));
 }
 
+#ifdef HI_X86
+// combine32 for count pairs stride floats apart, with the instructions kern::dot's AVX2 kernel ends with.
+__attribute__((target("avx2"))) void combine32Avx2(const float* a, int64_t stride, int64_t count, float* out) {
+    for (int64_t i = 0; i < count; i++, a += stride) {
+        const __m256 v = _mm256_add_ps(_mm256_add_ps(_mm256_loadu_ps(a), _mm256_loadu_ps(a + 8)),
+                                       _mm256_add_ps(_mm256_loadu_ps(a + 16), _mm256_loadu_ps(a + 24)));
+        const __m128 t = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+        const __m128 odd = _mm_movehdup_ps(t);
+        const __m128 pairs = _mm_add_ps(t, odd);
+        out[i] = _mm_cvtss_f32(_mm_add_ss(pairs, _mm_movehl_ps(odd, pairs)));
+    }
+}
+#endif
+
 // As the portable dot adds its four sums.
 float combine4(const float* a) { return (a[0] + a[1]) + (a[2] + a[3]); }
 
@@ -331,6 +345,12 @@ void runUnit(const Job& j, int64_t r0, int64_t r1, int64_t t0, int64_t t1) {
     }
     for (int64_t t = 0; t < nt; t++) {
         float* yt = j.y + (t0 + t) * j.rows + r0;
+#ifdef HI_X86
+        if (lanes == kSimdLanes) {
+            combine32Avx2(&accs[t * lanes], accRow, nr, yt);
+            continue;
+        }
+#endif
         for (int64_t r = 0; r < nr; r++) {
             const float* a = &accs[r * accRow + t * lanes];
             yt[r] = lanes == kSimdLanes ? combine32(a) : combine4(a);
