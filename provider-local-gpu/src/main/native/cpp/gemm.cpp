@@ -25,8 +25,8 @@ constexpr int kSimdLanes = 32;
 constexpr int kPortableLanes = 4;
 
 // A thread works on a panel of 16 weight rows, 512 columns at a time: the panel (32 KiB of F32) stays in
-// L2 while every vector passes over it, and a tile's rows and vectors, half of each 128-byte stretch at a
-// time, stay in L1. The column block is a multiple of 256, the largest quantization block.
+// L2 while every vector passes over it, and a tile's rows and vectors (the 64 or 32 bytes of each 128 that
+// one pass of the tile kernel reads) stay in L1. The column block is a multiple of 256, the largest quantization block.
 constexpr int64_t kPanelRows = 16;
 constexpr int64_t kBlockCols = 512;
 
