@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <exception>
 #include <vector>
 #include <memory>
@@ -11,6 +12,7 @@
 #include <string>
 
 #include "dev_hybridinference_localgpu_internal_NativeEngine.h"
+#include "gemm.h"
 #include "kernels.h"
 #include "model.h"
 
@@ -194,5 +196,8 @@ JNIEXPORT jdouble JNICALL Java_dev_hybridinference_localgpu_internal_NativeEngin
 }
 
 JNIEXPORT jstring JNICALL Java_dev_hybridinference_localgpu_internal_NativeEngine_cpuFeatures(JNIEnv* env, jclass) {
-    return env->NewStringUTF(kern::features());
+    // The row kernels' extensions, and AVX-512F when the batched product uses it.
+    static const std::string features =
+        std::string(kern::features()) + (std::strcmp(gemm::features(), "avx512f") == 0 ? " avx512f" : "");
+    return env->NewStringUTF(features.c_str());
 }

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "gemm.h"
 #include "kernels.h"
 
 using gguf::Error;
@@ -209,6 +210,10 @@ void Model::reserveAtt(State& s, int64_t rows) const {
 }
 
 void Model::matmul(const gguf::Tensor* w, const float* x, float* y, int64_t n) {
+    if (gemm::supports(w, n)) {
+        gemm::multiply(pool_, w, x, y, n);
+        return;
+    }
     int64_t elems, bytes;
     gguf::blockInfo(w->type, elems, bytes);
     const int64_t cols = w->ne[0], rows = w->ne[1];
