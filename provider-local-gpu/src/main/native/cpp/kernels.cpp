@@ -2,8 +2,10 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <string>
 
 #include "gguf.h"
+#include "quant.h"
 
 #if defined(__x86_64__) || defined(_M_X64)
 #include <immintrin.h>
@@ -111,6 +113,46 @@ static void dequantQ6K(const uint8_t* b, float* y) {
             out[l + 64] = d * s8[is + 4] * q3;
             out[l + 96] = d * s8[is + 6] * q4;
         }
+    }
+}
+
+// One Q5_K super-block (176 bytes) to 256 floats: Q4_K's scales and mins, a fifth bit per value in qh.
+static void dequantQ5K(const uint8_t* b, float* y) {
+    const float d = f16ToF32(rd16(b));
+    const float dmin = f16ToF32(rd16(b + 2));
+    const uint8_t* scales = b + 4;
+    const uint8_t* qh = b + 16;
+    const uint8_t* qs = b + 48;
+    for (int c = 0; c < 4; c++) {
+        uint8_t sc, m;
+        getScaleMinK4(2 * c, scales, sc, m);
+        const float d1 = d * sc, m1 = dmin * m;
+        getScaleMinK4(2 * c + 1, scales, sc, m);
+        const float d2 = d * sc, m2 = dmin * m;
+        const uint8_t* q = qs + 32 * c;
+        for (int l = 0; l < 32; l++) {
+            y[64 * c + l] = d1 * ((q[l] & 0xF) | (((qh[l] >> (2 * c)) & 1) << 4)) - m1;
+            y[64 * c + 32 + l] = d2 * ((q[l] >> 4) | (((qh[l] >> (2 * c + 1)) & 1) << 4)) - m2;
+        }
+    }
+}
+
+// One Q4_0 block (18 bytes) to 32 floats: low nibbles are the first half, high nibbles the second.
+static void dequantQ40(const uint8_t* b, float* y) {
+    const float d = f16ToF32(rd16(b));
+    for (int j = 0; j < 16; j++) {
+        y[j] = d * ((b[2 + j] & 0xF) - 8);
+        y[j + 16] = d * ((b[2 + j] >> 4) - 8);
+    }
+}
+
+// One Q4_1 block (20 bytes) to 32 floats: a scale and a minimum.
+static void dequantQ41(const uint8_t* b, float* y) {
+    const float d = f16ToF32(rd16(b));
+    const float m = f16ToF32(rd16(b + 2));
+    for (int j = 0; j < 16; j++) {
+        y[j] = d * (b[4 + j] & 0xF) + m;
+        y[j + 16] = d * (b[4 + j] >> 4) + m;
     }
 }
 
@@ -268,6 +310,8 @@ static bool detectAvx2() {
     // HYBRIDINFERENCE_PORTABLE_KERNELS=1 forces the portable kernels, so that tests cover them too.
     const char* forced = std::getenv("HYBRIDINFERENCE_PORTABLE_KERNELS");
     if (forced && forced[0] == '1') return false;
+    const char* level = std::getenv("HYBRIDINFERENCE_KERNELS");
+    if (level && std::strcmp(level, "portable") == 0) return false;
 #ifdef HI_X86
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
@@ -278,7 +322,12 @@ static bool detectAvx2() {
 
 static const bool kAvx2 = detectAvx2();
 
-const char* features() { return kAvx2 ? "avx2 fma f16c" : "portable"; }
+const char* features() {
+    // The float kernels, then the integer dot products' level when it is not the portable one.
+    static const std::string s = std::string(kAvx2 ? "avx2 fma f16c" : "portable") +
+                                 (qk::level() == qk::Portable ? "" : std::string(", int8 ") + qk::levelName(qk::level()));
+    return s.c_str();
+}
 
 float dotF32(const float* a, const float* b, int64_t n) {
 #ifdef HI_X86
@@ -312,14 +361,15 @@ float sumF32(const float* a, int64_t n) {
     return s;
 }
 
-// The portable K-quant dot product: each 256-value super-block dequantized, then a plain dot.
+// The dot product through a dequantized copy: each block (32 or 256 values) to floats, then a plain dot.
+template <int Elems>
 static float dotViaBlocks(void (*dequant)(const uint8_t*, float*), int64_t blockBytes, const uint8_t* row,
                           const float* x, int64_t n) {
-    float buf[256];
+    float buf[Elems];
     float s = 0;
-    for (int64_t b = 0; b < n / 256; b++) {
+    for (int64_t b = 0; b < n / Elems; b++) {
         dequant(row + blockBytes * b, buf);
-        s += dotF32(buf, x + 256 * b, 256);
+        s += dotF32(buf, x + Elems * b, Elems);
     }
     return s;
 }
@@ -341,12 +391,15 @@ float dot(uint32_t type, const uint8_t* row, const float* x, int64_t n) {
 #ifdef HI_X86
             if (kAvx2) return dotQ4KAvx2(row, x, n);
 #endif
-            return dotViaBlocks(dequantQ4K, 144, row, x, n);
+            return dotViaBlocks<256>(dequantQ4K, 144, row, x, n);
         case gguf::Q6_K:
 #ifdef HI_X86
             if (kAvx2) return dotQ6KAvx2(row, x, n);
 #endif
-            return dotViaBlocks(dequantQ6K, 210, row, x, n);
+            return dotViaBlocks<256>(dequantQ6K, 210, row, x, n);
+        case gguf::Q4_0: return dotViaBlocks<32>(dequantQ40, 18, row, x, n);
+        case gguf::Q4_1: return dotViaBlocks<32>(dequantQ41, 20, row, x, n);
+        case gguf::Q5_K: return dotViaBlocks<256>(dequantQ5K, 176, row, x, n);
         default: return 0;
     }
 }
@@ -370,6 +423,15 @@ void dequantizeRow(uint32_t type, const uint8_t* row, float* out, int64_t n) {
             break;
         case gguf::Q6_K:
             for (int64_t b = 0; b < n / 256; b++) dequantQ6K(row + 210 * b, out + 256 * b);
+            break;
+        case gguf::Q5_K:
+            for (int64_t b = 0; b < n / 256; b++) dequantQ5K(row + 176 * b, out + 256 * b);
+            break;
+        case gguf::Q4_0:
+            for (int64_t b = 0; b < n / 32; b++) dequantQ40(row + 18 * b, out + 32 * b);
+            break;
+        case gguf::Q4_1:
+            for (int64_t b = 0; b < n / 32; b++) dequantQ41(row + 20 * b, out + 32 * b);
             break;
         default: break;
     }

@@ -22,6 +22,7 @@ import java.util.Set;
  *     modelPath: /models/qwen2.5-0.5b-instruct-q4_k_m.gguf
  *     device: auto          # auto | cpu | cuda:N (CUDA arrives with its own backend)
  *     threads: 8            # default: all cores
+ *     precision: fast       # fast (8-bit activations, integer dot products) | exact; default fast
  *     contextSize: 4096     # default: the model's, at most 4096
  *     maxSessions: 8
  *     minP: 0.05            # sampling defaults for this model (requests set temperature, topK, topP, seed)
@@ -35,6 +36,7 @@ public final class LocalGpuProviderFactory implements InferenceProviderFactory {
             "modelPath",
             "device",
             "threads",
+            "precision",
             "contextSize",
             "maxSessions",
             "minP",
@@ -69,6 +71,13 @@ public final class LocalGpuProviderFactory implements InferenceProviderFactory {
             b.device(d);
         });
         c.integer("threads", 1, 1024).ifPresent(b::threads);
+        c.string("precision").ifPresent(p -> {
+            try {
+                b.precision(Precision.parse(p));
+            } catch (IllegalArgumentException e) {
+                throw new ConfigurationException(c.pathOf("precision"), e.getMessage(), e);
+            }
+        });
         c.integer("contextSize", 1, 1_048_576).ifPresent(b::contextSize);
         c.integer("maxSessions", 1, 1024).ifPresent(b::maxSessions);
         try {

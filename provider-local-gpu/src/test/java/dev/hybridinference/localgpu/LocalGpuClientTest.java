@@ -166,6 +166,23 @@ class LocalGpuClientTest {
     }
 
     @Test
+    void precisionIsConfiguredAsFastOrExact() {
+        for (String p : new String[] {"fast", "exact"}) {
+            String yaml = "providers:\n  local: {type: local-gpu, modelPath: \"" + model + "\", threads: 1, precision: "
+                    + p + ", contextSize: 64}\n";
+            try (InferenceClient c = InferenceClients.fromConfig(yaml)) {
+                assertThat(c.chat(ask("Hello", 2)).text()).isNotNull();
+            }
+        }
+        assertThatThrownBy(() -> InferenceClients.fromConfig(
+                        "providers:\n  local: {type: local-gpu, modelPath: \"" + model + "\", precision: double}\n"))
+                .isInstanceOf(ConfigurationException.class)
+                .hasMessage("providers.local.precision: expected exact or fast, got \"double\"");
+        assertThat(Precision.parse("exact")).isEqualTo(Precision.EXACT);
+        assertThatThrownBy(() -> LocalGpuClient.builder().precision(null)).isInstanceOf(NullPointerException.class);
+    }
+
+    @Test
     void concurrentCallsDoNotDisturbEachOther() throws Exception {
         // Calls without a session share one scratch KV cache: two at once would corrupt each other's
         // answers, so equal answers show that they ran one at a time.
