@@ -23,26 +23,31 @@ inline float f16(const uint8_t* p) {
     return kern::f16ToF32(h);
 }
 
-// The eight 6-bit scales and mins of a Q4_K/Q5_K super-block (the 12 bytes after d and dmin).
+// The eight 6-bit scales and mins of a Q4_K/Q5_K super-block (the 12 bytes after d and dmin), four at a
+// time: bytes 0-3 hold scales 0-3 and the top bits of scales 4-7, bytes 4-7 the same for the mins,
+// bytes 8-11 the low four bits of scales 4-7 (low nibbles) and mins 4-7 (high nibbles).
 inline void scalesMinsK(const uint8_t* q, uint8_t sc[8], uint8_t mn[8]) {
-    for (int j = 0; j < 4; j++) {
-        sc[j] = q[j] & 63;
-        mn[j] = q[j + 4] & 63;
-    }
-    for (int j = 4; j < 8; j++) {
-        sc[j] = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
-        mn[j] = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
-    }
+    uint32_t a, b, c;
+    std::memcpy(&a, q, 4);
+    std::memcpy(&b, q + 4, 4);
+    std::memcpy(&c, q + 8, 4);
+    const uint32_t s0 = a & 0x3F3F3F3Fu, m0 = b & 0x3F3F3F3Fu;
+    const uint32_t s1 = (c & 0x0F0F0F0Fu) | ((a >> 2) & 0x30303030u);
+    const uint32_t m1 = ((c >> 4) & 0x0F0F0F0Fu) | ((b >> 2) & 0x30303030u);
+    std::memcpy(sc, &s0, 4);
+    std::memcpy(sc + 4, &s1, 4);
+    std::memcpy(mn, &m0, 4);
+    std::memcpy(mn + 4, &m1, 4);
 }
 
 // The float side of a K-quant super-block, shared by every level (and kept out of line, so that no level
 // contracts it differently): equal integer sums give equal results.
-__attribute__((noinline)) float combineK45(const uint8_t* blk, float xd, int32_t isum, int32_t msum) {
-    return f16(blk) * xd * static_cast<float>(isum) - f16(blk + 2) * xd * static_cast<float>(msum);
+__attribute__((noinline)) float combineK45(float d, float dmin, float xd, int32_t isum, int32_t msum) {
+    return d * xd * static_cast<float>(isum) - dmin * xd * static_cast<float>(msum);
 }
 
-__attribute__((noinline)) float combineQ6K(const uint8_t* blk, float xd, int32_t isum) {
-    return f16(blk + 208) * xd * static_cast<float>(isum);
+__attribute__((noinline)) float combineQ6K(float d, float xd, int32_t isum) {
+    return d * xd * static_cast<float>(isum);
 }
 
 bool blockOf256(uint32_t type) { return type == gguf::Q4_K || type == gguf::Q5_K || type == gguf::Q6_K; }
@@ -153,7 +158,7 @@ float dot(uint32_t type, const uint8_t* row, const uint8_t* xq, int64_t n) {
             const int8_t* sc = reinterpret_cast<const int8_t*>(blk + 192);
             int32_t isum = 0;
             for (int g = 0; g < 16; g++) isum += sc[g] * (v[g] - 32 * a[b].bsums[g]);
-            s += combineQ6K(blk, a[b].d, isum);
+            s += combineQ6K(f16(blk + 208), a[b].d, isum);
         } else {
             uint8_t sc[8], mn[8];
             scalesMinsK(blk + 4, sc, mn);
@@ -162,7 +167,7 @@ float dot(uint32_t type, const uint8_t* row, const uint8_t* xq, int64_t n) {
                 isum += sc[j] * v[j];
                 msum += mn[j] * (a[b].bsums[2 * j] + a[b].bsums[2 * j + 1]);
             }
-            s += combineK45(blk, a[b].d, isum, msum);
+            s += combineK45(f16(blk), f16(blk + 2), a[b].d, isum, msum);
         }
     }
     return s;

@@ -1,6 +1,7 @@
 package dev.hybridinference.benchmarks;
 
 import dev.hybridinference.localgpu.LocalRuntime;
+import dev.hybridinference.localgpu.Precision;
 import dev.hybridinference.localgpu.internal.GgufWriter;
 import dev.hybridinference.localgpu.internal.NativeModel;
 import dev.hybridinference.localgpu.internal.RandomModels;
@@ -20,7 +21,8 @@ import java.util.Random;
  *
  * <p>With GGUF paths as arguments it measures those; without, it generates random-weight llama models
  * of dim 768, 12 layers, 12 heads, 4 KV heads, FFN 2048, context 1024 and a 300-token vocabulary in
- * F32, F16, Q8_0 and Q4_K, in a temporary folder it deletes afterwards.
+ * F32, F16, Q8_0, Q4_0, Q4_K, Q5_K and Q6_K, in a temporary folder it deletes afterwards. Models with
+ * quantized weights are measured in both precisions, exact and fast.
  */
 public final class LocalTokensPerSecond {
     private static final int PREFILL = 128;
@@ -53,8 +55,16 @@ public final class LocalTokensPerSecond {
         } else {
             tmp = Files.createTempDirectory("tps-models");
             RandomModels.Shape shape = new RandomModels.Shape("llama", 768, 12, 12, 4, 2048, 1024, 300, false);
-            String[] names = {"F32", "F16", "Q8_0", "Q4_K"};
-            int[] types = {GgufWriter.F32, GgufWriter.F16, GgufWriter.Q8_0, GgufWriter.Q4_K};
+            String[] names = {"F32", "F16", "Q8_0", "Q4_0", "Q4_K", "Q5_K", "Q6_K"};
+            int[] types = {
+                GgufWriter.F32,
+                GgufWriter.F16,
+                GgufWriter.Q8_0,
+                GgufWriter.Q4_0,
+                GgufWriter.Q4_K,
+                GgufWriter.Q5_K,
+                GgufWriter.Q6_K
+            };
             for (int i = 0; i < types.length; i++) {
                 Path p = tmp.resolve("llama-768x12-" + names[i] + ".gguf");
                 RandomModels.write(p, shape, types[i], 42);
@@ -63,8 +73,9 @@ public final class LocalTokensPerSecond {
         }
         System.out.printf(
                 Locale.ROOT,
-                "%-26s %7s %10s %12s %12s %10s %10s %12s%n",
+                "%-26s %9s %7s %10s %12s %12s %10s %10s %12s%n",
                 "model",
+                "precision",
                 "threads",
                 "weights MB",
                 "prefill t/s",
@@ -74,8 +85,12 @@ public final class LocalTokensPerSecond {
                 "of BW bound");
         try {
             for (Path p : models) {
-                for (int threads : new int[] {1, 2}) {
-                    measure(p, threads);
+                String name = p.getFileName().toString();
+                boolean floats = name.contains("F32") || name.contains("F16");
+                for (Precision precision : floats ? new Precision[] {Precision.FAST} : Precision.values()) {
+                    for (int threads : new int[] {1, 2}) {
+                        measure(p, threads, precision);
+                    }
                 }
             }
         } finally {
@@ -88,9 +103,9 @@ public final class LocalTokensPerSecond {
         }
     }
 
-    private static void measure(Path file, int threads) throws IOException {
+    private static void measure(Path file, int threads, Precision precision) throws IOException {
         long before = rssKb();
-        try (NativeModel m = NativeModel.load(file, threads);
+        try (NativeModel m = NativeModel.load(file, threads, precision);
                 NativeModel.Session s = m.newSession(PREFILL + DECODE + 8)) {
             int[] prompt = new Random(1).ints(PREFILL, 0, m.vocabSize()).toArray();
             // Warm up the caches and the thread pool on a short run first.
@@ -113,8 +128,9 @@ public final class LocalTokensPerSecond {
             long rss = rssKb() - before;
             System.out.printf(
                     Locale.ROOT,
-                    "%-26s %7d %10.1f %12.1f %12.1f %10.1f %10.1f %11.0f%%%n",
+                    "%-26s %9s %7d %10.1f %12.1f %12.1f %10.1f %10.1f %11.0f%%%n",
                     file.getFileName(),
+                    precision.configName(),
                     threads,
                     m.weightBytes() / 1e6,
                     prefill,
