@@ -198,11 +198,15 @@ namespace avxvnni {
 
 #pragma GCC push_options
 #pragma GCC target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")
+// The compiler's own AVX-512 headers start conversions from an undefined register and warn about it.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 namespace avx512 {
 #define QK_DPBUSD 2
 #include "quant_x86.inc"
 #undef QK_DPBUSD
 }  // namespace avx512
+#pragma GCC diagnostic pop
 #pragma GCC pop_options
 #endif
 
