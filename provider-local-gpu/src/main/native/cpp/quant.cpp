@@ -40,13 +40,12 @@ inline void scalesMinsK(const uint8_t* q, uint8_t sc[8], uint8_t mn[8]) {
     std::memcpy(mn + 4, &m1, 4);
 }
 
-// The float side of a K-quant super-block, shared by every level (and kept out of line, so that no level
-// contracts it differently): equal integer sums give equal results.
-__attribute__((noinline)) float combineK45(float d, float dmin, float xd, int32_t isum, int32_t msum) {
+// The float side of a K-quant super-block in the portable kernels.
+inline float combineK45(float d, float dmin, float xd, int32_t isum, int32_t msum) {
     return d * xd * static_cast<float>(isum) - dmin * xd * static_cast<float>(msum);
 }
 
-__attribute__((noinline)) float combineQ6K(float d, float xd, int32_t isum) {
+inline float combineQ6K(float d, float xd, int32_t isum) {
     return d * xd * static_cast<float>(isum);
 }
 
