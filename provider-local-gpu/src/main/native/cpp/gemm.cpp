@@ -43,13 +43,23 @@ bool envSet(const char* name) {
     return v && v[0] == '1';
 }
 
+// HYBRIDINFERENCE_KERNELS caps the level as it does for the integer kernels (quant.cpp): portable, avx2 or
+// avxvnni (no AVX-512 here), avx512.
+bool envIs(const char* name, const char* value) {
+    const char* v = std::getenv(name);
+    return v && std::strcmp(v, value) == 0;
+}
+
 Isa detect() {
-    if (envSet("HYBRIDINFERENCE_PORTABLE_KERNELS")) return PORTABLE;
+    if (envSet("HYBRIDINFERENCE_PORTABLE_KERNELS") || envIs("HYBRIDINFERENCE_KERNELS", "portable")) return PORTABLE;
 #ifdef HI_X86
     __builtin_cpu_init();
     // The same condition as kern::dot's AVX2 kernels: the sums must be added in the order they add them.
     if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma") || !__builtin_cpu_supports("f16c")) return PORTABLE;
-    if (__builtin_cpu_supports("avx512f") && !envSet("HYBRIDINFERENCE_NO_AVX512")) return AVX512;
+    if (__builtin_cpu_supports("avx512f") && !envIs("HYBRIDINFERENCE_KERNELS", "avx2") &&
+        !envIs("HYBRIDINFERENCE_KERNELS", "avxvnni")) {
+        return AVX512;
+    }
     return AVX2;
 #else
     return PORTABLE;

@@ -115,8 +115,11 @@ bool blockInfo(uint32_t type, int64_t& elems, int64_t& bytes) {
     switch (type) {
         case F32: elems = 1; bytes = 4; return true;
         case F16: elems = 1; bytes = 2; return true;
+        case Q4_0: elems = 32; bytes = 18; return true;
+        case Q4_1: elems = 32; bytes = 20; return true;
         case Q8_0: elems = 32; bytes = 34; return true;
         case Q4_K: elems = 256; bytes = 144; return true;
+        case Q5_K: elems = 256; bytes = 176; return true;
         case Q6_K: elems = 256; bytes = 210; return true;
         default: return false;
     }
@@ -126,16 +129,16 @@ const char* typeName(uint32_t type) {
     switch (type) {
         case F32: return "F32";
         case F16: return "F16";
+        case Q4_0: return "Q4_0";
+        case Q4_1: return "Q4_1";
         case Q8_0: return "Q8_0";
         case Q4_K: return "Q4_K";
+        case Q5_K: return "Q5_K";
         case Q6_K: return "Q6_K";
-        case 2: return "Q4_0";
-        case 3: return "Q4_1";
         case 6: return "Q5_0";
         case 7: return "Q5_1";
         case 10: return "Q2_K";
         case 11: return "Q3_K";
-        case 13: return "Q5_K";
         case 30: return "BF16";
         default: return "unsupported";
     }

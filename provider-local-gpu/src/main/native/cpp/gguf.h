@@ -21,7 +21,7 @@ enum ValueType : uint32_t {
 };
 
 // ggml tensor types this engine computes with.
-enum TensorType : uint32_t { F32 = 0, F16 = 1, Q8_0 = 8, Q4_K = 12, Q6_K = 14 };
+enum TensorType : uint32_t { F32 = 0, F16 = 1, Q4_0 = 2, Q4_1 = 3, Q8_0 = 8, Q4_K = 12, Q5_K = 13, Q6_K = 14 };
 
 struct Value {
     ValueType type = UINT8;

@@ -15,6 +15,7 @@
 #include "gemm.h"
 #include "kernels.h"
 #include "model.h"
+#include "quant.h"
 
 namespace {
 
@@ -55,14 +56,15 @@ KvType kv(jint type) {
 
 }  // namespace
 
-JNIEXPORT jlong JNICALL Java_dev_hybridinference_localgpu_internal_NativeEngine_load(JNIEnv* env, jclass, jstring path, jint threads) {
+JNIEXPORT jlong JNICALL Java_dev_hybridinference_localgpu_internal_NativeEngine_load(JNIEnv* env, jclass, jstring path, jint threads, jint precision) {
     return guarded(env, [&]() -> jlong {
         if (!path) throw std::runtime_error("model path is null");
+        if (precision != 0 && precision != 1) throw std::runtime_error("precision must be 0 (exact) or 1 (fast)");
         const char* p = env->GetStringUTFChars(path, nullptr);
         if (!p) throw std::bad_alloc();
         std::string s(p);
         env->ReleaseStringUTFChars(path, p);
-        return reinterpret_cast<jlong>(new Model(s, threads));
+        return reinterpret_cast<jlong>(new Model(s, threads, precision == 0 ? Precision::Exact : Precision::Fast));
     }, jlong(0));
 }
 
@@ -196,8 +198,50 @@ JNIEXPORT jdouble JNICALL Java_dev_hybridinference_localgpu_internal_NativeEngin
 }
 
 JNIEXPORT jstring JNICALL Java_dev_hybridinference_localgpu_internal_NativeEngine_cpuFeatures(JNIEnv* env, jclass) {
-    // The row kernels' extensions, and AVX-512F when the batched product uses it.
-    static const std::string features =
-        std::string(kern::features()) + (std::strcmp(gemm::features(), "avx512f") == 0 ? " avx512f" : "");
+    // The float kernels' extensions (with AVX-512F when the batched product uses it), then the integer
+    // kernels' level: "avx2 fma f16c avx512f, int8 avx512".
+    static const std::string features = [] {
+        std::string s = kern::features();
+        if (std::strcmp(gemm::features(), "avx512f") == 0) {
+            const size_t comma = s.find(',');
+            s.insert(comma == std::string::npos ? s.size() : comma, " avx512f");
+        }
+        return s;
+    }();
     return env->NewStringUTF(features.c_str());
+}
+
+JNIEXPORT jdoubleArray JNICALL Java_dev_hybridinference_localgpu_internal_NativeEngine_integerDot(
+        JNIEnv* env, jclass, jint level, jint type, jbyteArray row, jfloatArray x) {
+    return guarded(env, [&]() -> jdoubleArray {
+        if (!row || !x) throw std::runtime_error("row and x must not be null");
+        const jsize n = env->GetArrayLength(x);
+        int64_t elems, bytes;
+        if (!qk::integerType(static_cast<uint32_t>(type)) || !gguf::blockInfo(static_cast<uint32_t>(type), elems, bytes)) {
+            throw std::runtime_error("type " + std::to_string(type) + " has no integer dot product");
+        }
+        if (n <= 0 || n % elems != 0 || env->GetArrayLength(row) != n / elems * bytes) {
+            throw std::runtime_error("x must hold a positive multiple of " + std::to_string(elems) + " values and row their " +
+                                     std::to_string(bytes) + " bytes per block");
+        }
+        std::vector<uint8_t> w(static_cast<size_t>(env->GetArrayLength(row)));
+        env->GetByteArrayRegion(row, 0, static_cast<jsize>(w.size()), reinterpret_cast<jbyte*>(w.data()));
+        std::vector<float> xf(static_cast<size_t>(n));
+        env->GetFloatArrayRegion(x, 0, n, xf.data());
+        std::vector<uint8_t> xq(qk::inputBytes(static_cast<uint32_t>(type), n));
+        qk::quantize(static_cast<uint32_t>(type), xf.data(), xq.data(), n);
+        const int64_t count = qk::intCount(static_cast<uint32_t>(type), n);
+        std::vector<int32_t> ints(static_cast<size_t>(count));
+        std::vector<jdouble> out(static_cast<size_t>(count + 1));
+        out[0] = qk::dotAt(level, static_cast<uint32_t>(type), w.data(), xq.data(), n, ints.data());
+        for (int64_t i = 0; i < count; i++) out[static_cast<size_t>(i + 1)] = ints[static_cast<size_t>(i)];
+        jdoubleArray a = env->NewDoubleArray(static_cast<jsize>(out.size()));
+        if (!a) throw std::bad_alloc();
+        env->SetDoubleArrayRegion(a, 0, static_cast<jsize>(out.size()), out.data());
+        return a;
+    }, static_cast<jdoubleArray>(nullptr));
+}
+
+JNIEXPORT jboolean JNICALL Java_dev_hybridinference_localgpu_internal_NativeEngine_kernelLevelAvailable(JNIEnv*, jclass, jint level) {
+    return qk::available(level) ? JNI_TRUE : JNI_FALSE;
 }

@@ -2,8 +2,10 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <string>
 
 #include "gguf.h"
+#include "quant.h"
 
 #if defined(__x86_64__) || defined(_M_X64)
 #include <immintrin.h>
@@ -138,6 +140,46 @@ static void dequantQ6K(const uint8_t* b, float* y) {
     }
 }
 
+// One Q5_K super-block (176 bytes) to 256 floats: Q4_K's scales and mins, a fifth bit per value in qh.
+static void dequantQ5K(const uint8_t* b, float* y) {
+    const float d = f16ToF32(rd16(b));
+    const float dmin = f16ToF32(rd16(b + 2));
+    const uint8_t* scales = b + 4;
+    const uint8_t* qh = b + 16;
+    const uint8_t* qs = b + 48;
+    for (int c = 0; c < 4; c++) {
+        uint8_t sc, m;
+        getScaleMinK4(2 * c, scales, sc, m);
+        const float d1 = d * sc, m1 = dmin * m;
+        getScaleMinK4(2 * c + 1, scales, sc, m);
+        const float d2 = d * sc, m2 = dmin * m;
+        const uint8_t* q = qs + 32 * c;
+        for (int l = 0; l < 32; l++) {
+            y[64 * c + l] = d1 * ((q[l] & 0xF) | (((qh[l] >> (2 * c)) & 1) << 4)) - m1;
+            y[64 * c + 32 + l] = d2 * ((q[l] >> 4) | (((qh[l] >> (2 * c + 1)) & 1) << 4)) - m2;
+        }
+    }
+}
+
+// One Q4_0 block (18 bytes) to 32 floats: low nibbles are the first half, high nibbles the second.
+static void dequantQ40(const uint8_t* b, float* y) {
+    const float d = f16ToF32(rd16(b));
+    for (int j = 0; j < 16; j++) {
+        y[j] = d * ((b[2 + j] & 0xF) - 8);
+        y[j + 16] = d * ((b[2 + j] >> 4) - 8);
+    }
+}
+
+// One Q4_1 block (20 bytes) to 32 floats: a scale and a minimum.
+static void dequantQ41(const uint8_t* b, float* y) {
+    const float d = f16ToF32(rd16(b));
+    const float m = f16ToF32(rd16(b + 2));
+    for (int j = 0; j < 16; j++) {
+        y[j] = d * (b[4 + j] & 0xF) + m;
+        y[j + 16] = d * (b[4 + j] >> 4) + m;
+    }
+}
+
 static float dotF16Plain(const uint8_t* row, const float* x, int64_t n) {
     float s = 0;
     for (int64_t i = 0; i < n; i++) s += f16ToF32(rd16(row + 2 * i)) * x[i];
@@ -251,6 +293,70 @@ __attribute__((target("avx2,fma,f16c"))) static float dotQ4KAvx2(const uint8_t* 
     return hsum256(_mm256_add_ps(acc0, acc1));
 }
 
+// Q5_K like Q4_K, the fifth bit of each value taken from qh (bit 2c for the low nibbles of chunk c, 2c+1
+// for the high ones).
+__attribute__((target("avx2,fma,f16c"))) static float dotQ5KAvx2(const uint8_t* row, const float* x, int64_t n) {
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    const __m256i low4 = _mm256_set1_epi32(0xF), one = _mm256_set1_epi32(1);
+    for (int64_t b = 0; b < n / 256; b++) {
+        const uint8_t* blk = row + 176 * b;
+        const float d = f16ToF32(rd16(blk));
+        const float dmin = f16ToF32(rd16(blk + 2));
+        const uint8_t* scales = blk + 4;
+        const uint8_t* qh = blk + 16;
+        const uint8_t* qs = blk + 48;
+        const float* xb = x + 256 * b;
+        for (int c = 0; c < 4; c++) {
+            uint8_t sc, m;
+            getScaleMinK4(2 * c, scales, sc, m);
+            const __m256 s1 = _mm256_set1_ps(d * sc), m1 = _mm256_set1_ps(dmin * m);
+            getScaleMinK4(2 * c + 1, scales, sc, m);
+            const __m256 s2 = _mm256_set1_ps(d * sc), m2 = _mm256_set1_ps(dmin * m);
+            const __m128i shLo = _mm_cvtsi32_si128(2 * c), shHi = _mm_cvtsi32_si128(2 * c + 1);
+            const uint8_t* q = qs + 32 * c;
+            const float* x1 = xb + 64 * c;
+            const float* x2 = x1 + 32;
+            for (int g = 0; g < 4; g++) {
+                __m256i v = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(q + 8 * g)));
+                __m256i h = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(qh + 8 * g)));
+                __m256i lo = _mm256_or_si256(_mm256_and_si256(v, low4), _mm256_slli_epi32(_mm256_and_si256(_mm256_srl_epi32(h, shLo), one), 4));
+                __m256i hi = _mm256_or_si256(_mm256_srli_epi32(v, 4), _mm256_slli_epi32(_mm256_and_si256(_mm256_srl_epi32(h, shHi), one), 4));
+                acc0 = _mm256_fmadd_ps(_mm256_fmsub_ps(s1, _mm256_cvtepi32_ps(lo), m1), _mm256_loadu_ps(x1 + 8 * g), acc0);
+                acc1 = _mm256_fmadd_ps(_mm256_fmsub_ps(s2, _mm256_cvtepi32_ps(hi), m2), _mm256_loadu_ps(x2 + 8 * g), acc1);
+            }
+        }
+    }
+    return hsum256(_mm256_add_ps(acc0, acc1));
+}
+
+// Q4_0 and Q4_1: 16 bytes of nibbles, low nibbles the first 16 values; Q4_1 adds m times the sum of x.
+template <bool Min>
+__attribute__((target("avx2,fma,f16c"))) static float dotQ4Avx2(const uint8_t* row, const float* x, int64_t n) {
+    const int64_t bytes = Min ? 20 : 18;
+    __m256 acc = _mm256_setzero_ps(), accMin = _mm256_setzero_ps();
+    const __m256i low4 = _mm256_set1_epi32(0xF), offset = _mm256_set1_epi32(Min ? 0 : 8);
+    for (int64_t b = 0; b < n / 32; b++) {
+        const uint8_t* blk = row + bytes * b;
+        const uint8_t* q = blk + (Min ? 4 : 2);
+        const float* xb = x + 32 * b;
+        __m256 t0 = _mm256_setzero_ps(), t1 = _mm256_setzero_ps();
+        for (int g = 0; g < 2; g++) {
+            __m256i v = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(q + 8 * g)));
+            __m256 lo = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_and_si256(v, low4), offset));
+            __m256 hi = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(v, 4), offset));
+            t0 = _mm256_fmadd_ps(lo, _mm256_loadu_ps(xb + 8 * g), t0);
+            t1 = _mm256_fmadd_ps(hi, _mm256_loadu_ps(xb + 16 + 8 * g), t1);
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(f16ToF32(rd16(blk))), _mm256_add_ps(t0, t1), acc);
+        if (Min) {
+            const __m256 sx = _mm256_add_ps(_mm256_add_ps(_mm256_loadu_ps(xb), _mm256_loadu_ps(xb + 8)),
+                                            _mm256_add_ps(_mm256_loadu_ps(xb + 16), _mm256_loadu_ps(xb + 24)));
+            accMin = _mm256_fmadd_ps(_mm256_set1_ps(f16ToF32(rd16(blk + 2))), sx, accMin);
+        }
+    }
+    return hsum256(_mm256_add_ps(acc, accMin));
+}
+
 // Q6_K the same way: six-bit values assembled from ql and qh in registers.
 __attribute__((target("avx2,fma,f16c"))) static float dotQ6KAvx2(const uint8_t* row, const float* x, int64_t n) {
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
@@ -310,6 +416,8 @@ static bool detectAvx2() {
     // HYBRIDINFERENCE_PORTABLE_KERNELS=1 forces the portable kernels, so that tests cover them too.
     const char* forced = std::getenv("HYBRIDINFERENCE_PORTABLE_KERNELS");
     if (forced && forced[0] == '1') return false;
+    const char* level = std::getenv("HYBRIDINFERENCE_KERNELS");
+    if (level && std::strcmp(level, "portable") == 0) return false;
 #ifdef HI_X86
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
@@ -320,7 +428,12 @@ static bool detectAvx2() {
 
 static const bool kAvx2 = detectAvx2();
 
-const char* features() { return kAvx2 ? "avx2 fma f16c" : "portable"; }
+const char* features() {
+    // The float kernels, then the integer dot products' level when it is not the portable one.
+    static const std::string s = std::string(kAvx2 ? "avx2 fma f16c" : "portable") +
+                                 (qk::level() == qk::Portable ? "" : std::string(", int8 ") + qk::levelName(qk::level()));
+    return s.c_str();
+}
 
 void toF16Row(const float* in, uint16_t* out, int64_t n) {
 #ifdef HI_X86
@@ -368,14 +481,15 @@ float sumF32(const float* a, int64_t n) {
     return s;
 }
 
-// The portable K-quant dot product: each 256-value super-block dequantized, then a plain dot.
+// The dot product through a dequantized copy: each block (32 or 256 values) to floats, then a plain dot.
+template <int Elems>
 static float dotViaBlocks(void (*dequant)(const uint8_t*, float*), int64_t blockBytes, const uint8_t* row,
                           const float* x, int64_t n) {
-    float buf[256];
+    float buf[Elems];
     float s = 0;
-    for (int64_t b = 0; b < n / 256; b++) {
+    for (int64_t b = 0; b < n / Elems; b++) {
         dequant(row + blockBytes * b, buf);
-        s += dotF32(buf, x + 256 * b, 256);
+        s += dotF32(buf, x + Elems * b, Elems);
     }
     return s;
 }
@@ -397,12 +511,27 @@ float dot(uint32_t type, const uint8_t* row, const float* x, int64_t n) {
 #ifdef HI_X86
             if (kAvx2) return dotQ4KAvx2(row, x, n);
 #endif
-            return dotViaBlocks(dequantQ4K, 144, row, x, n);
+            return dotViaBlocks<256>(dequantQ4K, 144, row, x, n);
         case gguf::Q6_K:
 #ifdef HI_X86
             if (kAvx2) return dotQ6KAvx2(row, x, n);
 #endif
-            return dotViaBlocks(dequantQ6K, 210, row, x, n);
+            return dotViaBlocks<256>(dequantQ6K, 210, row, x, n);
+        case gguf::Q4_0:
+#ifdef HI_X86
+            if (kAvx2) return dotQ4Avx2<false>(row, x, n);
+#endif
+            return dotViaBlocks<32>(dequantQ40, 18, row, x, n);
+        case gguf::Q4_1:
+#ifdef HI_X86
+            if (kAvx2) return dotQ4Avx2<true>(row, x, n);
+#endif
+            return dotViaBlocks<32>(dequantQ41, 20, row, x, n);
+        case gguf::Q5_K:
+#ifdef HI_X86
+            if (kAvx2) return dotQ5KAvx2(row, x, n);
+#endif
+            return dotViaBlocks<256>(dequantQ5K, 176, row, x, n);
         default: return 0;
     }
 }
@@ -426,6 +555,15 @@ void dequantizeRow(uint32_t type, const uint8_t* row, float* out, int64_t n) {
             break;
         case gguf::Q6_K:
             for (int64_t b = 0; b < n / 256; b++) dequantQ6K(row + 210 * b, out + 256 * b);
+            break;
+        case gguf::Q5_K:
+            for (int64_t b = 0; b < n / 256; b++) dequantQ5K(row + 176 * b, out + 256 * b);
+            break;
+        case gguf::Q4_0:
+            for (int64_t b = 0; b < n / 32; b++) dequantQ40(row + 18 * b, out + 32 * b);
+            break;
+        case gguf::Q4_1:
+            for (int64_t b = 0; b < n / 32; b++) dequantQ41(row + 20 * b, out + 32 * b);
             break;
         default: break;
     }

@@ -9,6 +9,7 @@
 
 #include "gemm.h"
 #include "kernels.h"
+#include "quant.h"
 
 using gguf::Error;
 
@@ -71,7 +72,8 @@ void rmsnorm(float* out, const float* x, const float* w, int64_t n, float eps) {
 
 }  // namespace
 
-Model::Model(const std::string& path, int threads) : file_(path), pool_(threads) {
+Model::Model(const std::string& path, int threads, Precision precision) : file_(path), precision_(precision), pool_(threads) {
+    qk::checkEnvironment();
     const gguf::Value* a = file_.find("general.architecture");
     if (!a || a->type != gguf::STRING) throw Error("metadata general.architecture is missing");
     hp_.arch = a->s;
@@ -160,7 +162,7 @@ const gguf::Tensor* Model::require(const std::string& name, int64_t ne0, int64_t
         throw Error("tensor " + name + " has shape [" + std::to_string(t->ne[0]) + ", " + std::to_string(t->ne[1]) +
                     "], expected [" + std::to_string(ne0) + ", " + std::to_string(ne1) + "]");
     }
-    if (!t->data) throw Error("tensor " + name + " has type " + gguf::typeName(t->type) + ", which is not supported (F32, F16, Q8_0, Q4_K, Q6_K)");
+    if (!t->data) throw Error("tensor " + name + " has type " + gguf::typeName(t->type) + ", which is not supported (F32, F16, Q4_0, Q4_1, Q8_0, Q4_K, Q5_K, Q6_K)");
     if (!matrix && t->type != gguf::F32) throw Error("tensor " + name + " must be F32");
     return t;
 }
@@ -210,7 +212,11 @@ void Model::reserveAtt(State& s, int64_t rows) const {
 }
 
 void Model::matmul(const gguf::Tensor* w, const float* x, float* y, int64_t n) {
-    if (gemm::supports(w, n)) {
+    // Fast precision multiplies quantized weights by integer dots at every count of vectors, so that a
+    // row's result for a vector never depends on how many others share the call (a prompt's slice, a batch
+    // of sessions); the float matrix product serves F32/F16 weights, and quantized ones in exact precision.
+    const bool integer = precision_ == Precision::Fast && qk::integerType(w->type);
+    if (!integer && gemm::supports(w, n)) {
         gemm::multiply(pool_, w, x, y, n);
         return;
     }
@@ -220,6 +226,22 @@ void Model::matmul(const gguf::Tensor* w, const float* x, float* y, int64_t n) {
     const int64_t rowBytes = cols / elems * bytes;
     const uint8_t* base = w->data;
     const uint32_t type = w->type;
+    if (integer) {
+        // Each input vector quantized once, then integer dot products row by row.
+        const size_t stride = qk::inputBytes(type, cols);
+        if (quantized_.size() < stride * static_cast<size_t>(n)) quantized_.resize(stride * static_cast<size_t>(n));
+        uint8_t* xq = quantized_.data();
+        pool_.parallelFor(n, [&](int64_t b, int64_t e) {
+            for (int64_t t = b; t < e; t++) qk::quantize(type, x + t * cols, xq + stride * t, cols);
+        });
+        pool_.parallelFor(rows, [&](int64_t b, int64_t e) {
+            for (int64_t r = b; r < e; r++) {
+                const uint8_t* row = base + r * rowBytes;
+                for (int64_t t = 0; t < n; t++) y[t * rows + r] = qk::dot(type, row, xq + stride * t, cols);
+            }
+        });
+        return;
+    }
     pool_.parallelFor(rows, [&](int64_t b, int64_t e) {
         for (int64_t r = b; r < e; r++) {
             const uint8_t* row = base + r * rowBytes;

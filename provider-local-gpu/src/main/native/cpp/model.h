@@ -50,13 +50,19 @@ struct Segment {
     bool all = false;
 };
 
+// How quantized weights are multiplied: Exact dequantizes them to floats against the float input; Fast
+// quantizes the input to 8 bits per value once per matmul and uses integer dot products (quant.h).
+// F32 and F16 weights take the float path in both.
+enum class Precision { Exact, Fast };
+
 class Model {
 public:
-    Model(const std::string& path, int threads);
+    Model(const std::string& path, int threads, Precision precision = Precision::Fast);
 
     const HParams& hparams() const { return hp_; }
     size_t weightBytes() const { return weightBytes_; }
     int threads() const { return pool_.size(); }
+    Precision precision() const { return precision_; }
 
     // The bytes a State of nCtx positions takes (KV cache and attention scratch); throws when nCtx is
     // out of range or the state would not fit in this machine's memory.
@@ -94,5 +100,7 @@ private:
     size_t weightBytes_ = 0;
     Scratch scratch_;
     std::mutex mu_;  // one pass at a time: the scratch and the thread pool are shared
+    Precision precision_;
+    std::vector<uint8_t> quantized_;  // matmul's quantized input vectors (Fast)
     ThreadPool pool_;
 };

@@ -4,6 +4,7 @@ import dev.hybridinference.core.ChatChunk;
 import dev.hybridinference.core.ChatRequest;
 import dev.hybridinference.core.ChatStream;
 import dev.hybridinference.localgpu.LocalGpuClient;
+import dev.hybridinference.localgpu.Precision;
 import dev.hybridinference.localgpu.LocalRuntime;
 import dev.hybridinference.localgpu.internal.GgufWriter;
 import dev.hybridinference.localgpu.internal.NativeEngineException;
@@ -67,7 +68,12 @@ public final class LocalTokensPerSecond {
      * The engine's precision modes, each measured in both sections: how to load a model in the mode, and
      * how to build a client in it. A mode the engine gains is one more entry here.
      */
-    private static final List<Mode> MODES = List.of(new Mode("default", NativeModel::load, b -> b));
+    private static final List<Mode> MODES = List.of(
+            new Mode("fast", (f, t) -> NativeModel.load(f, t, Precision.FAST), b -> b.precision(Precision.FAST)),
+            new Mode("exact", (f, t) -> NativeModel.load(f, t, Precision.EXACT), b -> b.precision(Precision.EXACT)));
+
+    /** Types whose weights every mode multiplies in floats. */
+    private static final Set<String> FLOAT_TYPES = Set.of("F32", "F16");
 
     /** The generated types, in the order they are measured. */
     private static final List<String> ALL_TYPES =
@@ -318,6 +324,9 @@ public final class LocalTokensPerSecond {
         csv.add("model,file,mode,threads,prefill_tps,decode_tps");
         for (Model m : models) {
             for (Mode mode : MODES) {
+                if (mode != MODES.get(0) && FLOAT_TYPES.contains(m.label())) {
+                    continue; // F32 and F16 weights take the float path in every mode
+                }
                 for (int threads : o.threads()) {
                     double[] r = measure(m, mode, threads);
                     if (r != null) {
@@ -424,7 +433,8 @@ public final class LocalTokensPerSecond {
                 o.streamThreads(),
                 DECODE);
         for (Model m : models(o, o.streamTypes(), dir)) {
-            for (Mode mode : MODES) {
+            // Batching is measured in the default mode; the speed section compares the modes.
+            for (Mode mode : MODES.subList(0, 1)) {
                 LocalGpuClient.Builder b = LocalGpuClient.builder()
                         .id("tps-" + m.label())
                         .modelPath(m.file())

@@ -158,7 +158,7 @@ public final class LocalGpuClient extends AbstractProviderClient {
                 t = Tokenizer.of(meta);
                 tpl = ChatTemplate.detect(meta.string("tokenizer.chat_template").orElse(null));
                 name = meta.string("general.name").orElse(name);
-                m = NativeModel.load(b.modelPath, b.threads);
+                m = NativeModel.load(b.modelPath, b.threads, b.precision);
                 if (ctx <= 0) {
                     ctx = Math.min(m.trainedContext(), 4096);
                 }
@@ -915,6 +915,7 @@ public final class LocalGpuClient extends AbstractProviderClient {
         private Path modelPath;
         private String device = "auto";
         private int threads = Runtime.getRuntime().availableProcessors();
+        private Precision precision = Precision.FAST;
         private int contextSize;
         private int maxSessions = 8;
         private int maxBatch = 8;
@@ -945,6 +946,15 @@ public final class LocalGpuClient extends AbstractProviderClient {
                 throw new IllegalArgumentException("threads must be at least 1, got " + threads);
             }
             this.threads = threads;
+            return this;
+        }
+
+        /**
+         * How quantized weights are multiplied: {@link Precision#FAST} (the default, 8-bit activations and
+         * integer dot products) or {@link Precision#EXACT} (float).
+         */
+        public Builder precision(Precision precision) {
+            this.precision = Objects.requireNonNull(precision, "precision");
             return this;
         }
 

@@ -22,6 +22,7 @@ import java.util.Set;
  *     modelPath: /models/qwen2.5-0.5b-instruct-q4_k_m.gguf
  *     device: auto          # auto | cpu | cuda:N (CUDA arrives with its own backend)
  *     threads: 8            # default: all cores
+ *     precision: fast       # fast (8-bit activations, integer dot products) | exact; default fast
  *     contextSize: 4096     # default: the model's, at most 4096
  *     maxSessions: 8
  *     maxBatch: 8           # calls computed together in shared forward passes; more wait in arrival order
@@ -37,6 +38,7 @@ public final class LocalGpuProviderFactory implements InferenceProviderFactory {
             "modelPath",
             "device",
             "threads",
+            "precision",
             "contextSize",
             "maxSessions",
             "maxBatch",
@@ -73,6 +75,13 @@ public final class LocalGpuProviderFactory implements InferenceProviderFactory {
             b.device(d);
         });
         c.integer("threads", 1, 1024).ifPresent(b::threads);
+        c.string("precision").ifPresent(p -> {
+            try {
+                b.precision(Precision.parse(p));
+            } catch (IllegalArgumentException e) {
+                throw new ConfigurationException(c.pathOf("precision"), e.getMessage(), e);
+            }
+        });
         c.integer("contextSize", 1, 1_048_576).ifPresent(b::contextSize);
         c.integer("maxSessions", 1, 1024).ifPresent(b::maxSessions);
         c.integer("maxBatch", 1, LocalGpuClient.MAX_BATCH).ifPresent(b::maxBatch);

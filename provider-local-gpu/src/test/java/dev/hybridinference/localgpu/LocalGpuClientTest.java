@@ -192,6 +192,23 @@ class LocalGpuClientTest {
     }
 
     @Test
+    void precisionIsConfiguredAsFastOrExact() {
+        for (String p : new String[] {"fast", "exact"}) {
+            String yaml = "providers:\n  local: {type: local-gpu, modelPath: \"" + model + "\", threads: 1, precision: "
+                    + p + ", contextSize: 64}\n";
+            try (InferenceClient c = InferenceClients.fromConfig(yaml)) {
+                assertThat(c.chat(ask("Hello", 2)).text()).isNotNull();
+            }
+        }
+        assertThatThrownBy(() -> InferenceClients.fromConfig(
+                        "providers:\n  local: {type: local-gpu, modelPath: \"" + model + "\", precision: double}\n"))
+                .isInstanceOf(ConfigurationException.class)
+                .hasMessage("providers.local.precision: expected exact or fast, got \"double\"");
+        assertThat(Precision.parse("exact")).isEqualTo(Precision.EXACT);
+        assertThatThrownBy(() -> LocalGpuClient.builder().precision(null)).isInstanceOf(NullPointerException.class);
+    }
+
+    @Test
     void concurrentCallsDoNotDisturbEachOther() throws Exception {
         // The calls are batched together, each on a scratch KV cache of its own: a cache shared by two
         // calls at once would corrupt their answers, so equal answers show that each had its own.

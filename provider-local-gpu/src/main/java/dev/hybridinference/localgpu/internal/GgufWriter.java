@@ -13,7 +13,8 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Writes GGUF v3 files: metadata and tensors, quantizing F32 values to F16, Q8_0, Q4_K or Q6_K with
+ * Writes GGUF v3 files: metadata and tensors, quantizing F32 values to F16, Q4_0, Q4_1, Q8_0, Q4_K, Q5_K
+ * or Q6_K with
  * reference quantizers, and reading such blocks back ({@link #dequantize}). For generated test models
  * and benchmarks. Internal.
  */
@@ -22,10 +23,16 @@ public final class GgufWriter {
     public static final int F32 = 0;
     /** F16. */
     public static final int F16 = 1;
+    /** Q4_0: 32 values in 18 bytes. */
+    public static final int Q4_0 = 2;
+    /** Q4_1: 32 values in 20 bytes. */
+    public static final int Q4_1 = 3;
     /** Q8_0: 32 values in 34 bytes. */
     public static final int Q8_0 = 8;
     /** Q4_K: 256 values in 144 bytes. */
     public static final int Q4_K = 12;
+    /** Q5_K: 256 values in 176 bytes. */
+    public static final int Q5_K = 13;
     /** Q6_K: 256 values in 210 bytes. */
     public static final int Q6_K = 14;
 
@@ -166,9 +173,12 @@ public final class GgufWriter {
     /** Elements per block of a type. */
     public static int blockElems(int type) {
         switch (type) {
+            case Q4_0:
+            case Q4_1:
             case Q8_0:
                 return 32;
             case Q4_K:
+            case Q5_K:
             case Q6_K:
                 return 256;
             default:
@@ -183,10 +193,16 @@ public final class GgufWriter {
                 return 4;
             case F16:
                 return 2;
+            case Q4_0:
+                return 18;
+            case Q4_1:
+                return 20;
             case Q8_0:
                 return 34;
             case Q4_K:
                 return 144;
+            case Q5_K:
+                return 176;
             case Q6_K:
                 return 210;
             default:
@@ -214,8 +230,17 @@ public final class GgufWriter {
                 case Q8_0:
                     q8(values, o, out);
                     break;
+                case Q4_0:
+                    q40(values, o, out);
+                    break;
+                case Q4_1:
+                    q41(values, o, out);
+                    break;
                 case Q4_K:
-                    q4k(values, o, out);
+                    kQuant(values, o, out, false);
+                    break;
+                case Q5_K:
+                    kQuant(values, o, out, true);
                     break;
                 case Q6_K:
                     q6k(values, o, out);
@@ -240,7 +265,46 @@ public final class GgufWriter {
         }
     }
 
-    private static void q4k(float[] x, int o, ByteBuffer out) {
+    // Q4_0 as GGUF.md gives it: the value of largest magnitude maps to -8.
+    private static void q40(float[] x, int o, ByteBuffer out) {
+        float m = 0;
+        for (int i = 0; i < 32; i++) {
+            if (Math.abs(x[o + i]) > Math.abs(m)) {
+                m = x[o + i];
+            }
+        }
+        short dh = toHalf(m / -8f);
+        float id = m == 0 ? 0 : -8f / m;
+        out.putShort(dh);
+        for (int j = 0; j < 16; j++) {
+            int lo = Math.min(15, (int) (x[o + j] * id + 8.5f));
+            int hi = Math.min(15, (int) (x[o + j + 16] * id + 8.5f));
+            out.put((byte) (lo | (hi << 4)));
+        }
+    }
+
+    // Q4_1: a step of (max - min) / 15 from the block's minimum.
+    private static void q41(float[] x, int o, ByteBuffer out) {
+        float lo = Float.MAX_VALUE;
+        float hi = -Float.MAX_VALUE;
+        for (int i = 0; i < 32; i++) {
+            lo = Math.min(lo, x[o + i]);
+            hi = Math.max(hi, x[o + i]);
+        }
+        float d = (hi - lo) / 15f;
+        float id = d == 0 ? 0 : 1 / d;
+        out.putShort(toHalf(d));
+        out.putShort(toHalf(lo));
+        for (int j = 0; j < 16; j++) {
+            int a = Math.min(15, (int) ((x[o + j] - lo) * id + 0.5f));
+            int b = Math.min(15, (int) ((x[o + j + 16] - lo) * id + 0.5f));
+            out.put((byte) (a | (b << 4)));
+        }
+    }
+
+    // Q4_K (four bits) and Q5_K (five): eight sub-blocks of 32, each with a 6-bit scale and minimum.
+    private static void kQuant(float[] x, int o, ByteBuffer out, boolean five) {
+        final int top = five ? 31 : 15;
         float[] sc = new float[8];
         float[] mn = new float[8];
         for (int j = 0; j < 8; j++) {
@@ -250,7 +314,7 @@ public final class GgufWriter {
                 lo = Math.min(lo, x[o + 32 * j + i]);
                 hi = Math.max(hi, x[o + 32 * j + i]);
             }
-            sc[j] = (hi - lo) / 15f;
+            sc[j] = (hi - lo) / top;
             mn[j] = -lo;
         }
         float maxSc = 0;
@@ -281,15 +345,26 @@ public final class GgufWriter {
             float min = dmin * m6[j];
             for (int i = 0; i < 32; i++) {
                 int v = step == 0 ? 0 : Math.round((x[o + 32 * j + i] + min) / step);
-                q[32 * j + i] = Math.max(0, Math.min(15, v));
+                q[32 * j + i] = Math.max(0, Math.min(top, v));
             }
         }
         out.putShort(dh);
         out.putShort(mh);
         out.put(scales);
+        if (five) {
+            // The fifth bits: bit 2c of qh[l] for value 64c+l, bit 2c+1 for value 64c+32+l.
+            for (int l = 0; l < 32; l++) {
+                int h = 0;
+                for (int c = 0; c < 4; c++) {
+                    h |= (q[64 * c + l] >> 4) << (2 * c);
+                    h |= (q[64 * c + 32 + l] >> 4) << (2 * c + 1);
+                }
+                out.put((byte) h);
+            }
+        }
         for (int c = 0; c < 4; c++) {
             for (int l = 0; l < 32; l++) {
-                out.put((byte) (q[64 * c + l] | (q[64 * c + 32 + l] << 4)));
+                out.put((byte) ((q[64 * c + l] & 0xF) | ((q[64 * c + 32 + l] & 0xF) << 4)));
             }
         }
     }
@@ -360,9 +435,27 @@ public final class GgufWriter {
                     }
                 }
                 return y;
+            case Q4_0:
+            case Q4_1:
+                for (int b = 0; b < n / 32; b++) {
+                    int base = (type == Q4_0 ? 18 : 20) * b;
+                    int qs = base + (type == Q4_0 ? 2 : 4);
+                    float d = fromHalf(in.getShort(base));
+                    float m = type == Q4_1 ? fromHalf(in.getShort(base + 2)) : 0;
+                    for (int j = 0; j < 16; j++) {
+                        int lo = bytes[qs + j] & 0xF;
+                        int hi = (bytes[qs + j] & 0xFF) >> 4;
+                        y[32 * b + j] = type == Q4_0 ? d * (lo - 8) : d * lo + m;
+                        y[32 * b + j + 16] = type == Q4_0 ? d * (hi - 8) : d * hi + m;
+                    }
+                }
+                return y;
             case Q4_K:
+            case Q5_K:
                 for (int b = 0; b < n / 256; b++) {
-                    int base = 144 * b;
+                    boolean five = type == Q5_K;
+                    int base = (five ? 176 : 144) * b;
+                    int qs = base + (five ? 48 : 16);
                     float d = fromHalf(in.getShort(base));
                     float dmin = fromHalf(in.getShort(base + 2));
                     int[] s = new int[12];
@@ -376,8 +469,12 @@ public final class GgufWriter {
                             int e = 32 * j + i;
                             int c = e / 64;
                             int l = e % 32;
-                            int byteQ = bytes[base + 16 + 32 * c + l] & 0xFF;
+                            int byteQ = bytes[qs + 32 * c + l] & 0xFF;
                             int q = (e % 64) < 32 ? byteQ & 0xF : byteQ >> 4;
+                            if (five) {
+                                int bit = 2 * c + ((e % 64) < 32 ? 0 : 1);
+                                q |= ((bytes[base + 16 + l] >> bit) & 1) << 4;
+                            }
                             y[256 * b + e] = d * sc * q - dmin * m;
                         }
                     }

@@ -10,8 +10,11 @@ import java.nio.FloatBuffer;
 final class NativeEngine {
     private NativeEngine() {}
 
-    /** Maps and checks a GGUF file; returns a model handle. */
-    static native long load(String path, int threads);
+    /**
+     * Maps and checks a GGUF file; returns a model handle. {@code precision}: 0 exact (quantized weights
+     * dequantized to floats), 1 fast (inputs quantized to 8 bits, integer dot products).
+     */
+    static native long load(String path, int threads, int precision);
 
     /** Frees a model and unmaps its file. */
     static native void free(long model);
@@ -59,4 +62,14 @@ final class NativeEngine {
 
     /** The SIMD features the kernels use on this processor. */
     static native String cpuFeatures();
+
+    /**
+     * For tests: quantizes {@code x} as the fast path does and multiplies it with one weight row of ggml
+     * type {@code type} at kernel level {@code level} (0 portable, 1 avx2, 2 avxvnni, 3 avx512). Returns
+     * the dot product, then the integer sums behind it (one per 32 values, per 16 for Q6_K).
+     */
+    static native double[] integerDot(int level, int type, byte[] row, float[] x);
+
+    /** For tests: whether this processor runs kernel level {@code level}. */
+    static native boolean kernelLevelAvailable(int level);
 }

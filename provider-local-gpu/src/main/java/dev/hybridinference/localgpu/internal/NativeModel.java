@@ -1,6 +1,7 @@
 package dev.hybridinference.localgpu.internal;
 
 import dev.hybridinference.localgpu.KvCacheType;
+import dev.hybridinference.localgpu.Precision;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
@@ -31,12 +32,34 @@ public final class NativeModel implements AutoCloseable {
      * @throws IllegalStateException when the native library is not available
      */
     public static NativeModel load(Path path, int threads) {
+        return load(path, threads, Precision.FAST);
+    }
+
+    /**
+     * Loads a GGUF file; {@code precision} chooses how quantized weights are multiplied.
+     *
+     * @throws NativeEngineException when the file is not a model this engine can run
+     * @throws IllegalStateException when the native library is not available
+     */
+    public static NativeModel load(Path path, int threads, Precision precision) {
         Objects.requireNonNull(path, "path");
+        Objects.requireNonNull(precision, "precision");
         Throwable cause = NativeLoader.unavailabilityCause();
         if (cause != null) {
             throw new IllegalStateException(cause.getMessage(), cause);
         }
-        return new NativeModel(NativeEngine.load(path.toAbsolutePath().toString(), threads));
+        return new NativeModel(
+                NativeEngine.load(path.toAbsolutePath().toString(), threads, precision == Precision.EXACT ? 0 : 1));
+    }
+
+    /** For tests: {@link NativeEngine#integerDot}. */
+    public static double[] integerDot(int level, int type, byte[] row, float[] x) {
+        return NativeEngine.integerDot(level, type, row, x);
+    }
+
+    /** For tests: {@link NativeEngine#kernelLevelAvailable}. */
+    public static boolean kernelLevelAvailable(int level) {
+        return NativeEngine.kernelLevelAvailable(level);
     }
 
     /** The SIMD features the kernels use. */

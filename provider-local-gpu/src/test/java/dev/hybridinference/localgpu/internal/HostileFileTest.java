@@ -146,11 +146,12 @@ class HostileFileTest {
         RandomModels.write(p, shape, GgufWriter.F32, 1);
         byte[] b = Files.readAllBytes(p);
         int at = indexOf(b, "token_embd.weight".getBytes(java.nio.charset.StandardCharsets.US_ASCII));
-        // name, then n_dims (4), two dims (16), then the type id: make token_embd Q4_0 (type 2).
-        ByteBuffer.wrap(b).order(ByteOrder.LITTLE_ENDIAN).putInt(at + 17 + 4 + 16, 2);
+        // name, then n_dims (4), two dims (16), then the type id: make token_embd Q5_0 (type 6).
+        ByteBuffer.wrap(b).order(ByteOrder.LITTLE_ENDIAN).putInt(at + 17 + 4 + 16, 6);
         assertThatThrownBy(() -> NativeModel.load(write("retyped.gguf", b), 1))
                 .isInstanceOf(NativeEngineException.class)
-                .hasMessageContaining("token_embd.weight has type Q4_0, which is not supported");
+                .hasMessageContaining("token_embd.weight has type Q5_0, which is not supported")
+                .hasMessageContaining("F32, F16, Q4_0, Q4_1, Q8_0, Q4_K, Q5_K, Q6_K");
         ByteBuffer.wrap(b).order(ByteOrder.LITTLE_ENDIAN).putInt(at + 17 + 4 + 16, 99);
         assertThatThrownBy(() -> NativeModel.load(write("unknown-type.gguf", b), 1))
                 .isInstanceOf(NativeEngineException.class)

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.hybridinference.localgpu.Fixtures;
+import dev.hybridinference.localgpu.Precision;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -67,7 +68,7 @@ class LlamaCppOracleTest {
         int[] tokens = tokens(model);
         float[] want = expected(model);
         for (int threads : new int[] {1, 2}) {
-            try (NativeModel m = NativeModel.load(resource(model + ".gguf"), threads);
+            try (NativeModel m = NativeModel.load(resource(model + ".gguf"), threads, Precision.EXACT);
                     NativeModel.Session s = m.newSession(256)) {
                 int vocab = m.vocabSize();
                 assertThat(want.length).isEqualTo(tokens.length * vocab);
@@ -84,6 +85,23 @@ class LlamaCppOracleTest {
                 assertThat(worst)
                         .as(model + " largest logit difference, " + threads + " threads")
                         .isLessThan(tolerance);
+            }
+        }
+    }
+
+    /** F32 and F16 weights take the float path in both precisions: the same logits, bit for bit. */
+    @ParameterizedTest(name = "{0}")
+    @CsvSource({"tiny-f32", "tiny-tied-f32", "tiny-qwen2-f32", "tiny-f16"})
+    void floatModelsGiveTheSameLogitsInBothPrecisions(String model) throws IOException {
+        int[] tokens = tokens(model);
+        try (NativeModel exact = NativeModel.load(resource(model + ".gguf"), 2, Precision.EXACT);
+                NativeModel fast = NativeModel.load(resource(model + ".gguf"), 2, Precision.FAST);
+                NativeModel.Session e = exact.newSession(256);
+                NativeModel.Session f = fast.newSession(256)) {
+            for (int pos = 0; pos < tokens.length; pos++) {
+                assertThat(f.eval(new int[] {tokens[pos]}, pos))
+                        .as("position %d", pos)
+                        .containsExactly(e.eval(new int[] {tokens[pos]}, pos));
             }
         }
     }

@@ -3,6 +3,7 @@ package dev.hybridinference.localgpu.internal;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import dev.hybridinference.localgpu.Precision;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -53,7 +54,7 @@ class MixedTypeModelTest {
         Map<String, float[]> w = RandomModels.write(file, SHAPE, MIX, 77, x -> {});
         int[] tokens = new Random(3).ints(10, 0, SHAPE.vocab()).toArray();
         double[][] want = ReferenceForwardTest.forward(w, SHAPE, tokens);
-        try (NativeModel m = NativeModel.load(file, 2);
+        try (NativeModel m = NativeModel.load(file, 2, Precision.EXACT);
                 NativeModel.Session s = m.newSession(32)) {
             double worst = 0;
             for (int pos = 0; pos < tokens.length; pos++) {

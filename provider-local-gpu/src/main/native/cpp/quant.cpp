@@ -1,0 +1,361 @@
+#include "quant.h"
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "gguf.h"
+#include "kernels.h"
+
+#if defined(__x86_64__) || defined(_M_X64)
+#include <immintrin.h>
+#define QK_X86 1
+#endif
+
+namespace qk {
+
+namespace {
+
+inline float f16(const uint8_t* p) {
+    uint16_t h;
+    std::memcpy(&h, p, 2);
+    return kern::f16ToF32(h);
+}
+
+// The eight 6-bit scales and mins of a Q4_K/Q5_K super-block (the 12 bytes after d and dmin), four at a
+// time: bytes 0-3 hold scales 0-3 and the top bits of scales 4-7, bytes 4-7 the same for the mins,
+// bytes 8-11 the low four bits of scales 4-7 (low nibbles) and mins 4-7 (high nibbles).
+inline void scalesMinsK(const uint8_t* q, uint8_t sc[8], uint8_t mn[8]) {
+    uint32_t a, b, c;
+    std::memcpy(&a, q, 4);
+    std::memcpy(&b, q + 4, 4);
+    std::memcpy(&c, q + 8, 4);
+    const uint32_t s0 = a & 0x3F3F3F3Fu, m0 = b & 0x3F3F3F3Fu;
+    const uint32_t s1 = (c & 0x0F0F0F0Fu) | ((a >> 2) & 0x30303030u);
+    const uint32_t m1 = ((c >> 4) & 0x0F0F0F0Fu) | ((b >> 2) & 0x30303030u);
+    std::memcpy(sc, &s0, 4);
+    std::memcpy(sc + 4, &s1, 4);
+    std::memcpy(mn, &m0, 4);
+    std::memcpy(mn + 4, &m1, 4);
+}
+
+// The float side of a K-quant super-block in the portable kernels.
+inline float combineK45(float d, float dmin, float xd, int32_t isum, int32_t msum) {
+    return d * xd * static_cast<float>(isum) - dmin * xd * static_cast<float>(msum);
+}
+
+inline float combineQ6K(float d, float xd, int32_t isum) {
+    return d * xd * static_cast<float>(isum);
+}
+
+bool blockOf256(uint32_t type) { return type == gguf::Q4_K || type == gguf::Q5_K || type == gguf::Q6_K; }
+
+// ---- portable ------------------------------------------------------------------------------------
+
+namespace portable {
+
+// One block's quants as stored, unsigned for the 4/5/6-bit types (Q8_0's are signed).
+void unpack(uint32_t type, const uint8_t* blk, int16_t* u) {
+    switch (type) {
+        case gguf::Q8_0:
+            for (int i = 0; i < 32; i++) u[i] = static_cast<int8_t>(blk[2 + i]);
+            break;
+        case gguf::Q4_0:
+        case gguf::Q4_1: {
+            const uint8_t* qs = blk + (type == gguf::Q4_0 ? 2 : 4);
+            for (int j = 0; j < 16; j++) {
+                u[j] = qs[j] & 0xF;
+                u[j + 16] = qs[j] >> 4;
+            }
+            break;
+        }
+        case gguf::Q4_K:
+        case gguf::Q5_K: {
+            const bool five = type == gguf::Q5_K;
+            const uint8_t* qs = blk + (five ? 48 : 16);
+            const uint8_t* qh = blk + 16;
+            for (int c = 0; c < 4; c++) {
+                for (int l = 0; l < 32; l++) {
+                    u[64 * c + l] = static_cast<int16_t>((qs[32 * c + l] & 0xF) | (five ? ((qh[l] >> (2 * c)) & 1) << 4 : 0));
+                    u[64 * c + 32 + l] = static_cast<int16_t>((qs[32 * c + l] >> 4) | (five ? ((qh[l] >> (2 * c + 1)) & 1) << 4 : 0));
+                }
+            }
+            break;
+        }
+        case gguf::Q6_K:
+            for (int h = 0; h < 2; h++) {
+                const uint8_t* ql = blk + 64 * h;
+                const uint8_t* qh = blk + 128 + 32 * h;
+                for (int l = 0; l < 32; l++) {
+                    u[128 * h + l] = static_cast<int16_t>((ql[l] & 0xF) | ((qh[l] & 3) << 4));
+                    u[128 * h + 32 + l] = static_cast<int16_t>((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4));
+                    u[128 * h + 64 + l] = static_cast<int16_t>((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4));
+                    u[128 * h + 96 + l] = static_cast<int16_t>((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4));
+                }
+            }
+            break;
+        default: break;
+    }
+}
+
+int64_t blockBytes(uint32_t type) {
+    int64_t elems, bytes;
+    gguf::blockInfo(type, elems, bytes);
+    return bytes;
+}
+
+// The integer sums of one block: 1 (32-value types), 8 (Q4_K, Q5_K) or 16 (Q6_K).
+void blockInts(uint32_t type, const uint8_t* blk, const int8_t* x, int32_t* out) {
+    int16_t u[256];
+    unpack(type, blk, u);
+    const int n = blockOf256(type) ? 256 : 32;
+    const int group = type == gguf::Q6_K ? 16 : 32;
+    for (int g = 0; g < n / group; g++) {
+        int32_t s = 0;
+        for (int i = group * g; i < group * (g + 1); i++) s += u[i] * x[i];
+        out[g] = s;
+    }
+}
+
+void ints(uint32_t type, const uint8_t* row, const uint8_t* xq, int64_t n, int32_t* out) {
+    const int64_t bytes = blockBytes(type);
+    if (blockOf256(type)) {
+        const Block256* a = reinterpret_cast<const Block256*>(xq);
+        const int per = type == gguf::Q6_K ? 16 : 8;
+        for (int64_t b = 0; b < n / 256; b++) blockInts(type, row + bytes * b, a[b].q, out + per * b);
+    } else {
+        const Block32* a = reinterpret_cast<const Block32*>(xq);
+        for (int64_t b = 0; b < n / 32; b++) blockInts(type, row + bytes * b, a[b].q, out + b);
+    }
+}
+
+float dot(uint32_t type, const uint8_t* row, const uint8_t* xq, int64_t n) {
+    const int64_t bytes = blockBytes(type);
+    float s = 0;
+    int32_t v[16];
+    if (!blockOf256(type)) {
+        const Block32* a = reinterpret_cast<const Block32*>(xq);
+        for (int64_t b = 0; b < n / 32; b++) {
+            const uint8_t* blk = row + bytes * b;
+            blockInts(type, blk, a[b].q, v);
+            if (type == gguf::Q8_0) {
+                s += f16(blk) * a[b].d * static_cast<float>(v[0]);
+            } else if (type == gguf::Q4_0) {
+                s += f16(blk) * a[b].d * static_cast<float>(v[0] - 8 * a[b].sum);
+            } else {
+                s += f16(blk) * a[b].d * static_cast<float>(v[0]) + f16(blk + 2) * (a[b].d * static_cast<float>(a[b].sum));
+            }
+        }
+        return s;
+    }
+    const Block256* a = reinterpret_cast<const Block256*>(xq);
+    for (int64_t b = 0; b < n / 256; b++) {
+        const uint8_t* blk = row + bytes * b;
+        blockInts(type, blk, a[b].q, v);
+        if (type == gguf::Q6_K) {
+            const int8_t* sc = reinterpret_cast<const int8_t*>(blk + 192);
+            int32_t isum = 0;
+            for (int g = 0; g < 16; g++) isum += sc[g] * (v[g] - 32 * a[b].bsums[g]);
+            s += combineQ6K(f16(blk + 208), a[b].d, isum);
+        } else {
+            uint8_t sc[8], mn[8];
+            scalesMinsK(blk + 4, sc, mn);
+            int32_t isum = 0, msum = 0;
+            for (int j = 0; j < 8; j++) {
+                isum += sc[j] * v[j];
+                msum += mn[j] * (a[b].bsums[2 * j] + a[b].bsums[2 * j + 1]);
+            }
+            s += combineK45(f16(blk), f16(blk + 2), a[b].d, isum, msum);
+        }
+    }
+    return s;
+}
+
+}  // namespace portable
+
+// ---- x86 levels ----------------------------------------------------------------------------------
+
+#ifdef QK_X86
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,f16c")
+namespace avx2 {
+#define QK_DPBUSD 0
+#include "quant_x86.inc"
+#undef QK_DPBUSD
+}  // namespace avx2
+#pragma GCC pop_options
+
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,f16c,avxvnni")
+namespace avxvnni {
+#define QK_DPBUSD 1
+#include "quant_x86.inc"
+#undef QK_DPBUSD
+}  // namespace avxvnni
+#pragma GCC pop_options
+
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")
+// The compiler's own AVX-512 headers start conversions from an undefined register and warn about it.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+namespace avx512 {
+#define QK_DPBUSD 2
+#include "quant_x86.inc"
+#undef QK_DPBUSD
+}  // namespace avx512
+#pragma GCC diagnostic pop
+#pragma GCC pop_options
+#endif
+
+bool cpuHas(int lvl) {
+    if (lvl == Portable) return true;
+#ifdef QK_X86
+    __builtin_cpu_init();
+    const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    if (lvl == Avx2) return avx2;
+    if (lvl == AvxVnni) return avx2 && __builtin_cpu_supports("avxvnni");
+    if (lvl == Avx512) {
+        return avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+               __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+    }
+#endif
+    return false;
+}
+
+const char* const kNames[] = {"portable", "avx2", "avxvnni", "avx512"};
+
+// The cap HYBRIDINFERENCE_KERNELS sets: -1 when unset, -2 when it names no level.
+int envCap() {
+    const char* forced = std::getenv("HYBRIDINFERENCE_PORTABLE_KERNELS");
+    if (forced && forced[0] == '1') return Portable;
+    const char* v = std::getenv("HYBRIDINFERENCE_KERNELS");
+    if (!v || !*v) return -1;
+    for (int i = 0; i < 4; i++) {
+        if (std::strcmp(v, kNames[i]) == 0) return i;
+    }
+    return -2;
+}
+
+Level detect() {
+    int cap = envCap();
+    if (cap < 0) cap = Avx512;
+    for (int l = cap; l > Portable; l--) {
+        if (cpuHas(l)) return static_cast<Level>(l);
+    }
+    return Portable;
+}
+
+const Level kLevel = detect();
+
+using DotFn = float (*)(uint32_t, const uint8_t*, const uint8_t*, int64_t);
+using IntsFn = void (*)(uint32_t, const uint8_t*, const uint8_t*, int64_t, int32_t*);
+
+DotFn dotFor(int lvl) {
+#ifdef QK_X86
+    if (lvl == Avx2) return avx2::dot;
+    if (lvl == AvxVnni) return avxvnni::dot;
+    if (lvl == Avx512) return avx512::dot;
+#endif
+    (void)lvl;
+    return portable::dot;
+}
+
+IntsFn intsFor(int lvl) {
+#ifdef QK_X86
+    if (lvl == Avx2) return avx2::ints;
+    if (lvl == AvxVnni) return avxvnni::ints;
+    if (lvl == Avx512) return avx512::ints;
+#endif
+    (void)lvl;
+    return portable::ints;
+}
+
+const DotFn kDot = dotFor(kLevel);
+
+template <int N>
+void quantizeBlock(const float* x, int8_t* q, float& d) {
+    float amax = 0;
+    for (int i = 0; i < N; i++) {
+        const float a = std::fabs(x[i]);
+        amax = a > amax ? a : amax;
+    }
+    d = amax / 127.0f;
+    const float id = amax > 0 ? 127.0f / amax : 0.0f;
+    for (int i = 0; i < N; i++) {
+        // Round to nearest, ties to even, by adding and subtracting 1.5 * 2^23 (|x * id| <= 127).
+        float v = (x[i] * id + 12582912.0f) - 12582912.0f;
+        v = v > 127.0f ? 127.0f : (v < -127.0f ? -127.0f : v);
+        q[i] = static_cast<int8_t>(v);
+    }
+}
+
+}  // namespace
+
+Level level() { return kLevel; }
+
+const char* levelName(int lvl) { return lvl >= 0 && lvl < 4 ? kNames[lvl] : "unknown"; }
+
+bool available(int lvl) {
+#ifndef QK_X86
+    if (lvl != Portable) return false;
+#endif
+    return lvl >= Portable && lvl <= Avx512 && cpuHas(lvl);
+}
+
+void checkEnvironment() {
+    if (envCap() == -2) {
+        throw gguf::Error(std::string("HYBRIDINFERENCE_KERNELS is '") + std::getenv("HYBRIDINFERENCE_KERNELS") +
+                          "'; expected portable, avx2, avxvnni or avx512");
+    }
+}
+
+bool integerType(uint32_t type) {
+    switch (type) {
+        case gguf::Q8_0: case gguf::Q4_0: case gguf::Q4_1: case gguf::Q4_K: case gguf::Q5_K: case gguf::Q6_K: return true;
+        default: return false;
+    }
+}
+
+size_t inputBytes(uint32_t type, int64_t n) {
+    return blockOf256(type) ? static_cast<size_t>(n / 256) * sizeof(Block256) : static_cast<size_t>(n / 32) * sizeof(Block32);
+}
+
+void quantize(uint32_t type, const float* x, uint8_t* out, int64_t n) {
+    if (blockOf256(type)) {
+        Block256* a = reinterpret_cast<Block256*>(out);
+        for (int64_t b = 0; b < n / 256; b++) {
+            quantizeBlock<256>(x + 256 * b, a[b].q, a[b].d);
+            for (int g = 0; g < 16; g++) {
+                int s = 0;
+                for (int i = 16 * g; i < 16 * (g + 1); i++) s += a[b].q[i];
+                a[b].bsums[g] = static_cast<int16_t>(s);
+            }
+        }
+    } else {
+        Block32* a = reinterpret_cast<Block32*>(out);
+        for (int64_t b = 0; b < n / 32; b++) {
+            quantizeBlock<32>(x + 32 * b, a[b].q, a[b].d);
+            int s = 0;
+            for (int i = 0; i < 32; i++) s += a[b].q[i];
+            a[b].sum = s;
+        }
+    }
+}
+
+float dot(uint32_t type, const uint8_t* row, const uint8_t* xq, int64_t n) { return kDot(type, row, xq, n); }
+
+int64_t intCount(uint32_t type, int64_t n) {
+    if (type == gguf::Q6_K) return n / 16;
+    return n / 32;
+}
+
+float dotAt(int lvl, uint32_t type, const uint8_t* row, const uint8_t* xq, int64_t n, int32_t* ints) {
+    if (!available(lvl)) throw gguf::Error(std::string("kernel level ") + levelName(lvl) + " is not available on this processor");
+    if (!integerType(type)) throw gguf::Error(std::string("type ") + gguf::typeName(type) + " has no integer dot product");
+    if (ints) intsFor(lvl)(type, row, xq, n, ints);
+    return dotFor(lvl)(type, row, xq, n);
+}
+
+}  // namespace qk

@@ -1,0 +1,124 @@
+package dev.hybridinference.localgpu.internal;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import java.util.Arrays;
+import java.util.Random;
+import java.util.stream.IntStream;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * The fast path's integer dot products, one weight row at a time, at every kernel level this processor
+ * has: each level's integer sums equal the portable kernel's exactly, and every level's result lies
+ * within the bound the 8-bit input quantization allows of the float dot product.
+ */
+class IntegerDotTest {
+    static final String[] LEVELS = {"portable", "avx2", "avxvnni", "avx512"};
+    static final int[] TYPES = {
+        GgufWriter.Q4_0, GgufWriter.Q4_1, GgufWriter.Q8_0, GgufWriter.Q4_K, GgufWriter.Q5_K, GgufWriter.Q6_K
+    };
+    static final int N = 2048;
+
+    @BeforeAll
+    static void nativeRuntime() {
+        assumeTrue(NativeLoader.unavailabilityCause() == null, "native runtime unavailable");
+    }
+
+    static Stream<Arguments> typesAndLevels() {
+        return Arrays.stream(TYPES)
+                .boxed()
+                .flatMap(t -> IntStream.range(1, LEVELS.length).mapToObj(l -> Arguments.of(t, l)));
+    }
+
+    static float[] gaussian(long seed, float spread) {
+        Random r = new Random(seed);
+        float[] v = new float[N];
+        for (int i = 0; i < N; i++) {
+            v[i] = (float) r.nextGaussian() * (1 + spread * (i % 5));
+        }
+        return v;
+    }
+
+    /**
+     * Integer arithmetic is exact, so the sums must be equal. The float side (block scales times sums,
+     * accumulated) is computed in another order by the SIMD levels (in eight or sixteen lanes, summed at
+     * the end of the row): within 1e-5 of the sum of the terms' magnitudes, far above float rounding
+     * over 64 blocks (about 64 * 2^-24) and far below any wrong sum.
+     */
+    @ParameterizedTest(name = "type {0} at {1}")
+    @MethodSource("typesAndLevels")
+    void everyLevelGivesThePortableIntegerSums(int type, int level) {
+        assumeTrue(NativeModel.kernelLevelAvailable(level), () -> "this processor has no " + LEVELS[level]);
+        for (long seed = 1; seed <= 3; seed++) {
+            float[] w = gaussian(seed, 0.5f);
+            float[] x = gaussian(100 + seed, 2f);
+            byte[] row = GgufWriter.quantize(type, w, N);
+            double[] portable = NativeModel.integerDot(0, type, row, x);
+            double[] simd = NativeModel.integerDot(level, type, row, x);
+            assertThat(Arrays.copyOfRange(simd, 1, simd.length))
+                    .as("integer sums")
+                    .containsExactly(Arrays.copyOfRange(portable, 1, portable.length));
+            float[] dw = GgufWriter.dequantize(type, row, N);
+            double magnitude = 0;
+            for (int i = 0; i < N; i++) {
+                magnitude += Math.abs(dw[i] * x[i]);
+            }
+            assertThat(Math.abs(simd[0] - portable[0])).as("dot product").isLessThanOrEqualTo(1e-5 * magnitude);
+        }
+    }
+
+    /**
+     * Rounding an input value to its block's step d = max|x| / 127 moves it by at most d / 2, so the
+     * integer dot product differs from the float one by at most sum_i |w_i| * d(i) / 2, plus float
+     * rounding (1e-5 of the terms' magnitudes).
+     */
+    @Test
+    void theIntegerDotIsWithinTheInputQuantizationBound() {
+        for (int type : TYPES) {
+            int block = GgufWriter.blockElems(type);
+            float[] w = gaussian(7, 0.5f);
+            float[] x = gaussian(8, 2f);
+            byte[] row = GgufWriter.quantize(type, w, N);
+            float[] dw = GgufWriter.dequantize(type, row, N);
+            double exact = 0;
+            double bound = 0;
+            double magnitude = 0;
+            for (int b = 0; b < N / block; b++) {
+                double amax = 0;
+                for (int i = b * block; i < (b + 1) * block; i++) {
+                    amax = Math.max(amax, Math.abs(x[i]));
+                }
+                for (int i = b * block; i < (b + 1) * block; i++) {
+                    exact += (double) dw[i] * x[i];
+                    bound += Math.abs(dw[i]) * amax / 127 / 2;
+                    magnitude += Math.abs(dw[i] * x[i]);
+                }
+            }
+            double got = NativeModel.integerDot(0, type, row, x)[0];
+            assertThat(Math.abs(got - exact)).as("type %d", type).isLessThanOrEqualTo(bound + 1e-5 * magnitude);
+            // And it is not trivially met: the bound is a small part of the dot product's scale.
+            assertThat(bound).as("type %d bound", type).isLessThan(0.02 * magnitude);
+        }
+    }
+
+    @Test
+    void anUnavailableLevelOrAFloatTypeIsRefused() {
+        float[] x = gaussian(1, 0f);
+        byte[] f32 = GgufWriter.quantize(GgufWriter.F32, x, N);
+        assertThatThrownBy(() -> NativeModel.integerDot(0, GgufWriter.F32, f32, x))
+                .isInstanceOf(NativeEngineException.class)
+                .hasMessageContaining("no integer dot product");
+        assertThatThrownBy(
+                        () -> NativeModel.integerDot(7, GgufWriter.Q8_0, GgufWriter.quantize(GgufWriter.Q8_0, x, N), x))
+                .isInstanceOf(NativeEngineException.class)
+                .hasMessageContaining("not available");
+        assertThat(NativeModel.kernelLevelAvailable(0)).isTrue();
+    }
+}
