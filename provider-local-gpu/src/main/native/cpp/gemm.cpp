@@ -219,17 +219,6 @@ __attribute__((target("avx2,f16c"))) void q80Row256(const uint8_t* src, float* o
     }
 }
 
-// The six-bit scale and minimum of sub-block j of a Q4_K super-block (GGUF.md's packing of the 12 bytes).
-inline void scaleMinK4(int j, const uint8_t* q, int& d, int& m) {
-    if (j < 4) {
-        d = q[j] & 63;
-        m = q[j + 4] & 63;
-    } else {
-        d = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
-        m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
-    }
-}
-
 // Q4_K super-blocks (144 bytes: d, dmin, 12 bytes of scales, 128 of nibbles) to 256 floats each.
 __attribute__((target("avx2,f16c"))) void q4kRow256(const uint8_t* src, float* out, int64_t n) {
     const __m256i low4 = _mm256_set1_epi32(0xF);
@@ -238,10 +227,10 @@ __attribute__((target("avx2,f16c"))) void q4kRow256(const uint8_t* src, float* o
         const float d = kern::f16ToF32(rd16(blk)), dmin = kern::f16ToF32(rd16(blk + 2));
         float* y = out + 256 * b;
         for (int c = 0; c < 4; c++) {
-            int sc, m;
-            scaleMinK4(2 * c, blk + 4, sc, m);
+            uint8_t sc, m;
+            kern::scaleMinK4(2 * c, blk + 4, sc, m);
             const __m256 d1 = _mm256_set1_ps(d * sc), m1 = _mm256_set1_ps(dmin * m);
-            scaleMinK4(2 * c + 1, blk + 4, sc, m);
+            kern::scaleMinK4(2 * c + 1, blk + 4, sc, m);
             const __m256 d2 = _mm256_set1_ps(d * sc), m2 = _mm256_set1_ps(dmin * m);
             const uint8_t* q = blk + 16 + 32 * c;
             for (int g = 0; g < 4; g++) {

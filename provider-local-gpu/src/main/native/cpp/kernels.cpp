@@ -87,16 +87,6 @@ static float dotF32Plain(const float* a, const float* b, int64_t n) {
     return (s0 + s1) + (s2 + s3);
 }
 
-static void getScaleMinK4(int j, const uint8_t* q, uint8_t& d, uint8_t& m) {
-    if (j < 4) {
-        d = q[j] & 63;
-        m = q[j + 4] & 63;
-    } else {
-        d = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
-        m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
-    }
-}
-
 // One Q4_K super-block (144 bytes) to 256 floats.
 static void dequantQ4K(const uint8_t* b, float* y) {
     const float d = f16ToF32(rd16(b));
@@ -105,9 +95,9 @@ static void dequantQ4K(const uint8_t* b, float* y) {
     const uint8_t* qs = b + 16;
     for (int c = 0; c < 4; c++) {
         uint8_t sc, m;
-        getScaleMinK4(2 * c, scales, sc, m);
+        scaleMinK4(2 * c, scales, sc, m);
         const float d1 = d * sc, m1 = dmin * m;
-        getScaleMinK4(2 * c + 1, scales, sc, m);
+        scaleMinK4(2 * c + 1, scales, sc, m);
         const float d2 = d * sc, m2 = dmin * m;
         const uint8_t* q = qs + 32 * c;
         for (int l = 0; l < 32; l++) y[64 * c + l] = d1 * (q[l] & 0xF) - m1;
@@ -149,9 +139,9 @@ static void dequantQ5K(const uint8_t* b, float* y) {
     const uint8_t* qs = b + 48;
     for (int c = 0; c < 4; c++) {
         uint8_t sc, m;
-        getScaleMinK4(2 * c, scales, sc, m);
+        scaleMinK4(2 * c, scales, sc, m);
         const float d1 = d * sc, m1 = dmin * m;
-        getScaleMinK4(2 * c + 1, scales, sc, m);
+        scaleMinK4(2 * c + 1, scales, sc, m);
         const float d2 = d * sc, m2 = dmin * m;
         const uint8_t* q = qs + 32 * c;
         for (int l = 0; l < 32; l++) {
@@ -274,9 +264,9 @@ __attribute__((target("avx2,fma,f16c"))) static float dotQ4KAvx2(const uint8_t* 
         const float* xb = x + 256 * b;
         for (int c = 0; c < 4; c++) {
             uint8_t sc, m;
-            getScaleMinK4(2 * c, scales, sc, m);
+            scaleMinK4(2 * c, scales, sc, m);
             const __m256 s1 = _mm256_set1_ps(d * sc), m1 = _mm256_set1_ps(dmin * m);
-            getScaleMinK4(2 * c + 1, scales, sc, m);
+            scaleMinK4(2 * c + 1, scales, sc, m);
             const __m256 s2 = _mm256_set1_ps(d * sc), m2 = _mm256_set1_ps(dmin * m);
             const uint8_t* q = qs + 32 * c;
             const float* x1 = xb + 64 * c;
@@ -308,9 +298,9 @@ __attribute__((target("avx2,fma,f16c"))) static float dotQ5KAvx2(const uint8_t* 
         const float* xb = x + 256 * b;
         for (int c = 0; c < 4; c++) {
             uint8_t sc, m;
-            getScaleMinK4(2 * c, scales, sc, m);
+            scaleMinK4(2 * c, scales, sc, m);
             const __m256 s1 = _mm256_set1_ps(d * sc), m1 = _mm256_set1_ps(dmin * m);
-            getScaleMinK4(2 * c + 1, scales, sc, m);
+            scaleMinK4(2 * c + 1, scales, sc, m);
             const __m256 s2 = _mm256_set1_ps(d * sc), m2 = _mm256_set1_ps(dmin * m);
             const __m128i shLo = _mm_cvtsi32_si128(2 * c), shHi = _mm_cvtsi32_si128(2 * c + 1);
             const uint8_t* q = qs + 32 * c;
