@@ -11,6 +11,8 @@ import java.math.BigDecimal;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Set;
+import java.util.function.Consumer;
+import java.util.function.Function;
 
 /**
  * Builds {@link LocalGpuClient}s from configuration, type {@code local-gpu}:
@@ -75,23 +77,11 @@ public final class LocalGpuProviderFactory implements InferenceProviderFactory {
             b.device(d);
         });
         c.integer("threads", 1, 1024).ifPresent(b::threads);
-        c.string("precision").ifPresent(p -> {
-            try {
-                b.precision(Precision.parse(p));
-            } catch (IllegalArgumentException e) {
-                throw new ConfigurationException(c.pathOf("precision"), e.getMessage(), e);
-            }
-        });
+        choice(c, "precision", Precision::parse, "exact or fast", b::precision);
         c.integer("contextSize", 1, 1_048_576).ifPresent(b::contextSize);
         c.integer("maxSessions", 1, 1024).ifPresent(b::maxSessions);
         c.integer("maxBatch", 1, LocalGpuClient.MAX_BATCH).ifPresent(b::maxBatch);
-        c.string("kvCacheType").ifPresent(t -> {
-            try {
-                b.kvCacheType(KvCacheType.of(t));
-            } catch (IllegalArgumentException e) {
-                throw new ConfigurationException(c.pathOf("kvCacheType"), "expected f32 or f16, got \"" + t + "\"");
-            }
-        });
+        choice(c, "kvCacheType", KvCacheType::of, "f32 or f16", b::kvCacheType);
         try {
             c.decimal("minP", BigDecimal.ZERO, BigDecimal.ONE).ifPresent(d -> b.minP(d.doubleValue()));
             c.decimal("repetitionPenalty", BigDecimal.ZERO, BigDecimal.TEN)
@@ -109,5 +99,16 @@ public final class LocalGpuProviderFactory implements InferenceProviderFactory {
         } catch (IllegalArgumentException e) {
             throw new ConfigurationException(c.pathOf("modelPath"), e.getMessage(), e);
         }
+    }
+    /** Sets a value named in configuration from its allowed names; any other name is refused at the key. */
+    private static <T> void choice(
+            ConfigNode c, String key, Function<String, T> parse, String allowed, Consumer<T> set) {
+        c.string(key).ifPresent(v -> {
+            try {
+                set.accept(parse.apply(v));
+            } catch (IllegalArgumentException e) {
+                throw new ConfigurationException(c.pathOf(key), "expected " + allowed + ", got \"" + v + "\"", e);
+            }
+        });
     }
 }
