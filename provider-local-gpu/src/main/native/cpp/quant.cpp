@@ -5,6 +5,7 @@
 #include <cstring>
 #include <string>
 
+#include "amx.h"
 #include "gguf.h"
 #include "kernels.h"
 
@@ -216,15 +217,15 @@ bool cpuHas(int lvl) {
     const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
     if (lvl == Avx2) return avx2;
     if (lvl == AvxVnni) return avx2 && __builtin_cpu_supports("avxvnni");
-    if (lvl == Avx512) {
-        return avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-               __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
-    }
+    const bool avx512 = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+    if (lvl == Avx512) return avx512;
+    if (lvl == Amx) return avx512 && amx::usable();
 #endif
     return false;
 }
 
-const char* const kNames[] = {"portable", "avx2", "avxvnni", "avx512"};
+const char* const kNames[] = {"portable", "avx2", "avxvnni", "avx512", "amx"};
 
 // The cap HYBRIDINFERENCE_KERNELS sets: -1 when unset, -2 when it names no level.
 int envCap() {
@@ -232,7 +233,7 @@ int envCap() {
     if (forced && forced[0] == '1') return Portable;
     const char* v = std::getenv("HYBRIDINFERENCE_KERNELS");
     if (!v || !*v) return -1;
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i <= Amx; i++) {
         if (std::strcmp(v, kNames[i]) == 0) return i;
     }
     return -2;
@@ -240,7 +241,7 @@ int envCap() {
 
 Level detect() {
     int cap = envCap();
-    if (cap < 0) cap = Avx512;
+    if (cap < 0) cap = Amx;
     for (int l = cap; l > Portable; l--) {
         if (cpuHas(l)) return static_cast<Level>(l);
     }
@@ -252,8 +253,23 @@ const Level kLevel = detect();
 using DotFn = float (*)(uint32_t, const uint8_t*, const uint8_t*, int64_t);
 using IntsFn = void (*)(uint32_t, const uint8_t*, const uint8_t*, int64_t, int32_t*);
 
+#ifdef QK_X86
+// The amx level's dot product: the tile product of one row and one vector, which gives the bits it gives
+// that row and vector among any others; the types without a tile product take the avx512 kernel.
+float amxDot(uint32_t type, const uint8_t* row, const uint8_t* xq, int64_t n) {
+    if (!amx::supports(type)) return avx512::dot(type, row, xq, n);
+    int64_t elems, bytes;
+    gguf::blockInfo(type, elems, bytes);
+    amx::Packed packed;
+    float y = 0;
+    amx::multiply(nullptr, type, row, n / elems * bytes, 1, n, xq, inputBytes(type, n), 1, &y, packed);
+    return y;
+}
+#endif
+
 DotFn dotFor(int lvl) {
 #ifdef QK_X86
+    if (lvl == Amx) return amxDot;
     if (lvl == Avx2) return avx2::dot;
     if (lvl == AvxVnni) return avxvnni::dot;
     if (lvl == Avx512) return avx512::dot;
@@ -266,13 +282,14 @@ IntsFn intsFor(int lvl) {
 #ifdef QK_X86
     if (lvl == Avx2) return avx2::ints;
     if (lvl == AvxVnni) return avxvnni::ints;
-    if (lvl == Avx512) return avx512::ints;
+    if (lvl == Avx512 || lvl == Amx) return avx512::ints;
 #endif
     (void)lvl;
     return portable::ints;
 }
 
-const DotFn kDot = dotFor(kLevel);
+// The row kernels: at the amx level, the avx512 ones (the tile product is amx::multiply).
+const DotFn kDot = dotFor(kLevel == Amx ? Avx512 : kLevel);
 
 template <int N>
 void quantizeBlock(const float* x, int8_t* q, float& d) {
@@ -295,19 +312,19 @@ void quantizeBlock(const float* x, int8_t* q, float& d) {
 
 Level level() { return kLevel; }
 
-const char* levelName(int lvl) { return lvl >= 0 && lvl < 4 ? kNames[lvl] : "unknown"; }
+const char* levelName(int lvl) { return lvl >= 0 && lvl <= Amx ? kNames[lvl] : "unknown"; }
 
 bool available(int lvl) {
 #ifndef QK_X86
     if (lvl != Portable) return false;
 #endif
-    return lvl >= Portable && lvl <= Avx512 && cpuHas(lvl);
+    return lvl >= Portable && lvl <= Amx && cpuHas(lvl);
 }
 
 void checkEnvironment() {
     if (envCap() == -2) {
         throw gguf::Error(std::string("HYBRIDINFERENCE_KERNELS is '") + std::getenv("HYBRIDINFERENCE_KERNELS") +
-                          "'; expected portable, avx2, avxvnni or avx512");
+                          "'; expected portable, avx2, avxvnni, avx512 or amx");
     }
 }
 

@@ -1,7 +1,7 @@
 // Integer dot products for quantized weights: the input vector is quantized once to 8 bits per value
 // (per matmul input), then each weight row is multiplied with it in integer arithmetic, the block scales
 // applied once per block. AVX2, AVX-VNNI and AVX-512 VNNI versions are chosen once at run time; the
-// environment variable HYBRIDINFERENCE_KERNELS caps the level (portable, avx2, avxvnni, avx512).
+// environment variable HYBRIDINFERENCE_KERNELS caps the level (portable, avx2, avxvnni, avx512, amx).
 #pragma once
 
 #include <cstddef>
@@ -10,7 +10,8 @@
 namespace qk {
 
 // Instruction-set levels, lowest first.
-enum Level : int { Portable = 0, Avx2 = 1, AvxVnni = 2, Avx512 = 3 };
+// Amx multiplies the types amx.h supports on the tile registers (the others as Avx512 does).
+enum Level : int { Portable = 0, Avx2 = 1, AvxVnni = 2, Avx512 = 3, Amx = 4 };
 
 // 32 input values quantized for Q8_0, Q4_0 and Q4_1 weights: x[i] ~ d * q[i]; sum = the sum of q.
 struct Block32 {
@@ -43,7 +44,8 @@ size_t inputBytes(uint32_t type, int64_t n);
 // Quantizes n floats into the input layout the weight type needs (Block32 or Block256).
 void quantize(uint32_t type, const float* x, uint8_t* out, int64_t n);
 
-// Dot product of one weight row of n values with a quantized input, at the level in use.
+// Dot product of one weight row of n values with a quantized input, at the level in use (at the amx level,
+// the avx512 row kernel: the tile product is amx::multiply).
 float dot(uint32_t type, const uint8_t* row, const uint8_t* xq, int64_t n);
 
 // For tests: the same dot product at a given level, and the integer sums behind it, before any scale:

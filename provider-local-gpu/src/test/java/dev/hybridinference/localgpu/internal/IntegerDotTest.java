@@ -20,7 +20,7 @@ import org.junit.jupiter.params.provider.MethodSource;
  * within the bound the 8-bit input quantization allows of the float dot product.
  */
 class IntegerDotTest {
-    static final String[] LEVELS = {"portable", "avx2", "avxvnni", "avx512"};
+    static final String[] LEVELS = {"portable", "avx2", "avxvnni", "avx512", "amx"};
     static final int[] TYPES = {
         GgufWriter.Q4_0, GgufWriter.Q4_1, GgufWriter.Q8_0, GgufWriter.Q4_K, GgufWriter.Q5_K, GgufWriter.Q6_K
     };
