@@ -1,5 +1,7 @@
 #include "kernels.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -461,6 +463,108 @@ __attribute__((target("avx2,fma"))) static float sumF32Avx2(const float* a, int6
     return s;
 }
 #endif
+
+#ifdef HI_X86
+// e^x for x <= 0 (softmax's exponents after the maximum is subtracted), to about 2 ulp: x = k ln 2 + r with
+// |r| <= ln 2 / 2, e^r by its degree-7 minimax polynomial, 2^k into the exponent bits. Below -87 the result
+// is flushed to 0, as e^x is then under float's smallest normal.
+__attribute__((target("avx2,fma"))) static inline __m256 expNonPositiveAvx2(__m256 x) {
+    const __m256 lo = _mm256_set1_ps(-87.0f);
+    const __m256 under = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
+    x = _mm256_max_ps(x, lo);
+    const __m256 k = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(k, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(k, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    const __m256i bits = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(k), _mm256_set1_epi32(127)), 23);
+    return _mm256_andnot_ps(under, _mm256_mul_ps(p, _mm256_castsi256_ps(bits)));
+}
+
+__attribute__((target("avx2,fma,f16c"))) static inline __m256 load8(const uint8_t* p, bool f16) {
+    return f16 ? _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))) : _mm256_loadu_ps(reinterpret_cast<const float*>(p));
+}
+
+// attend for head sizes that are multiples of 8: the scores' dot products and the weighted sum of values in
+// 8-float vectors (the values' sum in 64-float stripes held in registers across all positions), the
+// exponentials in vectors too.
+__attribute__((target("avx2,fma,f16c"))) static void attendAvx2(const float* q, const uint8_t* kBase, const uint8_t* vBase, size_t stride,
+                                                            bool f16, int64_t hd, int64_t n, float scale, float* att, float* out) {
+    const size_t elem = f16 ? 2 : 4;
+    float maxv = -INFINITY;
+    for (int64_t u = 0; u < n; u++) {
+        const uint8_t* k = kBase + u * stride;
+        __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+        int64_t i = 0;
+        for (; i + 16 <= hd; i += 16) {
+            s0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), load8(k + i * elem, f16), s0);
+            s1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i + 8), load8(k + (i + 8) * elem, f16), s1);
+        }
+        if (i < hd) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), load8(k + i * elem, f16), s0);
+        att[u] = hsum256(_mm256_add_ps(s0, s1)) * scale;
+        maxv = std::max(maxv, att[u]);
+    }
+    const __m256 mv = _mm256_set1_ps(maxv);
+    __m256 sv = _mm256_setzero_ps();
+    int64_t u = 0;
+    for (; u + 8 <= n; u += 8) {
+        const __m256 e = expNonPositiveAvx2(_mm256_sub_ps(_mm256_loadu_ps(att + u), mv));
+        _mm256_storeu_ps(att + u, e);
+        sv = _mm256_add_ps(sv, e);
+    }
+    float sum = hsum256(sv);
+    for (; u < n; u++) {
+        att[u] = std::exp(att[u] - maxv);
+        sum += att[u];
+    }
+    const float inv = 1.0f / sum;
+    for (int64_t c = 0; c < hd; c += 64) {
+        const int64_t width = std::min<int64_t>(64, hd - c), vecs = width / 8;
+        __m256 acc[8];
+        for (int j = 0; j < 8; j++) acc[j] = _mm256_setzero_ps();
+        for (int64_t t = 0; t < n; t++) {
+            const __m256 w = _mm256_set1_ps(att[t] * inv);
+            const uint8_t* v = vBase + t * stride + c * elem;
+            for (int j = 0; j < vecs; j++) acc[j] = _mm256_fmadd_ps(w, load8(v + 8 * j * elem, f16), acc[j]);
+        }
+        for (int j = 0; j < vecs; j++) _mm256_storeu_ps(out + c + 8 * j, acc[j]);
+    }
+}
+#endif
+
+void attend(const float* q, const uint8_t* kBase, const uint8_t* vBase, size_t stride, bool f16, int64_t hd, int64_t n, float scale,
+            float* att, float* out) {
+#ifdef HI_X86
+    if (kAvx2 && hd % 8 == 0) return attendAvx2(q, kBase, vBase, stride, f16, hd, n, scale, att, out);
+#endif
+    float maxv = -INFINITY;
+    for (int64_t u = 0; u < n; u++) {
+        const uint8_t* k = kBase + u * stride;
+        att[u] = (f16 ? dot(gguf::F16, k, q, hd) : dotF32(q, reinterpret_cast<const float*>(k), hd)) * scale;
+        maxv = std::max(maxv, att[u]);
+    }
+    float sum = 0;
+    for (int64_t u = 0; u < n; u++) {
+        att[u] = std::exp(att[u] - maxv);
+        sum += att[u];
+    }
+    std::fill(out, out + hd, 0.0f);
+    for (int64_t u = 0; u < n; u++) {
+        const float w = att[u] / sum;
+        const uint8_t* v = vBase + u * stride;
+        if (f16) {
+            addScaledF16(out, reinterpret_cast<const uint16_t*>(v), w, hd);
+        } else {
+            const float* vt = reinterpret_cast<const float*>(v);
+            for (int64_t i = 0; i < hd; i++) out[i] += w * vt[i];
+        }
+    }
+}
 
 float sumF32(const float* a, int64_t n) {
 #ifdef HI_X86

@@ -2,6 +2,7 @@
 // dequantization. AVX2/FMA/F16C versions are chosen at run time when the processor has them.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 namespace kern {
@@ -36,6 +37,12 @@ void toF16Row(const float* in, uint16_t* out, int64_t n);
 
 // out[i] += w * v[i] over n F16 values (attention's weighted sum over an F16 value cache).
 void addScaledF16(float* out, const uint16_t* v, float w, int64_t n);
+
+// One query head's attention over n cached positions: att[u] = scale * (q . k_u), softmax over u, out = the
+// sum of att[u] * v_u. k_u and v_u are hd values (F32, or F16 when f16 is set) at kBase + u * stride and
+// vBase + u * stride; att is scratch of n floats.
+void attend(const float* q, const uint8_t* kBase, const uint8_t* vBase, size_t stride, bool f16, int64_t hd, int64_t n, float scale,
+            float* att, float* out);
 
 // Sums n floats (the bandwidth probe's inner loop), SIMD when available.
 float sumF32(const float* a, int64_t n);

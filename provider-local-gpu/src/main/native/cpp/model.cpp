@@ -451,29 +451,7 @@ void Model::forward(const std::vector<Segment>& pieces) {
                 const int64_t kvh = h / group;
                 const size_t headOff = static_cast<size_t>(kvh * hd) * elem, posStride = static_cast<size_t>(kvDim) * elem;
                 float* att = &st->att[(rowLocal[t] * nHead + h) * st->nCtx];
-                float maxv = -INFINITY;
-                for (int64_t u = 0; u <= last; u++) {
-                    const uint8_t* kr = kBase + u * posStride + headOff;
-                    att[u] = (f16 ? kern::dot(gguf::F16, kr, qh, hd) : kern::dotF32(qh, reinterpret_cast<const float*>(kr), hd)) * scale;
-                    maxv = std::max(maxv, att[u]);
-                }
-                float sum = 0;
-                for (int64_t u = 0; u <= last; u++) {
-                    att[u] = std::exp(att[u] - maxv);
-                    sum += att[u];
-                }
-                float* outh = &s.xb[t * qDim + h * hd];
-                std::fill(outh, outh + hd, 0.0f);
-                for (int64_t u = 0; u <= last; u++) {
-                    const float w = att[u] / sum;
-                    const uint8_t* vr = vBase + u * posStride + headOff;
-                    if (f16) {
-                        kern::addScaledF16(outh, reinterpret_cast<const uint16_t*>(vr), w, hd);
-                    } else {
-                        const float* vt = reinterpret_cast<const float*>(vr);
-                        for (int64_t i = 0; i < hd; i++) outh[i] += w * vt[i];
-                    }
-                }
+                kern::attend(qh, kBase + headOff, vBase + headOff, posStride, f16, hd, last + 1, scale, att, &s.xb[t * qDim + h * hd]);
             }
         });
         matmul(L.wo, s.xb.data(), s.xb2.data(), n);
