@@ -25,7 +25,8 @@ constexpr long kXfeatureXtiledata = 18;     // the AMX tile data
 bool detect() {
     __builtin_cpu_init();
     if (!__builtin_cpu_supports("amx-tile") || !__builtin_cpu_supports("amx-int8") || !__builtin_cpu_supports("avx512f") ||
-        !__builtin_cpu_supports("avx512bw") || !__builtin_cpu_supports("avx512vl") || !__builtin_cpu_supports("f16c")) {
+        !__builtin_cpu_supports("avx512bw") || !__builtin_cpu_supports("avx512vl") || !__builtin_cpu_supports("avx512vnni") ||
+        !__builtin_cpu_supports("f16c")) {
         return false;
     }
     // Linux grants the tile registers per process, on request; the permission covers every thread.
@@ -45,7 +46,7 @@ struct alignas(64) TileConfig {
 }  // namespace
 
 #pragma GCC push_options
-#pragma GCC target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,amx-tile,amx-int8")
+#pragma GCC target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni,amx-tile,amx-int8")
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
@@ -136,7 +137,8 @@ inline __m256i nibbles16(const uint8_t* qs, int off) {
 
 // One block of one row: its values as signed bytes, its scales. Everything here runs once per weight per
 // call, so it is vector code: a decode step's cost is mostly this.
-void unpackRow(uint32_t type, const uint8_t* blk, int8_t* w, float& d, float& dm, int32_t* sc, int32_t* mn) {
+template <uint32_t type>
+void unpackRow(const uint8_t* blk, int8_t* w, float& d, float& dm, int32_t* sc, int32_t* mn) {
     switch (type) {
         case gguf::Q8_0:
             d = h2f(blk);
@@ -205,19 +207,33 @@ void unpackRow(uint32_t type, const uint8_t* blk, int8_t* w, float& d, float& dm
     }
 }
 
+template <uint32_t type>
+void unpackRows(const Layout& L, const uint8_t* panel, int64_t rowBytes, int pr, int64_t nb, int64_t blockBytes, Panel& P) {
+    // Row by row, each read front to back, as the hardware prefetchers expect.
+    for (int r = 0; r < pr; r++) {
+        const uint8_t* row = panel + r * rowBytes;
+        for (int64_t b = 0; b < nb; b++) {
+            unpackRow<type>(row + b * blockBytes, P.w.data() + (b * 16 + r) * L.block, P.d[b * 16 + r], P.dm[b * 16 + r],
+                            P.sc.data() + b * L.groups * 16 + r, L.mins ? P.mn.data() + b * 128 + r : nullptr);
+        }
+    }
+}
+
 void unpackPanel(uint32_t type, const Layout& L, const uint8_t* panel, int64_t rowBytes, int pr, int64_t nb, int64_t blockBytes,
                  Panel& P) {
     P.w.resize(static_cast<size_t>(nb * 16 * L.block));
-    P.d.assign(static_cast<size_t>(nb * 16), 0.0f);
-    P.dm.assign(static_cast<size_t>(nb * 16), 0.0f);
-    P.sc.assign(static_cast<size_t>(nb * L.groups * 16), 0);
-    P.mn.assign(static_cast<size_t>(L.mins ? nb * 8 * 16 : 0), 0);
-    // Row by row, each read front to back, as the hardware prefetchers expect.
-    for (int r = 0; r < pr; r++) {
-        for (int64_t b = 0; b < nb; b++) {
-            unpackRow(type, panel + r * rowBytes + b * blockBytes, P.w.data() + (b * 16 + r) * L.block, P.d[b * 16 + r],
-                      P.dm[b * 16 + r], P.sc.data() + b * L.groups * 16 + r, L.mins ? P.mn.data() + b * 128 + r : nullptr);
-        }
+    P.d.resize(static_cast<size_t>(nb * 16));
+    P.dm.resize(static_cast<size_t>(nb * 16));
+    P.sc.resize(static_cast<size_t>(nb * L.groups * 16));
+    P.mn.resize(static_cast<size_t>(L.mins ? nb * 8 * 16 : 0));
+    switch (type) {
+        case gguf::Q8_0: unpackRows<gguf::Q8_0>(L, panel, rowBytes, pr, nb, blockBytes, P); break;
+        case gguf::Q4_0: unpackRows<gguf::Q4_0>(L, panel, rowBytes, pr, nb, blockBytes, P); break;
+        case gguf::Q4_1: unpackRows<gguf::Q4_1>(L, panel, rowBytes, pr, nb, blockBytes, P); break;
+        case gguf::Q4_K: unpackRows<gguf::Q4_K>(L, panel, rowBytes, pr, nb, blockBytes, P); break;
+        case gguf::Q5_K: unpackRows<gguf::Q5_K>(L, panel, rowBytes, pr, nb, blockBytes, P); break;
+        case gguf::Q6_K: unpackRows<gguf::Q6_K>(L, panel, rowBytes, pr, nb, blockBytes, P); break;
+        default: break;
     }
 }
 
@@ -265,38 +281,229 @@ void packInputs(const Layout& L, const uint8_t* xq, size_t stride, int64_t n, in
     }
 }
 
-// One panel times one input vector, the panel's rows in the vector lanes.
-void single(const Layout& L, const Panel& P, int pr, int64_t nb, const uint8_t* xq, float* y) {
-    configure(pr, 1, L.k);
-    alignas(64) int32_t c[16];
-    const __mmask16 live = static_cast<__mmask16>((1u << pr) - 1);
+// ---- One vector: the panel's rows in the vector lanes, without the tiles ---------------------------
+//
+// The same integer sums and the same float steps as the tile product, computed with AVX-512 VNNI straight
+// from the weights as stored: two rows per 512-bit register (lanes 0-7 the first, 8-15 the second), then
+// eight such registers folded into one register of 16 row sums. Scales and minimums are applied to all 16
+// rows at once, so that their cost is shared; the float accumulation is the tile product's, lane by lane.
+
+// Row r of the panel, the last row standing in for the rows past a short panel's end (their lanes are
+// computed and never stored).
+inline const uint8_t* rowOf(const uint8_t* panel, int64_t rowBytes, int pr, int r) { return panel + (r < pr ? r : pr - 1) * rowBytes; }
+
+// Eight registers of two rows' 8 partial sums each (p[i]: rows 2i, 2i+1) to one register of the 16 rows'
+// sums, row r in lane r.
+inline __m512i foldRows(const __m512i p[8]) {
+    const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    const __m512i odd = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
+    auto fold = [&](__m512i a, __m512i b) {
+        return _mm512_add_epi32(_mm512_permutex2var_epi32(a, even, b), _mm512_permutex2var_epi32(a, odd, b));
+    };
+    const __m512i q0 = fold(p[0], p[1]), q1 = fold(p[2], p[3]), q2 = fold(p[4], p[5]), q3 = fold(p[6], p[7]);
+    return fold(fold(q0, q1), fold(q2, q3));
+}
+
+inline __m512i pair256(__m256i a, __m256i b) { return _mm512_inserti64x4(_mm512_castsi256_si512(a), b, 1); }
+
+// The 32-bit words at offset `at` of each row's block b (gathered once per block for the 16 rows).
+inline __m512i gatherWords(const __m512i rowOffsets, const uint8_t* panel, int64_t at) {
+    return _mm512_i32gather_epi32(rowOffsets, panel + at, 1);
+}
+
+inline __m512 lowHalves(__m512i words) { return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(words)); }
+inline __m512 highHalves(__m512i words) { return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(words, 16))); }
+
+// Two rows' 32 nibbles each (16 bytes at a and b) as [a low, a high, b low, b high] unsigned bytes.
+inline __m512i nibblePair(const uint8_t* a, const uint8_t* b) {
+    const __m256i v = _mm256_set_m128i(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b)), _mm_loadu_si128(reinterpret_cast<const __m128i*>(a)));
+    const __m256i m = _mm256_set1_epi8(0xF);
+    const __m512i z = pair256(_mm256_and_si256(v, m), _mm256_and_si256(_mm256_srli_epi16(v, 4), m));
+    return _mm512_shuffle_i64x2(z, z, _MM_SHUFFLE(3, 1, 2, 0));
+}
+
+void lanes32(uint32_t type, const uint8_t* panel, int64_t rowBytes, int pr, int64_t nb, const qk::Block32* a, float* y) {
+    int64_t elems, bytes;
+    gguf::blockInfo(type, elems, bytes);
+    alignas(64) int32_t off[16];
+    for (int r = 0; r < 16; r++) off[r] = static_cast<int32_t>((r < pr ? r : pr - 1) * rowBytes);
+    const __m512i rowOffsets = _mm512_load_si512(off);
     __m512 acc = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
-        const InputBlock in = inputBlock(L, xq, b);
-        const int8_t* wb = P.w.data() + b * 16 * L.block;
-        __m512i isum = _mm512_setzero_si512();
-        for (int g = 0; g < L.groups; g++) {
-            _tile_zero(0);
-            HI_TILE_LOAD(1, wb + g * L.k, L.block);
-            HI_TILE_LOAD(2, in.q + g * L.k, 4);
-            _tile_dpbssd(0, 1, 2);
-            HI_TILE_STORE(0, c, 4);
-            const __m512i cg = _mm512_maskz_loadu_epi32(live, c);
-            isum = L.groups == 1 ? cg : _mm512_add_epi32(isum, _mm512_mullo_epi32(cg, _mm512_loadu_si512(P.sc.data() + (b * L.groups + g) * 16)));
-        }
-        const __m512 dx = _mm512_set1_ps(in.d);
-        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(_mm512_loadu_ps(P.d.data() + b * 16), dx), acc);
-        if (L.mins) {
-            __m512i msum = _mm512_setzero_si512();
-            for (int j = 0; j < 8; j++) {
-                msum = _mm512_add_epi32(msum, _mm512_mullo_epi32(_mm512_loadu_si512(P.mn.data() + (b * 8 + j) * 16), _mm512_set1_epi32(in.xs[j])));
+        const int64_t at = b * bytes;
+        const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[b].q));
+        const __m512i x2 = pair256(x, x);
+        __m512i p[8];
+        for (int i = 0; i < 8; i++) {
+            const uint8_t* r0 = rowOf(panel, rowBytes, pr, 2 * i) + at;
+            const uint8_t* r1 = rowOf(panel, rowBytes, pr, 2 * i + 1) + at;
+            if (type == gguf::Q8_0) {
+                // Signed weights: |w| times x with w's sign.
+                const __m512i w = pair256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(r0 + 2)),
+                                          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(r1 + 2)));
+                const __m512i xs = _mm512_mask_sub_epi8(x2, _mm512_movepi8_mask(w), _mm512_setzero_si512(), x2);
+                p[i] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_abs_epi8(w), xs);
+            } else {
+                const int skip = type == gguf::Q4_0 ? 2 : 4;
+                p[i] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), nibblePair(r0 + skip, r1 + skip), x2);
             }
-            acc = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(msum), _mm512_mul_ps(_mm512_loadu_ps(P.dm.data() + b * 16), dx), acc);
-        } else if (L.min1) {
-            acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_set1_epi32(in.xs[0])), _mm512_mul_ps(_mm512_loadu_ps(P.dm.data() + b * 16), dx), acc);
         }
+        __m512i isum = foldRows(p);
+        if (type == gguf::Q4_0) isum = _mm512_sub_epi32(isum, _mm512_set1_epi32(8 * a[b].sum));  // the quants' offset of 8
+        const __m512i words = gatherWords(rowOffsets, panel, at);
+        const __m512 dx = _mm512_set1_ps(a[b].d);
+        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(lowHalves(words), dx), acc);
+        if (type == gguf::Q4_1) acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_set1_epi32(a[b].sum)), _mm512_mul_ps(highHalves(words), dx), acc);
     }
-    _mm512_mask_storeu_ps(y, live, acc);
+    _mm512_mask_storeu_ps(y, static_cast<__mmask16>((1u << pr) - 1), acc);
+}
+
+// Scales of sub-block j for rows 2i and 2i+1, in the lanes their partial sums take (0-7, 8-15), as 16-bit
+// values with zero high halves, for a multiply-add with partial sums that fit 16 bits.
+inline __m512i pairScales(const __m512i rowsScale, int i) {
+    const __m512i idx = _mm512_set_epi32(2 * i + 1, 2 * i + 1, 2 * i + 1, 2 * i + 1, 2 * i + 1, 2 * i + 1, 2 * i + 1, 2 * i + 1, 2 * i, 2 * i,
+                                         2 * i, 2 * i, 2 * i, 2 * i, 2 * i, 2 * i);
+    return _mm512_permutexvar_epi32(idx, rowsScale);
+}
+
+void lanesK45(bool five, const uint8_t* panel, int64_t rowBytes, int pr, int64_t nb, const qk::Block256* a, float* y) {
+    const int64_t bytes = five ? 176 : 144;
+    alignas(64) int32_t off[16];
+    for (int r = 0; r < 16; r++) off[r] = static_cast<int32_t>((r < pr ? r : pr - 1) * rowBytes);
+    const __m512i rowOffsets = _mm512_load_si512(off);
+    const __m512i six = _mm512_set1_epi32(0x3F3F3F3F), low4 = _mm512_set1_epi32(0x0F0F0F0F), top2 = _mm512_set1_epi32(0x30303030);
+    const __m256i m4 = _mm256_set1_epi8(0xF), one = _mm256_set1_epi8(1);
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const int64_t at = b * bytes;
+        // The eight 6-bit scales and minimums of all 16 rows, four to a 32-bit lane.
+        const __m512i w0 = gatherWords(rowOffsets, panel, at + 4), w1 = gatherWords(rowOffsets, panel, at + 8),
+                      w2 = gatherWords(rowOffsets, panel, at + 12);
+        const __m512i scLo = _mm512_and_si512(w0, six), mnLo = _mm512_and_si512(w1, six);
+        const __m512i scHi = _mm512_or_si512(_mm512_and_si512(w2, low4), _mm512_and_si512(_mm512_srli_epi32(w0, 2), top2));
+        const __m512i mnHi = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(w2, 4), low4), _mm512_and_si512(_mm512_srli_epi32(w1, 2), top2));
+        __m512i sc[8], mn[8];
+        for (int j = 0; j < 8; j++) {
+            const int shift = 8 * (j % 4);
+            sc[j] = _mm512_and_si512(_mm512_srli_epi32(j < 4 ? scLo : scHi, shift), _mm512_set1_epi32(0xFF));
+            mn[j] = _mm512_and_si512(_mm512_srli_epi32(j < 4 ? mnLo : mnHi, shift), _mm512_set1_epi32(0xFF));
+        }
+        __m512i p[8];
+        for (int i = 0; i < 8; i++) {
+            const uint8_t* r0 = rowOf(panel, rowBytes, pr, 2 * i) + at;
+            const uint8_t* r1 = rowOf(panel, rowBytes, pr, 2 * i + 1) + at;
+            const uint8_t* q0 = r0 + (five ? 48 : 16);
+            const uint8_t* q1 = r1 + (five ? 48 : 16);
+            __m256i h0 = _mm256_setzero_si256(), h1 = _mm256_setzero_si256();
+            if (five) {
+                h0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(r0 + 16));
+                h1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(r1 + 16));
+            }
+            __m512i sum = _mm512_setzero_si512();
+            for (int c = 0; c < 4; c++) {
+                const __m256i v0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q0 + 32 * c));
+                const __m256i v1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q1 + 32 * c));
+                __m256i lo0 = _mm256_and_si256(v0, m4), hi0 = _mm256_and_si256(_mm256_srli_epi16(v0, 4), m4);
+                __m256i lo1 = _mm256_and_si256(v1, m4), hi1 = _mm256_and_si256(_mm256_srli_epi16(v1, 4), m4);
+                if (five) {
+                    const __m128i s0 = _mm_cvtsi32_si128(2 * c), s1 = _mm_cvtsi32_si128(2 * c + 1);
+                    lo0 = _mm256_or_si256(lo0, _mm256_slli_epi16(_mm256_and_si256(_mm256_srl_epi16(h0, s0), one), 4));
+                    hi0 = _mm256_or_si256(hi0, _mm256_slli_epi16(_mm256_and_si256(_mm256_srl_epi16(h0, s1), one), 4));
+                    lo1 = _mm256_or_si256(lo1, _mm256_slli_epi16(_mm256_and_si256(_mm256_srl_epi16(h1, s0), one), 4));
+                    hi1 = _mm256_or_si256(hi1, _mm256_slli_epi16(_mm256_and_si256(_mm256_srl_epi16(h1, s1), one), 4));
+                }
+                const __m256i xl = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[b].q + 64 * c));
+                const __m256i xh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[b].q + 64 * c + 32));
+                // Partial sums of 4 products of at most 31 * 127: they fit 16 bits, so one multiply-add scales them.
+                const __m512i pl = _mm512_dpbusd_epi32(_mm512_setzero_si512(), pair256(lo0, lo1), pair256(xl, xl));
+                const __m512i ph = _mm512_dpbusd_epi32(_mm512_setzero_si512(), pair256(hi0, hi1), pair256(xh, xh));
+                sum = _mm512_add_epi32(sum, _mm512_madd_epi16(pl, pairScales(sc[2 * c], i)));
+                sum = _mm512_add_epi32(sum, _mm512_madd_epi16(ph, pairScales(sc[2 * c + 1], i)));
+            }
+            p[i] = sum;
+        }
+        const __m512i isum = foldRows(p);
+        __m512i msum = _mm512_setzero_si512();
+        for (int j = 0; j < 8; j++) msum = _mm512_add_epi32(msum, _mm512_mullo_epi32(mn[j], _mm512_set1_epi32(a[b].bsums[2 * j] + a[b].bsums[2 * j + 1])));
+        const __m512i words = gatherWords(rowOffsets, panel, at);
+        const __m512 dx = _mm512_set1_ps(a[b].d);
+        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(lowHalves(words), dx), acc);
+        acc = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(msum), _mm512_mul_ps(highHalves(words), dx), acc);
+    }
+    _mm512_mask_storeu_ps(y, static_cast<__mmask16>((1u << pr) - 1), acc);
+}
+
+void lanesQ6K(const uint8_t* panel, int64_t rowBytes, int pr, int64_t nb, const qk::Block256* a, float* y) {
+    alignas(64) int32_t off[16];
+    for (int r = 0; r < 16; r++) off[r] = static_cast<int32_t>((r < pr ? r : pr - 1) * rowBytes);
+    const __m512i rowOffsets = _mm512_load_si512(off);
+    const __m256i m4 = _mm256_set1_epi8(0xF), three = _mm256_set1_epi8(3);
+    const __m512i low16 = _mm512_set1_epi32(0xFFFF);
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const int64_t at = b * 210;
+        __m512i p[8];
+        __m512i offset = _mm512_setzero_si512();  // per row: the sum over groups of scale * 32 * the input's group sum
+        for (int i = 0; i < 8; i++) {
+            const uint8_t* r[2] = {rowOf(panel, rowBytes, pr, 2 * i) + at, rowOf(panel, rowBytes, pr, 2 * i + 1) + at};
+            // The two rows' 16 int8 scales as 32-bit lanes (row 2i in 0-15 of sa, row 2i+1 in sb).
+            const __m512i sa = _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(r[0] + 192)));
+            const __m512i sb = _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(r[1] + 192)));
+            const __m512i ma = _mm512_and_si512(sa, low16), mb = _mm512_and_si512(sb, low16);
+            __m512i sum = _mm512_setzero_si512();
+            for (int h = 0; h < 2; h++) {
+                __m256i q[2][4];
+                for (int k = 0; k < 2; k++) {
+                    const uint8_t* blk = r[k];
+                    const __m256i v0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 64 * h));
+                    const __m256i v1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 64 * h + 32));
+                    const __m256i hb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 128 + 32 * h));
+                    q[k][0] = _mm256_or_si256(_mm256_and_si256(v0, m4), _mm256_slli_epi16(_mm256_and_si256(hb, three), 4));
+                    q[k][1] = _mm256_or_si256(_mm256_and_si256(v1, m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2), three), 4));
+                    q[k][2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v0, 4), m4),
+                                              _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 4), three), 4));
+                    q[k][3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v1, 4), m4),
+                                              _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 6), three), 4));
+                }
+                for (int c = 0; c < 4; c++) {
+                    const int g = 8 * h + 2 * c;  // the chunk's two groups of 16: g and g + 1
+                    const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[b].q + 128 * h + 32 * c));
+                    // Partial sums of 4 products of at most 63 * 127 = 32004: they fit 16 bits.
+                    const __m512i part = _mm512_dpbusd_epi32(_mm512_setzero_si512(), pair256(q[0][c], q[1][c]), pair256(x, x));
+                    const __m512i idx = _mm512_set_epi32(16 + g + 1, 16 + g + 1, 16 + g + 1, 16 + g + 1, 16 + g, 16 + g, 16 + g, 16 + g, g + 1, g + 1,
+                                                         g + 1, g + 1, g, g, g, g);
+                    sum = _mm512_add_epi32(sum, _mm512_madd_epi16(part, _mm512_permutex2var_epi32(ma, idx, mb)));
+                }
+            }
+            p[i] = sum;
+        }
+        // The 16 rows' scales, group by group (four int8 scales to a gathered word), times 32 times the
+        // input's group sums: the quants' offset.
+        for (int w4 = 0; w4 < 4; w4++) {
+            const __m512i words = gatherWords(rowOffsets, panel, at + 192 + 4 * w4);
+            for (int k = 0; k < 4; k++) {
+                const __m512i sc = _mm512_srai_epi32(_mm512_slli_epi32(words, 24 - 8 * k), 24);
+                offset = _mm512_add_epi32(offset, _mm512_mullo_epi32(sc, _mm512_set1_epi32(32 * a[b].bsums[4 * w4 + k])));
+            }
+        }
+        const __m512i isum = _mm512_sub_epi32(foldRows(p), offset);
+        const __m512i words = gatherWords(rowOffsets, panel, at + 206);  // d is the block's last two bytes
+        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(highHalves(words), _mm512_set1_ps(a[b].d)), acc);
+    }
+    _mm512_mask_storeu_ps(y, static_cast<__mmask16>((1u << pr) - 1), acc);
+}
+
+// One panel of up to 16 rows times one quantized input vector.
+void lanes(uint32_t type, const uint8_t* panel, int64_t rowBytes, int pr, int64_t nb, const uint8_t* xq, float* y) {
+    switch (type) {
+        case gguf::Q8_0:
+        case gguf::Q4_0:
+        case gguf::Q4_1: lanes32(type, panel, rowBytes, pr, nb, reinterpret_cast<const qk::Block32*>(xq), y); break;
+        case gguf::Q4_K: lanesK45(false, panel, rowBytes, pr, nb, reinterpret_cast<const qk::Block256*>(xq), y); break;
+        case gguf::Q5_K: lanesK45(true, panel, rowBytes, pr, nb, reinterpret_cast<const qk::Block256*>(xq), y); break;
+        case gguf::Q6_K: lanesQ6K(panel, rowBytes, pr, nb, reinterpret_cast<const qk::Block256*>(xq), y); break;
+        default: break;
+    }
 }
 
 // One panel times a group of 4 to 16 packed input vectors, the vectors in the lanes: out[16 * row + vector].
@@ -352,8 +559,10 @@ void multiplyAll(ThreadPool* pool, uint32_t type, const uint8_t* base, int64_t r
     gguf::blockInfo(type, elems, blockBytes);
     const int64_t nb = cols / L.block;
     const int64_t panels = (rows + 15) / 16;
-    // Fewer than 4 vectors go one at a time: the rows-in-lanes kernel wastes no lanes on them.
-    const int64_t full = n >= 4 ? n - n % 4 : 0;
+    // The tiles take groups of 4 to 16 vectors once there are 8 or more (below that, unpacking each panel
+    // for the tiles costs more than it saves); the rest go one at a time through the rows-in-lanes kernel.
+    // Both give the same bits, so the split is free to follow speed alone.
+    const int64_t full = n >= 8 ? n - n % 4 : 0;
     const int64_t groups = (full + 15) / 16;
     if (full > 0) packInputs(L, xq, stride, full, nb, pk);
     const int64_t perBlock = static_cast<int64_t>(L.block) * 16;
@@ -362,7 +571,10 @@ void multiplyAll(ThreadPool* pool, uint32_t type, const uint8_t* base, int64_t r
         Panel& P = tPanel;
         for (int64_t p = p0; p < p1; p++) {
             const int pr = static_cast<int>(rows - 16 * p < 16 ? rows - 16 * p : 16);
-            unpackPanel(type, L, base + 16 * p * rowBytes, rowBytes, pr, nb, blockBytes, P);
+            const uint8_t* panel = base + 16 * p * rowBytes;
+            for (int64_t t = full; t < n; t++) lanes(type, panel, rowBytes, pr, nb, xq + stride * t, y + t * rows + 16 * p);
+            if (groups == 0) continue;
+            unpackPanel(type, L, panel, rowBytes, pr, nb, blockBytes, P);
             for (int64_t g = 0; g < groups; g++) {
                 const int nv = static_cast<int>(full - 16 * g < 16 ? full - 16 * g : 16);
                 group(L, P, pr, nb, nv, pk.bytes.data() + g * nb * perBlock, pk.scales.data() + g * nb * 16, pk.sums.data() + g * nb * 128, out);
@@ -370,7 +582,6 @@ void multiplyAll(ThreadPool* pool, uint32_t type, const uint8_t* base, int64_t r
                     for (int v = 0; v < nv; v++) y[(16 * g + v) * rows + 16 * p + r] = out[16 * r + v];
                 }
             }
-            for (int64_t t = full; t < n; t++) single(L, P, pr, nb, xq + stride * t, y + t * rows + 16 * p);
         }
     };
     if (pool && panels > 1) {

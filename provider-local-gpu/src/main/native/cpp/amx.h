@@ -1,11 +1,14 @@
-// Integer matrix products on Intel AMX tiles (Sapphire Rapids and later): the fast precision's weights times
-// 8-bit inputs, 16 weight rows by up to 16 input vectors per tile product, the block scales applied to each
-// block's exact integer sums as they leave the tiles.
+// Integer matrix products for the fast precision on processors with AMX-INT8 (Sapphire Rapids and later):
+// quantized weights times 8-bit inputs. Eight or more input vectors go through the tile registers: each
+// panel of 16 weight rows is unpacked once to signed bytes with its scales, then multiplied with groups of
+// up to 16 vectors per block (or group of a K-quant block), the block scales applied to each block's exact
+// integer sums as they leave the tiles. Fewer vectors go one at a time through a rows-in-lanes AVX-512 VNNI
+// kernel that reads the weights as stored and keeps 16 rows' sums in the lanes of one register.
 //
-// Every result is the same sequence of float operations whatever the count of vectors or rows in the call:
-// for each block in order, acc = fma(float(integer sum of the block), weight scale * input scale, acc)
-// (the K-quants add their minimums as one more term per super-block). So one vector alone and the same
-// vector among many get the same bits, which keeps batched decoding deterministic.
+// Both compute, for every row and vector, the same integer sums and the same float steps: for each block in
+// order, acc = fma(float(integer sum of the block), weight scale * input scale, acc), the K-quants' scaled
+// minimums as one more step per super-block. So a vector alone and the same vector among many get the same
+// bits, which keeps batched decoding deterministic while the tiles serve prompts and large batches.
 #pragma once
 
 #include <cstddef>

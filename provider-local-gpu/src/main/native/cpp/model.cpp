@@ -234,28 +234,16 @@ void Model::matmul(const gguf::Tensor* w, const float* x, float* y, int64_t n) {
         pool_.parallelFor(n, [&](int64_t b, int64_t e) {
             for (int64_t t = b; t < e; t++) qk::quantize(type, x + t * cols, xq + stride * t, cols);
         });
-        auto rowDots = [&](int64_t t0, int64_t t1) {
-            pool_.parallelFor(rows, [&](int64_t b, int64_t e) {
-                for (int64_t r = b; r < e; r++) {
-                    const uint8_t* row = base + r * rowBytes;
-                    for (int64_t t = t0; t < t1; t++) y[t * rows + r] = qk::dot(type, row, xq + stride * t, cols);
-                }
-            });
-        };
-        if (qk::level() != qk::Amx || !amx::supports(type)) {
-            rowDots(0, n);
+        if (qk::level() == qk::Amx && amx::supports(type)) {
+            amx::multiply(&pool_, type, base, rowBytes, rows, cols, xq, stride, n, y, amxPacked_);
             return;
         }
-        // Runs of rows from segments of the same kind: the tile product for prompts, the row kernels for
-        // decoding steps.
-        for (int64_t t0 = 0, t1; t0 < n; t0 = t1) {
-            for (t1 = t0 + 1; t1 < n && tiles_[t1] == tiles_[t0];) t1++;
-            if (tiles_[t0]) {
-                amx::multiply(&pool_, type, base, rowBytes, rows, cols, xq + stride * t0, stride, t1 - t0, y + t0 * rows, amxPacked_);
-            } else {
-                rowDots(t0, t1);
+        pool_.parallelFor(rows, [&](int64_t b, int64_t e) {
+            for (int64_t r = b; r < e; r++) {
+                const uint8_t* row = base + r * rowBytes;
+                for (int64_t t = 0; t < n; t++) y[t * rows + r] = qk::dot(type, row, xq + stride * t, cols);
             }
-        }
+        });
         return;
     }
     pool_.parallelFor(rows, [&](int64_t b, int64_t e) {
@@ -318,7 +306,6 @@ void Model::evalBatch(const std::vector<Segment>& segments) {
             p.n = m;
             p.pos = seg.pos + done[i];
             p.all = seg.all;
-            p.tiles = seg.n > 1;
             p.out = !seg.out ? nullptr : seg.all ? seg.out + done[i] * hp_.nVocab : (last ? seg.out : nullptr);
             pieces.push_back(p);
             rows += m;
@@ -336,7 +323,6 @@ void Model::forward(const std::vector<Segment>& pieces) {
     std::vector<State*> rowState;
     std::vector<int64_t> rowPos, rowLocal;
     const int32_t* tokenOf[kMaxBatch];
-    tiles_.clear();
     for (const Segment& p : pieces) {
         reserveAtt(*p.state, p.n);
         for (int64_t t = 0; t < p.n; t++) {
@@ -344,7 +330,6 @@ void Model::forward(const std::vector<Segment>& pieces) {
             rowState.push_back(p.state);
             rowPos.push_back(p.pos + t);
             rowLocal.push_back(t);
-            tiles_.push_back(p.tiles);
         }
     }
     const int64_t n = static_cast<int64_t>(rowState.size());
@@ -472,12 +457,10 @@ void Model::forward(const std::vector<Segment>& pieces) {
     // The rows whose logits are wanted, normalized and packed, go through the output matrix together.
     std::vector<float*> dst;
     int64_t row = 0;
-    tiles_.clear();
     for (const Segment& p : pieces) {
         if (p.out) {
             for (int64_t t = p.all ? 0 : p.n - 1; t < p.n; t++) {
-                tiles_.push_back(p.tiles);
-                rmsnorm(&s.xb[dst.size() * nEmbd], &s.x[(row + t) * nEmbd], reinterpret_cast<const float*>(outputNorm_->data), nEmbd, hp_.eps);
+                    rmsnorm(&s.xb[dst.size() * nEmbd], &s.x[(row + t) * nEmbd], reinterpret_cast<const float*>(outputNorm_->data), nEmbd, hp_.eps);
                 dst.push_back(p.out + (p.all ? t : 0) * hp_.nVocab);
             }
         }

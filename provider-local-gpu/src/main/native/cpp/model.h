@@ -49,10 +49,6 @@ struct Segment {
     int64_t pos = 0;
     float* out = nullptr;
     bool all = false;
-    // Set by evalBatch: whether the segment's rows take the tile product (amx.h) in the fast precision. A
-    // segment of one token (a decoding step) takes the row kernels, a longer one (a prompt) the tiles, and a
-    // segment cut into passes keeps its choice, so a row's result depends on its own segment alone.
-    bool tiles = false;
 };
 
 // How quantized weights are multiplied: Exact dequantizes them to floats against the float input; Fast
@@ -108,6 +104,5 @@ private:
     Precision precision_;
     std::vector<uint8_t> quantized_;  // matmul's quantized input vectors (Fast)
     amx::Packed amxPacked_;           // the same, arranged for the tile products
-    std::vector<char> tiles_;         // per row of the matmuls under way: Segment::tiles of its segment
     ThreadPool pool_;
 };

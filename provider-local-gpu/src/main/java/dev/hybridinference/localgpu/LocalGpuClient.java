@@ -466,18 +466,6 @@ public final class LocalGpuClient extends AbstractProviderClient {
     }
 
     /**
-     * The rows of a prompt that go into a step: as many as the budget allows, but never a single row out
-     * of a longer rest, and never leaving a single row behind. The engine multiplies the rows of a segment
-     * of one token (a decoding step) by other kernels than those of longer segments (the fast precision's
-     * tile product, which rounds differently), so a prompt row must land in a longer segment whatever else
-     * the step holds: only a rest of exactly one token is one segment of one row, at any load.
-     */
-    static int promptChunk(int budget, int rest) {
-        int n = Math.min(Math.max(budget, 2), rest);
-        return rest - n == 1 ? rest : n;
-    }
-
-    /**
      * One step: drops the calls that ended, builds one batch (each decoding call's next token, then prompt
      * chunks from the rest of {@value #STEP_ROWS} rows, starting from the next prompt in turn), runs one
      * batched forward pass, and lets each call in it sample, stream and check its stop conditions.
@@ -500,10 +488,10 @@ public final class LocalGpuClient extends AbstractProviderClient {
                 rows.add(new int[] {g.next});
             }
         }
-        int budget = Math.max(2, STEP_ROWS - batch.size());
+        int budget = Math.max(1, STEP_ROWS - batch.size());
         for (int i = 0; i < prompts.size() && budget > 0; i++) {
             Generation g = prompts.get((turn + i) % prompts.size());
-            int n = promptChunk(budget, g.prompt.length - g.promptAt);
+            int n = Math.min(budget, g.prompt.length - g.promptAt);
             batch.add(g);
             rows.add(Arrays.copyOfRange(g.prompt, g.promptAt, g.promptAt + n));
             budget -= n;

@@ -76,27 +76,6 @@ class LocalGpuBatchingTest {
                 .build();
     }
 
-    /**
-     * A prompt never becomes a one-row segment unless its rest is one token: one-row segments take the
-     * decoding kernels, which round differently from the prompt's.
-     */
-    @Test
-    void promptChunksAreNeverOneRowOutOfALongerRest() {
-        assertThat(LocalGpuClient.promptChunk(64, 10)).isEqualTo(10);
-        assertThat(LocalGpuClient.promptChunk(64, 100)).isEqualTo(64);
-        assertThat(LocalGpuClient.promptChunk(64, 65)).as("would leave one row").isEqualTo(65);
-        assertThat(LocalGpuClient.promptChunk(1, 5)).as("a budget of one row").isEqualTo(2);
-        assertThat(LocalGpuClient.promptChunk(2, 3)).isEqualTo(3);
-        assertThat(LocalGpuClient.promptChunk(5, 1)).as("a rest of one token").isEqualTo(1);
-        for (int budget = 1; budget <= 70; budget++) {
-            for (int rest = 2; rest <= 140; rest++) {
-                int n = LocalGpuClient.promptChunk(budget, rest);
-                assertThat(n).isBetween(2, rest);
-                assertThat(rest - n).isNotEqualTo(1);
-            }
-        }
-    }
-
     @Test
     void concurrentGreedyCallsGiveTheTextsTheyGiveAlone() throws Exception {
         List<ChatRequest> requests = new ArrayList<>();
