@@ -19,13 +19,24 @@
 
 namespace {
 
-void throwJava(JNIEnv* env, const std::string& message) {
+// kind: 0 an error of the input or the file, 1 device memory exhausted, 2 the device failed (see
+// NativeEngineException.Kind).
+void throwJava(JNIEnv* env, const std::string& message, int kind = 0) {
     if (env->ExceptionCheck()) return;
     jclass cls = env->FindClass("dev/hybridinference/localgpu/internal/NativeEngineException");
-    if (!cls) {
+    if (cls) {
+        jmethodID ctor = env->GetMethodID(cls, "<init>", "(Ljava/lang/String;I)V");
+        jstring msg = ctor ? env->NewStringUTF(message.c_str()) : nullptr;
+        if (ctor && msg) {
+            jobject e = env->NewObject(cls, ctor, msg, static_cast<jint>(kind));
+            if (e && env->Throw(static_cast<jthrowable>(e)) == 0) return;
+        }
         env->ExceptionClear();
-        cls = env->FindClass("java/lang/RuntimeException");
+        env->ThrowNew(cls, message.c_str());
+        return;
     }
+    env->ExceptionClear();
+    cls = env->FindClass("java/lang/RuntimeException");
     if (cls) env->ThrowNew(cls, message.c_str());
 }
 
@@ -35,6 +46,10 @@ auto guarded(JNIEnv* env, F&& f, decltype(f()) fallback) -> decltype(f()) {
         return f();
     } catch (const std::bad_alloc&) {
         throwJava(env, "out of native memory");
+    } catch (const DeviceMemoryError& e) {
+        throwJava(env, e.what(), 1);
+    } catch (const DeviceError& e) {
+        throwJava(env, e.what(), 2);
     } catch (const std::exception& e) {
         throwJava(env, e.what());
     } catch (...) {
@@ -56,7 +71,7 @@ KvType kv(jint type) {
 
 }  // namespace
 
-JNIEXPORT jlong JNICALL Java_dev_hybridinference_localgpu_internal_NativeEngine_load(JNIEnv* env, jclass, jstring path, jint threads, jint precision) {
+JNIEXPORT jlong JNICALL Java_dev_hybridinference_localgpu_internal_NativeEngine_load(JNIEnv* env, jclass, jstring path, jint threads, jint precision, jint device) {
     return guarded(env, [&]() -> jlong {
         if (!path) throw std::runtime_error("model path is null");
         if (precision != 0 && precision != 1) throw std::runtime_error("precision must be 0 (exact) or 1 (fast)");
@@ -64,7 +79,7 @@ JNIEXPORT jlong JNICALL Java_dev_hybridinference_localgpu_internal_NativeEngine_
         if (!p) throw std::bad_alloc();
         std::string s(p);
         env->ReleaseStringUTFChars(path, p);
-        return reinterpret_cast<jlong>(new Model(s, threads, precision == 0 ? Precision::Exact : Precision::Fast));
+        return reinterpret_cast<jlong>(new Model(s, threads, precision == 0 ? Precision::Exact : Precision::Fast, device));
     }, jlong(0));
 }
 
@@ -90,6 +105,40 @@ JNIEXPORT jlongArray JNICALL Java_dev_hybridinference_localgpu_internal_NativeEn
 JNIEXPORT jstring JNICALL Java_dev_hybridinference_localgpu_internal_NativeEngine_architecture(JNIEnv* env, jclass, jlong h) {
     return guarded(env, [&]() -> jstring { return env->NewStringUTF(model(env, h)->hparams().arch.c_str()); },
                    static_cast<jstring>(nullptr));
+}
+
+JNIEXPORT jstring JNICALL Java_dev_hybridinference_localgpu_internal_NativeEngine_backend(JNIEnv* env, jclass, jlong h) {
+    return guarded(env, [&]() -> jstring { return env->NewStringUTF(model(env, h)->backend().name()); }, static_cast<jstring>(nullptr));
+}
+
+JNIEXPORT jstring JNICALL Java_dev_hybridinference_localgpu_internal_NativeEngine_device(JNIEnv* env, jclass, jlong h) {
+    return guarded(env, [&]() -> jstring { return env->NewStringUTF(model(env, h)->backend().device().c_str()); },
+                   static_cast<jstring>(nullptr));
+}
+
+JNIEXPORT jint JNICALL Java_dev_hybridinference_localgpu_internal_NativeEngine_cudaDeviceCount(JNIEnv* env, jclass) {
+    return guarded(env, [&]() -> jint { return cudadev::count(); }, jint(0));
+}
+
+JNIEXPORT jstring JNICALL Java_dev_hybridinference_localgpu_internal_NativeEngine_cudaUnavailableReason(JNIEnv* env, jclass) {
+    return guarded(env, [&]() -> jstring { return env->NewStringUTF(cudadev::unavailableReason().c_str()); },
+                   static_cast<jstring>(nullptr));
+}
+
+JNIEXPORT jstring JNICALL Java_dev_hybridinference_localgpu_internal_NativeEngine_cudaDeviceName(JNIEnv* env, jclass, jint ordinal) {
+    return guarded(env, [&]() -> jstring { return env->NewStringUTF(cudadev::name(ordinal).c_str()); }, static_cast<jstring>(nullptr));
+}
+
+JNIEXPORT jlongArray JNICALL Java_dev_hybridinference_localgpu_internal_NativeEngine_cudaDeviceMemory(JNIEnv* env, jclass, jint ordinal) {
+    return guarded(env, [&]() -> jlongArray {
+        uint64_t total = 0, free = 0;
+        cudadev::memory(ordinal, total, free);
+        jlong v[2] = {static_cast<jlong>(total), static_cast<jlong>(free)};
+        jlongArray a = env->NewLongArray(2);
+        if (!a) throw std::bad_alloc();
+        env->SetLongArrayRegion(a, 0, 2, v);
+        return a;
+    }, static_cast<jlongArray>(nullptr));
 }
 
 JNIEXPORT jlong JNICALL Java_dev_hybridinference_localgpu_internal_NativeEngine_newState(JNIEnv* env, jclass, jlong h, jint nCtx, jint kvType) {

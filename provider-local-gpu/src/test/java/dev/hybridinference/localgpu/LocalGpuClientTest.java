@@ -68,7 +68,7 @@ class LocalGpuClientTest {
                 .isPositive()
                 .isLessThanOrEqualTo(a.receipt().instanceTime());
         assertThat(a.receipt().instanceTime()).isLessThanOrEqualTo(a.receipt().totalTime());
-        assertThat(a.receipt().attributes()).containsEntry("device", "cpu");
+        assertThat(a.receipt().attributes()).containsEntry("device", "cpu").containsEntry("backend", "cpu");
     }
 
     @Test
@@ -149,13 +149,16 @@ class LocalGpuClientTest {
             assertThat(c.info().deploymentKind()).isEqualTo(DeploymentKind.LOCAL);
             assertThat(c.chat(ask("Hello", 4)).receipt().cost()).isPositive();
         }
+        // A CUDA ordinal past the devices this machine has is refused at the key, naming what was seen.
+        String missing = "cuda:" + LocalRuntime.cudaDevices().size();
         assertThatThrownBy(() -> InferenceClients.loader()
                         .env(Map.of())
-                        .load("providers:\n  local: {type: local-gpu, modelPath: \"" + model
-                                + "\", device: \"cuda:0\"}\n"))
+                        .load("providers:\n  local: {type: local-gpu, modelPath: \"" + model + "\", device: \""
+                                + missing + "\"}\n"))
                 .isInstanceOf(ConfigurationException.class)
-                .hasMessage(
-                        "providers.local.device: cuda:0: the CUDA backend is not part of this build yet; use auto or cpu");
+                .hasMessageStartingWith(
+                        "providers.local.device: device " + missing + ": no such CUDA device; devices seen: ")
+                .hasMessageEndingWith("; use auto or cpu");
         assertThatThrownBy(() -> InferenceClients.fromConfig(
                         "providers:\n  local: {type: local-gpu, modelPath: /no/such.gguf}\n"))
                 .hasMessage("providers.local.modelPath: no model file at /no/such.gguf");

@@ -12,9 +12,28 @@ final class NativeEngine {
 
     /**
      * Maps and checks a GGUF file; returns a model handle. {@code precision}: 0 exact (quantized weights
-     * dequantized to floats), 1 fast (inputs quantized to 8 bits, integer dot products).
+     * dequantized to floats), 1 fast (inputs quantized to 8 bits, integer dot products); it applies to the
+     * CPU backend. {@code device}: -1 the CPU, N the CUDA device of ordinal N (the weights are copied to it).
      */
-    static native long load(String path, int threads, int precision);
+    static native long load(String path, int threads, int precision, int device);
+
+    /** The backend a model computes on: {@code cpu} or {@code cuda}. */
+    static native String backend(long model);
+
+    /** The device a model computes on, as receipts name it: {@code cpu} or {@code cuda:0 <name>}. */
+    static native String device(long model);
+
+    /** CUDA devices usable here: 0 without a CUDA build, a driver or a device (never an error). */
+    static native int cudaDeviceCount();
+
+    /** Why {@link #cudaDeviceCount()} is 0, or an empty string when it is not. */
+    static native String cudaUnavailableReason();
+
+    /** The name of CUDA device {@code ordinal}. */
+    static native String cudaDeviceName(int ordinal);
+
+    /** {total, free} bytes of CUDA device {@code ordinal}'s memory. */
+    static native long[] cudaDeviceMemory(int ordinal);
 
     /** Frees a model and unmaps its file. */
     static native void free(long model);
