@@ -12,6 +12,7 @@
 #include <string>
 
 #include "dev_hybridinference_localgpu_internal_NativeEngine.h"
+#include "dequant.h"
 #include "gemm.h"
 #include "kernels.h"
 #include "model.h"
@@ -293,4 +294,45 @@ JNIEXPORT jdoubleArray JNICALL Java_dev_hybridinference_localgpu_internal_Native
 
 JNIEXPORT jboolean JNICALL Java_dev_hybridinference_localgpu_internal_NativeEngine_kernelLevelAvailable(JNIEnv*, jclass, jint level) {
     return qk::available(level) ? JNI_TRUE : JNI_FALSE;
+}
+
+JNIEXPORT jfloatArray JNICALL Java_dev_hybridinference_localgpu_internal_NativeEngine_dequantize(
+        JNIEnv* env, jclass, jint mode, jint type, jbyteArray row, jint n) {
+    return guarded(env, [&]() -> jfloatArray {
+        if (!row) throw std::runtime_error("row must not be null");
+        int64_t elems, bytes;
+        if (!gguf::blockInfo(static_cast<uint32_t>(type), elems, bytes)) throw std::runtime_error("type " + std::to_string(type) + " is not computed here");
+        if (mode != 0 && !dq::supported(static_cast<uint32_t>(type))) {
+            throw std::runtime_error(std::string("type ") + gguf::typeName(static_cast<uint32_t>(type)) + " has no CUDA decoding");
+        }
+        if (n <= 0 || n % elems != 0 || n % 8 != 0 || env->GetArrayLength(row) != n / elems * bytes) {
+            throw std::runtime_error("n must be a positive multiple of the block and of 8, and row hold its blocks");
+        }
+        std::vector<uint8_t> w(static_cast<size_t>(env->GetArrayLength(row)));
+        env->GetByteArrayRegion(row, 0, static_cast<jsize>(w.size()), reinterpret_cast<jbyte*>(w.data()));
+        std::vector<float> out(static_cast<size_t>(n));
+        const uint32_t t = static_cast<uint32_t>(type);
+        if (mode == 0) {
+            kern::dequantizeRow(t, w.data(), out.data(), n);
+        } else if (mode == 1) {
+            for (int64_t i = 0; i < n; i++) out[static_cast<size_t>(i)] = dq::element(t, w.data(), i);
+        } else {
+            for (int64_t b = 0; b < n; b += 8) {
+                float* o = out.data() + b;
+                if (t == dq::kQ8_0) {
+                    dq::q8_0x8(w.data(), b, o);
+                } else if (t == dq::kQ4_K) {
+                    dq::q4_Kx8(w.data(), b, o);
+                } else if (t == dq::kQ6_K) {
+                    dq::q6_Kx8(w.data(), b, o);
+                } else {
+                    for (int e = 0; e < 8; e++) o[e] = dq::element(t, w.data(), b + e);
+                }
+            }
+        }
+        jfloatArray a = env->NewFloatArray(n);
+        if (!a) throw std::bad_alloc();
+        env->SetFloatArrayRegion(a, 0, n, out.data());
+        return a;
+    }, static_cast<jfloatArray>(nullptr));
 }

@@ -246,6 +246,12 @@ public final class LocalGpuClient extends AbstractProviderClient {
                         null);
             }
             return m;
+        } catch (NativeEngineException e) {
+            m.close();
+            if (e.kind() == NativeEngineException.Kind.DEVICE_MEMORY) {
+                throw new CapacityExceededException(e.getMessage(), b.id(), b.modelPath.toString(), 0, null, e);
+            }
+            throw e;
         } catch (RuntimeException e) {
             m.close();
             throw e;

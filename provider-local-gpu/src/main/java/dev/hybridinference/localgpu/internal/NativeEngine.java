@@ -91,4 +91,11 @@ final class NativeEngine {
 
     /** For tests: whether this processor runs kernel level {@code level}. */
     static native boolean kernelLevelAvailable(int level);
+
+    /**
+     * For tests: the {@code n} values of one weight row of ggml type {@code type}, decoded by the CPU kernels
+     * ({@code mode} 0), by the CUDA backend's per-value decoding compiled for the host (1), or by its decoding
+     * of eight values at a time, as its matrix product does (2).
+     */
+    static native float[] dequantize(int mode, int type, byte[] row, int n);
 }

@@ -76,6 +76,11 @@ public final class NativeModel implements AutoCloseable {
         return NativeEngine.integerDot(level, type, row, x);
     }
 
+    /** For tests: {@link NativeEngine#dequantize}. */
+    public static float[] dequantize(int mode, int type, byte[] row, int n) {
+        return NativeEngine.dequantize(mode, type, row, n);
+    }
+
     /** For tests: {@link NativeEngine#kernelLevelAvailable}. */
     public static boolean kernelLevelAvailable(int level) {
         return NativeEngine.kernelLevelAvailable(level);
