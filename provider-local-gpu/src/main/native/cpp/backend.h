@@ -101,4 +101,6 @@ std::string unavailableReason();
 std::string name(int ordinal);
 // {total, free} bytes of device memory.
 void memory(int ordinal, uint64_t& total, uint64_t& free);
+// The device memory's peak bandwidth in GB/s, from its clock and bus width (for the benchmark's share).
+double peakBandwidth(int ordinal);
 }  // namespace cudadev

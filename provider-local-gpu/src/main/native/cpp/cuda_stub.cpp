@@ -16,5 +16,6 @@ int count() { return 0; }
 std::string unavailableReason() { return kReason; }
 std::string name(int ordinal) { throw DeviceError("cuda:" + std::to_string(ordinal) + ": " + kReason); }
 void memory(int ordinal, uint64_t&, uint64_t&) { throw DeviceError("cuda:" + std::to_string(ordinal) + ": " + kReason); }
+double peakBandwidth(int ordinal) { throw DeviceError("cuda:" + std::to_string(ordinal) + ": " + kReason); }
 }  // namespace cudadev
 #endif

@@ -142,6 +142,10 @@ JNIEXPORT jlongArray JNICALL Java_dev_hybridinference_localgpu_internal_NativeEn
     }, static_cast<jlongArray>(nullptr));
 }
 
+JNIEXPORT jdouble JNICALL Java_dev_hybridinference_localgpu_internal_NativeEngine_cudaPeakBandwidth(JNIEnv* env, jclass, jint ordinal) {
+    return guarded(env, [&]() -> jdouble { return cudadev::peakBandwidth(ordinal); }, 0.0);
+}
+
 JNIEXPORT jlong JNICALL Java_dev_hybridinference_localgpu_internal_NativeEngine_newState(JNIEnv* env, jclass, jlong h, jint nCtx, jint kvType) {
     return guarded(env, [&]() -> jlong { return reinterpret_cast<jlong>(model(env, h)->newState(nCtx, kv(kvType)).release()); }, jlong(0));
 }

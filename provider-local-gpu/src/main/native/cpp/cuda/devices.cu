@@ -63,4 +63,13 @@ void memory(int ordinal, uint64_t& total, uint64_t& free) {
     free = f;
 }
 
+double peakBandwidth(int ordinal) {
+    checkOrdinal(ordinal);
+    int clockKhz = 0, busBits = 0;
+    cu::check(cudaDeviceGetAttribute(&clockKhz, cudaDevAttrMemoryClockRate, ordinal), "cudaDeviceGetAttribute (memory clock)");
+    cu::check(cudaDeviceGetAttribute(&busBits, cudaDevAttrGlobalMemoryBusWidth, ordinal), "cudaDeviceGetAttribute (bus width)");
+    // Two transfers per clock (DDR and HBM alike).
+    return 2.0 * clockKhz * 1e3 * (busBits / 8.0) / 1e9;
+}
+
 }  // namespace cudadev

@@ -35,6 +35,9 @@ final class NativeEngine {
     /** {total, free} bytes of CUDA device {@code ordinal}'s memory. */
     static native long[] cudaDeviceMemory(int ordinal);
 
+    /** The peak bandwidth of CUDA device {@code ordinal}'s memory in GB/s, from its clock and bus width. */
+    static native double cudaPeakBandwidth(int ordinal);
+
     /** Frees a model and unmaps its file. */
     static native void free(long model);
 

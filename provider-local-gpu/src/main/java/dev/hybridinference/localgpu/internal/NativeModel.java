@@ -106,6 +106,11 @@ public final class NativeModel implements AutoCloseable {
         return NativeEngine.cudaDeviceMemory(ordinal);
     }
 
+    /** The peak bandwidth of CUDA device {@code ordinal}'s memory in GB/s, for the benchmark. */
+    public static double cudaPeakBandwidth(int ordinal) {
+        return NativeEngine.cudaPeakBandwidth(ordinal);
+    }
+
     /** The SIMD features the kernels use. */
     public static String cpuFeatures() {
         return NativeEngine.cpuFeatures();
