@@ -115,6 +115,8 @@ private:
             }
         };
         for (const gguf::Tensor* t : tensors()) check(t);
+        // A kernel grid has at most 65535 blocks in y: attention and RoPE take a head per block there.
+        if (d_.hp.nHead > 65535) throw gguf::Error("head_count " + std::to_string(d_.hp.nHead) + " is more than the CUDA backend's 65535; use device cpu");
         if (d_.hp.headDim > ops::maxHeadDim()) {
             throw gguf::Error("head size " + std::to_string(d_.hp.headDim) + " is more than the CUDA backend's " +
                               std::to_string(ops::maxHeadDim()) + "; use device cpu");

@@ -24,12 +24,30 @@ template <uint32_t T>
 __device__ __forceinline__ void group(const uint8_t* __restrict__ row, int64_t base, int64_t cols, float (&w)[kGroup]) {
     if constexpr (T == dq::kF32) {
         const float* r = reinterpret_cast<const float*>(row);
+        if ((cols & 7) == 0) {
+            // Rows of a multiple of 8 values: every group is 32-byte aligned, two 16-byte loads.
+            const float4 a = *reinterpret_cast<const float4*>(r + base), b = *reinterpret_cast<const float4*>(r + base + 4);
+            w[0] = a.x, w[1] = a.y, w[2] = a.z, w[3] = a.w, w[4] = b.x, w[5] = b.y, w[6] = b.z, w[7] = b.w;
+        } else {
 #pragma unroll
-        for (int e = 0; e < kGroup; e++) w[e] = base + e < cols ? r[base + e] : 0.0f;
+            for (int e = 0; e < kGroup; e++) w[e] = base + e < cols ? r[base + e] : 0.0f;
+        }
     } else if constexpr (T == dq::kF16) {
         const __half* r = reinterpret_cast<const __half*>(row);
+        if ((cols & 7) == 0) {
+            // Rows of a multiple of 8 values: every group is 16-byte aligned, one 16-byte load.
+            const uint4 u = *reinterpret_cast<const uint4*>(r + base);
+            const __half2* h = reinterpret_cast<const __half2*>(&u);
 #pragma unroll
-        for (int e = 0; e < kGroup; e++) w[e] = base + e < cols ? __half2float(r[base + e]) : 0.0f;
+            for (int e = 0; e < 4; e++) {
+                const float2 f = __half22float2(h[e]);
+                w[2 * e] = f.x;
+                w[2 * e + 1] = f.y;
+            }
+        } else {
+#pragma unroll
+            for (int e = 0; e < kGroup; e++) w[e] = base + e < cols ? __half2float(r[base + e]) : 0.0f;
+        }
     } else if constexpr (T == dq::kQ8_0) {
         dq::q8_0x8(row, base, w);
     } else if constexpr (T == dq::kQ4_K) {
