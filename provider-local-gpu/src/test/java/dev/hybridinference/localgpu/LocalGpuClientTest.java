@@ -24,7 +24,10 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
-/** The local-gpu provider end to end on the tiny llama fixture (random weights: the text is gibberish). */
+/**
+ * The local-gpu provider end to end on the tiny llama fixture (random weights: the text is gibberish), on the
+ * CPU backend on every machine; LocalGpuCudaTest covers a CUDA device.
+ */
 @Timeout(120)
 class LocalGpuClientTest {
     static Path model;
@@ -35,6 +38,7 @@ class LocalGpuClientTest {
         assumeTrue(LocalRuntime.isAvailable(), "native runtime unavailable");
         model = Fixtures.file("tiny-f32.gguf");
         client = LocalGpuClient.builder()
+                .device("cpu")
                 .modelPath(model)
                 .threads(2)
                 .contextSize(128)
@@ -187,7 +191,7 @@ class LocalGpuClientTest {
                         .load("providers:\n  local: {type: local-gpu, modelPath: \"" + model + "\", maxBatch: 0}\n"))
                 .isInstanceOf(ConfigurationException.class)
                 .hasMessageContaining("maxBatch");
-        assertThatThrownBy(() -> LocalGpuClient.builder().maxBatch(65))
+        assertThatThrownBy(() -> LocalGpuClient.builder().device("cpu").maxBatch(65))
                 .isInstanceOf(IllegalArgumentException.class)
                 .hasMessage("maxBatch must be between 1 and 64, got 65");
         assertThat(KvCacheType.of("F16")).isEqualTo(KvCacheType.F16);
@@ -208,7 +212,8 @@ class LocalGpuClientTest {
                 .isInstanceOf(ConfigurationException.class)
                 .hasMessage("providers.local.precision: expected exact or fast, got \"double\"");
         assertThat(Precision.parse("exact")).isEqualTo(Precision.EXACT);
-        assertThatThrownBy(() -> LocalGpuClient.builder().precision(null)).isInstanceOf(NullPointerException.class);
+        assertThatThrownBy(() -> LocalGpuClient.builder().device("cpu").precision(null))
+                .isInstanceOf(NullPointerException.class);
     }
 
     @Test
@@ -236,6 +241,7 @@ class LocalGpuClientTest {
                 dev.hybridinference.localgpu.internal.GgufWriter.Q8_0,
                 5);
         try (LocalGpuClient c = LocalGpuClient.builder()
+                .device("cpu")
                 .modelPath(qwen)
                 .threads(2)
                 .contextSize(256)

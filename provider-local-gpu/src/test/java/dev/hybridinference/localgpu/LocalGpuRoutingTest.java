@@ -52,6 +52,7 @@ class LocalGpuRoutingTest {
 
     private static LocalGpuClient local() throws IOException {
         return LocalGpuClient.builder()
+                .device("cpu")
                 .modelPath(Fixtures.file("tiny-f32.gguf"))
                 .threads(1)
                 .contextSize(128)
