@@ -296,6 +296,14 @@ JNIEXPORT jdoubleArray JNICALL Java_dev_hybridinference_localgpu_internal_Native
     }, static_cast<jdoubleArray>(nullptr));
 }
 
+JNIEXPORT void JNICALL Java_dev_hybridinference_localgpu_internal_NativeEngine_injectFault(JNIEnv* env, jclass, jlong h, jint kind) {
+    guarded(env, [&]() -> int {
+        if (kind < 0 || kind > 2) throw std::runtime_error("fault kind must be 0, 1 or 2");
+        model(env, h)->injectFault(kind);
+        return 0;
+    }, 0);
+}
+
 JNIEXPORT jboolean JNICALL Java_dev_hybridinference_localgpu_internal_NativeEngine_kernelLevelAvailable(JNIEnv*, jclass, jint level) {
     return qk::available(level) ? JNI_TRUE : JNI_FALSE;
 }

@@ -335,6 +335,10 @@ void Model::evalBatch(const std::vector<Segment>& segments) {
         }
     }
     std::lock_guard<std::mutex> lock(mu_);
+    if (const int fault = fault_.exchange(0)) {
+        if (fault == 1) throw DeviceMemoryError("injected fault: out of device memory");
+        throw DeviceError("injected fault: the device failed");
+    }
     // Passes of at most kMaxBatch rows, so that scratch space stays bounded; a segment that does not fit
     // goes on in the next pass, after its earlier rows are in its cache.
     std::vector<int64_t> done(segments.size(), 0);

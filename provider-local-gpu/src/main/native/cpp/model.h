@@ -3,6 +3,7 @@
 // or on a CUDA device.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -47,6 +48,10 @@ public:
     // gives for it alone. A State may appear in one segment only. Checks every segment before computing.
     void evalBatch(const std::vector<Segment>& segments);
 
+    // For tests: the next evalBatch, once its segments are checked, fails as a device does: kind 1 out of
+    // device memory (DeviceMemoryError), 2 a failed device (DeviceError); 0 clears it.
+    void injectFault(int kind) { fault_ = kind; }
+
 private:
     void check(const Segment& seg) const;
     const gguf::Tensor* require(const std::string& name, int64_t ne0, int64_t ne1, bool matrix);
@@ -57,4 +62,5 @@ private:
     Precision precision_;
     std::mutex mu_;  // one pass at a time: a backend's scratch is shared
     std::unique_ptr<Backend> backend_;
+    std::atomic<int> fault_{0};
 };

@@ -444,6 +444,11 @@ public final class LocalGpuClient extends AbstractProviderClient {
         }
     }
 
+    /** For tests: the engine's next forward pass fails as a device does (see NativeModel#injectFault). */
+    void injectFault(NativeEngineException.Kind kind) {
+        model.injectFault(kind);
+    }
+
     /**
      * For tests: {@code trace} is told, on the engine thread, when a call joins the batch ({@code admitted}),
      * takes part in a step ({@code computed}) and leaves the batch ({@code ended}).

@@ -92,6 +92,12 @@ final class NativeEngine {
      */
     static native double[] integerDot(int level, int type, byte[] row, float[] x);
 
+    /**
+     * For tests: the model's next forward pass fails as a device does, {@code kind} 1 out of device memory,
+     * 2 a failed device; 0 clears it.
+     */
+    static native void injectFault(long model, int kind);
+
     /** For tests: whether this processor runs kernel level {@code level}. */
     static native boolean kernelLevelAvailable(int level);
 

@@ -246,6 +246,11 @@ public final class NativeModel implements AutoCloseable {
         }
     }
 
+    /** For tests: {@link NativeEngine#injectFault}. */
+    public void injectFault(NativeEngineException.Kind kind) {
+        NativeEngine.injectFault(handle(), kind.ordinal());
+    }
+
     private long handle() {
         if (handle == 0) {
             throw new IllegalStateException("model is closed");
