@@ -1060,18 +1060,23 @@ public final class LocalGpuClient extends AbstractProviderClient {
         if (device.equals("cpu")) {
             return NativeModel.CPU;
         }
+        // Counted and named only: asking a device for its memory would start a context on every device.
+        int count = LocalRuntime.isAvailable() ? NativeModel.cudaDeviceCount() : 0;
         if (device.equals("auto")) {
-            return LocalRuntime.cudaDevices().isEmpty() ? NativeModel.CPU : 0;
+            return count == 0 ? NativeModel.CPU : 0;
         }
         if (!device.matches("cuda(:\\d{1,9})?")) {
             throw new IllegalArgumentException("device must be auto, cpu or cuda:N, got " + device);
         }
         int ordinal = device.equals("cuda") ? 0 : Integer.parseInt(device.substring(5));
-        List<CudaDevice> seen = LocalRuntime.cudaDevices();
-        if (ordinal >= seen.size()) {
+        if (ordinal >= count) {
+            List<String> seen = new ArrayList<>();
+            for (int i = 0; i < count; i++) {
+                seen.add("cuda:" + i + " " + NativeModel.cudaDeviceName(i));
+            }
             String have = seen.isEmpty()
                     ? "none (" + LocalRuntime.cudaUnavailableReason().orElse("no CUDA device") + ")"
-                    : String.join(", ", seen.stream().map(CudaDevice::label).toList());
+                    : String.join(", ", seen);
             throw new IllegalArgumentException(
                     "device " + device + ": no such CUDA device; devices seen: " + have + "; use auto or cpu");
         }

@@ -48,7 +48,9 @@ public final class LocalRuntime {
 
     /**
      * The CUDA devices usable here, with their memory as of now; empty (never an error) when the runtime is
-     * unavailable, the library has no CUDA backend, or the machine no driver or device.
+     * unavailable, the library has no CUDA backend, or the machine no driver or device. Asking a device for
+     * its free memory starts the CUDA runtime's context on it (a few hundred MiB of device memory, kept for
+     * the life of the process).
      */
     public static List<CudaDevice> cudaDevices() {
         if (!isAvailable()) {
