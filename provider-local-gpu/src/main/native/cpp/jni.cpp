@@ -12,6 +12,7 @@
 #include <string>
 
 #include "dev_hybridinference_localgpu_internal_NativeEngine.h"
+#include "dequant.h"
 #include "gemm.h"
 #include "kernels.h"
 #include "model.h"
@@ -19,13 +20,24 @@
 
 namespace {
 
-void throwJava(JNIEnv* env, const std::string& message) {
+// kind: 0 an error of the input or the file, 1 device memory exhausted, 2 the device failed (see
+// NativeEngineException.Kind).
+void throwJava(JNIEnv* env, const std::string& message, int kind = 0) {
     if (env->ExceptionCheck()) return;
     jclass cls = env->FindClass("dev/hybridinference/localgpu/internal/NativeEngineException");
-    if (!cls) {
+    if (cls) {
+        jmethodID ctor = env->GetMethodID(cls, "<init>", "(Ljava/lang/String;I)V");
+        jstring msg = ctor ? env->NewStringUTF(message.c_str()) : nullptr;
+        if (ctor && msg) {
+            jobject e = env->NewObject(cls, ctor, msg, static_cast<jint>(kind));
+            if (e && env->Throw(static_cast<jthrowable>(e)) == 0) return;
+        }
         env->ExceptionClear();
-        cls = env->FindClass("java/lang/RuntimeException");
+        env->ThrowNew(cls, message.c_str());
+        return;
     }
+    env->ExceptionClear();
+    cls = env->FindClass("java/lang/RuntimeException");
     if (cls) env->ThrowNew(cls, message.c_str());
 }
 
@@ -35,6 +47,10 @@ auto guarded(JNIEnv* env, F&& f, decltype(f()) fallback) -> decltype(f()) {
         return f();
     } catch (const std::bad_alloc&) {
         throwJava(env, "out of native memory");
+    } catch (const DeviceMemoryError& e) {
+        throwJava(env, e.what(), 1);
+    } catch (const DeviceError& e) {
+        throwJava(env, e.what(), 2);
     } catch (const std::exception& e) {
         throwJava(env, e.what());
     } catch (...) {
@@ -56,7 +72,7 @@ KvType kv(jint type) {
 
 }  // namespace
 
-JNIEXPORT jlong JNICALL Java_dev_hybridinference_localgpu_internal_NativeEngine_load(JNIEnv* env, jclass, jstring path, jint threads, jint precision) {
+JNIEXPORT jlong JNICALL Java_dev_hybridinference_localgpu_internal_NativeEngine_load(JNIEnv* env, jclass, jstring path, jint threads, jint precision, jint device) {
     return guarded(env, [&]() -> jlong {
         if (!path) throw std::runtime_error("model path is null");
         if (precision != 0 && precision != 1) throw std::runtime_error("precision must be 0 (exact) or 1 (fast)");
@@ -64,7 +80,7 @@ JNIEXPORT jlong JNICALL Java_dev_hybridinference_localgpu_internal_NativeEngine_
         if (!p) throw std::bad_alloc();
         std::string s(p);
         env->ReleaseStringUTFChars(path, p);
-        return reinterpret_cast<jlong>(new Model(s, threads, precision == 0 ? Precision::Exact : Precision::Fast));
+        return reinterpret_cast<jlong>(new Model(s, threads, precision == 0 ? Precision::Exact : Precision::Fast, device));
     }, jlong(0));
 }
 
@@ -90,6 +106,44 @@ JNIEXPORT jlongArray JNICALL Java_dev_hybridinference_localgpu_internal_NativeEn
 JNIEXPORT jstring JNICALL Java_dev_hybridinference_localgpu_internal_NativeEngine_architecture(JNIEnv* env, jclass, jlong h) {
     return guarded(env, [&]() -> jstring { return env->NewStringUTF(model(env, h)->hparams().arch.c_str()); },
                    static_cast<jstring>(nullptr));
+}
+
+JNIEXPORT jstring JNICALL Java_dev_hybridinference_localgpu_internal_NativeEngine_backend(JNIEnv* env, jclass, jlong h) {
+    return guarded(env, [&]() -> jstring { return env->NewStringUTF(model(env, h)->backend().name()); }, static_cast<jstring>(nullptr));
+}
+
+JNIEXPORT jstring JNICALL Java_dev_hybridinference_localgpu_internal_NativeEngine_device(JNIEnv* env, jclass, jlong h) {
+    return guarded(env, [&]() -> jstring { return env->NewStringUTF(model(env, h)->backend().device().c_str()); },
+                   static_cast<jstring>(nullptr));
+}
+
+JNIEXPORT jint JNICALL Java_dev_hybridinference_localgpu_internal_NativeEngine_cudaDeviceCount(JNIEnv* env, jclass) {
+    return guarded(env, [&]() -> jint { return cudadev::count(); }, jint(0));
+}
+
+JNIEXPORT jstring JNICALL Java_dev_hybridinference_localgpu_internal_NativeEngine_cudaUnavailableReason(JNIEnv* env, jclass) {
+    return guarded(env, [&]() -> jstring { return env->NewStringUTF(cudadev::unavailableReason().c_str()); },
+                   static_cast<jstring>(nullptr));
+}
+
+JNIEXPORT jstring JNICALL Java_dev_hybridinference_localgpu_internal_NativeEngine_cudaDeviceName(JNIEnv* env, jclass, jint ordinal) {
+    return guarded(env, [&]() -> jstring { return env->NewStringUTF(cudadev::name(ordinal).c_str()); }, static_cast<jstring>(nullptr));
+}
+
+JNIEXPORT jlongArray JNICALL Java_dev_hybridinference_localgpu_internal_NativeEngine_cudaDeviceMemory(JNIEnv* env, jclass, jint ordinal) {
+    return guarded(env, [&]() -> jlongArray {
+        uint64_t total = 0, free = 0;
+        cudadev::memory(ordinal, total, free);
+        jlong v[2] = {static_cast<jlong>(total), static_cast<jlong>(free)};
+        jlongArray a = env->NewLongArray(2);
+        if (!a) throw std::bad_alloc();
+        env->SetLongArrayRegion(a, 0, 2, v);
+        return a;
+    }, static_cast<jlongArray>(nullptr));
+}
+
+JNIEXPORT jdouble JNICALL Java_dev_hybridinference_localgpu_internal_NativeEngine_cudaPeakBandwidth(JNIEnv* env, jclass, jint ordinal) {
+    return guarded(env, [&]() -> jdouble { return cudadev::peakBandwidth(ordinal); }, 0.0);
 }
 
 JNIEXPORT jlong JNICALL Java_dev_hybridinference_localgpu_internal_NativeEngine_newState(JNIEnv* env, jclass, jlong h, jint nCtx, jint kvType) {
@@ -242,6 +296,55 @@ JNIEXPORT jdoubleArray JNICALL Java_dev_hybridinference_localgpu_internal_Native
     }, static_cast<jdoubleArray>(nullptr));
 }
 
+JNIEXPORT void JNICALL Java_dev_hybridinference_localgpu_internal_NativeEngine_injectFault(JNIEnv* env, jclass, jlong h, jint kind) {
+    guarded(env, [&]() -> int {
+        if (kind < 0 || kind > 2) throw std::runtime_error("fault kind must be 0, 1 or 2");
+        model(env, h)->injectFault(kind);
+        return 0;
+    }, 0);
+}
+
 JNIEXPORT jboolean JNICALL Java_dev_hybridinference_localgpu_internal_NativeEngine_kernelLevelAvailable(JNIEnv*, jclass, jint level) {
     return qk::available(level) ? JNI_TRUE : JNI_FALSE;
+}
+
+JNIEXPORT jfloatArray JNICALL Java_dev_hybridinference_localgpu_internal_NativeEngine_dequantize(
+        JNIEnv* env, jclass, jint mode, jint type, jbyteArray row, jint n) {
+    return guarded(env, [&]() -> jfloatArray {
+        if (!row) throw std::runtime_error("row must not be null");
+        int64_t elems, bytes;
+        if (!gguf::blockInfo(static_cast<uint32_t>(type), elems, bytes)) throw std::runtime_error("type " + std::to_string(type) + " is not computed here");
+        if (mode != 0 && !dq::supported(static_cast<uint32_t>(type))) {
+            throw std::runtime_error(std::string("type ") + gguf::typeName(static_cast<uint32_t>(type)) + " has no CUDA decoding");
+        }
+        if (n <= 0 || n % elems != 0 || n % 8 != 0 || env->GetArrayLength(row) != n / elems * bytes) {
+            throw std::runtime_error("n must be a positive multiple of the block and of 8, and row hold its blocks");
+        }
+        std::vector<uint8_t> w(static_cast<size_t>(env->GetArrayLength(row)));
+        env->GetByteArrayRegion(row, 0, static_cast<jsize>(w.size()), reinterpret_cast<jbyte*>(w.data()));
+        std::vector<float> out(static_cast<size_t>(n));
+        const uint32_t t = static_cast<uint32_t>(type);
+        if (mode == 0) {
+            kern::dequantizeRow(t, w.data(), out.data(), n);
+        } else if (mode == 1) {
+            for (int64_t i = 0; i < n; i++) out[static_cast<size_t>(i)] = dq::element(t, w.data(), i);
+        } else {
+            for (int64_t b = 0; b < n; b += 8) {
+                float* o = out.data() + b;
+                if (t == dq::kQ8_0) {
+                    dq::q8_0x8(w.data(), b, o);
+                } else if (t == dq::kQ4_K) {
+                    dq::q4_Kx8(w.data(), b, o);
+                } else if (t == dq::kQ6_K) {
+                    dq::q6_Kx8(w.data(), b, o);
+                } else {
+                    for (int e = 0; e < 8; e++) o[e] = dq::element(t, w.data(), b + e);
+                }
+            }
+        }
+        jfloatArray a = env->NewFloatArray(n);
+        if (!a) throw std::bad_alloc();
+        env->SetFloatArrayRegion(a, 0, n, out.data());
+        return a;
+    }, static_cast<jfloatArray>(nullptr));
 }

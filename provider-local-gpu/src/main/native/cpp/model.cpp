@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "amx.h"
 #include "gemm.h"
 #include "kernels.h"
 #include "quant.h"
@@ -21,8 +22,6 @@ namespace {
 constexpr int64_t kMaxHeads = 1 << 16;
 constexpr int64_t kMaxHeadDim = 1 << 16;
 constexpr int64_t kMaxFeedForward = 1 << 24;
-// The rows one forward pass computes at once (see Model::evalBatch): the scratch space is sized for it.
-constexpr int64_t kMaxBatch = 64;
 
 int64_t intKey(const gguf::File& f, const std::string& key, int64_t def, bool required) {
     const gguf::Value* v = f.find(key);
@@ -72,8 +71,48 @@ void rmsnorm(float* out, const float* x, const float* w, int64_t n, float eps) {
 
 }  // namespace
 
-Model::Model(const std::string& path, int threads, Precision precision) : file_(path), precision_(precision), pool_(threads) {
+// The CPU backend: computes over the mapped file with the kernels of kernels.h, quant.h and gemm.h on a
+// pool of threads. Its States hold their caches in host memory.
+struct CpuState : State {
+    int64_t attRows = 0;
+    std::vector<uint8_t> kCache, vCache;  // [layer][pos][nHeadKv * headDim] of F32 or F16
+    std::vector<float> att;                // [row][head][nCtx]: attention scratch, for the most rows a pass held
+};
+
+class CpuBackend : public Backend {
+public:
+    CpuBackend(const ModelDesc& d, int threads, Precision precision)
+        : hp_(d.hp), layers_(d.layers), tokEmbd_(d.tokEmbd), outputNorm_(d.outputNorm), output_(d.output), ropeFreqs_(d.ropeFreqs),
+          precision_(precision), pool_(threads) {}
+    const char* name() const override { return "cpu"; }
+    std::string device() const override { return "cpu"; }
+    int threads() const override { return pool_.size(); }
+    uint64_t stateBytes(int64_t nCtx, KvType kv) const override;
+    std::unique_ptr<State> newState(int64_t nCtx, KvType kv) override;
+    void forward(const std::vector<Segment>& pieces) override;
+
+private:
+    // Activations of one pass, [row][...]: shared by all States, sized for kMaxBatch rows on first use.
+    struct Scratch {
+        std::vector<float> x, xb, xb2, q, k, v, hb, hb2, logits;
+    };
+    void reserveAtt(CpuState& s, int64_t rows) const;
+    // y[t] = W x[t] for n input vectors of w->ne[0] values; each weight row is read once for all of them.
+    void matmul(const gguf::Tensor* w, const float* x, float* y, int64_t n);
+
+    const HParams& hp_;
+    const std::vector<Layer>& layers_;
+    const gguf::Tensor *tokEmbd_, *outputNorm_, *output_, *ropeFreqs_;
+    Scratch scratch_;
+    Precision precision_;
+    std::vector<uint8_t> quantized_;  // matmul's quantized input vectors (Fast)
+    amx::Packed amxPacked_;           // the same, arranged for the tile products
+    ThreadPool pool_;
+};
+
+Model::Model(const std::string& path, int threads, Precision precision, int device) : file_(path), precision_(precision) {
     qk::checkEnvironment();
+    HParams& hp_ = desc_.hp;
     const gguf::Value* a = file_.find("general.architecture");
     if (!a || a->type != gguf::STRING) throw Error("metadata general.architecture is missing");
     hp_.arch = a->s;
@@ -129,10 +168,10 @@ Model::Model(const std::string& path, int threads, Precision precision) : file_(
     hp_.nVocab = emb->ne[1];
     // Token ids are 32-bit on both sides of JNI.
     if (hp_.nVocab > INT32_MAX) throw Error("vocabulary of " + std::to_string(hp_.nVocab) + " tokens is not plausible (token_embd.weight rows)");
-    tokEmbd_ = require("token_embd.weight", hp_.nEmbd, hp_.nVocab, true);
-    outputNorm_ = require("output_norm.weight", hp_.nEmbd, 1, false);
-    output_ = file_.tensor("output.weight") ? require("output.weight", hp_.nEmbd, hp_.nVocab, true) : tokEmbd_;
-    ropeFreqs_ = optionalVector("rope_freqs.weight", hp_.nRot / 2);
+    desc_.tokEmbd = require("token_embd.weight", hp_.nEmbd, hp_.nVocab, true);
+    desc_.outputNorm = require("output_norm.weight", hp_.nEmbd, 1, false);
+    desc_.output = file_.tensor("output.weight") ? require("output.weight", hp_.nEmbd, hp_.nVocab, true) : desc_.tokEmbd;
+    desc_.ropeFreqs = optionalVector("rope_freqs.weight", hp_.nRot / 2);
     const int64_t qDim = hp_.nHead * hp_.headDim, kvDim = hp_.nHeadKv * hp_.headDim;
     for (int64_t l = 0; l < hp_.nLayer; l++) {
         const std::string b = "blk." + std::to_string(l) + ".";
@@ -150,9 +189,16 @@ Model::Model(const std::string& path, int threads, Precision precision) : file_(
         L.wGate = require(b + "ffn_gate.weight", hp_.nEmbd, hp_.nFf[l], true);
         L.wUp = require(b + "ffn_up.weight", hp_.nEmbd, hp_.nFf[l], true);
         L.wDown = require(b + "ffn_down.weight", hp_.nFf[l], hp_.nEmbd, true);
-        layers_.push_back(L);
+        desc_.layers.push_back(L);
     }
-    for (const gguf::Tensor& t : file_.tensors()) weightBytes_ += t.bytes;
+    for (const gguf::Tensor& t : file_.tensors()) desc_.weightBytes += t.bytes;
+    // The backend last: it may copy the weights to its device, once the description is complete.
+    if (device == kCpuDevice) {
+        backend_ = std::make_unique<CpuBackend>(desc_, threads, precision);
+    } else {
+        if (device < 0) throw Error("device " + std::to_string(device) + " is not a CUDA ordinal or -1 (the CPU)");
+        backend_ = makeCudaBackend(desc_, device);
+    }
 }
 
 const gguf::Tensor* Model::require(const std::string& name, int64_t ne0, int64_t ne1, bool matrix) {
@@ -171,7 +217,11 @@ const gguf::Tensor* Model::optionalVector(const std::string& name, int64_t n) {
     return file_.tensor(name) ? require(name, n, 1, false) : nullptr;
 }
 
-uint64_t Model::stateBytes(int64_t nCtx, KvType kvType) const {
+uint64_t Model::stateBytes(int64_t nCtx, KvType kvType) const { return backend_->stateBytes(nCtx, kvType); }
+
+std::unique_ptr<State> Model::newState(int64_t nCtx, KvType kvType) const { return backend_->newState(nCtx, kvType); }
+
+uint64_t CpuBackend::stateBytes(int64_t nCtx, KvType kvType) const {
     if (nCtx <= 0 || nCtx > INT32_MAX) throw Error("context size " + std::to_string(nCtx) + " must be between 1 and 2^31 - 1");
     // In 128 bits: layers (2^10) x positions (2^31) x kv width (2^32) does not fit in 64.
     using u128 = unsigned __int128;
@@ -192,9 +242,10 @@ uint64_t Model::stateBytes(int64_t nCtx, KvType kvType) const {
     return static_cast<uint64_t>(bytes);
 }
 
-std::unique_ptr<State> Model::newState(int64_t nCtx, KvType kvType) const {
+std::unique_ptr<State> CpuBackend::newState(int64_t nCtx, KvType kvType) {
     stateBytes(nCtx, kvType);
-    auto s = std::make_unique<State>();
+    auto s = std::make_unique<CpuState>();
+    s->owner = this;
     s->nCtx = nCtx;
     s->kvType = kvType;
     const size_t kvBytes = static_cast<size_t>(hp_.nLayer) * static_cast<size_t>(nCtx) * static_cast<size_t>(hp_.nHeadKv * hp_.headDim) *
@@ -205,13 +256,13 @@ std::unique_ptr<State> Model::newState(int64_t nCtx, KvType kvType) const {
     return s;
 }
 
-void Model::reserveAtt(State& s, int64_t rows) const {
+void CpuBackend::reserveAtt(CpuState& s, int64_t rows) const {
     if (rows <= s.attRows) return;
     s.att.resize(static_cast<size_t>(rows * hp_.nHead * s.nCtx));
     s.attRows = rows;
 }
 
-void Model::matmul(const gguf::Tensor* w, const float* x, float* y, int64_t n) {
+void CpuBackend::matmul(const gguf::Tensor* w, const float* x, float* y, int64_t n) {
     // Fast precision multiplies quantized weights by integer dots at every count of vectors, so that a
     // row's result for a vector never depends on how many others share the call (a prompt's slice, a batch
     // of sessions); the float matrix product serves F32/F16 weights, and quantized ones in exact precision.
@@ -256,6 +307,7 @@ void Model::matmul(const gguf::Tensor* w, const float* x, float* y, int64_t n) {
 
 void Model::check(const Segment& seg) const {
     if (!seg.state) throw Error("state handle is closed");
+    if (seg.state->owner != backend_.get()) throw Error("state belongs to another model");
     const int64_t n = seg.n, pos = seg.pos;
     if (n <= 0) throw Error("no tokens to evaluate");
     if (pos < 0 || pos + n > seg.state->nCtx) {
@@ -263,8 +315,8 @@ void Model::check(const Segment& seg) const {
                     std::to_string(seg.state->nCtx));
     }
     for (int64_t i = 0; i < n; i++) {
-        if (seg.tokens[i] < 0 || seg.tokens[i] >= hp_.nVocab) {
-            throw Error("token id " + std::to_string(seg.tokens[i]) + " is outside the vocabulary of " + std::to_string(hp_.nVocab));
+        if (seg.tokens[i] < 0 || seg.tokens[i] >= desc_.hp.nVocab) {
+            throw Error("token id " + std::to_string(seg.tokens[i]) + " is outside the vocabulary of " + std::to_string(desc_.hp.nVocab));
         }
     }
 }
@@ -289,6 +341,10 @@ void Model::evalBatch(const std::vector<Segment>& segments) {
         }
     }
     std::lock_guard<std::mutex> lock(mu_);
+    if (const int fault = fault_.exchange(0)) {
+        if (fault == 1) throw DeviceMemoryError("injected fault: out of device memory");
+        throw DeviceError("injected fault: the device failed");
+    }
     // Passes of at most kMaxBatch rows, so that scratch space stays bounded; a segment that does not fit
     // goes on in the next pass, after its earlier rows are in its cache.
     std::vector<int64_t> done(segments.size(), 0);
@@ -306,28 +362,29 @@ void Model::evalBatch(const std::vector<Segment>& segments) {
             p.n = m;
             p.pos = seg.pos + done[i];
             p.all = seg.all;
-            p.out = !seg.out ? nullptr : seg.all ? seg.out + done[i] * hp_.nVocab : (last ? seg.out : nullptr);
+            p.out = !seg.out ? nullptr : seg.all ? seg.out + done[i] * desc_.hp.nVocab : (last ? seg.out : nullptr);
             pieces.push_back(p);
             rows += m;
             done[i] += m;
         }
-        forward(pieces);
+        backend_->forward(pieces);
         while (first < segments.size() && done[first] == segments[first].n) first++;
     }
 }
 
-void Model::forward(const std::vector<Segment>& pieces) {
+void CpuBackend::forward(const std::vector<Segment>& pieces) {
     const int64_t nEmbd = hp_.nEmbd, hd = hp_.headDim, nHead = hp_.nHead, nKv = hp_.nHeadKv;
     const int64_t qDim = nHead * hd, kvDim = nKv * hd, group = nHead / nKv;
     // Each row's State, position and index among its State's rows in this pass (its attention scratch).
-    std::vector<State*> rowState;
+    std::vector<CpuState*> rowState;
     std::vector<int64_t> rowPos, rowLocal;
     const int32_t* tokenOf[kMaxBatch];
     for (const Segment& p : pieces) {
-        reserveAtt(*p.state, p.n);
+        CpuState* st = static_cast<CpuState*>(p.state);
+        reserveAtt(*st, p.n);
         for (int64_t t = 0; t < p.n; t++) {
             tokenOf[rowState.size()] = p.tokens + t;
-            rowState.push_back(p.state);
+            rowState.push_back(st);
             rowPos.push_back(p.pos + t);
             rowLocal.push_back(t);
         }
@@ -394,11 +451,11 @@ void Model::forward(const std::vector<Segment>& pieces) {
         }
     };
     // A cache row (one layer, one position) of a State, as bytes: F32 or F16 values.
-    auto cacheRow = [&](std::vector<uint8_t>& cache, const State* st, int64_t l, int64_t p) {
+    auto cacheRow = [&](std::vector<uint8_t>& cache, const CpuState* st, int64_t l, int64_t p) {
         const size_t elem = st->kvType == KvType::F16 ? 2 : 4;
         return cache.data() + static_cast<size_t>((l * st->nCtx + p) * kvDim) * elem;
     };
-    auto store = [&](uint8_t* dst, const float* src, const State* st) {
+    auto store = [&](uint8_t* dst, const float* src, const CpuState* st) {
         if (st->kvType == KvType::F16) {
             kern::toF16Row(src, reinterpret_cast<uint16_t*>(dst), kvDim);
         } else {
@@ -417,7 +474,7 @@ void Model::forward(const std::vector<Segment>& pieces) {
         addBias(s.k.data(), L.bk, kvDim, n);
         addBias(s.v.data(), L.bv, kvDim, n);
         for (int64_t t = 0; t < n; t++) {
-            State* st = rowState[t];
+            CpuState* st = rowState[t];
             rope(&s.q[t * qDim], nHead, t);
             rope(&s.k[t * kvDim], nKv, t);
             store(cacheRow(st->kCache, st, l, rowPos[t]), &s.k[t * kvDim], st);
@@ -427,7 +484,7 @@ void Model::forward(const std::vector<Segment>& pieces) {
         pool_.parallelFor(n * nHead, [&](int64_t jb, int64_t je) {
             for (int64_t j = jb; j < je; j++) {
                 const int64_t t = j / nHead, h = j % nHead, last = rowPos[t];
-                State* st = rowState[t];
+                CpuState* st = rowState[t];
                 const bool f16 = st->kvType == KvType::F16;
                 const size_t elem = f16 ? 2 : 4;
                 const uint8_t* kBase = cacheRow(st->kCache, st, l, 0);

@@ -436,6 +436,7 @@ public final class LocalTokensPerSecond {
             // Batching is measured in the default mode; the speed section compares the modes.
             for (Mode mode : MODES.subList(0, 1)) {
                 LocalGpuClient.Builder b = LocalGpuClient.builder()
+                        .device("cpu")
                         .id("tps-" + m.label())
                         .modelPath(m.file())
                         .threads(o.streamThreads())

@@ -1,6 +1,7 @@
 package dev.hybridinference.localgpu;
 
 import dev.hybridinference.core.CancelledException;
+import dev.hybridinference.core.CapacityExceededException;
 import dev.hybridinference.core.ChatChunk;
 import dev.hybridinference.core.ChatRequest;
 import dev.hybridinference.core.ClientInfo;
@@ -104,9 +105,6 @@ public final class LocalGpuClient extends AbstractProviderClient {
 
     private static final Logger LOG = LoggerFactory.getLogger(LocalGpuClient.class);
 
-    /** The device calls run on, named in each receipt's {@code device} attribute: the CPU backend is the only one built. */
-    private static final String DEVICE = "cpu";
-
     private final Path modelPath;
     private final String modelName;
     private final int contextSize;
@@ -116,6 +114,11 @@ public final class LocalGpuClient extends AbstractProviderClient {
     private final double minP;
     private final double repetitionPenalty;
     private final NativeModel model;
+    // Where calls run, as receipts' and info()'s attributes name it: "cpu" / "cpu", or "cuda" / "cuda:0 <name>".
+    private final String backend;
+    private final String device;
+    // Set when the device failed (a launch error, a lost device): the client takes no more calls.
+    private volatile Throwable deviceFailure;
     private final Tokenizer tokenizer;
     private final ChatTemplate template;
     private final Throwable unavailable;
@@ -158,12 +161,14 @@ public final class LocalGpuClient extends AbstractProviderClient {
                 t = Tokenizer.of(meta);
                 tpl = ChatTemplate.detect(meta.string("tokenizer.chat_template").orElse(null));
                 name = meta.string("general.name").orElse(name);
-                m = NativeModel.load(b.modelPath, b.threads, b.precision);
+                m = load(b, ctx);
                 if (ctx <= 0) {
                     ctx = Math.min(m.trainedContext(), 4096);
                 }
                 // A context whose KV cache cannot be allocated is refused now, not at the first call.
                 m.sessionBytes(ctx, b.kvCacheType);
+            } catch (CapacityExceededException e) {
+                throw e;
             } catch (IOException | IllegalArgumentException | NativeEngineException e) {
                 if (m != null) {
                     m.close();
@@ -172,6 +177,8 @@ public final class LocalGpuClient extends AbstractProviderClient {
             }
         }
         this.model = m;
+        this.backend = m == null ? "cpu" : m.backend();
+        this.device = m == null ? "cpu" : m.device();
         this.tokenizer = t;
         this.template = tpl;
         this.unavailable = cause;
@@ -185,14 +192,93 @@ public final class LocalGpuClient extends AbstractProviderClient {
         }
     }
 
+    /**
+     * Loads the model on the builder's device. {@code auto} takes the first CUDA device when the model and
+     * its caches fit there, else the CPU; {@code cuda:N} takes device N or fails. On a CUDA device the weights
+     * and every KV cache the client may hold ({@code maxSessions} sessions and {@code maxBatch} scratch
+     * caches of {@code contextSize} tokens) must fit in its free memory, checked before allocating them.
+     */
+    private static NativeModel load(Builder b, int contextSize) {
+        int ordinal = b.cudaOrdinal;
+        if (ordinal == NativeModel.CPU) {
+            return NativeModel.load(b.modelPath, b.threads, b.precision);
+        }
+        try {
+            return loadOnDevice(b, ordinal, contextSize);
+        } catch (CapacityExceededException | NativeEngineException e) {
+            if (!b.device.equals("auto")) {
+                throw e;
+            }
+            LOG.warn(
+                    "{}: device auto: cuda:{} cannot hold the model ({}); computing on the CPU",
+                    b.id(),
+                    ordinal,
+                    e.getMessage());
+            return NativeModel.load(b.modelPath, b.threads, b.precision);
+        }
+    }
+
+    private static NativeModel loadOnDevice(Builder b, int ordinal, int contextSize) {
+        NativeModel m;
+        try {
+            m = NativeModel.load(b.modelPath, b.threads, b.precision, ordinal);
+        } catch (NativeEngineException e) {
+            if (e.kind() == NativeEngineException.Kind.DEVICE_MEMORY) {
+                throw new CapacityExceededException(e.getMessage(), b.id(), b.modelPath.toString(), 0, null, e);
+            }
+            throw e;
+        }
+        try {
+            int ctx = contextSize > 0 ? contextSize : Math.min(m.trainedContext(), 4096);
+            long caches = (long) b.maxSessions + b.maxBatch;
+            long need = Math.multiplyExact(m.sessionBytes(ctx, b.kvCacheType), caches);
+            long free = NativeModel.cudaDeviceMemory(ordinal)[1];
+            if (need > free) {
+                throw new CapacityExceededException(
+                        "cuda:" + ordinal + " has " + (free >> 20) + " MiB free after the model's weights, and "
+                                + caches + " KV caches (maxSessions " + b.maxSessions + " + maxBatch " + b.maxBatch
+                                + ") of " + ctx + " tokens need " + (need >> 20)
+                                + " MiB; use a smaller contextSize, fewer sessions, kvCacheType f16 or another device",
+                        b.id(),
+                        b.modelPath.toString(),
+                        0,
+                        null,
+                        null);
+            }
+            return m;
+        } catch (NativeEngineException e) {
+            m.close();
+            if (e.kind() == NativeEngineException.Kind.DEVICE_MEMORY) {
+                throw new CapacityExceededException(e.getMessage(), b.id(), b.modelPath.toString(), 0, null, e);
+            }
+            throw e;
+        } catch (RuntimeException e) {
+            m.close();
+            throw e;
+        }
+    }
+
     /** A builder; the model path is required. */
     public static Builder builder() {
         return new Builder();
     }
 
-    /** Whether the native engine is loaded and the model ready. */
+    /**
+     * Whether the native engine is loaded and the model ready: false when the runtime is unavailable, and
+     * from the moment the client's CUDA device failed.
+     */
     public boolean isAvailable() {
-        return unavailable == null;
+        return unavailable == null && deviceFailure == null;
+    }
+
+    /** The backend calls run on: {@code cpu} or {@code cuda}. */
+    public String backend() {
+        return backend;
+    }
+
+    /** The device calls run on, as receipts' {@code device} attribute names it: {@code cpu} or {@code cuda:0 <name>}. */
+    public String device() {
+        return device;
     }
 
     /**
@@ -201,9 +287,22 @@ public final class LocalGpuClient extends AbstractProviderClient {
      */
     @Override
     public Optional<String> unavailableReason() {
+        Throwable failed = deviceFailure;
+        if (failed != null) {
+            return Optional.of("the device " + device + " failed: " + failed.getMessage());
+        }
         return unavailable == null
                 ? Optional.empty()
                 : Optional.of("the local runtime is unavailable: " + unavailable.getMessage());
+    }
+
+    /** The provider's info, with the {@code backend} and {@code device} it computes on as attributes. */
+    @Override
+    public ClientInfo info() {
+        return super.info().toBuilder()
+                .attribute("backend", backend)
+                .attribute("device", device)
+                .build();
     }
 
     /** The context size of every session, in tokens. */
@@ -275,6 +374,35 @@ public final class LocalGpuClient extends AbstractProviderClient {
             throw new ProviderUnavailableException(
                     "the local runtime is unavailable: " + unavailable.getMessage(), id(), null, 0, null, unavailable);
         }
+        Throwable failed = deviceFailure;
+        if (failed != null) {
+            throw new ProviderUnavailableException(
+                    "the device " + device + " failed: " + failed.getMessage(), id(), null, 0, null, failed);
+        }
+    }
+
+    /**
+     * The SDK's exception for an engine error of a call: a device out of memory is a capacity problem, a
+     * failed device makes the client unavailable from now on (a composite then sends calls elsewhere), and
+     * anything else was the request's (checked before anything was computed).
+     */
+    private InferenceException engineError(RuntimeException e) {
+        if (e instanceof NativeEngineException) {
+            NativeEngineException n = (NativeEngineException) e;
+            if (n.kind() == NativeEngineException.Kind.DEVICE_MEMORY) {
+                return new CapacityExceededException(
+                        "engine: " + e.getMessage(), id(), modelPath.toString(), 0, null, e);
+            }
+            if (n.kind() == NativeEngineException.Kind.DEVICE_FAILED) {
+                if (deviceFailure == null) {
+                    deviceFailure = e;
+                    LOG.error("{}: the device {} failed; the client takes no more calls", id(), device, e);
+                }
+                return new ProviderUnavailableException(
+                        "the device " + device + " failed: " + e.getMessage(), id(), modelPath.toString(), 0, null, e);
+            }
+        }
+        return new InvalidRequestException("engine: " + e.getMessage(), id(), modelPath.toString(), 0, null, e);
     }
 
     @Override
@@ -314,6 +442,11 @@ public final class LocalGpuClient extends AbstractProviderClient {
         if (model != null) {
             model.close();
         }
+    }
+
+    /** For tests: the engine's next forward pass fails as a device does (see NativeModel#injectFault). */
+    void injectFault(NativeEngineException.Kind kind) {
+        model.injectFault(kind);
     }
 
     /**
@@ -397,8 +530,7 @@ public final class LocalGpuClient extends AbstractProviderClient {
                 c = acquire(g.sessionId);
             } catch (NativeEngineException | IllegalStateException e) {
                 it.remove();
-                g.fail(new InvalidRequestException(
-                        "engine: " + e.getMessage(), id(), modelPath.toString(), 0, null, e));
+                g.fail(engineError(e));
                 continue;
             }
             if (c == null) {
@@ -517,10 +649,16 @@ public final class LocalGpuClient extends AbstractProviderClient {
         try {
             model.evalBatch(states, rows.toArray(new int[0][]), positions, logits);
         } catch (NativeEngineException | IllegalStateException | IllegalArgumentException e) {
-            // Checked before anything was computed: the caches are as they were.
+            // An input error is checked before anything was computed: the caches are as they were. After a
+            // device error what they hold is not known.
+            boolean device = e instanceof NativeEngineException
+                    && ((NativeEngineException) e).kind() != NativeEngineException.Kind.INPUT;
+            InferenceException failure = engineError(e);
             for (Generation g : batch) {
-                g.fail(new InvalidRequestException(
-                        "engine: " + e.getMessage(), id(), modelPath.toString(), 0, null, e));
+                g.fail(failure);
+                if (device) {
+                    g.cache.tokens.clear();
+                }
                 retire(g);
             }
             return;
@@ -875,7 +1013,8 @@ public final class LocalGpuClient extends AbstractProviderClient {
                     .model(modelName)
                     .instanceTime(Duration.ofNanos(Math.round(instance)))
                     .computeTime(Duration.ofNanos(Math.round(compute)))
-                    .attribute("device", DEVICE)
+                    .attribute("backend", backend)
+                    .attribute("device", device)
                     .build());
             return true;
         }
@@ -910,10 +1049,46 @@ public final class LocalGpuClient extends AbstractProviderClient {
         return held;
     }
 
+    /**
+     * The CUDA ordinal a device name asks for, or {@link NativeModel#CPU}: {@code cpu}; {@code auto} is device
+     * 0 when the runtime sees one; {@code cuda} and {@code cuda:N} must name a device the runtime sees.
+     *
+     * @throws IllegalArgumentException for any other name, and for a CUDA device not seen here (naming the
+     *     devices seen, or why there are none)
+     */
+    static int resolveDevice(String device) {
+        if (device.equals("cpu")) {
+            return NativeModel.CPU;
+        }
+        // Counted and named only: asking a device for its memory would start a context on every device.
+        int count = LocalRuntime.isAvailable() ? NativeModel.cudaDeviceCount() : 0;
+        if (device.equals("auto")) {
+            return count == 0 ? NativeModel.CPU : 0;
+        }
+        if (!device.matches("cuda(:\\d{1,9})?")) {
+            throw new IllegalArgumentException("device must be auto, cpu or cuda:N, got " + device);
+        }
+        int ordinal = device.equals("cuda") ? 0 : Integer.parseInt(device.substring(5));
+        if (ordinal >= count) {
+            List<String> seen = new ArrayList<>();
+            for (int i = 0; i < count; i++) {
+                seen.add("cuda:" + i + " " + NativeModel.cudaDeviceName(i));
+            }
+            String have = seen.isEmpty()
+                    ? "none (" + LocalRuntime.cudaUnavailableReason().orElse("no CUDA device") + ")"
+                    : String.join(", ", seen);
+            throw new IllegalArgumentException(
+                    "device " + device + ": no such CUDA device; devices seen: " + have + "; use auto or cpu");
+        }
+        return ordinal;
+    }
+
     /** Builds a {@link LocalGpuClient}. Not thread-safe. */
     public static final class Builder extends ProviderBuilder<Builder> {
         private Path modelPath;
         private String device = "auto";
+        // Resolved by build(): the CUDA ordinal to load on, or NativeModel.CPU.
+        private int cudaOrdinal = NativeModel.CPU;
         private int threads = Runtime.getRuntime().availableProcessors();
         private Precision precision = Precision.FAST;
         private int contextSize;
@@ -934,7 +1109,11 @@ public final class LocalGpuClient extends AbstractProviderClient {
             return this;
         }
 
-        /** {@code auto} (the CPU until the CUDA backend lands), {@code cpu}, or {@code cuda:N}. */
+        /**
+         * Where the model computes: {@code auto} (the default: the first CUDA device when there is one and the
+         * model and its caches fit there, else the CPU), {@code cpu}, or {@code cuda:N} (that device, or
+         * {@link #build()} fails naming the devices seen). {@code cuda} means {@code cuda:0}.
+         */
         public Builder device(String device) {
             this.device = Objects.requireNonNull(device, "device");
             return this;
@@ -1027,13 +1206,7 @@ public final class LocalGpuClient extends AbstractProviderClient {
             if (modelPath == null) {
                 throw new IllegalArgumentException("modelPath is required");
             }
-            if (device.startsWith("cuda")) {
-                throw new IllegalArgumentException(
-                        "device " + device + ": the CUDA backend is not part of this build yet; use auto or cpu");
-            }
-            if (!device.equals("auto") && !device.equals("cpu")) {
-                throw new IllegalArgumentException("device must be auto, cpu or cuda:N, got " + device);
-            }
+            cudaOrdinal = resolveDevice(device);
             return new LocalGpuClient(this);
         }
     }

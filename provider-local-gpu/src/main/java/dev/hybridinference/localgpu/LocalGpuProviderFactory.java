@@ -22,7 +22,7 @@ import java.util.function.Function;
  *   local:
  *     type: local-gpu
  *     modelPath: /models/qwen2.5-0.5b-instruct-q4_k_m.gguf
- *     device: auto          # auto | cpu | cuda:N (CUDA arrives with its own backend)
+ *     device: auto          # auto (first CUDA device that holds the model, else the CPU) | cpu | cuda:N
  *     threads: 8            # default: all cores
  *     precision: fast       # fast (8-bit activations, integer dot products) | exact; default fast
  *     contextSize: 4096     # default: the model's, at most 4096
@@ -33,6 +33,12 @@ import java.util.function.Function;
  *     repetitionPenalty: 1.1
  *     pricing: {type: amortized, perHour: 0.40}   # default free
  * }</pre>
+ *
+ * <p>A {@code cuda:N} the runtime does not see is refused at {@code device}, naming the devices it sees (or
+ * why it sees none). On a CUDA device the weights and every KV cache the client may hold ({@code maxSessions
+ * + maxBatch} caches of {@code contextSize} tokens) must fit in the device's free memory, or creating the
+ * client fails with a {@link dev.hybridinference.core.CapacityExceededException}; {@code threads} and {@code
+ * precision} apply to the CPU backend.
  */
 public final class LocalGpuProviderFactory implements InferenceProviderFactory {
     private static final Set<String> KEYS = Set.of(
@@ -67,12 +73,13 @@ public final class LocalGpuProviderFactory implements InferenceProviderFactory {
         }
         LocalGpuClient.Builder b = LocalGpuClient.builder().context(context).modelPath(path);
         c.string("device").ifPresent(d -> {
-            if (!d.equals("auto") && !d.equals("cpu") && !d.matches("cuda(:\\d+)?")) {
+            if (!d.equals("auto") && !d.equals("cpu") && !d.matches("cuda(:\\d{1,9})?")) {
                 throw new ConfigurationException(c.pathOf("device"), "expected auto, cpu or cuda:N, got \"" + d + "\"");
             }
-            if (d.startsWith("cuda")) {
-                throw new ConfigurationException(
-                        c.pathOf("device"), d + ": the CUDA backend is not part of this build yet; use auto or cpu");
+            try {
+                LocalGpuClient.resolveDevice(d);
+            } catch (IllegalArgumentException e) {
+                throw new ConfigurationException(c.pathOf("device"), e.getMessage(), e);
             }
             b.device(d);
         });

@@ -35,6 +35,7 @@ class DemoModelsTest {
         assumeTrue(LocalRuntime.isAvailable(), "native runtime unavailable");
         Path file = DemoModels.writeRandomModel(dir);
         try (LocalGpuClient client = LocalGpuClient.builder()
+                .device("cpu")
                 .modelPath(file)
                 .threads(2)
                 .contextSize(256)

@@ -50,6 +50,7 @@ class LocalGpuBatchingTest {
         RandomModels.write(
                 model, new RandomModels.Shape("llama", 256, 2, 4, 2, 512, 4096, 300, true), GgufWriter.Q8_0, 11);
         client = LocalGpuClient.builder()
+                .device("cpu")
                 .modelPath(model)
                 .threads(2)
                 .contextSize(2048)
@@ -85,6 +86,7 @@ class LocalGpuBatchingTest {
         }
         List<String> alone = new ArrayList<>();
         try (LocalGpuClient serial = LocalGpuClient.builder()
+                .device("cpu")
                 .modelPath(model)
                 .threads(2)
                 .contextSize(2048)
@@ -238,6 +240,7 @@ class LocalGpuBatchingTest {
     @Test
     void closeEndsRunningAndQueuedCalls() throws Exception {
         LocalGpuClient own = LocalGpuClient.builder()
+                .device("cpu")
                 .modelPath(model)
                 .threads(1)
                 .contextSize(4096)

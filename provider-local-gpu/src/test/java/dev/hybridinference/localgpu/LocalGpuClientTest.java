@@ -24,7 +24,10 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
-/** The local-gpu provider end to end on the tiny llama fixture (random weights: the text is gibberish). */
+/**
+ * The local-gpu provider end to end on the tiny llama fixture (random weights: the text is gibberish), on the
+ * CPU backend on every machine; LocalGpuCudaTest covers a CUDA device.
+ */
 @Timeout(120)
 class LocalGpuClientTest {
     static Path model;
@@ -35,6 +38,7 @@ class LocalGpuClientTest {
         assumeTrue(LocalRuntime.isAvailable(), "native runtime unavailable");
         model = Fixtures.file("tiny-f32.gguf");
         client = LocalGpuClient.builder()
+                .device("cpu")
                 .modelPath(model)
                 .threads(2)
                 .contextSize(128)
@@ -68,7 +72,7 @@ class LocalGpuClientTest {
                 .isPositive()
                 .isLessThanOrEqualTo(a.receipt().instanceTime());
         assertThat(a.receipt().instanceTime()).isLessThanOrEqualTo(a.receipt().totalTime());
-        assertThat(a.receipt().attributes()).containsEntry("device", "cpu");
+        assertThat(a.receipt().attributes()).containsEntry("device", "cpu").containsEntry("backend", "cpu");
     }
 
     @Test
@@ -149,13 +153,16 @@ class LocalGpuClientTest {
             assertThat(c.info().deploymentKind()).isEqualTo(DeploymentKind.LOCAL);
             assertThat(c.chat(ask("Hello", 4)).receipt().cost()).isPositive();
         }
+        // A CUDA ordinal past the devices this machine has is refused at the key, naming what was seen.
+        String missing = "cuda:" + LocalRuntime.cudaDevices().size();
         assertThatThrownBy(() -> InferenceClients.loader()
                         .env(Map.of())
-                        .load("providers:\n  local: {type: local-gpu, modelPath: \"" + model
-                                + "\", device: \"cuda:0\"}\n"))
+                        .load("providers:\n  local: {type: local-gpu, modelPath: \"" + model + "\", device: \""
+                                + missing + "\"}\n"))
                 .isInstanceOf(ConfigurationException.class)
-                .hasMessage(
-                        "providers.local.device: cuda:0: the CUDA backend is not part of this build yet; use auto or cpu");
+                .hasMessageStartingWith(
+                        "providers.local.device: device " + missing + ": no such CUDA device; devices seen: ")
+                .hasMessageEndingWith("; use auto or cpu");
         assertThatThrownBy(() -> InferenceClients.fromConfig(
                         "providers:\n  local: {type: local-gpu, modelPath: /no/such.gguf}\n"))
                 .hasMessage("providers.local.modelPath: no model file at /no/such.gguf");
@@ -184,7 +191,7 @@ class LocalGpuClientTest {
                         .load("providers:\n  local: {type: local-gpu, modelPath: \"" + model + "\", maxBatch: 0}\n"))
                 .isInstanceOf(ConfigurationException.class)
                 .hasMessageContaining("maxBatch");
-        assertThatThrownBy(() -> LocalGpuClient.builder().maxBatch(65))
+        assertThatThrownBy(() -> LocalGpuClient.builder().device("cpu").maxBatch(65))
                 .isInstanceOf(IllegalArgumentException.class)
                 .hasMessage("maxBatch must be between 1 and 64, got 65");
         assertThat(KvCacheType.of("F16")).isEqualTo(KvCacheType.F16);
@@ -205,7 +212,8 @@ class LocalGpuClientTest {
                 .isInstanceOf(ConfigurationException.class)
                 .hasMessage("providers.local.precision: expected exact or fast, got \"double\"");
         assertThat(Precision.parse("exact")).isEqualTo(Precision.EXACT);
-        assertThatThrownBy(() -> LocalGpuClient.builder().precision(null)).isInstanceOf(NullPointerException.class);
+        assertThatThrownBy(() -> LocalGpuClient.builder().device("cpu").precision(null))
+                .isInstanceOf(NullPointerException.class);
     }
 
     @Test
@@ -233,6 +241,7 @@ class LocalGpuClientTest {
                 dev.hybridinference.localgpu.internal.GgufWriter.Q8_0,
                 5);
         try (LocalGpuClient c = LocalGpuClient.builder()
+                .device("cpu")
                 .modelPath(qwen)
                 .threads(2)
                 .contextSize(256)

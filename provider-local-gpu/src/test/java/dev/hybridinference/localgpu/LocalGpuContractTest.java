@@ -65,6 +65,7 @@ class LocalGpuContractTest extends ProviderContract {
     @Override
     protected InferenceClient newClient(CostLedger ledger) {
         return LocalGpuClient.builder()
+                .device("cpu")
                 .id("local-contract")
                 .modelPath(model)
                 .threads(1)

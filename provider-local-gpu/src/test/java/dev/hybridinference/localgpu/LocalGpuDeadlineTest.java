@@ -38,7 +38,8 @@ import org.junit.jupiter.api.io.TempDir;
  * long: a 3000-token answer, or a 3500-token prompt, takes seconds on one thread, far past the 200 ms
  * limit. Each test checks the exception, that the call returned within the limit plus a generous margin
  * (this catches a deadline that is ignored; it is not a speed test), and that the next call in line runs
- * at once, which shows the engine stopped the abandoned work.
+ * at once, which shows the engine stopped the abandoned work. The clients compute on the CPU ({@code device:
+ * cpu}) on every machine: the work must stay long, as a GPU would not keep it.
  */
 @Timeout(60)
 class LocalGpuDeadlineTest {
@@ -58,6 +59,7 @@ class LocalGpuDeadlineTest {
         RandomModels.write(
                 model, new RandomModels.Shape("llama", 384, 4, 6, 2, 1024, 4096, 300, true), GgufWriter.Q8_0, 3);
         client = LocalGpuClient.builder()
+                .device("cpu")
                 .modelPath(model)
                 .threads(1)
                 .contextSize(4096)
@@ -166,6 +168,7 @@ class LocalGpuDeadlineTest {
     void aCallWaitingBehindAnotherEndsAtItsDeadline() {
         // One call at a time: the second waits in the queue, not in the batch.
         try (LocalGpuClient serial = LocalGpuClient.builder()
+                .device("cpu")
                 .modelPath(dir.resolve("long-work.gguf"))
                 .threads(1)
                 .contextSize(4096)
@@ -246,6 +249,7 @@ class LocalGpuDeadlineTest {
     @Test
     void closingTheClientEndsTheRunningAndTheQueuedCalls() throws InterruptedException {
         LocalGpuClient own = LocalGpuClient.builder()
+                .device("cpu")
                 .modelPath(dir.resolve("long-work.gguf"))
                 .threads(1)
                 .contextSize(4096)

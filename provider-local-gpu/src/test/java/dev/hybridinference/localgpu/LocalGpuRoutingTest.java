@@ -1,13 +1,17 @@
 package dev.hybridinference.localgpu;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.hybridinference.core.Attempt;
+import dev.hybridinference.core.CapacityExceededException;
 import dev.hybridinference.core.ChatRequest;
 import dev.hybridinference.core.ClientInfo;
 import dev.hybridinference.core.DeploymentKind;
 import dev.hybridinference.core.FinishReason;
 import dev.hybridinference.core.Pricing;
+import dev.hybridinference.core.ProviderUnavailableException;
 import dev.hybridinference.core.Receipt;
 import dev.hybridinference.core.ResponseFormat;
 import dev.hybridinference.core.ToolDefinition;
@@ -17,6 +21,7 @@ import dev.hybridinference.core.spi.AbstractProviderClient;
 import dev.hybridinference.core.spi.CallContext;
 import dev.hybridinference.core.spi.ProviderResult;
 import dev.hybridinference.core.spi.ProviderStream;
+import dev.hybridinference.localgpu.internal.NativeEngineException;
 import java.io.IOException;
 import java.time.Clock;
 import org.junit.jupiter.api.Test;
@@ -52,6 +57,7 @@ class LocalGpuRoutingTest {
 
     private static LocalGpuClient local() throws IOException {
         return LocalGpuClient.builder()
+                .device("cpu")
                 .modelPath(Fixtures.file("tiny-f32.gguf"))
                 .threads(1)
                 .contextSize(128)
@@ -87,6 +93,52 @@ class LocalGpuRoutingTest {
             assertSkippedLocal(h.chat(tools).receipt(), "no tool calling");
             assertSkippedLocal(h.chat(json).receipt(), "no JSON object answers");
             assertSkippedLocal(h.chat(longPrompt).receipt(), "prompt of about 754 tokens exceeds its context of 128");
+        }
+    }
+
+    @Test
+    void aDeviceOutOfMemoryFailsTheCallsInItsPassAsCapacity() throws IOException {
+        assumeTrue(LocalRuntime.isAvailable(), "native runtime unavailable");
+        try (LocalGpuClient local = local()) {
+            local.injectFault(NativeEngineException.Kind.DEVICE_MEMORY);
+            assertThatThrownBy(() -> local.chat(ChatRequest.of("Hello")))
+                    .isInstanceOf(CapacityExceededException.class)
+                    .hasMessageEndingWith("engine: injected fault: out of device memory");
+            // Memory is a capacity problem, not a broken device: the next call runs.
+            assertThat(local.isAvailable()).isTrue();
+            assertThat(local.chat(ChatRequest.builder()
+                                    .user("Hello")
+                                    .maxTokens(2)
+                                    .build())
+                            .text())
+                    .isNotNull();
+        }
+    }
+
+    @Test
+    void aFailedDeviceMakesTheClientUnavailableAndTheCompositeGoesElsewhere() throws IOException {
+        assumeTrue(LocalRuntime.isAvailable(), "native runtime unavailable");
+        LocalGpuClient local = local();
+        try (HybridClient h = HybridClient.builder()
+                .member("local", local)
+                .member("server", new Server())
+                .build()) {
+            local.injectFault(NativeEngineException.Kind.DEVICE_FAILED);
+            // The call in the failing pass: the composite falls back to the next member.
+            Receipt during = h.chat(
+                            ChatRequest.builder().user("Hello").maxTokens(2).build())
+                    .receipt();
+            assertThat(during.providerId()).isEqualTo("server");
+            assertThat(during.attempts().get(0).outcome()).isNotEqualTo(Attempt.Outcome.SKIPPED);
+
+            String why = "the device cpu failed: injected fault: the device failed";
+            assertThat(local.isAvailable()).isFalse();
+            assertThat(local.unavailableReason()).contains(why);
+            assertThatThrownBy(() -> local.chat(ChatRequest.of("Hello")))
+                    .isInstanceOf(ProviderUnavailableException.class)
+                    .hasMessageEndingWith(why);
+            // Later calls skip the local member without calling it.
+            assertSkippedLocal(h.chat(ChatRequest.of("Hello")).receipt(), "unavailable: " + why);
         }
     }
 

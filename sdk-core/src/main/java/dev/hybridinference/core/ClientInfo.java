@@ -32,6 +32,8 @@ import java.util.Optional;
  * @param coldStart whether and when it scales to zero
  * @param modelAliases aliases it accepts and maps to served names itself (alias to served name)
  * @param members for a composite client, its members' info; empty for a provider
+ * @param attributes facts about where it runs, as the provider reports them ({@code backend}, {@code
+ *     device}, ...), with the same keys as its receipts' attributes; empty unless the provider says
  */
 public record ClientInfo(
         String id,
@@ -42,7 +44,8 @@ public record ClientInfo(
         Capabilities capabilities,
         ColdStartProfile coldStart,
         Map<String, String> modelAliases,
-        List<ClientInfo> members) {
+        List<ClientInfo> members,
+        Map<String, String> attributes) {
 
     /** Checks the required parts and copies the collections. */
     public ClientInfo {
@@ -55,6 +58,21 @@ public record ClientInfo(
         coldStart = coldStart == null ? ColdStartProfile.NONE : coldStart;
         modelAliases = modelAliases == null ? Map.of() : Map.copyOf(modelAliases);
         members = members == null ? List.of() : List.copyOf(members);
+        attributes = attributes == null ? Map.of() : Map.copyOf(attributes);
+    }
+
+    /** The info without attributes. */
+    public ClientInfo(
+            String id,
+            String type,
+            DeploymentKind deploymentKind,
+            List<String> models,
+            Pricing pricing,
+            Capabilities capabilities,
+            ColdStartProfile coldStart,
+            Map<String, String> modelAliases,
+            List<ClientInfo> members) {
+        this(id, type, deploymentKind, models, pricing, capabilities, coldStart, modelAliases, members, null);
     }
 
     /**
@@ -62,7 +80,7 @@ public record ClientInfo(
      * take every request ({@link Capabilities#DEFAULTS}) and never to cold start.
      */
     public ClientInfo(String id, String type, DeploymentKind deploymentKind, List<String> models, Pricing pricing) {
-        this(id, type, deploymentKind, models, pricing, null, null, null, null);
+        this(id, type, deploymentKind, models, pricing, null, null, null, null, null);
     }
 
     /** A builder with the required parts; the rest default as in the five-part constructor. */
@@ -77,7 +95,8 @@ public record ClientInfo(
                 .capabilities(capabilities)
                 .coldStart(coldStart)
                 .modelAliases(modelAliases)
-                .members(members);
+                .members(members)
+                .attributes(attributes);
     }
 
     /** Whether this describes a composite client. */
@@ -238,6 +257,7 @@ public record ClientInfo(
         private ColdStartProfile coldStart = ColdStartProfile.NONE;
         private final Map<String, String> modelAliases = new LinkedHashMap<>();
         private final List<ClientInfo> members = new ArrayList<>();
+        private final Map<String, String> attributes = new LinkedHashMap<>();
 
         private Builder(String id, String type, DeploymentKind deploymentKind, Pricing pricing) {
             this.id = Objects.requireNonNull(id, "id");
@@ -278,10 +298,32 @@ public record ClientInfo(
             return this;
         }
 
+        /** Replaces the facts about where it runs. */
+        public Builder attributes(Map<String, String> attributes) {
+            this.attributes.clear();
+            this.attributes.putAll(attributes);
+            return this;
+        }
+
+        /** Sets one of the facts about where it runs ({@code device}, ...). */
+        public Builder attribute(String key, String value) {
+            attributes.put(Objects.requireNonNull(key, "key"), Objects.requireNonNull(value, "value"));
+            return this;
+        }
+
         /** The info. */
         public ClientInfo build() {
             return new ClientInfo(
-                    id, type, deploymentKind, models, pricing, capabilities, coldStart, modelAliases, members);
+                    id,
+                    type,
+                    deploymentKind,
+                    models,
+                    pricing,
+                    capabilities,
+                    coldStart,
+                    modelAliases,
+                    members,
+                    attributes);
         }
     }
 }

@@ -12,9 +12,31 @@ final class NativeEngine {
 
     /**
      * Maps and checks a GGUF file; returns a model handle. {@code precision}: 0 exact (quantized weights
-     * dequantized to floats), 1 fast (inputs quantized to 8 bits, integer dot products).
+     * dequantized to floats), 1 fast (inputs quantized to 8 bits, integer dot products); it applies to the
+     * CPU backend. {@code device}: -1 the CPU, N the CUDA device of ordinal N (the weights are copied to it).
      */
-    static native long load(String path, int threads, int precision);
+    static native long load(String path, int threads, int precision, int device);
+
+    /** The backend a model computes on: {@code cpu} or {@code cuda}. */
+    static native String backend(long model);
+
+    /** The device a model computes on, as receipts name it: {@code cpu} or {@code cuda:0 <name>}. */
+    static native String device(long model);
+
+    /** CUDA devices usable here: 0 without a CUDA build, a driver or a device (never an error). */
+    static native int cudaDeviceCount();
+
+    /** Why {@link #cudaDeviceCount()} is 0, or an empty string when it is not. */
+    static native String cudaUnavailableReason();
+
+    /** The name of CUDA device {@code ordinal}. */
+    static native String cudaDeviceName(int ordinal);
+
+    /** {total, free} bytes of CUDA device {@code ordinal}'s memory. */
+    static native long[] cudaDeviceMemory(int ordinal);
+
+    /** The peak bandwidth of CUDA device {@code ordinal}'s memory in GB/s, from its clock and bus width. */
+    static native double cudaPeakBandwidth(int ordinal);
 
     /** Frees a model and unmaps its file. */
     static native void free(long model);
@@ -70,6 +92,19 @@ final class NativeEngine {
      */
     static native double[] integerDot(int level, int type, byte[] row, float[] x);
 
+    /**
+     * For tests: the model's next forward pass fails as a device does, {@code kind} 1 out of device memory,
+     * 2 a failed device; 0 clears it.
+     */
+    static native void injectFault(long model, int kind);
+
     /** For tests: whether this processor runs kernel level {@code level}. */
     static native boolean kernelLevelAvailable(int level);
+
+    /**
+     * For tests: the {@code n} values of one weight row of ggml type {@code type}, decoded by the CPU kernels
+     * ({@code mode} 0), by the CUDA backend's per-value decoding compiled for the host (1), or by its decoding
+     * of eight values at a time, as its matrix product does (2).
+     */
+    static native float[] dequantize(int mode, int type, byte[] row, int n);
 }

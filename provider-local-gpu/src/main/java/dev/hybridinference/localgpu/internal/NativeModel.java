@@ -14,15 +14,22 @@ import java.util.Objects;
  * Internal.
  */
 public final class NativeModel implements AutoCloseable {
+    /** The {@code device} of {@link #load(Path, int, Precision, int)} that means the CPU. */
+    public static final int CPU = -1;
+
     private long handle;
     private final String architecture;
     private final long[] hparams;
+    private final String backend;
+    private final String device;
     private FloatBuffer batchLogits;
 
     private NativeModel(long handle) {
         this.handle = handle;
         this.architecture = NativeEngine.architecture(handle);
         this.hparams = NativeEngine.hparams(handle);
+        this.backend = NativeEngine.backend(handle);
+        this.device = NativeEngine.device(handle);
     }
 
     /**
@@ -42,14 +49,26 @@ public final class NativeModel implements AutoCloseable {
      * @throws IllegalStateException when the native library is not available
      */
     public static NativeModel load(Path path, int threads, Precision precision) {
+        return load(path, threads, precision, CPU);
+    }
+
+    /**
+     * Loads a GGUF file onto {@code device}: {@link #CPU}, or a CUDA device's ordinal (the weights are
+     * copied to it, after checking that they fit in its free memory).
+     *
+     * @throws NativeEngineException when the file is not a model this engine can run, or the device has not
+     *     the memory ({@link NativeEngineException.Kind#DEVICE_MEMORY}) or failed
+     * @throws IllegalStateException when the native library is not available
+     */
+    public static NativeModel load(Path path, int threads, Precision precision, int device) {
         Objects.requireNonNull(path, "path");
         Objects.requireNonNull(precision, "precision");
         Throwable cause = NativeLoader.unavailabilityCause();
         if (cause != null) {
             throw new IllegalStateException(cause.getMessage(), cause);
         }
-        return new NativeModel(
-                NativeEngine.load(path.toAbsolutePath().toString(), threads, precision == Precision.EXACT ? 0 : 1));
+        return new NativeModel(NativeEngine.load(
+                path.toAbsolutePath().toString(), threads, precision == Precision.EXACT ? 0 : 1, device));
     }
 
     /** For tests: {@link NativeEngine#integerDot}. */
@@ -57,9 +76,39 @@ public final class NativeModel implements AutoCloseable {
         return NativeEngine.integerDot(level, type, row, x);
     }
 
+    /** For tests: {@link NativeEngine#dequantize}. */
+    public static float[] dequantize(int mode, int type, byte[] row, int n) {
+        return NativeEngine.dequantize(mode, type, row, n);
+    }
+
     /** For tests: {@link NativeEngine#kernelLevelAvailable}. */
     public static boolean kernelLevelAvailable(int level) {
         return NativeEngine.kernelLevelAvailable(level);
+    }
+
+    /** CUDA devices usable here; 0 without a CUDA build, a driver or a device. */
+    public static int cudaDeviceCount() {
+        return NativeEngine.cudaDeviceCount();
+    }
+
+    /** Why {@link #cudaDeviceCount()} is 0, or an empty string. */
+    public static String cudaUnavailableReason() {
+        return NativeEngine.cudaUnavailableReason();
+    }
+
+    /** The name of CUDA device {@code ordinal}. */
+    public static String cudaDeviceName(int ordinal) {
+        return NativeEngine.cudaDeviceName(ordinal);
+    }
+
+    /** {total, free} bytes of CUDA device {@code ordinal}'s memory. */
+    public static long[] cudaDeviceMemory(int ordinal) {
+        return NativeEngine.cudaDeviceMemory(ordinal);
+    }
+
+    /** The peak bandwidth of CUDA device {@code ordinal}'s memory in GB/s, for the benchmark. */
+    public static double cudaPeakBandwidth(int ordinal) {
+        return NativeEngine.cudaPeakBandwidth(ordinal);
     }
 
     /** The SIMD features the kernels use. */
@@ -75,6 +124,16 @@ public final class NativeModel implements AutoCloseable {
     /** {@code general.architecture}. */
     public String architecture() {
         return architecture;
+    }
+
+    /** The backend computing this model: {@code cpu} or {@code cuda}. */
+    public String backend() {
+        return backend;
+    }
+
+    /** The device computing this model, as receipts name it: {@code cpu} or {@code cuda:0 <name>}. */
+    public String device() {
+        return device;
     }
 
     /** Vocabulary size. */
@@ -185,6 +244,11 @@ public final class NativeModel implements AutoCloseable {
         for (int i = 0; i < segs; i++) {
             batchLogits.get(i * vocabSize(), logits[i], 0, vocabSize());
         }
+    }
+
+    /** For tests: {@link NativeEngine#injectFault}. */
+    public void injectFault(NativeEngineException.Kind kind) {
+        NativeEngine.injectFault(handle(), kind.ordinal());
     }
 
     private long handle() {

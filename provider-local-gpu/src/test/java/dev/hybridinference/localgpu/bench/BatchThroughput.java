@@ -33,6 +33,7 @@ public final class BatchThroughput {
                     file, new RandomModels.Shape("llama", 768, 12, 12, 4, 2048, 1024, 300, false), GgufWriter.F32, 42);
         }
         try (LocalGpuClient c = LocalGpuClient.builder()
+                .device("cpu")
                 .modelPath(file)
                 .threads(threads)
                 .contextSize(512)

@@ -194,6 +194,7 @@ class HostileFileTest {
             assertThat(m.trainedContext()).isEqualTo(Integer.MAX_VALUE);
         }
         try (dev.hybridinference.localgpu.LocalGpuClient c = dev.hybridinference.localgpu.LocalGpuClient.builder()
+                .device("cpu")
                 .modelPath(widest)
                 .threads(1)
                 .build()) {
@@ -286,6 +287,7 @@ class HostileFileTest {
         }
         // The provider refuses such a context when it is built, not at its first call.
         assertThatThrownBy(() -> dev.hybridinference.localgpu.LocalGpuClient.builder()
+                        .device("cpu")
                         .modelPath(tiny)
                         .threads(1)
                         .contextSize(Integer.MAX_VALUE)

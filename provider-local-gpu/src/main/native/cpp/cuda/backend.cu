@@ -1,0 +1,331 @@
+// The CUDA backend: the weights copied to the device once, at load; every State's KV cache in device
+// memory; one pass is a sequence of kernels (ops.h) on the backend's stream, and only the logits asked
+// for come back. Weight types F32, F16, Q8_0, Q4_K and Q6_K; a file with a tensor of another type (Q4_0,
+// Q4_1, Q5_K) is refused at load, naming the tensor and its type.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <map>
+#include <set>
+
+#include "../dequant.h"
+#include "check.h"
+#include "ops.h"
+
+namespace cudadev {
+void memory(int ordinal, uint64_t& total, uint64_t& free);
+std::string name(int ordinal);
+}  // namespace cudadev
+
+namespace {
+
+using u128 = unsigned __int128;
+
+std::string mib(u128 bytes) { return std::to_string(static_cast<uint64_t>(bytes >> 20)) + " MiB"; }
+
+struct CudaState : State {
+    int ordinal = 0;
+    void* k = nullptr;
+    void* v = nullptr;
+    ~CudaState() override {
+        // Never throws: a failed device's memory is released with its context.
+        if (k || v) {
+            cudaSetDevice(ordinal);
+            cudaFree(k);
+            cudaFree(v);
+            cudaGetLastError();
+        }
+    }
+};
+
+// A weight matrix or vector on the device.
+struct DevTensor {
+    const uint8_t* data = nullptr;
+    uint32_t type = 0;
+    int64_t cols = 0, rows = 0, rowBytes = 0;
+};
+
+class CudaBackend : public Backend {
+public:
+    CudaBackend(const ModelDesc& d, int ordinal) : d_(d), ordinal_(ordinal) {
+        checkModel();
+        uint64_t total = 0, free = 0;
+        cudadev::memory(ordinal_, total, free);  // names the ordinal when it is not a device here
+        total_ = total;
+        label_ = "cuda:" + std::to_string(ordinal_) + " " + cudadev::name(ordinal_);
+        try {
+            cu::check(cudaSetDevice(ordinal_), "cudaSetDevice");
+            // Refused before anything is allocated when the weights and the activations do not fit.
+            const u128 weights = weightBytes(), scratch = scratchBytes();
+            cu::check(cudaMemGetInfo(reinterpret_cast<size_t*>(&free), reinterpret_cast<size_t*>(&total)), "cudaMemGetInfo");
+            if (weights + scratch > u128(free)) {
+                throw DeviceMemoryError(label_ + " has " + mib(free) + " free; the model needs " + mib(weights + scratch) + " (weights " +
+                                        mib(weights) + ", activations " + mib(scratch) + ")");
+            }
+            cu::check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
+            upload();
+            allocScratch();
+        } catch (...) {
+            release();
+            throw;
+        }
+    }
+
+    ~CudaBackend() override { release(); }
+
+    const char* name() const override { return "cuda"; }
+    std::string device() const override { return label_; }
+    int threads() const override { return 1; }
+
+    uint64_t stateBytes(int64_t nCtx, KvType kv) const override {
+        if (nCtx <= 0 || nCtx > INT32_MAX) throw gguf::Error("context size " + std::to_string(nCtx) + " must be between 1 and 2^31 - 1");
+        const u128 bytes = u128(2) * u128(d_.hp.nLayer) * u128(nCtx) * u128(d_.hp.nHeadKv * d_.hp.headDim) * (kv == KvType::F16 ? 2 : 4);
+        if (bytes > u128(total_)) {
+            throw DeviceMemoryError("a context of " + std::to_string(nCtx) + " tokens needs " + mib(bytes) + " of KV cache, more than " + label_ +
+                                    "'s " + mib(total_) + "; use a smaller context size");
+        }
+        return static_cast<uint64_t>(bytes);
+    }
+
+    std::unique_ptr<State> newState(int64_t nCtx, KvType kv) override {
+        const uint64_t bytes = stateBytes(nCtx, kv);
+        cu::check(cudaSetDevice(ordinal_), "cudaSetDevice");
+        auto s = std::make_unique<CudaState>();
+        s->owner = this;
+        s->nCtx = nCtx;
+        s->kvType = kv;
+        s->ordinal = ordinal_;
+        // Keys and values each take half; a failed allocation leaves nothing behind (the State's destructor).
+        cu::check(cudaMalloc(&s->k, bytes / 2), "cudaMalloc (KV cache keys)");
+        cu::check(cudaMalloc(&s->v, bytes / 2), "cudaMalloc (KV cache values)");
+        cu::check(cudaMemsetAsync(s->k, 0, bytes / 2, stream_), "cudaMemset");
+        cu::check(cudaMemsetAsync(s->v, 0, bytes / 2, stream_), "cudaMemset");
+        cu::check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
+        return s;
+    }
+
+    void forward(const std::vector<Segment>& pieces) override;
+
+private:
+    void checkModel() const {
+        auto check = [](const gguf::Tensor* t) {
+            if (t && !dq::supported(t->type)) {
+                throw gguf::Error("tensor " + t->name + " has type " + gguf::typeName(t->type) +
+                                  ", which the CUDA backend does not compute (F32, F16, Q8_0, Q4_K, Q6_K); use device cpu");
+            }
+        };
+        for (const gguf::Tensor* t : tensors()) check(t);
+        // A kernel grid has at most 65535 blocks in y: attention and RoPE take a head per block there.
+        if (d_.hp.nHead > 65535) throw gguf::Error("head_count " + std::to_string(d_.hp.nHead) + " is more than the CUDA backend's 65535; use device cpu");
+        if (d_.hp.headDim > ops::maxHeadDim()) {
+            throw gguf::Error("head size " + std::to_string(d_.hp.headDim) + " is more than the CUDA backend's " +
+                              std::to_string(ops::maxHeadDim()) + "; use device cpu");
+        }
+    }
+
+    // Every tensor the forward pass reads on the device, once each (tied embeddings appear once).
+    std::vector<const gguf::Tensor*> tensors() const {
+        std::vector<const gguf::Tensor*> all = {d_.tokEmbd, d_.outputNorm, d_.output};
+        for (const Layer& L : d_.layers) {
+            for (const gguf::Tensor* t : {L.attnNorm, L.wq, L.wk, L.wv, L.wo, L.bq, L.bk, L.bv, L.ffnNorm, L.wGate, L.wUp, L.wDown}) all.push_back(t);
+        }
+        std::vector<const gguf::Tensor*> out;
+        std::set<const gguf::Tensor*> seen;
+        for (const gguf::Tensor* t : all) {
+            if (t && seen.insert(t).second) out.push_back(t);
+        }
+        return out;
+    }
+
+    u128 weightBytes() const {
+        u128 sum = 0;
+        for (const gguf::Tensor* t : tensors()) sum += t->bytes;
+        return sum;
+    }
+
+    // Activation floats per row of a pass (see allocScratch).
+    int64_t rowFloats() const {
+        const HParams& hp = d_.hp;
+        const int64_t qDim = hp.nHead * hp.headDim, kvDim = hp.nHeadKv * hp.headDim;
+        const int64_t maxFf = *std::max_element(hp.nFf.begin(), hp.nFf.end());
+        return 2 * hp.nEmbd + std::max(hp.nEmbd, qDim) + qDim + 2 * kvDim + 2 * maxFf + hp.nVocab + hp.nRot;
+    }
+
+    u128 scratchBytes() const {
+        return u128(kMaxBatch) * u128(rowFloats()) * sizeof(float) + u128(kMaxBatch) * (2 * sizeof(int32_t) + sizeof(ops::RowInfo));
+    }
+
+    void* alloc(size_t bytes, const char* what) {
+        void* p = nullptr;
+        cu::check(cudaMalloc(&p, bytes), what);
+        allocations_.push_back(p);
+        return p;
+    }
+
+    void upload() {
+        for (const gguf::Tensor* t : tensors()) {
+            int64_t elems = 0, bytes = 0;
+            if (!gguf::blockInfo(t->type, elems, bytes)) throw gguf::Error("tensor " + t->name + " has no block layout");
+            void* p = alloc(t->bytes, "cudaMalloc (weights)");
+            cu::check(cudaMemcpy(p, t->data, t->bytes, cudaMemcpyHostToDevice), "cudaMemcpy (weights)");
+            DevTensor dt;
+            dt.data = static_cast<const uint8_t*>(p);
+            dt.type = t->type;
+            dt.cols = t->ne[0];
+            dt.rows = t->ne[1];
+            dt.rowBytes = t->ne[0] / elems * bytes;
+            dev_[t] = dt;
+        }
+    }
+
+    void allocScratch() {
+        const HParams& hp = d_.hp;
+        const int64_t qDim = hp.nHead * hp.headDim, kvDim = hp.nHeadKv * hp.headDim;
+        const int64_t maxFf = *std::max_element(hp.nFf.begin(), hp.nFf.end());
+        auto floats = [&](int64_t per) { return static_cast<float*>(alloc(sizeof(float) * static_cast<size_t>(kMaxBatch * per), "cudaMalloc (activations)")); };
+        x_ = floats(hp.nEmbd);
+        xb_ = floats(std::max(hp.nEmbd, qDim));
+        xb2_ = floats(hp.nEmbd);
+        q_ = floats(qDim);
+        k_ = floats(kvDim);
+        v_ = floats(kvDim);
+        hb_ = floats(maxFf);
+        hb2_ = floats(maxFf);
+        logits_ = floats(hp.nVocab);
+        cs_ = floats(hp.nRot);
+        tokens_ = static_cast<int32_t*>(alloc(sizeof(int32_t) * kMaxBatch, "cudaMalloc (tokens)"));
+        rowOf_ = static_cast<int32_t*>(alloc(sizeof(int32_t) * kMaxBatch, "cudaMalloc (rows)"));
+        rows_ = static_cast<ops::RowInfo*>(alloc(sizeof(ops::RowInfo) * kMaxBatch, "cudaMalloc (rows)"));
+    }
+
+    void release() {
+        if (allocations_.empty() && !stream_) return;
+        cudaSetDevice(ordinal_);
+        if (stream_) cudaStreamSynchronize(stream_);
+        for (void* p : allocations_) cudaFree(p);
+        allocations_.clear();
+        if (stream_) cudaStreamDestroy(stream_);
+        stream_ = nullptr;
+        cudaGetLastError();
+    }
+
+    const DevTensor& dev(const gguf::Tensor* t) const { return dev_.at(t); }
+
+    void matmul(const gguf::Tensor* w, const float* x, float* y, int64_t n) {
+        const DevTensor& t = dev(w);
+        ops::matmul(stream_, t.type, t.data, t.rowBytes, t.cols, t.rows, x, n, y);
+    }
+
+    const float* vec(const gguf::Tensor* t) const { return reinterpret_cast<const float*>(dev(t).data); }
+
+    const ModelDesc& d_;
+    const int ordinal_;
+    uint64_t total_ = 0;
+    std::string label_;
+    cudaStream_t stream_ = nullptr;
+    std::vector<void*> allocations_;  // every device buffer but the States', freed with the backend
+    std::map<const gguf::Tensor*, DevTensor> dev_;
+    float *x_ = nullptr, *xb_ = nullptr, *xb2_ = nullptr, *q_ = nullptr, *k_ = nullptr, *v_ = nullptr, *hb_ = nullptr, *hb2_ = nullptr;
+    float *logits_ = nullptr, *cs_ = nullptr;
+    int32_t *tokens_ = nullptr, *rowOf_ = nullptr;
+    ops::RowInfo* rows_ = nullptr;
+    // Host staging of one pass's inputs.
+    std::vector<int32_t> hTokens_, hRowOf_;
+    std::vector<ops::RowInfo> hRows_;
+    std::vector<float> hCs_;
+};
+
+void CudaBackend::forward(const std::vector<Segment>& pieces) {
+    const HParams& hp = d_.hp;
+    const int64_t nEmbd = hp.nEmbd, hd = hp.headDim, nHead = hp.nHead, nKv = hp.nHeadKv;
+    const int64_t qDim = nHead * hd, kvDim = nKv * hd, half = hp.nRot / 2;
+    cu::check(cudaSetDevice(ordinal_), "cudaSetDevice");
+
+    // The pass's rows: token, cache and position; the rows whose logits are wanted and where they go.
+    hTokens_.clear();
+    hRows_.clear();
+    hRowOf_.clear();
+    std::vector<float*> dst;
+    for (const Segment& p : pieces) {
+        CudaState* st = static_cast<CudaState*>(p.state);
+        for (int64_t t = 0; t < p.n; t++) {
+            if (p.out && (p.all || t == p.n - 1)) {
+                hRowOf_.push_back(static_cast<int32_t>(hTokens_.size()));
+                dst.push_back(p.out + (p.all ? t : 0) * hp.nVocab);
+            }
+            hTokens_.push_back(p.tokens[t]);
+            ops::RowInfo ri;
+            ri.k = st->k;
+            ri.v = st->v;
+            ri.nCtx = st->nCtx;
+            ri.pos = static_cast<int32_t>(p.pos + t);
+            ri.f16 = st->kvType == KvType::F16 ? 1 : 0;
+            hRows_.push_back(ri);
+        }
+    }
+    const int64_t n = static_cast<int64_t>(hTokens_.size());
+    // RoPE angles per row, computed on the host exactly as the CPU backend computes them.
+    hCs_.assign(static_cast<size_t>(n * 2 * half), 0.0f);
+    const float thetaScale = std::pow(hp.ropeBase, -2.0f / static_cast<float>(hp.nRot));
+    const float* freqs = d_.ropeFreqs ? reinterpret_cast<const float*>(d_.ropeFreqs->data) : nullptr;
+    for (int64_t t = 0; t < n; t++) {
+        float theta = static_cast<float>(hRows_[t].pos);
+        for (int64_t i = 0; i < half; i++) {
+            const float a = theta * hp.freqScale / (freqs ? freqs[i] : 1.0f);
+            hCs_[t * 2 * half + i] = std::cos(a);
+            hCs_[t * 2 * half + half + i] = std::sin(a);
+            theta *= thetaScale;
+        }
+    }
+    cu::check(cudaMemcpyAsync(tokens_, hTokens_.data(), sizeof(int32_t) * n, cudaMemcpyHostToDevice, stream_), "cudaMemcpy (tokens)");
+    cu::check(cudaMemcpyAsync(rows_, hRows_.data(), sizeof(ops::RowInfo) * n, cudaMemcpyHostToDevice, stream_), "cudaMemcpy (rows)");
+    cu::check(cudaMemcpyAsync(cs_, hCs_.data(), sizeof(float) * hCs_.size(), cudaMemcpyHostToDevice, stream_), "cudaMemcpy (rope)");
+    if (!hRowOf_.empty()) {
+        cu::check(cudaMemcpyAsync(rowOf_, hRowOf_.data(), sizeof(int32_t) * hRowOf_.size(), cudaMemcpyHostToDevice, stream_),
+                  "cudaMemcpy (rows)");
+    }
+
+    const DevTensor& emb = dev(d_.tokEmbd);
+    ops::embed(stream_, emb.type, emb.data, emb.rowBytes, tokens_, n, nEmbd, x_);
+    for (int64_t l = 0; l < hp.nLayer; l++) {
+        const Layer& L = d_.layers[static_cast<size_t>(l)];
+        ops::rmsnorm(stream_, x_, nullptr, vec(L.attnNorm), n, nEmbd, hp.eps, xb_);
+        matmul(L.wq, xb_, q_, n);
+        matmul(L.wk, xb_, k_, n);
+        matmul(L.wv, xb_, v_, n);
+        if (L.bq) ops::addBias(stream_, q_, vec(L.bq), n, qDim);
+        if (L.bk) ops::addBias(stream_, k_, vec(L.bk), n, kvDim);
+        if (L.bv) ops::addBias(stream_, v_, vec(L.bv), n, kvDim);
+        ops::rope(stream_, q_, cs_, n, nHead, hd, half, hp.neox);
+        ops::rope(stream_, k_, cs_, n, nKv, hd, half, hp.neox);
+        ops::storeKv(stream_, k_, v_, rows_, n, l, kvDim);
+        ops::attention(stream_, q_, rows_, n, l, nHead, nKv, hd, xb_);
+        matmul(L.wo, xb_, xb2_, n);
+        ops::add(stream_, x_, xb2_, n * nEmbd);
+
+        ops::rmsnorm(stream_, x_, nullptr, vec(L.ffnNorm), n, nEmbd, hp.eps, xb_);
+        const int64_t nFf = hp.nFf[static_cast<size_t>(l)];
+        matmul(L.wGate, xb_, hb_, n);
+        matmul(L.wUp, xb_, hb2_, n);
+        ops::swiglu(stream_, hb_, hb2_, n * nFf);
+        matmul(L.wDown, hb_, xb2_, n);
+        ops::add(stream_, x_, xb2_, n * nEmbd);
+    }
+    // Only the rows whose logits are wanted go through the output matrix, and only their logits come back.
+    const int64_t m = static_cast<int64_t>(dst.size());
+    if (m > 0) {
+        ops::rmsnorm(stream_, x_, rowOf_, vec(d_.outputNorm), m, nEmbd, hp.eps, xb_);
+        matmul(d_.output, xb_, logits_, m);
+        for (int64_t i = 0; i < m; i++) {
+            cu::check(cudaMemcpyAsync(dst[static_cast<size_t>(i)], logits_ + i * hp.nVocab, sizeof(float) * hp.nVocab, cudaMemcpyDeviceToHost,
+                                      stream_),
+                      "cudaMemcpy (logits)");
+        }
+    }
+    // Every pass ends here, so that a fault inside a kernel is reported by the pass that caused it.
+    cu::check(cudaStreamSynchronize(stream_), "forward pass");
+}
+
+}  // namespace
+
+std::unique_ptr<Backend> makeCudaBackend(const ModelDesc& desc, int ordinal) { return std::make_unique<CudaBackend>(desc, ordinal); }

@@ -1,0 +1,194 @@
+package dev.hybridinference.localgpu.bench;
+
+import dev.hybridinference.localgpu.CudaDevice;
+import dev.hybridinference.localgpu.LocalRuntime;
+import dev.hybridinference.localgpu.Precision;
+import dev.hybridinference.localgpu.internal.GgufWriter;
+import dev.hybridinference.localgpu.internal.NativeModel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.SplittableRandom;
+import java.util.stream.IntStream;
+
+/**
+ * Decode and prefill tokens per second of the CUDA backend on generated llama models of about 1B parameters
+ * (dim 2048, 18 layers, 16 heads over 4 KV heads, FFN 5632, vocabulary 32000: 0.94B), one per weight type,
+ * and the share of the card's peak memory bandwidth that decoding reaches: the weight bytes a token reads
+ * (every matrix but the embedding table, of which it reads one row) times tokens per second, over the
+ * bandwidth from the card's memory clock and bus width. Not a test: {@code src/test/gpu/run.sh} runs it on a
+ * GPU machine. Arguments: [types, default f16,q8_0,q4_k] [folder for the models, default the temp folder].
+ */
+public final class CudaThroughput {
+    private CudaThroughput() {}
+
+    static final int DIM = 2048;
+    static final int LAYERS = 18;
+    static final int HEADS = 16;
+    static final int KV_HEADS = 4;
+    static final int FFN = 5632;
+    static final int VOCAB = 32000;
+    static final int PROMPT = 512;
+    static final int DECODE = 128;
+
+    record Matrix(String name, int cols, int rows) {}
+
+    public static void main(String[] args) throws Exception {
+        String[] types = (args.length > 0 ? args[0] : "f16,q8_0,q4_k").split(",");
+        Path dir = args.length > 1 ? Path.of(args[1]) : Path.of(System.getProperty("java.io.tmpdir"));
+        List<CudaDevice> devices = LocalRuntime.cudaDevices();
+        if (devices.isEmpty()) {
+            System.out.println(
+                    "no CUDA device: " + LocalRuntime.cudaUnavailableReason().orElse("none seen"));
+            return;
+        }
+        CudaDevice card = devices.get(0);
+        double peak = NativeModel.cudaPeakBandwidth(0);
+        System.out.printf(
+                Locale.ROOT,
+                "device %s, %.1f GiB, peak memory bandwidth %.0f GB/s%n",
+                card.label(),
+                card.totalBytes() / (double) (1L << 30),
+                peak);
+        System.out.println("type   params  weights/token  load s  prefill tok/s  decode tok/s  decode GB/s  of peak");
+        for (String t : types) {
+            int type = typeOf(t.trim());
+            Path file = dir.resolve("cuda-throughput-" + t.trim() + ".gguf");
+            long t0 = System.nanoTime();
+            long[] sizes = write(file, type, LAYERS);
+            double genSeconds = (System.nanoTime() - t0) / 1e9;
+            long t1 = System.nanoTime();
+            try (NativeModel m = NativeModel.load(file, 1, Precision.EXACT, 0)) {
+                double loadSeconds = (System.nanoTime() - t1) / 1e9;
+                int[] prompt = new int[PROMPT];
+                for (int i = 0; i < PROMPT; i++) {
+                    prompt[i] = (i * 7919 + 13) % VOCAB;
+                }
+                try (NativeModel.Session warm = m.newSession(PROMPT + DECODE)) {
+                    warm.eval(java.util.Arrays.copyOf(prompt, 64), 0);
+                    warm.eval(new int[] {1}, 64);
+                }
+                try (NativeModel.Session s = m.newSession(PROMPT + DECODE)) {
+                    long p0 = System.nanoTime();
+                    float[] logits = s.eval(prompt, 0);
+                    double prefill = PROMPT / ((System.nanoTime() - p0) / 1e9);
+                    long d0 = System.nanoTime();
+                    for (int i = 0; i < DECODE; i++) {
+                        logits = s.eval(new int[] {argmax(logits)}, PROMPT + i);
+                    }
+                    double decode = DECODE / ((System.nanoTime() - d0) / 1e9);
+                    double gbs = sizes[1] * decode / 1e9;
+                    System.out.printf(
+                            Locale.ROOT,
+                            "%-6s %5.2fB  %8.0f MiB  %6.1f  %13.0f  %12.1f  %11.0f  %6.1f%%   (generated in %.0f s)%n",
+                            t.trim(),
+                            sizes[0] / 1e9,
+                            sizes[1] / (double) (1 << 20),
+                            loadSeconds,
+                            prefill,
+                            decode,
+                            gbs,
+                            100 * gbs / peak,
+                            genSeconds);
+                }
+            } finally {
+                Files.deleteIfExists(file);
+            }
+        }
+    }
+
+    static int typeOf(String name) {
+        switch (name.toLowerCase(Locale.ROOT)) {
+            case "f32":
+                return GgufWriter.F32;
+            case "f16":
+                return GgufWriter.F16;
+            case "q8_0":
+                return GgufWriter.Q8_0;
+            case "q4_k":
+                return GgufWriter.Q4_K;
+            case "q6_k":
+                return GgufWriter.Q6_K;
+            default:
+                throw new IllegalArgumentException("type must be f32, f16, q8_0, q4_k or q6_k, got " + name);
+        }
+    }
+
+    static int argmax(float[] v) {
+        int best = 0;
+        for (int i = 1; i < v.length; i++) {
+            if (v[i] > v[best]) {
+                best = i;
+            }
+        }
+        return best;
+    }
+
+    /**
+     * Writes the model, every matrix of {@code type} (uniform values of the variance 1/fan-in), generated and
+     * quantized on all cores, with {@code layers} blocks; returns {parameters, weight bytes a decoded token
+     * reads}.
+     */
+    public static long[] write(Path file, int type, int layers) throws Exception {
+        int hd = DIM / HEADS;
+        List<Matrix> matrices = new ArrayList<>();
+        matrices.add(new Matrix("token_embd.weight", DIM, VOCAB));
+        for (int l = 0; l < layers; l++) {
+            String b = "blk." + l + ".";
+            matrices.add(new Matrix(b + "attn_q.weight", DIM, HEADS * hd));
+            matrices.add(new Matrix(b + "attn_k.weight", DIM, KV_HEADS * hd));
+            matrices.add(new Matrix(b + "attn_v.weight", DIM, KV_HEADS * hd));
+            matrices.add(new Matrix(b + "attn_output.weight", HEADS * hd, DIM));
+            matrices.add(new Matrix(b + "ffn_gate.weight", DIM, FFN));
+            matrices.add(new Matrix(b + "ffn_up.weight", DIM, FFN));
+            matrices.add(new Matrix(b + "ffn_down.weight", FFN, DIM));
+        }
+        matrices.add(new Matrix("output.weight", DIM, VOCAB));
+        byte[][] encoded = new byte[matrices.size()][];
+        IntStream.range(0, matrices.size()).parallel().forEach(i -> {
+            Matrix m = matrices.get(i);
+            SplittableRandom r = new SplittableRandom(1000 + i);
+            float a = (float) Math.sqrt(3.0 / m.cols());
+            float[] v = new float[Math.multiplyExact(m.cols(), m.rows())];
+            for (int k = 0; k < v.length; k++) {
+                v[k] = (float) ((r.nextDouble() * 2 - 1) * a);
+            }
+            encoded[i] = GgufWriter.quantize(type, v, m.cols());
+        });
+        GgufWriter w = new GgufWriter();
+        w.put("general.architecture", "llama")
+                .put("general.name", "cuda-throughput")
+                .put("general.alignment", 32)
+                .put("llama.context_length", 4096)
+                .put("llama.embedding_length", DIM)
+                .put("llama.block_count", layers)
+                .put("llama.feed_forward_length", FFN)
+                .put("llama.attention.head_count", HEADS)
+                .put("llama.attention.head_count_kv", KV_HEADS)
+                .put("llama.attention.layer_norm_rms_epsilon", 1e-5f)
+                .put("llama.rope.freq_base", 10000f)
+                .put("llama.rope.dimension_count", hd);
+        long params = 0;
+        long perToken = 0;
+        float[] ones = new float[DIM];
+        java.util.Arrays.fill(ones, 1.0f);
+        for (int i = 0; i < matrices.size(); i++) {
+            Matrix m = matrices.get(i);
+            w.rawTensor(m.name(), type, new long[] {m.cols(), m.rows()}, encoded[i]);
+            params += (long) m.cols() * m.rows();
+            if (!m.name().equals("token_embd.weight")) {
+                perToken += encoded[i].length;
+            }
+            if (m.name().endsWith("attn_v.weight")) {
+                w.tensor(m.name().replace("attn_v", "attn_norm"), GgufWriter.F32, new long[] {DIM}, ones);
+            } else if (m.name().endsWith("attn_output.weight")) {
+                w.tensor(m.name().replace("attn_output", "ffn_norm"), GgufWriter.F32, new long[] {DIM}, ones);
+            }
+        }
+        w.tensor("output_norm.weight", GgufWriter.F32, new long[] {DIM}, ones);
+        w.write(file);
+        return new long[] {params, perToken};
+    }
+}
