@@ -16,6 +16,9 @@
 #   THREADS                 llama-bench thread counts (default 1,2)
 #   REPS                    llama-bench repetitions per test (default 3)
 #   LLAMA_BENCH_ARGS        further llama-bench arguments, e.g. "--delay 2"
+#   LLAMA_AMX               1 to build llama.cpp's AMX kernels on a processor that has AMX (default 0:
+#                           built with GCC 12 on a Sapphire Rapids machine, they stopped llama-bench
+#                           with SIGILL at their first tile instruction, on the first quantized model)
 # When the models' folder also holds the harness's local-tps.csv (written with --save) and
 # benchmarks/target/benchmarks.jar is built, it then prints the ratio table, ours over llama.cpp.
 set -euo pipefail
@@ -26,7 +29,7 @@ THREADS="${THREADS:-1,2}"
 REPS="${REPS:-3}"
 
 if [ "$#" -eq 0 ]; then
-    sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
 fi
 for m in "$@"; do
@@ -39,7 +42,13 @@ done
 HERE="$(cd "$(dirname "$0")" && pwd)"
 WORK="$HERE/target/llama-cpp"
 SRC="$WORK/src-$VERSION"
+AMX="${LLAMA_AMX:-0}"
 BUILD="$WORK/build-$VERSION"
+CFLAGS_EXTRA=""
+if [ "$AMX" != "1" ] && grep -qw amx_tile /proc/cpuinfo 2>/dev/null; then
+    BUILD="$WORK/build-$VERSION-noamx"
+    CFLAGS_EXTRA="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
+fi
 BENCH="$BUILD/bin/llama-bench"
 
 if [ ! -x "$BENCH" ]; then
@@ -62,8 +71,9 @@ if [ ! -x "$BENCH" ]; then
         cp "$WORK/pkg-$VERSION/package/llama/llama.cpp.info.json" "$SRC.tmp/" 2>/dev/null || true
         mv "$SRC.tmp" "$SRC"
     fi
-    echo "building llama-bench (CPU only, native ISA, Release, -j$JOBS): this takes a while" >&2
+    echo "building llama-bench (CPU only, native ISA${CFLAGS_EXTRA:+ without AMX}, Release, -j$JOBS): this takes a while" >&2
     cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON \
+        -DCMAKE_C_FLAGS="$CFLAGS_EXTRA" -DCMAKE_CXX_FLAGS="$CFLAGS_EXTRA" \
         -DGGML_CUDA=OFF -DGGML_VULKAN=OFF -DGGML_METAL=OFF -DGGML_OPENMP=ON \
         -DLLAMA_OPENSSL=OFF -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
         -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_APP=OFF -DBUILD_SHARED_LIBS=OFF >"$WORK/cmake-$VERSION.log" 2>&1 \
@@ -72,7 +82,7 @@ if [ ! -x "$BENCH" ]; then
         || { tail -40 "$WORK/build-$VERSION.log" >&2; exit 1; }
 fi
 
-echo "llama.cpp from node-llama-cpp@$VERSION, commit $(git -C "$SRC" rev-parse --short HEAD)" \
+echo "llama.cpp from node-llama-cpp@$VERSION${CFLAGS_EXTRA:+ (AMX kernels not built)}, commit $(git -C "$SRC" rev-parse --short HEAD)" \
     "($(git -C "$SRC" log -1 --format=%cs)), $(grep -o '"tag": *"[^"]*"' "$SRC/llama.cpp.info.json" 2>/dev/null || echo 'no tag')"
 args=()
 for m in "$@"; do
