@@ -54,13 +54,14 @@ HI_HD float half(uint16_t h) {
 HI_HD uint16_t u16(const uint8_t* p) { return static_cast<uint16_t>(p[0] | (p[1] << 8)); }
 
 // The six-bit scale and minimum of sub-block j (0..7) of a Q4_K super-block, from its 12 packed bytes.
-HI_HD void scaleMinK4(int j, const uint8_t* q, int& d, int& m) {
+template <typename T>
+HI_HD void scaleMinK4(int j, const uint8_t* q, T& d, T& m) {
     if (j < 4) {
-        d = q[j] & 63;
-        m = q[j + 4] & 63;
+        d = static_cast<T>(q[j] & 63);
+        m = static_cast<T>(q[j + 4] & 63);
     } else {
-        d = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
-        m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+        d = static_cast<T>((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
+        m = static_cast<T>((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
     }
 }
 

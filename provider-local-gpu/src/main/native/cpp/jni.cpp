@@ -70,6 +70,14 @@ KvType kv(jint type) {
     return static_cast<KvType>(type);
 }
 
+// A new Java long[] holding v[0..n).
+jlongArray longArray(JNIEnv* env, const jlong* v, jsize n) {
+    jlongArray a = env->NewLongArray(n);
+    if (!a) throw std::bad_alloc();
+    env->SetLongArrayRegion(a, 0, n, v);
+    return a;
+}
+
 }  // namespace
 
 JNIEXPORT jlong JNICALL Java_dev_hybridinference_localgpu_internal_NativeEngine_load(JNIEnv* env, jclass, jstring path, jint threads, jint precision, jint device) {
@@ -96,10 +104,7 @@ JNIEXPORT jlongArray JNICALL Java_dev_hybridinference_localgpu_internal_NativeEn
         const HParams& hp = model(env, h)->hparams();
         jlong v[9] = {hp.nVocab, hp.nEmbd, hp.nLayer, hp.nHead, hp.nHeadKv, hp.headDim, hp.nCtxTrain,
                       static_cast<jlong>(model(env, h)->weightBytes()), model(env, h)->threads()};
-        jlongArray a = env->NewLongArray(9);
-        if (!a) throw std::bad_alloc();
-        env->SetLongArrayRegion(a, 0, 9, v);
-        return a;
+        return longArray(env, v, 9);
     }, static_cast<jlongArray>(nullptr));
 }
 
@@ -135,10 +140,7 @@ JNIEXPORT jlongArray JNICALL Java_dev_hybridinference_localgpu_internal_NativeEn
         uint64_t total = 0, free = 0;
         cudadev::memory(ordinal, total, free);
         jlong v[2] = {static_cast<jlong>(total), static_cast<jlong>(free)};
-        jlongArray a = env->NewLongArray(2);
-        if (!a) throw std::bad_alloc();
-        env->SetLongArrayRegion(a, 0, 2, v);
-        return a;
+        return longArray(env, v, 2);
     }, static_cast<jlongArray>(nullptr));
 }
 

@@ -5,20 +5,14 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "dequant.h"
+
 namespace kern {
 
 float f16ToF32(uint16_t h);
 
-// The six-bit scale and minimum of sub-block j of a Q4_K or Q5_K super-block, from its 12 packed bytes.
-inline void scaleMinK4(int j, const uint8_t* q, uint8_t& d, uint8_t& m) {
-    if (j < 4) {
-        d = q[j] & 63;
-        m = q[j + 4] & 63;
-    } else {
-        d = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
-        m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
-    }
-}
+// The six-bit scale and minimum of sub-block j of a Q4_K or Q5_K super-block (dequant.h).
+using dq::scaleMinK4;
 // Rounds to the nearest F16 (ties to even), as F16C does; overflow gives infinity.
 uint16_t f32ToF16(float f);
 const char* features();

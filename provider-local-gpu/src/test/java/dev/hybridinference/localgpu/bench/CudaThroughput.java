@@ -116,7 +116,8 @@ public final class CudaThroughput {
         }
     }
 
-    static int argmax(float[] v) {
+    /** The index of the largest value (the first of equal ones): greedy decoding's choice. */
+    public static int argmax(float[] v) {
         int best = 0;
         for (int i = 1; i < v.length; i++) {
             if (v[i] > v[best]) {

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 import dev.hybridinference.localgpu.KvCacheType;
 import dev.hybridinference.localgpu.LocalRuntime;
 import dev.hybridinference.localgpu.Precision;
+import dev.hybridinference.localgpu.bench.CudaThroughput;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -83,22 +84,12 @@ class CudaBackendTest {
         }
     }
 
-    static int argmax(float[] v) {
-        int best = 0;
-        for (int i = 1; i < v.length; i++) {
-            if (v[i] > v[best]) {
-                best = i;
-            }
-        }
-        return best;
-    }
-
     static List<Integer> greedy(NativeModel m, int[] prompt, int steps) {
         List<Integer> out = new ArrayList<>();
         try (NativeModel.Session s = m.newSession(prompt.length + steps)) {
             float[] logits = s.eval(prompt, 0);
             for (int i = 0; i < steps; i++) {
-                int next = argmax(logits);
+                int next = CudaThroughput.argmax(logits);
                 out.add(next);
                 logits = s.eval(new int[] {next}, prompt.length + i);
             }
@@ -141,7 +132,7 @@ class CudaBackendTest {
             for (int pos = 0; pos < tokens.length; pos++) {
                 float[] got = g.eval(new int[] {tokens[pos]}, pos);
                 assertClose(got, c.eval(new int[] {tokens[pos]}, pos), vocab, model + " position " + pos);
-                assertThat(argmax(got))
+                assertThat(CudaThroughput.argmax(got))
                         .as("argmax at position %d", pos)
                         .isEqualTo(LlamaCppOracleTest.argmax(reference, pos * vocab, vocab));
             }
