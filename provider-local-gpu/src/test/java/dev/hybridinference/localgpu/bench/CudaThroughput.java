@@ -5,6 +5,7 @@ import dev.hybridinference.localgpu.LocalRuntime;
 import dev.hybridinference.localgpu.Precision;
 import dev.hybridinference.localgpu.internal.GgufWriter;
 import dev.hybridinference.localgpu.internal.NativeModel;
+import dev.hybridinference.localgpu.internal.Sampler;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -76,7 +77,7 @@ public final class CudaThroughput {
                     double prefill = PROMPT / ((System.nanoTime() - p0) / 1e9);
                     long d0 = System.nanoTime();
                     for (int i = 0; i < DECODE; i++) {
-                        logits = s.eval(new int[] {argmax(logits)}, PROMPT + i);
+                        logits = s.eval(new int[] {Sampler.argmax(logits)}, PROMPT + i);
                     }
                     double decode = DECODE / ((System.nanoTime() - d0) / 1e9);
                     double gbs = sizes[1] * decode / 1e9;
@@ -114,17 +115,6 @@ public final class CudaThroughput {
             default:
                 throw new IllegalArgumentException("type must be f32, f16, q8_0, q4_k or q6_k, got " + name);
         }
-    }
-
-    /** The index of the largest value (the first of equal ones): greedy decoding's choice. */
-    public static int argmax(float[] v) {
-        int best = 0;
-        for (int i = 1; i < v.length; i++) {
-            if (v[i] > v[best]) {
-                best = i;
-            }
-        }
-        return best;
     }
 
     /**

@@ -6,7 +6,6 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 import dev.hybridinference.localgpu.KvCacheType;
 import dev.hybridinference.localgpu.LocalRuntime;
 import dev.hybridinference.localgpu.Precision;
-import dev.hybridinference.localgpu.bench.CudaThroughput;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -89,7 +88,7 @@ class CudaBackendTest {
         try (NativeModel.Session s = m.newSession(prompt.length + steps)) {
             float[] logits = s.eval(prompt, 0);
             for (int i = 0; i < steps; i++) {
-                int next = CudaThroughput.argmax(logits);
+                int next = Sampler.argmax(logits);
                 out.add(next);
                 logits = s.eval(new int[] {next}, prompt.length + i);
             }
@@ -132,7 +131,7 @@ class CudaBackendTest {
             for (int pos = 0; pos < tokens.length; pos++) {
                 float[] got = g.eval(new int[] {tokens[pos]}, pos);
                 assertClose(got, c.eval(new int[] {tokens[pos]}, pos), vocab, model + " position " + pos);
-                assertThat(CudaThroughput.argmax(got))
+                assertThat(Sampler.argmax(got))
                         .as("argmax at position %d", pos)
                         .isEqualTo(LlamaCppOracleTest.argmax(reference, pos * vocab, vocab));
             }
