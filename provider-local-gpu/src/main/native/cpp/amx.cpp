@@ -553,7 +553,7 @@ void group(const Layout& L, const Panel& P, int pr, int64_t nb, int nv, const ui
 thread_local Panel tPanel;
 
 void multiplyAll(ThreadPool* pool, uint32_t type, const uint8_t* base, int64_t rowBytes, int64_t rows, int64_t cols, const uint8_t* xq,
-                 size_t stride, int64_t n, float* y, Packed& pk) {
+                 size_t stride, int64_t n, float* y, Packed& pk, bool tiles) {
     const Layout L = layoutOf(type);
     int64_t elems, blockBytes;
     gguf::blockInfo(type, elems, blockBytes);
@@ -562,7 +562,7 @@ void multiplyAll(ThreadPool* pool, uint32_t type, const uint8_t* base, int64_t r
     // The tiles take groups of 4 to 16 vectors once there are 8 or more (below that, unpacking each panel
     // for the tiles costs more than it saves); the rest go one at a time through the rows-in-lanes kernel.
     // Both give the same bits, so the split is free to follow speed alone.
-    const int64_t full = n >= 8 ? n - n % 4 : 0;
+    const int64_t full = tiles && n >= 8 ? n - n % 4 : 0;
     const int64_t groups = (full + 15) / 16;
     if (full > 0) packInputs(L, xq, stride, full, nb, pk);
     const int64_t perBlock = static_cast<int64_t>(L.block) * 16;
@@ -601,17 +601,17 @@ bool usable() {
     return ok;
 }
 
-bool supports(uint32_t type) { return usable() && layoutOf(type).block > 0; }
+bool supports(uint32_t type) { return layoutOf(type).block > 0; }
 
 void multiply(ThreadPool* pool, uint32_t type, const uint8_t* base, int64_t rowBytes, int64_t rows, int64_t cols,
-              const uint8_t* xq, size_t stride, int64_t n, float* y, Packed& packed) {
+              const uint8_t* xq, size_t stride, int64_t n, float* y, Packed& packed, bool tiles) {
     switch (type) {
         case gguf::Q8_0:
         case gguf::Q4_0:
         case gguf::Q4_1:
         case gguf::Q4_K:
         case gguf::Q5_K:
-        case gguf::Q6_K: multiplyAll(pool, type, base, rowBytes, rows, cols, xq, stride, n, y, packed); break;
+        case gguf::Q6_K: multiplyAll(pool, type, base, rowBytes, rows, cols, xq, stride, n, y, packed, tiles && usable()); break;
         default: throw gguf::Error(std::string("no AMX product for type ") + gguf::typeName(type));
     }
 }
@@ -621,7 +621,7 @@ void multiply(ThreadPool* pool, uint32_t type, const uint8_t* base, int64_t rowB
 bool usable() { return false; }
 bool supports(uint32_t) { return false; }
 void multiply(ThreadPool*, uint32_t type, const uint8_t*, int64_t, int64_t, int64_t, const uint8_t*, size_t, int64_t, float*,
-              Packed&) {
+              Packed&, bool) {
     throw gguf::Error(std::string("no AMX product for type ") + gguf::typeName(type));
 }
 

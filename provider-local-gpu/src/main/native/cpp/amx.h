@@ -1,5 +1,5 @@
-// Integer matrix products for the fast precision on processors with AMX-INT8 (Sapphire Rapids and later):
-// quantized weights times 8-bit inputs. Eight or more input vectors go through the tile registers: each
+// Integer matrix products for the fast precision on processors with AVX-512 VNNI, and AMX-INT8 (Sapphire
+// Rapids and later) where they have it: quantized weights times 8-bit inputs. Eight or more input vectors go through the tile registers: each
 // panel of 16 weight rows is unpacked once to signed bytes with its scales, then multiplied with groups of
 // up to 16 vectors per block (or group of a K-quant block), the block scales applied to each block's exact
 // integer sums as they leave the tiles. Fewer vectors go one at a time through a rows-in-lanes AVX-512 VNNI
@@ -19,11 +19,12 @@
 
 namespace amx {
 
-// Whether this processor has AMX-INT8 and the operating system lets this process use the tile registers
-// (asked once, on first call).
+// Whether this processor has AMX-INT8 (and the AVX-512 VNNI the rest needs) and the operating system lets
+// this process use the tile registers (asked once, on first call).
 bool usable();
 
-// Whether weights of a ggml type have an AMX product here.
+// Whether weights of a ggml type have these products (Q8_0, Q4_0, Q4_1, Q4_K, Q5_K, Q6_K). Without the tiles
+// they need AVX-512 F/BW/VL/VNNI and F16C, which the caller checks (qk's avx512 level).
 bool supports(uint32_t type);
 
 // The quantized inputs rearranged for the tiles: filled by multiply, kept by the caller between calls.
@@ -35,8 +36,9 @@ struct Packed {
 
 // y[t * rows + r] = (row r of the weights) . (input t) for t < n: rows weight rows of cols values of a type
 // supports accepts, rowBytes apart from base; the inputs quantized by qk::quantize for that type, stride
-// bytes apart from xq.
+// bytes apart from xq. With tiles unset (or no AMX here) every vector takes the rows-in-lanes kernel: the
+// same bits, without the tiles' gain on many vectors.
 void multiply(ThreadPool* pool, uint32_t type, const uint8_t* base, int64_t rowBytes, int64_t rows, int64_t cols,
-              const uint8_t* xq, size_t stride, int64_t n, float* y, Packed& packed);
+              const uint8_t* xq, size_t stride, int64_t n, float* y, Packed& packed, bool tiles);
 
 }  // namespace amx

@@ -285,8 +285,8 @@ void CpuBackend::matmul(const gguf::Tensor* w, const float* x, float* y, int64_t
         pool_.parallelFor(n, [&](int64_t b, int64_t e) {
             for (int64_t t = b; t < e; t++) qk::quantize(type, x + t * cols, xq + stride * t, cols);
         });
-        if (qk::level() == qk::Amx && amx::supports(type)) {
-            amx::multiply(&pool_, type, base, rowBytes, rows, cols, xq, stride, n, y, amxPacked_);
+        if (qk::level() >= qk::Avx512 && amx::supports(type)) {
+            amx::multiply(&pool_, type, base, rowBytes, rows, cols, xq, stride, n, y, amxPacked_, qk::level() == qk::Amx);
             return;
         }
         pool_.parallelFor(rows, [&](int64_t b, int64_t e) {

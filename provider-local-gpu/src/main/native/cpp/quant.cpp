@@ -254,25 +254,23 @@ using DotFn = float (*)(uint32_t, const uint8_t*, const uint8_t*, int64_t);
 using IntsFn = void (*)(uint32_t, const uint8_t*, const uint8_t*, int64_t, int32_t*);
 
 #ifdef QK_X86
-// The amx level's dot product: the tile product of one row and one vector, which gives the bits it gives
-// that row and vector among any others; the types without a tile product take the avx512 kernel.
-float amxDot(uint32_t type, const uint8_t* row, const uint8_t* xq, int64_t n) {
-    if (!amx::supports(type)) return avx512::dot(type, row, xq, n);
+// The avx512 and amx levels' dot product: the rows-in-lanes kernel of amx.h for one row and one vector, which
+// gives the bits the tile product gives that row and vector among any others.
+float lanesDot(uint32_t type, const uint8_t* row, const uint8_t* xq, int64_t n) {
     int64_t elems, bytes;
     gguf::blockInfo(type, elems, bytes);
     amx::Packed packed;
     float y = 0;
-    amx::multiply(nullptr, type, row, n / elems * bytes, 1, n, xq, inputBytes(type, n), 1, &y, packed);
+    amx::multiply(nullptr, type, row, n / elems * bytes, 1, n, xq, inputBytes(type, n), 1, &y, packed, false);
     return y;
 }
 #endif
 
 DotFn dotFor(int lvl) {
 #ifdef QK_X86
-    if (lvl == Amx) return amxDot;
+    if (lvl == Avx512 || lvl == Amx) return lanesDot;
     if (lvl == Avx2) return avx2::dot;
     if (lvl == AvxVnni) return avxvnni::dot;
-    if (lvl == Avx512) return avx512::dot;
 #endif
     (void)lvl;
     return portable::dot;
@@ -288,8 +286,7 @@ IntsFn intsFor(int lvl) {
     return portable::ints;
 }
 
-// The row kernels: at the amx level, the avx512 ones (the tile product is amx::multiply).
-const DotFn kDot = dotFor(kLevel == Amx ? Avx512 : kLevel);
+const DotFn kDot = dotFor(kLevel);
 
 template <int N>
 void quantizeBlock(const float* x, int8_t* q, float& d) {

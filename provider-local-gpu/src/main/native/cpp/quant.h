@@ -10,7 +10,7 @@
 namespace qk {
 
 // Instruction-set levels, lowest first.
-// Amx multiplies the types amx.h supports on the tile registers (the others as Avx512 does).
+// Avx512 multiplies through amx.h's rows-in-lanes kernel; Amx adds its tile product for 8 or more vectors.
 enum Level : int { Portable = 0, Avx2 = 1, AvxVnni = 2, Avx512 = 3, Amx = 4 };
 
 // 32 input values quantized for Q8_0, Q4_0 and Q4_1 weights: x[i] ~ d * q[i]; sum = the sum of q.
@@ -44,8 +44,8 @@ size_t inputBytes(uint32_t type, int64_t n);
 // Quantizes n floats into the input layout the weight type needs (Block32 or Block256).
 void quantize(uint32_t type, const float* x, uint8_t* out, int64_t n);
 
-// Dot product of one weight row of n values with a quantized input, at the level in use (at the amx level,
-// the avx512 row kernel: the tile product is amx::multiply).
+// Dot product of one weight row of n values with a quantized input, at the level in use (at the avx512 and
+// amx levels, amx.h's rows-in-lanes kernel for one row).
 float dot(uint32_t type, const uint8_t* row, const uint8_t* xq, int64_t n);
 
 // For tests: the same dot product at a given level, and the integer sums behind it, before any scale:
