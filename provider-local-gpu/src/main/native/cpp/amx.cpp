@@ -306,6 +306,13 @@ inline __m512i foldRows(const __m512i p[8]) {
 
 inline __m512i pair256(__m256i a, __m256i b) { return _mm512_inserti64x4(_mm512_castsi256_si512(a), b, 1); }
 
+// The byte offsets of the panel's 16 rows, rowOf's stand-in row for those past a short panel's end.
+inline __m512i offsetsOf(int64_t rowBytes, int pr) {
+    alignas(64) int32_t off[16];
+    for (int r = 0; r < 16; r++) off[r] = static_cast<int32_t>((r < pr ? r : pr - 1) * rowBytes);
+    return _mm512_load_si512(off);
+}
+
 // The 32-bit words at offset `at` of each row's block b (gathered once per block for the 16 rows).
 inline __m512i gatherWords(const __m512i rowOffsets, const uint8_t* panel, int64_t at) {
     return _mm512_i32gather_epi32(rowOffsets, panel + at, 1);
@@ -325,9 +332,7 @@ inline __m512i nibblePair(const uint8_t* a, const uint8_t* b) {
 void lanes32(uint32_t type, const uint8_t* panel, int64_t rowBytes, int pr, int64_t nb, const qk::Block32* a, float* y) {
     int64_t elems, bytes;
     gguf::blockInfo(type, elems, bytes);
-    alignas(64) int32_t off[16];
-    for (int r = 0; r < 16; r++) off[r] = static_cast<int32_t>((r < pr ? r : pr - 1) * rowBytes);
-    const __m512i rowOffsets = _mm512_load_si512(off);
+    const __m512i rowOffsets = offsetsOf(rowBytes, pr);
     __m512 acc = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         const int64_t at = b * bytes;
@@ -368,9 +373,7 @@ inline __m512i pairScales(const __m512i rowsScale, int i) {
 
 void lanesK45(bool five, const uint8_t* panel, int64_t rowBytes, int pr, int64_t nb, const qk::Block256* a, float* y) {
     const int64_t bytes = five ? 176 : 144;
-    alignas(64) int32_t off[16];
-    for (int r = 0; r < 16; r++) off[r] = static_cast<int32_t>((r < pr ? r : pr - 1) * rowBytes);
-    const __m512i rowOffsets = _mm512_load_si512(off);
+    const __m512i rowOffsets = offsetsOf(rowBytes, pr);
     const __m512i six = _mm512_set1_epi32(0x3F3F3F3F), low4 = _mm512_set1_epi32(0x0F0F0F0F), top2 = _mm512_set1_epi32(0x30303030);
     const __m256i m4 = _mm256_set1_epi8(0xF), one = _mm256_set1_epi8(1);
     __m512 acc = _mm512_setzero_ps();
@@ -434,9 +437,7 @@ void lanesK45(bool five, const uint8_t* panel, int64_t rowBytes, int pr, int64_t
 }
 
 void lanesQ6K(const uint8_t* panel, int64_t rowBytes, int pr, int64_t nb, const qk::Block256* a, float* y) {
-    alignas(64) int32_t off[16];
-    for (int r = 0; r < 16; r++) off[r] = static_cast<int32_t>((r < pr ? r : pr - 1) * rowBytes);
-    const __m512i rowOffsets = _mm512_load_si512(off);
+    const __m512i rowOffsets = offsetsOf(rowBytes, pr);
     const __m256i m4 = _mm256_set1_epi8(0xF), three = _mm256_set1_epi8(3);
     const __m512i low16 = _mm512_set1_epi32(0xFFFF);
     __m512 acc = _mm512_setzero_ps();

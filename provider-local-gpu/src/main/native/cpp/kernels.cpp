@@ -89,12 +89,15 @@ static float dotF32Plain(const float* a, const float* b, int64_t n) {
     return (s0 + s1) + (s2 + s3);
 }
 
-// One Q4_K super-block (144 bytes) to 256 floats.
-static void dequantQ4K(const uint8_t* b, float* y) {
+// One Q4_K (144 bytes) or Q5_K (176 bytes) super-block to 256 floats: Q5_K adds a fifth bit per value
+// from qh (bit 2c for the low nibbles of chunk c, 2c+1 for the high ones).
+template <bool Five>
+static void dequantK45(const uint8_t* b, float* y) {
     const float d = f16ToF32(rd16(b));
     const float dmin = f16ToF32(rd16(b + 2));
     const uint8_t* scales = b + 4;
-    const uint8_t* qs = b + 16;
+    const uint8_t* qh = b + 16;
+    const uint8_t* qs = b + (Five ? 48 : 16);
     for (int c = 0; c < 4; c++) {
         uint8_t sc, m;
         scaleMinK4(2 * c, scales, sc, m);
@@ -102,8 +105,12 @@ static void dequantQ4K(const uint8_t* b, float* y) {
         scaleMinK4(2 * c + 1, scales, sc, m);
         const float d2 = d * sc, m2 = dmin * m;
         const uint8_t* q = qs + 32 * c;
-        for (int l = 0; l < 32; l++) y[64 * c + l] = d1 * (q[l] & 0xF) - m1;
-        for (int l = 0; l < 32; l++) y[64 * c + 32 + l] = d2 * (q[l] >> 4) - m2;
+        for (int l = 0; l < 32; l++) {
+            const int h0 = Five ? ((qh[l] >> (2 * c)) & 1) << 4 : 0;
+            const int h1 = Five ? ((qh[l] >> (2 * c + 1)) & 1) << 4 : 0;
+            y[64 * c + l] = d1 * ((q[l] & 0xF) | h0) - m1;
+            y[64 * c + 32 + l] = d2 * ((q[l] >> 4) | h1) - m2;
+        }
     }
 }
 
@@ -128,27 +135,6 @@ static void dequantQ6K(const uint8_t* b, float* y) {
             out[l + 32] = d * s8[is + 2] * q2;
             out[l + 64] = d * s8[is + 4] * q3;
             out[l + 96] = d * s8[is + 6] * q4;
-        }
-    }
-}
-
-// One Q5_K super-block (176 bytes) to 256 floats: Q4_K's scales and mins, a fifth bit per value in qh.
-static void dequantQ5K(const uint8_t* b, float* y) {
-    const float d = f16ToF32(rd16(b));
-    const float dmin = f16ToF32(rd16(b + 2));
-    const uint8_t* scales = b + 4;
-    const uint8_t* qh = b + 16;
-    const uint8_t* qs = b + 48;
-    for (int c = 0; c < 4; c++) {
-        uint8_t sc, m;
-        scaleMinK4(2 * c, scales, sc, m);
-        const float d1 = d * sc, m1 = dmin * m;
-        scaleMinK4(2 * c + 1, scales, sc, m);
-        const float d2 = d * sc, m2 = dmin * m;
-        const uint8_t* q = qs + 32 * c;
-        for (int l = 0; l < 32; l++) {
-            y[64 * c + l] = d1 * ((q[l] & 0xF) | (((qh[l] >> (2 * c)) & 1) << 4)) - m1;
-            y[64 * c + 32 + l] = d2 * ((q[l] >> 4) | (((qh[l] >> (2 * c + 1)) & 1) << 4)) - m2;
         }
     }
 }
@@ -253,50 +239,20 @@ __attribute__((target("avx2,fma,f16c"))) static float dotQ80Avx2(const uint8_t* 
     return hsum256(acc);
 }
 
-// Q4_K without a dequantized copy: w = d*sc*q - dmin*m built in registers, then fused into the dot.
-__attribute__((target("avx2,fma,f16c"))) static float dotQ4KAvx2(const uint8_t* row, const float* x, int64_t n) {
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    const __m256i low4 = _mm256_set1_epi32(0xF);
-    for (int64_t b = 0; b < n / 256; b++) {
-        const uint8_t* blk = row + 144 * b;
-        const float d = f16ToF32(rd16(blk));
-        const float dmin = f16ToF32(rd16(blk + 2));
-        const uint8_t* scales = blk + 4;
-        const uint8_t* qs = blk + 16;
-        const float* xb = x + 256 * b;
-        for (int c = 0; c < 4; c++) {
-            uint8_t sc, m;
-            scaleMinK4(2 * c, scales, sc, m);
-            const __m256 s1 = _mm256_set1_ps(d * sc), m1 = _mm256_set1_ps(dmin * m);
-            scaleMinK4(2 * c + 1, scales, sc, m);
-            const __m256 s2 = _mm256_set1_ps(d * sc), m2 = _mm256_set1_ps(dmin * m);
-            const uint8_t* q = qs + 32 * c;
-            const float* x1 = xb + 64 * c;
-            const float* x2 = x1 + 32;
-            for (int g = 0; g < 4; g++) {
-                __m256i v = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(q + 8 * g)));
-                __m256 lo = _mm256_cvtepi32_ps(_mm256_and_si256(v, low4));
-                __m256 hi = _mm256_cvtepi32_ps(_mm256_srli_epi32(v, 4));
-                acc0 = _mm256_fmadd_ps(_mm256_fmsub_ps(s1, lo, m1), _mm256_loadu_ps(x1 + 8 * g), acc0);
-                acc1 = _mm256_fmadd_ps(_mm256_fmsub_ps(s2, hi, m2), _mm256_loadu_ps(x2 + 8 * g), acc1);
-            }
-        }
-    }
-    return hsum256(_mm256_add_ps(acc0, acc1));
-}
-
-// Q5_K like Q4_K, the fifth bit of each value taken from qh (bit 2c for the low nibbles of chunk c, 2c+1
-// for the high ones).
-__attribute__((target("avx2,fma,f16c"))) static float dotQ5KAvx2(const uint8_t* row, const float* x, int64_t n) {
+// Q4_K and Q5_K without a dequantized copy: w = d*sc*q - dmin*m built in registers, then fused into the dot.
+// Q5_K takes the fifth bit of each value from qh (bit 2c for the low nibbles of chunk c, 2c+1 for the high
+// ones).
+template <bool Five>
+__attribute__((target("avx2,fma,f16c"))) static float dotK45Avx2(const uint8_t* row, const float* x, int64_t n) {
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
     const __m256i low4 = _mm256_set1_epi32(0xF), one = _mm256_set1_epi32(1);
     for (int64_t b = 0; b < n / 256; b++) {
-        const uint8_t* blk = row + 176 * b;
+        const uint8_t* blk = row + (Five ? 176 : 144) * b;
         const float d = f16ToF32(rd16(blk));
         const float dmin = f16ToF32(rd16(blk + 2));
         const uint8_t* scales = blk + 4;
         const uint8_t* qh = blk + 16;
-        const uint8_t* qs = blk + 48;
+        const uint8_t* qs = blk + (Five ? 48 : 16);
         const float* xb = x + 256 * b;
         for (int c = 0; c < 4; c++) {
             uint8_t sc, m;
@@ -309,10 +265,13 @@ __attribute__((target("avx2,fma,f16c"))) static float dotQ5KAvx2(const uint8_t* 
             const float* x1 = xb + 64 * c;
             const float* x2 = x1 + 32;
             for (int g = 0; g < 4; g++) {
-                __m256i v = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(q + 8 * g)));
-                __m256i h = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(qh + 8 * g)));
-                __m256i lo = _mm256_or_si256(_mm256_and_si256(v, low4), _mm256_slli_epi32(_mm256_and_si256(_mm256_srl_epi32(h, shLo), one), 4));
-                __m256i hi = _mm256_or_si256(_mm256_srli_epi32(v, 4), _mm256_slli_epi32(_mm256_and_si256(_mm256_srl_epi32(h, shHi), one), 4));
+                const __m256i v = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(q + 8 * g)));
+                __m256i lo = _mm256_and_si256(v, low4), hi = _mm256_srli_epi32(v, 4);
+                if (Five) {
+                    const __m256i h = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(qh + 8 * g)));
+                    lo = _mm256_or_si256(lo, _mm256_slli_epi32(_mm256_and_si256(_mm256_srl_epi32(h, shLo), one), 4));
+                    hi = _mm256_or_si256(hi, _mm256_slli_epi32(_mm256_and_si256(_mm256_srl_epi32(h, shHi), one), 4));
+                }
                 acc0 = _mm256_fmadd_ps(_mm256_fmsub_ps(s1, _mm256_cvtepi32_ps(lo), m1), _mm256_loadu_ps(x1 + 8 * g), acc0);
                 acc1 = _mm256_fmadd_ps(_mm256_fmsub_ps(s2, _mm256_cvtepi32_ps(hi), m2), _mm256_loadu_ps(x2 + 8 * g), acc1);
             }
@@ -603,9 +562,9 @@ float dot(uint32_t type, const uint8_t* row, const float* x, int64_t n) {
             return dotQ80Plain(row, x, n);
         case gguf::Q4_K:
 #ifdef HI_X86
-            if (kAvx2) return dotQ4KAvx2(row, x, n);
+            if (kAvx2) return dotK45Avx2<false>(row, x, n);
 #endif
-            return dotViaBlocks<256>(dequantQ4K, 144, row, x, n);
+            return dotViaBlocks<256>(dequantK45<false>, 144, row, x, n);
         case gguf::Q6_K:
 #ifdef HI_X86
             if (kAvx2) return dotQ6KAvx2(row, x, n);
@@ -623,9 +582,9 @@ float dot(uint32_t type, const uint8_t* row, const float* x, int64_t n) {
             return dotViaBlocks<32>(dequantQ41, 20, row, x, n);
         case gguf::Q5_K:
 #ifdef HI_X86
-            if (kAvx2) return dotQ5KAvx2(row, x, n);
+            if (kAvx2) return dotK45Avx2<true>(row, x, n);
 #endif
-            return dotViaBlocks<256>(dequantQ5K, 176, row, x, n);
+            return dotViaBlocks<256>(dequantK45<true>, 176, row, x, n);
         default: return 0;
     }
 }
@@ -645,13 +604,13 @@ void dequantizeRow(uint32_t type, const uint8_t* row, float* out, int64_t n) {
             }
             break;
         case gguf::Q4_K:
-            for (int64_t b = 0; b < n / 256; b++) dequantQ4K(row + 144 * b, out + 256 * b);
+            for (int64_t b = 0; b < n / 256; b++) dequantK45<false>(row + 144 * b, out + 256 * b);
             break;
         case gguf::Q6_K:
             for (int64_t b = 0; b < n / 256; b++) dequantQ6K(row + 210 * b, out + 256 * b);
             break;
         case gguf::Q5_K:
-            for (int64_t b = 0; b < n / 256; b++) dequantQ5K(row + 176 * b, out + 256 * b);
+            for (int64_t b = 0; b < n / 256; b++) dequantK45<true>(row + 176 * b, out + 256 * b);
             break;
         case gguf::Q4_0:
             for (int64_t b = 0; b < n / 32; b++) dequantQ40(row + 18 * b, out + 32 * b);
