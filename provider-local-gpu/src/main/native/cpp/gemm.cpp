@@ -334,13 +334,17 @@ void runUnit(const Job& j, int64_t r0, int64_t r1, int64_t t0, int64_t t1) {
             wp = panel.data();
             ldw = len;
         }
-        for (int64_t tt = 0; tt < nt; tt += tileCols) {
-            const int64_t tn = std::min<int64_t>(tileCols, nt - tt);
+        // The vectors in as few tiles as the kernel allows, of sizes as even as possible (8 as 4 + 4, not
+        // 6 + 2): a narrow tile reads the weights for few vectors.
+        const int64_t passes = (nt + tileCols - 1) / tileCols;
+        for (int64_t tt = 0, pass = 0; tt < nt; pass++) {
+            const int64_t tn = (nt - tt + (passes - pass) - 1) / (passes - pass);
             const float* xp = j.x + (t0 + tt) * j.cols + k0;
             for (int64_t rr = 0; rr < nr; rr += tileRows) {
                 const int64_t rn = std::min<int64_t>(tileRows, nr - rr);
                 tiles[(rn - 1) * tileCols + (tn - 1)](wp + rr * ldw, ldw, xp, j.cols, len, &accs[rr * accRow + tt * lanes], accRow, k0 == 0);
             }
+            tt += tn;
         }
     }
     for (int64_t t = 0; t < nt; t++) {
@@ -371,7 +375,7 @@ int tileVectors() {
 bool supports(const gguf::Tensor* w, int64_t n) {
     if (w->data == nullptr || w->ne[0] % 32 != 0) return false;
     switch (w->type) {
-        case gguf::F32:
+        case gguf::F32: return n >= 2;
         case gguf::Q6_K: return n >= 2;
         case gguf::Q4_K: return n >= 3;
         case gguf::F16:
