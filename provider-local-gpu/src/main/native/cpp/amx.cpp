@@ -1,6 +1,7 @@
 #include "amx.h"
 
 #include <cstring>
+#include <type_traits>
 
 #include "gguf.h"
 #include "kernels.h"
@@ -122,6 +123,7 @@ struct Panel {
     std::vector<float> dm;   // [block][row]: dmin (Q4_K, Q5_K) or m (Q4_1)
     std::vector<int32_t> sc; // [block][group][row]
     std::vector<int32_t> mn; // [block][8][row]
+    std::vector<uint8_t> wt; // [block][quad][row][4]: the columns product's weights, see transposePanel
 };
 
 inline __m256i load256(const void* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
@@ -219,22 +221,41 @@ void unpackRows(const Layout& L, const uint8_t* panel, int64_t rowBytes, int pr,
     }
 }
 
-void unpackPanel(uint32_t type, const Layout& L, const uint8_t* panel, int64_t rowBytes, int pr, int64_t nb, int64_t blockBytes,
-                 Panel& P) {
-    P.w.resize(static_cast<size_t>(nb * 16 * L.block));
-    P.d.resize(static_cast<size_t>(nb * 16));
-    P.dm.resize(static_cast<size_t>(nb * 16));
-    P.sc.resize(static_cast<size_t>(nb * L.groups * 16));
-    P.mn.resize(static_cast<size_t>(L.mins ? nb * 8 * 16 : 0));
+// Sizes P for nb blocks: the unpacked rows for the tiles, or the transposed weights for the columns product.
+// Arrays only grow, so that a thread's panel settles at the largest matrix it meets.
+void sizePanel(const Layout& L, int64_t nb, bool transposed, Panel& P) {
+    auto atLeast = [](auto& v, int64_t n) {
+        if (v.size() < static_cast<size_t>(n)) v.resize(static_cast<size_t>(n));
+    };
+    if (transposed) {
+        atLeast(P.wt, nb * 16 * L.block);
+    } else {
+        atLeast(P.w, nb * 16 * L.block);
+    }
+    atLeast(P.d, nb * 16);
+    atLeast(P.dm, nb * 16);
+    atLeast(P.sc, nb * L.groups * 16);
+    atLeast(P.mn, L.mins ? nb * 8 * 16 : 0);
+}
+
+// Calls f with the type as a template argument.
+template <typename F>
+void withType(uint32_t type, F&& f) {
     switch (type) {
-        case gguf::Q8_0: unpackRows<gguf::Q8_0>(L, panel, rowBytes, pr, nb, blockBytes, P); break;
-        case gguf::Q4_0: unpackRows<gguf::Q4_0>(L, panel, rowBytes, pr, nb, blockBytes, P); break;
-        case gguf::Q4_1: unpackRows<gguf::Q4_1>(L, panel, rowBytes, pr, nb, blockBytes, P); break;
-        case gguf::Q4_K: unpackRows<gguf::Q4_K>(L, panel, rowBytes, pr, nb, blockBytes, P); break;
-        case gguf::Q5_K: unpackRows<gguf::Q5_K>(L, panel, rowBytes, pr, nb, blockBytes, P); break;
-        case gguf::Q6_K: unpackRows<gguf::Q6_K>(L, panel, rowBytes, pr, nb, blockBytes, P); break;
+        case gguf::Q8_0: f(std::integral_constant<uint32_t, gguf::Q8_0>()); break;
+        case gguf::Q4_0: f(std::integral_constant<uint32_t, gguf::Q4_0>()); break;
+        case gguf::Q4_1: f(std::integral_constant<uint32_t, gguf::Q4_1>()); break;
+        case gguf::Q4_K: f(std::integral_constant<uint32_t, gguf::Q4_K>()); break;
+        case gguf::Q5_K: f(std::integral_constant<uint32_t, gguf::Q5_K>()); break;
+        case gguf::Q6_K: f(std::integral_constant<uint32_t, gguf::Q6_K>()); break;
         default: break;
     }
+}
+
+void unpackPanel(uint32_t type, const Layout& L, const uint8_t* panel, int64_t rowBytes, int pr, int64_t nb, int64_t blockBytes,
+                 Panel& P) {
+    sizePanel(L, nb, false, P);
+    withType(type, [&](auto t) { unpackRows<decltype(t)::value>(L, panel, rowBytes, pr, nb, blockBytes, P); });
 }
 
 // The per-vector side of one block: the input's scale, and the sums the minimums multiply (Q4_K/Q5_K: per
@@ -551,6 +572,230 @@ void group(const Layout& L, const Panel& P, int pr, int64_t nb, int nv, const ui
     for (int r = 0; r < pr; r++) _mm512_storeu_ps(out + 16 * r, acc[r]);
 }
 
+// ---- Several vectors without the tiles: the panel transposed, the inputs broadcast ----------------
+//
+// Each block of the unpacked panel is transposed once, so that one register holds the same four values of
+// all 16 rows (row r in lane r), made unsigned by the type's offset. A vector's four input bytes are then
+// broadcast to all lanes, and one VNNI multiply-add advances 16 rows' sums: the registers holding a block's
+// weights serve every vector in turn, and no fold is needed. The offset comes back out through the input
+// sums qk::quantize keeps. The integer sums and the float steps are those of the kernels above, lane by lane.
+
+// What a type's unpacked values are shifted by to be unsigned: Q8_0's signed bytes by 128, Q4_0's and
+// Q6_K's offsets added back; Q4_1, Q4_K and Q5_K are unsigned already.
+inline int unsignedOffset(uint32_t type) {
+    switch (type) {
+        case gguf::Q8_0: return 128;
+        case gguf::Q4_0: return 8;
+        case gguf::Q6_K: return 32;
+        default: return 0;
+    }
+}
+
+// 4x4 transposes of 32-bit values within each 128-bit lane of four registers.
+inline void transpose4(__m512i& a, __m512i& b, __m512i& c, __m512i& d) {
+    const __m512i t0 = _mm512_unpacklo_epi32(a, b), t1 = _mm512_unpackhi_epi32(a, b);
+    const __m512i t2 = _mm512_unpacklo_epi32(c, d), t3 = _mm512_unpackhi_epi32(c, d);
+    a = _mm512_unpacklo_epi64(t0, t2);
+    b = _mm512_unpackhi_epi64(t0, t2);
+    c = _mm512_unpacklo_epi64(t1, t3);
+    d = _mm512_unpackhi_epi64(t1, t3);
+}
+
+// One block of a panel's 16 unpacked rows (row r at w + r * ld) to P.wt's layout at out: per quad i
+// (values 4i to 4i+3) 64 bytes holding the 16 rows' quad i, row r at byte 4r, plus the type's offset.
+void transposeBlock(const Layout& L, const int8_t* w, int64_t ld, __m512i offset, uint8_t* out) {
+    for (int c = 0; c < L.block / 32; c++) {
+        // a[k], k < 4: rows k and k + 4; a[4 + k]: rows 8 + k and 12 + k; each row's 8 quads of chunk c.
+        __m512i a[8];
+        for (int k = 0; k < 4; k++) {
+            a[k] = pair256(load256(w + k * ld + 32 * c), load256(w + (k + 4) * ld + 32 * c));
+            a[4 + k] = pair256(load256(w + (k + 8) * ld + 32 * c), load256(w + (k + 12) * ld + 32 * c));
+        }
+        transpose4(a[0], a[1], a[2], a[3]);
+        transpose4(a[4], a[5], a[6], a[7]);
+        // Now a[j]'s 128-bit lanes hold quads j, 4 + j of rows 0-3, then of rows 4-7 (a[4 + j]: rows 8-15).
+        for (int j = 0; j < 4; j++) {
+            const __m512i lo = _mm512_shuffle_i32x4(a[j], a[4 + j], _MM_SHUFFLE(2, 0, 2, 0));
+            const __m512i hi = _mm512_shuffle_i32x4(a[j], a[4 + j], _MM_SHUFFLE(3, 1, 3, 1));
+            _mm512_storeu_si512(out + 64 * (8 * c + j), _mm512_add_epi8(lo, offset));
+            _mm512_storeu_si512(out + 64 * (8 * c + j + 4), _mm512_add_epi8(hi, offset));
+        }
+    }
+}
+
+// The panel unpacked straight to P.wt, a block of all 16 rows at a time, with its scales. Rows past a
+// short panel's end repeat its last row; their lanes are never stored.
+template <uint32_t type>
+void unpackTransposedRows(const Layout& L, const uint8_t* panel, int64_t rowBytes, int pr, int64_t nb, int64_t blockBytes, Panel& P) {
+    alignas(64) int8_t w[16 * 256];
+    const __m512i offset = _mm512_set1_epi8(static_cast<char>(unsignedOffset(type)));
+    const int64_t wtBlock = L.block / 4 * 64;
+    float* d = P.d.data();
+    float* dm = P.dm.data();
+    int32_t* sc = P.sc.data();
+    int32_t* mn = P.mn.data();
+    uint8_t* wt = P.wt.data();
+    for (int64_t b = 0; b < nb; b++) {
+        if (type == gguf::Q8_0 && pr == 16) {
+            // Signed bytes as stored: transposed straight from the rows.
+            for (int r = 0; r < 16; r++) d[b * 16 + r] = h2f(panel + r * rowBytes + b * blockBytes);
+            transposeBlock(L, reinterpret_cast<const int8_t*>(panel + b * blockBytes + 2), rowBytes, offset, wt + b * wtBlock);
+            continue;
+        }
+        for (int r = 0; r < 16; r++) {
+            const int from = r < pr ? r : pr - 1;
+            unpackRow<type>(panel + from * rowBytes + b * blockBytes, w + r * L.block, d[b * 16 + r], dm[b * 16 + r], sc + b * L.groups * 16 + r,
+                            L.mins ? mn + b * 128 + r : nullptr);
+        }
+        transposeBlock(L, w, L.block, offset, wt + b * wtBlock);
+    }
+}
+
+void unpackTransposed(uint32_t type, const Layout& L, const uint8_t* panel, int64_t rowBytes, int pr, int64_t nb, int64_t blockBytes,
+                      Panel& P) {
+    sizePanel(L, nb, true, P);
+    withType(type, [&](auto t) { unpackTransposedRows<decltype(t)::value>(L, panel, rowBytes, pr, nb, blockBytes, P); });
+}
+
+inline __m512i broadcast4(const void* p) {
+    int32_t v;
+    std::memcpy(&v, p, 4);
+    return _mm512_set1_epi32(v);
+}
+
+inline __m512i loadWeights(const uint8_t* p) { return _mm512_loadu_si512(p); }
+
+// The 16 rows' sums over `quads` quads starting at w (transposed) times one input's bytes at x: two chains.
+template <int quads>
+inline __m512i dotQuads(const uint8_t* w, const int8_t* x) {
+    __m512i s0 = _mm512_setzero_si512(), s1 = _mm512_setzero_si512();
+    for (int i = 0; i < quads; i += 2) {
+        s0 = _mm512_dpbusd_epi32(s0, loadWeights(w + 64 * i), broadcast4(x + 4 * i));
+        s1 = _mm512_dpbusd_epi32(s1, loadWeights(w + 64 * (i + 1)), broadcast4(x + 4 * (i + 1)));
+    }
+    return _mm512_add_epi32(s0, s1);
+}
+
+// Q8_0, Q4_0, Q4_1: one panel times V vectors (x[t]: its quantized blocks, y[t]: its 16 outputs).
+template <int V>
+void columns32(uint32_t type, const Panel& P, int pr, int64_t nb, const qk::Block32* const* x, float* const* y) {
+    const int offset = unsignedOffset(type);
+    __m512 acc[V];
+    for (int t = 0; t < V; t++) acc[t] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t* w = P.wt.data() + b * 8 * 64;
+        const __m512 dw = _mm512_loadu_ps(P.d.data() + 16 * b);
+        for (int t = 0; t < V; t++) {
+            const qk::Block32& a = x[t][b];
+            __m512i isum = dotQuads<8>(w, a.q);
+            if (offset != 0) isum = _mm512_sub_epi32(isum, _mm512_set1_epi32(offset * a.sum));
+            const __m512 dx = _mm512_set1_ps(a.d);
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(dw, dx), acc[t]);
+            if (type == gguf::Q4_1) {
+                acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_set1_epi32(a.sum)), _mm512_mul_ps(_mm512_loadu_ps(P.dm.data() + 16 * b), dx),
+                                         acc[t]);
+            }
+        }
+    }
+    for (int t = 0; t < V; t++) _mm512_mask_storeu_ps(y[t], static_cast<__mmask16>((1u << pr) - 1), acc[t]);
+}
+
+// Q4_K, Q5_K (groups of 32 with 6-bit scales and minimums) and Q6_K (groups of 16 with 8-bit scales).
+template <int V, bool q6>
+void columnsK(const Panel& P, int pr, int64_t nb, const qk::Block256* const* x, float* const* y) {
+    constexpr int groups = q6 ? 16 : 8, k = q6 ? 16 : 32;
+    __m512 acc[V];
+    for (int t = 0; t < V; t++) acc[t] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t* w = P.wt.data() + b * 64 * 64;
+        const int32_t* sc = P.sc.data() + b * groups * 16;
+        __m512i isum[V];
+        for (int t = 0; t < V; t++) isum[t] = _mm512_setzero_si512();
+        for (int g = 0; g < groups; g++) {
+            const __m512i s = _mm512_loadu_si512(sc + 16 * g);
+            for (int t = 0; t < V; t++) {
+                isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(dotQuads<k / 4>(w + g * (k / 4) * 64, x[t][b].q + g * k), s));
+            }
+        }
+        // Per row, pairs of 16-bit factors for the input's pairs of 16-value sums: Q6_K's 32 * scale (the
+        // quants' offset), Q4_K/Q5_K's minimum twice (one minimum covers 32 values, two sums).
+        __m512i pairs[8];
+        for (int j = 0; j < 8; j++) {
+            if (q6) {
+                const __m512i lo = _mm512_slli_epi32(_mm512_loadu_si512(sc + 16 * (2 * j)), 5);
+                const __m512i hi = _mm512_slli_epi32(_mm512_loadu_si512(sc + 16 * (2 * j + 1)), 5);
+                pairs[j] = _mm512_or_si512(_mm512_and_si512(lo, _mm512_set1_epi32(0xFFFF)), _mm512_slli_epi32(hi, 16));
+            } else {
+                const __m512i m = _mm512_loadu_si512(P.mn.data() + b * 128 + 16 * j);
+                pairs[j] = _mm512_or_si512(m, _mm512_slli_epi32(m, 16));
+            }
+        }
+        const __m512 dw = _mm512_loadu_ps(P.d.data() + 16 * b);
+        for (int t = 0; t < V; t++) {
+            const qk::Block256& a = x[t][b];
+            __m512i side = _mm512_setzero_si512();
+            for (int j = 0; j < 8; j++) side = _mm512_dpwssd_epi32(side, pairs[j], broadcast4(a.bsums + 2 * j));
+            const __m512 dx = _mm512_set1_ps(a.d);
+            if (q6) {
+                acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(isum[t], side)), _mm512_mul_ps(dw, dx), acc[t]);
+            } else {
+                acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t]), _mm512_mul_ps(dw, dx), acc[t]);
+                acc[t] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(side), _mm512_mul_ps(_mm512_loadu_ps(P.dm.data() + 16 * b), dx), acc[t]);
+            }
+        }
+    }
+    for (int t = 0; t < V; t++) _mm512_mask_storeu_ps(y[t], static_cast<__mmask16>((1u << pr) - 1), acc[t]);
+}
+
+// The most vectors one pass over a transposed panel serves (their accumulators stay in registers).
+constexpr int kColumnsWidth = 6;
+// The fewest vectors for which transposing each panel pays, against the rows-in-lanes kernel one vector at a
+// time: Q8_0's bytes are transposed as stored, the 4-bit types' unpacked first, the K-quants' with their
+// scales (measured on a 76M-parameter model, 2 threads).
+inline int64_t columnsFrom(uint32_t type) {
+    switch (type) {
+        case gguf::Q8_0: return 2;
+        case gguf::Q4_0:
+        case gguf::Q4_1: return 3;
+        default: return 4;
+    }
+}
+
+template <int V>
+void columnsOf(uint32_t type, const Panel& P, int pr, int64_t nb, const uint8_t* const* x, float* const* y) {
+    switch (type) {
+        case gguf::Q8_0:
+        case gguf::Q4_0:
+        case gguf::Q4_1: columns32<V>(type, P, pr, nb, reinterpret_cast<const qk::Block32* const*>(x), y); break;
+        case gguf::Q4_K:
+        case gguf::Q5_K: columnsK<V, false>(P, pr, nb, reinterpret_cast<const qk::Block256* const*>(x), y); break;
+        case gguf::Q6_K: columnsK<V, true>(P, pr, nb, reinterpret_cast<const qk::Block256* const*>(x), y); break;
+        default: break;
+    }
+}
+
+// One transposed panel times vectors [t0, t1): passes of up to kColumnsWidth vectors.
+void columns(uint32_t type, const Panel& P, int pr, int64_t nb, const uint8_t* xq, size_t stride, int64_t t0, int64_t t1, float* y,
+             int64_t rows) {
+    for (int64_t t = t0; t < t1; t += kColumnsWidth) {
+        const int v = static_cast<int>(t1 - t < kColumnsWidth ? t1 - t : kColumnsWidth);
+        const uint8_t* xs[kColumnsWidth];
+        float* ys[kColumnsWidth];
+        for (int i = 0; i < v; i++) {
+            xs[i] = xq + stride * (t + i);
+            ys[i] = y + (t + i) * rows;
+        }
+        switch (v) {
+            case 1: columnsOf<1>(type, P, pr, nb, xs, ys); break;
+            case 2: columnsOf<2>(type, P, pr, nb, xs, ys); break;
+            case 3: columnsOf<3>(type, P, pr, nb, xs, ys); break;
+            case 4: columnsOf<4>(type, P, pr, nb, xs, ys); break;
+            case 5: columnsOf<5>(type, P, pr, nb, xs, ys); break;
+            default: columnsOf<kColumnsWidth>(type, P, pr, nb, xs, ys); break;
+        }
+    }
+}
+
 thread_local Panel tPanel;
 
 void multiplyAll(ThreadPool* pool, uint32_t type, const uint8_t* base, int64_t rowBytes, int64_t rows, int64_t cols, const uint8_t* xq,
@@ -561,10 +806,13 @@ void multiplyAll(ThreadPool* pool, uint32_t type, const uint8_t* base, int64_t r
     const int64_t nb = cols / L.block;
     const int64_t panels = (rows + 15) / 16;
     // The tiles take groups of 4 to 16 vectors once there are 8 or more (below that, unpacking each panel
-    // for the tiles costs more than it saves); the rest go one at a time through the rows-in-lanes kernel.
-    // Both give the same bits, so the split is free to follow speed alone.
+    // for the tiles costs more than it saves). All kernels give the same bits, so the split is free to
+    // follow speed alone.
     const int64_t full = tiles && n >= 8 ? n - n % 4 : 0;
     const int64_t groups = (full + 15) / 16;
+    // The rest: with columnsFrom(type) or more, the panel is transposed once and they share its registers;
+    // fewer go one at a time through the rows-in-lanes kernel, which reads the weights as stored.
+    const bool transposed = n - full >= columnsFrom(type);
     if (full > 0) packInputs(L, xq, stride, full, nb, pk);
     const int64_t perBlock = static_cast<int64_t>(L.block) * 16;
     auto work = [&](int64_t p0, int64_t p1) {
@@ -573,7 +821,14 @@ void multiplyAll(ThreadPool* pool, uint32_t type, const uint8_t* base, int64_t r
         for (int64_t p = p0; p < p1; p++) {
             const int pr = static_cast<int>(rows - 16 * p < 16 ? rows - 16 * p : 16);
             const uint8_t* panel = base + 16 * p * rowBytes;
-            for (int64_t t = full; t < n; t++) lanes(type, panel, rowBytes, pr, nb, xq + stride * t, y + t * rows + 16 * p);
+            if (!transposed) {
+                for (int64_t t = full; t < n; t++) lanes(type, panel, rowBytes, pr, nb, xq + stride * t, y + t * rows + 16 * p);
+                if (groups == 0) continue;
+            }
+            if (transposed) {
+                unpackTransposed(type, L, panel, rowBytes, pr, nb, blockBytes, P);
+                columns(type, P, pr, nb, xq, stride, full, n, y + 16 * p, rows);
+            }
             if (groups == 0) continue;
             unpackPanel(type, L, panel, rowBytes, pr, nb, blockBytes, P);
             for (int64_t g = 0; g < groups; g++) {

@@ -1,14 +1,19 @@
 // Integer matrix products for the fast precision on processors with AVX-512 VNNI, and AMX-INT8 (Sapphire
-// Rapids and later) where they have it: quantized weights times 8-bit inputs. Eight or more input vectors go through the tile registers: each
-// panel of 16 weight rows is unpacked once to signed bytes with its scales, then multiplied with groups of
-// up to 16 vectors per block (or group of a K-quant block), the block scales applied to each block's exact
-// integer sums as they leave the tiles. Fewer vectors go one at a time through a rows-in-lanes AVX-512 VNNI
-// kernel that reads the weights as stored and keeps 16 rows' sums in the lanes of one register.
+// Rapids and later) where they have it: quantized weights times 8-bit inputs, by one of three kernels.
+// - Eight or more input vectors go through the tile registers, where there are tiles: each panel of 16
+//   weight rows is unpacked once to signed bytes with its scales, then multiplied with groups of up to 16
+//   vectors per block (or group of a K-quant block), the block scales applied to each block's exact
+//   integer sums as they leave the tiles.
+// - From 2 to 4 vectors on (by type; all of them without tiles), each panel is transposed once so that one
+//   register holds the same four values of its 16 rows, and each vector's bytes are broadcast against
+//   those registers: the weights are decoded once for all the vectors.
+// - One vector, or fewer than that, goes through a rows-in-lanes kernel that reads the weights as stored
+//   and keeps 16 rows' sums in the lanes of one register.
 //
-// Both compute, for every row and vector, the same integer sums and the same float steps: for each block in
+// All compute, for every row and vector, the same integer sums and the same float steps: for each block in
 // order, acc = fma(float(integer sum of the block), weight scale * input scale, acc), the K-quants' scaled
 // minimums as one more step per super-block. So a vector alone and the same vector among many get the same
-// bits, which keeps batched decoding deterministic while the tiles serve prompts and large batches.
+// bits, which keeps batched decoding deterministic whichever kernel serves a call.
 #pragma once
 
 #include <cstddef>
@@ -36,8 +41,8 @@ struct Packed {
 
 // y[t * rows + r] = (row r of the weights) . (input t) for t < n: rows weight rows of cols values of a type
 // supports accepts, rowBytes apart from base; the inputs quantized by qk::quantize for that type, stride
-// bytes apart from xq. With tiles unset (or no AMX here) every vector takes the rows-in-lanes kernel: the
-// same bits, without the tiles' gain on many vectors.
+// bytes apart from xq. With tiles unset (or no AMX here) the transposed panels take the many vectors: the
+// same bits.
 void multiply(ThreadPool* pool, uint32_t type, const uint8_t* base, int64_t rowBytes, int64_t rows, int64_t cols,
               const uint8_t* xq, size_t stride, int64_t n, float* y, Packed& packed, bool tiles);
 

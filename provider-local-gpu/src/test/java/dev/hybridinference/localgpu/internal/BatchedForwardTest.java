@@ -48,10 +48,11 @@ class BatchedForwardTest {
     /**
      * Batched against alone, to the bit, in the default (fast) precision: a row's arithmetic never depends
      * on what else is in the pass. F32 rows give the same bits through the matrix product and the row dots;
-     * where the processor has AMX, quantized rows go through the tile product in passes of 8 rows or more and
-     * through the rows-in-lanes kernel otherwise, which give the same bits. The passes here hold 3 to 71 rows,
-     * so both meet the same rows; Q6_K, Q4_0, Q4_1 and Q5_K cover the other weight layouts, and the
-     * 300-row output matrix a panel of fewer than 16 rows.
+     * with AVX-512 VNNI, quantized rows go through the rows-in-lanes kernel one vector at a time, through
+     * transposed panels from 2 to 4 vectors on (by type), and where the processor has AMX through the tile
+     * product from 8: all give the same bits. The passes here hold 1 to 71 rows, so they meet the same rows;
+     * Q6_K, Q4_0, Q4_1 and Q5_K cover the other weight layouts, and the 300-row output matrix a panel of
+     * fewer than 16 rows.
      */
     @ParameterizedTest(name = "{0} type {1}")
     @CsvSource({"llama, 0", "qwen2, 8", "llama, 12", "llama, 14", "llama, 2", "llama, 3", "llama, 13"})
@@ -94,6 +95,32 @@ class BatchedForwardTest {
             }
             assertThat(worst)
                     .as("largest logit difference, batched against alone")
+                    .isZero();
+        }
+    }
+
+    /**
+     * A prompt's logits for every row, in one pass, against its tokens fed one at a time, to the bit. The
+     * pass multiplies 23 vectors at once (through the tiles where the processor has AMX, else through the
+     * transposed panels, 6 vectors at a time and then 5), one token at a time through the rows-in-lanes
+     * kernel; the 300-row output matrix ends in a panel of 12 rows.
+     */
+    @ParameterizedTest(name = "{0} type {1}")
+    @CsvSource({"llama, 0", "qwen2, 8", "llama, 12", "llama, 14", "llama, 2", "llama, 3", "llama, 13"})
+    void aPromptsRowsGiveTheLogitsOfItsTokensFedOneAtATime(String arch, int type) throws IOException {
+        int[] prompt = new Random(8).ints(23, 0, 300).toArray();
+        try (NativeModel m = NativeModel.load(model(arch, type), 2);
+                NativeModel.Session whole = m.newSession(64);
+                NativeModel.Session single = m.newSession(64)) {
+            int vocab = m.vocabSize();
+            float[] rows = whole.eval(prompt, 0, true);
+            double worst = 0;
+            for (int t = 0; t < prompt.length; t++) {
+                float[] want = single.eval(new int[] {prompt[t]}, t);
+                worst = Math.max(worst, maxDiff(want, Arrays.copyOfRange(rows, t * vocab, (t + 1) * vocab)));
+            }
+            assertThat(worst)
+                    .as("largest logit difference, a prompt's rows against its tokens one at a time")
                     .isZero();
         }
     }
