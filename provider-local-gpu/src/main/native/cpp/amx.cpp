@@ -1,5 +1,6 @@
 #include "amx.h"
 
+#include <algorithm>
 #include <cstring>
 #include <type_traits>
 
@@ -840,8 +841,8 @@ void multiplyAll(ThreadPool* pool, uint32_t type, const uint8_t* base, int64_t r
             }
         }
     };
-    if (pool && panels > 1) {
-        pool->parallelFor(panels, work);
+    if (pool) {
+        pool->parallelClaim(panels, std::max<int64_t>(1, panels / (8 * pool->size())), work);
     } else {
         work(0, panels);
     }

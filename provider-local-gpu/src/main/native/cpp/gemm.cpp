@@ -1,7 +1,6 @@
 #include "gemm.h"
 
 #include <algorithm>
-#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <vector>
@@ -402,21 +401,13 @@ void multiply(ThreadPool& pool, const gguf::Tensor* w, const float* x, float* y,
     while (threads > 1 && panels * groups < 4 * threads && n >= 2 * groups * tile) groups *= 2;
     const int64_t per = ((n + groups - 1) / groups + tile - 1) / tile * tile;
     groups = (n + per - 1) / per;
-    // Each thread claims the next unit until none is left, rather than a fixed share: a thread that starts
-    // late (its core busy with another process) then holds up the call by at most one unit.
-    const int64_t units = panels * groups;
-    std::atomic<int64_t> next{0};
-    auto work = [&](int64_t, int64_t) {
-        for (int64_t u; (u = next.fetch_add(1, std::memory_order_relaxed)) < units;) {
+    // Units claimed one at a time: a thread that starts late holds the call up by at most one unit.
+    pool.parallelClaim(panels * groups, 1, [&](int64_t b, int64_t e) {
+        for (int64_t u = b; u < e; u++) {
             const int64_t p = u / groups, g = u % groups;
             runUnit(j, p * kPanelRows, std::min(j.rows, (p + 1) * kPanelRows), g * per, std::min(n, (g + 1) * per));
         }
-    };
-    if (threads == 1 || units == 1) {
-        work(0, 1);
-    } else {
-        pool.parallelFor(2 * threads, work);  // one call per thread
-    }
+    });
 }
 
 const char* features() {

@@ -1,5 +1,6 @@
 // A small persistent thread pool: parallelFor splits [0, n) into one contiguous chunk per thread and
-// runs them at once, the calling thread taking the first chunk. A token's forward pass hands the pool
+// runs them at once, the calling thread taking the first chunk; parallelClaim lets the threads claim
+// small chunks until none is left. A token's forward pass hands the pool
 // dozens of short jobs, so idle workers spin for a while before they sleep, and the caller spins while
 // it waits for the others.
 #pragma once
@@ -49,6 +50,20 @@ public:
         run(0, fn, n);
         while (pending_.load() != 0) HI_RELAX();
         job_ = nullptr;
+    }
+
+    // Runs fn(begin, end) over [0, n) in chunks of grain that the threads claim one after another until
+    // none is left, rather than in one fixed share each: a thread that starts late (its core busy with
+    // another process) then holds the call up by at most one chunk.
+    void parallelClaim(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
+        if (n_ == 1 || n <= grain) {
+            if (n > 0) fn(0, n);
+            return;
+        }
+        std::atomic<int64_t> next{0};
+        parallelFor(2 * n_, [&](int64_t, int64_t) {  // one call per thread
+            for (int64_t b; (b = next.fetch_add(grain, std::memory_order_relaxed)) < n;) fn(b, b + grain < n ? b + grain : n);
+        });
     }
 
 private:
