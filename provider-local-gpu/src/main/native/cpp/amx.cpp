@@ -636,7 +636,12 @@ void unpackTransposedRows(const Layout& L, const uint8_t* panel, int64_t rowByte
     int32_t* sc = P.sc.data();
     int32_t* mn = P.mn.data();
     uint8_t* wt = P.wt.data();
+    // The panel after this one, fetched into the cache a block's share at a time while this one is
+    // unpacked: read in this order, 16 rows a block at a time, the weights otherwise wait on memory.
+    const uint8_t* next = panel + 16 * rowBytes;
+    const int64_t share = 16 * blockBytes;
     for (int64_t b = 0; b < nb; b++) {
+        for (int64_t at = b * share; at < (b + 1) * share; at += 64) _mm_prefetch(reinterpret_cast<const char*>(next + at), _MM_HINT_T0);
         if (type == gguf::Q8_0 && pr == 16) {
             // Signed bytes as stored: transposed straight from the rows.
             for (int r = 0; r < 16; r++) d[b * 16 + r] = h2f(panel + r * rowBytes + b * blockBytes);
