@@ -669,37 +669,157 @@ inline __m512i broadcast4(const void* p) {
     return _mm512_set1_epi32(v);
 }
 
-inline __m512i loadWeights(const uint8_t* p) { return _mm512_loadu_si512(p); }
+// ---- Records: a transposed panel's blocks packed as compactly as the file's ------------------------
+//
+// One record per block of a panel of 16 rows, all 64-byte multiples, holding the transposed values at the
+// file's bit width and the scales as the kernels load them:
+//   Q8_0  8 x 64 B: quad i's unsigned bytes (value + 128) | d: 16 floats                       576 B
+//   Q4_0  4 x 64 B: nibbles, quad k low, quad k + 4 high | d                                   320 B
+//   Q4_1  as Q4_0 | m: 16 floats                                                               384 B
+//   Q4_K  per 32-value chunk c, 4 x 64 B of nibbles as Q4_0's | 6-bit scales, then minimums,
+//         as 8 x 16 bytes [chunk][row] | d | dmin                                              2432 B
+//   Q5_K  as Q4_K | per chunk 64 B of fifth bits: byte 4r + e, bit i: value e of quad i          2944 B
+//   Q6_K  nibbles as Q4_K's | per chunk 2 x 64 B of high bit pairs: byte 4r + e, bits 2i and
+//         2i + 1: value e of quad i (then of quad 4 + i) | int8 scales [group][row] | d         3392 B
+// The values carry the type's unsigned offset (unsignedOffset). Rebuilt per call from the file's rows, or
+// kept for the model's life by repack.
+struct RecordLayout {
+    int64_t bytes, d, dm, sc, mn, high;  // a record's size and its parts' offsets (-1: none)
+};
 
-// The 16 rows' sums over `quads` quads starting at w (transposed) times one input's bytes at x: two chains.
+RecordLayout recordOf(uint32_t type) {
+    switch (type) {
+        case gguf::Q8_0: return {576, 512, -1, -1, -1, -1};
+        case gguf::Q4_0: return {320, 256, -1, -1, -1, -1};
+        case gguf::Q4_1: return {384, 256, 320, -1, -1, -1};
+        case gguf::Q4_K: return {2432, 2304, 2368, 2048, 2176, -1};
+        case gguf::Q5_K: return {2944, 2304, 2368, 2048, 2176, 2432};
+        case gguf::Q6_K: return {3392, 3328, -1, 3072, -1, 2048};
+        default: return {0, -1, -1, -1, -1, -1};
+    }
+}
+
+inline __m512i load512(const void* p) { return _mm512_loadu_si512(p); }
+inline void store512(void* p, __m512i v) { _mm512_storeu_si512(p, v); }
+
+// Shifts each byte's bits left (s > 0) or right (s < 0) within 16-bit lanes; the caller masks what stays.
+inline __m512i shiftBits(__m512i v, int s) {
+    if (s > 0) return _mm512_slli_epi16(v, static_cast<unsigned>(s));
+    if (s < 0) return _mm512_srli_epi16(v, static_cast<unsigned>(-s));
+    return v;
+}
+
+// Block b of a transposed panel (P.wt, with P's scales) to its record at rec.
+void packBlock(uint32_t type, const Layout& L, const Panel& P, int64_t b, uint8_t* rec) {
+    const RecordLayout R = recordOf(type);
+    const uint8_t* wt = P.wt.data() + b * L.block / 4 * 64;
+    if (type == gguf::Q8_0) {
+        std::memcpy(rec, wt, 512);
+    } else {
+        const __m512i m4 = _mm512_set1_epi8(0x0F);
+        for (int c = 0; c < L.block / 32; c++) {
+            const uint8_t* q = wt + 512 * c;  // the chunk's 8 quads
+            for (int k = 0; k < 4; k++) {
+                const __m512i lo = _mm512_and_si512(load512(q + 64 * k), m4), hi = _mm512_and_si512(load512(q + 64 * (k + 4)), m4);
+                store512(rec + 256 * c + 64 * k, _mm512_or_si512(lo, _mm512_slli_epi16(hi, 4)));
+            }
+            if (type == gguf::Q5_K) {
+                __m512i h = _mm512_setzero_si512();
+                for (int i = 0; i < 8; i++) h = _mm512_or_si512(h, shiftBits(_mm512_and_si512(load512(q + 64 * i), _mm512_set1_epi8(0x10)), i - 4));
+                store512(rec + R.high + 64 * c, h);
+            } else if (type == gguf::Q6_K) {
+                for (int half = 0; half < 2; half++) {
+                    __m512i h = _mm512_setzero_si512();
+                    for (int i = 0; i < 4; i++) {
+                        h = _mm512_or_si512(h, shiftBits(_mm512_and_si512(load512(q + 64 * (4 * half + i)), _mm512_set1_epi8(0x30)), 2 * i - 4));
+                    }
+                    store512(rec + R.high + 128 * c + 64 * half, h);
+                }
+            }
+        }
+    }
+    std::memcpy(rec + R.d, P.d.data() + 16 * b, 64);
+    if (R.dm >= 0) std::memcpy(rec + R.dm, P.dm.data() + 16 * b, 64);
+    if (R.sc >= 0) {
+        for (int g = 0; g < L.groups; g++) {
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(rec + R.sc + 16 * g), _mm512_cvtepi32_epi8(load512(P.sc.data() + (b * L.groups + g) * 16)));
+        }
+    }
+    if (R.mn >= 0) {
+        for (int j = 0; j < 8; j++) {
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(rec + R.mn + 16 * j), _mm512_cvtepi32_epi8(load512(P.mn.data() + (b * 8 + j) * 16)));
+        }
+    }
+}
+
+// A panel of the file's rows to its nb records at out.
+void packPanel(uint32_t type, const Layout& L, const uint8_t* panel, int64_t rowBytes, int pr, int64_t nb, int64_t blockBytes, Panel& P,
+               uint8_t* out) {
+    unpackTransposed(type, L, panel, rowBytes, pr, nb, blockBytes, P);
+    const int64_t bytes = recordOf(type).bytes;
+    for (int64_t b = 0; b < nb; b++) packBlock(type, L, P, b, out + b * bytes);
+}
+
+// Chunk c (32 values: 8 quads) of a record as the unsigned bytes the multiply-adds take, quad i in q[i].
+template <uint32_t type>
+inline void chunkOf(const uint8_t* rec, int c, __m512i q[8]) {
+    if constexpr (type == gguf::Q8_0) {
+        for (int i = 0; i < 8; i++) q[i] = load512(rec + 64 * i);
+    } else {
+        const __m512i m4 = _mm512_set1_epi8(0x0F);
+        for (int k = 0; k < 4; k++) {
+            const __m512i v = load512(rec + 256 * c + 64 * k);
+            q[k] = _mm512_and_si512(v, m4);
+            q[k + 4] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+        }
+        if constexpr (type == gguf::Q5_K) {
+            const __m512i h = load512(rec + 2432 + 64 * c), bit = _mm512_set1_epi8(0x10);
+            for (int i = 0; i < 8; i++) q[i] = _mm512_or_si512(q[i], _mm512_and_si512(shiftBits(h, 4 - i), bit));
+        } else if constexpr (type == gguf::Q6_K) {
+            const __m512i bits = _mm512_set1_epi8(0x30);
+            for (int half = 0; half < 2; half++) {
+                const __m512i h = load512(rec + 2048 + 128 * c + 64 * half);
+                for (int i = 0; i < 4; i++) q[4 * half + i] = _mm512_or_si512(q[4 * half + i], _mm512_and_si512(shiftBits(h, 4 - 2 * i), bits));
+            }
+        }
+    }
+}
+
+// The 16 rows' sums over quads q[0 .. quads) times one input's bytes at x: two chains.
 template <int quads>
-inline __m512i dotQuads(const uint8_t* w, const int8_t* x) {
+inline __m512i dotQuads(const __m512i* q, const int8_t* x) {
     __m512i s0 = _mm512_setzero_si512(), s1 = _mm512_setzero_si512();
     for (int i = 0; i < quads; i += 2) {
-        s0 = _mm512_dpbusd_epi32(s0, loadWeights(w + 64 * i), broadcast4(x + 4 * i));
-        s1 = _mm512_dpbusd_epi32(s1, loadWeights(w + 64 * (i + 1)), broadcast4(x + 4 * (i + 1)));
+        s0 = _mm512_dpbusd_epi32(s0, q[i], broadcast4(x + 4 * i));
+        s1 = _mm512_dpbusd_epi32(s1, q[i + 1], broadcast4(x + 4 * (i + 1)));
     }
     return _mm512_add_epi32(s0, s1);
 }
 
-// Q8_0, Q4_0, Q4_1: one panel times V vectors (x[t]: its quantized blocks, y[t]: its 16 outputs).
-template <int V>
-void columns32(uint32_t type, const Panel& P, int pr, int64_t nb, const qk::Block32* const* x, float* const* y) {
+inline __m512 loadScales(const uint8_t* rec, int64_t at) { return _mm512_loadu_ps(reinterpret_cast<const float*>(rec + at)); }
+inline __m512i bytesU(const uint8_t* p) { return _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+inline __m512i bytesS(const uint8_t* p) { return _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+
+// Q8_0, Q4_0, Q4_1: a panel's records times V vectors (x[t]: its quantized blocks, y[t]: its 16 outputs).
+template <uint32_t type, int V>
+void records32(const uint8_t* recs, int pr, int64_t nb, const qk::Block32* const* x, float* const* y) {
+    const RecordLayout R = recordOf(type);
     const int offset = unsignedOffset(type);
     __m512 acc[V];
     for (int t = 0; t < V; t++) acc[t] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
-        const uint8_t* w = P.wt.data() + b * 8 * 64;
-        const __m512 dw = _mm512_loadu_ps(P.d.data() + 16 * b);
+        const uint8_t* rec = recs + b * R.bytes;
+        __m512i q[8];
+        chunkOf<type>(rec, 0, q);
+        const __m512 dw = loadScales(rec, R.d);
         for (int t = 0; t < V; t++) {
             const qk::Block32& a = x[t][b];
-            __m512i isum = dotQuads<8>(w, a.q);
+            __m512i isum = dotQuads<8>(q, a.q);
             if (offset != 0) isum = _mm512_sub_epi32(isum, _mm512_set1_epi32(offset * a.sum));
             const __m512 dx = _mm512_set1_ps(a.d);
             acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(dw, dx), acc[t]);
-            if (type == gguf::Q4_1) {
-                acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_set1_epi32(a.sum)), _mm512_mul_ps(_mm512_loadu_ps(P.dm.data() + 16 * b), dx),
-                                         acc[t]);
+            if constexpr (type == gguf::Q4_1) {
+                acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_set1_epi32(a.sum)), _mm512_mul_ps(loadScales(rec, R.dm), dx), acc[t]);
             }
         }
     }
@@ -707,57 +827,67 @@ void columns32(uint32_t type, const Panel& P, int pr, int64_t nb, const qk::Bloc
 }
 
 // Q4_K, Q5_K (groups of 32 with 6-bit scales and minimums) and Q6_K (groups of 16 with 8-bit scales).
-template <int V, bool q6>
-void columnsK(const Panel& P, int pr, int64_t nb, const qk::Block256* const* x, float* const* y) {
-    constexpr int groups = q6 ? 16 : 8, k = q6 ? 16 : 32;
+template <uint32_t type, int V>
+void recordsK(const uint8_t* recs, int pr, int64_t nb, const qk::Block256* const* x, float* const* y) {
+    constexpr bool q6 = type == gguf::Q6_K;
+    const RecordLayout R = recordOf(type);
     __m512 acc[V];
     for (int t = 0; t < V; t++) acc[t] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
-        const uint8_t* w = P.wt.data() + b * 64 * 64;
-        const int32_t* sc = P.sc.data() + b * groups * 16;
+        const uint8_t* rec = recs + b * R.bytes;
         __m512i isum[V];
         for (int t = 0; t < V; t++) isum[t] = _mm512_setzero_si512();
-        for (int g = 0; g < groups; g++) {
-            const __m512i s = _mm512_loadu_si512(sc + 16 * g);
-            for (int t = 0; t < V; t++) {
-                isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(dotQuads<k / 4>(w + g * (k / 4) * 64, x[t][b].q + g * k), s));
+        for (int c = 0; c < 8; c++) {
+            __m512i q[8];
+            chunkOf<type>(rec, c, q);
+            if constexpr (q6) {
+                const __m512i s0 = bytesS(rec + R.sc + 32 * c), s1 = bytesS(rec + R.sc + 32 * c + 16);
+                for (int t = 0; t < V; t++) {
+                    const int8_t* xq = x[t][b].q + 32 * c;
+                    isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(dotQuads<4>(q, xq), s0));
+                    isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(dotQuads<4>(q + 4, xq + 16), s1));
+                }
+            } else {
+                const __m512i s = bytesU(rec + R.sc + 16 * c);
+                for (int t = 0; t < V; t++) isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(dotQuads<8>(q, x[t][b].q + 32 * c), s));
             }
         }
         // Per row, pairs of 16-bit factors for the input's pairs of 16-value sums: Q6_K's 32 * scale (the
         // quants' offset), Q4_K/Q5_K's minimum twice (one minimum covers 32 values, two sums).
         __m512i pairs[8];
         for (int j = 0; j < 8; j++) {
-            if (q6) {
-                const __m512i lo = _mm512_slli_epi32(_mm512_loadu_si512(sc + 16 * (2 * j)), 5);
-                const __m512i hi = _mm512_slli_epi32(_mm512_loadu_si512(sc + 16 * (2 * j + 1)), 5);
+            if constexpr (q6) {
+                const __m512i lo = _mm512_slli_epi32(bytesS(rec + R.sc + 16 * (2 * j)), 5);
+                const __m512i hi = _mm512_slli_epi32(bytesS(rec + R.sc + 16 * (2 * j + 1)), 5);
                 pairs[j] = _mm512_or_si512(_mm512_and_si512(lo, _mm512_set1_epi32(0xFFFF)), _mm512_slli_epi32(hi, 16));
             } else {
-                const __m512i m = _mm512_loadu_si512(P.mn.data() + b * 128 + 16 * j);
+                const __m512i m = bytesU(rec + R.mn + 16 * j);
                 pairs[j] = _mm512_or_si512(m, _mm512_slli_epi32(m, 16));
             }
         }
-        const __m512 dw = _mm512_loadu_ps(P.d.data() + 16 * b);
+        const __m512 dw = loadScales(rec, R.d);
         for (int t = 0; t < V; t++) {
             const qk::Block256& a = x[t][b];
             __m512i side = _mm512_setzero_si512();
             for (int j = 0; j < 8; j++) side = _mm512_dpwssd_epi32(side, pairs[j], broadcast4(a.bsums + 2 * j));
             const __m512 dx = _mm512_set1_ps(a.d);
-            if (q6) {
+            if constexpr (q6) {
                 acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(isum[t], side)), _mm512_mul_ps(dw, dx), acc[t]);
             } else {
                 acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t]), _mm512_mul_ps(dw, dx), acc[t]);
-                acc[t] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(side), _mm512_mul_ps(_mm512_loadu_ps(P.dm.data() + 16 * b), dx), acc[t]);
+                acc[t] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(side), _mm512_mul_ps(loadScales(rec, R.dm), dx), acc[t]);
             }
         }
     }
     for (int t = 0; t < V; t++) _mm512_mask_storeu_ps(y[t], static_cast<__mmask16>((1u << pr) - 1), acc[t]);
 }
 
-// The most vectors one pass over a transposed panel serves (their accumulators stay in registers).
+// The most vectors one pass over a panel's records serves (their accumulators stay in registers).
 constexpr int kColumnsWidth = 6;
-// The fewest vectors for which transposing each panel pays, against the rows-in-lanes kernel one vector at a
-// time: Q8_0's bytes are transposed as stored, the 4-bit types' unpacked first, the K-quants' with their
-// scales (measured on a 76M-parameter model, 2 threads).
+// The fewest vectors for which packing each panel's records in the call pays, against the rows-in-lanes
+// kernel one vector at a time: Q8_0's bytes are transposed as stored, the 4-bit types' unpacked first, the
+// K-quants' with their scales (measured on a 76M-parameter model, 2 threads). Weights repacked at load
+// take the records at every count.
 inline int64_t columnsFrom(uint32_t type) {
     switch (type) {
         case gguf::Q8_0: return 2;
@@ -767,42 +897,42 @@ inline int64_t columnsFrom(uint32_t type) {
     }
 }
 
-template <int V>
-void columnsOf(uint32_t type, const Panel& P, int pr, int64_t nb, const uint8_t* const* x, float* const* y) {
-    switch (type) {
-        case gguf::Q8_0:
-        case gguf::Q4_0:
-        case gguf::Q4_1: columns32<V>(type, P, pr, nb, reinterpret_cast<const qk::Block32* const*>(x), y); break;
-        case gguf::Q4_K:
-        case gguf::Q5_K: columnsK<V, false>(P, pr, nb, reinterpret_cast<const qk::Block256* const*>(x), y); break;
-        case gguf::Q6_K: columnsK<V, true>(P, pr, nb, reinterpret_cast<const qk::Block256* const*>(x), y); break;
-        default: break;
+template <uint32_t type, int V>
+void recordsOf(const uint8_t* recs, int pr, int64_t nb, const uint8_t* const* x, float* const* y) {
+    if constexpr (type == gguf::Q8_0 || type == gguf::Q4_0 || type == gguf::Q4_1) {
+        records32<type, V>(recs, pr, nb, reinterpret_cast<const qk::Block32* const*>(x), y);
+    } else {
+        recordsK<type, V>(recs, pr, nb, reinterpret_cast<const qk::Block256* const*>(x), y);
     }
 }
 
-// One transposed panel times vectors [t0, t1): passes of up to kColumnsWidth vectors.
-void columns(uint32_t type, const Panel& P, int pr, int64_t nb, const uint8_t* xq, size_t stride, int64_t t0, int64_t t1, float* y,
+// One panel's records times vectors [t0, t1): passes of up to kColumnsWidth vectors.
+void columns(uint32_t type, const uint8_t* recs, int pr, int64_t nb, const uint8_t* xq, size_t stride, int64_t t0, int64_t t1, float* y,
              int64_t rows) {
-    for (int64_t t = t0; t < t1; t += kColumnsWidth) {
-        const int v = static_cast<int>(t1 - t < kColumnsWidth ? t1 - t : kColumnsWidth);
-        const uint8_t* xs[kColumnsWidth];
-        float* ys[kColumnsWidth];
-        for (int i = 0; i < v; i++) {
-            xs[i] = xq + stride * (t + i);
-            ys[i] = y + (t + i) * rows;
+    withType(type, [&](auto tt) {
+        constexpr uint32_t T = decltype(tt)::value;
+        for (int64_t t = t0; t < t1; t += kColumnsWidth) {
+            const int v = static_cast<int>(t1 - t < kColumnsWidth ? t1 - t : kColumnsWidth);
+            const uint8_t* xs[kColumnsWidth];
+            float* ys[kColumnsWidth];
+            for (int i = 0; i < v; i++) {
+                xs[i] = xq + stride * (t + i);
+                ys[i] = y + (t + i) * rows;
+            }
+            switch (v) {
+                case 1: recordsOf<T, 1>(recs, pr, nb, xs, ys); break;
+                case 2: recordsOf<T, 2>(recs, pr, nb, xs, ys); break;
+                case 3: recordsOf<T, 3>(recs, pr, nb, xs, ys); break;
+                case 4: recordsOf<T, 4>(recs, pr, nb, xs, ys); break;
+                case 5: recordsOf<T, 5>(recs, pr, nb, xs, ys); break;
+                default: recordsOf<T, kColumnsWidth>(recs, pr, nb, xs, ys); break;
+            }
         }
-        switch (v) {
-            case 1: columnsOf<1>(type, P, pr, nb, xs, ys); break;
-            case 2: columnsOf<2>(type, P, pr, nb, xs, ys); break;
-            case 3: columnsOf<3>(type, P, pr, nb, xs, ys); break;
-            case 4: columnsOf<4>(type, P, pr, nb, xs, ys); break;
-            case 5: columnsOf<5>(type, P, pr, nb, xs, ys); break;
-            default: columnsOf<kColumnsWidth>(type, P, pr, nb, xs, ys); break;
-        }
-    }
+    });
 }
 
 thread_local Panel tPanel;
+thread_local std::vector<uint8_t> tRecords;
 
 void multiplyAll(ThreadPool* pool, uint32_t type, const uint8_t* base, int64_t rowBytes, int64_t rows, int64_t cols, const uint8_t* xq,
                  size_t stride, int64_t n, float* y, Packed& pk, bool tiles) {
@@ -821,6 +951,7 @@ void multiplyAll(ThreadPool* pool, uint32_t type, const uint8_t* base, int64_t r
     const bool transposed = n - full >= columnsFrom(type);
     if (full > 0) packInputs(L, xq, stride, full, nb, pk);
     const int64_t perBlock = static_cast<int64_t>(L.block) * 16;
+    const int64_t recordBytes = recordOf(type).bytes;
     auto work = [&](int64_t p0, int64_t p1) {
         alignas(64) float out[256];
         Panel& P = tPanel;
@@ -832,8 +963,10 @@ void multiplyAll(ThreadPool* pool, uint32_t type, const uint8_t* base, int64_t r
                 if (groups == 0) continue;
             }
             if (transposed) {
-                unpackTransposed(type, L, panel, rowBytes, pr, nb, blockBytes, P);
-                columns(type, P, pr, nb, xq, stride, full, n, y + 16 * p, rows);
+                std::vector<uint8_t>& recs = tRecords;
+                if (recs.size() < static_cast<size_t>(nb * recordBytes)) recs.resize(static_cast<size_t>(nb * recordBytes));
+                packPanel(type, L, panel, rowBytes, pr, nb, blockBytes, P, recs.data());
+                columns(type, recs.data(), pr, nb, xq, stride, full, n, y + 16 * p, rows);
             }
             if (groups == 0) continue;
             unpackPanel(type, L, panel, rowBytes, pr, nb, blockBytes, P);
@@ -844,6 +977,49 @@ void multiplyAll(ThreadPool* pool, uint32_t type, const uint8_t* base, int64_t r
                     for (int v = 0; v < nv; v++) y[(16 * g + v) * rows + 16 * p + r] = out[16 * r + v];
                 }
             }
+        }
+    };
+    if (pool) {
+        pool->parallelClaim(panels, std::max<int64_t>(1, panels / (8 * pool->size())), work);
+    } else {
+        work(0, panels);
+    }
+}
+
+Repacked repackAll(ThreadPool* pool, uint32_t type, const uint8_t* base, int64_t rowBytes, int64_t rows, int64_t cols) {
+    const Layout L = layoutOf(type);
+    int64_t elems, blockBytes;
+    gguf::blockInfo(type, elems, blockBytes);
+    const int64_t nb = cols / L.block, panels = (rows + 15) / 16;
+    Repacked r;
+    r.type = type;
+    r.rows = rows;
+    r.cols = cols;
+    r.panelBytes = nb * recordOf(type).bytes;
+    const size_t size = static_cast<size_t>(panels * r.panelBytes);  // records are 64-byte multiples
+    r.bytes.reset(static_cast<uint8_t*>(std::aligned_alloc(64, size)));
+    if (!r.bytes) throw std::bad_alloc();
+    uint8_t* out = r.bytes.get();
+    auto work = [&](int64_t p0, int64_t p1) {
+        for (int64_t p = p0; p < p1; p++) {
+            const int pr = static_cast<int>(rows - 16 * p < 16 ? rows - 16 * p : 16);
+            packPanel(type, L, base + 16 * p * rowBytes, rowBytes, pr, nb, blockBytes, tPanel, out + p * r.panelBytes);
+        }
+    };
+    if (pool) {
+        pool->parallelClaim(panels, std::max<int64_t>(1, panels / (8 * pool->size())), work);
+    } else {
+        work(0, panels);
+    }
+    return r;
+}
+
+void multiplyRepacked(ThreadPool* pool, const Repacked& w, const uint8_t* xq, size_t stride, int64_t n, float* y) {
+    const int64_t nb = w.cols / layoutOf(w.type).block, panels = (w.rows + 15) / 16;
+    auto work = [&](int64_t p0, int64_t p1) {
+        for (int64_t p = p0; p < p1; p++) {
+            const int pr = static_cast<int>(w.rows - 16 * p < 16 ? w.rows - 16 * p : 16);
+            columns(w.type, w.bytes.get() + p * w.panelBytes, pr, nb, xq, stride, 0, n, y + 16 * p, w.rows);
         }
     };
     if (pool) {
@@ -878,6 +1054,13 @@ void multiply(ThreadPool* pool, uint32_t type, const uint8_t* base, int64_t rowB
     }
 }
 
+Repacked repack(ThreadPool* pool, uint32_t type, const uint8_t* base, int64_t rowBytes, int64_t rows, int64_t cols) {
+    if (!supports(type) || cols % layoutOf(type).block != 0) throw gguf::Error(std::string("no repacking for type ") + gguf::typeName(type));
+    return repackAll(pool, type, base, rowBytes, rows, cols);
+}
+
+void multiply(ThreadPool* pool, const Repacked& w, const uint8_t* xq, size_t stride, int64_t n, float* y) { multiplyRepacked(pool, w, xq, stride, n, y); }
+
 #else
 
 bool usable() { return false; }
@@ -885,6 +1068,12 @@ bool supports(uint32_t) { return false; }
 void multiply(ThreadPool*, uint32_t type, const uint8_t*, int64_t, int64_t, int64_t, const uint8_t*, size_t, int64_t, float*,
               Packed&, bool) {
     throw gguf::Error(std::string("no AMX product for type ") + gguf::typeName(type));
+}
+Repacked repack(ThreadPool*, uint32_t type, const uint8_t*, int64_t, int64_t, int64_t) {
+    throw gguf::Error(std::string("no repacking for type ") + gguf::typeName(type));
+}
+void multiply(ThreadPool*, const Repacked& w, const uint8_t*, size_t, int64_t, float*) {
+    throw gguf::Error(std::string("no AMX product for type ") + gguf::typeName(w.type));
 }
 
 #endif

@@ -18,6 +18,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
+#include <memory>
 #include <vector>
 
 #include "threads.h"
@@ -45,5 +47,22 @@ struct Packed {
 // same bits.
 void multiply(ThreadPool* pool, uint32_t type, const uint8_t* base, int64_t rowBytes, int64_t rows, int64_t cols,
               const uint8_t* xq, size_t stride, int64_t n, float* y, Packed& packed, bool tiles);
+
+// A weight matrix repacked once for the transposed-panel kernel: per panel of 16 rows and block, the values
+// transposed at the file's bit width with their scales, 1% (Q6_K) to 20% (Q4_1) more bytes than the file
+// (the scales as floats). Multiplying it skips the unpacking and transposing a call otherwise does per
+// panel, so that one vector gains as much as many.
+struct Repacked {
+    uint32_t type = 0;
+    int64_t rows = 0, cols = 0, panelBytes = 0;
+    std::unique_ptr<uint8_t, void (*)(void*)> bytes{nullptr, std::free};
+};
+
+// Repacks rows weight rows of cols values of a type supports accepts, rowBytes apart from base (AVX-512
+// VNNI and F16C, which the caller checks as for multiply without tiles).
+Repacked repack(ThreadPool* pool, uint32_t type, const uint8_t* base, int64_t rowBytes, int64_t rows, int64_t cols);
+
+// multiply's y for repacked weights, with the same bits.
+void multiply(ThreadPool* pool, const Repacked& w, const uint8_t* xq, size_t stride, int64_t n, float* y);
 
 }  // namespace amx

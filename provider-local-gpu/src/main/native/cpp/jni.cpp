@@ -12,6 +12,7 @@
 #include <string>
 
 #include "dev_hybridinference_localgpu_internal_NativeEngine.h"
+#include "amx.h"
 #include "dequant.h"
 #include "gemm.h"
 #include "kernels.h"
@@ -296,6 +297,46 @@ JNIEXPORT jdoubleArray JNICALL Java_dev_hybridinference_localgpu_internal_Native
         env->SetDoubleArrayRegion(a, 0, static_cast<jsize>(out.size()), out.data());
         return a;
     }, static_cast<jdoubleArray>(nullptr));
+}
+
+JNIEXPORT jfloatArray JNICALL Java_dev_hybridinference_localgpu_internal_NativeEngine_integerProduct(
+        JNIEnv* env, jclass, jint type, jbyteArray weights, jint rows, jfloatArray x, jint n, jint kernel) {
+    return guarded(env, [&]() -> jfloatArray {
+        if (!weights || !x) throw std::runtime_error("weights and x must not be null");
+        if (!qk::available(qk::Avx512)) throw std::runtime_error("this processor has no avx512 level");
+        const uint32_t t = static_cast<uint32_t>(type);
+        int64_t elems, bytes;
+        if (!amx::supports(t) || !gguf::blockInfo(t, elems, bytes)) throw std::runtime_error("type " + std::to_string(type) + " has no integer product");
+        if (rows <= 0 || n <= 0 || env->GetArrayLength(weights) % rows != 0) throw std::runtime_error("weights must hold rows > 0 rows, n > 0");
+        const int64_t rowBytes = env->GetArrayLength(weights) / rows, cols = rowBytes / bytes * elems;
+        if (cols <= 0 || cols / elems * bytes != rowBytes || env->GetArrayLength(x) != n * cols) {
+            throw std::runtime_error("each row must be whole blocks and x hold n rows of their values");
+        }
+        std::vector<uint8_t> w(static_cast<size_t>(env->GetArrayLength(weights)));
+        env->GetByteArrayRegion(weights, 0, static_cast<jsize>(w.size()), reinterpret_cast<jbyte*>(w.data()));
+        std::vector<float> xf(static_cast<size_t>(n * cols));
+        env->GetFloatArrayRegion(x, 0, static_cast<jsize>(xf.size()), xf.data());
+        const size_t stride = qk::inputBytes(t, cols);
+        std::vector<uint8_t> xq(stride * static_cast<size_t>(n));
+        for (int64_t i = 0; i < n; i++) qk::quantize(t, xf.data() + i * cols, xq.data() + stride * i, cols);
+        std::vector<float> y(static_cast<size_t>(n * rows));
+        amx::Packed packed;
+        switch (kernel) {
+            case 0: amx::multiply(nullptr, t, w.data(), rowBytes, rows, cols, xq.data(), stride, n, y.data(), packed, false); break;
+            case 1: amx::multiply(nullptr, t, w.data(), rowBytes, rows, cols, xq.data(), stride, n, y.data(), packed, true); break;
+            case 2: {
+                ThreadPool pool(2);
+                const amx::Repacked r = amx::repack(&pool, t, w.data(), rowBytes, rows, cols);
+                amx::multiply(&pool, r, xq.data(), stride, n, y.data());
+                break;
+            }
+            default: throw std::runtime_error("kernel must be 0, 1 or 2");
+        }
+        jfloatArray a = env->NewFloatArray(static_cast<jsize>(y.size()));
+        if (!a) throw std::bad_alloc();
+        env->SetFloatArrayRegion(a, 0, static_cast<jsize>(y.size()), y.data());
+        return a;
+    }, static_cast<jfloatArray>(nullptr));
 }
 
 JNIEXPORT void JNICALL Java_dev_hybridinference_localgpu_internal_NativeEngine_injectFault(JNIEnv* env, jclass, jlong h, jint kind) {

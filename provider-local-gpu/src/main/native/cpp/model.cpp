@@ -1,11 +1,14 @@
 #include "model.h"
 
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <climits>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <unordered_map>
 
 #include "amx.h"
 #include "gemm.h"
@@ -83,7 +86,9 @@ class CpuBackend : public Backend {
 public:
     CpuBackend(const ModelDesc& d, int threads, Precision precision)
         : hp_(d.hp), layers_(d.layers), tokEmbd_(d.tokEmbd), outputNorm_(d.outputNorm), output_(d.output), ropeFreqs_(d.ropeFreqs),
-          precision_(precision), pool_(threads) {}
+          precision_(precision), pool_(threads) {
+        repackWeights();
+    }
     const char* name() const override { return "cpu"; }
     std::string device() const override { return "cpu"; }
     int threads() const override { return pool_.size(); }
@@ -97,6 +102,9 @@ private:
         std::vector<float> x, xb, xb2, q, k, v, hb, hb2, logits;
     };
     void reserveAtt(CpuState& s, int64_t rows) const;
+    // At the avx512 level, in fast precision: the integer-type weight matrices repacked for the
+    // transposed-panel kernel (amx::repack), unless HYBRIDINFERENCE_REPACK=0.
+    void repackWeights();
     // y[t] = W x[t] for n input vectors of w->ne[0] values; each weight row is read once for all of them.
     void matmul(const gguf::Tensor* w, const float* x, float* y, int64_t n);
 
@@ -108,7 +116,28 @@ private:
     std::vector<uint8_t> quantized_;  // matmul's quantized input vectors (Fast)
     amx::Packed amxPacked_;           // the same, arranged for the tile products
     ThreadPool pool_;
+    std::unordered_map<const gguf::Tensor*, amx::Repacked> repacked_;
 };
+
+void CpuBackend::repackWeights() {
+    const char* env = std::getenv("HYBRIDINFERENCE_REPACK");
+    if (precision_ != Precision::Fast || qk::level() != qk::Avx512 || (env && std::strcmp(env, "0") == 0)) return;
+    std::vector<const gguf::Tensor*> weights{output_};
+    for (const Layer& L : layers_) weights.insert(weights.end(), {L.wq, L.wk, L.wv, L.wo, L.wGate, L.wUp, L.wDown});
+    const long page = sysconf(_SC_PAGESIZE);
+    for (const gguf::Tensor* w : weights) {
+        if (!w || repacked_.count(w) || !qk::integerType(w->type) || !amx::supports(w->type)) continue;
+        int64_t elems, bytes;
+        gguf::blockInfo(w->type, elems, bytes);
+        repacked_.emplace(w, amx::repack(&pool_, w->type, w->data, w->ne[0] / elems * bytes, w->ne[1], w->ne[0]));
+        // The file's pages of this matrix are read no more (but the token embeddings, which a tied output
+        // shares): drop them from the process, so that the weights are not resident twice.
+        if (w == tokEmbd_ || page <= 0) continue;
+        const uintptr_t from = (reinterpret_cast<uintptr_t>(w->data) + page - 1) / page * page;
+        const uintptr_t to = (reinterpret_cast<uintptr_t>(w->data) + w->bytes) / page * page;
+        if (to > from) ::madvise(reinterpret_cast<void*>(from), to - from, MADV_DONTNEED);
+    }
+}
 
 Model::Model(const std::string& path, int threads, Precision precision, int device) : file_(path), precision_(precision) {
     qk::checkEnvironment();
@@ -285,6 +314,11 @@ void CpuBackend::matmul(const gguf::Tensor* w, const float* x, float* y, int64_t
         pool_.parallelFor(n, [&](int64_t b, int64_t e) {
             for (int64_t t = b; t < e; t++) qk::quantize(type, x + t * cols, xq + stride * t, cols);
         });
+        const auto repacked = repacked_.find(w);
+        if (repacked != repacked_.end()) {
+            amx::multiply(&pool_, repacked->second, xq, stride, n, y);
+            return;
+        }
         if (qk::level() >= qk::Avx512 && amx::supports(type)) {
             amx::multiply(&pool_, type, base, rowBytes, rows, cols, xq, stride, n, y, amxPacked_, qk::level() == qk::Amx);
             return;

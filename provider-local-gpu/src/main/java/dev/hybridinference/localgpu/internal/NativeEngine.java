@@ -93,6 +93,15 @@ final class NativeEngine {
     static native double[] integerDot(int level, int type, byte[] row, float[] x);
 
     /**
+     * For tests: {@code rows} weight rows of an integer type (Q8_0, Q4_0, Q4_1, Q4_K, Q5_K, Q6_K) times
+     * {@code n} vectors, x holding them one after another, through the fast precision's kernels of the
+     * avx512 level: {@code kernel} 0 as a call multiplies without tiles (one vector at a time through the
+     * rows-in-lanes kernel, several through panels transposed in the call), 1 the same with the AMX tiles
+     * where the processor has them, 2 the weights repacked first. Returns y[t * rows + r].
+     */
+    static native float[] integerProduct(int type, byte[] weights, int rows, float[] x, int n, int kernel);
+
+    /**
      * For tests: the model's next forward pass fails as a device does, {@code kind} 1 out of device memory,
      * 2 a failed device; 0 clears it.
      */

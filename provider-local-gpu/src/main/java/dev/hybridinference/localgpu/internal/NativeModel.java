@@ -76,6 +76,11 @@ public final class NativeModel implements AutoCloseable {
         return NativeEngine.integerDot(level, type, row, x);
     }
 
+    /** For tests: {@link NativeEngine#integerProduct}. */
+    public static float[] integerProduct(int type, byte[] weights, int rows, float[] x, int n, int kernel) {
+        return NativeEngine.integerProduct(type, weights, rows, x, n, kernel);
+    }
+
     /** For tests: {@link NativeEngine#dequantize}. */
     public static float[] dequantize(int mode, int type, byte[] row, int n) {
         return NativeEngine.dequantize(mode, type, row, n);

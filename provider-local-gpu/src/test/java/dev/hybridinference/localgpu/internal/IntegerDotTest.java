@@ -121,4 +121,44 @@ class IntegerDotTest {
                 .hasMessageContaining("not available");
         assertThat(NativeModel.kernelLevelAvailable(0)).isTrue();
     }
+
+    static IntStream types() {
+        return Arrays.stream(TYPES);
+    }
+
+    /**
+     * The avx512 level's three ways to multiply a matrix (one vector at a time through the rows-in-lanes
+     * kernel, several through panels transposed in the call, weights repacked once) and, where there are
+     * AMX tiles, the tile product: the same bits for every vector, alone or among up to 23 others. 37
+     * rows end in a panel of 5; 512 columns are 16 blocks of 32 or 2 super-blocks.
+     */
+    @ParameterizedTest(name = "type {0}")
+    @MethodSource("types")
+    void everyKernelOfTheAvx512LevelGivesAVectorTheBitsItGetsAlone(int type) {
+        assumeTrue(NativeModel.kernelLevelAvailable(3), "this processor has no avx512 level");
+        int rows = 37, cols = 512;
+        Random r = new Random(type);
+        float[] w = new float[rows * cols];
+        for (int i = 0; i < w.length; i++) {
+            w[i] = (float) r.nextGaussian() * (1 + (i / cols) % 3);
+        }
+        byte[] weights = GgufWriter.quantize(type, w, cols);
+        for (int n : new int[] {1, 2, 3, 4, 5, 7, 8, 9, 13, 23}) {
+            float[] x = new float[n * cols];
+            for (int i = 0; i < x.length; i++) {
+                x[i] = (float) r.nextGaussian() * (1 + i % 7);
+            }
+            float[] alone = new float[n * rows];
+            for (int t = 0; t < n; t++) {
+                float[] one = NativeModel.integerProduct(
+                        type, weights, rows, Arrays.copyOfRange(x, t * cols, (t + 1) * cols), 1, 0);
+                System.arraycopy(one, 0, alone, t * rows, rows);
+            }
+            for (int kernel = 0; kernel <= 2; kernel++) {
+                assertThat(NativeModel.integerProduct(type, weights, rows, x, n, kernel))
+                        .as("%d vectors through kernel %d", n, kernel)
+                        .containsExactly(alone);
+            }
+        }
+    }
 }
