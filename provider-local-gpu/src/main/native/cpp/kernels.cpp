@@ -221,6 +221,30 @@ __attribute__((target("avx2,fma,f16c"))) static float dotF16Avx2(const uint8_t* 
     return s;
 }
 
+// Four chains of 16: the conversions and multiply-adds of 64 values in flight, where the weights come from
+// the cache faster than two chains of 8 take them. (GCC 12's AVX-512 headers trip its own uninitialized-use
+// warnings.)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+__attribute__((target("avx512f,avx2,fma,f16c"))) static float dotF16Avx512(const uint8_t* row, const float* x, int64_t n) {
+    __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+    int64_t i = 0;
+    for (; i + 64 <= n; i += 64) {
+        for (int k = 0; k < 4; k++) {
+            const __m512 w = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + 2 * (i + 16 * k))));
+            acc[k] = _mm512_fmadd_ps(w, _mm512_loadu_ps(x + i + 16 * k), acc[k]);
+        }
+    }
+    for (; i + 16 <= n; i += 16) {
+        acc[0] = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + 2 * i))), _mm512_loadu_ps(x + i), acc[0]);
+    }
+    float s = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3])));
+    for (; i < n; i++) s += f16ToF32(rd16(row + 2 * i)) * x[i];
+    return s;
+}
+#pragma GCC diagnostic pop
+
 __attribute__((target("avx2,fma,f16c"))) static float dotQ80Avx2(const uint8_t* row, const float* x, int64_t n) {
     __m256 acc = _mm256_setzero_ps();
     for (int64_t b = 0; b < n / 32; b++) {
@@ -552,6 +576,7 @@ float dot(uint32_t type, const uint8_t* row, const float* x, int64_t n) {
         case gguf::F32: return dotF32(reinterpret_cast<const float*>(row), x, n);
         case gguf::F16:
 #ifdef HI_X86
+            if (kAvx2 && qk::level() >= qk::Avx512) return dotF16Avx512(row, x, n);
             if (kAvx2) return dotF16Avx2(row, x, n);
 #endif
             return dotF16Plain(row, x, n);
