@@ -800,6 +800,13 @@ inline __m512 loadScales(const uint8_t* rec, int64_t at) { return _mm512_loadu_p
 inline __m512i bytesU(const uint8_t* p) { return _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
 inline __m512i bytesS(const uint8_t* p) { return _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
 
+// Fetches the bytes kRecordsAhead past a record, as many as it has: the records of one call are read in
+// order (a panel's, then the next panel's), and one thread alone keeps too few reads in flight otherwise.
+constexpr int64_t kRecordsAhead = 4096;
+inline void fetchAhead(const uint8_t* rec, int64_t bytes) {
+    for (int64_t at = 0; at < bytes; at += 64) _mm_prefetch(reinterpret_cast<const char*>(rec + kRecordsAhead + at), _MM_HINT_T0);
+}
+
 // Q8_0, Q4_0, Q4_1: a panel's records times V vectors (x[t]: its quantized blocks, y[t]: its 16 outputs).
 template <uint32_t type, int V>
 void records32(const uint8_t* recs, int pr, int64_t nb, const qk::Block32* const* x, float* const* y) {
@@ -809,6 +816,7 @@ void records32(const uint8_t* recs, int pr, int64_t nb, const qk::Block32* const
     for (int t = 0; t < V; t++) acc[t] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t* rec = recs + b * R.bytes;
+        fetchAhead(rec, R.bytes);
         __m512i q[8];
         chunkOf<type>(rec, 0, q);
         const __m512 dw = loadScales(rec, R.d);
@@ -835,6 +843,7 @@ void recordsK(const uint8_t* recs, int pr, int64_t nb, const qk::Block256* const
     for (int t = 0; t < V; t++) acc[t] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t* rec = recs + b * R.bytes;
+        fetchAhead(rec, R.bytes);
         __m512i isum[V];
         for (int t = 0; t < V; t++) isum[t] = _mm512_setzero_si512();
         for (int c = 0; c < 8; c++) {
