@@ -807,85 +807,87 @@ inline void fetchAhead(const uint8_t* rec, int64_t bytes) {
     for (int64_t at = 0; at < bytes; at += 64) _mm_prefetch(reinterpret_cast<const char*>(rec + kRecordsAhead + at), _MM_HINT_T0);
 }
 
-// Q8_0, Q4_0, Q4_1: a panel's records times V vectors (x[t]: its quantized blocks, y[t]: its 16 outputs).
+// One block of Q8_0, Q4_0 or Q4_1 records times V vectors (x[t]: their quantized blocks), into acc.
 template <uint32_t type, int V>
-void records32(const uint8_t* recs, int pr, int64_t nb, const qk::Block32* const* x, float* const* y) {
-    const RecordLayout R = recordOf(type);
+inline void block32(const uint8_t* rec, const RecordLayout& R, __m512 dw, const qk::Block32* const* x, int64_t b, __m512* acc) {
     const int offset = unsignedOffset(type);
-    __m512 acc[V];
-    for (int t = 0; t < V; t++) acc[t] = _mm512_setzero_ps();
-    for (int64_t b = 0; b < nb; b++) {
-        const uint8_t* rec = recs + b * R.bytes;
-        fetchAhead(rec, R.bytes);
-        __m512i q[8];
-        chunkOf<type>(rec, 0, q);
-        const __m512 dw = loadScales(rec, R.d);
-        for (int t = 0; t < V; t++) {
-            const qk::Block32& a = x[t][b];
-            __m512i isum = dotQuads<8>(q, a.q);
-            if (offset != 0) isum = _mm512_sub_epi32(isum, _mm512_set1_epi32(offset * a.sum));
-            const __m512 dx = _mm512_set1_ps(a.d);
-            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(dw, dx), acc[t]);
-            if constexpr (type == gguf::Q4_1) {
-                acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_set1_epi32(a.sum)), _mm512_mul_ps(loadScales(rec, R.dm), dx), acc[t]);
-            }
+    __m512i q[8];
+    chunkOf<type>(rec, 0, q);
+    for (int t = 0; t < V; t++) {
+        const qk::Block32& a = x[t][b];
+        __m512i isum = dotQuads<8>(q, a.q);
+        if (offset != 0) isum = _mm512_sub_epi32(isum, _mm512_set1_epi32(offset * a.sum));
+        const __m512 dx = _mm512_set1_ps(a.d);
+        acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(dw, dx), acc[t]);
+        if constexpr (type == gguf::Q4_1) {
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_set1_epi32(a.sum)), _mm512_mul_ps(loadScales(rec, R.dm), dx), acc[t]);
         }
     }
-    for (int t = 0; t < V; t++) _mm512_mask_storeu_ps(y[t], static_cast<__mmask16>((1u << pr) - 1), acc[t]);
 }
 
-// Q4_K, Q5_K (groups of 32 with 6-bit scales and minimums) and Q6_K (groups of 16 with 8-bit scales).
+// One super-block of Q4_K, Q5_K (groups of 32 with 6-bit scales and minimums) or Q6_K (groups of 16 with
+// 8-bit scales) records times V vectors, into acc.
 template <uint32_t type, int V>
-void recordsK(const uint8_t* recs, int pr, int64_t nb, const qk::Block256* const* x, float* const* y) {
+inline void blockK(const uint8_t* rec, const RecordLayout& R, __m512 dw, const qk::Block256* const* x, int64_t b, __m512* acc) {
     constexpr bool q6 = type == gguf::Q6_K;
+    __m512i isum[V];
+    for (int t = 0; t < V; t++) isum[t] = _mm512_setzero_si512();
+    for (int c = 0; c < 8; c++) {
+        __m512i q[8];
+        chunkOf<type>(rec, c, q);
+        if constexpr (q6) {
+            const __m512i s0 = bytesS(rec + R.sc + 32 * c), s1 = bytesS(rec + R.sc + 32 * c + 16);
+            for (int t = 0; t < V; t++) {
+                const int8_t* xq = x[t][b].q + 32 * c;
+                isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(dotQuads<4>(q, xq), s0));
+                isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(dotQuads<4>(q + 4, xq + 16), s1));
+            }
+        } else {
+            const __m512i s = bytesU(rec + R.sc + 16 * c);
+            for (int t = 0; t < V; t++) isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(dotQuads<8>(q, x[t][b].q + 32 * c), s));
+        }
+    }
+    // Per row, pairs of 16-bit factors for the input's pairs of 16-value sums: Q6_K's 32 * scale (the
+    // quants' offset), Q4_K/Q5_K's minimum twice (one minimum covers 32 values, two sums).
+    __m512i pairs[8];
+    for (int j = 0; j < 8; j++) {
+        if constexpr (q6) {
+            const __m512i lo = _mm512_slli_epi32(bytesS(rec + R.sc + 16 * (2 * j)), 5);
+            const __m512i hi = _mm512_slli_epi32(bytesS(rec + R.sc + 16 * (2 * j + 1)), 5);
+            pairs[j] = _mm512_or_si512(_mm512_and_si512(lo, _mm512_set1_epi32(0xFFFF)), _mm512_slli_epi32(hi, 16));
+        } else {
+            const __m512i m = bytesU(rec + R.mn + 16 * j);
+            pairs[j] = _mm512_or_si512(m, _mm512_slli_epi32(m, 16));
+        }
+    }
+    for (int t = 0; t < V; t++) {
+        const qk::Block256& a = x[t][b];
+        __m512i side = _mm512_setzero_si512();
+        for (int j = 0; j < 8; j++) side = _mm512_dpwssd_epi32(side, pairs[j], broadcast4(a.bsums + 2 * j));
+        const __m512 dx = _mm512_set1_ps(a.d);
+        if constexpr (q6) {
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(isum[t], side)), _mm512_mul_ps(dw, dx), acc[t]);
+        } else {
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t]), _mm512_mul_ps(dw, dx), acc[t]);
+            acc[t] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(side), _mm512_mul_ps(loadScales(rec, R.dm), dx), acc[t]);
+        }
+    }
+}
+
+// A panel's records times V vectors (x[t]: its quantized blocks, y[t]: its 16 outputs, pr of them stored).
+template <uint32_t type, int V>
+void recordsOf(const uint8_t* recs, int pr, int64_t nb, const uint8_t* const* x, float* const* y) {
     const RecordLayout R = recordOf(type);
     __m512 acc[V];
     for (int t = 0; t < V; t++) acc[t] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t* rec = recs + b * R.bytes;
         fetchAhead(rec, R.bytes);
-        __m512i isum[V];
-        for (int t = 0; t < V; t++) isum[t] = _mm512_setzero_si512();
-        for (int c = 0; c < 8; c++) {
-            __m512i q[8];
-            chunkOf<type>(rec, c, q);
-            if constexpr (q6) {
-                const __m512i s0 = bytesS(rec + R.sc + 32 * c), s1 = bytesS(rec + R.sc + 32 * c + 16);
-                for (int t = 0; t < V; t++) {
-                    const int8_t* xq = x[t][b].q + 32 * c;
-                    isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(dotQuads<4>(q, xq), s0));
-                    isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(dotQuads<4>(q + 4, xq + 16), s1));
-                }
-            } else {
-                const __m512i s = bytesU(rec + R.sc + 16 * c);
-                for (int t = 0; t < V; t++) isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(dotQuads<8>(q, x[t][b].q + 32 * c), s));
-            }
-        }
-        // Per row, pairs of 16-bit factors for the input's pairs of 16-value sums: Q6_K's 32 * scale (the
-        // quants' offset), Q4_K/Q5_K's minimum twice (one minimum covers 32 values, two sums).
-        __m512i pairs[8];
-        for (int j = 0; j < 8; j++) {
-            if constexpr (q6) {
-                const __m512i lo = _mm512_slli_epi32(bytesS(rec + R.sc + 16 * (2 * j)), 5);
-                const __m512i hi = _mm512_slli_epi32(bytesS(rec + R.sc + 16 * (2 * j + 1)), 5);
-                pairs[j] = _mm512_or_si512(_mm512_and_si512(lo, _mm512_set1_epi32(0xFFFF)), _mm512_slli_epi32(hi, 16));
-            } else {
-                const __m512i m = bytesU(rec + R.mn + 16 * j);
-                pairs[j] = _mm512_or_si512(m, _mm512_slli_epi32(m, 16));
-            }
-        }
         const __m512 dw = loadScales(rec, R.d);
-        for (int t = 0; t < V; t++) {
-            const qk::Block256& a = x[t][b];
-            __m512i side = _mm512_setzero_si512();
-            for (int j = 0; j < 8; j++) side = _mm512_dpwssd_epi32(side, pairs[j], broadcast4(a.bsums + 2 * j));
-            const __m512 dx = _mm512_set1_ps(a.d);
-            if constexpr (q6) {
-                acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(isum[t], side)), _mm512_mul_ps(dw, dx), acc[t]);
-            } else {
-                acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t]), _mm512_mul_ps(dw, dx), acc[t]);
-                acc[t] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(side), _mm512_mul_ps(loadScales(rec, R.dm), dx), acc[t]);
-            }
+        if constexpr (type == gguf::Q8_0 || type == gguf::Q4_0 || type == gguf::Q4_1) {
+            block32<type, V>(rec, R, dw, reinterpret_cast<const qk::Block32* const*>(x), b, acc);
+        } else {
+            blockK<type, V>(rec, R, dw, reinterpret_cast<const qk::Block256* const*>(x), b, acc);
         }
     }
     for (int t = 0; t < V; t++) _mm512_mask_storeu_ps(y[t], static_cast<__mmask16>((1u << pr) - 1), acc[t]);
@@ -906,14 +908,6 @@ inline int64_t columnsFrom(uint32_t type) {
     }
 }
 
-template <uint32_t type, int V>
-void recordsOf(const uint8_t* recs, int pr, int64_t nb, const uint8_t* const* x, float* const* y) {
-    if constexpr (type == gguf::Q8_0 || type == gguf::Q4_0 || type == gguf::Q4_1) {
-        records32<type, V>(recs, pr, nb, reinterpret_cast<const qk::Block32* const*>(x), y);
-    } else {
-        recordsK<type, V>(recs, pr, nb, reinterpret_cast<const qk::Block256* const*>(x), y);
-    }
-}
 
 // One panel's records times vectors [t0, t1): passes of up to kColumnsWidth vectors.
 void columns(uint32_t type, const uint8_t* recs, int pr, int64_t nb, const uint8_t* xq, size_t stride, int64_t t0, int64_t t1, float* y,
