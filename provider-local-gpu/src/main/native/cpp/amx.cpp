@@ -909,13 +909,16 @@ inline int64_t columnsFrom(uint32_t type) {
 }
 
 
-// One panel's records times vectors [t0, t1): passes of up to kColumnsWidth vectors.
+// One panel's records times vectors [t0, t1): as few passes of up to kColumnsWidth vectors as there can be,
+// of sizes as even as possible (8 as 4 + 4 for a width of 6, not 6 + 2: a narrow pass decodes the
+// weights for few vectors).
 void columns(uint32_t type, const uint8_t* recs, int pr, int64_t nb, const uint8_t* xq, size_t stride, int64_t t0, int64_t t1, float* y,
              int64_t rows) {
     withType(type, [&](auto tt) {
         constexpr uint32_t T = decltype(tt)::value;
-        for (int64_t t = t0; t < t1; t += kColumnsWidth) {
-            const int v = static_cast<int>(t1 - t < kColumnsWidth ? t1 - t : kColumnsWidth);
+        const int64_t passes = (t1 - t0 + kColumnsWidth - 1) / kColumnsWidth;
+        for (int64_t t = t0, pass = 0; t < t1; pass++) {
+            const int v = static_cast<int>((t1 - t + (passes - pass) - 1) / (passes - pass));
             const uint8_t* xs[kColumnsWidth];
             float* ys[kColumnsWidth];
             for (int i = 0; i < v; i++) {
@@ -930,6 +933,7 @@ void columns(uint32_t type, const uint8_t* recs, int pr, int64_t nb, const uint8
                 case 5: recordsOf<T, 5>(recs, pr, nb, xs, ys); break;
                 default: recordsOf<T, kColumnsWidth>(recs, pr, nb, xs, ys); break;
             }
+            t += v;
         }
     });
 }

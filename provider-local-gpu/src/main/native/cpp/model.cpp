@@ -106,7 +106,9 @@ private:
     // transposed-panel kernel (amx::repack), unless HYBRIDINFERENCE_REPACK=0.
     void repackWeights();
     // y[t] = W x[t] for n input vectors of w->ne[0] values; each weight row is read once for all of them.
-    void matmul(const gguf::Tensor* w, const float* x, float* y, int64_t n);
+    // sameInput: x is unchanged since the previous call, whose quantized inputs serve again if that call's
+    // weights had the same type.
+    void matmul(const gguf::Tensor* w, const float* x, float* y, int64_t n, bool sameInput = false);
 
     const HParams& hp_;
     const std::vector<Layer>& layers_;
@@ -114,6 +116,8 @@ private:
     Scratch scratch_;
     Precision precision_;
     std::vector<uint8_t> quantized_;  // matmul's quantized input vectors (Fast)
+    uint32_t quantizedType_ = 0;      // the type they were quantized for, and how many
+    int64_t quantizedCount_ = 0;
     amx::Packed amxPacked_;           // the same, arranged for the tile products
     ThreadPool pool_;
     std::unordered_map<const gguf::Tensor*, amx::Repacked> repacked_;
@@ -291,7 +295,8 @@ void CpuBackend::reserveAtt(CpuState& s, int64_t rows) const {
     s.attRows = rows;
 }
 
-void CpuBackend::matmul(const gguf::Tensor* w, const float* x, float* y, int64_t n) {
+void CpuBackend::matmul(const gguf::Tensor* w, const float* x, float* y, int64_t n, bool sameInput) {
+    if (!sameInput) quantizedCount_ = 0;  // what quantized_ holds is of another input
     // Fast precision multiplies quantized weights by integer dots at every count of vectors, so that a
     // row's result for a vector never depends on how many others share the call (a prompt's slice, a batch
     // of sessions); the float matrix product serves F32/F16 weights, and quantized ones in exact precision.
@@ -311,9 +316,13 @@ void CpuBackend::matmul(const gguf::Tensor* w, const float* x, float* y, int64_t
         const size_t stride = qk::inputBytes(type, cols);
         if (quantized_.size() < stride * static_cast<size_t>(n)) quantized_.resize(stride * static_cast<size_t>(n));
         uint8_t* xq = quantized_.data();
-        pool_.parallelFor(n, [&](int64_t b, int64_t e) {
-            for (int64_t t = b; t < e; t++) qk::quantize(type, x + t * cols, xq + stride * t, cols);
-        });
+        if (quantizedType_ != type || quantizedCount_ != n) {
+            pool_.parallelFor(n, [&](int64_t b, int64_t e) {
+                for (int64_t t = b; t < e; t++) qk::quantize(type, x + t * cols, xq + stride * t, cols);
+            });
+            quantizedType_ = type;
+            quantizedCount_ = n;
+        }
         const auto repacked = repacked_.find(w);
         if (repacked != repacked_.end()) {
             amx::multiply(&pool_, repacked->second, xq, stride, n, y);
@@ -502,8 +511,8 @@ void CpuBackend::forward(const std::vector<Segment>& pieces) {
         const Layer& L = layers_[l];
         normAll(L.attnNorm);
         matmul(L.wq, s.xb.data(), s.q.data(), n);
-        matmul(L.wk, s.xb.data(), s.k.data(), n);
-        matmul(L.wv, s.xb.data(), s.v.data(), n);
+        matmul(L.wk, s.xb.data(), s.k.data(), n, true);
+        matmul(L.wv, s.xb.data(), s.v.data(), n, true);
         addBias(s.q.data(), L.bq, qDim, n);
         addBias(s.k.data(), L.bk, kvDim, n);
         addBias(s.v.data(), L.bv, kvDim, n);
@@ -536,7 +545,7 @@ void CpuBackend::forward(const std::vector<Segment>& pieces) {
         normAll(L.ffnNorm);
         const int64_t nFf = hp_.nFf[l];
         matmul(L.wGate, s.xb.data(), s.hb.data(), n);
-        matmul(L.wUp, s.xb.data(), s.hb2.data(), n);
+        matmul(L.wUp, s.xb.data(), s.hb2.data(), n, true);
         for (int64_t i = 0; i < n * nFf; i++) {
             const float g = s.hb[i];
             s.hb[i] = g / (1.0f + std::exp(-g)) * s.hb2[i];
