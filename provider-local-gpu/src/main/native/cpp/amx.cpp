@@ -51,6 +51,7 @@ struct alignas(64) TileConfig {
 #pragma GCC target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni,amx-tile,amx-int8")
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 
 namespace {
 
@@ -785,14 +786,22 @@ inline void chunkOf(const uint8_t* rec, int c, __m512i q[8]) {
     }
 }
 
-// The 16 rows' sums over quads q[0 .. quads) times one input's bytes at x: two chains.
+// The 16 rows' sums over quads q[0 .. quads) times one input's bytes at x, in two chains: s0 over the even
+// quads, s1 over the odd ones.
 template <int quads>
-inline __m512i dotQuads(const __m512i* q, const int8_t* x) {
-    __m512i s0 = _mm512_setzero_si512(), s1 = _mm512_setzero_si512();
+inline void dotChains(const __m512i* q, const int8_t* x, __m512i& s0, __m512i& s1) {
+    s0 = _mm512_setzero_si512();
+    s1 = _mm512_setzero_si512();
     for (int i = 0; i < quads; i += 2) {
         s0 = _mm512_dpbusd_epi32(s0, q[i], broadcast4(x + 4 * i));
         s1 = _mm512_dpbusd_epi32(s1, q[i + 1], broadcast4(x + 4 * (i + 1)));
     }
+}
+
+template <int quads>
+inline __m512i dotQuads(const __m512i* q, const int8_t* x) {
+    __m512i s0, s1;
+    dotChains<quads>(q, x, s0, s1);
     return _mm512_add_epi32(s0, s1);
 }
 
@@ -841,6 +850,15 @@ inline void blockK(const uint8_t* rec, const RecordLayout& R, __m512 dw, const q
                 const int8_t* xq = x[t][b].q + 32 * c;
                 isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(dotQuads<4>(q, xq), s0));
                 isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(dotQuads<4>(q + 4, xq + 16), s1));
+            }
+        } else if constexpr (type == gguf::Q4_K) {
+            // Each chain sums 16 products of at most 15 * 127: they fit 16 bits, so a 16-bit multiply-add
+            // scales and adds them (the scale's high half is zero).
+            const __m512i s = bytesU(rec + R.sc + 16 * c);
+            for (int t = 0; t < V; t++) {
+                __m512i s0, s1;
+                dotChains<8>(q, x[t][b].q + 32 * c, s0, s1);
+                isum[t] = _mm512_dpwssd_epi32(_mm512_dpwssd_epi32(isum[t], s0, s), s1, s);
             }
         } else {
             const __m512i s = bytesU(rec + R.sc + 16 * c);
