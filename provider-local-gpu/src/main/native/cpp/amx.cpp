@@ -773,14 +773,15 @@ inline void chunkOf(const uint8_t* rec, int c, __m512i q[8]) {
             q[k] = _mm512_and_si512(v, m4);
             q[k + 4] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
         }
+        // q | (shifted high bits & mask), in one ternary-logic instruction (0xF8: a | (b & c)).
         if constexpr (type == gguf::Q5_K) {
             const __m512i h = load512(rec + 2432 + 64 * c), bit = _mm512_set1_epi8(0x10);
-            for (int i = 0; i < 8; i++) q[i] = _mm512_or_si512(q[i], _mm512_and_si512(shiftBits(h, 4 - i), bit));
+            for (int i = 0; i < 8; i++) q[i] = _mm512_ternarylogic_epi32(q[i], shiftBits(h, 4 - i), bit, 0xF8);
         } else if constexpr (type == gguf::Q6_K) {
             const __m512i bits = _mm512_set1_epi8(0x30);
             for (int half = 0; half < 2; half++) {
                 const __m512i h = load512(rec + 2048 + 128 * c + 64 * half);
-                for (int i = 0; i < 4; i++) q[4 * half + i] = _mm512_or_si512(q[4 * half + i], _mm512_and_si512(shiftBits(h, 4 - 2 * i), bits));
+                for (int i = 0; i < 4; i++) q[4 * half + i] = _mm512_ternarylogic_epi32(q[4 * half + i], shiftBits(h, 4 - 2 * i), bits, 0xF8);
             }
         }
     }
