@@ -48,16 +48,31 @@ import java.util.function.UnaryOperator;
  * <ul>
  *   <li>{@code --types=F32,Q8_0} the generated types to measure (default: all the writer supports);
  *   <li>{@code --threads=1,2} thread counts of the speed section;
+ *   <li>{@code --repeat=N} loads and runs each model N times per row of the speed section and prints (and
+ *       saves) the median speeds: single runs on a shared machine can be far off;
  *   <li>{@code --sections=speed,streams} the sections to run;
  *   <li>{@code --streams=1,2,4,8}, {@code --stream-types=F32,Q8_0}, {@code --stream-threads=N} (default:
  *       all cores) for the streams section;
  *   <li>{@code --save=DIR} writes the generated models to DIR and keeps them (so that llama.cpp's
  *       llama-bench can measure the same files, see {@code benchmarks/llama-cpp-baseline.sh}), with the
  *       speed section's figures in {@code DIR/local-tps.csv};
+ *   <li>{@code --help} prints the options;
  *   <li>any other argument: a GGUF file to measure instead of the generated ones.
  * </ul>
  */
 public final class LocalTokensPerSecond {
+    private static final String USAGE = String.join(
+            "\n",
+            "LocalTokensPerSecond [options] [model.gguf ...]",
+            "  --types=F32,Q8_0,...     generated types to measure (default: all)",
+            "  --threads=1,2            thread counts of the speed section",
+            "  --sections=speed,streams the sections to run",
+            "  --repeat=N               runs per row of the speed section, the median printed (default 1)",
+            "  --streams=1,2,4,8        concurrent streams of the streams section",
+            "  --stream-types=F32,Q8_0  generated types of the streams section",
+            "  --stream-threads=N       engine threads of the streams section (default: all cores)",
+            "  --save=DIR               keep the generated models and write DIR/local-tps.csv",
+            "Without model files it generates random-weight 76M-parameter llama models.");
     private static final int PREFILL = 128;
     private static final int DECODE = 64;
     private static final long SEED = 42;
@@ -104,6 +119,7 @@ public final class LocalTokensPerSecond {
             int[] streams,
             List<String> streamTypes,
             int streamThreads,
+            int repeat,
             Path save,
             List<Path> files) {
         static Options parse(String[] args) {
@@ -113,6 +129,7 @@ public final class LocalTokensPerSecond {
             int[] streams = {1, 2, 4, 8};
             List<String> streamTypes = List.of("F32", "Q8_0");
             int streamThreads = Runtime.getRuntime().availableProcessors();
+            int repeat = 1;
             Path save = null;
             List<Path> files = new ArrayList<>();
             for (String a : args) {
@@ -130,11 +147,12 @@ public final class LocalTokensPerSecond {
                     case "streams" -> streams = ints(value, key);
                     case "stream-types" -> streamTypes = names(value, key);
                     case "stream-threads" -> streamThreads = ints(value, key)[0];
+                    case "repeat" -> repeat = ints(value, key)[0];
                     case "save" -> save = Path.of(value);
                     default ->
                         throw new IllegalArgumentException("unknown option --" + key
                                 + "; expected --types, --threads, --sections, --streams, --stream-types,"
-                                + " --stream-threads or --save");
+                                + " --stream-threads, --repeat or --save");
                 }
             }
             for (String s : sections) {
@@ -142,7 +160,7 @@ public final class LocalTokensPerSecond {
                     throw new IllegalArgumentException("--sections: expected speed and/or streams, got " + s);
                 }
             }
-            return new Options(types, threads, sections, streams, streamTypes, streamThreads, save, files);
+            return new Options(types, threads, sections, streams, streamTypes, streamThreads, repeat, save, files);
         }
 
         private static List<String> names(String value, String key) {
@@ -183,6 +201,10 @@ public final class LocalTokensPerSecond {
      * @param args options and GGUF files, as the class comment lists them
      */
     public static void main(String[] args) throws Exception {
+        if (Arrays.asList(args).contains("--help")) {
+            System.out.println(USAGE);
+            return;
+        }
         Options o = Options.parse(args);
         LocalRuntime.ensureAvailability();
         System.out.println("CPU kernels: " + LocalRuntime.cpuFeatures() + ", cores: "
@@ -328,7 +350,7 @@ public final class LocalTokensPerSecond {
                     continue; // F32 and F16 weights take the float path in every mode
                 }
                 for (int threads : o.threads()) {
-                    double[] r = measure(m, mode, threads);
+                    double[] r = measureMedian(m, mode, threads, o.repeat());
                     if (r != null) {
                         csv.add(String.format(
                                 Locale.ROOT,
@@ -350,8 +372,51 @@ public final class LocalTokensPerSecond {
         }
     }
 
-    /** Prints one row and returns {prefill t/s, decode t/s}, or null when the engine refused the model. */
-    private static double[] measure(Model model, Mode mode, int threads) throws IOException {
+    /** What one load and run of a model measured. */
+    private record Run(
+            double weightsMb, double prefill, double decode, double rssMb, double bandwidth, double ofBound) {}
+
+    /**
+     * Measures a model {@code repeat} times, prints one row of the median prefill and decode speeds (with the
+     * last run's memory and bandwidth), and returns {prefill t/s, decode t/s}; null when the engine refused
+     * the model.
+     */
+    private static double[] measureMedian(Model model, Mode mode, int threads, int repeat) throws IOException {
+        List<Run> runs = new ArrayList<>();
+        for (int i = 0; i < repeat; i++) {
+            Run r = measure(model, mode, threads);
+            if (r == null) {
+                return null;
+            }
+            runs.add(r);
+        }
+        double prefill = median(runs.stream().mapToDouble(Run::prefill).toArray());
+        double decode = median(runs.stream().mapToDouble(Run::decode).toArray());
+        Run last = runs.get(runs.size() - 1);
+        System.out.printf(
+                Locale.ROOT,
+                "%-26s %-8s %7d %10.1f %12.1f %12.1f %10.1f %10.1f %11.0f%%%n",
+                model.label(),
+                mode.name(),
+                threads,
+                last.weightsMb(),
+                prefill,
+                decode,
+                last.rssMb(),
+                last.bandwidth(),
+                100 * decode / last.ofBound());
+        return new double[] {prefill, decode};
+    }
+
+    private static double median(double[] values) {
+        double[] v = values.clone();
+        Arrays.sort(v);
+        int n = v.length;
+        return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+    }
+
+    /** Loads and runs a model once; null (with a row saying why) when the engine refused it. */
+    private static Run measure(Model model, Mode mode, int threads) throws IOException {
         long before = rssKb();
         NativeModel m;
         try {
@@ -377,24 +442,14 @@ public final class LocalTokensPerSecond {
                 logits = s.eval(new int[] {next}, pos++);
             }
             long t2 = System.nanoTime();
-            double prefill = PREFILL / ((t1 - t0) / 1e9);
-            double decode = DECODE / ((t2 - t1) / 1e9);
             double bandwidth = NativeModel.readBandwidth(Math.max(m.weightBytes(), 1L << 20), threads, 5);
-            double bound = bandwidth * 1e9 / m.weightBytes();
-            long rss = rssKb() - before;
-            System.out.printf(
-                    Locale.ROOT,
-                    "%-26s %-8s %7d %10.1f %12.1f %12.1f %10.1f %10.1f %11.0f%%%n",
-                    model.label(),
-                    mode.name(),
-                    threads,
+            return new Run(
                     m.weightBytes() / 1e6,
-                    prefill,
-                    decode,
-                    rss / 1024.0,
+                    PREFILL / ((t1 - t0) / 1e9),
+                    DECODE / ((t2 - t1) / 1e9),
+                    (rssKb() - before) / 1024.0,
                     bandwidth,
-                    100 * decode / bound);
-            return new double[] {prefill, decode};
+                    bandwidth * 1e9 / m.weightBytes());
         }
     }
 
