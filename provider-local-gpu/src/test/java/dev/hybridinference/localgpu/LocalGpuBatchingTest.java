@@ -116,7 +116,7 @@ class LocalGpuBatchingTest {
     @Test
     void aStreamKeepsProducingWhileAnotherCallReadsALongPrompt() throws Exception {
         String longText = "Hello world ".repeat(150);
-        List<String> events = traced();
+        List<String> recorded = traced();
         try (ChatStream running = client.stream(ask("Hello", 1500))) {
             assertThat(running.hasNext()).isTrue(); // the stream is decoding
             // About 1500 prompt tokens: at most 63 rows a step beside the running stream, so 24 steps or more.
@@ -126,6 +126,8 @@ class LocalGpuBatchingTest {
         } finally {
             client.engineTrace((e, r) -> {});
         }
+        // A copy: the engine thread may still be adding the step it was in when the trace was reset.
+        List<String> events = List.copyOf(recorded);
         // The prompt's last step is traced before its answer returns (its end may come after).
         int from = events.indexOf("admitted " + longText + "/-");
         int to = events.lastIndexOf("computed " + longText + "/-") + 1;
@@ -144,7 +146,7 @@ class LocalGpuBatchingTest {
     @Test
     void aShortPromptIsNotStarvedByLongOnesReadAtTheSameTime() throws Exception {
         String longText = "Hello world ".repeat(150); // about 1500 tokens: 24 steps or more each
-        List<String> events = traced();
+        List<String> recorded = traced();
         // Streams open on this thread: the short prompt arrives last.
         try (ChatStream long1 = client.stream(ask(longText, 1));
                 ChatStream long2 = client.stream(ask("the world " + longText, 1));
@@ -155,6 +157,8 @@ class LocalGpuBatchingTest {
         } finally {
             client.engineTrace((e, r) -> {});
         }
+        // A copy: the engine thread may still be adding the step it was in when the trace was reset.
+        List<String> events = List.copyOf(recorded);
         // Prompts take turns at the step's rows: the short one is read within a few steps, not after the
         // long ones that came before it.
         int shortDone = events.lastIndexOf("computed Hello/-");
@@ -209,7 +213,7 @@ class LocalGpuBatchingTest {
         ChatRequest second = ask("the world", 4, "same");
         ChatRequest other = ask("the world", 4, "other");
         String alone = client.chat(ask("the world", 4)).text();
-        List<String> events = traced();
+        List<String> recorded = traced();
         try (ChatStream s1 = client.stream(first)) {
             assertThat(s1.hasNext()).isTrue(); // running
             CompletableFuture<ChatResponse> f2 = client.chatAsync(second);
@@ -221,6 +225,8 @@ class LocalGpuBatchingTest {
         } finally {
             client.engineTrace((e, r) -> {});
         }
+        // A copy: the engine thread may still be adding the step it was in when the trace was reset.
+        List<String> events = List.copyOf(recorded);
         // In the engine's order: the second call on the session joined only after the first left; the call
         // on another session joined and finished while the first ran.
         assertThat(events).containsSubsequence("ended Hello world/same", "admitted the world/same");
