@@ -116,8 +116,8 @@ Layout layoutOf(uint32_t type) {
     }
 }
 
-// A panel of up to 16 weight rows unpacked for the tiles: per block, each row's values as signed bytes
-// (the 4- to 6-bit types with their offsets already subtracted, or not yet scaled for the K-quants), the
+// A panel of up to 16 weight rows unpacked: per block, each row's values as signed bytes (the 4- to 6-bit
+// types with their offsets already subtracted, or not yet scaled for the K-quants; for the tiles only), the
 // block's scale and minimum scale per row, and the group scales and minimums per group and row.
 struct Panel {
     std::vector<int8_t> w;   // [block][row][block values]
@@ -125,7 +125,6 @@ struct Panel {
     std::vector<float> dm;   // [block][row]: dmin (Q4_K, Q5_K) or m (Q4_1)
     std::vector<int32_t> sc; // [block][group][row]
     std::vector<int32_t> mn; // [block][8][row]
-    std::vector<uint8_t> wt; // [block][quad][row][4]: the columns product's weights, see transposePanel
 };
 
 inline __m256i load256(const void* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
@@ -223,17 +222,14 @@ void unpackRows(const Layout& L, const uint8_t* panel, int64_t rowBytes, int pr,
     }
 }
 
-// Sizes P for nb blocks: the unpacked rows for the tiles, or the transposed weights for the columns product.
-// Arrays only grow, so that a thread's panel settles at the largest matrix it meets.
-void sizePanel(const Layout& L, int64_t nb, bool transposed, Panel& P) {
-    auto atLeast = [](auto& v, int64_t n) {
-        if (v.size() < static_cast<size_t>(n)) v.resize(static_cast<size_t>(n));
-    };
-    if (transposed) {
-        atLeast(P.wt, nb * 16 * L.block);
-    } else {
-        atLeast(P.w, nb * 16 * L.block);
-    }
+// Sizes P's scales for nb blocks. Arrays only grow, so that a thread's panel settles at the largest matrix
+// it meets.
+template <typename V>
+void atLeast(V& v, int64_t n) {
+    if (v.size() < static_cast<size_t>(n)) v.resize(static_cast<size_t>(n));
+}
+
+void sizePanel(const Layout& L, int64_t nb, Panel& P) {
     atLeast(P.d, nb * 16);
     atLeast(P.dm, nb * 16);
     atLeast(P.sc, nb * L.groups * 16);
@@ -256,7 +252,8 @@ void withType(uint32_t type, F&& f) {
 
 void unpackPanel(uint32_t type, const Layout& L, const uint8_t* panel, int64_t rowBytes, int pr, int64_t nb, int64_t blockBytes,
                  Panel& P) {
-    sizePanel(L, nb, false, P);
+    sizePanel(L, nb, P);
+    atLeast(P.w, nb * 16 * L.block);
     withType(type, [&](auto t) { unpackRows<decltype(t)::value>(L, panel, rowBytes, pr, nb, blockBytes, P); });
 }
 
@@ -576,8 +573,8 @@ void group(const Layout& L, const Panel& P, int pr, int64_t nb, int nv, const ui
 
 // ---- Several vectors without the tiles: the panel transposed, the inputs broadcast ----------------
 //
-// Each block of the unpacked panel is transposed once, so that one register holds the same four values of
-// all 16 rows (row r in lane r), made unsigned by the type's offset. A vector's four input bytes are then
+// Each block of a panel is transposed once, so that one register holds the same four values of all 16 rows
+// (row r in lane r), made unsigned by the type's offset, then packed to a record (below). A vector's four input bytes are then
 // broadcast to all lanes, and one VNNI multiply-add advances 16 rows' sums: the registers holding a block's
 // weights serve every vector in turn, and no fold is needed. The offset comes back out through the input
 // sums qk::quantize keeps. The integer sums and the float steps are those of the kernels above, lane by lane.
@@ -603,8 +600,8 @@ inline void transpose4(__m512i& a, __m512i& b, __m512i& c, __m512i& d) {
     d = _mm512_unpackhi_epi64(t1, t3);
 }
 
-// One block of a panel's 16 unpacked rows (row r at w + r * ld) to P.wt's layout at out: per quad i
-// (values 4i to 4i+3) 64 bytes holding the 16 rows' quad i, row r at byte 4r, plus the type's offset.
+// One block of a panel's 16 unpacked rows (row r at w + r * ld), transposed to out: per quad i (values 4i
+// to 4i+3) 64 bytes holding the 16 rows' quad i, row r at byte 4r, plus the type's offset.
 void transposeBlock(const Layout& L, const int8_t* w, int64_t ld, __m512i offset, uint8_t* out) {
     for (int c = 0; c < L.block / 32; c++) {
         // a[k], k < 4: rows k and k + 4; a[4 + k]: rows 8 + k and 12 + k; each row's 8 quads of chunk c.
@@ -623,45 +620,6 @@ void transposeBlock(const Layout& L, const int8_t* w, int64_t ld, __m512i offset
             _mm512_storeu_si512(out + 64 * (8 * c + j + 4), _mm512_add_epi8(hi, offset));
         }
     }
-}
-
-// The panel unpacked straight to P.wt, a block of all 16 rows at a time, with its scales. Rows past a
-// short panel's end repeat its last row; their lanes are never stored.
-template <uint32_t type>
-void unpackTransposedRows(const Layout& L, const uint8_t* panel, int64_t rowBytes, int pr, int64_t nb, int64_t blockBytes, Panel& P) {
-    alignas(64) int8_t w[16 * 256];
-    const __m512i offset = _mm512_set1_epi8(static_cast<char>(unsignedOffset(type)));
-    const int64_t wtBlock = L.block / 4 * 64;
-    float* d = P.d.data();
-    float* dm = P.dm.data();
-    int32_t* sc = P.sc.data();
-    int32_t* mn = P.mn.data();
-    uint8_t* wt = P.wt.data();
-    // The panel after this one, fetched into the cache a block's share at a time while this one is
-    // unpacked: read in this order, 16 rows a block at a time, the weights otherwise wait on memory.
-    const uint8_t* next = panel + 16 * rowBytes;
-    const int64_t share = 16 * blockBytes;
-    for (int64_t b = 0; b < nb; b++) {
-        for (int64_t at = b * share; at < (b + 1) * share; at += 64) _mm_prefetch(reinterpret_cast<const char*>(next + at), _MM_HINT_T0);
-        if (type == gguf::Q8_0 && pr == 16) {
-            // Signed bytes as stored: transposed straight from the rows.
-            for (int r = 0; r < 16; r++) d[b * 16 + r] = h2f(panel + r * rowBytes + b * blockBytes);
-            transposeBlock(L, reinterpret_cast<const int8_t*>(panel + b * blockBytes + 2), rowBytes, offset, wt + b * wtBlock);
-            continue;
-        }
-        for (int r = 0; r < 16; r++) {
-            const int from = r < pr ? r : pr - 1;
-            unpackRow<type>(panel + from * rowBytes + b * blockBytes, w + r * L.block, d[b * 16 + r], dm[b * 16 + r], sc + b * L.groups * 16 + r,
-                            L.mins ? mn + b * 128 + r : nullptr);
-        }
-        transposeBlock(L, w, L.block, offset, wt + b * wtBlock);
-    }
-}
-
-void unpackTransposed(uint32_t type, const Layout& L, const uint8_t* panel, int64_t rowBytes, int pr, int64_t nb, int64_t blockBytes,
-                      Panel& P) {
-    sizePanel(L, nb, true, P);
-    withType(type, [&](auto t) { unpackTransposedRows<decltype(t)::value>(L, panel, rowBytes, pr, nb, blockBytes, P); });
 }
 
 inline __m512i broadcast4(const void* p) {
@@ -688,7 +646,7 @@ struct RecordLayout {
     int64_t bytes, d, dm, sc, mn, high;  // a record's size and its parts' offsets (-1: none)
 };
 
-RecordLayout recordOf(uint32_t type) {
+constexpr RecordLayout recordOf(uint32_t type) {
     switch (type) {
         case gguf::Q8_0: return {576, 512, -1, -1, -1, -1};
         case gguf::Q4_0: return {320, 256, -1, -1, -1, -1};
@@ -710,10 +668,9 @@ inline __m512i shiftBits(__m512i v, int s) {
     return v;
 }
 
-// Block b of a transposed panel (P.wt, with P's scales) to its record at rec.
-void packBlock(uint32_t type, const Layout& L, const Panel& P, int64_t b, uint8_t* rec) {
+// Block b, transposed at wt (transposeBlock), with P's scales, to its record at rec.
+void packBlock(uint32_t type, const Layout& L, const uint8_t* wt, const Panel& P, int64_t b, uint8_t* rec) {
     const RecordLayout R = recordOf(type);
-    const uint8_t* wt = P.wt.data() + b * L.block / 4 * 64;
     if (type == gguf::Q8_0) {
         std::memcpy(rec, wt, 512);
     } else {
@@ -753,17 +710,46 @@ void packBlock(uint32_t type, const Layout& L, const Panel& P, int64_t b, uint8_
     }
 }
 
-// A panel of the file's rows to its nb records at out.
+// A panel of the file's rows to its nb records at out, a block of all 16 rows at a time: unpacked (Q8_0's
+// full panels straight from the rows), transposed, packed. Rows past a short panel's end repeat its last
+// row; their lanes are never stored.
+template <uint32_t type>
+void packRows(const Layout& L, const uint8_t* panel, int64_t rowBytes, int pr, int64_t nb, int64_t blockBytes, Panel& P, uint8_t* out) {
+    alignas(64) int8_t w[16 * 256];
+    alignas(64) uint8_t wt[16 * 256];
+    const __m512i offset = _mm512_set1_epi8(static_cast<char>(unsignedOffset(type)));
+    const int64_t bytes = recordOf(type).bytes;
+    // The panel after this one, fetched into the cache a block's share at a time while this one is
+    // unpacked: read in this order, 16 rows a block at a time, the weights otherwise wait on memory.
+    const uint8_t* next = panel + 16 * rowBytes;
+    const int64_t share = 16 * blockBytes;
+    for (int64_t b = 0; b < nb; b++) {
+        for (int64_t at = b * share; at < (b + 1) * share; at += 64) _mm_prefetch(reinterpret_cast<const char*>(next + at), _MM_HINT_T0);
+        if (type == gguf::Q8_0 && pr == 16) {
+            for (int r = 0; r < 16; r++) P.d[b * 16 + r] = h2f(panel + r * rowBytes + b * blockBytes);
+            transposeBlock(L, reinterpret_cast<const int8_t*>(panel + b * blockBytes + 2), rowBytes, offset, wt);
+        } else {
+            for (int r = 0; r < 16; r++) {
+                const int from = r < pr ? r : pr - 1;
+                unpackRow<type>(panel + from * rowBytes + b * blockBytes, w + r * L.block, P.d[b * 16 + r], P.dm[b * 16 + r],
+                                P.sc.data() + b * L.groups * 16 + r, L.mins ? P.mn.data() + b * 128 + r : nullptr);
+            }
+            transposeBlock(L, w, L.block, offset, wt);
+        }
+        packBlock(type, L, wt, P, b, out + b * bytes);
+    }
+}
+
 void packPanel(uint32_t type, const Layout& L, const uint8_t* panel, int64_t rowBytes, int pr, int64_t nb, int64_t blockBytes, Panel& P,
                uint8_t* out) {
-    unpackTransposed(type, L, panel, rowBytes, pr, nb, blockBytes, P);
-    const int64_t bytes = recordOf(type).bytes;
-    for (int64_t b = 0; b < nb; b++) packBlock(type, L, P, b, out + b * bytes);
+    sizePanel(L, nb, P);
+    withType(type, [&](auto t) { packRows<decltype(t)::value>(L, panel, rowBytes, pr, nb, blockBytes, P, out); });
 }
 
 // Chunk c (32 values: 8 quads) of a record as the unsigned bytes the multiply-adds take, quad i in q[i].
 template <uint32_t type>
 inline void chunkOf(const uint8_t* rec, int c, __m512i q[8]) {
+    constexpr int64_t high = recordOf(type).high;
     if constexpr (type == gguf::Q8_0) {
         for (int i = 0; i < 8; i++) q[i] = load512(rec + 64 * i);
     } else {
@@ -775,12 +761,12 @@ inline void chunkOf(const uint8_t* rec, int c, __m512i q[8]) {
         }
         // q | (shifted high bits & mask), in one ternary-logic instruction (0xF8: a | (b & c)).
         if constexpr (type == gguf::Q5_K) {
-            const __m512i h = load512(rec + 2432 + 64 * c), bit = _mm512_set1_epi8(0x10);
+            const __m512i h = load512(rec + high + 64 * c), bit = _mm512_set1_epi8(0x10);
             for (int i = 0; i < 8; i++) q[i] = _mm512_ternarylogic_epi32(q[i], shiftBits(h, 4 - i), bit, 0xF8);
         } else if constexpr (type == gguf::Q6_K) {
             const __m512i bits = _mm512_set1_epi8(0x30);
             for (int half = 0; half < 2; half++) {
-                const __m512i h = load512(rec + 2048 + 128 * c + 64 * half);
+                const __m512i h = load512(rec + high + 128 * c + 64 * half);
                 for (int i = 0; i < 4; i++) q[4 * half + i] = _mm512_ternarylogic_epi32(q[4 * half + i], shiftBits(h, 4 - 2 * i), bits, 0xF8);
             }
         }
@@ -960,6 +946,16 @@ void columns(uint32_t type, const uint8_t* recs, int pr, int64_t nb, const uint8
 thread_local Panel tPanel;
 thread_local std::vector<uint8_t> tRecords;
 
+// work(p0, p1) over the panels [0, panels), claimed by the pool's threads a few panels at a time.
+template <typename F>
+void forPanels(ThreadPool* pool, int64_t panels, F&& work) {
+    if (pool) {
+        pool->parallelClaim(panels, std::max<int64_t>(1, panels / (8 * pool->size())), work);
+    } else {
+        work(0, panels);
+    }
+}
+
 void multiplyAll(ThreadPool* pool, uint32_t type, const uint8_t* base, int64_t rowBytes, int64_t rows, int64_t cols, const uint8_t* xq,
                  size_t stride, int64_t n, float* y, Packed& pk, bool tiles) {
     const Layout L = layoutOf(type);
@@ -984,15 +980,13 @@ void multiplyAll(ThreadPool* pool, uint32_t type, const uint8_t* base, int64_t r
         for (int64_t p = p0; p < p1; p++) {
             const int pr = static_cast<int>(rows - 16 * p < 16 ? rows - 16 * p : 16);
             const uint8_t* panel = base + 16 * p * rowBytes;
-            if (!transposed) {
-                for (int64_t t = full; t < n; t++) lanes(type, panel, rowBytes, pr, nb, xq + stride * t, y + t * rows + 16 * p);
-                if (groups == 0) continue;
-            }
             if (transposed) {
                 std::vector<uint8_t>& recs = tRecords;
-                if (recs.size() < static_cast<size_t>(nb * recordBytes)) recs.resize(static_cast<size_t>(nb * recordBytes));
+                atLeast(recs, nb * recordBytes);
                 packPanel(type, L, panel, rowBytes, pr, nb, blockBytes, P, recs.data());
                 columns(type, recs.data(), pr, nb, xq, stride, full, n, y + 16 * p, rows);
+            } else {
+                for (int64_t t = full; t < n; t++) lanes(type, panel, rowBytes, pr, nb, xq + stride * t, y + t * rows + 16 * p);
             }
             if (groups == 0) continue;
             unpackPanel(type, L, panel, rowBytes, pr, nb, blockBytes, P);
@@ -1005,11 +999,7 @@ void multiplyAll(ThreadPool* pool, uint32_t type, const uint8_t* base, int64_t r
             }
         }
     };
-    if (pool) {
-        pool->parallelClaim(panels, std::max<int64_t>(1, panels / (8 * pool->size())), work);
-    } else {
-        work(0, panels);
-    }
+    forPanels(pool, panels, work);
 }
 
 Repacked repackAll(ThreadPool* pool, uint32_t type, const uint8_t* base, int64_t rowBytes, int64_t rows, int64_t cols) {
@@ -1032,11 +1022,7 @@ Repacked repackAll(ThreadPool* pool, uint32_t type, const uint8_t* base, int64_t
             packPanel(type, L, base + 16 * p * rowBytes, rowBytes, pr, nb, blockBytes, tPanel, out + p * r.panelBytes);
         }
     };
-    if (pool) {
-        pool->parallelClaim(panels, std::max<int64_t>(1, panels / (8 * pool->size())), work);
-    } else {
-        work(0, panels);
-    }
+    forPanels(pool, panels, work);
     return r;
 }
 
@@ -1048,11 +1034,7 @@ void multiplyRepacked(ThreadPool* pool, const Repacked& w, const uint8_t* xq, si
             columns(w.type, w.bytes.get() + p * w.panelBytes, pr, nb, xq, stride, 0, n, y + 16 * p, w.rows);
         }
     };
-    if (pool) {
-        pool->parallelClaim(panels, std::max<int64_t>(1, panels / (8 * pool->size())), work);
-    } else {
-        work(0, panels);
-    }
+    forPanels(pool, panels, work);
 }
 
 }  // namespace
