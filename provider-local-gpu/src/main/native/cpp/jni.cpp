@@ -71,6 +71,27 @@ KvType kv(jint type) {
     return static_cast<KvType>(type);
 }
 
+// A Java byte[]'s or float[]'s contents.
+std::vector<uint8_t> bytesOf(JNIEnv* env, jbyteArray a) {
+    std::vector<uint8_t> v(static_cast<size_t>(env->GetArrayLength(a)));
+    env->GetByteArrayRegion(a, 0, static_cast<jsize>(v.size()), reinterpret_cast<jbyte*>(v.data()));
+    return v;
+}
+
+std::vector<float> floatsOf(JNIEnv* env, jfloatArray a) {
+    std::vector<float> v(static_cast<size_t>(env->GetArrayLength(a)));
+    env->GetFloatArrayRegion(a, 0, static_cast<jsize>(v.size()), v.data());
+    return v;
+}
+
+// A new Java float[] holding v.
+jfloatArray floatArray(JNIEnv* env, const std::vector<float>& v) {
+    jfloatArray a = env->NewFloatArray(static_cast<jsize>(v.size()));
+    if (!a) throw std::bad_alloc();
+    env->SetFloatArrayRegion(a, 0, static_cast<jsize>(v.size()), v.data());
+    return a;
+}
+
 // A new Java long[] holding v[0..n).
 jlongArray longArray(JNIEnv* env, const jlong* v, jsize n) {
     jlongArray a = env->NewLongArray(n);
@@ -281,10 +302,8 @@ JNIEXPORT jdoubleArray JNICALL Java_dev_hybridinference_localgpu_internal_Native
             throw std::runtime_error("x must hold a positive multiple of " + std::to_string(elems) + " values and row their " +
                                      std::to_string(bytes) + " bytes per block");
         }
-        std::vector<uint8_t> w(static_cast<size_t>(env->GetArrayLength(row)));
-        env->GetByteArrayRegion(row, 0, static_cast<jsize>(w.size()), reinterpret_cast<jbyte*>(w.data()));
-        std::vector<float> xf(static_cast<size_t>(n));
-        env->GetFloatArrayRegion(x, 0, n, xf.data());
+        const std::vector<uint8_t> w = bytesOf(env, row);
+        const std::vector<float> xf = floatsOf(env, x);
         std::vector<uint8_t> xq(qk::inputBytes(static_cast<uint32_t>(type), n));
         qk::quantize(static_cast<uint32_t>(type), xf.data(), xq.data(), n);
         const int64_t count = qk::intCount(static_cast<uint32_t>(type), n);
@@ -312,18 +331,16 @@ JNIEXPORT jfloatArray JNICALL Java_dev_hybridinference_localgpu_internal_NativeE
         if (cols <= 0 || cols / elems * bytes != rowBytes || env->GetArrayLength(x) != n * cols) {
             throw std::runtime_error("each row must be whole blocks and x hold n rows of their values");
         }
-        std::vector<uint8_t> w(static_cast<size_t>(env->GetArrayLength(weights)));
-        env->GetByteArrayRegion(weights, 0, static_cast<jsize>(w.size()), reinterpret_cast<jbyte*>(w.data()));
-        std::vector<float> xf(static_cast<size_t>(n * cols));
-        env->GetFloatArrayRegion(x, 0, static_cast<jsize>(xf.size()), xf.data());
+        const std::vector<uint8_t> w = bytesOf(env, weights);
+        const std::vector<float> xf = floatsOf(env, x);
         const size_t stride = qk::inputBytes(t, cols);
         std::vector<uint8_t> xq(stride * static_cast<size_t>(n));
         for (int64_t i = 0; i < n; i++) qk::quantize(t, xf.data() + i * cols, xq.data() + stride * i, cols);
         std::vector<float> y(static_cast<size_t>(n * rows));
         amx::Packed packed;
         switch (kernel) {
-            case 0: amx::multiply(nullptr, t, w.data(), rowBytes, rows, cols, xq.data(), stride, n, y.data(), packed, false); break;
-            case 1: amx::multiply(nullptr, t, w.data(), rowBytes, rows, cols, xq.data(), stride, n, y.data(), packed, true); break;
+            case 0:
+            case 1: amx::multiply(nullptr, t, w.data(), rowBytes, rows, cols, xq.data(), stride, n, y.data(), packed, kernel == 1); break;
             case 2: {
                 ThreadPool pool(2);
                 const amx::Repacked r = amx::repack(&pool, t, w.data(), rowBytes, rows, cols);
@@ -332,10 +349,7 @@ JNIEXPORT jfloatArray JNICALL Java_dev_hybridinference_localgpu_internal_NativeE
             }
             default: throw std::runtime_error("kernel must be 0, 1 or 2");
         }
-        jfloatArray a = env->NewFloatArray(static_cast<jsize>(y.size()));
-        if (!a) throw std::bad_alloc();
-        env->SetFloatArrayRegion(a, 0, static_cast<jsize>(y.size()), y.data());
-        return a;
+        return floatArray(env, y);
     }, static_cast<jfloatArray>(nullptr));
 }
 
@@ -363,8 +377,7 @@ JNIEXPORT jfloatArray JNICALL Java_dev_hybridinference_localgpu_internal_NativeE
         if (n <= 0 || n % elems != 0 || n % 8 != 0 || env->GetArrayLength(row) != n / elems * bytes) {
             throw std::runtime_error("n must be a positive multiple of the block and of 8, and row hold its blocks");
         }
-        std::vector<uint8_t> w(static_cast<size_t>(env->GetArrayLength(row)));
-        env->GetByteArrayRegion(row, 0, static_cast<jsize>(w.size()), reinterpret_cast<jbyte*>(w.data()));
+        const std::vector<uint8_t> w = bytesOf(env, row);
         std::vector<float> out(static_cast<size_t>(n));
         const uint32_t t = static_cast<uint32_t>(type);
         if (mode == 0) {
@@ -385,9 +398,6 @@ JNIEXPORT jfloatArray JNICALL Java_dev_hybridinference_localgpu_internal_NativeE
                 }
             }
         }
-        jfloatArray a = env->NewFloatArray(n);
-        if (!a) throw std::bad_alloc();
-        env->SetFloatArrayRegion(a, 0, n, out.data());
-        return a;
+        return floatArray(env, out);
     }, static_cast<jfloatArray>(nullptr));
 }

@@ -372,9 +372,11 @@ public final class LocalTokensPerSecond {
         }
     }
 
-    /** What one load and run of a model measured. */
-    private record Run(
-            double weightsMb, double prefill, double decode, double rssMb, double bandwidth, double ofBound) {}
+    /**
+     * What one load and run of a model measured: decode speed's bound is the tokens per second at which the
+     * read bandwidth would carry the weights once per token.
+     */
+    private record Run(double weightsMb, double prefill, double decode, double rssMb, double bandwidth, double bound) {}
 
     /**
      * Measures a model {@code repeat} times, prints one row of the median prefill and decode speeds (with the
@@ -404,7 +406,7 @@ public final class LocalTokensPerSecond {
                 decode,
                 last.rssMb(),
                 last.bandwidth(),
-                100 * decode / last.ofBound());
+                100 * decode / last.bound());
         return new double[] {prefill, decode};
     }
 

@@ -2,7 +2,6 @@ package dev.hybridinference.localgpu.internal;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.hybridinference.localgpu.KvCacheType;
 import dev.hybridinference.localgpu.Precision;
@@ -34,7 +33,7 @@ class BatchedForwardTest {
 
     @BeforeAll
     static void nativeRuntime() {
-        assumeTrue(NativeLoader.unavailabilityCause() == null, "native runtime unavailable");
+        NativeRuntimeTests.assumeLoaded();
     }
 
     private static Path model(String arch, int type) throws IOException {

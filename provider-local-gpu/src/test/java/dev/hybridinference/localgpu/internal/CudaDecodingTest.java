@@ -2,7 +2,6 @@ package dev.hybridinference.localgpu.internal;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.util.Random;
 import org.junit.jupiter.api.BeforeAll;
@@ -19,10 +18,7 @@ import org.junit.jupiter.params.provider.ValueSource;
 class CudaDecodingTest {
     @BeforeAll
     static void nativeRuntime() {
-        assumeTrue(
-                NativeLoader.unavailabilityCause() == null,
-                () -> "native runtime unavailable: "
-                        + NativeLoader.unavailabilityCause().getMessage());
+        NativeRuntimeTests.assumeLoaded();
     }
 
     @ParameterizedTest

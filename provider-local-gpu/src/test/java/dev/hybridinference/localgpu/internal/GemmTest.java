@@ -31,7 +31,7 @@ class GemmTest {
 
     @BeforeAll
     static void nativeRuntime() {
-        assumeTrue(NativeLoader.unavailabilityCause() == null, "native runtime unavailable");
+        NativeRuntimeTests.assumeLoaded();
     }
 
     @ParameterizedTest(name = "type {0}")

@@ -21,7 +21,7 @@ class HostileFileTest {
 
     @BeforeAll
     static void nativeRuntime() {
-        assumeTrue(NativeLoader.unavailabilityCause() == null, "native runtime unavailable");
+        NativeRuntimeTests.assumeLoaded();
     }
 
     private Path write(String name, byte[] bytes) throws IOException {

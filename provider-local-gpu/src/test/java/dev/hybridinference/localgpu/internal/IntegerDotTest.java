@@ -28,7 +28,7 @@ class IntegerDotTest {
 
     @BeforeAll
     static void nativeRuntime() {
-        assumeTrue(NativeLoader.unavailabilityCause() == null, "native runtime unavailable");
+        NativeRuntimeTests.assumeLoaded();
     }
 
     static Stream<Arguments> typesAndLevels() {

@@ -1,7 +1,6 @@
 package dev.hybridinference.localgpu.internal;
 
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.hybridinference.localgpu.Precision;
 import java.io.IOException;
@@ -22,7 +21,7 @@ class KernelLevelTest {
 
     @BeforeAll
     static void nativeRuntime() {
-        assumeTrue(NativeLoader.unavailabilityCause() == null, "native runtime unavailable");
+        NativeRuntimeTests.assumeLoaded();
     }
 
     @Test

@@ -1,7 +1,6 @@
 package dev.hybridinference.localgpu.internal;
 
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.hybridinference.localgpu.Fixtures;
 import dev.hybridinference.localgpu.Precision;
@@ -24,10 +23,7 @@ import org.junit.jupiter.params.provider.CsvSource;
 class LlamaCppOracleTest {
     @BeforeAll
     static void nativeRuntime() {
-        assumeTrue(
-                NativeLoader.unavailabilityCause() == null,
-                () -> "native runtime unavailable: "
-                        + NativeLoader.unavailabilityCause().getMessage());
+        NativeRuntimeTests.assumeLoaded();
     }
 
     static Path resource(String name) throws IOException {

@@ -1,7 +1,6 @@
 package dev.hybridinference.localgpu.internal;
 
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.hybridinference.localgpu.Precision;
 import java.io.IOException;
@@ -49,7 +48,7 @@ class MixedTypeModelTest {
 
     @Test
     void nativeLogitsOfAMixedModelMatchTheJavaReference() throws IOException {
-        assumeTrue(NativeLoader.unavailabilityCause() == null, "native runtime unavailable");
+        NativeRuntimeTests.assumeLoaded();
         Path file = dir.resolve("mixed.gguf");
         Map<String, float[]> w = RandomModels.write(file, SHAPE, MIX, 77, x -> {});
         int[] tokens = new Random(3).ints(10, 0, SHAPE.vocab()).toArray();

@@ -1,7 +1,6 @@
 package dev.hybridinference.localgpu.internal;
 
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.hybridinference.localgpu.Precision;
 import java.io.IOException;
@@ -25,7 +24,7 @@ class ReferenceForwardTest {
 
     @BeforeAll
     static void nativeRuntime() {
-        assumeTrue(NativeLoader.unavailabilityCause() == null, "native runtime unavailable");
+        NativeRuntimeTests.assumeLoaded();
         if ("1".equals(System.getenv("HYBRIDINFERENCE_PORTABLE_KERNELS"))) {
             assertThat(NativeModel.cpuFeatures()).isEqualTo("portable");
         }
