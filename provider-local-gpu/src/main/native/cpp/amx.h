@@ -4,11 +4,13 @@
 //   weight rows is unpacked once to signed bytes with its scales, then multiplied with groups of up to 16
 //   vectors per block (or group of a K-quant block), the block scales applied to each block's exact
 //   integer sums as they leave the tiles.
-// - From 2 to 4 vectors on (by type; all of them without tiles), each panel is transposed once so that one
-//   register holds the same four values of its 16 rows, and each vector's bytes are broadcast against
-//   those registers: the weights are decoded once for all the vectors.
-// - One vector, or fewer than that, goes through a rows-in-lanes kernel that reads the weights as stored
-//   and keeps 16 rows' sums in the lanes of one register.
+// - Weights repacked at load (repack) take every count of vectors, and weights as stored from 2 to 4
+//   vectors on (by type; all of them without tiles), through transposed panels: each panel's blocks are
+//   transposed so that one register holds the same four values of its 16 rows (once per call for weights
+//   as stored), and each vector's bytes are broadcast against those registers, so that the weights are
+//   decoded once for several vectors.
+// - Fewer vectors, with weights as stored, go one at a time through a rows-in-lanes kernel that reads the
+//   weights as stored and keeps 16 rows' sums in the lanes of one register.
 //
 // All compute, for every row and vector, the same integer sums and the same float steps: for each block in
 // order, acc = fma(float(integer sum of the block), weight scale * input scale, acc), the K-quants' scaled

@@ -374,7 +374,7 @@ int tileVectors() {
 bool supports(const gguf::Tensor* w, int64_t n) {
     if (w->data == nullptr || w->ne[0] % 32 != 0) return false;
     switch (w->type) {
-        case gguf::F32: return n >= 2;
+        case gguf::F32:
         case gguf::Q6_K: return n >= 2;
         case gguf::Q4_K: return n >= 3;
         case gguf::F16:

@@ -116,9 +116,9 @@ private:
     Scratch scratch_;
     Precision precision_;
     std::vector<uint8_t> quantized_;  // matmul's quantized input vectors (Fast)
-    uint32_t quantizedType_ = 0;      // the type they were quantized for, and how many
-    int64_t quantizedCount_ = 0;
     amx::Packed amxPacked_;           // the same, arranged for the tile products
+    uint32_t quantizedType_ = 0;      // the type quantized_ holds them for, and how many
+    int64_t quantizedCount_ = 0;
     ThreadPool pool_;
     std::unordered_map<const gguf::Tensor*, amx::Repacked> repacked_;
 };

@@ -1,8 +1,7 @@
 // A small persistent thread pool: parallelFor splits [0, n) into one contiguous chunk per thread and
 // runs them at once, the calling thread taking the first chunk; parallelClaim lets the threads claim
-// small chunks until none is left. A token's forward pass hands the pool
-// dozens of short jobs, so idle workers spin for a while before they sleep, and the caller spins while
-// it waits for the others.
+// small chunks until none is left. A token's forward pass hands the pool dozens of short jobs, so idle
+// workers spin for a while before they sleep, and the caller spins while it waits for the others.
 #pragma once
 
 #include <atomic>

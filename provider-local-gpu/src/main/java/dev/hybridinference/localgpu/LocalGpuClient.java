@@ -219,16 +219,9 @@ public final class LocalGpuClient extends AbstractProviderClient {
     }
 
     private static NativeModel loadOnDevice(Builder b, int ordinal, int contextSize) {
-        NativeModel m;
+        NativeModel m = null;
         try {
             m = NativeModel.load(b.modelPath, b.threads, b.precision, ordinal);
-        } catch (NativeEngineException e) {
-            if (e.kind() == NativeEngineException.Kind.DEVICE_MEMORY) {
-                throw new CapacityExceededException(e.getMessage(), b.id(), b.modelPath.toString(), 0, null, e);
-            }
-            throw e;
-        }
-        try {
             int ctx = contextSize > 0 ? contextSize : Math.min(m.trainedContext(), 4096);
             long caches = (long) b.maxSessions + b.maxBatch;
             long need = Math.multiplyExact(m.sessionBytes(ctx, b.kvCacheType), caches);
@@ -246,14 +239,13 @@ public final class LocalGpuClient extends AbstractProviderClient {
                         null);
             }
             return m;
-        } catch (NativeEngineException e) {
-            m.close();
-            if (e.kind() == NativeEngineException.Kind.DEVICE_MEMORY) {
+        } catch (RuntimeException e) {
+            if (m != null) {
+                m.close();
+            }
+            if (e instanceof NativeEngineException n && n.kind() == NativeEngineException.Kind.DEVICE_MEMORY) {
                 throw new CapacityExceededException(e.getMessage(), b.id(), b.modelPath.toString(), 0, null, e);
             }
-            throw e;
-        } catch (RuntimeException e) {
-            m.close();
             throw e;
         }
     }

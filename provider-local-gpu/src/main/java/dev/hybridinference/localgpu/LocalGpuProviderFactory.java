@@ -73,9 +73,6 @@ public final class LocalGpuProviderFactory implements InferenceProviderFactory {
         }
         LocalGpuClient.Builder b = LocalGpuClient.builder().context(context).modelPath(path);
         c.string("device").ifPresent(d -> {
-            if (!d.equals("auto") && !d.equals("cpu") && !d.matches("cuda(:\\d{1,9})?")) {
-                throw new ConfigurationException(c.pathOf("device"), "expected auto, cpu or cuda:N, got \"" + d + "\"");
-            }
             try {
                 LocalGpuClient.resolveDevice(d);
             } catch (IllegalArgumentException e) {
