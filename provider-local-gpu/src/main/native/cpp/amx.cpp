@@ -1013,8 +1013,7 @@ Repacked repackAll(ThreadPool* pool, uint32_t type, const uint8_t* base, int64_t
     r.cols = cols;
     r.panelBytes = nb * recordOf(type).bytes;
     const size_t size = static_cast<size_t>(panels * r.panelBytes);  // records are 64-byte multiples
-    r.bytes.reset(static_cast<uint8_t*>(std::aligned_alloc(64, size)));
-    if (!r.bytes) throw std::bad_alloc();
+    r.bytes = PageBuffer(size);
     uint8_t* out = r.bytes.get();
     auto work = [&](int64_t p0, int64_t p1) {
         for (int64_t p = p0; p < p1; p++) {

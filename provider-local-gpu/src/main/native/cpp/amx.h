@@ -24,6 +24,7 @@
 #include <memory>
 #include <vector>
 
+#include "pages.h"
 #include "threads.h"
 
 namespace amx {
@@ -57,7 +58,7 @@ void multiply(ThreadPool* pool, uint32_t type, const uint8_t* base, int64_t rowB
 struct Repacked {
     uint32_t type = 0;
     int64_t rows = 0, cols = 0, panelBytes = 0;
-    std::unique_ptr<uint8_t, void (*)(void*)> bytes{nullptr, std::free};
+    PageBuffer bytes;
 };
 
 // Repacks rows weight rows of cols values of a type supports accepts, rowBytes apart from base (AVX-512

@@ -369,6 +369,72 @@ int tileVectors() {
     return kColsPortable;
 }
 
+
+// ---- weights as panels (Panels) ----------------------------------------------------------------------
+
+constexpr int64_t kPanelLanes = 16;
+// The most accumulators a panel tile keeps (P panels x C vectors), of 32 registers: the rest hold the P
+// weight vectors and a broadcast input.
+constexpr int kPanelAccumulators = 24;
+constexpr int kPanelVectors = 6;  // C at most, so that the inputs a tile walks stay in L1
+// How far ahead of its reads a tile asks for the next weights, per panel: decode reads every weight once
+// and is bound by memory, so the next lines should be on their way while these multiply.
+constexpr int64_t kPanelAhead = 1024;
+
+// Rows a tile writes, as a panel's lanes: y + t * ldy + 16 p + lane for lane < rows of the last panel.
+using PanelFn = void (*)(const uint8_t* w, int64_t panelBytes, int64_t cols, const float* x, float* y, int64_t ldy, int lastRows);
+
+#ifdef HI_X86
+template <bool Half>
+__attribute__((target("avx512f"))) inline __m512 panelLoad(const uint8_t* p) {
+    if constexpr (Half) {
+        // The masked form: the plain one trips GCC's uninitialized-value warning on its undefined pass-through.
+        return _mm512_maskz_cvtph_ps(0xFFFF, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    } else {
+        return _mm512_loadu_ps(reinterpret_cast<const float*>(p));
+    }
+}
+
+// P panels (16 P rows) times C vectors: acc[p][t] lane i = sum over k in order of w[16p + i][k] * x[t][k].
+template <bool Half, int P, int C>
+__attribute__((target("avx512f"))) void panelTile(const uint8_t* w, int64_t panelBytes, int64_t cols, const float* x, float* y,
+                                                  int64_t ldy, int lastRows) {
+    constexpr int64_t elem = Half ? 2 : 4, step = kPanelLanes * elem;
+    __m512 acc[P][C];
+#pragma GCC unroll 8
+    for (int p = 0; p < P; p++)
+#pragma GCC unroll 8
+        for (int t = 0; t < C; t++) acc[p][t] = _mm512_setzero_ps();
+    for (int64_t k = 0; k < cols; k++) {
+        const uint8_t* wk = w + k * step;
+        __m512 wv[P];
+#pragma GCC unroll 8
+        for (int p = 0; p < P; p++) {
+            if (k % (64 / step) == 0) _mm_prefetch(reinterpret_cast<const char*>(wk + p * panelBytes + kPanelAhead), _MM_HINT_T0);
+            wv[p] = panelLoad<Half>(wk + p * panelBytes);
+        }
+#pragma GCC unroll 8
+        for (int t = 0; t < C; t++) {
+            const __m512 xv = _mm512_set1_ps(x[t * cols + k]);
+#pragma GCC unroll 8
+            for (int p = 0; p < P; p++) acc[p][t] = _mm512_fmadd_ps(wv[p], xv, acc[p][t]);
+        }
+    }
+    const __mmask16 last = static_cast<__mmask16>((1u << lastRows) - 1);
+#pragma GCC unroll 8
+    for (int p = 0; p < P; p++)
+#pragma GCC unroll 8
+        for (int t = 0; t < C; t++) _mm512_mask_storeu_ps(y + t * ldy + kPanelLanes * p, p == P - 1 ? last : 0xFFFF, acc[p][t]);
+}
+
+#define HI_PANEL_TILES3(H, P) panelTile<H, P, 1>, panelTile<H, P, 2>, panelTile<H, P, 3>, nullptr, nullptr, nullptr
+#define HI_PANEL_TILES6(H, P) panelTile<H, P, 1>, panelTile<H, P, 2>, panelTile<H, P, 3>, panelTile<H, P, 4>, panelTile<H, P, 5>, panelTile<H, P, 6>
+// By [half][log2 P][C - 1]: P of 1, 2, 4 and 8 panels, 8 with at most 3 vectors.
+const PanelFn kPanelTiles[2][4][kPanelVectors] = {
+    {{HI_PANEL_TILES6(false, 1)}, {HI_PANEL_TILES6(false, 2)}, {HI_PANEL_TILES6(false, 4)}, {HI_PANEL_TILES3(false, 8)}},
+    {{HI_PANEL_TILES6(true, 1)}, {HI_PANEL_TILES6(true, 2)}, {HI_PANEL_TILES6(true, 4)}, {HI_PANEL_TILES3(true, 8)}}};
+#endif
+
 }  // namespace
 
 bool supports(const gguf::Tensor* w, int64_t n) {
@@ -408,6 +474,90 @@ void multiply(ThreadPool& pool, const gguf::Tensor* w, const float* x, float* y,
             runUnit(j, p * kPanelRows, std::min(j.rows, (p + 1) * kPanelRows), g * per, std::min(n, (g + 1) * per));
         }
     });
+}
+
+bool packable(const gguf::Tensor* w) {
+#ifdef HI_X86
+    return kIsa == AVX512 && w->data != nullptr && (w->type == gguf::F32 || w->type == gguf::F16) && w->ne[0] > 0;
+#else
+    (void)w;
+    return false;
+#endif
+}
+
+Panels pack(ThreadPool& pool, uint32_t type, const uint8_t* base, int64_t rows, int64_t cols) {
+    Panels out;
+    out.type = type;
+    out.cols = cols;
+    out.rows = rows;
+    const int64_t elem = type == gguf::F16 ? 2 : 4, panels = (rows + kPanelLanes - 1) / kPanelLanes;
+    const int64_t panelBytes = out.cols * kPanelLanes * elem;
+    out.bytes = PageBuffer(static_cast<size_t>(panels * panelBytes));
+    const uint8_t* src = base;
+    uint8_t* dst = out.bytes.get();
+    pool.parallelFor(panels, [&](int64_t b, int64_t e) {
+        for (int64_t p = b; p < e; p++) {
+            uint8_t* panel = dst + p * panelBytes;
+            for (int64_t lane = 0; lane < kPanelLanes; lane++) {
+                const int64_t r = p * kPanelLanes + lane;
+                const uint8_t* row = src + r * out.cols * elem;
+                for (int64_t k = 0; k < out.cols; k++) {
+                    uint8_t* to = panel + (k * kPanelLanes + lane) * elem;
+                    if (r < out.rows) {
+                        std::memcpy(to, row + k * elem, static_cast<size_t>(elem));
+                    } else {
+                        std::memset(to, 0, static_cast<size_t>(elem));
+                    }
+                }
+            }
+        }
+    });
+    return out;
+}
+
+void multiply(ThreadPool& pool, const Panels& w, const float* x, float* y, int64_t n) {
+#ifdef HI_X86
+    const int64_t elem = w.type == gguf::F16 ? 2 : 4, panels = (w.rows + kPanelLanes - 1) / kPanelLanes;
+    const int64_t panelBytes = w.cols * kPanelLanes * elem;
+    const int half = w.type == gguf::F16 ? 1 : 0;
+    const int64_t threads = pool.size();
+    // Panels per tile: 8 for up to 3 vectors (eight independent sums per vector, so that the adds of one
+    // chain wait on no other), 4 for more, fewer where that leaves too few units for the threads.
+    int shift = n <= 3 ? 3 : 2;
+    while (shift > 0 && (panels >> shift) < 4 * threads) shift--;
+    const int64_t group = int64_t{1} << shift;
+    const int64_t width = std::min<int64_t>(n, std::min<int64_t>(kPanelVectors, kPanelAccumulators / group));
+    // The vectors in passes of sizes as even as possible; with few panel groups, the passes are split
+    // among the threads too.
+    const int64_t passes = (n + width - 1) / width, units = (panels + group - 1) / group;
+    int64_t shares = 1;
+    while (threads > 1 && units * shares < 4 * threads && passes >= 2 * shares) shares *= 2;
+    const int64_t perShare = (passes + shares - 1) / shares;
+    shares = (passes + perShare - 1) / perShare;
+    pool.parallelClaim(units * shares, 1, [&](int64_t b, int64_t e) {
+        for (int64_t u = b; u < e; u++) {
+            const int64_t g = u / shares, share = u % shares;
+            const int64_t p0 = g * group, np = std::min(group, panels - p0);
+            const int64_t passFrom = share * perShare, passTo = std::min(passes, passFrom + perShare);
+            for (int64_t pass = passFrom; pass < passTo; pass++) {
+                const int64_t t0 = pass * n / passes, tn = (pass + 1) * n / passes - t0;
+                // A group cut short by the matrix's end goes one panel at a time.
+                for (int64_t p = p0; p < p0 + np;) {
+                    const int64_t take = np == group ? group : 1;
+                    int l = 0;
+                    while ((int64_t{1} << l) < take) l++;
+                    const int64_t rowsLeft = w.rows - (p + take - 1) * kPanelLanes;
+                    const int lastRows = static_cast<int>(std::min<int64_t>(kPanelLanes, rowsLeft));
+                    kPanelTiles[half][l][tn - 1](w.bytes.get() + p * panelBytes, panelBytes, w.cols, x + t0 * w.cols, y + t0 * w.rows + p * kPanelLanes,
+                                                 w.rows, lastRows);
+                    p += take;
+                }
+            }
+        }
+    });
+#else
+    (void)pool, (void)w, (void)x, (void)y, (void)n;
+#endif
 }
 
 const char* features() {

@@ -353,6 +353,27 @@ JNIEXPORT jfloatArray JNICALL Java_dev_hybridinference_localgpu_internal_NativeE
     }, static_cast<jfloatArray>(nullptr));
 }
 
+JNIEXPORT jfloatArray JNICALL Java_dev_hybridinference_localgpu_internal_NativeEngine_panelProduct(
+        JNIEnv* env, jclass, jint type, jbyteArray weights, jint rows, jfloatArray x, jint n, jint threads) {
+    return guarded(env, [&]() -> jfloatArray {
+        if (!weights || !x) throw std::runtime_error("weights and x must not be null");
+        const uint32_t t = static_cast<uint32_t>(type);
+        if (t != gguf::F32 && t != gguf::F16) throw std::runtime_error("type must be F32 (0) or F16 (1)");
+        if (std::strcmp(gemm::features(), "avx512f") != 0) throw std::runtime_error("the panel kernel needs avx512f");
+        const int64_t elem = t == gguf::F16 ? 2 : 4, length = env->GetArrayLength(weights);
+        if (rows <= 0 || n <= 0 || threads <= 0 || length % (rows * elem) != 0) throw std::runtime_error("weights must hold rows > 0 rows; n, threads > 0");
+        const int64_t cols = length / (rows * elem);
+        if (cols <= 0 || env->GetArrayLength(x) != n * cols) throw std::runtime_error("x must hold n rows of the weights' width");
+        const std::vector<uint8_t> w = bytesOf(env, weights);
+        const std::vector<float> xf = floatsOf(env, x);
+        std::vector<float> y(static_cast<size_t>(n * rows));
+        ThreadPool pool(threads);
+        const gemm::Panels p = gemm::pack(pool, t, w.data(), rows, cols);
+        gemm::multiply(pool, p, xf.data(), y.data(), n);
+        return floatArray(env, y);
+    }, static_cast<jfloatArray>(nullptr));
+}
+
 JNIEXPORT void JNICALL Java_dev_hybridinference_localgpu_internal_NativeEngine_injectFault(JNIEnv* env, jclass, jlong h, jint kind) {
     guarded(env, [&]() -> int {
         if (kind < 0 || kind > 2) throw std::runtime_error("fault kind must be 0, 1 or 2");

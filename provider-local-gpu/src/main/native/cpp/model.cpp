@@ -102,8 +102,10 @@ private:
         std::vector<float> x, xb, xb2, q, k, v, hb, hb2, logits;
     };
     void reserveAtt(CpuState& s, int64_t rows) const;
-    // At the avx512 level, in fast precision: the integer-type weight matrices repacked for the
-    // transposed-panel kernel (amx::repack), unless HYBRIDINFERENCE_REPACK=0.
+    // Unless HYBRIDINFERENCE_REPACK=0: F32 and F16 weight matrices repacked into panels (gemm::pack) where
+    // the AVX-512 tile kernel serves, but an output matrix that is also the token embeddings (the lookup
+    // reads its rows, so both copies would stay); and at the avx512 level, in fast precision, the
+    // integer-type ones for the transposed-panel kernel (amx::repack).
     void repackWeights();
     // y[t] = W x[t] for n input vectors of w->ne[0] values; each weight row is read once for all of them.
     // sameInput: x is unchanged since the previous call, whose quantized inputs serve again if that call's
@@ -121,19 +123,27 @@ private:
     int64_t quantizedCount_ = 0;
     ThreadPool pool_;
     std::unordered_map<const gguf::Tensor*, amx::Repacked> repacked_;
+    std::unordered_map<const gguf::Tensor*, gemm::Panels> panels_;
 };
 
 void CpuBackend::repackWeights() {
     const char* env = std::getenv("HYBRIDINFERENCE_REPACK");
-    if (precision_ != Precision::Fast || qk::level() != qk::Avx512 || (env && std::strcmp(env, "0") == 0)) return;
+    if (env && std::strcmp(env, "0") == 0) return;
+    const bool integer = precision_ == Precision::Fast && qk::level() == qk::Avx512;
     std::vector<const gguf::Tensor*> weights{output_};
     for (const Layer& L : layers_) weights.insert(weights.end(), {L.wq, L.wk, L.wv, L.wo, L.wGate, L.wUp, L.wDown});
     const long page = sysconf(_SC_PAGESIZE);
     for (const gguf::Tensor* w : weights) {
-        if (!w || repacked_.count(w) || !qk::integerType(w->type) || !amx::supports(w->type)) continue;
-        int64_t elems, bytes;
-        gguf::blockInfo(w->type, elems, bytes);
-        repacked_.emplace(w, amx::repack(&pool_, w->type, w->data, w->ne[0] / elems * bytes, w->ne[1], w->ne[0]));
+        if (!w || repacked_.count(w) || panels_.count(w)) continue;
+        if (qk::integerType(w->type)) {
+            if (!integer || !amx::supports(w->type)) continue;
+            int64_t elems, bytes;
+            gguf::blockInfo(w->type, elems, bytes);
+            repacked_.emplace(w, amx::repack(&pool_, w->type, w->data, w->ne[0] / elems * bytes, w->ne[1], w->ne[0]));
+        } else {
+            if (w == tokEmbd_ || !gemm::packable(w)) continue;
+            panels_.emplace(w, gemm::pack(pool_, w->type, w->data, w->rows(), w->ne[0]));
+        }
         // The file's pages of this matrix are read no more (but the token embeddings, which a tied output
         // shares): drop them from the process, so that the weights are not resident twice.
         if (w == tokEmbd_ || page <= 0) continue;
@@ -301,6 +311,10 @@ void CpuBackend::matmul(const gguf::Tensor* w, const float* x, float* y, int64_t
     // row's result for a vector never depends on how many others share the call (a prompt's slice, a batch
     // of sessions); the float matrix product serves F32/F16 weights, and quantized ones in exact precision.
     const bool integer = precision_ == Precision::Fast && qk::integerType(w->type);
+    if (const auto panels = panels_.find(w); panels != panels_.end()) {
+        gemm::multiply(pool_, panels->second, x, y, n);
+        return;
+    }
     if (!integer && gemm::supports(w, n)) {
         gemm::multiply(pool_, w, x, y, n);
         return;

@@ -102,6 +102,14 @@ final class NativeEngine {
     static native float[] integerProduct(int type, byte[] weights, int rows, float[] x, int n, int kernel);
 
     /**
+     * For tests: {@code rows} weight rows of F32 (type 0) or F16 (type 1), little-endian one after another,
+     * repacked into panels and multiplied with {@code n} vectors (x holding them one after another) on
+     * {@code threads} threads, by the kernel F32 and F16 weights take where the processor has AVX-512F.
+     * Returns y[t * rows + r].
+     */
+    static native float[] panelProduct(int type, byte[] weights, int rows, float[] x, int n, int threads);
+
+    /**
      * For tests: the model's next forward pass fails as a device does, {@code kind} 1 out of device memory,
      * 2 a failed device; 0 clears it.
      */

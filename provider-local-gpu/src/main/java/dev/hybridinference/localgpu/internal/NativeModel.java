@@ -81,6 +81,11 @@ public final class NativeModel implements AutoCloseable {
         return NativeEngine.integerProduct(type, weights, rows, x, n, kernel);
     }
 
+    /** For tests: {@link NativeEngine#panelProduct}. */
+    public static float[] panelProduct(int type, byte[] weights, int rows, float[] x, int n, int threads) {
+        return NativeEngine.panelProduct(type, weights, rows, x, n, threads);
+    }
+
     /** For tests: {@link NativeEngine#dequantize}. */
     public static float[] dequantize(int mode, int type, byte[] row, int n) {
         return NativeEngine.dequantize(mode, type, row, n);
