@@ -46,10 +46,12 @@ class BatchedForwardTest {
 
     /**
      * Batched against alone, to the bit, in the default (fast) precision: a row's arithmetic never depends
-     * on what else is in the pass. F32 rows give the same bits through the matrix product and the row dots;
-     * with AVX-512 VNNI, quantized rows go through the rows-in-lanes kernel one vector at a time, through
-     * transposed panels from 2 to 4 vectors on (by type), and where the processor has AMX through the tile
-     * product from 8: all give the same bits. The passes here hold 1 to 71 rows, so they meet the same rows;
+     * on what else is in the pass. With AVX-512, weights repacked at load go through one kernel per kind
+     * (F32 and F16 panels, quantized transposed records) for every count of rows. The module's build runs
+     * this again with the weights as stored: then F32 rows give the same bits through the matrix product
+     * and the row dots, and with AVX-512 VNNI quantized rows go through the rows-in-lanes kernel one vector
+     * at a time, through transposed panels from 2 to 4 vectors on (by type), and where the processor has
+     * AMX through the tile product from 8: all give the same bits. The passes here hold 1 to 71 rows, so they meet the same rows;
      * Q6_K, Q4_0, Q4_1 and Q5_K cover the other weight layouts, and the 300-row output matrix a panel of
      * fewer than 16 rows.
      */
