@@ -434,6 +434,12 @@ void Model::evalBatch(const std::vector<Segment>& segments) {
 }
 
 void CpuBackend::forward(const std::vector<Segment>& pieces) {
+    // After the pass the caller samples, streams and schedules: the pool's workers should not spin on the
+    // cores it needs for that.
+    struct Rest {
+        ThreadPool& pool;
+        ~Rest() { pool.rest(); }
+    } rest{pool_};
     const int64_t nEmbd = hp_.nEmbd, hd = hp_.headDim, nHead = hp_.nHead, nKv = hp_.nHeadKv;
     const int64_t qDim = nHead * hd, kvDim = nKv * hd, group = nHead / nKv;
     // Each row's State, position and index among its State's rows in this pass (its attention scratch).

@@ -1,7 +1,9 @@
 // A small persistent thread pool: parallelFor splits [0, n) into one contiguous chunk per thread and
 // runs them at once, the calling thread taking the first chunk; parallelClaim lets the threads claim
 // small chunks until none is left. A token's forward pass hands the pool dozens of short jobs, so idle
-// workers spin for a while before they sleep, and the caller spins while it waits for the others.
+// workers spin for a while before they sleep, and the caller spins while it waits for the others; rest()
+// sends spinning workers to sleep at once, for when the caller knows no job follows soon (the end of a
+// forward pass, after which the process has its own work for the cores).
 #pragma once
 
 #include <atomic>
@@ -65,9 +67,13 @@ public:
         });
     }
 
+    // Idle workers stop spinning and sleep until the next job.
+    void rest() { rest_.store(true, std::memory_order_relaxed); }
+
 private:
     // Publishes a new job (or the stop) and wakes workers that went to sleep.
     void wake() {
+        rest_.store(false, std::memory_order_relaxed);
         gen_.fetch_add(1);
         if (sleepers_.load() > 0) {
             std::lock_guard<std::mutex> g(m_);
@@ -88,7 +94,7 @@ private:
             uint64_t g;
             int spins = 0;
             while ((g = gen_.load()) == seen) {
-                if (++spins < 100000) {
+                if (++spins < 100000 && !rest_.load(std::memory_order_relaxed)) {
                     HI_RELAX();
                     continue;
                 }
@@ -115,4 +121,5 @@ private:
     std::atomic<uint64_t> gen_{0};
     std::atomic<int> sleepers_{0};
     std::atomic<bool> stop_{false};
+    std::atomic<bool> rest_{false};
 };
