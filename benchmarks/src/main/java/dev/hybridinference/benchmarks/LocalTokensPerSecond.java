@@ -51,6 +51,7 @@ import java.util.function.UnaryOperator;
  *   <li>{@code --repeat=N} loads and runs each model N times per row of the speed section and prints (and
  *       saves) the median speeds: single runs on a shared machine can be far off;
  *   <li>{@code --sections=speed,streams} the sections to run;
+ *   <li>{@code --modes=fast,exact} the precision modes of the speed section (default: both);
  *   <li>{@code --streams=1,2,4,8}, {@code --stream-types=F32,Q8_0}, {@code --stream-threads=N} (default:
  *       all cores) for the streams section;
  *   <li>{@code --save=DIR} writes the generated models to DIR and keeps them (so that llama.cpp's
@@ -67,6 +68,7 @@ public final class LocalTokensPerSecond {
             "  --types=F32,Q8_0,...     generated types to measure (default: all)",
             "  --threads=1,2            thread counts of the speed section",
             "  --sections=speed,streams the sections to run",
+            "  --modes=fast,exact       precision modes of the speed section (default: both)",
             "  --repeat=N               runs per row of the speed section, the median printed (default 1)",
             "  --streams=1,2,4,8        concurrent streams of the streams section",
             "  --stream-types=F32,Q8_0  generated types of the streams section",
@@ -116,6 +118,7 @@ public final class LocalTokensPerSecond {
             List<String> types,
             int[] threads,
             List<String> sections,
+            List<String> modes,
             int[] streams,
             List<String> streamTypes,
             int streamThreads,
@@ -126,6 +129,7 @@ public final class LocalTokensPerSecond {
             List<String> types = ALL_TYPES;
             int[] threads = {1, 2};
             List<String> sections = List.of("speed", "streams");
+            List<String> modes = MODES.stream().map(Mode::name).toList();
             int[] streams = {1, 2, 4, 8};
             List<String> streamTypes = List.of("F32", "Q8_0");
             int streamThreads = Runtime.getRuntime().availableProcessors();
@@ -144,6 +148,7 @@ public final class LocalTokensPerSecond {
                     case "types" -> types = names(value, key);
                     case "threads" -> threads = ints(value, key);
                     case "sections" -> sections = List.of(value.split(","));
+                    case "modes" -> modes = List.of(value.split(","));
                     case "streams" -> streams = ints(value, key);
                     case "stream-types" -> streamTypes = names(value, key);
                     case "stream-threads" -> streamThreads = ints(value, key)[0];
@@ -151,7 +156,7 @@ public final class LocalTokensPerSecond {
                     case "save" -> save = Path.of(value);
                     default ->
                         throw new IllegalArgumentException("unknown option --" + key
-                                + "; expected --types, --threads, --sections, --streams, --stream-types,"
+                                + "; expected --types, --threads, --sections, --modes, --streams, --stream-types,"
                                 + " --stream-threads, --repeat or --save");
                 }
             }
@@ -160,7 +165,13 @@ public final class LocalTokensPerSecond {
                     throw new IllegalArgumentException("--sections: expected speed and/or streams, got " + s);
                 }
             }
-            return new Options(types, threads, sections, streams, streamTypes, streamThreads, repeat, save, files);
+            for (String m : modes) {
+                if (MODES.stream().noneMatch(mode -> mode.name().equals(m))) {
+                    throw new IllegalArgumentException("--modes: expected fast and/or exact, got " + m);
+                }
+            }
+            return new Options(
+                    types, threads, sections, modes, streams, streamTypes, streamThreads, repeat, save, files);
         }
 
         private static List<String> names(String value, String key) {
@@ -346,6 +357,9 @@ public final class LocalTokensPerSecond {
         csv.add("model,file,mode,threads,prefill_tps,decode_tps");
         for (Model m : models) {
             for (Mode mode : MODES) {
+                if (!o.modes().contains(mode.name())) {
+                    continue;
+                }
                 if (mode != MODES.get(0) && FLOAT_TYPES.contains(m.label())) {
                     continue; // F32 and F16 weights take the float path in every mode
                 }
