@@ -377,6 +377,9 @@ constexpr int64_t kPanelLanes = 16;
 // weight vectors and a broadcast input.
 constexpr int kPanelAccumulators = 24;
 constexpr int kPanelVectors = 12;  // C at most (with 2 panels)
+// Columns per block: a tile adds each block's terms in order into fresh sums, then those into the running
+// ones, which bounds the rounding by about (block + cols / block) units of the last place instead of cols.
+constexpr int64_t kPanelBlock = 128;
 // How far ahead of its reads a tile asks for the next weights, per panel: decode reads every weight once
 // and is bound by memory, so the next lines should be on their way while these multiply.
 constexpr int64_t kPanelAhead = 1024;
@@ -400,31 +403,42 @@ template <bool Half, int P, int C>
 __attribute__((target("avx512f"))) void panelTile(const uint8_t* w, int64_t panelBytes, int64_t cols, const float* x, float* y,
                                                   int64_t ldy, int lastRows) {
     constexpr int64_t elem = Half ? 2 : 4, step = kPanelLanes * elem;
-    __m512 acc[P][C];
+    // The running sums, added to once per block of columns (kept in memory: the registers hold the block's).
+    alignas(64) float total[P][C][kPanelLanes] = {};
+    for (int64_t k0 = 0; k0 < cols; k0 += kPanelBlock) {
+        const int64_t k1 = k0 + kPanelBlock < cols ? k0 + kPanelBlock : cols;
+        __m512 acc[P][C];
 #pragma GCC unroll 8
-    for (int p = 0; p < P; p++)
+        for (int p = 0; p < P; p++)
 #pragma GCC unroll 8
-        for (int t = 0; t < C; t++) acc[p][t] = _mm512_setzero_ps();
-    for (int64_t k = 0; k < cols; k++) {
-        const uint8_t* wk = w + k * step;
-        __m512 wv[P];
+            for (int t = 0; t < C; t++) acc[p][t] = _mm512_setzero_ps();
+        for (int64_t k = k0; k < k1; k++) {
+            const uint8_t* wk = w + k * step;
+            __m512 wv[P];
 #pragma GCC unroll 8
-        for (int p = 0; p < P; p++) {
-            if (k % (64 / step) == 0) _mm_prefetch(reinterpret_cast<const char*>(wk + p * panelBytes + kPanelAhead), _MM_HINT_T0);
-            wv[p] = panelLoad<Half>(wk + p * panelBytes);
+            for (int p = 0; p < P; p++) {
+                if (k % (64 / step) == 0) _mm_prefetch(reinterpret_cast<const char*>(wk + p * panelBytes + kPanelAhead), _MM_HINT_T0);
+                wv[p] = panelLoad<Half>(wk + p * panelBytes);
+            }
+#pragma GCC unroll 8
+            for (int t = 0; t < C; t++) {
+                const __m512 xv = _mm512_set1_ps(x[t * cols + k]);
+#pragma GCC unroll 8
+                for (int p = 0; p < P; p++) acc[p][t] = _mm512_fmadd_ps(wv[p], xv, acc[p][t]);
+            }
         }
 #pragma GCC unroll 8
-        for (int t = 0; t < C; t++) {
-            const __m512 xv = _mm512_set1_ps(x[t * cols + k]);
+        for (int p = 0; p < P; p++)
 #pragma GCC unroll 8
-            for (int p = 0; p < P; p++) acc[p][t] = _mm512_fmadd_ps(wv[p], xv, acc[p][t]);
-        }
+            for (int t = 0; t < C; t++) _mm512_store_ps(total[p][t], _mm512_add_ps(_mm512_load_ps(total[p][t]), acc[p][t]));
     }
     const __mmask16 last = static_cast<__mmask16>((1u << lastRows) - 1);
 #pragma GCC unroll 8
     for (int p = 0; p < P; p++)
 #pragma GCC unroll 8
-        for (int t = 0; t < C; t++) _mm512_mask_storeu_ps(y + t * ldy + kPanelLanes * p, p == P - 1 ? last : 0xFFFF, acc[p][t]);
+        for (int t = 0; t < C; t++) {
+            _mm512_mask_storeu_ps(y + t * ldy + kPanelLanes * p, p == P - 1 ? last : 0xFFFF, _mm512_load_ps(total[p][t]));
+        }
 }
 
 #define HI_PANEL_TILES3(H, P) panelTile<H, P, 1>, panelTile<H, P, 2>, panelTile<H, P, 3>
@@ -563,6 +577,19 @@ void multiply(ThreadPool& pool, const Panels& w, const float* x, float* y, int64
 #else
     (void)pool, (void)w, (void)x, (void)y, (void)n;
 #endif
+}
+
+void row(const Panels& w, int64_t r, float* out) {
+    const int64_t elem = w.type == gguf::F16 ? 2 : 4, lane = r % kPanelLanes;
+    const uint8_t* panel = w.bytes.get() + r / kPanelLanes * (w.cols * kPanelLanes * elem);
+    for (int64_t k = 0; k < w.cols; k++) {
+        const uint8_t* v = panel + (k * kPanelLanes + lane) * elem;
+        if (elem == 2) {
+            out[k] = kern::f16ToF32(rd16(v));
+        } else {
+            std::memcpy(out + k, v, sizeof(float));
+        }
+    }
 }
 
 const char* features() {

@@ -27,9 +27,10 @@ void multiply(ThreadPool& pool, const gguf::Tensor* w, const float* x, float* y,
 // F32 or F16 weights repacked once, at load, into panels of 16 rows with the values of a column adjacent:
 // panel p holds rows 16p .. 16p + 15, column k of them at (16k + lane) elements from its start, in the
 // file's element type (a last panel of fewer rows padded with zeros). Its kernel keeps each output row in
-// one lane of a register and adds the terms k = 0, 1, 2, ... in order by fused multiply-adds, one input
-// value broadcast to all lanes per step, whatever the count of input vectors: so a row gives the same bits
-// for a vector alone and for the same vector among many, and a product needs no partial sums combined.
+// one lane of a register and adds the terms of each block of 128 columns in order by fused multiply-adds,
+// one input value broadcast to all lanes per step, then each block's sum into the row's total, whatever
+// the count of input vectors: so a row gives the same bits for a vector alone and for the same vector
+// among many.
 struct Panels {
     uint32_t type = 0;
     int64_t rows = 0, cols = 0;
@@ -45,6 +46,9 @@ Panels pack(ThreadPool& pool, uint32_t type, const uint8_t* base, int64_t rows, 
 
 // y[t * rows + r] = (row r) . x[t] for t < n, x[t] being the cols floats at x + t * cols.
 void multiply(ThreadPool& pool, const Panels& w, const float* x, float* y, int64_t n);
+
+// Row r's cols values as floats (a token's embedding, where the output matrix is also the embeddings).
+void row(const Panels& w, int64_t r, float* out);
 
 // The instruction set the tile kernel uses: "avx512f", "avx2" or "portable". HYBRIDINFERENCE_PORTABLE_KERNELS=1
 // forces the portable kernel and HYBRIDINFERENCE_NO_AVX512=1 the AVX2 one, so that tests cover each.

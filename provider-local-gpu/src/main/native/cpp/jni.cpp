@@ -353,6 +353,24 @@ JNIEXPORT jfloatArray JNICALL Java_dev_hybridinference_localgpu_internal_NativeE
     }, static_cast<jfloatArray>(nullptr));
 }
 
+JNIEXPORT jbyteArray JNICALL Java_dev_hybridinference_localgpu_internal_NativeEngine_quantizeInput(
+        JNIEnv* env, jclass, jint type, jfloatArray x, jboolean portable) {
+    return guarded(env, [&]() -> jbyteArray {
+        if (!x) throw std::runtime_error("x must not be null");
+        const uint32_t t = static_cast<uint32_t>(type);
+        if (!qk::integerType(t)) throw std::runtime_error("type " + std::to_string(type) + " has no quantized input");
+        const int64_t n = env->GetArrayLength(x), block = t == gguf::Q4_K || t == gguf::Q5_K || t == gguf::Q6_K ? 256 : 32;
+        if (n <= 0 || n % block != 0) throw std::runtime_error("x must hold a positive multiple of " + std::to_string(block) + " values");
+        const std::vector<float> xf = floatsOf(env, x);
+        std::vector<uint8_t> out(qk::inputBytes(t, n));
+        qk::quantize(t, xf.data(), out.data(), n, portable == JNI_TRUE);
+        jbyteArray result = env->NewByteArray(static_cast<jsize>(out.size()));
+        if (!result) throw std::bad_alloc();
+        env->SetByteArrayRegion(result, 0, static_cast<jsize>(out.size()), reinterpret_cast<const jbyte*>(out.data()));
+        return result;
+    }, static_cast<jbyteArray>(nullptr));
+}
+
 JNIEXPORT jfloatArray JNICALL Java_dev_hybridinference_localgpu_internal_NativeEngine_panelProduct(
         JNIEnv* env, jclass, jint type, jbyteArray weights, jint rows, jfloatArray x, jint n, jint threads) {
     return guarded(env, [&]() -> jfloatArray {

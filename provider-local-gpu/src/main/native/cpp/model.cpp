@@ -103,10 +103,10 @@ private:
     };
     void reserveAtt(CpuState& s, int64_t rows) const;
     // Unless HYBRIDINFERENCE_REPACK=0: F32 and F16 weight matrices repacked into panels (gemm::pack) where
-    // the AVX-512 tile kernel serves, but an output matrix that is also the token embeddings (the lookup
-    // reads its rows, so both copies would stay); and at the avx512 and amx levels, in fast precision, the
+    // the AVX-512 tile kernel serves (an output matrix that is also the token embeddings too: the lookup
+    // then reads its rows from the panels); and at the avx512 and amx levels, in fast precision, the
     // integer-type ones for the transposed-panel kernel (amx::repack), which then serves them for every
-    // count of rows.
+    // count of rows (a tied output's file pages stay, for the lookup).
     void repackWeights();
     // y[t] = W x[t] for n input vectors of w->ne[0] values; each weight row is read once for all of them.
     // sameInput: x is unchanged since the previous call, whose quantized inputs serve again if that call's
@@ -145,12 +145,12 @@ void CpuBackend::repackWeights() {
             gguf::blockInfo(w->type, elems, bytes);
             repacked_.emplace(w, amx::repack(&pool_, w->type, w->data, w->ne[0] / elems * bytes, w->ne[1], w->ne[0]));
         } else {
-            if (w == tokEmbd_ || !gemm::packable(w)) continue;
+            if (!gemm::packable(w)) continue;
             panels_.emplace(w, gemm::pack(pool_, w->type, w->data, w->rows(), w->ne[0]));
         }
-        // The file's pages of this matrix are read no more (but the token embeddings, which a tied output
-        // shares): drop them from the process, so that the weights are not resident twice.
-        if (w == tokEmbd_ || page <= 0) continue;
+        // The file's pages of this matrix are read no more (but a quantized tied output's, which the token
+        // lookup reads): drop them from the process, so that the weights are not resident twice.
+        if ((w == tokEmbd_ && !panels_.count(w)) || page <= 0) continue;
         const uintptr_t from = (reinterpret_cast<uintptr_t>(w->data) + page - 1) / page * page;
         const uintptr_t to = (reinterpret_cast<uintptr_t>(w->data) + w->bytes) / page * page;
         if (to > from) ::madvise(reinterpret_cast<void*>(from), to - from, MADV_DONTNEED);
@@ -473,8 +473,13 @@ void CpuBackend::forward(const std::vector<Segment>& pieces) {
 
     int64_t elems, bytes;
     gguf::blockInfo(tokEmbd_->type, elems, bytes);
+    const auto embeddings = panels_.find(tokEmbd_);
     for (int64_t t = 0; t < n; t++) {
-        kern::dequantizeRow(tokEmbd_->type, tokEmbd_->data + *tokenOf[t] * (nEmbd / elems * bytes), &s.x[t * nEmbd], nEmbd);
+        if (embeddings != panels_.end()) {
+            gemm::row(embeddings->second, *tokenOf[t], &s.x[t * nEmbd]);
+        } else {
+            kern::dequantizeRow(tokEmbd_->type, tokEmbd_->data + *tokenOf[t] * (nEmbd / elems * bytes), &s.x[t * nEmbd], nEmbd);
+        }
     }
 
     // RoPE angles per row at its own position, as ggml computes them (in float, theta multiplied step by step).

@@ -49,7 +49,16 @@ public:
         pending_.store(n_ - 1);
         wake();
         run(0, fn, n);
-        while (pending_.load() != 0) HI_RELAX();
+        // A worker the system has not scheduled yet (more runnable threads than cores: the process's own
+        // threads besides the pool's) would keep a spinning caller waiting for a whole time slice: after a
+        // short spin the caller offers its core instead.
+        for (int spins = 0; pending_.load() != 0; spins++) {
+            if (spins < 2000) {
+                HI_RELAX();
+            } else {
+                std::this_thread::yield();
+            }
+        }
         job_ = nullptr;
     }
 

@@ -481,13 +481,15 @@ public final class LocalTokensPerSecond {
     // ---------------------------------------------------------------- streams
 
     /** What one stream measured. */
-    private record StreamRun(int tokens, long startNanos, long endNanos, long firstChunkNanos, long[] gaps) {}
+    private record StreamRun(
+            int tokens, long startNanos, long endNanos, long firstChunkNanos, long[] gaps, long[] chunkNanos) {}
 
     /** What one concurrency level measured. */
     private record Level(
             int streams,
             int tokens,
             double aggregate,
+            double steady,
             double firstP50,
             double gapP50,
             double gapP95,
@@ -500,6 +502,8 @@ public final class LocalTokensPerSecond {
                 "%nconcurrent streams through LocalGpuClient (%d threads, %d tokens each, greedy after a short prompt)%n"
                         + "first: time to a stream's first chunk; gap: time between a stream's chunks;"
                         + " call/t: a call's time from its start over its tokens (includes waiting for the others)%n"
+                        + "steady t/s: tokens per second while every stream is past its prompt and none has ended"
+                        + " (agg t/s counts the prompts' time too)%n"
                         + "targets once calls batch: 8 streams >= 5x the aggregate of 1, gap and call/token <= 2x%n%n",
                 o.streamThreads(),
                 DECODE);
@@ -531,10 +535,12 @@ public final class LocalTokensPerSecond {
         System.out.println(title);
         System.out.printf(
                 Locale.ROOT,
-                "%8s %7s %11s %8s %10s %9s %9s %10s %10s %8s %8s%n",
+                "%8s %7s %11s %8s %11s %8s %10s %9s %9s %10s %10s %8s %8s%n",
                 "streams",
                 "tokens",
                 "agg t/s",
+                "x1",
+                "steady t/s",
                 "x1",
                 "first p50",
                 "gap p50",
@@ -547,11 +553,13 @@ public final class LocalTokensPerSecond {
         for (Level l : levels) {
             System.out.printf(
                     Locale.ROOT,
-                    "%8d %7d %11.1f %7.2fx %8.1fms %7.1fms %7.1fms %8.1fms %8.1fms %7.2fx %7.2fx%n",
+                    "%8d %7d %11.1f %7.2fx %11.1f %7.2fx %8.1fms %7.1fms %7.1fms %8.1fms %8.1fms %7.2fx %7.2fx%n",
                     l.streams(),
                     l.tokens(),
                     l.aggregate(),
                     l.aggregate() / one.aggregate(),
+                    l.steady(),
+                    l.steady() / one.steady(),
                     l.firstP50(),
                     l.gapP50(),
                     l.gapP95(),
@@ -626,11 +634,45 @@ public final class LocalTokensPerSecond {
                 n,
                 tokens,
                 tokens / ((end - start) / 1e9),
+                steady(runs),
                 percentile(first, 50),
                 percentile(gaps, 50),
                 percentile(gaps, 95),
                 percentile(perToken, 50),
                 percentile(perToken, 95));
+    }
+
+    /**
+     * Tokens per second in the window where all streams decode together: from the last stream's first
+     * chunk to the first stream's last chunk, the chunks inside it counted and scaled by the runs' tokens
+     * per chunk (a chunk carries text, and some tokens carry none). NaN when the window is empty.
+     */
+    private static double steady(List<StreamRun> runs) {
+        long from = Long.MIN_VALUE;
+        long to = Long.MAX_VALUE;
+        long chunks = 0;
+        long tokens = 0;
+        for (StreamRun r : runs) {
+            if (r.chunkNanos().length < 2) {
+                return Double.NaN;
+            }
+            from = Math.max(from, r.chunkNanos()[0]);
+            to = Math.min(to, r.chunkNanos()[r.chunkNanos().length - 1]);
+            chunks += r.chunkNanos().length;
+            tokens += r.tokens();
+        }
+        if (to <= from) {
+            return Double.NaN;
+        }
+        long inside = 0;
+        for (StreamRun r : runs) {
+            for (long t : r.chunkNanos()) {
+                if (t > from && t <= to) {
+                    inside++;
+                }
+            }
+        }
+        return inside * ((double) tokens / chunks) / ((to - from) / 1e9);
     }
 
     /** Starts {@code n} streams at once, each on its own thread, and reads them to the end. */
@@ -660,7 +702,8 @@ public final class LocalTokensPerSecond {
                     for (int k = 1; k < chunks; k++) {
                         gaps[k - 1] = times[k] - times[k - 1];
                     }
-                    return new StreamRun(tokens, start, end, chunks > 0 ? times[0] - start : 0, gaps);
+                    return new StreamRun(
+                            tokens, start, end, chunks > 0 ? times[0] - start : 0, gaps, Arrays.copyOf(times, chunks));
                 }));
             }
             go.countDown();

@@ -110,6 +110,13 @@ final class NativeEngine {
     static native float[] panelProduct(int type, byte[] weights, int rows, float[] x, int n, int threads);
 
     /**
+     * For tests: x quantized for the weights of integer type {@code type}, as the fast precision does
+     * before its integer products (per block of 32 or 256 values: a float scale, the integer sums, the 8-bit
+     * values), by the scalar code when {@code portable}, else by the AVX-512 code where the processor has it.
+     */
+    static native byte[] quantizeInput(int type, float[] x, boolean portable);
+
+    /**
      * For tests: the model's next forward pass fails as a device does, {@code kind} 1 out of device memory,
      * 2 a failed device; 0 clears it.
      */

@@ -86,6 +86,11 @@ public final class NativeModel implements AutoCloseable {
         return NativeEngine.panelProduct(type, weights, rows, x, n, threads);
     }
 
+    /** For tests: {@link NativeEngine#quantizeInput}. */
+    public static byte[] quantizeInput(int type, float[] x, boolean portable) {
+        return NativeEngine.quantizeInput(type, x, portable);
+    }
+
     /** For tests: {@link NativeEngine#dequantize}. */
     public static float[] dequantize(int mode, int type, byte[] row, int n) {
         return NativeEngine.dequantize(mode, type, row, n);

@@ -161,4 +161,30 @@ class IntegerDotTest {
             }
         }
     }
+    /**
+     * The inputs' quantization, vectorized where the processor has AVX-512, gives the scalar code's bytes:
+     * the same scales, rounding (ties to even), clamping and sums, on values with ties, zeros (an all-zero
+     * block), negative zeros and both signs' extremes.
+     */
+    @ParameterizedTest(name = "type {0}")
+    @MethodSource("types")
+    void theVectorQuantizationOfInputsGivesTheScalarBytes(int type) {
+        Random r = new Random(type);
+        float[] x = new float[N];
+        for (int i = 0; i < N; i++) {
+            x[i] = i % 9 == 1 ? -0.0f : (float) r.nextGaussian() * (1 + i % 4);
+        }
+        // The first 256 values: halves of odd integers under a maximum of 127, so that the scale is 1 and
+        // every value a tie.
+        for (int i = 0; i < 256; i++) {
+            x[i] = 0.5f * (2 * r.nextInt(127) - 125);
+        }
+        x[3] = 127;
+        Arrays.fill(x, 256, 512, 0.0f);
+        x[700] = 1e30f;
+        x[701] = -1e30f;
+        assertThat(NativeModel.quantizeInput(type, x, false)).isEqualTo(NativeModel.quantizeInput(type, x, true));
+        assertThatThrownBy(() -> NativeModel.quantizeInput(type, new float[33], false))
+                .hasMessageContaining("positive multiple of");
+    }
 }
