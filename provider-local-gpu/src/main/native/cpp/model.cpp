@@ -329,13 +329,15 @@ void CpuBackend::matmul(const gguf::Tensor* w, const float* x, float* y, int64_t
     const int64_t rowBytes = cols / elems * bytes;
     const uint8_t* base = w->data;
     const uint32_t type = w->type;
+    // Row dots claimed in chunks, eight per thread, rather than one fixed share each (see parallelClaim).
+    const int64_t rowGrain = std::max<int64_t>(1, rows / (8 * pool_.size()));
     if (integer) {
         // Each input vector quantized once, then integer dot products row by row.
         const size_t stride = qk::inputBytes(type, cols);
         if (quantized_.size() < stride * static_cast<size_t>(n)) quantized_.resize(stride * static_cast<size_t>(n));
         uint8_t* xq = quantized_.data();
         if (quantizedType_ != type || quantizedCount_ != n) {
-            pool_.parallelFor(n, [&](int64_t b, int64_t e) {
+            pool_.parallelClaim(n, 1, [&](int64_t b, int64_t e) {
                 for (int64_t t = b; t < e; t++) qk::quantize(type, x + t * cols, xq + stride * t, cols);
             });
             quantizedType_ = type;
@@ -350,7 +352,7 @@ void CpuBackend::matmul(const gguf::Tensor* w, const float* x, float* y, int64_t
             amx::multiply(&pool_, type, base, rowBytes, rows, cols, xq, stride, n, y, amxPacked_, qk::level() == qk::Amx);
             return;
         }
-        pool_.parallelFor(rows, [&](int64_t b, int64_t e) {
+        pool_.parallelClaim(rows, rowGrain, [&](int64_t b, int64_t e) {
             for (int64_t r = b; r < e; r++) {
                 const uint8_t* row = base + r * rowBytes;
                 for (int64_t t = 0; t < n; t++) y[t * rows + r] = qk::dot(type, row, xq + stride * t, cols);
@@ -358,7 +360,7 @@ void CpuBackend::matmul(const gguf::Tensor* w, const float* x, float* y, int64_t
         });
         return;
     }
-    pool_.parallelFor(rows, [&](int64_t b, int64_t e) {
+    pool_.parallelClaim(rows, rowGrain, [&](int64_t b, int64_t e) {
         for (int64_t r = b; r < e; r++) {
             const uint8_t* row = base + r * rowBytes;
             for (int64_t t = 0; t < n; t++) y[t * rows + r] = kern::dot(type, row, x + t * cols, cols);
@@ -553,7 +555,9 @@ void CpuBackend::forward(const std::vector<Segment>& pieces) {
             store(cacheRow(st->vCache, st, l, rowPos[t]), &s.v[t * kvDim], st);
         }
 
-        pool_.parallelFor(n * nHead, [&](int64_t jb, int64_t je) {
+        // Claimed a few heads at a time: rows attend over different lengths, and a worker the system has
+        // not scheduled yet then delays the pass by at most one claim.
+        pool_.parallelClaim(n * nHead, std::max<int64_t>(1, n * nHead / (8 * pool_.size())), [&](int64_t jb, int64_t je) {
             for (int64_t j = jb; j < je; j++) {
                 const int64_t t = j / nHead, h = j % nHead, last = rowPos[t];
                 CpuState* st = rowState[t];
