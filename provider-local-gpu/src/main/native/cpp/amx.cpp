@@ -805,7 +805,7 @@ inline void fetchAhead(const uint8_t* rec, int64_t bytes) {
 
 // One block of Q8_0, Q4_0 or Q4_1 records times V vectors (x[t]: their quantized blocks), into acc.
 template <uint32_t type, int V>
-inline void block32(const uint8_t* rec, const RecordLayout& R, __m512 dw, const qk::Block32* const* x, int64_t b, __m512* acc) {
+__attribute__((always_inline)) inline void block32(const uint8_t* rec, const RecordLayout& R, __m512 dw, const qk::Block32* const* x, int64_t b, __m512* acc) {
     const int offset = unsignedOffset(type);
     __m512i q[8];
     chunkOf<type>(rec, 0, q);
@@ -824,7 +824,7 @@ inline void block32(const uint8_t* rec, const RecordLayout& R, __m512 dw, const 
 // One super-block of Q4_K, Q5_K (groups of 32 with 6-bit scales and minimums) or Q6_K (groups of 16 with
 // 8-bit scales) records times V vectors, into acc.
 template <uint32_t type, int V>
-inline void blockK(const uint8_t* rec, const RecordLayout& R, __m512 dw, const qk::Block256* const* x, int64_t b, __m512* acc) {
+__attribute__((always_inline)) inline void blockK(const uint8_t* rec, const RecordLayout& R, __m512 dw, const qk::Block256* const* x, int64_t b, __m512* acc) {
     constexpr bool q6 = type == gguf::Q6_K;
     __m512i isum[V];
     for (int t = 0; t < V; t++) isum[t] = _mm512_setzero_si512();

@@ -557,6 +557,151 @@ void attend(const float* q, const uint8_t* kBase, const uint8_t* vBase, size_t s
     }
 }
 
+#ifdef HI_X86
+// expNonPositiveAvx2 in 16 lanes (the same steps, so the same bits per lane). The masked forms of the
+// intrinsics: the plain ones trip GCC's uninitialized-value warning on their undefined pass-through.
+__attribute__((target("avx512f"))) static inline __m512 expNonPositive512(__m512 x) {
+    const __m512 lo = _mm512_set1_ps(-87.0f);
+    const __mmask16 under = _mm512_cmp_ps_mask(x, lo, _CMP_LT_OQ);
+    x = _mm512_maskz_max_ps(0xFFFF, x, lo);
+    const __m512 k = _mm512_maskz_roundscale_ps(0xFFFF, _mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                                _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(k, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(k, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    const __m512i bits = _mm512_maskz_slli_epi32(0xFFFF, _mm512_add_epi32(_mm512_maskz_cvtps_epi32(0xFFFF, k), _mm512_set1_epi32(127)), 23);
+    return _mm512_maskz_mov_ps(static_cast<__mmask16>(~under), _mm512_mul_ps(p, _mm512_castsi512_ps(bits)));
+}
+
+__attribute__((target("avx512f,f16c"))) static inline __m512 load16(const uint8_t* p, bool f16) {
+    return f16 ? _mm512_maskz_cvtph_ps(0xFFFF, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)))
+               : _mm512_loadu_ps(reinterpret_cast<const float*>(p));
+}
+
+__attribute__((target("avx512f,avx2"))) static inline float sum16(__m512 v) {
+    const __m256 lo = _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xF, _mm512_castps_pd(v), 0));
+    const __m256 hi = _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xF, _mm512_castps_pd(v), 1));
+    return hsum256(_mm256_add_ps(lo, hi));
+}
+
+// Q queries of head size 16 H over the same cached rows: each key row is loaded once for all of them (its
+// H vectors in registers, each query's dot product one chain of H fused multiply-adds), each value row
+// once per 16 of its values for all of them (the Q weighted sums of the head in Q * H registers).
+template <int H, int Q>
+__attribute__((target("avx512f,avx2,fma,f16c"))) static void attendMany512(const Query* qs, const uint8_t* kBase, const uint8_t* vBase,
+                                                                       size_t stride, bool f16, float scale) {
+    const size_t elem = f16 ? 2 : 4;
+    int64_t most = 0;
+    float maxv[Q];
+    for (int i = 0; i < Q; i++) {
+        most = qs[i].n > most ? qs[i].n : most;
+        maxv[i] = -INFINITY;
+    }
+    for (int64_t u = 0; u < most; u++) {
+        const uint8_t* k = kBase + u * stride;
+        __m512 kv[H];
+#pragma GCC unroll 8
+        for (int j = 0; j < H; j++) kv[j] = load16(k + 16 * j * elem, f16);
+#pragma GCC unroll 8
+        for (int i = 0; i < Q; i++) {
+            if (u >= qs[i].n) continue;
+            __m512 acc = _mm512_mul_ps(_mm512_loadu_ps(qs[i].q), kv[0]);
+#pragma GCC unroll 8
+            for (int j = 1; j < H; j++) acc = _mm512_fmadd_ps(_mm512_loadu_ps(qs[i].q + 16 * j), kv[j], acc);
+            const float a = sum16(acc) * scale;
+            qs[i].att[u] = a;
+            maxv[i] = a > maxv[i] ? a : maxv[i];
+        }
+    }
+    float inv[Q];
+    for (int i = 0; i < Q; i++) {
+        const int64_t n = qs[i].n;
+        float* att = qs[i].att;
+        const __m512 mv = _mm512_set1_ps(maxv[i]);
+        __m512 sv = _mm512_setzero_ps();
+        int64_t u = 0;
+        for (; u + 16 <= n; u += 16) {
+            const __m512 e = expNonPositive512(_mm512_sub_ps(_mm512_loadu_ps(att + u), mv));
+            _mm512_storeu_ps(att + u, e);
+            sv = _mm512_add_ps(sv, e);
+        }
+        float sum = sum16(sv);
+        for (; u < n; u++) {
+            att[u] = std::exp(att[u] - maxv[i]);
+            sum += att[u];
+        }
+        inv[i] = 1.0f / sum;
+    }
+    __m512 acc[Q][H];
+#pragma GCC unroll 8
+    for (int i = 0; i < Q; i++)
+#pragma GCC unroll 8
+        for (int j = 0; j < H; j++) acc[i][j] = _mm512_setzero_ps();
+    for (int64_t u = 0; u < most; u++) {
+        const uint8_t* v = vBase + u * stride;
+        __m512 w[Q];
+        bool live[Q];
+#pragma GCC unroll 8
+        for (int i = 0; i < Q; i++) {
+            live[i] = u < qs[i].n;
+            w[i] = _mm512_set1_ps(live[i] ? qs[i].att[u] * inv[i] : 0.0f);
+        }
+#pragma GCC unroll 8
+        for (int j = 0; j < H; j++) {
+            const __m512 vj = load16(v + 16 * j * elem, f16);
+#pragma GCC unroll 8
+            for (int i = 0; i < Q; i++) {
+                if (live[i]) acc[i][j] = _mm512_fmadd_ps(w[i], vj, acc[i][j]);
+            }
+        }
+    }
+#pragma GCC unroll 8
+    for (int i = 0; i < Q; i++)
+#pragma GCC unroll 8
+        for (int j = 0; j < H; j++) _mm512_storeu_ps(qs[i].out + 16 * j, acc[i][j]);
+}
+
+using AttendManyFn = void (*)(const Query*, const uint8_t*, const uint8_t*, size_t, bool, float);
+// By head size 64 (H = 4) or 128 (H = 8), then count - 1: 24 accumulators at most.
+static const AttendManyFn kAttend64[6] = {attendMany512<4, 1>, attendMany512<4, 2>, attendMany512<4, 3>,
+                                          attendMany512<4, 4>, attendMany512<4, 5>, attendMany512<4, 6>};
+static const AttendManyFn kAttend128[3] = {attendMany512<8, 1>, attendMany512<8, 2>, attendMany512<8, 3>};
+#endif
+
+static bool attendsWide(int64_t hd) {
+#ifdef HI_X86
+    return kAvx2 && qk::level() >= qk::Avx512 && (hd == 64 || hd == 128);
+#else
+    (void)hd;
+    return false;
+#endif
+}
+
+int attendWidth(int64_t hd) {
+    if (!attendsWide(hd)) return 1;
+    return hd == 64 ? 6 : 3;
+}
+
+void attendMany(const Query* queries, int count, const uint8_t* kBase, const uint8_t* vBase, size_t stride, bool f16, int64_t hd,
+                float scale) {
+#ifdef HI_X86
+    if (attendsWide(hd)) {
+        (hd == 64 ? kAttend64 : kAttend128)[count - 1](queries, kBase, vBase, stride, f16, scale);
+        return;
+    }
+#endif
+    for (int i = 0; i < count; i++) {
+        const Query& q = queries[i];
+        attend(q.q, kBase, vBase, stride, f16, hd, q.n, scale, q.att, q.out);
+    }
+}
+
 float sumF32(const float* a, int64_t n) {
 #ifdef HI_X86
     if (kAvx2) return sumF32Avx2(a, n);

@@ -38,6 +38,25 @@ void addScaledF16(float* out, const uint16_t* v, float w, int64_t n);
 void attend(const float* q, const uint8_t* kBase, const uint8_t* vBase, size_t stride, bool f16, int64_t hd, int64_t n, float scale,
             float* att, float* out);
 
+// A query of attendMany: hd values at q, attending over positions [0, n), with n floats of scratch at att
+// and its hd outputs at out.
+struct Query {
+    const float* q;
+    int64_t n;
+    float* att;
+    float* out;
+};
+
+// The most queries attendMany takes at once for a head size (at least 1).
+int attendWidth(int64_t hd);
+
+// attend for count queries (count <= attendWidth(hd)) over the same keys and values (the heads that share a
+// KV head, of one or more rows of one cache). A query's floats never depend on the other queries of the
+// call. At the avx512 level and above, for head sizes 64 and 128, one kernel reads each cached key and
+// value row once for all the queries; otherwise each query goes through attend.
+void attendMany(const Query* queries, int count, const uint8_t* kBase, const uint8_t* vBase, size_t stride, bool f16, int64_t hd,
+                float scale);
+
 // Sums n floats (the bandwidth probe's inner loop), SIMD when available.
 float sumF32(const float* a, int64_t n);
 

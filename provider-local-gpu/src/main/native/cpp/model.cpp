@@ -435,6 +435,9 @@ void Model::evalBatch(const std::vector<Segment>& segments) {
     }
 }
 
+// The most queries one attention job holds (kern::attendWidth is at most this).
+constexpr int64_t kMaxAttendWidth = 6;
+
 void CpuBackend::forward(const std::vector<Segment>& pieces) {
     // After the pass the caller samples, streams and schedules: the pool's workers should not spin on the
     // cores it needs for that.
@@ -537,6 +540,22 @@ void CpuBackend::forward(const std::vector<Segment>& pieces) {
         }
     };
 
+    // Attention in jobs of up to kern::attendWidth queries that share a cache and a KV head (the heads of
+    // a group, of one row or of consecutive rows of one segment), each cached row read once per job; jobs
+    // claimed a few at a time, as rows attend over different lengths and a worker the system has not
+    // scheduled yet then delays the pass by at most one claim.
+    struct AttJob {
+        int64_t t0, kvh, q0, q1;  // queries q0 .. q1 of the segment whose rows start at t0: row t0 + q / group, head q % group of kvh's
+    };
+    std::vector<AttJob> attJobs;
+    const int64_t width = std::min<int64_t>(kMaxAttendWidth, kern::attendWidth(hd));
+    for (int64_t t0 = 0, pi = 0; pi < static_cast<int64_t>(pieces.size()); t0 += pieces[static_cast<size_t>(pi)].n, pi++) {
+        const int64_t queries = pieces[static_cast<size_t>(pi)].n * group;
+        for (int64_t kvh = 0; kvh < nKv; kvh++) {
+            for (int64_t q0 = 0; q0 < queries; q0 += width) attJobs.push_back({t0, kvh, q0, std::min(queries, q0 + width)});
+        }
+    }
+
     const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
     for (int64_t l = 0; l < hp_.nLayer; l++) {
         const Layer& L = layers_[l];
@@ -555,21 +574,22 @@ void CpuBackend::forward(const std::vector<Segment>& pieces) {
             store(cacheRow(st->vCache, st, l, rowPos[t]), &s.v[t * kvDim], st);
         }
 
-        // Claimed a few heads at a time: rows attend over different lengths, and a worker the system has
-        // not scheduled yet then delays the pass by at most one claim.
-        pool_.parallelClaim(n * nHead, std::max<int64_t>(1, n * nHead / (8 * pool_.size())), [&](int64_t jb, int64_t je) {
+        pool_.parallelClaim(static_cast<int64_t>(attJobs.size()), std::max<int64_t>(1, static_cast<int64_t>(attJobs.size()) / (8 * pool_.size())),
+                            [&](int64_t jb, int64_t je) {
+            kern::Query qs[kMaxAttendWidth];
             for (int64_t j = jb; j < je; j++) {
-                const int64_t t = j / nHead, h = j % nHead, last = rowPos[t];
-                CpuState* st = rowState[t];
+                const AttJob& job = attJobs[static_cast<size_t>(j)];
+                CpuState* st = rowState[job.t0];
                 const bool f16 = st->kvType == KvType::F16;
                 const size_t elem = f16 ? 2 : 4;
-                const uint8_t* kBase = cacheRow(st->kCache, st, l, 0);
-                const uint8_t* vBase = cacheRow(st->vCache, st, l, 0);
-                const float* qh = &s.q[t * qDim + h * hd];
-                const int64_t kvh = h / group;
-                const size_t headOff = static_cast<size_t>(kvh * hd) * elem, posStride = static_cast<size_t>(kvDim) * elem;
-                float* att = &st->att[(rowLocal[t] * nHead + h) * st->nCtx];
-                kern::attend(qh, kBase + headOff, vBase + headOff, posStride, f16, hd, last + 1, scale, att, &s.xb[t * qDim + h * hd]);
+                const size_t headOff = static_cast<size_t>(job.kvh * hd) * elem, posStride = static_cast<size_t>(kvDim) * elem;
+                int count = 0;
+                for (int64_t qi = job.q0; qi < job.q1; qi++, count++) {
+                    const int64_t t = job.t0 + qi / group, h = job.kvh * group + qi % group;
+                    qs[count] = {&s.q[t * qDim + h * hd], rowPos[t] + 1, &st->att[(rowLocal[t] * nHead + h) * st->nCtx], &s.xb[t * qDim + h * hd]};
+                }
+                kern::attendMany(qs, count, cacheRow(st->kCache, st, l, 0) + headOff, cacheRow(st->vCache, st, l, 0) + headOff, posStride, f16,
+                                 hd, scale);
             }
         });
         matmul(L.wo, s.xb.data(), s.xb2.data(), n);

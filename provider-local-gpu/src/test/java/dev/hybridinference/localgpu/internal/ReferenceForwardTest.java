@@ -2,6 +2,7 @@ package dev.hybridinference.localgpu.internal;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.hybridinference.localgpu.KvCacheType;
 import dev.hybridinference.localgpu.Precision;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -59,6 +60,36 @@ class ReferenceForwardTest {
                 float[] got = s.eval(new int[] {tokens[pos]}, pos);
                 for (int v = 0; v < shape.vocab(); v++) {
                     worst = Math.max(worst, Math.abs(got[v] - want[pos][v]));
+                }
+            }
+            assertThat(worst).as("largest logit difference").isLessThan(tolerance);
+        }
+    }
+
+    /**
+     * Heads of 128 values (2 query heads sharing 1 KV head on a 256-wide model; the attention kernels have
+     * a width per head size), in both KV cache types, token by token and as a whole prompt in one call
+     * (rows of one cache attending over different lengths in one job).
+     */
+    @ParameterizedTest(name = "{0} type {1} kv {2}")
+    @CsvSource({"llama, 0, f32, 1e-4", "qwen2, 1, f32, 1e-4", "llama, 0, f16, 1e-2"})
+    void headsOf128ValuesMatchTheJavaReference(String arch, int type, String kv, double tolerance) throws IOException {
+        RandomModels.Shape shape = new RandomModels.Shape(arch, 256, 2, 2, 1, 512, 64, 300, false);
+        Path file = dir.resolve(arch + "-" + type + "-heads128.gguf");
+        Map<String, float[]> w = RandomModels.write(file, shape, type, 4321 + type);
+        int[] tokens = new Random(type).ints(12, 0, shape.vocab()).toArray();
+        double[][] want = forward(w, shape, tokens);
+        int vocab = shape.vocab();
+        try (NativeModel m = NativeModel.load(file, 2, Precision.EXACT);
+                NativeModel.Session one = m.newSession(32, KvCacheType.of(kv));
+                NativeModel.Session all = m.newSession(32, KvCacheType.of(kv))) {
+            float[] prompt = all.eval(tokens, 0, true);
+            double worst = 0;
+            for (int pos = 0; pos < tokens.length; pos++) {
+                float[] got = one.eval(new int[] {tokens[pos]}, pos);
+                for (int v = 0; v < vocab; v++) {
+                    worst = Math.max(worst, Math.abs(got[v] - want[pos][v]));
+                    worst = Math.max(worst, Math.abs(prompt[pos * vocab + v] - want[pos][v]));
                 }
             }
             assertThat(worst).as("largest logit difference").isLessThan(tolerance);
