@@ -310,6 +310,22 @@ void quantizeBlock(const float* x, int8_t* q, float& d) {
 // nearest even by the rounding instruction (what adding and subtracting 1.5 * 2^23 does), and the sums of
 // each 16 (sums16) or of the whole 32 (sum32) of the integers. (The masked forms of the intrinsics: the
 // plain ones trip GCC's uninitialized-value warning on their undefined pass-through.)
+__attribute__((target("avx512f"))) inline float maxLanes(__m512 v) {
+    v = _mm512_maskz_max_ps(0xFFFF, v, _mm512_maskz_shuffle_f32x4(0xFFFF, v, v, _MM_SHUFFLE(1, 0, 3, 2)));
+    v = _mm512_maskz_max_ps(0xFFFF, v, _mm512_maskz_shuffle_f32x4(0xFFFF, v, v, _MM_SHUFFLE(2, 3, 0, 1)));
+    v = _mm512_maskz_max_ps(0xFFFF, v, _mm512_maskz_permute_ps(0xFFFF, v, _MM_SHUFFLE(1, 0, 3, 2)));
+    v = _mm512_maskz_max_ps(0xFFFF, v, _mm512_maskz_permute_ps(0xFFFF, v, _MM_SHUFFLE(2, 3, 0, 1)));
+    return _mm512_cvtss_f32(v);
+}
+
+__attribute__((target("avx512f"))) inline int32_t sumLanes(__m512i v) {
+    v = _mm512_add_epi32(v, _mm512_maskz_shuffle_i32x4(0xFFFF, v, v, _MM_SHUFFLE(1, 0, 3, 2)));
+    v = _mm512_add_epi32(v, _mm512_maskz_shuffle_i32x4(0xFFFF, v, v, _MM_SHUFFLE(2, 3, 0, 1)));
+    v = _mm512_add_epi32(v, _mm512_maskz_shuffle_epi32(0xFFFF, v, static_cast<_MM_PERM_ENUM>(_MM_SHUFFLE(1, 0, 3, 2))));
+    v = _mm512_add_epi32(v, _mm512_maskz_shuffle_epi32(0xFFFF, v, static_cast<_MM_PERM_ENUM>(_MM_SHUFFLE(2, 3, 0, 1))));
+    return _mm_cvtsi128_si32(_mm512_maskz_extracti32x4_epi32(0xF, v, 0));
+}
+
 template <int N>
 __attribute__((target("avx512f,avx512bw"))) void quantizeBlock512(const float* x, int8_t* q, float& d, int16_t* sums16, int32_t* sum32) {
     const __m512i signless = _mm512_set1_epi32(0x7FFFFFFF);
@@ -317,27 +333,20 @@ __attribute__((target("avx512f,avx512bw"))) void quantizeBlock512(const float* x
     for (int i = 0; i < N; i += 16) {
         m = _mm512_maskz_max_ps(0xFFFF, m, _mm512_castsi512_ps(_mm512_and_epi32(_mm512_castps_si512(_mm512_loadu_ps(x + i)), signless)));
     }
-    alignas(64) float lanes[16];
-    _mm512_store_ps(lanes, m);
-    float amax = 0;
-    for (float l : lanes) amax = l > amax ? l : amax;
+    const float amax = maxLanes(m);
     d = amax / 127.0f;
     const __m512 id = _mm512_set1_ps(amax > 0 ? 127.0f / amax : 0.0f);
     const __m512 hi = _mm512_set1_ps(127.0f), lo = _mm512_set1_ps(-127.0f);
-    int32_t total = 0;
+    __m512i total = _mm512_setzero_si512();
     for (int i = 0; i < N; i += 16) {
         __m512 v = _mm512_maskz_roundscale_ps(0xFFFF, _mm512_mul_ps(_mm512_loadu_ps(x + i), id), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
         v = _mm512_maskz_min_ps(0xFFFF, _mm512_maskz_max_ps(0xFFFF, v, lo), hi);
         const __m512i w = _mm512_maskz_cvtps_epi32(0xFFFF, v);
         _mm_storeu_si128(reinterpret_cast<__m128i*>(q + i), _mm512_maskz_cvtepi32_epi8(0xFFFF, w));
-        alignas(64) int32_t ints[16];
-        _mm512_store_si512(ints, w);
-        int32_t s = 0;
-        for (int32_t e : ints) s += e;
-        if (sums16) sums16[i / 16] = static_cast<int16_t>(s);
-        total += s;
+        if (sums16) sums16[i / 16] = static_cast<int16_t>(sumLanes(w));
+        if (sum32) total = _mm512_add_epi32(total, w);
     }
-    if (sum32) *sum32 = total;
+    if (sum32) *sum32 = sumLanes(total);
 }
 
 bool quantizesWide() {
