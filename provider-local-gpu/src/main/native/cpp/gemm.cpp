@@ -501,6 +501,23 @@ bool packable(const gguf::Tensor* w) {
 #endif
 }
 
+namespace {
+// Panel p of rows values of type E, cols per row from src: column k's 16 values adjacent, written in order
+// (the rows read as 16 streams), rows past the end as zeros.
+template <typename E>
+void transposePanel(const uint8_t* src, int64_t rows, int64_t cols, int64_t p, uint8_t* panel) {
+    const E* row[kPanelLanes];
+    for (int64_t lane = 0; lane < kPanelLanes; lane++) {
+        const int64_t r = p * kPanelLanes + lane;
+        row[lane] = r < rows ? reinterpret_cast<const E*>(src) + r * cols : nullptr;
+    }
+    E* out = reinterpret_cast<E*>(panel);
+    for (int64_t k = 0; k < cols; k++) {
+        for (int64_t lane = 0; lane < kPanelLanes; lane++) out[k * kPanelLanes + lane] = row[lane] ? row[lane][k] : E{0};
+    }
+}
+}  // namespace
+
 Panels pack(ThreadPool& pool, uint32_t type, const uint8_t* base, int64_t rows, int64_t cols) {
     Panels out;
     out.type = type;
@@ -513,18 +530,10 @@ Panels pack(ThreadPool& pool, uint32_t type, const uint8_t* base, int64_t rows, 
     uint8_t* dst = out.bytes.get();
     pool.parallelFor(panels, [&](int64_t b, int64_t e) {
         for (int64_t p = b; p < e; p++) {
-            uint8_t* panel = dst + p * panelBytes;
-            for (int64_t lane = 0; lane < kPanelLanes; lane++) {
-                const int64_t r = p * kPanelLanes + lane;
-                const uint8_t* row = src + r * out.cols * elem;
-                for (int64_t k = 0; k < out.cols; k++) {
-                    uint8_t* to = panel + (k * kPanelLanes + lane) * elem;
-                    if (r < out.rows) {
-                        std::memcpy(to, row + k * elem, static_cast<size_t>(elem));
-                    } else {
-                        std::memset(to, 0, static_cast<size_t>(elem));
-                    }
-                }
+            if (elem == 2) {
+                transposePanel<uint16_t>(src, rows, cols, p, dst + p * panelBytes);
+            } else {
+                transposePanel<uint32_t>(src, rows, cols, p, dst + p * panelBytes);
             }
         }
     });
