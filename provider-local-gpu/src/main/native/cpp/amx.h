@@ -5,7 +5,9 @@
 //   vectors per block (or group of a K-quant block), the block scales applied to each block's exact
 //   integer sums as they leave the tiles.
 // - Weights repacked at load (repack) take every count of vectors, and weights as stored from 2 to 4
-//   vectors on (by type; all of them without tiles), through transposed panels: each panel's blocks are
+//   vectors on (by type; all of them without tiles), through transposed panels (where there are tiles,
+//   repacked Q8_0, Q4_0 and Q4_1 records take 16 or more vectors through them, the records being the
+//   tiles' weight layout already): each panel's blocks are
 //   transposed so that one register holds the same four values of its 16 rows (once per call for weights
 //   as stored), and each vector's bytes are broadcast against those registers, so that the weights are
 //   decoded once for several vectors.
