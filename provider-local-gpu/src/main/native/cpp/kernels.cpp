@@ -674,6 +674,50 @@ static const AttendManyFn kAttend64[6] = {attendMany512<4, 1>, attendMany512<4, 
 static const AttendManyFn kAttend128[3] = {attendMany512<8, 1>, attendMany512<8, 2>, attendMany512<8, 3>};
 #endif
 
+// silu(x) * u with e = e^-|x|: x / (1 + e) for x >= 0 (as ggml computes it, x / (1 + e^-x)), x e / (1 + e)
+// below, where e^-x could overflow.
+static inline float siluMulOne(float x, float u) {
+    const float e = std::exp(-std::fabs(x));
+    return (x >= 0 ? x : x * e) / (1.0f + e) * u;
+}
+
+#ifdef HI_X86
+__attribute__((target("avx512f"))) static void siluMul512(float* g, const float* u, int64_t n) {
+    const __m512i signless = _mm512_set1_epi32(0x7FFFFFFF);
+    const __m512 one = _mm512_set1_ps(1.0f), zero = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        const __m512 x = _mm512_loadu_ps(g + i);
+        const __m512 a = _mm512_castsi512_ps(_mm512_and_epi32(_mm512_castps_si512(x), signless));
+        const __m512 e = expNonPositive512(_mm512_sub_ps(zero, a));
+        const __m512 num = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, zero, _CMP_GE_OQ), _mm512_mul_ps(x, e), x);
+        _mm512_storeu_ps(g + i, _mm512_mul_ps(_mm512_div_ps(num, _mm512_add_ps(one, e)), _mm512_loadu_ps(u + i)));
+    }
+    for (; i < n; i++) g[i] = siluMulOne(g[i], u[i]);
+}
+
+__attribute__((target("avx2,fma"))) static void siluMulAvx2(float* g, const float* u, int64_t n) {
+    const __m256 signless = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
+    const __m256 one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 x = _mm256_loadu_ps(g + i);
+        const __m256 e = expNonPositiveAvx2(_mm256_sub_ps(zero, _mm256_and_ps(x, signless)));
+        const __m256 num = _mm256_blendv_ps(_mm256_mul_ps(x, e), x, _mm256_cmp_ps(x, zero, _CMP_GE_OQ));
+        _mm256_storeu_ps(g + i, _mm256_mul_ps(_mm256_div_ps(num, _mm256_add_ps(one, e)), _mm256_loadu_ps(u + i)));
+    }
+    for (; i < n; i++) g[i] = siluMulOne(g[i], u[i]);
+}
+#endif
+
+void siluMul(float* g, const float* u, int64_t n) {
+#ifdef HI_X86
+    if (kAvx2 && qk::level() >= qk::Avx512) return siluMul512(g, u, n);
+    if (kAvx2) return siluMulAvx2(g, u, n);
+#endif
+    for (int64_t i = 0; i < n; i++) g[i] = siluMulOne(g[i], u[i]);
+}
+
 static bool attendsWide(int64_t hd) {
 #ifdef HI_X86
     return kAvx2 && qk::level() >= qk::Avx512 && (hd == 64 || hd == 128);

@@ -57,6 +57,10 @@ int attendWidth(int64_t hd);
 void attendMany(const Query* queries, int count, const uint8_t* kBase, const uint8_t* vBase, size_t stride, bool f16, int64_t hd,
                 float scale);
 
+// g[i] = silu(g[i]) * u[i] over n values (the feed-forward gate), through e^-|g[i]| (which cannot overflow), in
+// 16 or 8 lanes where the processor has AVX-512 or AVX2 (the last n % 16 or n % 8 one at a time).
+void siluMul(float* g, const float* u, int64_t n);
+
 // Sums n floats (the bandwidth probe's inner loop), SIMD when available.
 float sumF32(const float* a, int64_t n);
 

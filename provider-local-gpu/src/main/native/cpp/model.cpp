@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <unordered_map>
 
 #include "amx.h"
@@ -522,10 +523,22 @@ void CpuBackend::forward(const std::vector<Segment>& pieces) {
             for (int64_t i = 0; i < rows; i++) y[t * rows + i] += bb[i];
     };
     // The norm writes rows of width nEmbd, packed, so that matmul reads them contiguously.
+    // The per-row steps between the matrix products also go over the pool, a few rows per claim, so that
+    // a prompt's rows keep every core busy (one row, a decode step's, stays on the calling thread).
+    auto rowsOnPool = [&](const std::function<void(int64_t)>& step) {
+        pool_.parallelClaim(n, std::max<int64_t>(1, n / (4 * pool_.size())), [&](int64_t b, int64_t e) {
+            for (int64_t t = b; t < e; t++) step(t);
+        });
+    };
     auto normAll = [&](const gguf::Tensor* w) {
-        for (int64_t t = 0; t < n; t++) {
+        rowsOnPool([&](int64_t t) {
             rmsnorm(&s.xb[t * nEmbd], &s.x[t * nEmbd], reinterpret_cast<const float*>(w->data), nEmbd, hp_.eps);
-        }
+        });
+    };
+    auto addResidual = [&]() {
+        rowsOnPool([&](int64_t t) {
+            for (int64_t i = t * nEmbd; i < (t + 1) * nEmbd; i++) s.x[i] += s.xb2[i];
+        });
     };
     // A cache row (one layer, one position) of a State, as bytes: F32 or F16 values.
     auto cacheRow = [&](std::vector<uint8_t>& cache, const CpuState* st, int64_t l, int64_t p) {
@@ -566,13 +579,13 @@ void CpuBackend::forward(const std::vector<Segment>& pieces) {
         addBias(s.q.data(), L.bq, qDim, n);
         addBias(s.k.data(), L.bk, kvDim, n);
         addBias(s.v.data(), L.bv, kvDim, n);
-        for (int64_t t = 0; t < n; t++) {
+        rowsOnPool([&](int64_t t) {
             CpuState* st = rowState[t];
             rope(&s.q[t * qDim], nHead, t);
             rope(&s.k[t * kvDim], nKv, t);
             store(cacheRow(st->kCache, st, l, rowPos[t]), &s.k[t * kvDim], st);
             store(cacheRow(st->vCache, st, l, rowPos[t]), &s.v[t * kvDim], st);
-        }
+        });
 
         pool_.parallelClaim(static_cast<int64_t>(attJobs.size()), std::max<int64_t>(1, static_cast<int64_t>(attJobs.size()) / (8 * pool_.size())),
                             [&](int64_t jb, int64_t je) {
@@ -593,18 +606,15 @@ void CpuBackend::forward(const std::vector<Segment>& pieces) {
             }
         });
         matmul(L.wo, s.xb.data(), s.xb2.data(), n);
-        for (int64_t i = 0; i < n * nEmbd; i++) s.x[i] += s.xb2[i];
+        addResidual();
 
         normAll(L.ffnNorm);
         const int64_t nFf = hp_.nFf[l];
         matmul(L.wGate, s.xb.data(), s.hb.data(), n);
         matmul(L.wUp, s.xb.data(), s.hb2.data(), n, true);
-        for (int64_t i = 0; i < n * nFf; i++) {
-            const float g = s.hb[i];
-            s.hb[i] = g / (1.0f + std::exp(-g)) * s.hb2[i];
-        }
+        rowsOnPool([&](int64_t t) { kern::siluMul(&s.hb[t * nFf], &s.hb2[t * nFf], nFf); });
         matmul(L.wDown, s.hb.data(), s.xb2.data(), n);
-        for (int64_t i = 0; i < n * nEmbd; i++) s.x[i] += s.xb2[i];
+        addResidual();
     }
 
     // The rows whose logits are wanted, normalized and packed, go through the output matrix together.
