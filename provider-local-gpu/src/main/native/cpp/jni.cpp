@@ -84,20 +84,30 @@ std::vector<float> floatsOf(JNIEnv* env, jfloatArray a) {
     return v;
 }
 
-// A new Java float[] holding v.
-jfloatArray floatArray(JNIEnv* env, const std::vector<float>& v) {
-    jfloatArray a = env->NewFloatArray(static_cast<jsize>(v.size()));
+// A new Java array of n elements from v, through the JNIEnv functions that make and fill that array type.
+template <typename Array, typename Element>
+Array javaArray(JNIEnv* env, const void* v, size_t n, Array (JNIEnv::*make)(jsize), void (JNIEnv::*fill)(Array, jsize, jsize, const Element*)) {
+    Array a = (env->*make)(static_cast<jsize>(n));
     if (!a) throw std::bad_alloc();
-    env->SetFloatArrayRegion(a, 0, static_cast<jsize>(v.size()), v.data());
+    (env->*fill)(a, 0, static_cast<jsize>(n), static_cast<const Element*>(v));
     return a;
+}
+
+jfloatArray floatArray(JNIEnv* env, const std::vector<float>& v) {
+    return javaArray(env, v.data(), v.size(), &JNIEnv::NewFloatArray, &JNIEnv::SetFloatArrayRegion);
+}
+
+jbyteArray byteArray(JNIEnv* env, const std::vector<uint8_t>& v) {
+    return javaArray(env, v.data(), v.size(), &JNIEnv::NewByteArray, &JNIEnv::SetByteArrayRegion);
+}
+
+jdoubleArray doubleArray(JNIEnv* env, const std::vector<jdouble>& v) {
+    return javaArray(env, v.data(), v.size(), &JNIEnv::NewDoubleArray, &JNIEnv::SetDoubleArrayRegion);
 }
 
 // A new Java long[] holding v[0..n).
 jlongArray longArray(JNIEnv* env, const jlong* v, jsize n) {
-    jlongArray a = env->NewLongArray(n);
-    if (!a) throw std::bad_alloc();
-    env->SetLongArrayRegion(a, 0, n, v);
-    return a;
+    return javaArray(env, v, static_cast<size_t>(n), &JNIEnv::NewLongArray, &JNIEnv::SetLongArrayRegion);
 }
 
 }  // namespace
@@ -311,10 +321,7 @@ JNIEXPORT jdoubleArray JNICALL Java_dev_hybridinference_localgpu_internal_Native
         std::vector<jdouble> out(static_cast<size_t>(count + 1));
         out[0] = qk::dotAt(level, static_cast<uint32_t>(type), w.data(), xq.data(), n, ints.data());
         for (int64_t i = 0; i < count; i++) out[static_cast<size_t>(i + 1)] = ints[static_cast<size_t>(i)];
-        jdoubleArray a = env->NewDoubleArray(static_cast<jsize>(out.size()));
-        if (!a) throw std::bad_alloc();
-        env->SetDoubleArrayRegion(a, 0, static_cast<jsize>(out.size()), out.data());
-        return a;
+        return doubleArray(env, out);
     }, static_cast<jdoubleArray>(nullptr));
 }
 
@@ -364,10 +371,7 @@ JNIEXPORT jbyteArray JNICALL Java_dev_hybridinference_localgpu_internal_NativeEn
         const std::vector<float> xf = floatsOf(env, x);
         std::vector<uint8_t> out(qk::inputBytes(t, n));
         qk::quantize(t, xf.data(), out.data(), n, portable == JNI_TRUE);
-        jbyteArray result = env->NewByteArray(static_cast<jsize>(out.size()));
-        if (!result) throw std::bad_alloc();
-        env->SetByteArrayRegion(result, 0, static_cast<jsize>(out.size()), reinterpret_cast<const jbyte*>(out.data()));
-        return result;
+        return byteArray(env, out);
     }, static_cast<jbyteArray>(nullptr));
 }
 

@@ -459,19 +459,21 @@ __attribute__((target("avx2,fma"))) static float sumF32Avx2(const float* a, int6
 // e^x for x <= 0 (softmax's exponents after the maximum is subtracted), to about 2 ulp: x = k ln 2 + r with
 // |r| <= ln 2 / 2, e^r by its degree-7 minimax polynomial, 2^k into the exponent bits. Below -87 the result
 // is flushed to 0, as e^x is then under float's smallest normal.
+namespace expc {
+constexpr float kFloor = -87.0f, kLog2e = 1.44269504088896341f, kLn2Hi = 0.693359375f, kLn2Lo = -2.12194440e-4f;
+// The polynomial's coefficients, highest first: p(r) = 1 + r + r^2 (c0 r^5 + ... + c5).
+constexpr float kPoly[6] = {1.9875691500e-4f, 1.3981999507e-3f, 8.3334519073e-3f, 4.1665795894e-2f, 1.6666665459e-1f, 5.0000001201e-1f};
+}  // namespace expc
+
 __attribute__((target("avx2,fma"))) static inline __m256 expNonPositiveAvx2(__m256 x) {
-    const __m256 lo = _mm256_set1_ps(-87.0f);
+    const __m256 lo = _mm256_set1_ps(expc::kFloor);
     const __m256 under = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
     x = _mm256_max_ps(x, lo);
-    const __m256 k = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 r = _mm256_fnmadd_ps(k, _mm256_set1_ps(0.693359375f), x);
-    r = _mm256_fnmadd_ps(k, _mm256_set1_ps(-2.12194440e-4f), r);
-    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    const __m256 k = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(expc::kLog2e)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(k, _mm256_set1_ps(expc::kLn2Hi), x);
+    r = _mm256_fnmadd_ps(k, _mm256_set1_ps(expc::kLn2Lo), r);
+    __m256 p = _mm256_set1_ps(expc::kPoly[0]);
+    for (int i = 1; i < 6; i++) p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(expc::kPoly[i]));
     p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
     const __m256i bits = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(k), _mm256_set1_epi32(127)), 23);
     return _mm256_andnot_ps(under, _mm256_mul_ps(p, _mm256_castsi256_ps(bits)));
@@ -479,6 +481,24 @@ __attribute__((target("avx2,fma"))) static inline __m256 expNonPositiveAvx2(__m2
 
 __attribute__((target("avx2,fma,f16c"))) static inline __m256 load8(const uint8_t* p, bool f16) {
     return f16 ? _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))) : _mm256_loadu_ps(reinterpret_cast<const float*>(p));
+}
+
+// att[u] = e^(att[u] - maxv) for u < n (maxv their maximum), 8 at a time; returns their sum.
+__attribute__((target("avx2,fma"))) static float expShifted(float* att, int64_t n, float maxv) {
+    const __m256 mv = _mm256_set1_ps(maxv);
+    __m256 sv = _mm256_setzero_ps();
+    int64_t u = 0;
+    for (; u + 8 <= n; u += 8) {
+        const __m256 e = expNonPositiveAvx2(_mm256_sub_ps(_mm256_loadu_ps(att + u), mv));
+        _mm256_storeu_ps(att + u, e);
+        sv = _mm256_add_ps(sv, e);
+    }
+    float sum = hsum256(sv);
+    for (; u < n; u++) {
+        att[u] = std::exp(att[u] - maxv);
+        sum += att[u];
+    }
+    return sum;
 }
 
 // attend for head sizes that are multiples of 8: the scores' dot products and the weighted sum of values in
@@ -500,20 +520,7 @@ __attribute__((target("avx2,fma,f16c"))) static void attendAvx2(const float* q, 
         att[u] = hsum256(_mm256_add_ps(s0, s1)) * scale;
         maxv = std::max(maxv, att[u]);
     }
-    const __m256 mv = _mm256_set1_ps(maxv);
-    __m256 sv = _mm256_setzero_ps();
-    int64_t u = 0;
-    for (; u + 8 <= n; u += 8) {
-        const __m256 e = expNonPositiveAvx2(_mm256_sub_ps(_mm256_loadu_ps(att + u), mv));
-        _mm256_storeu_ps(att + u, e);
-        sv = _mm256_add_ps(sv, e);
-    }
-    float sum = hsum256(sv);
-    for (; u < n; u++) {
-        att[u] = std::exp(att[u] - maxv);
-        sum += att[u];
-    }
-    const float inv = 1.0f / sum;
+    const float inv = 1.0f / expShifted(att, n, maxv);
     for (int64_t c = 0; c < hd; c += 64) {
         const int64_t width = std::min<int64_t>(64, hd - c), vecs = width / 8;
         __m256 acc[8];
@@ -561,19 +568,14 @@ void attend(const float* q, const uint8_t* kBase, const uint8_t* vBase, size_t s
 // expNonPositiveAvx2 in 16 lanes (the same steps, so the same bits per lane). The masked forms of the
 // intrinsics: the plain ones trip GCC's uninitialized-value warning on their undefined pass-through.
 __attribute__((target("avx512f"))) static inline __m512 expNonPositive512(__m512 x) {
-    const __m512 lo = _mm512_set1_ps(-87.0f);
+    const __m512 lo = _mm512_set1_ps(expc::kFloor);
     const __mmask16 under = _mm512_cmp_ps_mask(x, lo, _CMP_LT_OQ);
     x = _mm512_maskz_max_ps(0xFFFF, x, lo);
-    const __m512 k = _mm512_maskz_roundscale_ps(0xFFFF, _mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                                _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(k, _mm512_set1_ps(0.693359375f), x);
-    r = _mm512_fnmadd_ps(k, _mm512_set1_ps(-2.12194440e-4f), r);
-    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    const __m512 k = _mm512_maskz_roundscale_ps(0xFFFF, _mm512_mul_ps(x, _mm512_set1_ps(expc::kLog2e)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(k, _mm512_set1_ps(expc::kLn2Hi), x);
+    r = _mm512_fnmadd_ps(k, _mm512_set1_ps(expc::kLn2Lo), r);
+    __m512 p = _mm512_set1_ps(expc::kPoly[0]);
+    for (int i = 1; i < 6; i++) p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(expc::kPoly[i]));
     p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
     const __m512i bits = _mm512_maskz_slli_epi32(0xFFFF, _mm512_add_epi32(_mm512_maskz_cvtps_epi32(0xFFFF, k), _mm512_set1_epi32(127)), 23);
     return _mm512_maskz_mov_ps(static_cast<__mmask16>(~under), _mm512_mul_ps(p, _mm512_castsi512_ps(bits)));
@@ -620,24 +622,7 @@ __attribute__((target("avx512f,avx2,fma,f16c"))) static void attendMany512(const
         }
     }
     float inv[Q];
-    for (int i = 0; i < Q; i++) {
-        const int64_t n = qs[i].n;
-        float* att = qs[i].att;
-        const __m512 mv = _mm512_set1_ps(maxv[i]);
-        __m512 sv = _mm512_setzero_ps();
-        int64_t u = 0;
-        for (; u + 16 <= n; u += 16) {
-            const __m512 e = expNonPositive512(_mm512_sub_ps(_mm512_loadu_ps(att + u), mv));
-            _mm512_storeu_ps(att + u, e);
-            sv = _mm512_add_ps(sv, e);
-        }
-        float sum = sum16(sv);
-        for (; u < n; u++) {
-            att[u] = std::exp(att[u] - maxv[i]);
-            sum += att[u];
-        }
-        inv[i] = 1.0f / sum;
-    }
+    for (int i = 0; i < Q; i++) inv[i] = 1.0f / expShifted(qs[i].att, qs[i].n, maxv[i]);
     __m512 acc[Q][H];
 #pragma GCC unroll 8
     for (int i = 0; i < Q; i++)
