@@ -998,17 +998,15 @@ __attribute__((noinline)) void tilesOf(const uint8_t* recs, int pr, int64_t nb, 
     for (int t = 0; t < count; t++) _mm512_mask_storeu_ps(y[t], static_cast<__mmask16>((1u << pr) - 1), acc[t]);
 }
 
-// The most vectors one pass over a panel's records serves (their accumulators stay in registers): 6, or
-// for the 32-value blocks 8 when that takes them all in one pass (a batch of 7 or 8 decoding sessions:
-// 2 to 5% faster than two passes; a prompt's passes of 8 were slower than of 6).
+// The most vectors one pass over a panel's records serves (their accumulators stay in registers): 8 when
+// that takes them all in one pass (a batch of decoding sessions: 8 rows' steps 7 to 17% faster than in two
+// passes of 4, by type), else 6 (a prompt's passes of 8 were slower than of 6).
 constexpr int kColumnsWidth = 8;
+inline int64_t columnsWidth(int64_t count) { return count <= 8 ? 8 : 6; }
 // The fewest vectors for which repacked records of the 32-value-block types go through the tiles, where
 // there are tiles: on a 2-core AMX Xeon, 16 rows' decode steps were 7% faster than through the VNNI
 // kernel, and a prompt's prefill 8 to 13% on one thread (about even on two), 8 rows' steps no faster.
 constexpr int64_t kTilesFrom = 16;
-inline int64_t columnsWidth(uint32_t type, int64_t count) {
-    return count <= 8 && (type == gguf::Q8_0 || type == gguf::Q4_0 || type == gguf::Q4_1) ? 8 : 6;
-}
 // The fewest vectors for which packing each panel's records in the call pays, against the rows-in-lanes
 // kernel one vector at a time: Q8_0's bytes are transposed as stored, the 4-bit types' unpacked first, the
 // K-quants' with their scales (measured on a 76M-parameter model, 2 threads). Weights repacked at load
@@ -1044,7 +1042,7 @@ void columns(uint32_t type, const uint8_t* recs, int pr, int64_t nb, const uint8
                 return;
             }
         }
-        const int64_t width = columnsWidth(T, t1 - t0);
+        const int64_t width = columnsWidth(t1 - t0);
         const int64_t passes = (t1 - t0 + width - 1) / width;
         for (int64_t t = t0, pass = 0; t < t1; pass++) {
             const int v = static_cast<int>((t1 - t + (passes - pass) - 1) / (passes - pass));
