@@ -31,6 +31,7 @@ struct ModelDesc {
     std::vector<Layer> layers;
     const gguf::Tensor *tokEmbd = nullptr, *outputNorm = nullptr, *output = nullptr, *ropeFreqs = nullptr;
     size_t weightBytes = 0;
+    const gguf::File* file = nullptr;  // the file the tensors are mapped from
 };
 
 // How a State stores its keys and values. F32 is exact to the computed values; F16 halves the cache and

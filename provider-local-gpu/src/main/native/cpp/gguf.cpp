@@ -180,6 +180,21 @@ File::File(const std::string& path) {
     }
 }
 
+void File::read(const uint8_t* at, size_t n, uint8_t* out) const {
+    if (at < base_ || static_cast<size_t>(at - base_) > size_ || n > size_ - static_cast<size_t>(at - base_)) {
+        throw Error("read outside the file's mapping");
+    }
+    off_t offset = static_cast<off_t>(at - base_);
+    while (n > 0) {
+        const ssize_t got = ::pread(fd_, out, n, offset);
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0) throw Error(std::string("cannot read the model file: ") + (got < 0 ? std::strerror(errno) : "it ended early"));
+        out += got;
+        offset += got;
+        n -= static_cast<size_t>(got);
+    }
+}
+
 File::~File() {
     if (base_) ::munmap(const_cast<uint8_t*>(base_), size_);
     if (fd_ >= 0) ::close(fd_);

@@ -62,6 +62,9 @@ public:
     const Tensor* tensor(const std::string& name) const;
     const std::vector<Tensor>& tensors() const { return tensors_; }
     size_t size() const { return size_; }
+    // Copies n bytes of the file, those mapped at `at` (inside the mapping), through a read of the file
+    // rather than of the mapping: no page of the mapping becomes resident.
+    void read(const uint8_t* at, size_t n, uint8_t* out) const;
 
 private:
     void parse();

@@ -87,7 +87,7 @@ class CpuBackend : public Backend {
 public:
     CpuBackend(const ModelDesc& d, int threads, Precision precision)
         : hp_(d.hp), layers_(d.layers), tokEmbd_(d.tokEmbd), outputNorm_(d.outputNorm), output_(d.output), ropeFreqs_(d.ropeFreqs),
-          precision_(precision), pool_(threads) {
+          precision_(precision), pool_(threads), file_(d.file) {
         repackWeights();
     }
     const char* name() const override { return "cpu"; }
@@ -107,7 +107,7 @@ private:
     // the AVX-512 tile kernel serves (an output matrix that is also the token embeddings too: the lookup
     // then reads its rows from the panels); and at the avx512 and amx levels, in fast precision, the
     // integer-type ones for the transposed-panel kernel (amx::repack), which then serves them for every
-    // count of rows (a tied output's file pages stay, for the lookup).
+    // count of rows.
     void repackWeights();
     // y[t] = W x[t] for n input vectors of w->ne[0] values; each weight row is read once for all of them.
     // sameInput: x is unchanged since the previous call, whose quantized inputs serve again if that call's
@@ -126,6 +126,9 @@ private:
     ThreadPool pool_;
     std::unordered_map<const gguf::Tensor*, amx::Repacked> repacked_;
     std::unordered_map<const gguf::Tensor*, gemm::Panels> panels_;
+    const gguf::File* file_;
+    bool readsEmbeddings_ = false;  // the token embeddings' pages were dropped: rows come through file_
+    std::vector<uint8_t> embeddingRow_;
 };
 
 void CpuBackend::repackWeights() {
@@ -149,9 +152,14 @@ void CpuBackend::repackWeights() {
             if (!gemm::packable(w)) continue;
             panels_.emplace(w, gemm::pack(pool_, w->type, w->data, w->rows(), w->ne[0]));
         }
-        // The file's pages of this matrix are read no more (but a quantized tied output's, which the token
-        // lookup reads): drop them from the process, so that the weights are not resident twice.
-        if ((w == tokEmbd_ && !panels_.count(w)) || page <= 0) continue;
+        // The file's pages of this matrix are read no more: drop them from the process, so that the weights
+        // are not resident twice. A quantized output that is also the token embeddings is dropped too: the
+        // lookup then reads its rows through the file (readsEmbeddings_), not the mapping.
+        if (page <= 0) continue;
+        if (w == tokEmbd_ && !panels_.count(w)) {
+            if (!file_) continue;
+            readsEmbeddings_ = true;
+        }
         const uintptr_t from = (reinterpret_cast<uintptr_t>(w->data) + page - 1) / page * page;
         const uintptr_t to = (reinterpret_cast<uintptr_t>(w->data) + w->bytes) / page * page;
         if (to > from) ::madvise(reinterpret_cast<void*>(from), to - from, MADV_DONTNEED);
@@ -216,6 +224,7 @@ Model::Model(const std::string& path, int threads, Precision precision, int devi
     hp_.nVocab = emb->ne[1];
     // Token ids are 32-bit on both sides of JNI.
     if (hp_.nVocab > INT32_MAX) throw Error("vocabulary of " + std::to_string(hp_.nVocab) + " tokens is not plausible (token_embd.weight rows)");
+    desc_.file = &file_;
     desc_.tokEmbd = require("token_embd.weight", hp_.nEmbd, hp_.nVocab, true);
     desc_.outputNorm = require("output_norm.weight", hp_.nEmbd, 1, false);
     desc_.output = file_.tensor("output.weight") ? require("output.weight", hp_.nEmbd, hp_.nVocab, true) : desc_.tokEmbd;
@@ -481,10 +490,15 @@ void CpuBackend::forward(const std::vector<Segment>& pieces) {
     gguf::blockInfo(tokEmbd_->type, elems, bytes);
     const auto embeddings = panels_.find(tokEmbd_);
     for (int64_t t = 0; t < n; t++) {
+        const uint8_t* row = tokEmbd_->data + *tokenOf[t] * (nEmbd / elems * bytes);
         if (embeddings != panels_.end()) {
             gemm::row(embeddings->second, *tokenOf[t], &s.x[t * nEmbd]);
+        } else if (readsEmbeddings_) {
+            embeddingRow_.resize(static_cast<size_t>(nEmbd / elems * bytes));
+            file_->read(row, embeddingRow_.size(), embeddingRow_.data());
+            kern::dequantizeRow(tokEmbd_->type, embeddingRow_.data(), &s.x[t * nEmbd], nEmbd);
         } else {
-            kern::dequantizeRow(tokEmbd_->type, tokEmbd_->data + *tokenOf[t] * (nEmbd / elems * bytes), &s.x[t * nEmbd], nEmbd);
+            kern::dequantizeRow(tokEmbd_->type, row, &s.x[t * nEmbd], nEmbd);
         }
     }
 
