@@ -349,11 +349,8 @@ __attribute__((target("avx512f,avx512bw"))) void quantizeBlock512(const float* x
     if (sum32) *sum32 = sumLanes(total);
 }
 
-bool quantizesWide() {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
-}
-const bool kQuantizeWide = quantizesWide();
+// At the avx512 level and above (so that HYBRIDINFERENCE_KERNELS caps this too).
+const bool kQuantizeWide = kLevel >= Avx512;
 #endif
 
 }  // namespace
