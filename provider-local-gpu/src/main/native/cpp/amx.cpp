@@ -964,7 +964,8 @@ __attribute__((noinline)) void tilesOf(const uint8_t* recs, int pr, int64_t nb, 
             }
         }
     };
-    // Two blocks in flight (tiles 0-2 and 3-5), so that one's product runs while the other's sums are read.
+    // Two blocks in flight (tiles 0-2 and 3-5), so that one's product runs while the other's sums are read
+    // (2-thread prefill of Q4_0 and Q4_1 5 to 11% faster than a block at a time, Q8_0 the same).
     int64_t b = 0;
     for (; b + 2 <= nb; b += 2) {
         const uint8_t* rec0 = recs + b * R.bytes;
@@ -1021,31 +1022,35 @@ inline int64_t columnsFrom(uint32_t type) {
 }
 
 
-// One panel's records times vectors [t0, t1): as few passes of up to columnsWidth vectors as there can be,
-// of sizes as even as possible (8 as 4 + 4 for a width of 6, not 6 + 2: a narrow pass decodes the
-// weights for few vectors).
+// Vectors [t0, t1) in as few passes of up to width as there can be, of sizes as even as possible (8 as
+// 4 + 4 for a width of 6, not 6 + 2: a narrow pass decodes the weights for few vectors): pass(t, count).
+template <typename F>
+void evenPasses(int64_t t0, int64_t t1, int64_t width, F&& pass) {
+    const int64_t passes = (t1 - t0 + width - 1) / width;
+    for (int64_t t = t0, i = 0; t < t1; i++) {
+        const int v = static_cast<int>((t1 - t + (passes - i) - 1) / (passes - i));
+        pass(t, v);
+        t += v;
+    }
+}
+
+// One panel's records times vectors [t0, t1): through the tiles from kTilesFrom vectors where there are
+// tiles (32-value blocks), else through recordsOf in passes of up to columnsWidth vectors.
 void columns(uint32_t type, const uint8_t* recs, int pr, int64_t nb, const uint8_t* xq, size_t stride, int64_t t0, int64_t t1, float* y,
              int64_t rows, bool tiles) {
     withType(type, [&](auto tt) {
         constexpr uint32_t T = decltype(tt)::value;
         if constexpr (T == gguf::Q8_0 || T == gguf::Q4_0 || T == gguf::Q4_1) {
             if (tiles && t1 - t0 >= kTilesFrom) {
-                // Passes of up to 16 vectors, of sizes as even as possible.
-                const int64_t passes = (t1 - t0 + 15) / 16;
-                for (int64_t t = t0, pass = 0; t < t1; pass++) {
-                    const int v = static_cast<int>((t1 - t + (passes - pass) - 1) / (passes - pass));
+                evenPasses(t0, t1, 16, [&](int64_t t, int v) {
                     float* ys[16];
                     for (int i = 0; i < v; i++) ys[i] = y + (t + i) * rows;
                     tilesOf<T>(recs, pr, nb, xq + stride * t, stride, v, ys);
-                    t += v;
-                }
+                });
                 return;
             }
         }
-        const int64_t width = columnsWidth(t1 - t0);
-        const int64_t passes = (t1 - t0 + width - 1) / width;
-        for (int64_t t = t0, pass = 0; t < t1; pass++) {
-            const int v = static_cast<int>((t1 - t + (passes - pass) - 1) / (passes - pass));
+        evenPasses(t0, t1, columnsWidth(t1 - t0), [&](int64_t t, int v) {
             const uint8_t* xs[kColumnsWidth];
             float* ys[kColumnsWidth];
             for (int i = 0; i < v; i++) {
@@ -1062,13 +1067,15 @@ void columns(uint32_t type, const uint8_t* recs, int pr, int64_t nb, const uint8
                 case 7: recordsOf<T, 7>(recs, pr, nb, xs, ys); break;
                 default: recordsOf<T, 8>(recs, pr, nb, xs, ys); break;
             }
-            t += v;
-        }
+        });
     });
 }
 
 thread_local Panel tPanel;
 thread_local std::vector<uint8_t> tRecords;
+
+// The rows of panel p (16 but in a last panel) of a matrix of rows rows.
+inline int panelRows(int64_t rows, int64_t p) { return static_cast<int>(rows - 16 * p < 16 ? rows - 16 * p : 16); }
 
 // work(p0, p1) over the panels [0, panels), claimed by the pool's threads a few panels at a time.
 template <typename F>
@@ -1102,7 +1109,7 @@ void multiplyAll(ThreadPool* pool, uint32_t type, const uint8_t* base, int64_t r
         alignas(64) float out[256];
         Panel& P = tPanel;
         for (int64_t p = p0; p < p1; p++) {
-            const int pr = static_cast<int>(rows - 16 * p < 16 ? rows - 16 * p : 16);
+            const int pr = panelRows(rows, p);
             const uint8_t* panel = base + 16 * p * rowBytes;
             if (transposed) {
                 std::vector<uint8_t>& recs = tRecords;
@@ -1141,7 +1148,7 @@ Repacked repackAll(ThreadPool* pool, uint32_t type, const uint8_t* base, int64_t
     uint8_t* out = r.bytes.get();
     auto work = [&](int64_t p0, int64_t p1) {
         for (int64_t p = p0; p < p1; p++) {
-            const int pr = static_cast<int>(rows - 16 * p < 16 ? rows - 16 * p : 16);
+            const int pr = panelRows(rows, p);
             packPanel(type, L, base + 16 * p * rowBytes, rowBytes, pr, nb, blockBytes, tPanel, out + p * r.panelBytes);
         }
     };
@@ -1153,7 +1160,7 @@ void multiplyRepacked(ThreadPool* pool, const Repacked& w, const uint8_t* xq, si
     const int64_t nb = w.cols / layoutOf(w.type).block, panels = (w.rows + 15) / 16;
     auto work = [&](int64_t p0, int64_t p1) {
         for (int64_t p = p0; p < p1; p++) {
-            const int pr = static_cast<int>(w.rows - 16 * p < 16 ? w.rows - 16 * p : 16);
+            const int pr = panelRows(w.rows, p);
             columns(w.type, w.bytes.get() + p * w.panelBytes, pr, nb, xq, stride, 0, n, y + 16 * p, w.rows, tiles);
         }
     };

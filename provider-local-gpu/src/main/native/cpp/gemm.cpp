@@ -369,7 +369,6 @@ int tileVectors() {
     return kColsPortable;
 }
 
-
 // ---- weights as panels (Panels) ----------------------------------------------------------------------
 
 constexpr int64_t kPanelLanes = 16;
@@ -383,6 +382,9 @@ constexpr int64_t kPanelBlock = 128;
 // How far ahead of its reads a tile asks for the next weights, per panel: decode reads every weight once
 // and is bound by memory, so the next lines should be on their way while these multiply.
 constexpr int64_t kPanelAhead = 1024;
+
+// Bytes of one panel: 16 rows of cols values.
+inline int64_t panelBytesOf(uint32_t type, int64_t cols) { return cols * kPanelLanes * (type == gguf::F16 ? 2 : 4); }
 
 // Rows a tile writes, as a panel's lanes: y + t * ldy + 16 p + lane for lane < rows of the last panel.
 using PanelFn = void (*)(const uint8_t* w, int64_t panelBytes, int64_t cols, const float* x, float* y, int64_t ldy, int lastRows);
@@ -523,17 +525,15 @@ Panels pack(ThreadPool& pool, uint32_t type, const uint8_t* base, int64_t rows, 
     out.type = type;
     out.cols = cols;
     out.rows = rows;
-    const int64_t elem = type == gguf::F16 ? 2 : 4, panels = (rows + kPanelLanes - 1) / kPanelLanes;
-    const int64_t panelBytes = out.cols * kPanelLanes * elem;
+    const int64_t panels = (rows + kPanelLanes - 1) / kPanelLanes, panelBytes = panelBytesOf(type, cols);
     out.bytes = PageBuffer(static_cast<size_t>(panels * panelBytes));
-    const uint8_t* src = base;
     uint8_t* dst = out.bytes.get();
     pool.parallelFor(panels, [&](int64_t b, int64_t e) {
         for (int64_t p = b; p < e; p++) {
-            if (elem == 2) {
-                transposePanel<uint16_t>(src, rows, cols, p, dst + p * panelBytes);
+            if (type == gguf::F16) {
+                transposePanel<uint16_t>(base, rows, cols, p, dst + p * panelBytes);
             } else {
-                transposePanel<uint32_t>(src, rows, cols, p, dst + p * panelBytes);
+                transposePanel<uint32_t>(base, rows, cols, p, dst + p * panelBytes);
             }
         }
     });
@@ -542,8 +542,7 @@ Panels pack(ThreadPool& pool, uint32_t type, const uint8_t* base, int64_t rows, 
 
 void multiply(ThreadPool& pool, const Panels& w, const float* x, float* y, int64_t n) {
 #ifdef HI_X86
-    const int64_t elem = w.type == gguf::F16 ? 2 : 4, panels = (w.rows + kPanelLanes - 1) / kPanelLanes;
-    const int64_t panelBytes = w.cols * kPanelLanes * elem;
+    const int64_t panels = (w.rows + kPanelLanes - 1) / kPanelLanes, panelBytes = panelBytesOf(w.type, w.cols);
     const int half = w.type == gguf::F16 ? 1 : 0;
     const int64_t threads = pool.size();
     // Panels per tile: 8 for up to 3 vectors (eight independent sums per vector, so that the adds of one
@@ -570,15 +569,13 @@ void multiply(ThreadPool& pool, const Panels& w, const float* x, float* y, int64
             for (int64_t pass = passFrom; pass < passTo; pass++) {
                 const int64_t t0 = pass * n / passes, tn = (pass + 1) * n / passes - t0;
                 // A group cut short by the matrix's end goes one panel at a time.
-                for (int64_t p = p0; p < p0 + np;) {
-                    const int64_t take = np == group ? group : 1;
-                    int l = 0;
-                    while ((int64_t{1} << l) < take) l++;
+                const int64_t take = np == group ? group : 1;
+                const int l = np == group ? shift : 0;
+                for (int64_t p = p0; p < p0 + np; p += take) {
                     const int64_t rowsLeft = w.rows - (p + take - 1) * kPanelLanes;
                     const int lastRows = static_cast<int>(std::min<int64_t>(kPanelLanes, rowsLeft));
                     kPanelTiles[half][l][tn - 1](w.bytes.get() + p * panelBytes, panelBytes, w.cols, x + t0 * w.cols, y + t0 * w.rows + p * kPanelLanes,
                                                  w.rows, lastRows);
-                    p += take;
                 }
             }
         }
@@ -590,10 +587,10 @@ void multiply(ThreadPool& pool, const Panels& w, const float* x, float* y, int64
 
 void row(const Panels& w, int64_t r, float* out) {
     const int64_t elem = w.type == gguf::F16 ? 2 : 4, lane = r % kPanelLanes;
-    const uint8_t* panel = w.bytes.get() + r / kPanelLanes * (w.cols * kPanelLanes * elem);
+    const uint8_t* panel = w.bytes.get() + r / kPanelLanes * panelBytesOf(w.type, w.cols);
     for (int64_t k = 0; k < w.cols; k++) {
         const uint8_t* v = panel + (k * kPanelLanes + lane) * elem;
-        if (elem == 2) {
+        if (w.type == gguf::F16) {
             out[k] = kern::f16ToF32(rd16(v));
         } else {
             std::memcpy(out + k, v, sizeof(float));

@@ -366,7 +366,9 @@ JNIEXPORT jbyteArray JNICALL Java_dev_hybridinference_localgpu_internal_NativeEn
         if (!x) throw std::runtime_error("x must not be null");
         const uint32_t t = static_cast<uint32_t>(type);
         if (!qk::integerType(t)) throw std::runtime_error("type " + std::to_string(type) + " has no quantized input");
-        const int64_t n = env->GetArrayLength(x), block = t == gguf::Q4_K || t == gguf::Q5_K || t == gguf::Q6_K ? 256 : 32;
+        int64_t block, bytes;
+        gguf::blockInfo(t, block, bytes);  // the input blocks are the weights' (32 or 256 values)
+        const int64_t n = env->GetArrayLength(x);
         if (n <= 0 || n % block != 0) throw std::runtime_error("x must hold a positive multiple of " + std::to_string(block) + " values");
         const std::vector<float> xf = floatsOf(env, x);
         std::vector<uint8_t> out(qk::inputBytes(t, n));

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
 #include <string>
 
 #include "gguf.h"
@@ -411,6 +412,9 @@ static bool detectAvx2() {
 
 static const bool kAvx2 = detectAvx2();
 
+// The AVX-512 kernels here serve at the avx512 level and above (so that HYBRIDINFERENCE_KERNELS caps them).
+static bool wide() { return kAvx2 && qk::level() >= qk::Avx512; }
+
 const char* features() {
     // The float kernels, then the integer dot products' level when it is not the portable one.
     static const std::string s = std::string(kAvx2 ? "avx2 fma f16c" : "portable") +
@@ -654,7 +658,7 @@ __attribute__((target("avx512f,avx2,fma,f16c"))) static void attendMany512(const
 
 using AttendManyFn = void (*)(const Query*, const uint8_t*, const uint8_t*, size_t, bool, float);
 // By head size 64 (H = 4) or 128 (H = 8), then count - 1: 24 accumulators at most.
-static const AttendManyFn kAttend64[6] = {attendMany512<4, 1>, attendMany512<4, 2>, attendMany512<4, 3>,
+static const AttendManyFn kAttend64[kAttendWidthMost] = {attendMany512<4, 1>, attendMany512<4, 2>, attendMany512<4, 3>,
                                           attendMany512<4, 4>, attendMany512<4, 5>, attendMany512<4, 6>};
 static const AttendManyFn kAttend128[3] = {attendMany512<8, 1>, attendMany512<8, 2>, attendMany512<8, 3>};
 #endif
@@ -697,7 +701,7 @@ __attribute__((target("avx2,fma"))) static void siluMulAvx2(float* g, const floa
 
 void siluMul(float* g, const float* u, int64_t n) {
 #ifdef HI_X86
-    if (kAvx2 && qk::level() >= qk::Avx512) return siluMul512(g, u, n);
+    if (wide()) return siluMul512(g, u, n);
     if (kAvx2) return siluMulAvx2(g, u, n);
 #endif
     for (int64_t i = 0; i < n; i++) g[i] = siluMulOne(g[i], u[i]);
@@ -705,7 +709,7 @@ void siluMul(float* g, const float* u, int64_t n) {
 
 static bool attendsWide(int64_t hd) {
 #ifdef HI_X86
-    return kAvx2 && qk::level() >= qk::Avx512 && (hd == 64 || hd == 128);
+    return wide() && (hd == 64 || hd == 128);
 #else
     (void)hd;
     return false;
@@ -713,8 +717,10 @@ static bool attendsWide(int64_t hd) {
 }
 
 int attendWidth(int64_t hd) {
-    if (!attendsWide(hd)) return 1;
-    return hd == 64 ? 6 : 3;
+#ifdef HI_X86
+    if (attendsWide(hd)) return static_cast<int>(hd == 64 ? std::size(kAttend64) : std::size(kAttend128));
+#endif
+    return 1;
 }
 
 void attendMany(const Query* queries, int count, const uint8_t* kBase, const uint8_t* vBase, size_t stride, bool f16, int64_t hd,
@@ -758,7 +764,7 @@ float dot(uint32_t type, const uint8_t* row, const float* x, int64_t n) {
         case gguf::F32: return dotF32(reinterpret_cast<const float*>(row), x, n);
         case gguf::F16:
 #ifdef HI_X86
-            if (kAvx2 && qk::level() >= qk::Avx512) return dotF16Avx512(row, x, n);
+            if (wide()) return dotF16Avx512(row, x, n);
             if (kAvx2) return dotF16Avx2(row, x, n);
 #endif
             return dotF16Plain(row, x, n);

@@ -47,7 +47,8 @@ struct Query {
     float* out;
 };
 
-// The most queries attendMany takes at once for a head size (at least 1).
+// The most queries attendMany takes at once for a head size (at least 1, at most kAttendWidthMost).
+constexpr int kAttendWidthMost = 6;
 int attendWidth(int64_t hd);
 
 // attend for count queries (count <= attendWidth(hd)) over the same keys and values (the heads that share a

@@ -127,8 +127,7 @@ private:
     std::unordered_map<const gguf::Tensor*, amx::Repacked> repacked_;
     std::unordered_map<const gguf::Tensor*, gemm::Panels> panels_;
     const gguf::File* file_;
-    bool readsEmbeddings_ = false;  // the token embeddings' pages were dropped: rows come through file_
-    std::vector<uint8_t> embeddingRow_;
+    std::vector<uint8_t> embeddingRow_;  // a token's embedding row read through file_
 };
 
 void CpuBackend::repackWeights() {
@@ -154,12 +153,8 @@ void CpuBackend::repackWeights() {
         }
         // The file's pages of this matrix are read no more: drop them from the process, so that the weights
         // are not resident twice. A quantized output that is also the token embeddings is dropped too: the
-        // lookup then reads its rows through the file (readsEmbeddings_), not the mapping.
+        // lookup then reads its rows through the file, not the mapping (forward).
         if (page <= 0) continue;
-        if (w == tokEmbd_ && !panels_.count(w)) {
-            if (!file_) continue;
-            readsEmbeddings_ = true;
-        }
         const uintptr_t from = (reinterpret_cast<uintptr_t>(w->data) + page - 1) / page * page;
         const uintptr_t to = (reinterpret_cast<uintptr_t>(w->data) + w->bytes) / page * page;
         if (to > from) ::madvise(reinterpret_cast<void*>(from), to - from, MADV_DONTNEED);
@@ -445,9 +440,6 @@ void Model::evalBatch(const std::vector<Segment>& segments) {
     }
 }
 
-// The most queries one attention job holds (kern::attendWidth is at most this).
-constexpr int64_t kMaxAttendWidth = 6;
-
 void CpuBackend::forward(const std::vector<Segment>& pieces) {
     // After the pass the caller samples, streams and schedules: the pool's workers should not spin on the
     // cores it needs for that.
@@ -488,14 +480,18 @@ void CpuBackend::forward(const std::vector<Segment>& pieces) {
 
     int64_t elems, bytes;
     gguf::blockInfo(tokEmbd_->type, elems, bytes);
+    // Embeddings repacked (a tied output) are read from their panels or, quantized, through the file: their
+    // mapped pages were dropped (repackWeights).
     const auto embeddings = panels_.find(tokEmbd_);
+    const bool throughFile = repacked_.count(tokEmbd_) != 0;
+    const size_t rowBytes = static_cast<size_t>(nEmbd / elems * bytes);
     for (int64_t t = 0; t < n; t++) {
-        const uint8_t* row = tokEmbd_->data + *tokenOf[t] * (nEmbd / elems * bytes);
+        const uint8_t* row = tokEmbd_->data + *tokenOf[t] * rowBytes;
         if (embeddings != panels_.end()) {
             gemm::row(embeddings->second, *tokenOf[t], &s.x[t * nEmbd]);
-        } else if (readsEmbeddings_) {
-            embeddingRow_.resize(static_cast<size_t>(nEmbd / elems * bytes));
-            file_->read(row, embeddingRow_.size(), embeddingRow_.data());
+        } else if (throughFile) {
+            embeddingRow_.resize(rowBytes);
+            file_->read(row, rowBytes, embeddingRow_.data());
             kern::dequantizeRow(tokEmbd_->type, embeddingRow_.data(), &s.x[t * nEmbd], nEmbd);
         } else {
             kern::dequantizeRow(tokEmbd_->type, row, &s.x[t * nEmbd], nEmbd);
@@ -536,7 +532,6 @@ void CpuBackend::forward(const std::vector<Segment>& pieces) {
         for (int64_t t = 0; t < n; t++)
             for (int64_t i = 0; i < rows; i++) y[t * rows + i] += bb[i];
     };
-    // The norm writes rows of width nEmbd, packed, so that matmul reads them contiguously.
     // The per-row steps between the matrix products also go over the pool, a few rows per claim, so that
     // a prompt's rows keep every core busy (one row, a decode step's, stays on the calling thread).
     auto rowsOnPool = [&](const std::function<void(int64_t)>& step) {
@@ -544,6 +539,7 @@ void CpuBackend::forward(const std::vector<Segment>& pieces) {
             for (int64_t t = b; t < e; t++) step(t);
         });
     };
+    // The norm writes rows of width nEmbd, packed, so that matmul reads them contiguously.
     auto normAll = [&](const gguf::Tensor* w) {
         rowsOnPool([&](int64_t t) {
             rmsnorm(&s.xb[t * nEmbd], &s.x[t * nEmbd], reinterpret_cast<const float*>(w->data), nEmbd, hp_.eps);
@@ -575,7 +571,7 @@ void CpuBackend::forward(const std::vector<Segment>& pieces) {
         int64_t t0, kvh, q0, q1;  // queries q0 .. q1 of the segment whose rows start at t0: row t0 + q / group, head q % group of kvh's
     };
     std::vector<AttJob> attJobs;
-    const int64_t width = std::min<int64_t>(kMaxAttendWidth, kern::attendWidth(hd));
+    const int64_t width = kern::attendWidth(hd);
     for (int64_t t0 = 0, pi = 0; pi < static_cast<int64_t>(pieces.size()); t0 += pieces[static_cast<size_t>(pi)].n, pi++) {
         const int64_t queries = pieces[static_cast<size_t>(pi)].n * group;
         for (int64_t kvh = 0; kvh < nKv; kvh++) {
@@ -603,7 +599,7 @@ void CpuBackend::forward(const std::vector<Segment>& pieces) {
 
         pool_.parallelClaim(static_cast<int64_t>(attJobs.size()), std::max<int64_t>(1, static_cast<int64_t>(attJobs.size()) / (8 * pool_.size())),
                             [&](int64_t jb, int64_t je) {
-            kern::Query qs[kMaxAttendWidth];
+            kern::Query qs[kern::kAttendWidthMost];
             for (int64_t j = jb; j < je; j++) {
                 const AttJob& job = attJobs[static_cast<size_t>(j)];
                 CpuState* st = rowState[job.t0];

@@ -42,7 +42,8 @@ bool integerType(uint32_t type);
 // Bytes of quantized input for n values (n a multiple of the type's block size).
 size_t inputBytes(uint32_t type, int64_t n);
 // Quantizes n floats into the input layout the weight type needs (Block32 or Block256).
-// With AVX-512 F/BW, 16 values per instruction, with the bits of the scalar code that portable selects.
+// At the avx512 level and above 16 values per instruction, with the bits of the scalar code that portable
+// selects.
 void quantize(uint32_t type, const float* x, uint8_t* out, int64_t n, bool portable = false);
 
 // Dot product of one weight row of n values with a quantized input, at the level in use (at the avx512 and

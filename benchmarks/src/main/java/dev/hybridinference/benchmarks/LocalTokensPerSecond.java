@@ -480,9 +480,22 @@ public final class LocalTokensPerSecond {
 
     // ---------------------------------------------------------------- streams
 
-    /** What one stream measured. */
-    private record StreamRun(
-            int tokens, long startNanos, long endNanos, long firstChunkNanos, long[] gaps, long[] chunkNanos) {}
+    /** What one stream measured: its tokens, its start and end, and when each chunk with text arrived. */
+    private record StreamRun(int tokens, long startNanos, long endNanos, long[] chunkNanos) {
+        /** Time from the start to the first chunk; 0 without chunks. */
+        long firstChunkNanos() {
+            return chunkNanos.length > 0 ? chunkNanos[0] - startNanos : 0;
+        }
+
+        /** Times between consecutive chunks. */
+        long[] gaps() {
+            long[] g = new long[Math.max(0, chunkNanos.length - 1)];
+            for (int k = 1; k < chunkNanos.length; k++) {
+                g[k - 1] = chunkNanos[k] - chunkNanos[k - 1];
+            }
+            return g;
+        }
+    }
 
     /** What one concurrency level measured. */
     private record Level(
@@ -697,13 +710,7 @@ public final class LocalTokensPerSecond {
                         }
                         tokens = (int) s.response().usage().outputTokens();
                     }
-                    long end = System.nanoTime();
-                    long[] gaps = new long[Math.max(0, chunks - 1)];
-                    for (int k = 1; k < chunks; k++) {
-                        gaps[k - 1] = times[k] - times[k - 1];
-                    }
-                    return new StreamRun(
-                            tokens, start, end, chunks > 0 ? times[0] - start : 0, gaps, Arrays.copyOf(times, chunks));
+                    return new StreamRun(tokens, start, System.nanoTime(), Arrays.copyOf(times, chunks));
                 }));
             }
             go.countDown();

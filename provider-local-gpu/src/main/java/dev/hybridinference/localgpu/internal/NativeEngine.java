@@ -112,7 +112,8 @@ final class NativeEngine {
     /**
      * For tests: x quantized for the weights of integer type {@code type}, as the fast precision does
      * before its integer products (per block of 32 or 256 values: a float scale, the integer sums, the 8-bit
-     * values), by the scalar code when {@code portable}, else by the AVX-512 code where the processor has it.
+     * values), by the scalar code when {@code portable}, else by the AVX-512 code at the avx512 level and
+     * above.
      */
     static native byte[] quantizeInput(int type, float[] x, boolean portable);
 

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.util.Arrays;
 import java.util.Random;
+import org.assertj.core.data.Offset;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -35,8 +36,9 @@ class PanelProductTest {
 
     /**
      * Against the float64 dot product of the weights as stored (F16 decoded): each output adds cols terms in
-     * float, so it may lie off by about cols * 2^-24 of the sum of the terms' magnitudes at worst; 1e-5 of
-     * that sum is above this for up to 160 columns and far below any wrong term. Then the bits: for every
+     * float (in blocks of 128, so 130 and 160 columns cross a block's end), so it may lie off by about cols *
+     * 2^-24 of the sum of the terms' magnitudes at worst; 1e-5 of that sum is above this for up to 160
+     * columns and far below any wrong term. Then the bits: for every
      * count of vectors from 1 to 14 and 64 (all tile widths, and their edges), vector t gives what it gives
      * alone.
      */
@@ -61,7 +63,7 @@ class PanelProductTest {
                         }
                         assertThat((double) y[t * rows + row])
                                 .as("row %d, vector %d of %d, %d threads", row, t, n, threads)
-                                .isCloseTo(dot, org.assertj.core.data.Offset.offset(1e-5 * magnitude + 1e-30));
+                                .isCloseTo(dot, Offset.offset(1e-5 * magnitude + 1e-30));
                     }
                     float[] alone = NativeModel.panelProduct(
                             type, weights, rows, Arrays.copyOfRange(x, t * cols, (t + 1) * cols), 1, threads);
