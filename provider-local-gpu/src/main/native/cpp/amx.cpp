@@ -965,7 +965,7 @@ __attribute__((noinline)) void tilesOf(const uint8_t* recs, int pr, int64_t nb, 
         }
     };
     // Two blocks in flight (tiles 0-2 and 3-5), so that one's product runs while the other's sums are read
-    // (2-thread prefill of Q4_0 and Q4_1 5 to 11% faster than a block at a time, Q8_0 the same).
+    // (2-thread prefill of Q4_0 and Q4_1 4 to 12% faster than a block at a time, Q8_0 the same).
     int64_t b = 0;
     for (; b + 2 <= nb; b += 2) {
         const uint8_t* rec0 = recs + b * R.bytes;
