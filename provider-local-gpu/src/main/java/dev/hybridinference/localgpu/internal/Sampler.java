@@ -9,6 +9,11 @@ import java.util.SplittableRandom;
  * temperature, then top-k, top-p and min-p filtering and a draw from a seeded generator, so that the
  * same seed gives the same text. One instance per generation; not thread-safe.
  *
+ * <p>A draw costs a pass over the vocabulary and a sort of the tokens that can survive the filters only:
+ * each filter bounds the weight of the tokens it keeps from below (top-k by its k-th weight, min-p by its
+ * ratio, top-p by the share of the mass that the tokens under a bound can hold at most), so tokens under
+ * the highest bound are never ordered. Without filters the draw walks the vocabulary unsorted.
+ *
  * @see <a href="https://arxiv.org/abs/1909.05858">repetition penalty as in CTRL</a>
  */
 public final class Sampler {
@@ -18,6 +23,15 @@ public final class Sampler {
     private final double minP;
     private final double repetitionPenalty;
     private final SplittableRandom random;
+
+    // Scratch, sized to the vocabulary on first use.
+    private float[] penalized = new float[0];
+    private boolean[] marked = new boolean[0];
+    private double[] weights = new double[0];
+    private double[] selecting = new double[0];
+    private long[] keys = new long[0];
+    private int[] kept = new int[0];
+    private double[] keptWeights = new double[0];
 
     /**
      * Creates a sampler.
@@ -40,40 +54,123 @@ public final class Sampler {
 
     /** The next token; {@code seen} are the tokens so far, for the repetition penalty. */
     public int sample(float[] logits, List<Integer> seen) {
-        float[] l = logits;
-        if (repetitionPenalty != 1.0 && !seen.isEmpty()) {
-            l = logits.clone();
-            boolean[] done = new boolean[l.length];
-            for (int t : seen) {
-                if (t >= 0 && t < l.length && !done[t]) {
-                    done[t] = true;
-                    l[t] = (float) (l[t] > 0 ? l[t] / repetitionPenalty : l[t] * repetitionPenalty);
-                }
-            }
-        }
+        float[] l = penalize(logits, seen);
         if (temperature <= 0) {
             return argmax(l);
         }
+        int count = filter(l);
+        double total = 0;
+        for (int i = 0; i < count; i++) {
+            total += keptWeights[i];
+        }
+        double r = random.nextDouble() * total;
+        for (int i = 0; i < count; i++) {
+            r -= keptWeights[i];
+            if (r <= 0) {
+                return kept[i];
+            }
+        }
+        return kept[count - 1];
+    }
+
+    /**
+     * For tests: the tokens a draw from {@code logits} can give, most likely first (all tokens in index
+     * order when nothing filters), and their weights relative to the most likely token's.
+     */
+    Distribution distribution(float[] logits, List<Integer> seen) {
+        int count = filter(penalize(logits, seen));
+        return new Distribution(Arrays.copyOf(kept, count), Arrays.copyOf(keptWeights, count));
+    }
+
+    /** Tokens and their unnormalised weights. */
+    record Distribution(int[] tokens, double[] weights) {}
+
+    /** The logits with the repetition penalty applied: {@code logits} itself when there is none. */
+    private float[] penalize(float[] logits, List<Integer> seen) {
+        if (repetitionPenalty == 1.0 || seen.isEmpty()) {
+            return logits;
+        }
+        int n = logits.length;
+        if (penalized.length != n) {
+            penalized = new float[n];
+            marked = new boolean[n];
+        }
+        System.arraycopy(logits, 0, penalized, 0, n);
+        for (int t : seen) {
+            if (t >= 0 && t < n && !marked[t]) {
+                marked[t] = true;
+                float v = penalized[t];
+                penalized[t] = (float) (v > 0 ? v / repetitionPenalty : v * repetitionPenalty);
+            }
+        }
+        for (int t : seen) {
+            if (t >= 0 && t < n) {
+                marked[t] = false;
+            }
+        }
+        return penalized;
+    }
+
+    /**
+     * Fills {@link #kept} and {@link #keptWeights} with the tokens that survive the filters and returns how
+     * many there are. A token's weight is {@code exp((logit - best) / temperature)}, so the best weighs 1.
+     */
+    private int filter(float[] l) {
         int n = l.length;
-        Integer[] order = new Integer[n];
-        for (int i = 0; i < n; i++) {
-            order[i] = i;
+        if (weights.length != n) {
+            weights = new double[n];
+            kept = new int[n];
+            keptWeights = new double[n];
         }
-        final float[] lf = l;
-        Arrays.sort(order, (a, b) -> Float.compare(lf[b], lf[a]));
-        int keep = topK > 0 ? Math.min(topK, n) : n;
-        double max = l[order[0]] / temperature;
-        double[] p = new double[keep];
+        float best = l[0];
+        for (int i = 1; i < n; i++) {
+            best = Math.max(best, l[i]);
+        }
+        double top = best / temperature;
         double sum = 0;
-        for (int i = 0; i < keep; i++) {
-            p[i] = Math.exp(l[order[i]] / temperature - max);
-            sum += p[i];
+        for (int i = 0; i < n; i++) {
+            double w = Math.exp(l[i] / temperature - top);
+            weights[i] = w;
+            sum += w;
         }
-        int cut = keep;
+        boolean byK = topK > 0 && topK < n;
+        if (!byK && minP <= 0 && topP >= 1) {
+            for (int i = 0; i < n; i++) {
+                kept[i] = i;
+            }
+            System.arraycopy(weights, 0, keptWeights, 0, n);
+            return n;
+        }
+        int keep = n;
+        double bound = 0;
+        if (byK) {
+            keep = topK;
+            double kth = largest(weights, topK);
+            bound = kth;
+            // The mass of the k best: all above the k-th weight, and as many ties as fill k.
+            int above = 0;
+            sum = 0;
+            for (int i = 0; i < n; i++) {
+                if (weights[i] > kth) {
+                    above++;
+                    sum += weights[i];
+                }
+            }
+            sum += (topK - above) * kth;
+        }
         if (minP > 0) {
-            double threshold = minP * p[0];
-            for (int i = 1; i < keep; i++) {
-                if (p[i] < threshold) {
+            bound = Math.max(bound, minP);
+        }
+        if (topP < 1) {
+            // The kept tokens under this bound weigh less than half of (1 - p) of the mass together, so the
+            // tokens over it reach p before the walk below leaves them.
+            bound = Math.max(bound, 0.5 * (1 - topP) * sum / keep);
+        }
+        int m = sortedFrom(l, bound);
+        int cut = Math.min(m, keep);
+        if (minP > 0) {
+            for (int i = 1; i < cut; i++) {
+                if (keptWeights[i] < minP * keptWeights[0]) {
                     cut = i;
                     break;
                 }
@@ -82,25 +179,88 @@ public final class Sampler {
         if (topP < 1) {
             double acc = 0;
             for (int i = 0; i < cut; i++) {
-                acc += p[i] / sum;
+                acc += keptWeights[i] / sum;
                 if (acc >= topP) {
                     cut = i + 1;
                     break;
                 }
             }
         }
-        double total = 0;
-        for (int i = 0; i < cut; i++) {
-            total += p[i];
-        }
-        double r = random.nextDouble() * total;
-        for (int i = 0; i < cut; i++) {
-            r -= p[i];
-            if (r <= 0) {
-                return order[i];
+        return cut;
+    }
+
+    /**
+     * Puts the tokens weighing at least {@code bound} into {@link #kept}, best logit first and ties in
+     * index order, their weights beside them; returns how many.
+     */
+    private int sortedFrom(float[] l, double bound) {
+        int m = 0;
+        for (int i = 0; i < l.length; i++) {
+            if (weights[i] >= bound) {
+                m++;
             }
         }
-        return order[cut - 1];
+        if (keys.length < m) {
+            keys = new long[Math.max(m, Math.min(l.length, 2 * m))];
+        }
+        int j = 0;
+        for (int i = 0; i < l.length; i++) {
+            if (weights[i] >= bound) {
+                // A float's bits made to order as the float does, inverted for descending order, over the
+                // index: ascending keys are best logit first, then lowest index.
+                int bits = Float.floatToIntBits(l[i]);
+                int ordered = bits ^ ((bits >> 31) & 0x7fffffff);
+                keys[j++] = ((long) ~ordered << 32) | i;
+            }
+        }
+        Arrays.sort(keys, 0, m);
+        for (int k = 0; k < m; k++) {
+            int token = (int) keys[k];
+            kept[k] = token;
+            keptWeights[k] = weights[token];
+        }
+        return m;
+    }
+
+    /** The k-th largest of {@code values} (1 for the largest), by selection on a copy. */
+    private double largest(double[] values, int k) {
+        int n = values.length;
+        if (selecting.length != n) {
+            selecting = new double[n];
+        }
+        double[] a = selecting;
+        System.arraycopy(values, 0, a, 0, n);
+        int target = n - k; // its index in ascending order
+        int lo = 0;
+        int hi = n - 1;
+        while (lo < hi) {
+            double pivot = a[(lo + hi) >>> 1];
+            int i = lo;
+            int j = hi;
+            while (i <= j) {
+                while (a[i] < pivot) {
+                    i++;
+                }
+                while (a[j] > pivot) {
+                    j--;
+                }
+                if (i <= j) {
+                    double t = a[i];
+                    a[i] = a[j];
+                    a[j] = t;
+                    i++;
+                    j--;
+                }
+            }
+            if (target <= j) {
+                hi = j;
+            } else if (target >= i) {
+                lo = i;
+            } else {
+                return a[target];
+            }
+        }
+        return a[target];
     }
 
     /** The index of the largest value (the first one on ties). */

@@ -2,8 +2,11 @@ package dev.hybridinference.localgpu.internal;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashSet;
 import java.util.List;
+import java.util.Random;
 import java.util.Set;
 import org.junit.jupiter.api.Test;
 
@@ -55,5 +58,113 @@ class SamplerTest {
             assertThat(a.sample(LOGITS, List.of())).isEqualTo(b.sample(LOGITS, List.of()));
         }
         assertThat(draws(new Sampler(1.5, 0, 1, 0, 1, 7), List.of(), 500)).hasSizeGreaterThan(3);
+    }
+
+    /**
+     * The filters as first written: every token sorted by logit (ties in index order), the first k kept,
+     * weights relative to the best, min-p cut at the first token under it, top-p at the first prefix
+     * reaching it. The sampler must keep the same tokens, in this order, with the same weights.
+     */
+    private static Sampler.Distribution reference(
+            float[] logits, double temperature, int topK, double topP, double minP) {
+        int n = logits.length;
+        Integer[] order = new Integer[n];
+        for (int i = 0; i < n; i++) {
+            order[i] = i;
+        }
+        Arrays.sort(order, (a, b) -> Float.compare(logits[b], logits[a]));
+        int keep = topK > 0 ? Math.min(topK, n) : n;
+        double max = logits[order[0]] / temperature;
+        double[] p = new double[keep];
+        double sum = 0;
+        for (int i = 0; i < keep; i++) {
+            p[i] = Math.exp(logits[order[i]] / temperature - max);
+            sum += p[i];
+        }
+        int cut = keep;
+        if (minP > 0) {
+            for (int i = 1; i < keep; i++) {
+                if (p[i] < minP * p[0]) {
+                    cut = i;
+                    break;
+                }
+            }
+        }
+        if (topP < 1) {
+            double acc = 0;
+            for (int i = 0; i < cut; i++) {
+                acc += p[i] / sum;
+                if (acc >= topP) {
+                    cut = i + 1;
+                    break;
+                }
+            }
+        }
+        int[] tokens = new int[cut];
+        for (int i = 0; i < cut; i++) {
+            tokens[i] = order[i];
+        }
+        return new Sampler.Distribution(tokens, Arrays.copyOf(p, cut));
+    }
+
+    @Test
+    void theFiltersKeepWhatSortingTheWholeVocabularyKeeps() {
+        Random random = new Random(5);
+        double[] temperatures = {0.3, 0.8, 1.0, 2.5};
+        int[] ks = {0, 1, 7, 40, 999};
+        double[] ps = {1, 0.99, 0.9, 0.5, 0.05};
+        double[] minPs = {0, 0.001, 0.05, 0.5};
+        int cases = 0;
+        for (int round = 0; round < 6; round++) {
+            int n = 1000 + random.nextInt(200);
+            float[] logits = new float[n];
+            for (int i = 0; i < n; i++) {
+                double v = random.nextGaussian() * (1 + round);
+                // Odd rounds hold many ties, which must keep their index order.
+                logits[i] = round % 2 == 1 ? Math.round(v * 2) / 2f : (float) v;
+            }
+            for (double t : temperatures) {
+                for (int k : ks) {
+                    for (double p : ps) {
+                        for (double m : minPs) {
+                            Sampler.Distribution want = reference(logits, t, k, p, m);
+                            Sampler.Distribution got = new Sampler(t, k, p, m, 1, 1).distribution(logits, List.of());
+                            String label = "T=" + t + " k=" + k + " p=" + p + " minP=" + m + " round " + round;
+                            if (k == 0 && p == 1 && m == 0) {
+                                // Nothing filters: every token, in index order.
+                                assertThat(got.tokens()).as(label).hasSize(n);
+                                for (int i = 0; i < n; i++) {
+                                    assertThat(got.tokens()[i]).isEqualTo(i);
+                                }
+                                double[] byToken = new double[n];
+                                for (int i = 0; i < n; i++) {
+                                    byToken[want.tokens()[i]] = want.weights()[i];
+                                }
+                                assertThat(got.weights()).as(label).containsExactly(byToken);
+                            } else {
+                                assertThat(got.tokens()).as(label).containsExactly(want.tokens());
+                                assertThat(got.weights()).as(label).containsExactly(want.weights());
+                            }
+                            cases++;
+                        }
+                    }
+                }
+            }
+        }
+        assertThat(cases).isEqualTo(6 * 4 * 5 * 5 * 4);
+    }
+
+    @Test
+    void thePenaltyAppliesToACopyAndOncePerToken() {
+        float[] logits = LOGITS.clone();
+        Sampler s = new Sampler(1.0, 0, 1, 0, 2.0, 1);
+        List<Integer> seen = new ArrayList<>(List.of(1, 1, 4, 1));
+        double[] weights = s.distribution(logits, seen).weights();
+        assertThat(logits).containsExactly(LOGITS);
+        // Token 1 is 1.5 after the penalty, once; token 4 is -2; the best is now token 2 at 2.9.
+        assertThat(weights[1]).isCloseTo(Math.exp(1.5 - 2.9), org.assertj.core.data.Offset.offset(1e-6));
+        assertThat(weights[4]).isCloseTo(Math.exp(-2.0 - 2.9), org.assertj.core.data.Offset.offset(1e-6));
+        // The penalty's marks are cleared: a second call without history sees the logits as they are.
+        assertThat(s.distribution(logits, List.of()).weights()[1]).isEqualTo(1.0);
     }
 }
