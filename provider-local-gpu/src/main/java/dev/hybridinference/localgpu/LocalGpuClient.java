@@ -63,7 +63,10 @@ import org.slf4j.LoggerFactory;
  * <p><b>KV caches.</b> A call with a session id uses that session's cache: a follow-up turn only computes
  * its new tokens. Two calls on the same session never run at once; the later one waits. Up to {@code
  * maxSessions} session caches are kept, the least recently used one not in use evicted. A call without a
- * session takes a scratch cache from a pool of at most {@code maxBatch}. Caches hold keys and values as
+ * session takes a scratch cache from a pool of at most {@code maxBatch}: of the idle ones, the one holding
+ * the longest prefix of its prompt, which it then does not compute again (a system prompt that many calls
+ * share is computed once per scratch cache; {@code reusePrefixes(false)} clears scratch caches between
+ * calls instead). Caches hold keys and values as
  * F32 or, with {@code kvCacheType(F16)}, as F16 (half the memory). Closing the client frees all native
  * memory.
  *
@@ -135,6 +138,7 @@ public final class LocalGpuClient extends AbstractProviderClient {
     private final List<Generation> active = new ArrayList<>();
     private final Map<String, Cached> sessions;
     private final ArrayDeque<Cached> freeScratch = new ArrayDeque<>();
+    private final boolean reusePrefixes;
     private final List<Cached> allScratch = new ArrayList<>();
     private int turn;
     // For tests: told, on the engine thread and in its order, when a call joins the batch, takes part in a
@@ -146,6 +150,7 @@ public final class LocalGpuClient extends AbstractProviderClient {
         this.modelPath = b.modelPath;
         this.maxSessions = b.maxSessions;
         this.maxBatch = b.maxBatch;
+        this.reusePrefixes = b.reusePrefixes;
         this.kvCacheType = b.kvCacheType;
         this.minP = b.minP;
         this.repetitionPenalty = b.repetitionPenalty;
@@ -519,7 +524,7 @@ public final class LocalGpuClient extends AbstractProviderClient {
             }
             Cached c;
             try {
-                c = acquire(g.sessionId);
+                c = acquire(g.sessionId, g.prompt);
             } catch (NativeEngineException | IllegalStateException e) {
                 it.remove();
                 g.fail(engineError(e));
@@ -541,14 +546,27 @@ public final class LocalGpuClient extends AbstractProviderClient {
         }
     }
 
-    /** The cache for a call: its session's (null while another call holds it) or a pooled scratch one. */
-    private Cached acquire(String sessionId) {
+    /**
+     * The cache for a call: its session's (null while another call holds it) or a pooled scratch one, the
+     * idle one sharing the longest prefix with {@code prompt} (the most recently freed on ties).
+     */
+    private Cached acquire(String sessionId, int[] prompt) {
         if (sessionId == null) {
-            Cached c = freeScratch.poll();
-            if (c == null) {
-                c = new Cached(model.newSession(contextSize, kvCacheType), false);
-                allScratch.add(c);
+            Cached best = null;
+            int longest = -1;
+            for (Cached c : freeScratch) {
+                int shared = c.sharedPrefix(prompt);
+                if (shared > longest) {
+                    best = c;
+                    longest = shared;
+                }
             }
+            if (best != null) {
+                freeScratch.remove(best);
+                return best;
+            }
+            Cached c = new Cached(model.newSession(contextSize, kvCacheType), false);
+            allScratch.add(c);
             return c;
         }
         Cached c = sessions.get(sessionId);
@@ -584,7 +602,9 @@ public final class LocalGpuClient extends AbstractProviderClient {
         if (c.forSession) {
             c.inUse = false;
         } else {
-            c.tokens.clear();
+            if (!reusePrefixes) {
+                c.tokens.clear();
+            }
             freeScratch.push(c);
         }
     }
@@ -698,6 +718,16 @@ public final class LocalGpuClient extends AbstractProviderClient {
         Cached(NativeModel.Session session, boolean forSession) {
             this.session = session;
             this.forSession = forSession;
+        }
+
+        /** How many leading tokens of {@code prompt} this cache holds. */
+        int sharedPrefix(int[] prompt) {
+            int n = Math.min(tokens.size(), prompt.length);
+            int k = 0;
+            while (k < n && tokens.get(k) == prompt[k]) {
+                k++;
+            }
+            return k;
         }
     }
 
@@ -1086,6 +1116,7 @@ public final class LocalGpuClient extends AbstractProviderClient {
         private int contextSize;
         private int maxSessions = 8;
         private int maxBatch = 8;
+        private boolean reusePrefixes = true;
         private KvCacheType kvCacheType = KvCacheType.F32;
         private double minP;
         private double repetitionPenalty = 1.0;
@@ -1156,6 +1187,17 @@ public final class LocalGpuClient extends AbstractProviderClient {
                 throw new IllegalArgumentException("maxBatch must be between 1 and " + MAX_BATCH + ", got " + maxBatch);
             }
             this.maxBatch = maxBatch;
+            return this;
+        }
+
+        /**
+         * Whether a call without a session reuses the longest prompt prefix an idle scratch cache holds from an
+         * earlier call (true, the default), or every such call computes its whole prompt (false). Reuse gives
+         * the same answers; what it reveals is timing: a call whose prompt starts like an earlier one's starts
+         * sooner, which matters where callers must not learn of each other's prompts.
+         */
+        public Builder reusePrefixes(boolean reusePrefixes) {
+            this.reusePrefixes = reusePrefixes;
             return this;
         }
 

@@ -28,6 +28,7 @@ import java.util.function.Function;
  *     contextSize: 4096     # default: the model's, at most 4096
  *     maxSessions: 8
  *     maxBatch: 8           # calls computed together in shared forward passes; more wait in arrival order
+ *     reusePrefixes: true   # calls without a session reuse the prompt prefix an idle scratch cache holds
  *     kvCacheType: f32      # f32 | f16 (half the KV cache memory)
  *     minP: 0.05            # sampling defaults for this model (requests set temperature, topK, topP, seed)
  *     repetitionPenalty: 1.1
@@ -50,6 +51,7 @@ public final class LocalGpuProviderFactory implements InferenceProviderFactory {
             "contextSize",
             "maxSessions",
             "maxBatch",
+            "reusePrefixes",
             "kvCacheType",
             "minP",
             "repetitionPenalty",
@@ -85,6 +87,7 @@ public final class LocalGpuProviderFactory implements InferenceProviderFactory {
         c.integer("contextSize", 1, 1_048_576).ifPresent(b::contextSize);
         c.integer("maxSessions", 1, 1024).ifPresent(b::maxSessions);
         c.integer("maxBatch", 1, LocalGpuClient.MAX_BATCH).ifPresent(b::maxBatch);
+        c.bool("reusePrefixes").ifPresent(b::reusePrefixes);
         choice(c, "kvCacheType", KvCacheType::of, "f32 or f16", b::kvCacheType);
         try {
             c.decimal("minP", BigDecimal.ZERO, BigDecimal.ONE).ifPresent(d -> b.minP(d.doubleValue()));

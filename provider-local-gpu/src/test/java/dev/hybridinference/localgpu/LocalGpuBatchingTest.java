@@ -55,6 +55,8 @@ class LocalGpuBatchingTest {
                 .threads(2)
                 .contextSize(2048)
                 .maxBatch(8)
+                // Each test counts the steps its prompts take: none may find another test's prompt cached.
+                .reusePrefixes(false)
                 .build();
     }
 
@@ -232,6 +234,57 @@ class LocalGpuBatchingTest {
         assertThat(events).containsSubsequence("ended Hello world/same", "admitted the world/same");
         assertThat(events)
                 .containsSubsequence("admitted the world/other", "ended the world/other", "ended Hello world/same");
+    }
+
+    @Test
+    void aCallWithoutASessionTakesTheIdleScratchCacheHoldingMostOfItsPrompt() throws Exception {
+        ChatRequest a = ask("Hello world ".repeat(20), 300);
+        ChatRequest b = ask("the world ".repeat(20), 6);
+        try (LocalGpuClient c = LocalGpuClient.builder()
+                        .device("cpu")
+                        .modelPath(model)
+                        .threads(2)
+                        .contextSize(1024)
+                        .maxBatch(2)
+                        .build();
+                LocalGpuClient clearing = LocalGpuClient.builder()
+                        .device("cpu")
+                        .modelPath(model)
+                        .threads(2)
+                        .contextSize(1024)
+                        .maxBatch(2)
+                        .reusePrefixes(false)
+                        .build()) {
+            java.util.concurrent.CountDownLatch aEnded = new java.util.concurrent.CountDownLatch(1);
+            c.engineTrace((event, r) -> {
+                if (event.equals("ended") && r == a) {
+                    aEnded.countDown();
+                }
+            });
+            String bText;
+            // a holds one scratch cache (its unread stream keeps it decoding) while b takes the other.
+            try (ChatStream s = c.stream(a)) {
+                assertThat(s.hasNext()).isTrue();
+                ChatResponse first = c.chat(b);
+                assertThat(first.usage().cachedInputTokens()).isZero();
+                bText = first.text();
+            }
+            assertThat(aEnded.await(30, java.util.concurrent.TimeUnit.SECONDS)).isTrue();
+            // a's cache was freed last, and holds a's prompt: a again reuses all of it but the last token.
+            ChatResponse again = c.chat(a.toBuilder().maxTokens(4).build());
+            assertThat(again.usage().cachedInputTokens())
+                    .isEqualTo(again.usage().inputTokens() - 1);
+            // b again passes over the cache freed last (a's) for the one holding b's prompt.
+            ChatResponse bAgain = c.chat(b);
+            assertThat(bAgain.usage().cachedInputTokens())
+                    .isEqualTo(bAgain.usage().inputTokens() - 1);
+            assertThat(bAgain.text()).isEqualTo(bText);
+            // Without reuse the same calls compute their whole prompts, and answer the same.
+            clearing.chat(b);
+            ChatResponse fresh = clearing.chat(b);
+            assertThat(fresh.usage().cachedInputTokens()).isZero();
+            assertThat(fresh.text()).isEqualTo(bText);
+        }
     }
 
     /** Records the engine's admissions and ends as {@code "admitted <user text>/<session>"}, in its order. */

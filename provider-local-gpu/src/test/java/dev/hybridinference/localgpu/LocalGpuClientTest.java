@@ -43,6 +43,8 @@ class LocalGpuClientTest {
                 .threads(2)
                 .contextSize(128)
                 .maxSessions(2)
+                // Calls without a session here compute their whole prompts, as the tests count on.
+                .reusePrefixes(false)
                 .build();
     }
 
@@ -214,6 +216,25 @@ class LocalGpuClientTest {
         assertThat(Precision.parse("exact")).isEqualTo(Precision.EXACT);
         assertThatThrownBy(() -> LocalGpuClient.builder().device("cpu").precision(null))
                 .isInstanceOf(NullPointerException.class);
+    }
+
+    @Test
+    void prefixReuseIsConfiguredAsABoolean() {
+        String yaml = "providers:\n  local: {type: local-gpu, modelPath: \"" + model
+                + "\", threads: 1, contextSize: 64, reusePrefixes: false}\n";
+        try (InferenceClient c = InferenceClients.fromConfig(yaml)) {
+            c.chat(ask("Hello world", 2));
+            assertThat(c.chat(ask("Hello world", 2)).usage().cachedInputTokens())
+                    .isZero();
+        }
+        try (InferenceClient c = InferenceClients.fromConfig(yaml.replace("false", "true"))) {
+            c.chat(ask("Hello world", 2));
+            assertThat(c.chat(ask("Hello world", 2)).usage().cachedInputTokens())
+                    .isPositive();
+        }
+        assertThatThrownBy(() -> InferenceClients.fromConfig(yaml.replace("false", "sometimes")))
+                .isInstanceOf(ConfigurationException.class)
+                .hasMessageStartingWith("providers.local.reusePrefixes");
     }
 
     @Test
