@@ -39,7 +39,8 @@ import java.util.function.UnaryOperator;
  * <p><b>streams</b>: the public client ({@link LocalGpuClient}) serving 1, 2, 4 and 8 concurrent streams,
  * each generating 64 tokens greedily after a short prompt: aggregate tokens per second, per-stream time per
  * token (the gaps between a stream's chunks, and each call's time over its tokens) at the median and 95th
- * percentile, and each figure's ratio to one stream.
+ * percentile, and each figure's ratio to one stream; then the engine alone (decode steps of as many sessions
+ * batched into one forward pass, without the client's threads), the same ratios at the step's median.
  *
  * <p>Without model paths it generates random-weight llama models of dim 768, 12 layers, 12 heads, 4 KV
  * heads, FFN 2048, context 1024 and a 300-token vocabulary (76M parameters) in F32, F16, Q8_0, Q4_K, Q4_K_M
@@ -540,7 +541,82 @@ public final class LocalTokensPerSecond {
                     }
                     printLevels(m.label() + " " + mode.name(), levels);
                 }
+                engineSteps(m, o);
             }
+        }
+    }
+
+    /**
+     * The engine alone, without the client's threads and scheduling: decode steps of 1 to 8 sessions as one
+     * {@link NativeModel#evalBatch} each (one token per session, positions 16 to 80), the counts interleaved
+     * step by step so that a shared machine's slow spells fall on all of them. Prints each count's median step
+     * and its tokens per second over one session's.
+     */
+    private static void engineSteps(Model m, Options o) {
+        int[] counts = o.streams();
+        int steps = DECODE;
+        try (NativeModel model = MODES.get(0).loader().load(m.file(), o.streamThreads())) {
+            List<List<NativeModel.Session>> sessions = new ArrayList<>();
+            double[][] nanos = new double[counts.length][steps];
+            int[][] positions = new int[counts.length][];
+            float[][][] logits = new float[counts.length][][];
+            try {
+                for (int c = 0; c < counts.length; c++) {
+                    List<NativeModel.Session> own = new ArrayList<>();
+                    sessions.add(own);
+                    positions[c] = new int[counts[c]];
+                    logits[c] = new float[counts[c]][model.vocabSize()];
+                    for (int i = 0; i < counts[c]; i++) {
+                        NativeModel.Session s = model.newSession(16 + steps + 8);
+                        own.add(s);
+                        int[] prompt = new int[16];
+                        for (int t = 0; t < prompt.length; t++) {
+                            prompt[t] = 1 + (t * 7 + i * 13) % (model.vocabSize() - 1);
+                        }
+                        s.eval(prompt, 0);
+                        positions[c][i] = prompt.length;
+                    }
+                }
+                for (int k = 0; k < steps; k++) {
+                    for (int c = 0; c < counts.length; c++) {
+                        int n = counts[c];
+                        int[][] tokens = new int[n][];
+                        for (int i = 0; i < n; i++) {
+                            tokens[i] = new int[] {1 + (k * 5 + i * 3) % (model.vocabSize() - 1)};
+                        }
+                        long t0 = System.nanoTime();
+                        model.evalBatch(
+                                sessions.get(c).toArray(new NativeModel.Session[0]), tokens, positions[c], logits[c]);
+                        nanos[c][k] = System.nanoTime() - t0;
+                        for (int i = 0; i < n; i++) {
+                            positions[c][i]++;
+                        }
+                    }
+                }
+            } finally {
+                sessions.forEach(list -> list.forEach(NativeModel.Session::close));
+            }
+            System.out.printf(
+                    Locale.ROOT,
+                    "%s engine steps (%d threads, %d steps each, interleaved)%n",
+                    m.label(),
+                    o.streamThreads(),
+                    steps);
+            System.out.printf(Locale.ROOT, "%8s %12s %11s %8s%n", "sessions", "step p50", "t/s", "x1");
+            double[] p50 = new double[counts.length];
+            int base = 0;
+            for (int c = 0; c < counts.length; c++) {
+                double[] sorted = nanos[c].clone();
+                Arrays.sort(sorted);
+                p50[c] = sorted[steps / 2] / 1e6;
+                base = counts[c] == 1 ? c : base;
+            }
+            for (int c = 0; c < counts.length; c++) {
+                double tps = counts[c] * 1000 / p50[c];
+                double ratio = tps / (counts[base] * 1000 / p50[base]);
+                System.out.printf(Locale.ROOT, "%8d %10.2fms %11.1f %7.2fx%n", counts[c], p50[c], tps, ratio);
+            }
+            System.out.println();
         }
     }
 
