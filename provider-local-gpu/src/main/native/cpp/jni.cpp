@@ -105,6 +105,18 @@ jdoubleArray doubleArray(JNIEnv* env, const std::vector<jdouble>& v) {
     return javaArray(env, v.data(), v.size(), &JNIEnv::NewDoubleArray, &JNIEnv::SetDoubleArrayRegion);
 }
 
+// The columns of a test hook's weight matrix: rows rows of whole blocks of `values` values in `bytes` bytes,
+// x holding n rows of that width. Refuses anything else, naming what was expected.
+int64_t hookColumns(JNIEnv* env, jbyteArray weights, jint rows, jfloatArray x, jint n, int64_t values, int64_t bytes) {
+    if (!weights || !x) throw std::runtime_error("weights and x must not be null");
+    const int64_t length = env->GetArrayLength(weights);
+    if (rows <= 0 || n <= 0 || length % rows != 0) throw std::runtime_error("weights must hold rows > 0 rows, n > 0");
+    const int64_t rowBytes = length / rows, cols = rowBytes / bytes * values;
+    if (cols <= 0 || cols / values * bytes != rowBytes) throw std::runtime_error("each row must be whole blocks of the type");
+    if (env->GetArrayLength(x) != n * cols) throw std::runtime_error("x must hold n rows of the weights' width");
+    return cols;
+}
+
 // A new Java long[] holding v[0..n).
 jlongArray longArray(JNIEnv* env, const jlong* v, jsize n) {
     return javaArray(env, v, static_cast<size_t>(n), &JNIEnv::NewLongArray, &JNIEnv::SetLongArrayRegion);
@@ -328,16 +340,11 @@ JNIEXPORT jdoubleArray JNICALL Java_dev_hybridinference_localgpu_internal_Native
 JNIEXPORT jfloatArray JNICALL Java_dev_hybridinference_localgpu_internal_NativeEngine_integerProduct(
         JNIEnv* env, jclass, jint type, jbyteArray weights, jint rows, jfloatArray x, jint n, jint kernel) {
     return guarded(env, [&]() -> jfloatArray {
-        if (!weights || !x) throw std::runtime_error("weights and x must not be null");
         if (!qk::available(qk::Avx512)) throw std::runtime_error("this processor has no avx512 level");
         const uint32_t t = static_cast<uint32_t>(type);
         int64_t elems, bytes;
         if (!amx::supports(t) || !gguf::blockInfo(t, elems, bytes)) throw std::runtime_error("type " + std::to_string(type) + " has no integer product");
-        if (rows <= 0 || n <= 0 || env->GetArrayLength(weights) % rows != 0) throw std::runtime_error("weights must hold rows > 0 rows, n > 0");
-        const int64_t rowBytes = env->GetArrayLength(weights) / rows, cols = rowBytes / bytes * elems;
-        if (cols <= 0 || cols / elems * bytes != rowBytes || env->GetArrayLength(x) != n * cols) {
-            throw std::runtime_error("each row must be whole blocks and x hold n rows of their values");
-        }
+        const int64_t cols = hookColumns(env, weights, rows, x, n, elems, bytes), rowBytes = cols / elems * bytes;
         const std::vector<uint8_t> w = bytesOf(env, weights);
         const std::vector<float> xf = floatsOf(env, x);
         const size_t stride = qk::inputBytes(t, cols);
@@ -380,14 +387,11 @@ JNIEXPORT jbyteArray JNICALL Java_dev_hybridinference_localgpu_internal_NativeEn
 JNIEXPORT jfloatArray JNICALL Java_dev_hybridinference_localgpu_internal_NativeEngine_panelProduct(
         JNIEnv* env, jclass, jint type, jbyteArray weights, jint rows, jfloatArray x, jint n, jint threads) {
     return guarded(env, [&]() -> jfloatArray {
-        if (!weights || !x) throw std::runtime_error("weights and x must not be null");
         const uint32_t t = static_cast<uint32_t>(type);
         if (t != gguf::F32 && t != gguf::F16) throw std::runtime_error("type must be F32 (0) or F16 (1)");
         if (std::strcmp(gemm::features(), "avx512f") != 0) throw std::runtime_error("the panel kernel needs avx512f");
-        const int64_t elem = t == gguf::F16 ? 2 : 4, length = env->GetArrayLength(weights);
-        if (rows <= 0 || n <= 0 || threads <= 0 || length % (rows * elem) != 0) throw std::runtime_error("weights must hold rows > 0 rows; n, threads > 0");
-        const int64_t cols = length / (rows * elem);
-        if (cols <= 0 || env->GetArrayLength(x) != n * cols) throw std::runtime_error("x must hold n rows of the weights' width");
+        if (threads <= 0) throw std::runtime_error("threads must be > 0");
+        const int64_t cols = hookColumns(env, weights, rows, x, n, 1, t == gguf::F16 ? 2 : 4);
         const std::vector<uint8_t> w = bytesOf(env, weights);
         const std::vector<float> xf = floatsOf(env, x);
         std::vector<float> y(static_cast<size_t>(n * rows));

@@ -19,6 +19,7 @@ import java.util.Arrays;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Locale;
+import java.util.Objects;
 import java.util.OptionalInt;
 import java.util.Random;
 import java.util.Set;
@@ -541,7 +542,7 @@ public final class LocalTokensPerSecond {
                     }
                     printLevels(m.label() + " " + mode.name(), levels);
                 }
-                engineSteps(m, o);
+                engineSteps(m, mode, o);
             }
         }
     }
@@ -552,23 +553,22 @@ public final class LocalTokensPerSecond {
      * step by step so that a shared machine's slow spells fall on all of them. Prints each count's median step
      * and its tokens per second over one session's.
      */
-    private static void engineSteps(Model m, Options o) {
+    private static void engineSteps(Model m, Mode mode, Options o) {
         int[] counts = o.streams();
         int steps = DECODE;
-        try (NativeModel model = MODES.get(0).loader().load(m.file(), o.streamThreads())) {
-            List<List<NativeModel.Session>> sessions = new ArrayList<>();
+        try (NativeModel model = mode.loader().load(m.file(), o.streamThreads())) {
+            NativeModel.Session[][] sessions = new NativeModel.Session[counts.length][];
             double[][] nanos = new double[counts.length][steps];
             int[][] positions = new int[counts.length][];
             float[][][] logits = new float[counts.length][][];
             try {
                 for (int c = 0; c < counts.length; c++) {
-                    List<NativeModel.Session> own = new ArrayList<>();
-                    sessions.add(own);
+                    sessions[c] = new NativeModel.Session[counts[c]];
                     positions[c] = new int[counts[c]];
                     logits[c] = new float[counts[c]][model.vocabSize()];
                     for (int i = 0; i < counts[c]; i++) {
                         NativeModel.Session s = model.newSession(16 + steps + 8);
-                        own.add(s);
+                        sessions[c][i] = s;
                         int[] prompt = new int[16];
                         for (int t = 0; t < prompt.length; t++) {
                             prompt[t] = 1 + (t * 7 + i * 13) % (model.vocabSize() - 1);
@@ -585,8 +585,7 @@ public final class LocalTokensPerSecond {
                             tokens[i] = new int[] {1 + (k * 5 + i * 3) % (model.vocabSize() - 1)};
                         }
                         long t0 = System.nanoTime();
-                        model.evalBatch(
-                                sessions.get(c).toArray(new NativeModel.Session[0]), tokens, positions[c], logits[c]);
+                        model.evalBatch(sessions[c], tokens, positions[c], logits[c]);
                         nanos[c][k] = System.nanoTime() - t0;
                         for (int i = 0; i < n; i++) {
                             positions[c][i]++;
@@ -594,7 +593,11 @@ public final class LocalTokensPerSecond {
                     }
                 }
             } finally {
-                sessions.forEach(list -> list.forEach(NativeModel.Session::close));
+                Arrays.stream(sessions)
+                        .filter(Objects::nonNull)
+                        .flatMap(Arrays::stream)
+                        .filter(Objects::nonNull)
+                        .forEach(NativeModel.Session::close);
             }
             System.out.printf(
                     Locale.ROOT,
@@ -606,9 +609,7 @@ public final class LocalTokensPerSecond {
             double[] p50 = new double[counts.length];
             int base = 0;
             for (int c = 0; c < counts.length; c++) {
-                double[] sorted = nanos[c].clone();
-                Arrays.sort(sorted);
-                p50[c] = sorted[steps / 2] / 1e6;
+                p50[c] = median(nanos[c]) / 1e6;
                 base = counts[c] == 1 ? c : base;
             }
             for (int c = 0; c < counts.length; c++) {

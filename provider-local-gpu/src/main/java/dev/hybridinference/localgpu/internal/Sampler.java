@@ -119,6 +119,7 @@ public final class Sampler {
         int n = l.length;
         if (weights.length != n) {
             weights = new double[n];
+            keys = new long[n];
             kept = new int[n];
             keptWeights = new double[n];
         }
@@ -197,20 +198,11 @@ public final class Sampler {
         int m = 0;
         for (int i = 0; i < l.length; i++) {
             if (weights[i] >= bound) {
-                m++;
-            }
-        }
-        if (keys.length < m) {
-            keys = new long[Math.max(m, Math.min(l.length, 2 * m))];
-        }
-        int j = 0;
-        for (int i = 0; i < l.length; i++) {
-            if (weights[i] >= bound) {
                 // A float's bits made to order as the float does, inverted for descending order, over the
                 // index: ascending keys are best logit first, then lowest index.
                 int bits = Float.floatToIntBits(l[i]);
                 int ordered = bits ^ ((bits >> 31) & 0x7fffffff);
-                keys[j++] = ((long) ~ordered << 32) | i;
+                keys[m++] = ((long) ~ordered << 32) | i;
             }
         }
         Arrays.sort(keys, 0, m);
