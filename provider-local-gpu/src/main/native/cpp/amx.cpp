@@ -1081,7 +1081,7 @@ inline int panelRows(int64_t rows, int64_t p) { return static_cast<int>(rows - 1
 template <typename F>
 void forPanels(ThreadPool* pool, int64_t panels, F&& work) {
     if (pool) {
-        pool->parallelClaim(panels, std::max<int64_t>(1, panels / (8 * pool->size())), work);
+        pool->parallelParts(panels, 8, work);
     } else {
         work(0, panels);
     }

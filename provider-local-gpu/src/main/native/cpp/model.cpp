@@ -335,7 +335,6 @@ void CpuBackend::matmul(const gguf::Tensor* w, const float* x, float* y, int64_t
     const uint8_t* base = w->data;
     const uint32_t type = w->type;
     // Row dots claimed in chunks, eight per thread, rather than one fixed share each (see parallelClaim).
-    const int64_t rowGrain = std::max<int64_t>(1, rows / (8 * pool_.size()));
     if (integer) {
         // Each input vector quantized once, then integer dot products row by row.
         const size_t stride = qk::inputBytes(type, cols);
@@ -357,7 +356,7 @@ void CpuBackend::matmul(const gguf::Tensor* w, const float* x, float* y, int64_t
             amx::multiply(&pool_, type, base, rowBytes, rows, cols, xq, stride, n, y, amxPacked_, qk::level() == qk::Amx);
             return;
         }
-        pool_.parallelClaim(rows, rowGrain, [&](int64_t b, int64_t e) {
+        pool_.parallelParts(rows, 8, [&](int64_t b, int64_t e) {
             for (int64_t r = b; r < e; r++) {
                 const uint8_t* row = base + r * rowBytes;
                 for (int64_t t = 0; t < n; t++) y[t * rows + r] = qk::dot(type, row, xq + stride * t, cols);
@@ -365,7 +364,7 @@ void CpuBackend::matmul(const gguf::Tensor* w, const float* x, float* y, int64_t
         });
         return;
     }
-    pool_.parallelClaim(rows, rowGrain, [&](int64_t b, int64_t e) {
+    pool_.parallelParts(rows, 8, [&](int64_t b, int64_t e) {
         for (int64_t r = b; r < e; r++) {
             const uint8_t* row = base + r * rowBytes;
             for (int64_t t = 0; t < n; t++) y[t * rows + r] = kern::dot(type, row, x + t * cols, cols);
@@ -535,7 +534,7 @@ void CpuBackend::forward(const std::vector<Segment>& pieces) {
     // The per-row steps between the matrix products also go over the pool, a few rows per claim, so that
     // a prompt's rows keep every core busy (one row, a decode step's, stays on the calling thread).
     auto rowsOnPool = [&](const std::function<void(int64_t)>& step) {
-        pool_.parallelClaim(n, std::max<int64_t>(1, n / (4 * pool_.size())), [&](int64_t b, int64_t e) {
+        pool_.parallelParts(n, 4, [&](int64_t b, int64_t e) {
             for (int64_t t = b; t < e; t++) step(t);
         });
     };
@@ -597,8 +596,7 @@ void CpuBackend::forward(const std::vector<Segment>& pieces) {
             store(cacheRow(st->vCache, st, l, rowPos[t]), &s.v[t * kvDim], st);
         });
 
-        pool_.parallelClaim(static_cast<int64_t>(attJobs.size()), std::max<int64_t>(1, static_cast<int64_t>(attJobs.size()) / (8 * pool_.size())),
-                            [&](int64_t jb, int64_t je) {
+        pool_.parallelParts(static_cast<int64_t>(attJobs.size()), 8, [&](int64_t jb, int64_t je) {
             kern::Query qs[kern::kAttendWidthMost];
             for (int64_t j = jb; j < je; j++) {
                 const AttJob& job = attJobs[static_cast<size_t>(j)];

@@ -76,6 +76,13 @@ public:
         });
     }
 
+    // parallelClaim with chunks of n / (claims * threads), at least 1: each thread claims about `claims`
+    // times, so that a late thread holds the call up by a small chunk while claims stay few.
+    void parallelParts(int64_t n, int64_t claims, const std::function<void(int64_t, int64_t)>& fn) {
+        const int64_t grain = n / (claims * n_);
+        parallelClaim(n, grain > 1 ? grain : 1, fn);
+    }
+
     // Idle workers stop spinning and sleep until the next job.
     void rest() { rest_.store(true, std::memory_order_relaxed); }
 
