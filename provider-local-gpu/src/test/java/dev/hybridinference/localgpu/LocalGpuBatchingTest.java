@@ -177,11 +177,12 @@ class LocalGpuBatchingTest {
         String aloneB = client.chat(b).text();
 
         CompletableFuture<ChatResponse> fa = client.chatAsync(a);
+        // 2000 tokens take this model 300 ms or more alone on a fast 2-core machine (a step at least 0.06 ms
+        // and more in a batch): a deadline well below that passes while the call is queued or decoding.
         ChatRequest expiring = ChatRequest.builder()
                 .user("Hello world")
                 .maxTokens(2000)
-                .options(
-                        RequestOptions.builder().timeout(Duration.ofMillis(300)).build())
+                .options(RequestOptions.builder().timeout(Duration.ofMillis(60)).build())
                 .build();
         CompletableFuture<ChatResponse> fe = client.chatAsync(expiring);
         AtomicReference<Throwable> cancelled = new AtomicReference<>();
