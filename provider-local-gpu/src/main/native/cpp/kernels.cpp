@@ -611,6 +611,10 @@ __attribute__((target("avx512f,avx2,fma,f16c"))) static void attendMany512(const
     }
     for (int64_t u = 0; u < most; u++) {
         const uint8_t* k = kBase + u * stride;
+        // The value row the second loop reads, fetched while this one computes: it then finds the values in
+        // the cache rather than waiting on memory row by row (a decode step's caches are rarely still cached,
+        // the weights having streamed through since).
+        for (size_t at = 0; at < 16 * H * elem; at += 64) _mm_prefetch(reinterpret_cast<const char*>(vBase + u * stride + at), _MM_HINT_T0);
         __m512 kv[H];
 #pragma GCC unroll 8
         for (int j = 0; j < H; j++) kv[j] = load16(k + 16 * j * elem, f16);

@@ -79,7 +79,10 @@ void rmsnorm(float* out, const float* x, const float* w, int64_t n, float eps) {
 // pool of threads. Its States hold their caches in host memory.
 struct CpuState : State {
     int64_t attRows = 0;
-    std::vector<uint8_t> kCache, vCache;  // [layer][pos][nHeadKv * headDim] of F32 or F16
+    // [layer][KV head][pos][headDim] of F32 or F16: an attention job reads its head's rows in one run, which
+    // the processor's prefetchers follow (position-major rows, read a head's slice at a time, made decode
+    // attention over 8 cold caches 1.6 to 2.1 times slower).
+    std::vector<uint8_t> kCache, vCache;
     std::vector<float> att;                // [row][head][nCtx]: attention scratch, for the most rows a pass held
 };
 
@@ -549,16 +552,21 @@ void CpuBackend::forward(const std::vector<Segment>& pieces) {
             for (int64_t i = t * nEmbd; i < (t + 1) * nEmbd; i++) s.x[i] += s.xb2[i];
         });
     };
-    // A cache row (one layer, one position) of a State, as bytes: F32 or F16 values.
-    auto cacheRow = [&](std::vector<uint8_t>& cache, const CpuState* st, int64_t l, int64_t p) {
+    // Where position p of KV head h of layer l starts in a State's cache, as bytes: F32 or F16 values, the
+    // head's positions hd values apart.
+    auto cacheAt = [&](std::vector<uint8_t>& cache, const CpuState* st, int64_t l, int64_t h, int64_t p) {
         const size_t elem = st->kvType == KvType::F16 ? 2 : 4;
-        return cache.data() + static_cast<size_t>((l * st->nCtx + p) * kvDim) * elem;
+        return cache.data() + static_cast<size_t>(((l * nKv + h) * st->nCtx + p) * hd) * elem;
     };
-    auto store = [&](uint8_t* dst, const float* src, const CpuState* st) {
-        if (st->kvType == KvType::F16) {
-            kern::toF16Row(src, reinterpret_cast<uint16_t*>(dst), kvDim);
-        } else {
-            std::memcpy(dst, src, static_cast<size_t>(kvDim) * sizeof(float));
+    // A row's kvDim keys or values into the cache at position p, head by head.
+    auto store = [&](std::vector<uint8_t>& cache, const CpuState* st, int64_t l, int64_t p, const float* src) {
+        for (int64_t h = 0; h < nKv; h++) {
+            uint8_t* dst = cacheAt(cache, st, l, h, p);
+            if (st->kvType == KvType::F16) {
+                kern::toF16Row(src + h * hd, reinterpret_cast<uint16_t*>(dst), hd);
+            } else {
+                std::memcpy(dst, src + h * hd, static_cast<size_t>(hd) * sizeof(float));
+            }
         }
     };
 
@@ -592,8 +600,8 @@ void CpuBackend::forward(const std::vector<Segment>& pieces) {
             CpuState* st = rowState[t];
             rope(&s.q[t * qDim], nHead, t);
             rope(&s.k[t * kvDim], nKv, t);
-            store(cacheRow(st->kCache, st, l, rowPos[t]), &s.k[t * kvDim], st);
-            store(cacheRow(st->vCache, st, l, rowPos[t]), &s.v[t * kvDim], st);
+            store(st->kCache, st, l, rowPos[t], &s.k[t * kvDim]);
+            store(st->vCache, st, l, rowPos[t], &s.v[t * kvDim]);
         });
 
         pool_.parallelParts(static_cast<int64_t>(attJobs.size()), 8, [&](int64_t jb, int64_t je) {
@@ -602,14 +610,13 @@ void CpuBackend::forward(const std::vector<Segment>& pieces) {
                 const AttJob& job = attJobs[static_cast<size_t>(j)];
                 CpuState* st = rowState[job.t0];
                 const bool f16 = st->kvType == KvType::F16;
-                const size_t elem = f16 ? 2 : 4;
-                const size_t headOff = static_cast<size_t>(job.kvh * hd) * elem, posStride = static_cast<size_t>(kvDim) * elem;
+                const size_t posStride = static_cast<size_t>(hd) * (f16 ? 2 : 4);
                 int count = 0;
                 for (int64_t qi = job.q0; qi < job.q1; qi++, count++) {
                     const int64_t t = job.t0 + qi / group, h = job.kvh * group + qi % group;
                     qs[count] = {&s.q[t * qDim + h * hd], rowPos[t] + 1, &st->att[(rowLocal[t] * nHead + h) * st->nCtx], &s.xb[t * qDim + h * hd]};
                 }
-                kern::attendMany(qs, count, cacheRow(st->kCache, st, l, 0) + headOff, cacheRow(st->vCache, st, l, 0) + headOff, posStride, f16,
+                kern::attendMany(qs, count, cacheAt(st->kCache, st, l, job.kvh, 0), cacheAt(st->vCache, st, l, job.kvh, 0), posStride, f16,
                                  hd, scale);
             }
         });
