@@ -311,6 +311,27 @@ JNIEXPORT jstring JNICALL Java_dev_hybridinference_localgpu_internal_NativeEngin
     return env->NewStringUTF(features.c_str());
 }
 
+JNIEXPORT jdouble JNICALL Java_dev_hybridinference_localgpu_internal_NativeEngine_expWeights(
+        JNIEnv* env, jclass, jfloatArray logits, jfloat best, jfloat scale, jfloatArray out) {
+    return guarded(env, [&]() -> jdouble {
+        if (!logits || !out) throw std::runtime_error("the logits and weights arrays must not be null");
+        const jsize n = env->GetArrayLength(logits);
+        if (env->GetArrayLength(out) < n) throw std::runtime_error("the weights array is shorter than the logits");
+        // Pinned rather than copied (a vocabulary's floats per sampled token); no JNI call until released.
+        auto* x = static_cast<float*>(env->GetPrimitiveArrayCritical(logits, nullptr));
+        if (!x) throw std::bad_alloc();
+        auto* w = static_cast<float*>(env->GetPrimitiveArrayCritical(out, nullptr));
+        if (!w) {
+            env->ReleasePrimitiveArrayCritical(logits, x, JNI_ABORT);
+            throw std::bad_alloc();
+        }
+        const double sum = kern::expWeights(x, n, best, scale, w);
+        env->ReleasePrimitiveArrayCritical(out, w, 0);
+        env->ReleasePrimitiveArrayCritical(logits, x, JNI_ABORT);
+        return sum;
+    }, 0.0);
+}
+
 JNIEXPORT jdoubleArray JNICALL Java_dev_hybridinference_localgpu_internal_NativeEngine_integerDot(
         JNIEnv* env, jclass, jint level, jint type, jbyteArray row, jfloatArray x) {
     return guarded(env, [&]() -> jdoubleArray {

@@ -711,6 +711,56 @@ void siluMul(float* g, const float* u, int64_t n) {
     for (int64_t i = 0; i < n; i++) g[i] = siluMulOne(g[i], u[i]);
 }
 
+// e^((x - best) * scale) one value at a time: the tails of the vector loops, and processors without AVX2.
+static inline float expWeightOne(float x, float best, float scale) { return std::exp((x - best) * scale); }
+
+#ifdef HI_X86
+__attribute__((target("avx512f,avx2,fma"))) static double expWeights512(const float* x, int64_t n, float best, float scale, float* out) {
+    const __m512 b = _mm512_set1_ps(best), s = _mm512_set1_ps(scale);
+    __m512d s0 = _mm512_setzero_pd(), s1 = _mm512_setzero_pd();
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        const __m512 e = expNonPositive512(_mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(x + i), b), s));
+        _mm512_storeu_ps(out + i, e);
+        // The masked extracts: the plain ones trip GCC's uninitialized-value warning (see expNonPositive512).
+        s0 = _mm512_add_pd(s0, _mm512_maskz_cvtps_pd(0xFF, _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xF, _mm512_castps_pd(e), 0))));
+        s1 = _mm512_add_pd(s1, _mm512_maskz_cvtps_pd(0xFF, _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xF, _mm512_castps_pd(e), 1))));
+    }
+    alignas(64) double lanes[8];
+    _mm512_store_pd(lanes, _mm512_add_pd(s0, s1));
+    double sum = ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
+    for (; i < n; i++) sum += out[i] = expWeightOne(x[i], best, scale);
+    return sum;
+}
+
+__attribute__((target("avx2,fma"))) static double expWeightsAvx2(const float* x, int64_t n, float best, float scale, float* out) {
+    const __m256 b = _mm256_set1_ps(best), s = _mm256_set1_ps(scale);
+    __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd();
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 e = expNonPositiveAvx2(_mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), b), s));
+        _mm256_storeu_ps(out + i, e);
+        s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
+        s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
+    }
+    alignas(32) double lanes[4];
+    _mm256_store_pd(lanes, _mm256_add_pd(s0, s1));
+    double sum = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
+    for (; i < n; i++) sum += out[i] = expWeightOne(x[i], best, scale);
+    return sum;
+}
+#endif
+
+double expWeights(const float* x, int64_t n, float best, float scale, float* out) {
+#ifdef HI_X86
+    if (wide()) return expWeights512(x, n, best, scale, out);
+    if (kAvx2) return expWeightsAvx2(x, n, best, scale, out);
+#endif
+    double sum = 0;
+    for (int64_t i = 0; i < n; i++) sum += out[i] = expWeightOne(x[i], best, scale);
+    return sum;
+}
+
 static bool attendsWide(int64_t hd) {
 #ifdef HI_X86
     return wide() && (hd == 64 || hd == 128);

@@ -86,6 +86,13 @@ final class NativeEngine {
     static native String cpuFeatures();
 
     /**
+     * A sampler's weights: {@code out[i] = e^((logits[i] - best) * scale)} for every logit, {@code best}
+     * being the largest, through the engine's vectorized exponential; returns their sum. {@code out} holds
+     * at least as many values as {@code logits}.
+     */
+    static native double expWeights(float[] logits, float best, float scale, float[] out);
+
+    /**
      * For tests: quantizes {@code x} as the fast path does and multiplies it with one weight row of ggml
      * type {@code type} at kernel level {@code level} (0 portable, 1 avx2, 2 avxvnni, 3 avx512). Returns
      * the dot product, then the integer sums behind it (one per 32 values, per 16 for Q6_K).

@@ -24,11 +24,14 @@ public final class Sampler {
     private final double repetitionPenalty;
     private final SplittableRandom random;
 
+    /** Whether the weights go through the native runtime's exponential. */
+    private static final boolean NATIVE = NativeLoader.unavailabilityCause() == null;
+
     // Scratch, sized to the vocabulary on first use.
     private float[] penalized = new float[0];
     private boolean[] marked = new boolean[0];
-    private double[] weights = new double[0];
-    private double[] selecting = new double[0];
+    private float[] weights = new float[0];
+    private float[] selecting = new float[0];
     private long[] keys = new long[0];
     private int[] kept = new int[0];
     private double[] keptWeights = new double[0];
@@ -118,35 +121,25 @@ public final class Sampler {
     private int filter(float[] l) {
         int n = l.length;
         if (weights.length != n) {
-            weights = new double[n];
+            weights = new float[n];
             keys = new long[n];
             kept = new int[n];
             keptWeights = new double[n];
         }
-        float best = l[0];
-        for (int i = 1; i < n; i++) {
-            best = Math.max(best, l[i]);
-        }
-        double top = best / temperature;
-        double sum = 0;
-        for (int i = 0; i < n; i++) {
-            double w = Math.exp(l[i] / temperature - top);
-            weights[i] = w;
-            sum += w;
-        }
+        double sum = weights(l, temperature, weights);
         boolean byK = topK > 0 && topK < n;
         if (!byK && minP <= 0 && topP >= 1) {
             for (int i = 0; i < n; i++) {
                 kept[i] = i;
+                keptWeights[i] = weights[i];
             }
-            System.arraycopy(weights, 0, keptWeights, 0, n);
             return n;
         }
         int keep = n;
         double bound = 0;
         if (byK) {
             keep = topK;
-            double kth = largest(weights, topK);
+            float kth = largest(weights, topK);
             bound = kth;
             // The mass of the k best: all above the k-th weight, and as many ties as fill k.
             int above = 0;
@@ -191,6 +184,29 @@ public final class Sampler {
     }
 
     /**
+     * Sets {@code out[i]} to token i's weight, {@code exp((logits[i] - best) / temperature)} in floats with
+     * {@code best} the largest logit, and returns their sum: through the engine's vectorized exponential
+     * when the native runtime is loaded (a 32,000-token vocabulary in about 10 microseconds, against 165
+     * for {@link Math#exp} one token at a time), else through {@link Math#exp}.
+     */
+    static double weights(float[] logits, double temperature, float[] out) {
+        float best = logits[0];
+        for (int i = 1; i < logits.length; i++) {
+            best = Math.max(best, logits[i]);
+        }
+        float scale = (float) (1 / temperature);
+        if (NATIVE) {
+            return NativeEngine.expWeights(logits, best, scale, out);
+        }
+        double sum = 0;
+        for (int i = 0; i < logits.length; i++) {
+            out[i] = (float) Math.exp((logits[i] - best) * scale);
+            sum += out[i];
+        }
+        return sum;
+    }
+
+    /**
      * Puts the tokens weighing at least {@code bound} into {@link #kept}, best logit first and ties in
      * index order, their weights beside them; returns how many.
      */
@@ -215,18 +231,18 @@ public final class Sampler {
     }
 
     /** The k-th largest of {@code values} (1 for the largest), by selection on a copy. */
-    private double largest(double[] values, int k) {
+    private float largest(float[] values, int k) {
         int n = values.length;
         if (selecting.length != n) {
-            selecting = new double[n];
+            selecting = new float[n];
         }
-        double[] a = selecting;
+        float[] a = selecting;
         System.arraycopy(values, 0, a, 0, n);
         int target = n - k; // its index in ascending order
         int lo = 0;
         int hi = n - 1;
         while (lo < hi) {
-            double pivot = a[(lo + hi) >>> 1];
+            float pivot = a[(lo + hi) >>> 1];
             int i = lo;
             int j = hi;
             while (i <= j) {
@@ -237,7 +253,7 @@ public final class Sampler {
                     j--;
                 }
                 if (i <= j) {
-                    double t = a[i];
+                    float t = a[i];
                     a[i] = a[j];
                     a[j] = t;
                     i++;

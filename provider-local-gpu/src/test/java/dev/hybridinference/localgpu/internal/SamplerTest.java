@@ -62,8 +62,9 @@ class SamplerTest {
 
     /**
      * The filters as first written: every token sorted by logit (ties in index order), the first k kept,
-     * weights relative to the best, min-p cut at the first token under it, top-p at the first prefix
-     * reaching it. The sampler must keep the same tokens, in this order, with the same weights.
+     * weights relative to the best (the sampler's own, {@link Sampler#weights}), min-p cut at the first
+     * token under it, top-p at the first prefix reaching it. The sampler must keep the same tokens, in this
+     * order, with the same weights.
      */
     private static Sampler.Distribution reference(
             float[] logits, double temperature, int topK, double topP, double minP) {
@@ -74,11 +75,12 @@ class SamplerTest {
         }
         Arrays.sort(order, (a, b) -> Float.compare(logits[b], logits[a]));
         int keep = topK > 0 ? Math.min(topK, n) : n;
-        double max = logits[order[0]] / temperature;
+        float[] weights = new float[n];
+        Sampler.weights(logits, temperature, weights);
         double[] p = new double[keep];
         double sum = 0;
         for (int i = 0; i < keep; i++) {
-            p[i] = Math.exp(logits[order[i]] / temperature - max);
+            p[i] = weights[order[i]];
             sum += p[i];
         }
         int cut = keep;
@@ -152,6 +154,46 @@ class SamplerTest {
             }
         }
         assertThat(cases).isEqualTo(6 * 4 * 5 * 5 * 4);
+    }
+
+    @Test
+    void theWeightsAreTheExponentialsOfTheLogitsOverTheTemperatureRelativeToTheBest() {
+        Random random = new Random(9);
+        // Vocabulary sizes that leave every remainder of the vector loops' widths.
+        for (int n : new int[] {1, 7, 8, 15, 16, 17, 31, 1000, 32003}) {
+            float[] logits = new float[n];
+            for (int i = 0; i < n; i++) {
+                logits[i] = (float) (random.nextGaussian() * 4);
+            }
+            for (double t : new double[] {0.05, 0.7, 1.0, 3.0}) {
+                float[] weights = new float[n];
+                double sum = Sampler.weights(logits, t, weights);
+                float best = logits[0];
+                for (float l : logits) {
+                    best = Math.max(best, l);
+                }
+                double want = 0;
+                for (int i = 0; i < n; i++) {
+                    double w = Math.exp((logits[i] - best) * (float) (1 / t));
+                    want += w;
+                    String label = "n=" + n + " T=" + t + " token " + i;
+                    if (w < 1e-37) {
+                        // Under float's smallest normal: 0 or the exact tiny value.
+                        assertThat(weights[i]).as(label).isBetween(0f, 1e-37f);
+                    } else {
+                        assertThat((double) weights[i])
+                                .as(label)
+                                .isCloseTo(w, org.assertj.core.data.Percentage.withPercentage(1e-4));
+                    }
+                    if (logits[i] == best) {
+                        assertThat(weights[i]).as(label).isEqualTo(1f);
+                    }
+                }
+                assertThat(sum)
+                        .as("n=" + n + " T=" + t)
+                        .isCloseTo(want, org.assertj.core.data.Percentage.withPercentage(1e-4));
+            }
+        }
     }
 
     @Test
