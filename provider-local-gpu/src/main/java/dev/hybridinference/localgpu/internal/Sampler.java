@@ -33,6 +33,11 @@ public final class Sampler {
     private float[] weights = new float[0];
     private float[] selecting = new float[0];
     private long[] keys = new long[0];
+    /** Per float exponent (the 8 bits over the mantissa; weights are at most 1), the candidates' weight. */
+    private final double[] exponentMass = new double[256];
+    /** Per float exponent, how many weights have it. */
+    private final int[] exponentCount = new int[256];
+
     private int[] kept = new int[0];
     private double[] keptWeights = new double[0];
 
@@ -60,6 +65,21 @@ public final class Sampler {
         float[] l = penalize(logits, seen);
         if (temperature <= 0) {
             return argmax(l);
+        }
+        if (!filters(l.length)) {
+            // Nothing filters: a draw over every token's weight, in index order, straight from the weights.
+            double r = random.nextDouble() * weigh(l);
+            int last = 0;
+            for (int i = 0; i < l.length; i++) {
+                if (weights[i] > 0) {
+                    last = i;
+                    r -= weights[i];
+                    if (r <= 0) {
+                        return i;
+                    }
+                }
+            }
+            return last; // what rounding left over
         }
         int count = filter(l);
         double total = 0;
@@ -120,15 +140,9 @@ public final class Sampler {
      */
     private int filter(float[] l) {
         int n = l.length;
-        if (weights.length != n) {
-            weights = new float[n];
-            keys = new long[n];
-            kept = new int[n];
-            keptWeights = new double[n];
-        }
-        double sum = weights(l, temperature, weights);
+        double sum = weigh(l);
         boolean byK = topK > 0 && topK < n;
-        if (!byK && minP <= 0 && topP >= 1) {
+        if (!filters(n)) {
             for (int i = 0; i < n; i++) {
                 kept[i] = i;
                 keptWeights[i] = weights[i];
@@ -160,7 +174,7 @@ public final class Sampler {
             // tokens over it reach p before the walk below leaves them.
             bound = Math.max(bound, 0.5 * (1 - topP) * sum / keep);
         }
-        int m = sortedFrom(l, bound);
+        int m = sortedFrom(l, bound, topP < 1 ? topP * sum : Double.POSITIVE_INFINITY);
         int cut = Math.min(m, keep);
         if (minP > 0) {
             for (int i = 1; i < cut; i++) {
@@ -181,6 +195,23 @@ public final class Sampler {
             }
         }
         return cut;
+    }
+
+    /** Whether top-k, top-p or min-p can drop any of {@code n} tokens. */
+    private boolean filters(int n) {
+        return (topK > 0 && topK < n) || minP > 0 || topP < 1;
+    }
+
+    /** Fills {@link #weights} for the logits {@code l} (sizing the scratch to them) and returns their sum. */
+    private double weigh(float[] l) {
+        int n = l.length;
+        if (weights.length != n) {
+            weights = new float[n];
+            keys = new long[n];
+            kept = new int[n];
+            keptWeights = new double[n];
+        }
+        return weights(l, temperature, weights);
     }
 
     /**
@@ -210,7 +241,7 @@ public final class Sampler {
      * Puts the tokens weighing at least {@code bound} into {@link #kept}, best logit first and ties in
      * index order, their weights beside them; returns how many.
      */
-    private int sortedFrom(float[] l, double bound) {
+    private int sortedFrom(float[] l, double bound, double nucleus) {
         int m = 0;
         for (int i = 0; i < l.length; i++) {
             if (weights[i] >= bound) {
@@ -221,6 +252,9 @@ public final class Sampler {
                 keys[m++] = ((long) ~ordered << 32) | i;
             }
         }
+        if (nucleus < Double.POSITIVE_INFINITY) {
+            m = nucleusOnly(m, nucleus);
+        }
         Arrays.sort(keys, 0, m);
         for (int k = 0; k < m; k++) {
             int token = (int) keys[k];
@@ -230,15 +264,67 @@ public final class Sampler {
         return m;
     }
 
-    /** The k-th largest of {@code values} (1 for the largest), by selection on a copy. */
+    /**
+     * Drops from the first {@code m} keys the tokens that top-p cannot reach, given the mass {@code nucleus}
+     * its walk stops at, and returns how many keys are left. The candidates' weights are summed per binary
+     * exponent (a weight's float exponent bits): walking the exponents down from the best, the walk's last
+     * token lies in the first exponent at which the mass reaches the nucleus (with a margin of 1e-9 of it
+     * for rounding, far more than the sums' error), so lighter tokens go before the sort. On a 128,256-token
+     * vocabulary at p = 0.95 the half-mass bound keeps thousands of tokens, this a few dozen.
+     */
+    private int nucleusOnly(int m, double nucleus) {
+        Arrays.fill(exponentMass, 0);
+        for (int k = 0; k < m; k++) {
+            float w = weights[(int) keys[k]];
+            exponentMass[Float.floatToRawIntBits(w) >>> 23] += w;
+        }
+        double cum = 0;
+        int lowest = 0;
+        for (int e = exponentMass.length - 1; e >= 0; e--) {
+            cum += exponentMass[e];
+            if (cum >= nucleus * (1 + 1e-9)) {
+                lowest = e;
+                break;
+            }
+        }
+        if (lowest == 0) {
+            return m; // not reached (rounding, or mass the bound left out): keep every candidate
+        }
+        int left = 0;
+        for (int k = 0; k < m; k++) {
+            if (Float.floatToRawIntBits(weights[(int) keys[k]]) >>> 23 >= lowest) {
+                keys[left++] = keys[k];
+            }
+        }
+        return left;
+    }
+
+    /**
+     * The k-th largest of {@code values} (1 for the largest), all of them non-negative: the values are
+     * counted per float exponent, and only those of the exponent holding the k-th are copied and selected
+     * among (a few hundred of a vocabulary, against all of them before).
+     */
     private float largest(float[] values, int k) {
-        int n = values.length;
-        if (selecting.length != n) {
-            selecting = new float[n];
+        if (selecting.length != values.length) {
+            selecting = new float[values.length];
+        }
+        Arrays.fill(exponentCount, 0);
+        for (float v : values) {
+            exponentCount[Float.floatToRawIntBits(v) >>> 23]++;
+        }
+        int e = exponentCount.length - 1;
+        int above = 0;
+        while (above + exponentCount[e] < k) {
+            above += exponentCount[e--];
         }
         float[] a = selecting;
-        System.arraycopy(values, 0, a, 0, n);
-        int target = n - k; // its index in ascending order
+        int n = 0;
+        for (float v : values) {
+            if (Float.floatToRawIntBits(v) >>> 23 == e) {
+                a[n++] = v;
+            }
+        }
+        int target = n - (k - above); // its index in ascending order among the exponent's values
         int lo = 0;
         int hi = n - 1;
         while (lo < hi) {
