@@ -443,14 +443,13 @@ __attribute__((target("avx512f"))) void panelTile(const uint8_t* w, int64_t pane
         }
 }
 
-#define HI_PANEL_TILES3(H, P) panelTile<H, P, 1>, panelTile<H, P, 2>, panelTile<H, P, 3>
-#define HI_PANEL_TILES6(H, P) HI_PANEL_TILES3(H, P), panelTile<H, P, 4>, panelTile<H, P, 5>, panelTile<H, P, 6>
+#define HI_PANEL_TILES6(H, P) panelTile<H, P, 1>, panelTile<H, P, 2>, panelTile<H, P, 3>, panelTile<H, P, 4>, panelTile<H, P, 5>, panelTile<H, P, 6>
 #define HI_PANEL_TILES12(H, P) \
     HI_PANEL_TILES6(H, P), panelTile<H, P, 7>, panelTile<H, P, 8>, panelTile<H, P, 9>, panelTile<H, P, 10>, panelTile<H, P, 11>, panelTile<H, P, 12>
-// By [half][log2 P][C - 1]: P of 1, 2, 4 and 8 panels, 8 with at most 3 vectors.
-const PanelFn kPanelTiles[2][4][kPanelVectors] = {
-    {{HI_PANEL_TILES12(false, 1)}, {HI_PANEL_TILES12(false, 2)}, {HI_PANEL_TILES6(false, 4)}, {HI_PANEL_TILES3(false, 8)}},
-    {{HI_PANEL_TILES12(true, 1)}, {HI_PANEL_TILES12(true, 2)}, {HI_PANEL_TILES6(true, 4)}, {HI_PANEL_TILES3(true, 8)}}};
+// By [half][log2 P][C - 1]: P of 1, 2 and 4 panels, 4 with at most 6 vectors.
+const PanelFn kPanelTiles[2][3][kPanelVectors] = {
+    {{HI_PANEL_TILES12(false, 1)}, {HI_PANEL_TILES12(false, 2)}, {HI_PANEL_TILES6(false, 4)}},
+    {{HI_PANEL_TILES12(true, 1)}, {HI_PANEL_TILES12(true, 2)}, {HI_PANEL_TILES6(true, 4)}}};
 #endif
 
 }  // namespace
@@ -545,12 +544,12 @@ void multiply(ThreadPool& pool, const Panels& w, const float* x, float* y, int64
     const int64_t panels = (w.rows + kPanelLanes - 1) / kPanelLanes, panelBytes = panelBytesOf(w.type, w.cols);
     const int half = w.type == gguf::F16 ? 1 : 0;
     const int64_t threads = pool.size();
-    // Panels per tile: 8 for up to 3 vectors (eight independent sums per vector, so that the adds of one
-    // chain wait on no other); 2 for up to 12, so that a batch of decoding sessions reads the weights in one
-    // pass (4% faster for 8 than two passes of 4 panels, where the weights come from memory); 4 for more
-    // (a prompt: as fast as 2 with 12, the weights then coming from cache); fewer where that leaves too few
-    // units for the threads.
-    int shift = n <= 3 ? 3 : n <= 12 ? 1 : 2;
+    // Panels per tile: 4 for up to 3 vectors (four independent sums per vector, each panel one stream of
+    // reads: 8 panels' streams were slower, F32 and F16 decode on one thread 15% slower on a 2-core EPYC);
+    // 2 for up to 12, so that a batch of decoding sessions reads the weights in one pass (4% faster for 8
+    // than two passes of 4 panels, where the weights come from memory); 4 for more (a prompt: as fast as 2
+    // with 12, the weights then coming from cache); fewer where that leaves too few units for the threads.
+    int shift = n > 3 && n <= 12 ? 1 : 2;
     while (shift > 0 && (panels >> shift) < 4 * threads) shift--;
     const int64_t group = int64_t{1} << shift;
     const int64_t width = std::min<int64_t>(n, std::min<int64_t>(kPanelVectors, kPanelAccumulators / group));
