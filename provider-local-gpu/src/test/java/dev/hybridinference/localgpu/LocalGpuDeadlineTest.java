@@ -174,7 +174,10 @@ class LocalGpuDeadlineTest {
                 .contextSize(4096)
                 .maxBatch(1)
                 .build()) {
-            CompletableFuture<ChatResponse> first = serial.chatAsync(longAnswer(Duration.ofSeconds(1)));
+            // 4000 tokens take this model a second or more on a fast machine's core: the first call is still
+            // running when its deadline, and the second's before it, pass.
+            CompletableFuture<ChatResponse> first =
+                    serial.chatAsync(request("Hello world", 4000, Duration.ofMillis(400)));
             // Queued behind the first call for all of its 200 ms.
             timesOut(() -> serial.chat(longPrompt(LIMIT)));
             assertThatThrownBy(first::get).hasCauseInstanceOf(InferenceTimeoutException.class);
