@@ -652,17 +652,19 @@ inline __m512i broadcast4(const void* p) {
 // ---- Records: a transposed panel's blocks packed as compactly as the file's ------------------------
 //
 // One record per block of a panel of 16 rows, all 64-byte multiples, holding the transposed values at the
-// file's bit width and the scales as the kernels load them:
+// file's bit width (Q6_K's a byte each) and the scales as the kernels load them:
 //   Q8_0  8 x 64 B: quad i's unsigned bytes (value + 128) | d: 16 floats                       576 B
 //   Q4_0  4 x 64 B: nibbles, quad k low, quad k + 4 high | d                                   320 B
 //   Q4_1  as Q4_0 | m: 16 floats                                                               384 B
 //   Q4_K  per 32-value chunk c, 4 x 64 B of nibbles as Q4_0's | 6-bit scales, then minimums,
 //         as 8 x 16 bytes [chunk][row] | d | dmin                                              2432 B
 //   Q5_K  as Q4_K | per chunk 64 B of fifth bits: byte 4r + e, bit i: value e of quad i          2944 B
-//   Q6_K  nibbles as Q4_K's | per chunk 2 x 64 B of high bit pairs: byte 4r + e, bits 2i and
-//         2i + 1: value e of quad i (then of quad 4 + i) | int8 scales [group][row] | d         3392 B
+//   Q6_K  per chunk 8 x 64 B of unsigned bytes as Q8_0's | int8 scales [group][row] | d        4416 B
 // The values carry the type's unsigned offset (unsignedOffset). Rebuilt per call from the file's rows, or
-// kept for the model's life by repack.
+// kept for the model's life by repack. Q6_K's values are kept whole rather than as nibbles and bit pairs
+// (3392 B): joining those took as many instructions per chunk as its products for one vector, and decode
+// (one vector) read Q6_K at half the speed memory allows; as bytes, 31% more bytes than the file, a vector
+// alone multiplies 1.3 (2 threads) to 1.7 (1 thread) times faster, on a 2-core EPYC.
 struct RecordLayout {
     int64_t bytes, d, dm, sc, mn, high;  // a record's size and its parts' offsets (-1: none)
 };
@@ -674,7 +676,7 @@ constexpr RecordLayout recordOf(uint32_t type) {
         case gguf::Q4_1: return {384, 256, 320, -1, -1, -1};
         case gguf::Q4_K: return {2432, 2304, 2368, 2048, 2176, -1};
         case gguf::Q5_K: return {2944, 2304, 2368, 2048, 2176, 2432};
-        case gguf::Q6_K: return {3392, 3328, -1, 3072, -1, 2048};
+        case gguf::Q6_K: return {4416, 4352, -1, 4096, -1, -1};
         default: return {0, -1, -1, -1, -1, -1};
     }
 }
@@ -692,8 +694,8 @@ inline __m512i shiftBits(__m512i v, int s) {
 // Block b, transposed at wt (transposeBlock), with P's scales, to its record at rec.
 void packBlock(uint32_t type, const Layout& L, const uint8_t* wt, const Panel& P, int64_t b, uint8_t* rec) {
     const RecordLayout R = recordOf(type);
-    if (type == gguf::Q8_0) {
-        std::memcpy(rec, wt, 512);
+    if (type == gguf::Q8_0 || type == gguf::Q6_K) {
+        std::memcpy(rec, wt, static_cast<size_t>(16 * L.block));
     } else {
         const __m512i m4 = _mm512_set1_epi8(0x0F);
         for (int c = 0; c < L.block / 32; c++) {
@@ -706,14 +708,6 @@ void packBlock(uint32_t type, const Layout& L, const uint8_t* wt, const Panel& P
                 __m512i h = _mm512_setzero_si512();
                 for (int i = 0; i < 8; i++) h = _mm512_or_si512(h, shiftBits(_mm512_and_si512(load512(q + 64 * i), _mm512_set1_epi8(0x10)), i - 4));
                 store512(rec + R.high + 64 * c, h);
-            } else if (type == gguf::Q6_K) {
-                for (int half = 0; half < 2; half++) {
-                    __m512i h = _mm512_setzero_si512();
-                    for (int i = 0; i < 4; i++) {
-                        h = _mm512_or_si512(h, shiftBits(_mm512_and_si512(load512(q + 64 * (4 * half + i)), _mm512_set1_epi8(0x30)), 2 * i - 4));
-                    }
-                    store512(rec + R.high + 128 * c + 64 * half, h);
-                }
             }
         }
     }
@@ -771,8 +765,8 @@ void packPanel(uint32_t type, const Layout& L, const uint8_t* panel, int64_t row
 template <uint32_t type>
 inline void chunkOf(const uint8_t* rec, int c, __m512i q[8]) {
     constexpr int64_t high = recordOf(type).high;
-    if constexpr (type == gguf::Q8_0) {
-        for (int i = 0; i < 8; i++) q[i] = load512(rec + 64 * i);
+    if constexpr (type == gguf::Q8_0 || type == gguf::Q6_K) {
+        for (int i = 0; i < 8; i++) q[i] = load512(rec + 512 * c + 64 * i);
     } else {
         const __m512i m4 = _mm512_set1_epi8(0x0F);
         for (int k = 0; k < 4; k++) {
@@ -784,12 +778,6 @@ inline void chunkOf(const uint8_t* rec, int c, __m512i q[8]) {
         if constexpr (type == gguf::Q5_K) {
             const __m512i h = load512(rec + high + 64 * c), bit = _mm512_set1_epi8(0x10);
             for (int i = 0; i < 8; i++) q[i] = _mm512_ternarylogic_epi32(q[i], shiftBits(h, 4 - i), bit, 0xF8);
-        } else if constexpr (type == gguf::Q6_K) {
-            const __m512i bits = _mm512_set1_epi8(0x30);
-            for (int half = 0; half < 2; half++) {
-                const __m512i h = load512(rec + high + 128 * c + 64 * half);
-                for (int i = 0; i < 4; i++) q[4 * half + i] = _mm512_ternarylogic_epi32(q[4 * half + i], shiftBits(h, 4 - 2 * i), bits, 0xF8);
-            }
         }
     }
 }
