@@ -52,8 +52,8 @@ void multiply(ThreadPool* pool, uint32_t type, const uint8_t* base, int64_t rowB
               const uint8_t* xq, size_t stride, int64_t n, float* y, Packed& packed, bool tiles);
 
 // A weight matrix repacked once for the transposed-panel kernel: per panel of 16 rows and block, the values
-// transposed at the file's bit width with their scales, 5% (Q5_K) to 20% (Q4_1) more bytes than the file
-// (the scales as floats), Q6_K's 31% (its values kept as bytes). Multiplying it skips the unpacking and transposing a call otherwise does per
+// transposed at the file's bit width with their scales, as many bytes as the file (Q4_1) to 11% more
+// (Q4_0; single scales as floats), Q6_K's 31% more (its values kept as bytes). Multiplying it skips the unpacking and transposing a call otherwise does per
 // panel, so that one vector gains as much as many.
 struct Repacked {
     uint32_t type = 0;
