@@ -376,13 +376,15 @@ JNIEXPORT jfloatArray JNICALL Java_dev_hybridinference_localgpu_internal_NativeE
         switch (kernel) {
             case 0:
             case 1: amx::multiply(nullptr, t, w.data(), rowBytes, rows, cols, xq.data(), stride, n, y.data(), packed, kernel == 1); break;
-            case 2: {
-                ThreadPool pool(2);
+            case 2:
+            case 3: {
+                // Repacked for a pool of 2 threads, or of 4 (the records' forms differ for Q6_K).
+                ThreadPool pool(kernel == 2 ? 2 : 4);
                 const amx::Repacked r = amx::repack(&pool, t, w.data(), rowBytes, rows, cols);
                 amx::multiply(&pool, r, xq.data(), stride, n, y.data());
                 break;
             }
-            default: throw std::runtime_error("kernel must be 0, 1 or 2");
+            default: throw std::runtime_error("kernel must be 0 to 3");
         }
         return floatArray(env, y);
     }, static_cast<jfloatArray>(nullptr));
