@@ -120,6 +120,8 @@ public final class LocalGpuClient extends AbstractProviderClient {
     // Where calls run, as receipts' and info()'s attributes name it: "cpu" / "cpu", or "cuda" / "cuda:0 <name>".
     private final String backend;
     private final String device;
+    // The CPU threads the engine computes with (engineThreads).
+    private final int threads;
     // Set when the device failed (a launch error, a lost device): the client takes no more calls.
     private volatile Throwable deviceFailure;
     private final Tokenizer tokenizer;
@@ -183,6 +185,7 @@ public final class LocalGpuClient extends AbstractProviderClient {
         }
         this.model = m;
         this.backend = m == null ? "cpu" : m.backend();
+        this.threads = m == null ? b.threads : m.threads();
         this.device = m == null ? "cpu" : m.device();
         this.tokenizer = t;
         this.template = tpl;
@@ -205,11 +208,12 @@ public final class LocalGpuClient extends AbstractProviderClient {
      */
     private static NativeModel load(Builder b, int contextSize) {
         int ordinal = b.cudaOrdinal;
+        int threads = engineThreads(b);
         if (ordinal == NativeModel.CPU) {
-            return NativeModel.load(b.modelPath, b.threads, b.precision);
+            return NativeModel.load(b.modelPath, threads, b.precision);
         }
         try {
-            return loadOnDevice(b, ordinal, contextSize);
+            return loadOnDevice(b, ordinal, threads, contextSize);
         } catch (CapacityExceededException | NativeEngineException e) {
             if (!b.device.equals("auto")) {
                 throw e;
@@ -219,14 +223,34 @@ public final class LocalGpuClient extends AbstractProviderClient {
                     b.id(),
                     ordinal,
                     e.getMessage());
-            return NativeModel.load(b.modelPath, b.threads, b.precision);
+            return NativeModel.load(b.modelPath, threads, b.precision);
         }
     }
 
-    private static NativeModel loadOnDevice(Builder b, int ordinal, int contextSize) {
+    /**
+     * The CPU threads the engine computes with: the builder's, but no more than the processors this JVM may
+     * use. The engine's threads wait for one another dozens of times per forward pass, spinning briefly:
+     * with more threads than processors one of them is always off a core, and a decode step took 70 times
+     * as long (3 threads on 2 cores).
+     */
+    private static int engineThreads(Builder b) {
+        int processors = Runtime.getRuntime().availableProcessors();
+        if (b.threads <= processors) {
+            return b.threads;
+        }
+        LOG.warn(
+                "{}: threads {} is more than the {} processors available; computing with {}",
+                b.id(),
+                b.threads,
+                processors,
+                processors);
+        return processors;
+    }
+
+    private static NativeModel loadOnDevice(Builder b, int ordinal, int threads, int contextSize) {
         NativeModel m = null;
         try {
-            m = NativeModel.load(b.modelPath, b.threads, b.precision, ordinal);
+            m = NativeModel.load(b.modelPath, threads, b.precision, ordinal);
             int ctx = contextSize > 0 ? contextSize : Math.min(m.trainedContext(), 4096);
             long caches = (long) b.maxSessions + b.maxBatch;
             long need = Math.multiplyExact(m.sessionBytes(ctx, b.kvCacheType), caches);
@@ -293,12 +317,16 @@ public final class LocalGpuClient extends AbstractProviderClient {
                 : Optional.of("the local runtime is unavailable: " + unavailable.getMessage());
     }
 
-    /** The provider's info, with the {@code backend} and {@code device} it computes on as attributes. */
+    /**
+     * The provider's info, with the {@code backend} and {@code device} it computes on and the CPU {@code
+     * threads} it computes with as attributes.
+     */
     @Override
     public ClientInfo info() {
         return super.info().toBuilder()
                 .attribute("backend", backend)
                 .attribute("device", device)
+                .attribute("threads", Integer.toString(threads))
                 .build();
     }
 
@@ -1142,7 +1170,10 @@ public final class LocalGpuClient extends AbstractProviderClient {
             return this;
         }
 
-        /** CPU threads; all cores unless set. */
+        /**
+         * CPU threads; all cores unless set. More than the processors the JVM may use are cut to that
+         * number, with a warning: the engine's threads must each have a core.
+         */
         public Builder threads(int threads) {
             if (threads < 1) {
                 throw new IllegalArgumentException("threads must be at least 1, got " + threads);

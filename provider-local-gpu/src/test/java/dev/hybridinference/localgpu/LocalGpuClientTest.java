@@ -281,6 +281,24 @@ class LocalGpuClientTest {
     }
 
     @Test
+    void moreThreadsThanProcessorsAreCutToTheProcessorsWithAWarning() {
+        int processors = Runtime.getRuntime().availableProcessors();
+        try (dev.hybridinference.testkit.LogCapture log = dev.hybridinference.testkit.LogCapture.start();
+                LocalGpuClient c = LocalGpuClient.builder()
+                        .device("cpu")
+                        .modelPath(model)
+                        .threads(processors + 3)
+                        .contextSize(64)
+                        .build()) {
+            assertThat(c.info().attributes()).containsEntry("threads", Integer.toString(processors));
+            assertThat(String.join("", log.lines(java.util.logging.Level.WARNING)))
+                    .contains("threads " + (processors + 3) + " is more than the " + processors + " processors");
+            assertThat(c.chat(ask("Hello", 2)).usage().inputTokens()).isPositive();
+        }
+        assertThat(client.info().attributes()).containsEntry("threads", Integer.toString(Math.min(2, processors)));
+    }
+
+    @Test
     void toolsAndJsonFormatsAreRefusedRatherThanIgnored() {
         assertThatThrownBy(() -> client.chat(ChatRequest.builder()
                         .user("weather?")
