@@ -660,7 +660,7 @@ inline __m512i broadcast4(const void* p) {
 // ---- Records: a transposed panel's blocks packed as compactly as the file's ------------------------
 //
 // One record per block of a panel of 16 rows, all 64-byte multiples, holding the transposed values at the
-// file's bit width (Q6_K's a byte each) and the scales as the kernels load them: 16 floats, or where a
+// file's bit width (or, kQ6KBytes, a byte each) and the scales as the kernels load them: 16 floats, or where a
 // block has two scales (they then fill 64 bytes) 16 halves each (the file's, so the floats are the same):
 //   Q8_0  8 x 64 B: quad i's unsigned bytes (value + 128) | d: 16 floats                       576 B
 //   Q4_0  4 x 64 B: nibbles, quad k low, quad k + 4 high | d                                   320 B

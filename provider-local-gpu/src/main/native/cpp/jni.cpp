@@ -312,10 +312,11 @@ JNIEXPORT jstring JNICALL Java_dev_hybridinference_localgpu_internal_NativeEngin
 }
 
 JNIEXPORT jdouble JNICALL Java_dev_hybridinference_localgpu_internal_NativeEngine_expWeights(
-        JNIEnv* env, jclass, jfloatArray logits, jfloat best, jfloat scale, jfloatArray out) {
+        JNIEnv* env, jclass, jfloatArray logits, jfloat scale, jfloatArray out) {
     return guarded(env, [&]() -> jdouble {
         if (!logits || !out) throw std::runtime_error("the logits and weights arrays must not be null");
         const jsize n = env->GetArrayLength(logits);
+        if (n == 0) throw std::runtime_error("there are no logits");
         if (env->GetArrayLength(out) < n) throw std::runtime_error("the weights array is shorter than the logits");
         // Pinned rather than copied (a vocabulary's floats per sampled token); no JNI call until released.
         auto* x = static_cast<float*>(env->GetPrimitiveArrayCritical(logits, nullptr));
@@ -325,7 +326,7 @@ JNIEXPORT jdouble JNICALL Java_dev_hybridinference_localgpu_internal_NativeEngin
             env->ReleasePrimitiveArrayCritical(logits, x, JNI_ABORT);
             throw std::bad_alloc();
         }
-        const double sum = kern::expWeights(x, n, best, scale, w);
+        const double sum = kern::expWeights(x, n, scale, w);
         env->ReleasePrimitiveArrayCritical(out, w, 0);
         env->ReleasePrimitiveArrayCritical(logits, x, JNI_ABORT);
         return sum;

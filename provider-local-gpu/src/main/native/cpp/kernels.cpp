@@ -460,6 +460,36 @@ __attribute__((target("avx2,fma"))) static float sumF32Avx2(const float* a, int6
 #endif
 
 #ifdef HI_X86
+// The largest of n >= 1 floats, 32 at a time.
+__attribute__((target("avx2"))) static float maxF32Avx2(const float* a, int64_t n) {
+    __m256 m0 = _mm256_set1_ps(a[0]), m1 = m0, m2 = m0, m3 = m0;
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        m0 = _mm256_max_ps(m0, _mm256_loadu_ps(a + i));
+        m1 = _mm256_max_ps(m1, _mm256_loadu_ps(a + i + 8));
+        m2 = _mm256_max_ps(m2, _mm256_loadu_ps(a + i + 16));
+        m3 = _mm256_max_ps(m3, _mm256_loadu_ps(a + i + 24));
+    }
+    alignas(32) float lanes[8];
+    _mm256_store_ps(lanes, _mm256_max_ps(_mm256_max_ps(m0, m1), _mm256_max_ps(m2, m3)));
+    float m = lanes[0];
+    for (int l = 1; l < 8; l++) m = std::max(m, lanes[l]);
+    for (; i < n; i++) m = std::max(m, a[i]);
+    return m;
+}
+#endif
+
+// The largest of n >= 1 floats.
+static float maxF32(const float* a, int64_t n) {
+#ifdef HI_X86
+    if (kAvx2) return maxF32Avx2(a, n);
+#endif
+    float m = a[0];
+    for (int64_t i = 1; i < n; i++) m = std::max(m, a[i]);
+    return m;
+}
+
+#ifdef HI_X86
 // e^x for x <= 0 (softmax's exponents after the maximum is subtracted), to about 2 ulp: x = k ln 2 + r with
 // |r| <= ln 2 / 2, e^r by its degree-7 minimax polynomial, 2^k into the exponent bits. Below -87 the result
 // is flushed to 0, as e^x is then under float's smallest normal.
@@ -751,7 +781,8 @@ __attribute__((target("avx2,fma"))) static double expWeightsAvx2(const float* x,
 }
 #endif
 
-double expWeights(const float* x, int64_t n, float best, float scale, float* out) {
+double expWeights(const float* x, int64_t n, float scale, float* out) {
+    const float best = maxF32(x, n);
 #ifdef HI_X86
     if (wide()) return expWeights512(x, n, best, scale, out);
     if (kAvx2) return expWeightsAvx2(x, n, best, scale, out);

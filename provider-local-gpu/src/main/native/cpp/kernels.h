@@ -62,11 +62,11 @@ void attendMany(const Query* queries, int count, const uint8_t* kBase, const uin
 // 16 or 8 lanes where the processor has AVX-512 or AVX2 (the last n % 16 or n % 8 one at a time).
 void siluMul(float* g, const float* u, int64_t n);
 
-// out[i] = e^((x[i] - best) * scale) for i < n, where best is the largest x[i] and scale > 0 (a sampler's
-// weights: the logits over the temperature, relative to the most likely token's), to about 2 ulp and 0
-// where that is under float's smallest normal; returns their sum in double. The same inputs give the
-// same bits on a processor, but not across instruction-set levels.
-double expWeights(const float* x, int64_t n, float best, float scale, float* out);
+// out[i] = e^((x[i] - best) * scale) for i < n >= 1, where best is the largest x[i] and scale > 0 (a
+// sampler's weights: the logits over the temperature, relative to the most likely token's), to about 2 ulp
+// and 0 where that is under float's smallest normal; returns their sum in double. The same inputs give
+// the same bits on a processor, but not across instruction-set levels.
+double expWeights(const float* x, int64_t n, float scale, float* out);
 
 // Sums n floats (the bandwidth probe's inner loop), SIMD when available.
 float sumF32(const float* a, int64_t n);

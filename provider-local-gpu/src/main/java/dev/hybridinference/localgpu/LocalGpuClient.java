@@ -975,14 +975,9 @@ public final class LocalGpuClient extends AbstractProviderClient {
         void begin(Cached c) {
             cache = c;
             logits = new float[model.vocabSize()];
-            int reuse = 0;
-            while (reuse < c.tokens.size() && reuse < prompt.length - 1 && c.tokens.get(reuse) == prompt[reuse]) {
-                reuse++;
-            }
+            int reuse = Math.min(c.sharedPrefix(prompt), prompt.length - 1);
             reused = reuse;
-            while (c.tokens.size() > reuse) {
-                c.tokens.remove(c.tokens.size() - 1);
-            }
+            c.tokens.subList(reuse, c.tokens.size()).clear();
             promptAt = reuse;
             promptDone = reuse;
             sampler = new Sampler(

@@ -87,10 +87,10 @@ final class NativeEngine {
 
     /**
      * A sampler's weights: {@code out[i] = e^((logits[i] - best) * scale)} for every logit, {@code best}
-     * being the largest, through the engine's vectorized exponential; returns their sum. {@code out} holds
-     * at least as many values as {@code logits}.
+     * being the largest, in the engine's vector code (the maximum too); returns their sum. {@code out}
+     * holds at least as many values as {@code logits}, of which there is at least one.
      */
-    static native double expWeights(float[] logits, float best, float scale, float[] out);
+    static native double expWeights(float[] logits, float scale, float[] out);
 
     /**
      * For tests: quantizes {@code x} as the fast path does and multiplies it with one weight row of ggml

@@ -216,18 +216,18 @@ public final class Sampler {
 
     /**
      * Sets {@code out[i]} to token i's weight, {@code exp((logits[i] - best) / temperature)} in floats with
-     * {@code best} the largest logit, and returns their sum: through the engine's vectorized exponential
-     * when the native runtime is loaded (a 32,000-token vocabulary in about 10 microseconds, against 165
-     * for {@link Math#exp} one token at a time), else through {@link Math#exp}.
+     * {@code best} the largest logit, and returns their sum: in the engine's vector code when the native
+     * runtime is loaded, else through {@link Math#exp}: on one core of a Zen 4 EPYC 12 µs for 32,000 tokens
+     * and 50 µs for 128,256, against 190 and 760 µs for a maximum in Java and {@link Math#exp}.
      */
     static double weights(float[] logits, double temperature, float[] out) {
+        float scale = (float) (1 / temperature);
+        if (NATIVE) {
+            return NativeEngine.expWeights(logits, scale, out);
+        }
         float best = logits[0];
         for (int i = 1; i < logits.length; i++) {
             best = Math.max(best, logits[i]);
-        }
-        float scale = (float) (1 / temperature);
-        if (NATIVE) {
-            return NativeEngine.expWeights(logits, best, scale, out);
         }
         double sum = 0;
         for (int i = 0; i < logits.length; i++) {
@@ -276,7 +276,7 @@ public final class Sampler {
         Arrays.fill(exponentMass, 0);
         for (int k = 0; k < m; k++) {
             float w = weights[(int) keys[k]];
-            exponentMass[Float.floatToRawIntBits(w) >>> 23] += w;
+            exponentMass[exponent(w)] += w;
         }
         double cum = 0;
         int lowest = 0;
@@ -292,11 +292,16 @@ public final class Sampler {
         }
         int left = 0;
         for (int k = 0; k < m; k++) {
-            if (Float.floatToRawIntBits(weights[(int) keys[k]]) >>> 23 >= lowest) {
+            if (exponent(weights[(int) keys[k]]) >= lowest) {
                 keys[left++] = keys[k];
             }
         }
         return left;
+    }
+
+    /** A non-negative float's exponent bits: floats with higher ones are larger. */
+    private static int exponent(float w) {
+        return Float.floatToRawIntBits(w) >>> 23;
     }
 
     /**
@@ -310,7 +315,7 @@ public final class Sampler {
         }
         Arrays.fill(exponentCount, 0);
         for (float v : values) {
-            exponentCount[Float.floatToRawIntBits(v) >>> 23]++;
+            exponentCount[exponent(v)]++;
         }
         int e = exponentCount.length - 1;
         int above = 0;
@@ -320,7 +325,7 @@ public final class Sampler {
         float[] a = selecting;
         int n = 0;
         for (float v : values) {
-            if (Float.floatToRawIntBits(v) >>> 23 == e) {
+            if (exponent(v) == e) {
                 a[n++] = v;
             }
         }
