@@ -1,6 +1,6 @@
 // A small persistent thread pool: parallelFor splits [0, n) into one contiguous chunk per thread and
 // runs them at once, the calling thread taking the first chunk; parallelClaim lets the threads claim
-// small chunks until none is left. A token's forward pass hands the pool dozens of short jobs, so idle
+// small chunks until none is left, each thread from its own contiguous share first. A token's forward pass hands the pool dozens of short jobs, so idle
 // workers spin for a while before they sleep, and the caller spins while it waits for the others; rest()
 // sends spinning workers to sleep at once, for when the caller knows no job follows soon (the end of a
 // forward pass, after which the process has its own work for the cores).
@@ -10,6 +10,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -62,17 +63,50 @@ public:
         job_ = nullptr;
     }
 
-    // Runs fn(begin, end) over [0, n) in chunks of grain that the threads claim one after another until
-    // none is left, rather than in one fixed share each: a thread that starts late (its core busy with
-    // another process) then holds the call up by at most one chunk.
+    // Runs fn(begin, end) over [0, n) in chunks of grain that the threads claim until none is left, rather
+    // than in one fixed share each: a thread that starts late (its core busy with another process) then
+    // holds the call up by at most one chunk. Each thread owns a contiguous share, as in parallelFor, and
+    // claims its chunks from that share's front, in order; a thread done with its own claims chunks from
+    // the back of the others'. So each thread's reads stay one ascending run, which the prefetchers follow:
+    // with one counter that all threads claimed from, the chunks of a matrix alternated between the threads
+    // and a 2-thread decode step of a 76M-parameter Q4_K model's products took 1.3 to 1.7 times as long.
     void parallelClaim(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
         if (n_ == 1 || n <= grain) {
             if (n > 0) fn(0, n);
             return;
         }
-        std::atomic<int64_t> next{0};
+        if (n > 0xFFFFFFFFll) {  // the bounds take 32 bits
+            parallelFor(n, fn);
+            return;
+        }
+        // Per share, its front in the low 32 bits and its back in the high 32, a cache line each.
+        struct alignas(64) Share {
+            std::atomic<uint64_t> bounds;
+        };
+        std::unique_ptr<Share[]> shares(new Share[static_cast<size_t>(n_)]);
+        for (int i = 0; i < n_; i++) {
+            const uint64_t b = static_cast<uint64_t>(n * i / n_), e = static_cast<uint64_t>(n * (i + 1) / n_);
+            shares[i].bounds.store(b | (e << 32), std::memory_order_relaxed);
+        }
+        const uint64_t g = static_cast<uint64_t>(grain > 0 ? grain : 1);
+        std::atomic<int> next{0};
         parallelFor(2 * n_, [&](int64_t, int64_t) {  // one call per thread
-            for (int64_t b; (b = next.fetch_add(grain, std::memory_order_relaxed)) < n;) fn(b, b + grain < n ? b + grain : n);
+            const int me = next.fetch_add(1, std::memory_order_relaxed);
+            for (int k = 0; k < n_; k++) {
+                const bool own = k == 0;
+                std::atomic<uint64_t>& bounds = shares[(me + k) % n_].bounds;
+                uint64_t v = bounds.load(std::memory_order_relaxed);
+                while (true) {
+                    const uint64_t f = v & 0xFFFFFFFFu, e = v >> 32;
+                    if (f >= e) break;
+                    const uint64_t take = g < e - f ? g : e - f;
+                    const uint64_t claimed = own ? (f + take) | (e << 32) : f | ((e - take) << 32);
+                    if (!bounds.compare_exchange_weak(v, claimed, std::memory_order_relaxed)) continue;
+                    const int64_t b = static_cast<int64_t>(own ? f : e - take);
+                    fn(b, b + static_cast<int64_t>(take));
+                    v = bounds.load(std::memory_order_relaxed);
+                }
+            }
         });
     }
 

@@ -52,7 +52,8 @@ import java.util.function.UnaryOperator;
  *   <li>{@code --threads=1,2} thread counts of the speed section;
  *   <li>{@code --repeat=N} loads and runs each model N times per row of the speed section and prints (and
  *       saves) the median speeds: single runs on a shared machine can be far off;
- *   <li>{@code --sections=speed,streams} the sections to run;
+ *   <li>{@code --sections=speed,streams} the sections to run ({@code steps}: the streams section's engine
+ *       steps alone, for profiling them);
  *   <li>{@code --modes=fast,exact} the precision modes of the speed section (default: both);
  *   <li>{@code --streams=1,2,4,8}, {@code --stream-types=F32,Q8_0}, {@code --stream-threads=N} (default:
  *       all cores) for the streams section;
@@ -69,7 +70,7 @@ public final class LocalTokensPerSecond {
             "LocalTokensPerSecond [options] [model.gguf ...]",
             "  --types=F32,Q8_0,...     generated types to measure (default: all)",
             "  --threads=1,2            thread counts of the speed section",
-            "  --sections=speed,streams the sections to run",
+            "  --sections=speed,streams the sections to run (steps: the streams section's engine steps alone)",
             "  --modes=fast,exact       precision modes of the speed section (default: both)",
             "  --repeat=N               runs per row of the speed section, the median printed (default 1)",
             "  --streams=1,2,4,8        concurrent streams of the streams section",
@@ -163,8 +164,8 @@ public final class LocalTokensPerSecond {
                 }
             }
             for (String s : sections) {
-                if (!s.equals("speed") && !s.equals("streams")) {
-                    throw new IllegalArgumentException("--sections: expected speed and/or streams, got " + s);
+                if (!s.equals("speed") && !s.equals("streams") && !s.equals("steps")) {
+                    throw new IllegalArgumentException("--sections: expected speed, streams or steps, got " + s);
                 }
             }
             for (String m : modes) {
@@ -230,6 +231,10 @@ public final class LocalTokensPerSecond {
             }
             if (o.sections().contains("streams")) {
                 streamsSection(o, dir);
+            } else if (o.sections().contains("steps")) {
+                for (Model m : models(o, o.streamTypes(), dir)) {
+                    engineSteps(m, MODES.get(0), o);
+                }
             }
         } finally {
             if (o.save() == null) {
