@@ -3,13 +3,16 @@
 #include <jni.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <exception>
 #include <vector>
 #include <memory>
+#include <mutex>
 #include <new>
 #include <string>
+#include <thread>
 
 #include "dev_hybridinference_localgpu_internal_NativeEngine.h"
 #include "amx.h"
@@ -95,6 +98,10 @@ Array javaArray(JNIEnv* env, const void* v, size_t n, Array (JNIEnv::*make)(jsiz
 
 jfloatArray floatArray(JNIEnv* env, const std::vector<float>& v) {
     return javaArray(env, v.data(), v.size(), &JNIEnv::NewFloatArray, &JNIEnv::SetFloatArrayRegion);
+}
+
+jintArray intArray(JNIEnv* env, const std::vector<jint>& v) {
+    return javaArray(env, v.data(), v.size(), &JNIEnv::NewIntArray, &JNIEnv::SetIntArrayRegion);
 }
 
 jbyteArray byteArray(JNIEnv* env, const std::vector<uint8_t>& v) {
@@ -357,6 +364,47 @@ JNIEXPORT jdoubleArray JNICALL Java_dev_hybridinference_localgpu_internal_Native
         for (int64_t i = 0; i < count; i++) out[static_cast<size_t>(i + 1)] = ints[static_cast<size_t>(i)];
         return doubleArray(env, out);
     }, static_cast<jdoubleArray>(nullptr));
+}
+
+JNIEXPORT jintArray JNICALL Java_dev_hybridinference_localgpu_internal_NativeEngine_poolClaims(
+        JNIEnv* env, jclass, jint threads, jint n, jint grain, jint lateMillis) {
+    return guarded(env, [&]() -> jintArray {
+        if (threads < 1 || n < 0 || grain < 1) throw std::runtime_error("threads and grain must be positive, n not negative");
+        ThreadPool pool(threads);
+        std::vector<std::atomic<int>> runs(static_cast<size_t>(n));
+        std::vector<int> by(static_cast<size_t>(n), -1);
+        std::vector<int> chunks;
+        std::mutex mu;
+        std::atomic<int> named{0};
+        const std::thread::id caller = std::this_thread::get_id();
+        bool slept = false;
+        pool.parallelClaim(n, grain, [&](int64_t b, int64_t e) {
+            thread_local int id = -1;
+            if (std::this_thread::get_id() == caller) {
+                id = 0;
+            } else if (id < 0) {
+                id = named.fetch_add(1) + 1;
+            }
+            {
+                std::lock_guard<std::mutex> g(mu);
+                chunks.push_back(static_cast<int>(b));
+                chunks.push_back(static_cast<int>(e - b));
+            }
+            if (id == 0 && !slept && lateMillis > 0) {
+                slept = true;
+                std::this_thread::sleep_for(std::chrono::milliseconds(lateMillis));
+            }
+            for (int64_t i = b; i < e; i++) {
+                runs[static_cast<size_t>(i)].fetch_add(1);
+                by[static_cast<size_t>(i)] = id;
+            }
+        });
+        std::vector<jint> out;
+        for (auto& r : runs) out.push_back(r.load());
+        out.insert(out.end(), by.begin(), by.end());
+        out.insert(out.end(), chunks.begin(), chunks.end());
+        return intArray(env, out);
+    }, static_cast<jintArray>(nullptr));
 }
 
 JNIEXPORT jfloatArray JNICALL Java_dev_hybridinference_localgpu_internal_NativeEngine_integerProduct(

@@ -110,6 +110,14 @@ final class NativeEngine {
     static native float[] integerProduct(int type, byte[] weights, int rows, float[] x, int n, int kernel);
 
     /**
+     * For tests: runs the engine's thread pool of {@code threads} over {@code n} items in claimed chunks
+     * of {@code grain}, the calling thread sleeping {@code lateMillis} in its first chunk (a thread the
+     * system scheduled late). Returns, per item, how many times it ran, then per item the pool thread
+     * (0 the caller) that ran it, then per chunk in the order they ran its first item and its length.
+     */
+    static native int[] poolClaims(int threads, int n, int grain, int lateMillis);
+
+    /**
      * For tests: {@code rows} weight rows of F32 (type 0) or F16 (type 1), little-endian one after another,
      * repacked into panels and multiplied with {@code n} vectors (x holding them one after another) on
      * {@code threads} threads, by the kernel F32 and F16 weights take where the processor has AVX-512F.

@@ -81,6 +81,11 @@ public final class NativeModel implements AutoCloseable {
         return NativeEngine.integerProduct(type, weights, rows, x, n, kernel);
     }
 
+    /** For tests: {@link NativeEngine#poolClaims}. */
+    public static int[] poolClaims(int threads, int n, int grain, int lateMillis) {
+        return NativeEngine.poolClaims(threads, n, grain, lateMillis);
+    }
+
     /** For tests: {@link NativeEngine#panelProduct}. */
     public static float[] panelProduct(int type, byte[] weights, int rows, float[] x, int n, int threads) {
         return NativeEngine.panelProduct(type, weights, rows, x, n, threads);
