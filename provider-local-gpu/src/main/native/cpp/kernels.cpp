@@ -822,6 +822,53 @@ void attendMany(const Query* queries, int count, const uint8_t* kBase, const uin
     }
 }
 
+#ifdef HI_X86
+__attribute__((target("avx512f"))) static double sumSquares512(const float* x, int64_t n, int64_t& done) {
+    __m512d s0 = _mm512_setzero_pd(), s1 = _mm512_setzero_pd();
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        // The masked forms: the plain ones trip GCC's uninitialized-value warning on their undefined pass-through.
+        const __m512d a = _mm512_maskz_cvtps_pd(0xFF, _mm256_loadu_ps(x + i)), b = _mm512_maskz_cvtps_pd(0xFF, _mm256_loadu_ps(x + i + 8));
+        s0 = _mm512_fmadd_pd(a, a, s0);
+        s1 = _mm512_fmadd_pd(b, b, s1);
+    }
+    done = i;
+    alignas(64) double lanes[8];
+    _mm512_store_pd(lanes, _mm512_add_pd(s0, s1));
+    return ((lanes[0] + lanes[4]) + (lanes[1] + lanes[5])) + ((lanes[2] + lanes[6]) + (lanes[3] + lanes[7]));
+}
+
+__attribute__((target("avx2,fma"))) static double sumSquaresAvx2(const float* x, int64_t n, int64_t& done) {
+    __m256d s[4] = {_mm256_setzero_pd(), _mm256_setzero_pd(), _mm256_setzero_pd(), _mm256_setzero_pd()};
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        for (int k = 0; k < 4; k++) {
+            const __m256d a = _mm256_cvtps_pd(_mm_loadu_ps(x + i + 4 * k));
+            s[k] = _mm256_fmadd_pd(a, a, s[k]);
+        }
+    }
+    done = i;
+    const __m256d t = _mm256_add_pd(_mm256_add_pd(s[0], s[1]), _mm256_add_pd(s[2], s[3]));
+    const __m128d h = _mm_add_pd(_mm256_castpd256_pd128(t), _mm256_extractf128_pd(t, 1));
+    return _mm_cvtsd_f64(_mm_add_sd(h, _mm_unpackhi_pd(h, h)));
+}
+#endif
+
+void rmsnorm(float* out, const float* x, const float* w, int64_t n, float eps) {
+    double ss = 0;
+    int64_t i = 0;
+#ifdef HI_X86
+    if (wide()) {
+        ss = sumSquares512(x, n, i);
+    } else if (kAvx2) {
+        ss = sumSquaresAvx2(x, n, i);
+    }
+#endif
+    for (; i < n; i++) ss += static_cast<double>(x[i]) * x[i];
+    const float scale = 1.0f / std::sqrt(static_cast<float>(ss / static_cast<double>(n)) + eps);
+    for (int64_t k = 0; k < n; k++) out[k] = x[k] * scale * w[k];
+}
+
 float sumF32(const float* a, int64_t n) {
 #ifdef HI_X86
     if (kAvx2) return sumF32Avx2(a, n);

@@ -68,6 +68,12 @@ void siluMul(float* g, const float* u, int64_t n);
 // the same bits on a processor, but not across instruction-set levels.
 double expWeights(const float* x, int64_t n, float scale, float* out);
 
+// out[i] = x[i] * scale * w[i] with scale = 1 / sqrt(mean of x[i]^2 + eps): RMS normalization of a row of n
+// values. The squares are exact in double and summed in double, in 16 lanes where the processor has
+// AVX-512 or AVX2 (the order of that sum is the only difference from a plain loop, far under a float's
+// rounding); the products are the plain loop's.
+void rmsnorm(float* out, const float* x, const float* w, int64_t n, float eps);
+
 // Sums n floats (the bandwidth probe's inner loop), SIMD when available.
 float sumF32(const float* a, int64_t n);
 

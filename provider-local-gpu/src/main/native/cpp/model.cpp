@@ -66,13 +66,6 @@ std::vector<int64_t> perLayer(const gguf::File& f, const std::string& key, int64
     return std::vector<int64_t>(static_cast<size_t>(nLayer), intKey(f, key, def, required));
 }
 
-void rmsnorm(float* out, const float* x, const float* w, int64_t n, float eps) {
-    double ss = 0;
-    for (int64_t i = 0; i < n; i++) ss += static_cast<double>(x[i]) * x[i];
-    const float scale = 1.0f / std::sqrt(static_cast<float>(ss / n) + eps);
-    for (int64_t i = 0; i < n; i++) out[i] = x[i] * scale * w[i];
-}
-
 }  // namespace
 
 // The CPU backend: computes over the mapped file with the kernels of kernels.h, quant.h and gemm.h on a
@@ -544,7 +537,7 @@ void CpuBackend::forward(const std::vector<Segment>& pieces) {
     // The norm writes rows of width nEmbd, packed, so that matmul reads them contiguously.
     auto normAll = [&](const gguf::Tensor* w) {
         rowsOnPool([&](int64_t t) {
-            rmsnorm(&s.xb[t * nEmbd], &s.x[t * nEmbd], reinterpret_cast<const float*>(w->data), nEmbd, hp_.eps);
+            kern::rmsnorm(&s.xb[t * nEmbd], &s.x[t * nEmbd], reinterpret_cast<const float*>(w->data), nEmbd, hp_.eps);
         });
     };
     auto addResidual = [&]() {
@@ -638,7 +631,7 @@ void CpuBackend::forward(const std::vector<Segment>& pieces) {
     for (const Segment& p : pieces) {
         if (p.out) {
             for (int64_t t = p.all ? 0 : p.n - 1; t < p.n; t++) {
-                    rmsnorm(&s.xb[dst.size() * nEmbd], &s.x[(row + t) * nEmbd], reinterpret_cast<const float*>(outputNorm_->data), nEmbd, hp_.eps);
+                    kern::rmsnorm(&s.xb[dst.size() * nEmbd], &s.x[(row + t) * nEmbd], reinterpret_cast<const float*>(outputNorm_->data), nEmbd, hp_.eps);
                 dst.push_back(p.out + (p.all ? t : 0) * hp_.nVocab);
             }
         }
