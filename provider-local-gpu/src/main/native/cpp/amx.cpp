@@ -125,10 +125,6 @@ struct Layout {
     bool min1;  // Q4_1: one minimum per block times the input's block sum
 };
 
-// Q6_K weights repacked with their values as whole bytes (records below), for few threads; an id of our own,
-// beside the file's type ids, so that the kernels take the form as a template argument like a type.
-constexpr uint32_t kQ6KBytes = 0x1000 | gguf::Q6_K;
-
 Layout layoutOf(uint32_t type) {
     switch (type) {
         case gguf::Q8_0:
@@ -136,8 +132,7 @@ Layout layoutOf(uint32_t type) {
         case gguf::Q4_1: return {32, 1, 32, false, true};
         case gguf::Q4_K:
         case gguf::Q5_K: return {256, 8, 32, true, false};
-        case gguf::Q6_K:
-        case kQ6KBytes: return {256, 16, 16, false, false};
+        case gguf::Q6_K: return {256, 16, 16, false, false};
         default: return {0, 0, 0, false, false};
     }
 }
@@ -211,8 +206,7 @@ void unpackRow(const uint8_t* blk, int8_t* w, float& d, float& dm, int32_t* sc, 
             }
             break;
         }
-        case gguf::Q6_K:
-        case kQ6KBytes: {
+        case gguf::Q6_K: {
             const int8_t* scales = reinterpret_cast<const int8_t*>(blk + 192);
             d = h2f(blk + 208);
             for (int g = 0; g < 16; g++) sc[16 * g] = scales[g];
@@ -273,7 +267,6 @@ void withType(uint32_t type, F&& f) {
         case gguf::Q4_K: f(std::integral_constant<uint32_t, gguf::Q4_K>()); break;
         case gguf::Q5_K: f(std::integral_constant<uint32_t, gguf::Q5_K>()); break;
         case gguf::Q6_K: f(std::integral_constant<uint32_t, gguf::Q6_K>()); break;
-        case kQ6KBytes: f(std::integral_constant<uint32_t, kQ6KBytes>()); break;
         default: break;
     }
 }
@@ -613,8 +606,7 @@ inline int unsignedOffset(uint32_t type) {
     switch (type) {
         case gguf::Q8_0: return 128;
         case gguf::Q4_0: return 8;
-        case gguf::Q6_K:
-        case kQ6KBytes: return 32;
+        case gguf::Q6_K: return 32;
         default: return 0;
     }
 }
@@ -660,7 +652,7 @@ inline __m512i broadcast4(const void* p) {
 // ---- Records: a transposed panel's blocks packed as compactly as the file's ------------------------
 //
 // One record per block of a panel of 16 rows, all 64-byte multiples, holding the transposed values at the
-// file's bit width (or, kQ6KBytes, a byte each) and the scales as the kernels load them: 16 floats, or where a
+// file's bit width and the scales as the kernels load them: 16 floats, or where a
 // block has two scales (they then fill 64 bytes) 16 halves each (the file's, so the floats are the same):
 //   Q8_0  8 x 64 B: quad i's unsigned bytes (value + 128) | d: 16 floats                       576 B
 //   Q4_0  4 x 64 B: nibbles, quad k low, quad k + 4 high | d                                   320 B
@@ -670,13 +662,10 @@ inline __m512i broadcast4(const void* p) {
 //   Q5_K  as Q4_K | per chunk 64 B of fifth bits: byte 4r + e, bit i: value e of quad i          2880 B
 //   Q6_K  nibbles as Q4_K's | per chunk 2 x 64 B of high bit pairs: byte 4r + e, bits 2i and
 //         2i + 1: value e of quad i (then of quad 4 + i) | int8 scales [group][row] | d         3392 B
-//   Q6_K as bytes (kQ6KBytes): per chunk 8 x 64 B of unsigned bytes as Q8_0's | scales | d    4416 B
 // The values carry the type's unsigned offset (unsignedOffset). Rebuilt per call from the file's rows, or
-// kept for the model's life by repack. Joining Q6_K's nibbles and bit pairs takes as many instructions per
-// chunk as its products for one vector: on a 2-core EPYC one thread decoding one row read Q6_K at 9 GB/s
-// where memory gave 20 to 25. Its values as bytes read 31% more but multiply 1.7 (1 thread) and 1.3 (2
-// threads) times faster there; with more threads the compact records' decoding work is shared while
-// memory is not, so repack keeps the bytes form for 1 or 2 threads only.
+// kept for the model's life by repack. (Q6_K's values once also had a form as whole bytes, 31% larger,
+// for 1 or 2 threads; since the build aligns the kernels' code, the compact records decode faster on a
+// 2-core EPYC: one row from memory 1.35 times as fast on 1 thread, 1.6 on 2, 8 rows 1.15 on 2.)
 struct RecordLayout {
     int64_t bytes, d, dm, sc, mn, high;  // a record's size and its parts' offsets (-1: none)
 };
@@ -689,7 +678,6 @@ constexpr RecordLayout recordOf(uint32_t type) {
         case gguf::Q4_K: return {2368, 2304, 2336, 2048, 2176, -1};
         case gguf::Q5_K: return {2880, 2304, 2336, 2048, 2176, 2368};
         case gguf::Q6_K: return {3392, 3328, -1, 3072, -1, 2048};
-        case kQ6KBytes: return {4416, 4352, -1, 4096, -1, -1};
         default: return {0, -1, -1, -1, -1, -1};
     }
 }
@@ -711,7 +699,7 @@ inline __m512i shiftBits(__m512i v, int s) {
 // Block b, transposed at wt (transposeBlock), with P's scales, to its record at rec.
 void packBlock(uint32_t type, const Layout& L, const uint8_t* wt, const Panel& P, int64_t b, uint8_t* rec) {
     const RecordLayout R = recordOf(type);
-    if (type == gguf::Q8_0 || type == kQ6KBytes) {
+    if (type == gguf::Q8_0) {
         std::memcpy(rec, wt, static_cast<size_t>(16 * L.block));
     } else {
         const __m512i m4 = _mm512_set1_epi8(0x0F);
@@ -795,7 +783,7 @@ void packPanel(uint32_t type, const Layout& L, const uint8_t* panel, int64_t row
 template <uint32_t type>
 inline void chunkOf(const uint8_t* rec, int c, __m512i q[8]) {
     constexpr int64_t high = recordOf(type).high;
-    if constexpr (type == gguf::Q8_0 || type == kQ6KBytes) {
+    if constexpr (type == gguf::Q8_0) {
         for (int i = 0; i < 8; i++) q[i] = load512(rec + 512 * c + 64 * i);
     } else {
         const __m512i m4 = _mm512_set1_epi8(0x0F);
@@ -879,7 +867,7 @@ __attribute__((always_inline)) inline void block32(const uint8_t* rec, const Rec
 // 8-bit scales) records times V vectors, into acc.
 template <uint32_t type, int V>
 __attribute__((always_inline)) inline void blockK(const uint8_t* rec, const RecordLayout& R, __m512 dw, const qk::Block256* const* x, int64_t b, __m512* acc) {
-    constexpr bool q6 = type == gguf::Q6_K || type == kQ6KBytes;
+    constexpr bool q6 = type == gguf::Q6_K;
     __m512i isum[V];
     for (int t = 0; t < V; t++) isum[t] = _mm512_setzero_si512();
     for (int c = 0; c < 8; c++) {
@@ -1166,25 +1154,24 @@ void multiplyAll(ThreadPool* pool, uint32_t type, const uint8_t* base, int64_t r
     forPanels(pool, panels, work);
 }
 
-// The file's rows of type to records of form (the type's, or kQ6KBytes for Q6_K).
-Repacked repackAll(ThreadPool* pool, uint32_t type, uint32_t form, const uint8_t* base, int64_t rowBytes, int64_t rows, int64_t cols) {
+// The file's rows of type to their records.
+Repacked repackAll(ThreadPool* pool, uint32_t type, const uint8_t* base, int64_t rowBytes, int64_t rows, int64_t cols) {
     const Layout L = layoutOf(type);
     int64_t elems, blockBytes;
     gguf::blockInfo(type, elems, blockBytes);
     const int64_t nb = cols / L.block, panels = (rows + 15) / 16;
     Repacked r;
     r.type = type;
-    r.form = form;
     r.rows = rows;
     r.cols = cols;
-    r.panelBytes = nb * recordOf(form).bytes;
+    r.panelBytes = nb * recordOf(type).bytes;
     const size_t size = static_cast<size_t>(panels * r.panelBytes);  // records are 64-byte multiples
     r.bytes = PageBuffer(size);
     uint8_t* out = r.bytes.get();
     auto work = [&](int64_t p0, int64_t p1) {
         for (int64_t p = p0; p < p1; p++) {
             const int pr = panelRows(rows, p);
-            packPanel(form, L, base + 16 * p * rowBytes, rowBytes, pr, nb, blockBytes, tPanel, out + p * r.panelBytes);
+            packPanel(type, L, base + 16 * p * rowBytes, rowBytes, pr, nb, blockBytes, tPanel, out + p * r.panelBytes);
         }
     };
     forPanels(pool, panels, work);
@@ -1196,7 +1183,7 @@ void multiplyRepacked(ThreadPool* pool, const Repacked& w, const uint8_t* xq, si
     auto work = [&](int64_t p0, int64_t p1) {
         for (int64_t p = p0; p < p1; p++) {
             const int pr = panelRows(w.rows, p);
-            columns(w.form, w.bytes.get() + p * w.panelBytes, pr, nb, xq, stride, 0, n, y + 16 * p, w.rows, tiles);
+            columns(w.type, w.bytes.get() + p * w.panelBytes, pr, nb, xq, stride, 0, n, y + 16 * p, w.rows, tiles);
         }
     };
     forPanels(pool, panels, work);
@@ -1229,9 +1216,7 @@ void multiply(ThreadPool* pool, uint32_t type, const uint8_t* base, int64_t rowB
 
 Repacked repack(ThreadPool* pool, uint32_t type, const uint8_t* base, int64_t rowBytes, int64_t rows, int64_t cols) {
     if (!supports(type) || cols % layoutOf(type).block != 0) throw gguf::Error(std::string("no repacking for type ") + gguf::typeName(type));
-    // Q6_K as bytes for 1 or 2 threads (see the records' layouts).
-    const bool few = pool == nullptr || pool->size() <= 2;
-    return repackAll(pool, type, type == gguf::Q6_K && few ? kQ6KBytes : type, base, rowBytes, rows, cols);
+    return repackAll(pool, type, base, rowBytes, rows, cols);
 }
 
 void multiply(ThreadPool* pool, const Repacked& w, const uint8_t* xq, size_t stride, int64_t n, float* y) {

@@ -53,12 +53,11 @@ void multiply(ThreadPool* pool, uint32_t type, const uint8_t* base, int64_t rowB
 
 // A weight matrix repacked once for the transposed-panel kernel: per panel of 16 rows and block, the values
 // transposed at the file's bit width with their scales, as many bytes as the file (Q4_1) to 11% more
-// (Q4_0; single scales as floats); for a pool of 1 or 2 threads, Q6_K's values as bytes, 31% more.
+// (Q4_0; single scales as floats).
 // Multiplying it skips the unpacking and transposing a call otherwise does per panel, so that one vector
 // gains as much as many.
 struct Repacked {
     uint32_t type = 0;  // the file's
-    uint32_t form = 0;  // the records': the type's, or for Q6_K with 1 or 2 threads its values as bytes
     int64_t rows = 0, cols = 0, panelBytes = 0;
     PageBuffer bytes;
 };

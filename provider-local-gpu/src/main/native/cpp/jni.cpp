@@ -427,7 +427,7 @@ JNIEXPORT jfloatArray JNICALL Java_dev_hybridinference_localgpu_internal_NativeE
             case 1: amx::multiply(nullptr, t, w.data(), rowBytes, rows, cols, xq.data(), stride, n, y.data(), packed, kernel == 1); break;
             case 2:
             case 3: {
-                // Repacked for a pool of 2 threads, or of 4 (the records' forms differ for Q6_K).
+                // Repacked and multiplied on a pool of 2 threads, or of 4.
                 ThreadPool pool(kernel == 2 ? 2 : 4);
                 const amx::Repacked r = amx::repack(&pool, t, w.data(), rowBytes, rows, cols);
                 amx::multiply(&pool, r, xq.data(), stride, n, y.data());

@@ -104,8 +104,8 @@ final class NativeEngine {
      * {@code n} vectors, x holding them one after another, through the fast precision's kernels of the
      * avx512 level: {@code kernel} 0 as a call multiplies without tiles (one vector at a time through the
      * rows-in-lanes kernel, several through panels transposed in the call), 1 the same with the AMX tiles
-     * where the processor has them, 2 the weights repacked first for a pool of 2 threads, 3 for a pool of 4
-     * (Q6_K's records differ between the two). Returns y[t * rows + r].
+     * where the processor has them, 2 the weights repacked first and multiplied on a pool of 2 threads, 3 on a
+     * pool of 4. Returns y[t * rows + r].
      */
     static native float[] integerProduct(int type, byte[] weights, int rows, float[] x, int n, int kernel);
 

@@ -128,8 +128,8 @@ class IntegerDotTest {
 
     /**
      * The avx512 level's three ways to multiply a matrix (one vector at a time through the rows-in-lanes
-     * kernel, several through panels transposed in the call, weights repacked once, for 2 threads and for
-     * 4, whose Q6_K records differ) and, where there are
+     * kernel, several through panels transposed in the call, weights repacked once, multiplied on 2 threads and on
+     * 4) and, where there are
      * AMX tiles, the tile products (on the rows unpacked per call from 8 vectors, on the repacked records
      * of 32-value blocks from 16): the same bits for every vector, alone or among up to 23 others. 37 rows
      * end in a panel of 5; 512 columns are 16 blocks of 32 or 2 super-blocks.
