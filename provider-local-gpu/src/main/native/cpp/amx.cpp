@@ -841,8 +841,8 @@ inline __m512i bytesS(const uint8_t* p) { return _mm512_cvtepi8_epi32(_mm_loadu_
 // Fetches the bytes kRecordsAhead past a record, as many as it has: the records of one call are read in
 // order (a panel's, then the next panel's), and one thread alone keeps too few reads in flight otherwise.
 constexpr int64_t kRecordsAhead = 4096;
-inline void fetchAhead(const uint8_t* rec, int64_t bytes) {
-    for (int64_t at = 0; at < bytes; at += 64) _mm_prefetch(reinterpret_cast<const char*>(rec + kRecordsAhead + at), _MM_HINT_T0);
+inline void fetchAhead(const uint8_t* rec, int64_t bytes, int64_t ahead = kRecordsAhead) {
+    for (int64_t at = 0; at < bytes; at += 64) _mm_prefetch(reinterpret_cast<const char*>(rec + ahead + at), _MM_HINT_T0);
 }
 
 // One block of Q8_0, Q4_0 or Q4_1 records times V vectors (x[t]: their quantized blocks), into acc.
@@ -1092,6 +1092,48 @@ void columns(uint32_t type, const uint8_t* recs, int pr, int64_t nb, const uint8
     });
 }
 
+// One vector through the records of a 32-value-block type, kStreams consecutive panels at a time, their
+// blocks taken in turn: one thread then reads that many streams at once, each fetched kStreamAhead bytes
+// ahead, where one stream leaves memory idle. A 2-core EPYC's single thread read 29 GB/s from one stream
+// and 34 from four; a Q8_0 decode step of a 76M-parameter model on 1 thread took 2 to 30% less time (2
+// threads: about even). The K-quants' records, 2 to 3 KB each and 3 to a panel of 768 columns, taken in turn
+// the same way were 2 to 3 times slower: they go one panel at a time.
+constexpr int kStreams = 4;
+constexpr int64_t kStreamAhead = 1024;
+
+// P consecutive panels' records (panelBytes apart, the last with lastRows rows) times one vector.
+template <uint32_t type, int P>
+__attribute__((noinline)) void streamsOf(const uint8_t* recs, int64_t panelBytes, int lastRows, int64_t nb, const uint8_t* xq, float* y) {
+    const RecordLayout R = recordOf(type);
+    __m512 acc[P];
+    for (int p = 0; p < P; p++) acc[p] = _mm512_setzero_ps();
+    const uint8_t* x[1] = {xq};
+    for (int64_t b = 0; b < nb; b++) {
+#pragma GCC unroll 8
+        for (int p = 0; p < P; p++) {
+            const uint8_t* rec = recs + p * panelBytes + b * R.bytes;
+            fetchAhead(rec, R.bytes, kStreamAhead);
+            block32<type, 1>(rec, R, loadScales<type>(rec, R.d), reinterpret_cast<const qk::Block32* const*>(x), b, &acc[p]);
+        }
+    }
+    for (int p = 0; p < P; p++) _mm512_mask_storeu_ps(y + 16 * p, static_cast<__mmask16>(p == P - 1 ? (1u << lastRows) - 1 : 0xFFFF), acc[p]);
+}
+
+// count (1 to kStreams) panels of a 32-value-block type through streamsOf.
+void streams(uint32_t type, const uint8_t* recs, int64_t panelBytes, int count, int lastRows, int64_t nb, const uint8_t* xq, float* y) {
+    withType(type, [&](auto tt) {
+        constexpr uint32_t T = decltype(tt)::value;
+        if constexpr (T == gguf::Q8_0 || T == gguf::Q4_0 || T == gguf::Q4_1) {
+            switch (count) {
+                case 1: streamsOf<T, 1>(recs, panelBytes, lastRows, nb, xq, y); break;
+                case 2: streamsOf<T, 2>(recs, panelBytes, lastRows, nb, xq, y); break;
+                case 3: streamsOf<T, 3>(recs, panelBytes, lastRows, nb, xq, y); break;
+                default: streamsOf<T, 4>(recs, panelBytes, lastRows, nb, xq, y); break;
+            }
+        }
+    });
+}
+
 thread_local Panel tPanel;
 thread_local std::vector<uint8_t> tRecords;
 
@@ -1180,6 +1222,21 @@ Repacked repackAll(ThreadPool* pool, uint32_t type, const uint8_t* base, int64_t
 
 void multiplyRepacked(ThreadPool* pool, const Repacked& w, const uint8_t* xq, size_t stride, int64_t n, float* y, bool tiles) {
     const int64_t nb = w.cols / layoutOf(w.type).block, panels = (w.rows + 15) / 16;
+    if (n == 1 && layoutOf(w.type).block == 32) {
+        // Claims of whole groups of streams.
+        auto work = [&](int64_t p0, int64_t p1) {
+            for (int64_t p = p0; p < p1; p += kStreams) {
+                const int count = static_cast<int>(std::min<int64_t>(kStreams, p1 - p));
+                streams(w.type, w.bytes.get() + p * w.panelBytes, w.panelBytes, count, panelRows(w.rows, p + count - 1), nb, xq, y + 16 * p);
+            }
+        };
+        if (pool) {
+            pool->parallelClaim(panels, std::max<int64_t>(kStreams, panels / (8 * pool->size())), work);
+        } else {
+            work(0, panels);
+        }
+        return;
+    }
     auto work = [&](int64_t p0, int64_t p1) {
         for (int64_t p = p0; p < p1; p++) {
             const int pr = panelRows(w.rows, p);

@@ -131,14 +131,20 @@ class IntegerDotTest {
      * kernel, several through panels transposed in the call, weights repacked once, multiplied on 2 threads and on
      * 4) and, where there are
      * AMX tiles, the tile products (on the rows unpacked per call from 8 vectors, on the repacked records
-     * of 32-value blocks from 16): the same bits for every vector, alone or among up to 23 others. 37 rows
-     * end in a panel of 5; 512 columns are 16 blocks of 32 or 2 super-blocks.
+     * of 32-value blocks from 16): the same bits for every vector, alone or among up to 23 others. 37 and
+     * 117 rows end in a panel of 5 (one vector alone reads 3, or 4 and 4, repacked panels of 32-value blocks
+     * in turn); 512 columns are 16 blocks of 32 or 2 super-blocks.
      */
     @ParameterizedTest(name = "type {0}")
     @MethodSource("types")
     void everyKernelOfTheAvx512LevelGivesAVectorTheBitsItGetsAlone(int type) {
         assumeTrue(NativeModel.kernelLevelAvailable(3), "this processor has no avx512 level");
-        int rows = 37, cols = 512;
+        for (int rows : new int[] {37, 117}) {
+            theKernelsAgree(type, rows, 512);
+        }
+    }
+
+    private static void theKernelsAgree(int type, int rows, int cols) {
         Random r = new Random(type);
         float[] w = new float[rows * cols];
         for (int i = 0; i < w.length; i++) {
@@ -158,7 +164,7 @@ class IntegerDotTest {
             }
             for (int kernel = 0; kernel <= 3; kernel++) {
                 assertThat(NativeModel.integerProduct(type, weights, rows, x, n, kernel))
-                        .as("%d vectors through kernel %d", n, kernel)
+                        .as("%d rows times %d vectors through kernel %d", rows, n, kernel)
                         .containsExactly(alone);
             }
         }
