@@ -24,7 +24,7 @@
 
 class ThreadPool {
 public:
-    explicit ThreadPool(int threads) : n_(threads < 1 ? 1 : threads) {
+    explicit ThreadPool(int threads) : n_(threads < 1 ? 1 : threads), shares_(new Share[static_cast<size_t>(n_)]) {
         for (int i = 1; i < n_; i++) workers_.emplace_back([this, i] { loop(i); });
     }
 
@@ -79,14 +79,9 @@ public:
             parallelFor(n, fn);
             return;
         }
-        // Per share, its front in the low 32 bits and its back in the high 32, a cache line each.
-        struct alignas(64) Share {
-            std::atomic<uint64_t> bounds;
-        };
-        std::unique_ptr<Share[]> shares(new Share[static_cast<size_t>(n_)]);
         for (int i = 0; i < n_; i++) {
             const uint64_t b = static_cast<uint64_t>(n * i / n_), e = static_cast<uint64_t>(n * (i + 1) / n_);
-            shares[i].bounds.store(b | (e << 32), std::memory_order_relaxed);
+            shares_[i].bounds.store(b | (e << 32), std::memory_order_relaxed);
         }
         const uint64_t g = static_cast<uint64_t>(grain > 0 ? grain : 1);
         std::atomic<int> next{0};
@@ -94,7 +89,7 @@ public:
             const int me = next.fetch_add(1, std::memory_order_relaxed);
             for (int k = 0; k < n_; k++) {
                 const bool own = k == 0;
-                std::atomic<uint64_t>& bounds = shares[(me + k) % n_].bounds;
+                std::atomic<uint64_t>& bounds = shares_[(me + k) % n_].bounds;
                 uint64_t v = bounds.load(std::memory_order_relaxed);
                 while (true) {
                     const uint64_t f = v & 0xFFFFFFFFu, e = v >> 32;
@@ -161,7 +156,14 @@ private:
         }
     }
 
+    // parallelClaim's shares, one per thread: its front in the low 32 bits and its back in the high 32, a
+    // cache line each (the pool runs one job at a time).
+    struct alignas(64) Share {
+        std::atomic<uint64_t> bounds{0};
+    };
+
     int n_;
+    std::unique_ptr<Share[]> shares_;
     std::vector<std::thread> workers_;
     std::mutex m_;
     std::condition_variable cv_;
