@@ -1220,30 +1220,49 @@ Repacked repackAll(ThreadPool* pool, uint32_t type, const uint8_t* base, int64_t
     return r;
 }
 
-void multiplyRepacked(ThreadPool* pool, const Repacked& w, const uint8_t* xq, size_t stride, int64_t n, float* y, bool tiles) {
-    const int64_t nb = w.cols / layoutOf(w.type).block, panels = (w.rows + 15) / 16;
+// Panels [p0, p1) of a repacked matrix times n vectors: one vector reads the 32-value-block types in groups
+// of kStreams panels (streamsOf).
+void panelsOf(const Repacked& w, const uint8_t* xq, size_t stride, int64_t n, float* y, bool tiles, int64_t p0, int64_t p1) {
+    const int64_t nb = w.cols / layoutOf(w.type).block;
     if (n == 1 && layoutOf(w.type).block == 32) {
-        // Claims of whole groups of streams.
-        auto work = [&](int64_t p0, int64_t p1) {
-            for (int64_t p = p0; p < p1; p += kStreams) {
-                const int count = static_cast<int>(std::min<int64_t>(kStreams, p1 - p));
-                streams(w.type, w.bytes.get() + p * w.panelBytes, w.panelBytes, count, panelRows(w.rows, p + count - 1), nb, xq, y + 16 * p);
-            }
-        };
-        if (pool) {
-            pool->parallelClaim(panels, std::max<int64_t>(kStreams, panels / (8 * pool->size())), work);
-        } else {
-            work(0, panels);
+        for (int64_t p = p0; p < p1; p += kStreams) {
+            const int count = static_cast<int>(std::min<int64_t>(kStreams, p1 - p));
+            streams(w.type, w.bytes.get() + p * w.panelBytes, w.panelBytes, count, panelRows(w.rows, p + count - 1), nb, xq, y + 16 * p);
         }
         return;
     }
-    auto work = [&](int64_t p0, int64_t p1) {
-        for (int64_t p = p0; p < p1; p++) {
-            const int pr = panelRows(w.rows, p);
-            columns(w.type, w.bytes.get() + p * w.panelBytes, pr, nb, xq, stride, 0, n, y + 16 * p, w.rows, tiles);
+    for (int64_t p = p0; p < p1; p++) {
+        columns(w.type, w.bytes.get() + p * w.panelBytes, panelRows(w.rows, p), nb, xq, stride, 0, n, y + 16 * p, w.rows, tiles);
+    }
+}
+
+// Several repacked matrices times the same vectors in one pass of the pool: their panels one after another
+// as one range, claimed in chunks (of whole groups of streams for one vector), so that the threads meet
+// once for all of them.
+void multiplyRepacked(ThreadPool* pool, const Repacked* const* ws, float* const* ys, int count, const uint8_t* xq, size_t stride, int64_t n,
+                      bool tiles) {
+    int64_t total = 0;
+    bool grouped = false;
+    for (int i = 0; i < count; i++) {
+        total += (ws[i]->rows + 15) / 16;
+        grouped = grouped || (n == 1 && layoutOf(ws[i]->type).block == 32);
+    }
+    auto work = [&](int64_t u0, int64_t u1) {
+        int64_t at = 0;
+        for (int i = 0; i < count && at < u1; i++) {
+            const int64_t panels = (ws[i]->rows + 15) / 16;
+            const int64_t p0 = std::max<int64_t>(u0 - at, 0), p1 = std::min<int64_t>(u1 - at, panels);
+            if (p0 < p1) panelsOf(*ws[i], xq, stride, n, ys[i], tiles, p0, p1);
+            at += panels;
         }
     };
-    forPanels(pool, panels, work);
+    if (!pool) {
+        work(0, total);
+    } else if (grouped) {
+        pool->parallelClaim(total, std::max<int64_t>(kStreams, total / (8 * pool->size())), work);
+    } else {
+        pool->parallelParts(total, 8, work);
+    }
 }
 
 }  // namespace
@@ -1277,7 +1296,13 @@ Repacked repack(ThreadPool* pool, uint32_t type, const uint8_t* base, int64_t ro
 }
 
 void multiply(ThreadPool* pool, const Repacked& w, const uint8_t* xq, size_t stride, int64_t n, float* y) {
-    multiplyRepacked(pool, w, xq, stride, n, y, qk::level() >= qk::Amx && usable());
+    const Repacked* ws[1] = {&w};
+    float* ys[1] = {y};
+    multiplyRepacked(pool, ws, ys, 1, xq, stride, n, qk::level() >= qk::Amx && usable());
+}
+
+void multiply(ThreadPool* pool, const Repacked* const* ws, float* const* ys, int count, const uint8_t* xq, size_t stride, int64_t n) {
+    multiplyRepacked(pool, ws, ys, count, xq, stride, n, qk::level() >= qk::Amx && usable());
 }
 
 #else
@@ -1293,6 +1318,9 @@ Repacked repack(ThreadPool*, uint32_t type, const uint8_t*, int64_t, int64_t, in
 }
 void multiply(ThreadPool*, const Repacked& w, const uint8_t*, size_t, int64_t, float*) {
     throw gguf::Error(std::string("no AMX product for type ") + gguf::typeName(w.type));
+}
+void multiply(ThreadPool*, const Repacked* const* ws, float* const*, int, const uint8_t*, size_t, int64_t) {
+    throw gguf::Error(std::string("no AMX product for type ") + gguf::typeName(ws[0]->type));
 }
 
 #endif

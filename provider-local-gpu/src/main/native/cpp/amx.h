@@ -69,4 +69,8 @@ Repacked repack(ThreadPool* pool, uint32_t type, const uint8_t* base, int64_t ro
 // multiply's y for repacked weights, with the same bits.
 void multiply(ThreadPool* pool, const Repacked& w, const uint8_t* xq, size_t stride, int64_t n, float* y);
 
+// The same for count repacked matrices of one type and width times the same inputs (ys[i]: matrix i's
+// results), in one pass of the pool instead of count.
+void multiply(ThreadPool* pool, const Repacked* const* ws, float* const* ys, int count, const uint8_t* xq, size_t stride, int64_t n);
+
 }  // namespace amx

@@ -109,6 +109,11 @@ private:
     // sameInput: x is unchanged since the previous call, whose quantized inputs serve again if that call's
     // weights had the same type.
     void matmul(const gguf::Tensor* w, const float* x, float* y, int64_t n, bool sameInput = false);
+    // ys[i] = ws[i] x for count weights and the same n input vectors, as matmul gives them; consecutive
+    // repacked weights of one type and width go through the pool in one pass (the threads meet once).
+    void matmuls(const gguf::Tensor* const* ws, float* const* ys, int count, const float* x, int64_t n);
+    // x's n vectors of cols values quantized for weights of an integer type, once per input and type.
+    const uint8_t* quantizedInput(uint32_t type, const float* x, int64_t n, int64_t cols);
 
     const HParams& hp_;
     const std::vector<Layer>& layers_;
@@ -310,6 +315,45 @@ void CpuBackend::reserveAtt(CpuState& s, int64_t rows) const {
     s.attRows = rows;
 }
 
+const uint8_t* CpuBackend::quantizedInput(uint32_t type, const float* x, int64_t n, int64_t cols) {
+    const size_t stride = qk::inputBytes(type, cols);
+    if (quantized_.size() < stride * static_cast<size_t>(n)) quantized_.resize(stride * static_cast<size_t>(n));
+    uint8_t* xq = quantized_.data();
+    if (quantizedType_ != type || quantizedCount_ != n) {
+        pool_.parallelClaim(n, 1, [&](int64_t b, int64_t e) {
+            for (int64_t t = b; t < e; t++) qk::quantize(type, x + t * cols, xq + stride * t, cols);
+        });
+        quantizedType_ = type;
+        quantizedCount_ = n;
+    }
+    return xq;
+}
+
+void CpuBackend::matmuls(const gguf::Tensor* const* ws, float* const* ys, int count, const float* x, int64_t n) {
+    constexpr int kMost = 4;
+    for (int i = 0; i < count;) {
+        const auto first = repacked_.find(ws[i]);
+        int j = i + 1;
+        if (first != repacked_.end()) {
+            while (j < count && j - i < kMost && repacked_.count(ws[j]) && ws[j]->type == ws[i]->type && ws[j]->ne[0] == ws[i]->ne[0]) j++;
+        }
+        if (j - i == 1) {
+            matmul(ws[i], x, ys[i], n, i > 0);
+            i = j;
+            continue;
+        }
+        // Repacked weights exist only for the integer products of fast precision (repackWeights).
+        if (i == 0) quantizedCount_ = 0;  // what quantized_ holds is of another input
+        const uint32_t type = ws[i]->type;
+        const int64_t cols = ws[i]->ne[0];
+        const uint8_t* xq = quantizedInput(type, x, n, cols);
+        const amx::Repacked* rs[kMost];
+        for (int k = i; k < j; k++) rs[k - i] = &repacked_.at(ws[k]);
+        amx::multiply(&pool_, rs, ys + i, j - i, xq, qk::inputBytes(type, cols), n);
+        i = j;
+    }
+}
+
 void CpuBackend::matmul(const gguf::Tensor* w, const float* x, float* y, int64_t n, bool sameInput) {
     if (!sameInput) quantizedCount_ = 0;  // what quantized_ holds is of another input
     // Fast precision multiplies quantized weights by integer dots at every count of vectors, so that a
@@ -334,15 +378,7 @@ void CpuBackend::matmul(const gguf::Tensor* w, const float* x, float* y, int64_t
     if (integer) {
         // Each input vector quantized once, then integer dot products row by row.
         const size_t stride = qk::inputBytes(type, cols);
-        if (quantized_.size() < stride * static_cast<size_t>(n)) quantized_.resize(stride * static_cast<size_t>(n));
-        uint8_t* xq = quantized_.data();
-        if (quantizedType_ != type || quantizedCount_ != n) {
-            pool_.parallelClaim(n, 1, [&](int64_t b, int64_t e) {
-                for (int64_t t = b; t < e; t++) qk::quantize(type, x + t * cols, xq + stride * t, cols);
-            });
-            quantizedType_ = type;
-            quantizedCount_ = n;
-        }
+        const uint8_t* xq = quantizedInput(type, x, n, cols);
         const auto repacked = repacked_.find(w);
         if (repacked != repacked_.end()) {
             amx::multiply(&pool_, repacked->second, xq, stride, n, y);
@@ -583,9 +619,11 @@ void CpuBackend::forward(const std::vector<Segment>& pieces) {
     for (int64_t l = 0; l < hp_.nLayer; l++) {
         const Layer& L = layers_[l];
         normAll(L.attnNorm);
-        matmul(L.wq, s.xb.data(), s.q.data(), n);
-        matmul(L.wk, s.xb.data(), s.k.data(), n, true);
-        matmul(L.wv, s.xb.data(), s.v.data(), n, true);
+        {
+            const gguf::Tensor* ws[] = {L.wq, L.wk, L.wv};
+            float* ys[] = {s.q.data(), s.k.data(), s.v.data()};
+            matmuls(ws, ys, 3, s.xb.data(), n);
+        }
         addBias(s.q.data(), L.bq, qDim, n);
         addBias(s.k.data(), L.bk, kvDim, n);
         addBias(s.v.data(), L.bv, kvDim, n);
@@ -618,8 +656,11 @@ void CpuBackend::forward(const std::vector<Segment>& pieces) {
 
         normAll(L.ffnNorm);
         const int64_t nFf = hp_.nFf[l];
-        matmul(L.wGate, s.xb.data(), s.hb.data(), n);
-        matmul(L.wUp, s.xb.data(), s.hb2.data(), n, true);
+        {
+            const gguf::Tensor* ws[] = {L.wGate, L.wUp};
+            float* ys[] = {s.hb.data(), s.hb2.data()};
+            matmuls(ws, ys, 2, s.xb.data(), n);
+        }
         rowsOnPool([&](int64_t t) { kern::siluMul(&s.hb[t * nFf], &s.hb2[t * nFf], nFf); });
         matmul(L.wDown, s.hb.data(), s.xb2.data(), n);
         addResidual();
