@@ -1140,11 +1140,12 @@ thread_local std::vector<uint8_t> tRecords;
 // The rows of panel p (16 but in a last panel) of a matrix of rows rows.
 inline int panelRows(int64_t rows, int64_t p) { return static_cast<int>(rows - 16 * p < 16 ? rows - 16 * p : 16); }
 
-// work(p0, p1) over the panels [0, panels), claimed by the pool's threads a few panels at a time.
+// work(p0, p1) over the panels [0, panels), claimed by the pool's threads a few panels at a time (about 8
+// claims a thread, and at least `least` panels a claim).
 template <typename F>
-void forPanels(ThreadPool* pool, int64_t panels, F&& work) {
+void forPanels(ThreadPool* pool, int64_t panels, F&& work, int64_t least = 1) {
     if (pool) {
-        pool->parallelParts(panels, 8, work);
+        pool->parallelClaim(panels, std::max<int64_t>(least, panels / (8 * pool->size())), work);
     } else {
         work(0, panels);
     }
@@ -1256,13 +1257,7 @@ void multiplyRepacked(ThreadPool* pool, const Repacked* const* ws, float* const*
             at += panels;
         }
     };
-    if (!pool) {
-        work(0, total);
-    } else if (grouped) {
-        pool->parallelClaim(total, std::max<int64_t>(kStreams, total / (8 * pool->size())), work);
-    } else {
-        pool->parallelParts(total, 8, work);
-    }
+    forPanels(pool, total, work, grouped ? kStreams : 1);
 }
 
 }  // namespace

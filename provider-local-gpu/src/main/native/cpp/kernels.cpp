@@ -745,6 +745,19 @@ void siluMul(float* g, const float* u, int64_t n) {
 static inline float expWeightOne(float x, float best, float scale) { return std::exp((x - best) * scale); }
 
 #ifdef HI_X86
+// The sums of a register's double lanes, in pairs: ((0 + 1) + (2 + 3)) + ((4 + 5) + (6 + 7)).
+__attribute__((target("avx512f"))) static inline double hsum512d(__m512d v) {
+    alignas(64) double lanes[8];
+    _mm512_store_pd(lanes, v);
+    return ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
+}
+
+__attribute__((target("avx2"))) static inline double hsum256d(__m256d v) {
+    alignas(32) double lanes[4];
+    _mm256_store_pd(lanes, v);
+    return (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
+}
+
 __attribute__((target("avx512f,avx2,fma"))) static double expWeights512(const float* x, int64_t n, float best, float scale, float* out) {
     const __m512 b = _mm512_set1_ps(best), s = _mm512_set1_ps(scale);
     __m512d s0 = _mm512_setzero_pd(), s1 = _mm512_setzero_pd();
@@ -756,9 +769,7 @@ __attribute__((target("avx512f,avx2,fma"))) static double expWeights512(const fl
         s0 = _mm512_add_pd(s0, _mm512_maskz_cvtps_pd(0xFF, _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xF, _mm512_castps_pd(e), 0))));
         s1 = _mm512_add_pd(s1, _mm512_maskz_cvtps_pd(0xFF, _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xF, _mm512_castps_pd(e), 1))));
     }
-    alignas(64) double lanes[8];
-    _mm512_store_pd(lanes, _mm512_add_pd(s0, s1));
-    double sum = ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
+    double sum = hsum512d(_mm512_add_pd(s0, s1));
     for (; i < n; i++) sum += out[i] = expWeightOne(x[i], best, scale);
     return sum;
 }
@@ -773,9 +784,7 @@ __attribute__((target("avx2,fma"))) static double expWeightsAvx2(const float* x,
         s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
         s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
     }
-    alignas(32) double lanes[4];
-    _mm256_store_pd(lanes, _mm256_add_pd(s0, s1));
-    double sum = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
+    double sum = hsum256d(_mm256_add_pd(s0, s1));
     for (; i < n; i++) sum += out[i] = expWeightOne(x[i], best, scale);
     return sum;
 }
@@ -833,9 +842,7 @@ __attribute__((target("avx512f"))) static double sumSquares512(const float* x, i
         s1 = _mm512_fmadd_pd(b, b, s1);
     }
     done = i;
-    alignas(64) double lanes[8];
-    _mm512_store_pd(lanes, _mm512_add_pd(s0, s1));
-    return ((lanes[0] + lanes[4]) + (lanes[1] + lanes[5])) + ((lanes[2] + lanes[6]) + (lanes[3] + lanes[7]));
+    return hsum512d(_mm512_add_pd(s0, s1));
 }
 
 __attribute__((target("avx2,fma"))) static double sumSquaresAvx2(const float* x, int64_t n, int64_t& done) {
@@ -848,9 +855,7 @@ __attribute__((target("avx2,fma"))) static double sumSquaresAvx2(const float* x,
         }
     }
     done = i;
-    const __m256d t = _mm256_add_pd(_mm256_add_pd(s[0], s[1]), _mm256_add_pd(s[2], s[3]));
-    const __m128d h = _mm_add_pd(_mm256_castpd256_pd128(t), _mm256_extractf128_pd(t, 1));
-    return _mm_cvtsd_f64(_mm_add_sd(h, _mm_unpackhi_pd(h, h)));
+    return hsum256d(_mm256_add_pd(_mm256_add_pd(s[0], s[1]), _mm256_add_pd(s[2], s[3])));
 }
 #endif
 

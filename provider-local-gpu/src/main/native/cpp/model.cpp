@@ -332,25 +332,26 @@ const uint8_t* CpuBackend::quantizedInput(uint32_t type, const float* x, int64_t
 void CpuBackend::matmuls(const gguf::Tensor* const* ws, float* const* ys, int count, const float* x, int64_t n) {
     constexpr int kMost = 4;
     for (int i = 0; i < count;) {
-        const auto first = repacked_.find(ws[i]);
-        int j = i + 1;
-        if (first != repacked_.end()) {
-            while (j < count && j - i < kMost && repacked_.count(ws[j]) && ws[j]->type == ws[i]->type && ws[j]->ne[0] == ws[i]->ne[0]) j++;
+        // The run of repacked weights from i that share ws[i]'s type and width.
+        const amx::Repacked* rs[kMost];
+        int m = 0;
+        for (; i + m < count && m < kMost; m++) {
+            const gguf::Tensor* w = ws[i + m];
+            const auto r = repacked_.find(w);
+            if (r == repacked_.end() || w->type != ws[i]->type || w->ne[0] != ws[i]->ne[0]) break;
+            rs[m] = &r->second;
         }
-        if (j - i == 1) {
+        if (m < 2) {
             matmul(ws[i], x, ys[i], n, i > 0);
-            i = j;
+            i++;
             continue;
         }
         // Repacked weights exist only for the integer products of fast precision (repackWeights).
         if (i == 0) quantizedCount_ = 0;  // what quantized_ holds is of another input
         const uint32_t type = ws[i]->type;
         const int64_t cols = ws[i]->ne[0];
-        const uint8_t* xq = quantizedInput(type, x, n, cols);
-        const amx::Repacked* rs[kMost];
-        for (int k = i; k < j; k++) rs[k - i] = &repacked_.at(ws[k]);
-        amx::multiply(&pool_, rs, ys + i, j - i, xq, qk::inputBytes(type, cols), n);
-        i = j;
+        amx::multiply(&pool_, rs, ys + i, m, quantizedInput(type, x, n, cols), qk::inputBytes(type, cols), n);
+        i += m;
     }
 }
 
