@@ -651,40 +651,61 @@ inline __m512i broadcast4(const void* p) {
 
 // ---- Records: a transposed panel's blocks packed as compactly as the file's ------------------------
 //
-// One record per block of a panel of 16 rows, all 64-byte multiples, holding the transposed values at the
-// file's bit width and the scales as the kernels load them: 16 floats, or where a
-// block has two scales (they then fill 64 bytes) 16 halves each (the file's, so the floats are the same):
-//   Q8_0  8 x 64 B: quad i's unsigned bytes (value + 128) | d: 16 floats                       576 B
-//   Q4_0  4 x 64 B: nibbles, quad k low, quad k + 4 high | d                                   320 B
-//   Q4_1  as Q4_0 | d, m: 16 halves each                                                       320 B
+// One record per block of a panel of 16 rows, holding the transposed values at the file's bit width and
+// the scales as the kernels load them: 16 floats, or 16 halves per scale (the file's, so the floats are the
+// same). Every record is a 64-byte multiple but those of the types with one scale per block, whose halves
+// fill 32 bytes: they come in pairs, both blocks' values and then both blocks' scales, so that a pair is one
+// (a last block without a partner leaves its pair's second half unused):
+//   Q8_0  per block 8 x 64 B: quad i's unsigned bytes (value + 128) | d of both: 16 halves each     1088 B a pair
+//   Q4_0  per block 4 x 64 B: nibbles, quad k low, quad k + 4 high | d of both                      576 B a pair
+//   Q4_1  as a Q4_0 block | d, m: 16 halves each                                                   320 B
 //   Q4_K  per 32-value chunk c, 4 x 64 B of nibbles as Q4_0's | 6-bit scales, then minimums,
 //         as 8 x 16 bytes [chunk][row] | d, dmin: 16 halves each                               2368 B
 //   Q5_K  as Q4_K | per chunk 64 B of fifth bits: byte 4r + e, bit i: value e of quad i          2880 B
 //   Q6_K  nibbles as Q4_K's | per chunk 2 x 64 B of high bit pairs: byte 4r + e, bits 2i and
 //         2i + 1: value e of quad i (then of quad 4 + i) | int8 scales [group][row] | d         3392 B
-// The values carry the type's unsigned offset (unsignedOffset). Rebuilt per call from the file's rows, or
-// kept for the model's life by repack. (Q6_K's values once also had a form as whole bytes, 31% larger,
-// for 1 or 2 threads; since the build aligns the kernels' code, the compact records decode faster on a
-// 2-core EPYC: one row from memory 1.35 times as fast on 1 thread, 1.6 on 2, 8 rows 1.15 on 2.)
+// So Q8_0, Q4_0 and Q4_1 take the file's bytes, the K-quants 3% (Q4_K, Q5_K) and 7% (Q6_K) more. The values
+// carry the type's unsigned offset (unsignedOffset). Rebuilt per call from the file's rows, or kept for the
+// model's life by repack. (Q6_K's values once also had a form as whole bytes, 31% larger, for 1 or 2
+// threads; since the build aligns the kernels' code, the compact records decode faster on a 2-core EPYC:
+// one row from memory 1.35 times as fast on 1 thread, 1.6 on 2, 8 rows 1.15 on 2.)
 struct RecordLayout {
-    int64_t bytes, d, dm, sc, mn, high;  // a record's size and its parts' offsets (-1: none)
+    // A block's bytes (a pair's half for paired types), its parts' offsets (-1: none; for paired types d is
+    // the offset of the scales from the pair's start), and whether blocks come in pairs.
+    int64_t bytes, d, dm, sc, mn, high;
+    bool paired;
 };
 
 constexpr RecordLayout recordOf(uint32_t type) {
     switch (type) {
-        case gguf::Q8_0: return {576, 512, -1, -1, -1, -1};
-        case gguf::Q4_0: return {320, 256, -1, -1, -1, -1};
-        case gguf::Q4_1: return {320, 256, 288, -1, -1, -1};
-        case gguf::Q4_K: return {2368, 2304, 2336, 2048, 2176, -1};
-        case gguf::Q5_K: return {2880, 2304, 2336, 2048, 2176, 2368};
-        case gguf::Q6_K: return {3392, 3328, -1, 3072, -1, 2048};
-        default: return {0, -1, -1, -1, -1, -1};
+        case gguf::Q8_0: return {544, 1024, -1, -1, -1, -1, true};
+        case gguf::Q4_0: return {288, 512, -1, -1, -1, -1, true};
+        case gguf::Q4_1: return {320, 256, 288, -1, -1, -1, false};
+        case gguf::Q4_K: return {2368, 2304, 2336, 2048, 2176, -1, false};
+        case gguf::Q5_K: return {2880, 2304, 2336, 2048, 2176, 2368, false};
+        case gguf::Q6_K: return {3392, 3328, -1, 3072, -1, 2048, false};
+        default: return {0, -1, -1, -1, -1, -1, false};
     }
 }
 
-// Whether a type's records hold their scales as halves: those with two scales per block, Q4_1, Q4_K and
-// Q5_K (records 17%, 3% and 2% smaller; Q4_1's single-row decode about 19% faster on a 2-core EPYC).
-constexpr bool halfScales(uint32_t type) { return recordOf(type).dm >= 0; }
+// Whether a type's records hold their scales as halves: all but the 6-bit K-quant's single scale, Q6_K's
+// (Q4_1's single-row decode about 19% faster on a 2-core EPYC than with floats; Q8_0's and Q4_0's
+// records 6% and 11% smaller).
+constexpr bool halfScales(uint32_t type) { return recordOf(type).paired || recordOf(type).dm >= 0; }
+
+// Where block b's record (its values) and its scales lie among a panel's records, in bytes from the first.
+constexpr int64_t recordOffset(const RecordLayout& R, int64_t b) {
+    return R.paired ? (b >> 1) * 2 * R.bytes + (b & 1) * (R.bytes - 32) : b * R.bytes;
+}
+constexpr int64_t scalesOffset(const RecordLayout& R, int64_t b) {
+    return R.paired ? (b >> 1) * 2 * R.bytes + R.d + (b & 1) * 32 : b * R.bytes + R.d;
+}
+
+// The bytes of a panel's nb records.
+inline int64_t recordsBytes(uint32_t type, int64_t nb) {
+    const RecordLayout R = recordOf(type);
+    return R.paired ? (nb + 1) / 2 * 2 * R.bytes : nb * R.bytes;
+}
 
 inline __m512i load512(const void* p) { return _mm512_loadu_si512(p); }
 inline void store512(void* p, __m512i v) { _mm512_storeu_si512(p, v); }
@@ -696,9 +717,11 @@ inline __m512i shiftBits(__m512i v, int s) {
     return v;
 }
 
-// Block b, transposed at wt (transposeBlock), with P's scales, to its record at rec.
-void packBlock(uint32_t type, const Layout& L, const uint8_t* wt, const Panel& P, int64_t b, uint8_t* rec) {
+// Block b, transposed at wt (transposeBlock), with P's scales, to its record among the panel's at recs.
+void packBlock(uint32_t type, const Layout& L, const uint8_t* wt, const Panel& P, int64_t b, uint8_t* recs) {
     const RecordLayout R = recordOf(type);
+    uint8_t* rec = recs + recordOffset(R, b);
+    uint8_t* scales = recs + scalesOffset(R, b);
     if (type == gguf::Q8_0) {
         std::memcpy(rec, wt, static_cast<size_t>(16 * L.block));
     } else {
@@ -725,11 +748,12 @@ void packBlock(uint32_t type, const Layout& L, const uint8_t* wt, const Panel& P
         }
     }
     if (halfScales(type)) {
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(rec + R.d), _mm512_cvtps_ph(_mm512_loadu_ps(P.d.data() + 16 * b), _MM_FROUND_TO_NEAREST_INT));
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(rec + R.dm), _mm512_cvtps_ph(_mm512_loadu_ps(P.dm.data() + 16 * b), _MM_FROUND_TO_NEAREST_INT));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(scales), _mm512_cvtps_ph(_mm512_loadu_ps(P.d.data() + 16 * b), _MM_FROUND_TO_NEAREST_INT));
+        if (R.dm >= 0) {
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(rec + R.dm), _mm512_cvtps_ph(_mm512_loadu_ps(P.dm.data() + 16 * b), _MM_FROUND_TO_NEAREST_INT));
+        }
     } else {
-        std::memcpy(rec + R.d, P.d.data() + 16 * b, 64);
-        if (R.dm >= 0) std::memcpy(rec + R.dm, P.dm.data() + 16 * b, 64);
+        std::memcpy(scales, P.d.data() + 16 * b, 64);
     }
     if (R.sc >= 0) {
         for (int g = 0; g < L.groups; g++) {
@@ -751,7 +775,6 @@ void packRows(const Layout& L, const uint8_t* panel, int64_t rowBytes, int pr, i
     alignas(64) int8_t w[16 * 256];
     alignas(64) uint8_t wt[16 * 256];
     const __m512i offset = _mm512_set1_epi8(static_cast<char>(unsignedOffset(type)));
-    const int64_t bytes = recordOf(type).bytes;
     // The panel after this one, fetched into the cache a block's share at a time while this one is
     // unpacked: read in this order, 16 rows a block at a time, the weights otherwise wait on memory.
     const uint8_t* next = panel + 16 * rowBytes;
@@ -769,7 +792,7 @@ void packRows(const Layout& L, const uint8_t* panel, int64_t rowBytes, int pr, i
             }
             transposeBlock(L, w, L.block, offset, wt);
         }
-        packBlock(type, L, wt, P, b, out + b * bytes);
+        packBlock(type, L, wt, P, b, out);
     }
 }
 
@@ -929,9 +952,9 @@ __attribute__((noinline)) void recordsOf(const uint8_t* recs, int pr, int64_t nb
     __m512 acc[V];
     for (int t = 0; t < V; t++) acc[t] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
-        const uint8_t* rec = recs + b * R.bytes;
+        const uint8_t* rec = recs + recordOffset(R, b);
         fetchAhead(rec, R.bytes);
-        const __m512 dw = loadScales<type>(rec, R.d);
+        const __m512 dw = loadScales<type>(recs, scalesOffset(R, b));
         if constexpr (type == gguf::Q8_0 || type == gguf::Q4_0 || type == gguf::Q4_1) {
             block32<type, V>(rec, R, dw, reinterpret_cast<const qk::Block32* const*>(x), b, acc);
         } else {
@@ -972,8 +995,8 @@ __attribute__((noinline)) void tilesOf(const uint8_t* recs, int pr, int64_t nb, 
     };
     // Each vector's float steps for block b from its sums in c[slot].
     auto finish = [&](int64_t b, int slot) {
-        const uint8_t* rec = recs + b * R.bytes;
-        const __m512 dw = loadScales<type>(rec, R.d);
+        const uint8_t* rec = recs + recordOffset(R, b);
+        const __m512 dw = loadScales<type>(recs, scalesOffset(R, b));
         for (int t = 0; t < count; t++) {
             const qk::Block32& a = reinterpret_cast<const qk::Block32*>(xq + stride * t)[b];
             __m512i isum = _mm512_load_si512(c[slot][t]);
@@ -989,8 +1012,8 @@ __attribute__((noinline)) void tilesOf(const uint8_t* recs, int pr, int64_t nb, 
     // (2-thread prefill of Q4_0 and Q4_1 4 to 12% faster than a block at a time, Q8_0 the same).
     int64_t b = 0;
     for (; b + 2 <= nb; b += 2) {
-        const uint8_t* rec0 = recs + b * R.bytes;
-        const uint8_t* rec1 = rec0 + R.bytes;
+        const uint8_t* rec0 = recs + recordOffset(R, b);
+        const uint8_t* rec1 = recs + recordOffset(R, b + 1);
         fetchAhead(rec0, 2 * R.bytes);
         const uint8_t* w0 = weightsOf(rec0, 0);
         const uint8_t* w1 = weightsOf(rec1, 1);
@@ -1008,7 +1031,7 @@ __attribute__((noinline)) void tilesOf(const uint8_t* recs, int pr, int64_t nb, 
         finish(b + 1, 1);
     }
     if (b < nb) {
-        const uint8_t* rec = recs + b * R.bytes;
+        const uint8_t* rec = recs + recordOffset(R, b);
         const uint8_t* w0 = weightsOf(rec, 0);
         _tile_zero(0);
         HI_TILE_LOAD(1, inputs + b * sizeof(qk::Block32), stride);
@@ -1111,9 +1134,10 @@ __attribute__((noinline)) void streamsOf(const uint8_t* recs, int64_t panelBytes
     for (int64_t b = 0; b < nb; b++) {
 #pragma GCC unroll 8
         for (int p = 0; p < P; p++) {
-            const uint8_t* rec = recs + p * panelBytes + b * R.bytes;
+            const uint8_t* panel = recs + p * panelBytes;
+            const uint8_t* rec = panel + recordOffset(R, b);
             fetchAhead(rec, R.bytes, kStreamAhead);
-            block32<type, 1>(rec, R, loadScales<type>(rec, R.d), reinterpret_cast<const qk::Block32* const*>(x), b, &acc[p]);
+            block32<type, 1>(rec, R, loadScales<type>(panel, scalesOffset(R, b)), reinterpret_cast<const qk::Block32* const*>(x), b, &acc[p]);
         }
     }
     for (int p = 0; p < P; p++) _mm512_mask_storeu_ps(y + 16 * p, static_cast<__mmask16>(p == P - 1 ? (1u << lastRows) - 1 : 0xFFFF), acc[p]);
@@ -1168,7 +1192,6 @@ void multiplyAll(ThreadPool* pool, uint32_t type, const uint8_t* base, int64_t r
     const bool transposed = n - full >= columnsFrom(type);
     if (full > 0) packInputs(L, xq, stride, full, nb, pk);
     const int64_t perBlock = static_cast<int64_t>(L.block) * 16;
-    const int64_t recordBytes = recordOf(type).bytes;
     auto work = [&](int64_t p0, int64_t p1) {
         alignas(64) float out[256];
         Panel& P = tPanel;
@@ -1177,7 +1200,7 @@ void multiplyAll(ThreadPool* pool, uint32_t type, const uint8_t* base, int64_t r
             const uint8_t* panel = base + 16 * p * rowBytes;
             if (transposed) {
                 std::vector<uint8_t>& recs = tRecords;
-                atLeast(recs, nb * recordBytes);
+                atLeast(recs, recordsBytes(type, nb));
                 packPanel(type, L, panel, rowBytes, pr, nb, blockBytes, P, recs.data());
                 columns(type, recs.data(), pr, nb, xq, stride, full, n, y + 16 * p, rows, false);
             } else {
@@ -1207,7 +1230,7 @@ Repacked repackAll(ThreadPool* pool, uint32_t type, const uint8_t* base, int64_t
     r.type = type;
     r.rows = rows;
     r.cols = cols;
-    r.panelBytes = nb * recordOf(type).bytes;
+    r.panelBytes = recordsBytes(type, nb);
     const size_t size = static_cast<size_t>(panels * r.panelBytes);  // records are 64-byte multiples
     r.bytes = PageBuffer(size);
     uint8_t* out = r.bytes.get();

@@ -133,7 +133,8 @@ class IntegerDotTest {
      * AMX tiles, the tile products (on the rows unpacked per call from 8 vectors, on the repacked records
      * of 32-value blocks from 16): the same bits for every vector, alone or among up to 23 others. 37 and
      * 117 rows end in a panel of 5 (one vector alone reads 3, or 4 and 4, repacked panels of 32-value blocks
-     * in turn); 512 columns are 16 blocks of 32 or 2 super-blocks.
+     * in turn); 512 columns are 16 blocks of 32 or 2 super-blocks, and 544 are 17 blocks of 32, the last
+     * without the partner whose record Q8_0's and Q4_0's share.
      */
     @ParameterizedTest(name = "type {0}")
     @MethodSource("types")
@@ -141,6 +142,9 @@ class IntegerDotTest {
         assumeTrue(NativeModel.kernelLevelAvailable(3), "this processor has no avx512 level");
         for (int rows : new int[] {37, 117}) {
             theKernelsAgree(type, rows, 512);
+        }
+        if (type == GgufWriter.Q8_0 || type == GgufWriter.Q4_0 || type == GgufWriter.Q4_1) {
+            theKernelsAgree(type, 37, 544);
         }
     }
 
