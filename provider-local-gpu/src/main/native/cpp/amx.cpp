@@ -664,7 +664,7 @@ inline __m512i broadcast4(const void* p) {
 //   Q5_K  as Q4_K | per chunk 64 B of fifth bits: byte 4r + e, bit i: value e of quad i          2880 B
 //   Q6_K  nibbles as Q4_K's | per chunk 2 x 64 B of high bit pairs: byte 4r + e, bits 2i and
 //         2i + 1: value e of quad i (then of quad 4 + i) | int8 scales [group][row] | d         3392 B
-// So Q8_0, Q4_0 and Q4_1 take the file's bytes, the K-quants 3% (Q4_K, Q5_K) and 7% (Q6_K) more. The values
+// So Q8_0, Q4_0 and Q4_1 take the file's bytes, the K-quants 1% (Q6_K) to 3% (Q4_K) more. The values
 // carry the type's unsigned offset (unsignedOffset). Rebuilt per call from the file's rows, or kept for the
 // model's life by repack. (Q6_K's values once also had a form as whole bytes, 31% larger, for 1 or 2
 // threads; since the build aligns the kernels' code, the compact records decode faster on a 2-core EPYC:
@@ -688,9 +688,9 @@ constexpr RecordLayout recordOf(uint32_t type) {
     }
 }
 
-// Whether a type's records hold their scales as halves: all but the 6-bit K-quant's single scale, Q6_K's
-// (Q4_1's single-row decode about 19% faster on a 2-core EPYC than with floats; Q8_0's and Q4_0's
-// records 6% and 11% smaller).
+// Whether a type's records hold their scales as halves: all but Q6_K's, whose one float per row is next to
+// 3 KB of values (Q4_1's single-row decode about 19% faster on a 2-core EPYC than with floats; Q8_0's and
+// Q4_0's records 6% and 11% smaller).
 constexpr bool halfScales(uint32_t type) { return recordOf(type).paired || recordOf(type).dm >= 0; }
 
 // Where block b's record (its values) and its scales lie among a panel's records, in bytes from the first.

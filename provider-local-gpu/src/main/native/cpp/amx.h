@@ -52,8 +52,8 @@ void multiply(ThreadPool* pool, uint32_t type, const uint8_t* base, int64_t rowB
               const uint8_t* xq, size_t stride, int64_t n, float* y, Packed& packed, bool tiles);
 
 // A weight matrix repacked once for the transposed-panel kernel: per panel of 16 rows and block, the values
-// transposed at the file's bit width with their scales, as many bytes as the file (Q8_0, Q4_0, Q4_1) to 7%
-// more (Q6_K).
+// transposed at the file's bit width with their scales, as many bytes as the file (Q8_0, Q4_0, Q4_1) to 3%
+// more (Q4_K).
 // Multiplying it skips the unpacking and transposing a call otherwise does per panel, so that one vector
 // gains as much as many.
 struct Repacked {
