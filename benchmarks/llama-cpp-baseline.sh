@@ -17,8 +17,9 @@
 #   REPS                    llama-bench repetitions per test (default 3)
 #   LLAMA_BENCH_ARGS        further llama-bench arguments, e.g. "--delay 2"
 #   LLAMA_AMX               1 to build llama.cpp's AMX kernels on a processor that has AMX (default 0:
-#                           built with GCC 12 on a Sapphire Rapids machine, they stopped llama-bench
-#                           with SIGILL at their first tile instruction, on the first quantized model)
+#                           built with GCC 12 on two AMX Xeons, they stopped llama-bench on the first
+#                           quantized model at their first tile instruction, with SIGILL on one and
+#                           SIGSEGV at LDTILECFG on the other)
 # When the models' folder also holds the harness's local-tps.csv (written with --save) and
 # benchmarks/target/benchmarks.jar is built, it then prints the ratio table, ours over llama.cpp.
 set -euo pipefail
@@ -29,7 +30,7 @@ THREADS="${THREADS:-1,2}"
 REPS="${REPS:-3}"
 
 if [ "$#" -eq 0 ]; then
-    sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
 fi
 for m in "$@"; do
