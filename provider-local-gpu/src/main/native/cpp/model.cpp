@@ -14,6 +14,7 @@
 #include "amx.h"
 #include "gemm.h"
 #include "kernels.h"
+#include "pages.h"
 #include "quant.h"
 
 using gguf::Error;
@@ -75,8 +76,11 @@ struct CpuState : State {
     // [layer][KV head][pos][headDim] of F32 or F16: an attention job reads its head's rows in one run, which
     // the processor's prefetchers follow (position-major rows, read a head's slice at a time, made decode
     // attention over 8 cold caches 1.6 to 2.1 times slower).
-    std::vector<uint8_t> kCache, vCache;
-    std::vector<float> att;                // [row][head][nCtx]: attention scratch, for the most rows a pass held
+    PageBuffer kCache, vCache;  // zero until written: a cache takes memory as its positions fill
+    PageBuffer att;  // [row][head][nCtx] floats: attention scratch for the most rows a pass held, as filled
+    float* scores(int64_t row, int64_t head, int64_t nHead) const {
+        return reinterpret_cast<float*>(att.get()) + (row * nHead + head) * nCtx;
+    }
 };
 
 class CpuBackend : public Backend {
@@ -281,8 +285,8 @@ uint64_t CpuBackend::stateBytes(int64_t nCtx, KvType kvType) const {
     const u128 kv = u128(2) * u128(hp_.nLayer) * u128(nCtx) * u128(hp_.nHeadKv * hp_.headDim);
     const u128 att = u128(kMaxBatch) * u128(hp_.nHead) * u128(nCtx);
     const u128 bytes = kv * (kvType == KvType::F16 ? 2 : 4) + att * sizeof(float);
-    // Zero-filling a cache larger than the machine's memory would not fail cleanly: the kernel would
-    // kill the process as the pages are touched. Refuse it here with a message instead.
+    // A cache larger than the machine's memory would not fail cleanly: the kernel would kill the process
+    // as its positions fill their pages. Refuse it here with a message instead.
     const long pages = ::sysconf(_SC_PHYS_PAGES), pageSize = ::sysconf(_SC_PAGESIZE);
     const u128 physical = pages > 0 && pageSize > 0 ? u128(pages) * u128(pageSize) : u128(UINT64_MAX);
     if (bytes > physical || bytes > u128(PTRDIFF_MAX)) {
@@ -303,15 +307,15 @@ std::unique_ptr<State> CpuBackend::newState(int64_t nCtx, KvType kvType) {
     s->kvType = kvType;
     const size_t kvBytes = static_cast<size_t>(hp_.nLayer) * static_cast<size_t>(nCtx) * static_cast<size_t>(hp_.nHeadKv * hp_.headDim) *
                            (kvType == KvType::F16 ? 2 : 4);
-    s->kCache.assign(kvBytes, 0);
-    s->vCache.assign(kvBytes, 0);
+    s->kCache = PageBuffer(kvBytes, PageBuffer::Pages::Small);
+    s->vCache = PageBuffer(kvBytes, PageBuffer::Pages::Small);
     reserveAtt(*s, 1);
     return s;
 }
 
 void CpuBackend::reserveAtt(CpuState& s, int64_t rows) const {
     if (rows <= s.attRows) return;
-    s.att.resize(static_cast<size_t>(rows * hp_.nHead * s.nCtx));
+    s.att = PageBuffer(static_cast<size_t>(rows * hp_.nHead * s.nCtx) * sizeof(float), PageBuffer::Pages::Small);
     s.attRows = rows;
 }
 
@@ -584,12 +588,12 @@ void CpuBackend::forward(const std::vector<Segment>& pieces) {
     };
     // Where position p of KV head h of layer l starts in a State's cache, as bytes: F32 or F16 values, the
     // head's positions hd values apart.
-    auto cacheAt = [&](std::vector<uint8_t>& cache, const CpuState* st, int64_t l, int64_t h, int64_t p) {
+    auto cacheAt = [&](const PageBuffer& cache, const CpuState* st, int64_t l, int64_t h, int64_t p) {
         const size_t elem = st->kvType == KvType::F16 ? 2 : 4;
-        return cache.data() + static_cast<size_t>(((l * nKv + h) * st->nCtx + p) * hd) * elem;
+        return cache.get() + static_cast<size_t>(((l * nKv + h) * st->nCtx + p) * hd) * elem;
     };
     // A row's kvDim keys or values into the cache at position p, head by head.
-    auto store = [&](std::vector<uint8_t>& cache, const CpuState* st, int64_t l, int64_t p, const float* src) {
+    auto store = [&](const PageBuffer& cache, const CpuState* st, int64_t l, int64_t p, const float* src) {
         for (int64_t h = 0; h < nKv; h++) {
             uint8_t* dst = cacheAt(cache, st, l, h, p);
             if (st->kvType == KvType::F16) {
@@ -646,7 +650,7 @@ void CpuBackend::forward(const std::vector<Segment>& pieces) {
                 int count = 0;
                 for (int64_t qi = job.q0; qi < job.q1; qi++, count++) {
                     const int64_t t = job.t0 + qi / group, h = job.kvh * group + qi % group;
-                    qs[count] = {&s.q[t * qDim + h * hd], rowPos[t] + 1, &st->att[(rowLocal[t] * nHead + h) * st->nCtx], &s.xb[t * qDim + h * hd]};
+                    qs[count] = {&s.q[t * qDim + h * hd], rowPos[t] + 1, st->scores(rowLocal[t], h, nHead), &s.xb[t * qDim + h * hd]};
                 }
                 kern::attendMany(qs, count, cacheAt(st->kCache, st, l, job.kvh, 0), cacheAt(st->vCache, st, l, job.kvh, 0), posStride, f16,
                                  hd, scale);

@@ -1,8 +1,11 @@
-// Large buffers taken straight from the kernel: the repacked weights of a model. malloc would serve them
-// from its heap and keep the memory there after a model closes; these go back to the kernel when freed,
-// and ask for 2 MiB pages where transparent huge pages are on request (fewer TLB misses while a decode step
-// walks through all of them; the kernel merges neighbouring buffers into one mapping, so that pages can
-// span them).
+// Large buffers taken straight from the kernel, which are zero until written and go back to the kernel when
+// freed (malloc would serve them from its heap and keep the memory there after they are freed):
+// - the repacked weights of a model, which ask for 2 MiB pages where transparent huge pages are on request
+//   (fewer TLB misses while a decode step walks through all of them; the kernel merges neighbouring buffers
+//   into one mapping, so that pages can span them);
+// - KV caches, which ask for 4 KiB pages (Pages::Small), so that a cache takes memory as its positions fill
+//   rather than all of it when it is made: each head's run of positions then holds pages of its own instead
+//   of a huge page that the first position of two heads would fill at once.
 #pragma once
 
 #include <sys/mman.h>
@@ -14,14 +17,17 @@
 
 class PageBuffer {
 public:
+    enum class Pages { Huge, Small };
+
     PageBuffer() = default;
-    explicit PageBuffer(size_t bytes) {
+    explicit PageBuffer(size_t bytes, Pages pages = Pages::Huge) {
         if (bytes == 0) return;
         constexpr size_t page = 4096;
         const size_t size = (bytes + page - 1) / page * page;
         void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (p == MAP_FAILED) throw std::bad_alloc();
-        ::madvise(p, size, MADV_HUGEPAGE);  // advice only: without huge pages the buffer works the same
+        // Advice only: the buffer works the same with either size of page.
+        ::madvise(p, size, pages == Pages::Huge ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
         data_ = static_cast<uint8_t*>(p);
         size_ = size;
     }
