@@ -653,8 +653,8 @@ inline __m512i broadcast4(const void* p) {
 //
 // One record per block of a panel of 16 rows, holding the transposed values at the file's bit width and
 // the scales as the kernels load them: 16 floats, or 16 halves per scale (the file's, so the floats are the
-// same). Every record is a 64-byte multiple but those of the types with one scale per block, whose halves
-// fill 32 bytes: they come in pairs, both blocks' values and then both blocks' scales, so that a pair is one
+// same). Every record is a 64-byte multiple but those of Q8_0 and Q4_0, whose one scale per block fills 32
+// bytes as halves: they come in pairs, both blocks' values and then both blocks' scales, so that a pair is one
 // (a last block without a partner leaves its pair's second half unused):
 //   Q8_0  per block 8 x 64 B: quad i's unsigned bytes (value + 128) | d of both: 16 halves each     1088 B a pair
 //   Q4_0  per block 4 x 64 B: nibbles, quad k low, quad k + 4 high | d of both                      576 B a pair
@@ -690,7 +690,7 @@ constexpr RecordLayout recordOf(uint32_t type) {
 
 // Whether a type's records hold their scales as halves: all but Q6_K's, whose one float per row is next to
 // 3 KB of values (Q4_1's single-row decode about 19% faster on a 2-core EPYC than with floats; Q8_0's and
-// Q4_0's records 6% and 11% smaller).
+// Q4_0's records 5.6% and 10% smaller).
 constexpr bool halfScales(uint32_t type) { return recordOf(type).paired || recordOf(type).dm >= 0; }
 
 // Where block b's record (its values) and its scales lie among a panel's records, in bytes from the first.
@@ -1231,7 +1231,7 @@ Repacked repackAll(ThreadPool* pool, uint32_t type, const uint8_t* base, int64_t
     r.rows = rows;
     r.cols = cols;
     r.panelBytes = recordsBytes(type, nb);
-    const size_t size = static_cast<size_t>(panels * r.panelBytes);  // records are 64-byte multiples
+    const size_t size = static_cast<size_t>(panels * r.panelBytes);  // pairs and records are 64-byte multiples
     r.bytes = PageBuffer(size);
     uint8_t* out = r.bytes.get();
     auto work = [&](int64_t p0, int64_t p1) {

@@ -3,9 +3,9 @@
 // - the repacked weights of a model, which ask for 2 MiB pages where transparent huge pages are on request
 //   (fewer TLB misses while a decode step walks through all of them; the kernel merges neighbouring buffers
 //   into one mapping, so that pages can span them);
-// - KV caches, which ask for 4 KiB pages (Pages::Small), so that a cache takes memory as its positions fill
-//   rather than all of it when it is made: each head's run of positions then holds pages of its own instead
-//   of a huge page that the first position of two heads would fill at once.
+// - KV caches and their attention scratch, which ask for 4 KiB pages (Pages::Small), so that they take
+//   memory as their positions fill rather than all of it when they are made: each head's run of positions
+//   then holds pages of its own instead of a huge page that the first position of two heads would fill.
 #pragma once
 
 #include <sys/mman.h>

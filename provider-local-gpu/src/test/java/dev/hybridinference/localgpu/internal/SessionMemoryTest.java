@@ -51,7 +51,7 @@ class SessionMemoryTest {
                 assertThat(rssBytes() - before)
                         .as("the memory two sessions of %d positions took after 64 of them", CONTEXT)
                         .isLessThan(32 * MIB);
-                // Positions not yet written are zero pages, never read: the logits are those of a short cache.
+                // The long caches compute what a short one does.
                 try (NativeModel.Session small = m.newSession(128);
                         NativeModel.Session smallHalves = m.newSession(128, KvCacheType.F16)) {
                     assertThat(logits).containsExactly(small.eval(prompt, 0));
