@@ -878,7 +878,7 @@ inline void fetchAhead(const uint8_t* rec, int64_t bytes, int64_t ahead = kRecor
 }
 // Several vectors through Q8_0's records do the least work per byte of any type: they fetch into L2, twice
 // as far ahead, which leaves the line fill buffers to the loads. On a 2-core AMX Xeon an 8-session Q8_0
-// decode step, run back to back, took 4 to 22% less time (alternating, eight pairs: 5.7-6.9 against 5.2-6.0
+// decode step, run back to back, took 4 to 21% less time (alternating, eight pairs: 5.7-6.9 against 5.2-6.0
 // ms); Q4_0's, Q4_1's and the K-quants' steps did not gain (up to 10% slower), so they fetch as before.
 constexpr int64_t kQ8Ahead = 8192;
 
