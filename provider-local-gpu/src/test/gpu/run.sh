@@ -1,53 +1,96 @@
 #!/usr/bin/env bash
-# On a machine with an NVIDIA GPU and nvcc: builds the module with its CUDA backend (HYBRIDINFERENCE_CUDA=ON),
-# runs the CUDA tests, then the decode/prefill benchmark on ~1B-parameter generated models (F16, Q8_0,
-# Q4_K), and prints the figures. Meant to finish within 6 minutes on a 16-core machine: the build and tests
-# are capped at 240 s, the benchmark at 150 s.
+# On a machine with an NVIDIA GPU: runs the CUDA tests, then the decode/prefill benchmark on ~1B-parameter
+# generated models (F16, Q8_0, Q4_K) with and without CUDA graphs, and prints the figures. Meant to finish
+# within 6 minutes on a 16-core machine.
 #
-# With Maven and the project's dependencies at hand, the JUnit tests run (CudaBackendTest, LocalGpuCudaTest,
-# CudaDecodingTest, LocalGpuDeviceTest). Without them (no Maven, or no repository to resolve from), it
-# builds the library with CMake and the few classes the engine needs with javac, and runs CudaCheck, the
-# same comparisons without JUnit.
-#
-#   provider-local-gpu/src/test/gpu/run.sh [maven flags, e.g. -o]
+# Three ways to get the classes and the library:
+#   run.sh [maven flags, e.g. -o]     Maven builds the module with its CUDA backend and runs the JUnit tests
+#                                     (CudaBackendTest, LocalGpuCudaTest, CudaDecodingTest, LocalGpuDeviceTest).
+#   run.sh --bundle ARCHIVE [--rebuild]
+#                                     for a machine with CUDA but no JDK or Maven: ARCHIVE is what bundle.sh
+#                                     packed on a build machine (a Java runtime, the classes, the test jars and
+#                                     the library); GpuTests runs the same JUnit tests. --rebuild builds the
+#                                     library here with CMake and nvcc instead of using the packed one.
+#   (no Maven, no bundle)             CMake and javac build the library and the few classes the engine needs,
+#                                     and CudaCheck runs the main comparisons without JUnit.
+# Environment: PROFILE=1 adds Nsight Compute's per-kernel times of one F16 decoding step (when ncu is there).
 set -uo pipefail
 module="$(cd "$(dirname "$0")/../../.." && pwd)"
 root="$(dirname "$module")"
 start=$(date +%s)
 elapsed() { echo "[$(($(date +%s) - start)) s]"; }
+tests='dev.hybridinference.localgpu.internal.CudaDecodingTest dev.hybridinference.localgpu.internal.CudaBackendTest'
+tests="$tests dev.hybridinference.localgpu.LocalGpuCudaTest dev.hybridinference.localgpu.LocalGpuDeviceTest"
 
 echo "== devices $(elapsed)"
-nvidia-smi --query-gpu=index,name,memory.total,memory.free,driver_version --format=csv,noheader 2>&1 || echo "nvidia-smi not available"
-nvcc --version 2>&1 | tail -1 || echo "nvcc not found: the CUDA backend cannot be built"
+nvidia-smi --query-gpu=index,name,memory.total,memory.free,driver_version,clocks.max.memory --format=csv,noheader 2>&1 \
+    || echo "nvidia-smi not available"
+nvcc --version 2>&1 | tail -1 || echo "nvcc not found: the CUDA backend cannot be built here"
+if python3 -c 'import torch' 2> /dev/null; then
+    # The card's measured ceilings, for comparison with the peak from its memory clock and bus width: a
+    # device-to-device copy (bytes read plus written) and a sum over 4 GiB (bytes read).
+    python3 - << 'EOF'
+import torch
+x = torch.randn(1 << 30, device="cuda")  # 4 GiB
+y = torch.empty_like(x)
+def best(f, bytes_moved):
+    times = []
+    for _ in range(8):
+        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        a.record(); f(); b.record(); torch.cuda.synchronize()
+        times.append(a.elapsed_time(b) / 1e3)
+    times.sort()
+    return bytes_moved / times[len(times) // 2] / 1e9
+print("measured: copy %.0f GB/s (read + write), sum %.0f GB/s (read), median of 8"
+      % (best(lambda: y.copy_(x), 8 * x.numel()), best(lambda: x.sum(), 4 * x.numel())))
+EOF
+fi
 
+java=java
 classes="$module/target/classes:$module/target/test-classes"
 build=1
-if command -v mvn > /dev/null; then
+if [ "${1:-}" = "--bundle" ]; then
+    echo "== unpack $2 $(elapsed)"
+    work="$(mktemp -d)"
+    tar -C "$work" -xJf "$2" || exit 1
+    b="$work/gpu-bundle"
+    java="$b/java/bin/java"
+    if [ "${3:-}" = "--rebuild" ] || ! grep -q cudaGetDeviceCount "$b"/classes/native/*/libhybridinference_local.so; then
+        echo "== build the library with CMake $(elapsed)"
+        cmake -S "$module/src/main/native" -B "$work/native" -DCMAKE_BUILD_TYPE=Release -DHYBRIDINFERENCE_CUDA=ON \
+            -DJAVA_HOME="$b/java" -DJNI_HEADERS="$b/headers" -DOUTPUT_ROOT="$b/classes" > "$work/cmake.log" 2>&1 \
+            && cmake --build "$work/native" --parallel "$(nproc)" >> "$work/cmake.log" 2>&1 \
+            || { tail -30 "$work/cmake.log"; exit 1; }
+    fi
+    classes="$b/classes:$b/test-classes:$b/jars/*"
+    echo "== CUDA tests (GpuTests) $(elapsed)"
+    # shellcheck disable=SC2086
+    timeout 120 "$java" -cp "$classes" dev.hybridinference.localgpu.bench.GpuTests $tests
+    build=$?
+elif command -v mvn > /dev/null; then
     echo "== build and CUDA tests (Maven) $(elapsed)"
     cd "$root"
-    tests='CudaDecodingTest,CudaBackendTest,LocalGpuCudaTest,LocalGpuDeviceTest'
     timeout 240 mvn -B -ntp -q "$@" -pl sdk-core,testkit,provider-local-gpu verify \
         -Dmaven.javadoc.skip -Dspotless.check.skip=true -Dnative.cuda=ON \
-        -Dtest="$tests" -Dsurefire.failIfNoSpecifiedTests=false
+        -Dtest="$(echo $tests | tr ' ' ',')" -Dsurefire.failIfNoSpecifiedTests=false
     build=$?
     for f in "$module"/target/surefire-reports/*.txt; do
         [ -e "$f" ] && grep -h 'Tests run' "$f"
     done
     # A skipped class says why (no device, no driver) in its report.
-    grep -ho 'Assumption failed: [^]]*' "$module"/target/surefire-reports/*.xml 2>/dev/null | sort -u | head -5
+    grep -ho 'Assumption failed: [^]]*' "$module"/target/surefire-reports/*.xml 2> /dev/null | sort -u | head -5
     if [ "$build" -ne 0 ]; then
         echo "Maven build or tests failed (exit $build); failures, if any ran:"
-        grep -h -A8 '<failure\|<error' "$module"/target/surefire-reports/*.xml 2>/dev/null | head -60
+        grep -h -A8 '<failure\|<error' "$module"/target/surefire-reports/*.xml 2> /dev/null | head -60
     fi
-fi
-if [ ! -e "$module/target/test-classes/dev/hybridinference/localgpu/bench/CudaThroughput.class" ]; then
+else
     echo "== build without Maven: CMake and javac $(elapsed)"
     work="$(mktemp -d)"
     src="$module/src/main/java/dev/hybridinference/localgpu"
     bench="$module/src/test/java/dev/hybridinference/localgpu/bench"
     javac -d "$work/classes" -h "$work/headers" \
         "$src"/{LocalRuntime,CudaDevice,Precision,KvCacheType}.java \
-        "$src"/internal/{NativeLoader,NativeModel,NativeEngine,NativeEngineException,GgufWriter,RandomModels}.java \
+        "$src"/internal/{NativeLoader,NativeModel,NativeEngine,NativeEngineException,GgufWriter,RandomModels,Sampler}.java \
         "$bench"/{CudaThroughput,CudaCheck}.java || exit 1
     cmake -S "$module/src/main/native" -B "$work/native" -DCMAKE_BUILD_TYPE=Release -DHYBRIDINFERENCE_CUDA=ON \
         -DJAVA_HOME="$(dirname "$(dirname "$(readlink -f "$(command -v javac)")")")" \
@@ -59,16 +102,48 @@ if [ ! -e "$module/target/test-classes/dev/hybridinference/localgpu/bench/CudaTh
     timeout 120 java -cp "$classes" dev.hybridinference.localgpu.bench.CudaCheck
     build=$?
 fi
-lib=$(ls "${classes%%:*}"/native/*/libhybridinference_local.so 2>/dev/null | head -1)
+lib=$(ls "${classes%%:*}"/native/*/libhybridinference_local.so 2> /dev/null | head -1)
 if [ -n "$lib" ]; then
-    echo "library: $lib; CUDA runtime linked dynamically: $(ldd "$lib" | grep -c cudart) (0 expected)"
+    echo "library: CUDA runtime linked dynamically: $(ldd "$lib" | grep -c cudart) (0 expected)"
 fi
 
 echo "== benchmark $(elapsed)"
 models="$(mktemp -d)"
-timeout 150 java -Xmx24g -cp "$classes" dev.hybridinference.localgpu.bench.CudaThroughput f16,q8_0,q4_k "$models"
+timeout 150 "$java" -Xmx24g -cp "$classes" dev.hybridinference.localgpu.bench.CudaThroughput f16,q8_0,q4_k "$models"
 bench=$?
+[ "$bench" -ne 0 ] && echo "benchmark exit $bench (124: cut at its cap)"
+echo "== the same without CUDA graphs (a kernel launch each) $(elapsed)"
+HYBRIDINFERENCE_CUDA_GRAPHS=0 timeout 60 "$java" -Xmx24g -cp "$classes" dev.hybridinference.localgpu.bench.CudaThroughput \
+    f16,q4_k "$models"
+if [ "${PROFILE:-0}" = "1" ] && command -v ncu > /dev/null; then
+    echo "== kernel times of one F16 decoding step (Nsight Compute) $(elapsed)"
+    # Skipped: the warm-up's 64-token pass and decoding step, and the measured 64-token prompt (147
+    # kernels each, 18 layers of 8 and 3 more); profiled: the first measured decoding step.
+    timeout 90 ncu --clock-control none --launch-skip 441 --launch-count 147 --csv --print-units base \
+        --metrics gpu__time_duration.sum,dram__bytes_read.sum,dram__throughput.avg.pct_of_peak_sustained_elapsed \
+        "$java" -Xmx24g -cp "$classes" dev.hybridinference.localgpu.bench.CudaThroughput f16 "$models" 64 4 \
+        > "$models/ncu.csv" 2> "$models/ncu.err"
+    echo "ncu exit $?"
+    python3 - "$models/ncu.csv" << 'EOF' || tail -5 "$models/ncu.err"
+import csv, sys, collections
+rows = [r for r in csv.reader(open(sys.argv[1])) if len(r) > 10]
+head, rows = rows[0], rows[1:]
+ki, mi, vi = head.index("Kernel Name"), head.index("Metric Name"), head.index("Metric Value")
+agg = collections.defaultdict(lambda: collections.defaultdict(float))
+count = collections.Counter()
+for r in rows:
+    name = r[ki].split("(")[0].split("<")[0].split("::")[-1]
+    key = name + ("<" + r[ki].split("<", 1)[1].split(">")[0] + ">" if "<" in r[ki] else "")
+    agg[key][r[mi]] += float(r[vi].replace(",", ""))
+    if r[mi] == "gpu__time_duration.sum":
+        count[key] += 1
+print("%-40s %6s %10s %10s %8s" % ("kernel", "count", "total us", "MB read", "GB/s"))
+for k, v in sorted(agg.items(), key=lambda kv: -kv[1]["gpu__time_duration.sum"]):
+    t = v["gpu__time_duration.sum"] / 1e3
+    mb = v["dram__bytes_read.sum"] / 1e6
+    print("%-40s %6d %10.1f %10.1f %8.0f" % (k[:40], count[k], t, mb, mb / t * 1e3 if t else 0))
+EOF
+fi
 rm -rf "$models"
-[ "$bench" -ne 0 ] && echo "benchmark exit $bench (124: cut at its 150 s cap)"
 echo "== done $(elapsed)"
 [ "$build" -eq 0 ] && [ "$bench" -eq 0 ]

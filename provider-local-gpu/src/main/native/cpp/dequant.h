@@ -9,6 +9,10 @@
 #include <cstring>
 
 #if defined(__CUDACC__)
+#include <cuda_fp16.h>
+#endif
+
+#if defined(__CUDACC__)
 #define HI_HD __host__ __device__ __forceinline__
 #else
 #define HI_HD inline
@@ -33,8 +37,11 @@ HI_HD float bitsToFloat(uint32_t bits) {
 #endif
 }
 
-// IEEE half to float, exactly (subnormals included).
+// IEEE half to float, exactly (subnormals included): the device's conversion instruction there.
 HI_HD float half(uint16_t h) {
+#if defined(__CUDA_ARCH__)
+    return __half2float(__ushort_as_half(h));
+#else
     const uint32_t sign = static_cast<uint32_t>(h & 0x8000) << 16;
     uint32_t exp = (h >> 10) & 0x1F;
     uint32_t mant = h & 0x3FF;
@@ -49,9 +56,17 @@ HI_HD float half(uint16_t h) {
     }
     if (exp == 0x1F) return bitsToFloat(sign | 0x7F800000u | (mant << 13));
     return bitsToFloat(sign | ((exp - 15 + 127) << 23) | (mant << 13));
+#endif
 }
 
-HI_HD uint16_t u16(const uint8_t* p) { return static_cast<uint16_t>(p[0] | (p[1] << 8)); }
+// Two bytes at an even address as one little-endian integer: one 2-byte load on the device.
+HI_HD uint16_t u16(const uint8_t* p) {
+#if defined(__CUDA_ARCH__)
+    return *reinterpret_cast<const uint16_t*>(p);
+#else
+    return static_cast<uint16_t>(p[0] | (p[1] << 8));
+#endif
+}
 
 // The six-bit scale and minimum of sub-block j (0..7) of a Q4_K super-block, from its 12 packed bytes.
 template <typename T>
@@ -101,8 +116,13 @@ HI_HD float q6_K(const uint8_t* row, int64_t i) {
 HI_HD void q8_0x8(const uint8_t* row, int64_t base, float* w) {
     const uint8_t* b = row + (base >> 5) * 34;
     const float d = half(u16(b));
+    // The quants of a 34-byte block are 2-byte aligned: four 2-byte loads.
     const uint8_t* q = b + 2 + (base & 31);
-    for (int e = 0; e < 8; e++) w[e] = d * static_cast<float>(static_cast<int8_t>(q[e]));
+    for (int e = 0; e < 8; e += 2) {
+        const uint16_t pair = u16(q + e);
+        w[e] = d * static_cast<float>(static_cast<int8_t>(pair & 0xFF));
+        w[e + 1] = d * static_cast<float>(static_cast<int8_t>(pair >> 8));
+    }
 }
 
 // Eight bytes as one little-endian integer: one 8-byte load on the device, where p is 8-byte aligned
@@ -136,9 +156,13 @@ HI_HD void q6_Kx8(const uint8_t* row, int64_t base, float* w) {
     const uint8_t* high = b + 128 + 32 * h + l;
     const float d = half(u16(b + 208)) * static_cast<float>(static_cast<int8_t>(b[192 + 8 * h + (l >> 4) + 2 * k]));
     const int ls = 4 * (k >> 1), hs = 2 * k;
-    for (int e = 0; e < 8; e++) {
-        const int q = ((low[e] >> ls) & 0xF) | (((high[e] >> hs) & 3) << 4);
-        w[e] = d * static_cast<float>(q - 32);
+    // 210-byte blocks leave the quants 2-byte aligned: two bytes per load.
+    for (int e = 0; e < 8; e += 2) {
+        const uint16_t lo = u16(low + e), hi = u16(high + e);
+        const int q0 = ((lo >> ls) & 0xF) | (((hi >> hs) & 3) << 4);
+        const int q1 = ((lo >> (8 + ls)) & 0xF) | (((hi >> (8 + hs)) & 3) << 4);
+        w[e] = d * static_cast<float>(q0 - 32);
+        w[e + 1] = d * static_cast<float>(q1 - 32);
     }
 }
 

@@ -4,7 +4,9 @@
 // Q4_1, Q5_K) is refused at load, naming the tensor and its type.
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <initializer_list>
 #include <map>
 #include <set>
 
@@ -62,6 +64,8 @@ public:
                 throw DeviceMemoryError(label_ + " has " + mib(free) + " free; the model needs " + mib(weights + scratch) + " (weights " +
                                         mib(weights) + ", activations " + mib(scratch) + ")");
             }
+            const char* graphs = std::getenv("HYBRIDINFERENCE_CUDA_GRAPHS");
+            useGraphs_ = !(graphs && std::string(graphs) == "0");
             cu::check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
             upload();
             allocScratch();
@@ -148,12 +152,10 @@ private:
         const HParams& hp = d_.hp;
         const int64_t qDim = hp.nHead * hp.headDim, kvDim = hp.nHeadKv * hp.headDim;
         const int64_t maxFf = *std::max_element(hp.nFf.begin(), hp.nFf.end());
-        return 2 * hp.nEmbd + std::max(hp.nEmbd, qDim) + qDim + 2 * kvDim + 2 * maxFf + hp.nVocab + hp.nRot;
+        return hp.nEmbd + std::max(hp.nEmbd, qDim) + qDim + 2 * kvDim + 2 * maxFf + hp.nVocab;
     }
 
-    u128 scratchBytes() const {
-        return u128(kMaxBatch) * u128(rowFloats()) * sizeof(float) + u128(kMaxBatch) * (2 * sizeof(int32_t) + sizeof(ops::RowInfo));
-    }
+    u128 scratchBytes() const { return u128(kMaxBatch) * u128(rowFloats()) * sizeof(float) + stageLayout().bytes; }
 
     void* alloc(size_t bytes, const char* what) {
         void* p = nullptr;
@@ -185,25 +187,48 @@ private:
         auto floats = [&](int64_t per) { return static_cast<float*>(alloc(sizeof(float) * static_cast<size_t>(kMaxBatch * per), "cudaMalloc (activations)")); };
         x_ = floats(hp.nEmbd);
         xb_ = floats(std::max(hp.nEmbd, qDim));
-        xb2_ = floats(hp.nEmbd);
         q_ = floats(qDim);
         k_ = floats(kvDim);
         v_ = floats(kvDim);
         hb_ = floats(maxFf);
         hb2_ = floats(maxFf);
         logits_ = floats(hp.nVocab);
-        cs_ = floats(hp.nRot);
-        tokens_ = static_cast<int32_t*>(alloc(sizeof(int32_t) * kMaxBatch, "cudaMalloc (tokens)"));
-        rowOf_ = static_cast<int32_t*>(alloc(sizeof(int32_t) * kMaxBatch, "cudaMalloc (rows)"));
-        rows_ = static_cast<ops::RowInfo*>(alloc(sizeof(ops::RowInfo) * kMaxBatch, "cudaMalloc (rows)"));
+        // One pass's inputs go up in one copy, from pinned memory: tokens, the rows whose logits are wanted,
+        // each row's cache and position, each row's RoPE cosines and sines.
+        stage_ = stageLayout();
+        dStage_ = static_cast<uint8_t*>(alloc(stage_.bytes, "cudaMalloc (pass inputs)"));
+        cu::check(cudaMallocHost(reinterpret_cast<void**>(&hStage_), stage_.bytes), "cudaMallocHost (pass inputs)");
+        cu::check(cudaMallocHost(reinterpret_cast<void**>(&hLogits_), sizeof(float) * static_cast<size_t>(kMaxBatch * hp.nVocab)),
+                  "cudaMallocHost (logits)");
+    }
+
+    struct Stage {
+        size_t tokens = 0, rowOf = 0, rows = 0, cs = 0, bytes = 0;
+    };
+
+    Stage stageLayout() const {
+        auto up = [](size_t v) { return (v + 255) & ~size_t(255); };
+        Stage st;
+        st.tokens = 0;
+        st.rowOf = up(sizeof(int32_t) * kMaxBatch);
+        st.rows = st.rowOf + up(sizeof(int32_t) * kMaxBatch);
+        st.cs = st.rows + up(sizeof(ops::RowInfo) * kMaxBatch);
+        st.bytes = st.cs + up(sizeof(float) * static_cast<size_t>(kMaxBatch * std::max<int64_t>(d_.hp.nRot, 1)));
+        return st;
     }
 
     void release() {
-        if (allocations_.empty() && !stream_) return;
+        if (allocations_.empty() && !stream_ && !hStage_ && !hLogits_) return;
         cudaSetDevice(ordinal_);
         if (stream_) cudaStreamSynchronize(stream_);
+        for (auto& g : graphs_) cudaGraphExecDestroy(g.second);
+        graphs_.clear();
         for (void* p : allocations_) cudaFree(p);
         allocations_.clear();
+        if (hStage_) cudaFreeHost(hStage_);
+        if (hLogits_) cudaFreeHost(hLogits_);
+        hStage_ = nullptr;
+        hLogits_ = nullptr;
         if (stream_) cudaStreamDestroy(stream_);
         stream_ = nullptr;
         cudaGetLastError();
@@ -211,10 +236,40 @@ private:
 
     const DevTensor& dev(const gguf::Tensor* t) const { return dev_.at(t); }
 
-    void matmul(const gguf::Tensor* w, const float* x, float* y, int64_t n) {
-        const DevTensor& t = dev(w);
-        ops::matmul(stream_, t.type, t.data, t.rowBytes, t.cols, t.rows, x, n, y);
+    // y_i = W_i x (+ b_i) for up to three matrices, in one launch when they have one type (and so one row
+    // size: they have one width), else one launch each.
+    void matmul(std::initializer_list<const gguf::Tensor*> ws, std::initializer_list<const gguf::Tensor*> bs,
+                std::initializer_list<float*> ys, const float* x, int64_t n, ops::Epilogue e) {
+        const gguf::Tensor* const* w = ws.begin();
+        const gguf::Tensor* const* b = bs.begin();
+        float* const* y = ys.begin();
+        const int count = static_cast<int>(ws.size());
+        bool oneType = true;
+        for (int i = 1; i < count; i++) oneType = oneType && dev(w[i]).type == dev(w[0]).type;
+        if (e == ops::Epilogue::SwiGlu && !oneType) {
+            matmul({w[0]}, {nullptr}, {y[0]}, x, n, ops::Epilogue::Store);
+            matmul({w[1]}, {nullptr}, {y[1]}, x, n, ops::Epilogue::Store);
+            ops::swiglu(stream_, y[0], y[1], n * dev(w[0]).rows);
+            return;
+        }
+        if (!oneType) {
+            for (int i = 0; i < count; i++) matmul({w[i]}, {b[i]}, {y[i]}, x, n, e);
+            return;
+        }
+        ops::Matrices m;
+        for (int i = 0; i < count; i++) {
+            m.w[i] = dev(w[i]).data;
+            m.rows[i] = dev(w[i]).rows;
+            m.y[i] = y[i];
+            m.b[i] = b[i] ? vec(b[i]) : nullptr;
+        }
+        m.count = count;
+        const DevTensor& t = dev(w[0]);
+        ops::matmul(stream_, t.type, t.rowBytes, t.cols, m, x, n, e);
     }
+
+    // The kernels of one pass of n rows, m of them with logits (staged inputs already on the device).
+    void launch(int64_t n, int64_t m);
 
     const float* vec(const gguf::Tensor* t) const { return reinterpret_cast<const float*>(dev(t).data); }
 
@@ -225,20 +280,25 @@ private:
     cudaStream_t stream_ = nullptr;
     std::vector<void*> allocations_;  // every device buffer but the States', freed with the backend
     std::map<const gguf::Tensor*, DevTensor> dev_;
-    float *x_ = nullptr, *xb_ = nullptr, *xb2_ = nullptr, *q_ = nullptr, *k_ = nullptr, *v_ = nullptr, *hb_ = nullptr, *hb2_ = nullptr;
-    float *logits_ = nullptr, *cs_ = nullptr;
-    int32_t *tokens_ = nullptr, *rowOf_ = nullptr;
-    ops::RowInfo* rows_ = nullptr;
+    float *x_ = nullptr, *xb_ = nullptr, *q_ = nullptr, *k_ = nullptr, *v_ = nullptr, *hb_ = nullptr, *hb2_ = nullptr;
+    float* logits_ = nullptr;
+    Stage stage_;
+    uint8_t* dStage_ = nullptr;  // device copy of the staged inputs
+    uint8_t* hStage_ = nullptr;  // pinned
+    float* hLogits_ = nullptr;   // pinned, kMaxBatch rows of logits
+    // Passes of up to kGraphRows rows replay a captured graph of their kernels, one per (rows, logit rows):
+    // a decoding step launches one graph instead of ~8 kernels per layer.
+    static constexpr int64_t kGraphRows = 16;
+    bool useGraphs_ = true;
+    std::map<std::pair<int64_t, int64_t>, cudaGraphExec_t> graphs_;
     // Host staging of one pass's inputs.
     std::vector<int32_t> hTokens_, hRowOf_;
     std::vector<ops::RowInfo> hRows_;
-    std::vector<float> hCs_;
 };
 
 void CudaBackend::forward(const std::vector<Segment>& pieces) {
     const HParams& hp = d_.hp;
-    const int64_t nEmbd = hp.nEmbd, hd = hp.headDim, nHead = hp.nHead, nKv = hp.nHeadKv;
-    const int64_t qDim = nHead * hd, kvDim = nKv * hd, half = hp.nRot / 2;
+    const int64_t half = hp.nRot / 2;
     cu::check(cudaSetDevice(ordinal_), "cudaSetDevice");
 
     // The pass's rows: token, cache and position; the rows whose logits are wanted and where they go.
@@ -263,67 +323,87 @@ void CudaBackend::forward(const std::vector<Segment>& pieces) {
             hRows_.push_back(ri);
         }
     }
-    const int64_t n = static_cast<int64_t>(hTokens_.size());
+    const int64_t n = static_cast<int64_t>(hTokens_.size()), m = static_cast<int64_t>(dst.size());
+    std::memcpy(hStage_ + stage_.tokens, hTokens_.data(), sizeof(int32_t) * n);
+    std::memcpy(hStage_ + stage_.rowOf, hRowOf_.data(), sizeof(int32_t) * m);
+    std::memcpy(hStage_ + stage_.rows, hRows_.data(), sizeof(ops::RowInfo) * n);
     // RoPE angles per row, computed on the host exactly as the CPU backend computes them.
-    hCs_.assign(static_cast<size_t>(n * 2 * half), 0.0f);
+    float* cs = reinterpret_cast<float*>(hStage_ + stage_.cs);
     const float thetaScale = std::pow(hp.ropeBase, -2.0f / static_cast<float>(hp.nRot));
     const float* freqs = d_.ropeFreqs ? reinterpret_cast<const float*>(d_.ropeFreqs->data) : nullptr;
     for (int64_t t = 0; t < n; t++) {
         float theta = static_cast<float>(hRows_[t].pos);
         for (int64_t i = 0; i < half; i++) {
             const float a = theta * hp.freqScale / (freqs ? freqs[i] : 1.0f);
-            hCs_[t * 2 * half + i] = std::cos(a);
-            hCs_[t * 2 * half + half + i] = std::sin(a);
+            cs[t * 2 * half + i] = std::cos(a);
+            cs[t * 2 * half + half + i] = std::sin(a);
             theta *= thetaScale;
         }
     }
-    cu::check(cudaMemcpyAsync(tokens_, hTokens_.data(), sizeof(int32_t) * n, cudaMemcpyHostToDevice, stream_), "cudaMemcpy (tokens)");
-    cu::check(cudaMemcpyAsync(rows_, hRows_.data(), sizeof(ops::RowInfo) * n, cudaMemcpyHostToDevice, stream_), "cudaMemcpy (rows)");
-    cu::check(cudaMemcpyAsync(cs_, hCs_.data(), sizeof(float) * hCs_.size(), cudaMemcpyHostToDevice, stream_), "cudaMemcpy (rope)");
-    if (!hRowOf_.empty()) {
-        cu::check(cudaMemcpyAsync(rowOf_, hRowOf_.data(), sizeof(int32_t) * hRowOf_.size(), cudaMemcpyHostToDevice, stream_),
-                  "cudaMemcpy (rows)");
-    }
+    cu::check(cudaMemcpyAsync(dStage_, hStage_, stage_.cs + sizeof(float) * static_cast<size_t>(n * 2 * half), cudaMemcpyHostToDevice, stream_),
+              "cudaMemcpy (pass inputs)");
 
-    const DevTensor& emb = dev(d_.tokEmbd);
-    ops::embed(stream_, emb.type, emb.data, emb.rowBytes, tokens_, n, nEmbd, x_);
-    for (int64_t l = 0; l < hp.nLayer; l++) {
-        const Layer& L = d_.layers[static_cast<size_t>(l)];
-        ops::rmsnorm(stream_, x_, nullptr, vec(L.attnNorm), n, nEmbd, hp.eps, xb_);
-        matmul(L.wq, xb_, q_, n);
-        matmul(L.wk, xb_, k_, n);
-        matmul(L.wv, xb_, v_, n);
-        if (L.bq) ops::addBias(stream_, q_, vec(L.bq), n, qDim);
-        if (L.bk) ops::addBias(stream_, k_, vec(L.bk), n, kvDim);
-        if (L.bv) ops::addBias(stream_, v_, vec(L.bv), n, kvDim);
-        ops::rope(stream_, q_, cs_, n, nHead, hd, half, hp.neox);
-        ops::rope(stream_, k_, cs_, n, nKv, hd, half, hp.neox);
-        ops::storeKv(stream_, k_, v_, rows_, n, l, kvDim);
-        ops::attention(stream_, q_, rows_, n, l, nHead, nKv, hd, xb_);
-        matmul(L.wo, xb_, xb2_, n);
-        ops::add(stream_, x_, xb2_, n * nEmbd);
-
-        ops::rmsnorm(stream_, x_, nullptr, vec(L.ffnNorm), n, nEmbd, hp.eps, xb_);
-        const int64_t nFf = hp.nFf[static_cast<size_t>(l)];
-        matmul(L.wGate, xb_, hb_, n);
-        matmul(L.wUp, xb_, hb2_, n);
-        ops::swiglu(stream_, hb_, hb2_, n * nFf);
-        matmul(L.wDown, hb_, xb2_, n);
-        ops::add(stream_, x_, xb2_, n * nEmbd);
-    }
-    // Only the rows whose logits are wanted go through the output matrix, and only their logits come back.
-    const int64_t m = static_cast<int64_t>(dst.size());
-    if (m > 0) {
-        ops::rmsnorm(stream_, x_, rowOf_, vec(d_.outputNorm), m, nEmbd, hp.eps, xb_);
-        matmul(d_.output, xb_, logits_, m);
-        for (int64_t i = 0; i < m; i++) {
-            cu::check(cudaMemcpyAsync(dst[static_cast<size_t>(i)], logits_ + i * hp.nVocab, sizeof(float) * hp.nVocab, cudaMemcpyDeviceToHost,
-                                      stream_),
-                      "cudaMemcpy (logits)");
+    if (useGraphs_ && n <= kGraphRows) {
+        auto found = graphs_.find({n, m});
+        if (found == graphs_.end()) {
+            cu::check(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture");
+            cudaGraph_t graph = nullptr;
+            try {
+                launch(n, m);
+            } catch (...) {
+                cudaStreamEndCapture(stream_, &graph);
+                if (graph) cudaGraphDestroy(graph);
+                cudaGetLastError();
+                throw;
+            }
+            cu::check(cudaStreamEndCapture(stream_, &graph), "cudaStreamEndCapture");
+            cudaGraphExec_t exec = nullptr;
+            const cudaError_t e = cudaGraphInstantiate(&exec, graph, 0);
+            cudaGraphDestroy(graph);
+            cu::check(e, "cudaGraphInstantiate");
+            found = graphs_.emplace(std::make_pair(n, m), exec).first;
         }
+        cu::check(cudaGraphLaunch(found->second, stream_), "cudaGraphLaunch");
+    } else {
+        launch(n, m);
+    }
+    if (m > 0) {
+        cu::check(cudaMemcpyAsync(hLogits_, logits_, sizeof(float) * static_cast<size_t>(m * hp.nVocab), cudaMemcpyDeviceToHost, stream_),
+                  "cudaMemcpy (logits)");
     }
     // Every pass ends here, so that a fault inside a kernel is reported by the pass that caused it.
     cu::check(cudaStreamSynchronize(stream_), "forward pass");
+    for (int64_t i = 0; i < m; i++) std::memcpy(dst[static_cast<size_t>(i)], hLogits_ + i * hp.nVocab, sizeof(float) * hp.nVocab);
+}
+
+void CudaBackend::launch(int64_t n, int64_t m) {
+    using ops::Epilogue;
+    const HParams& hp = d_.hp;
+    const int64_t nEmbd = hp.nEmbd, hd = hp.headDim, nHead = hp.nHead, nKv = hp.nHeadKv, half = hp.nRot / 2;
+    const int32_t* tokens = reinterpret_cast<const int32_t*>(dStage_ + stage_.tokens);
+    const int32_t* rowOf = reinterpret_cast<const int32_t*>(dStage_ + stage_.rowOf);
+    const ops::RowInfo* rows = reinterpret_cast<const ops::RowInfo*>(dStage_ + stage_.rows);
+    const float* cs = reinterpret_cast<const float*>(dStage_ + stage_.cs);
+
+    const DevTensor& emb = dev(d_.tokEmbd);
+    ops::embed(stream_, emb.type, emb.data, emb.rowBytes, tokens, n, nEmbd, x_);
+    for (int64_t l = 0; l < hp.nLayer; l++) {
+        const Layer& L = d_.layers[static_cast<size_t>(l)];
+        ops::rmsnorm(stream_, x_, nullptr, vec(L.attnNorm), n, nEmbd, hp.eps, xb_);
+        matmul({L.wq, L.wk, L.wv}, {L.bq, L.bk, L.bv}, {q_, k_, v_}, xb_, n, Epilogue::Store);
+        ops::ropeAndStore(stream_, q_, k_, v_, cs, rows, n, l, nHead, nKv, hd, half, hp.neox);
+        ops::attention(stream_, q_, rows, n, l, nHead, nKv, hd, xb_);
+        matmul({L.wo}, {nullptr}, {x_}, xb_, n, Epilogue::Add);
+
+        ops::rmsnorm(stream_, x_, nullptr, vec(L.ffnNorm), n, nEmbd, hp.eps, xb_);
+        matmul({L.wGate, L.wUp}, {nullptr, nullptr}, {hb_, hb2_}, xb_, n, Epilogue::SwiGlu);
+        matmul({L.wDown}, {nullptr}, {x_}, hb_, n, Epilogue::Add);
+    }
+    // Only the rows whose logits are wanted go through the output matrix.
+    if (m > 0) {
+        ops::rmsnorm(stream_, x_, rowOf, vec(d_.outputNorm), m, nEmbd, hp.eps, xb_);
+        matmul({d_.output}, {nullptr}, {logits_}, xb_, m, Epilogue::Store);
+    }
 }
 
 }  // namespace

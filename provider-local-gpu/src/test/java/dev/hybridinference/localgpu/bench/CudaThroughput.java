@@ -20,7 +20,10 @@ import java.util.stream.IntStream;
  * and the share of the card's peak memory bandwidth that decoding reaches: the weight bytes a token reads
  * (every matrix but the embedding table, of which it reads one row) times tokens per second, over the
  * bandwidth from the card's memory clock and bus width. Not a test: {@code src/test/gpu/run.sh} runs it on a
- * GPU machine. Arguments: [types, default f16,q8_0,q4_k] [folder for the models, default the temp folder].
+ * GPU machine. Arguments: [types, default f16,q8_0,q4_k] [folder for the models, default a temporary one
+ * deleted at the end; a model already in a given folder is used again, so that a second run, say with
+ * {@code HYBRIDINFERENCE_CUDA_GRAPHS=0}, skips generating it] [prompt tokens, default 512] [decoded tokens,
+ * default 128].
  */
 public final class CudaThroughput {
     private CudaThroughput() {}
@@ -31,14 +34,15 @@ public final class CudaThroughput {
     static final int KV_HEADS = 4;
     static final int FFN = 5632;
     static final int VOCAB = 32000;
-    static final int PROMPT = 512;
-    static final int DECODE = 128;
 
     record Matrix(String name, int cols, int rows) {}
 
     public static void main(String[] args) throws Exception {
         String[] types = (args.length > 0 ? args[0] : "f16,q8_0,q4_k").split(",");
-        Path dir = args.length > 1 ? Path.of(args[1]) : Path.of(System.getProperty("java.io.tmpdir"));
+        boolean temporary = args.length < 2;
+        Path dir = temporary ? Files.createTempDirectory("cuda-throughput") : Path.of(args[1]);
+        int promptTokens = args.length > 2 ? Integer.parseInt(args[2]) : 512;
+        int decodeTokens = args.length > 3 ? Integer.parseInt(args[3]) : 128;
         List<CudaDevice> devices = LocalRuntime.cudaDevices();
         if (devices.isEmpty()) {
             System.out.println(
@@ -58,32 +62,32 @@ public final class CudaThroughput {
             int type = typeOf(t.trim());
             Path file = dir.resolve("cuda-throughput-" + t.trim() + ".gguf");
             long t0 = System.nanoTime();
-            long[] sizes = write(file, type, LAYERS);
+            long[] sizes = Files.exists(file) ? sizes(type, LAYERS) : write(file, type, LAYERS);
             double genSeconds = (System.nanoTime() - t0) / 1e9;
             long t1 = System.nanoTime();
             try (NativeModel m = NativeModel.load(file, 1, Precision.EXACT, 0)) {
                 double loadSeconds = (System.nanoTime() - t1) / 1e9;
-                int[] prompt = new int[PROMPT];
-                for (int i = 0; i < PROMPT; i++) {
+                int[] prompt = new int[promptTokens];
+                for (int i = 0; i < promptTokens; i++) {
                     prompt[i] = (i * 7919 + 13) % VOCAB;
                 }
-                try (NativeModel.Session warm = m.newSession(PROMPT + DECODE)) {
+                try (NativeModel.Session warm = m.newSession(promptTokens + decodeTokens)) {
                     warm.eval(java.util.Arrays.copyOf(prompt, 64), 0);
                     warm.eval(new int[] {1}, 64);
                 }
-                try (NativeModel.Session s = m.newSession(PROMPT + DECODE)) {
+                try (NativeModel.Session s = m.newSession(promptTokens + decodeTokens)) {
                     long p0 = System.nanoTime();
                     float[] logits = s.eval(prompt, 0);
-                    double prefill = PROMPT / ((System.nanoTime() - p0) / 1e9);
+                    double prefill = promptTokens / ((System.nanoTime() - p0) / 1e9);
                     long d0 = System.nanoTime();
-                    for (int i = 0; i < DECODE; i++) {
-                        logits = s.eval(new int[] {Sampler.argmax(logits)}, PROMPT + i);
+                    for (int i = 0; i < decodeTokens; i++) {
+                        logits = s.eval(new int[] {Sampler.argmax(logits)}, promptTokens + i);
                     }
-                    double decode = DECODE / ((System.nanoTime() - d0) / 1e9);
+                    double decode = decodeTokens / ((System.nanoTime() - d0) / 1e9);
                     double gbs = sizes[1] * decode / 1e9;
                     System.out.printf(
                             Locale.ROOT,
-                            "%-6s %5.2fB  %8.0f MiB  %6.1f  %13.0f  %12.1f  %11.0f  %6.1f%%   (generated in %.0f s)%n",
+                            "%-6s %5.2fB  %8.0f MiB  %6.1f  %13.0f  %12.1f  %11.0f  %6.1f%%   (model made in %.0f s)%n",
                             t.trim(),
                             sizes[0] / 1e9,
                             sizes[1] / (double) (1 << 20),
@@ -95,8 +99,13 @@ public final class CudaThroughput {
                             genSeconds);
                 }
             } finally {
-                Files.deleteIfExists(file);
+                if (temporary) {
+                    Files.deleteIfExists(file);
+                }
             }
+        }
+        if (temporary) {
+            Files.deleteIfExists(dir);
         }
     }
 
@@ -117,12 +126,20 @@ public final class CudaThroughput {
         }
     }
 
-    /**
-     * Writes the model, every matrix of {@code type} (uniform values of the variance 1/fan-in), generated and
-     * quantized on all cores, with {@code layers} blocks; returns {parameters, weight bytes a decoded token
-     * reads}.
-     */
-    public static long[] write(Path file, int type, int layers) throws Exception {
+    /** {parameters, weight bytes a decoded token reads} of the model {@link #write} writes. */
+    static long[] sizes(int type, int layers) {
+        long params = 0;
+        long perToken = 0;
+        for (Matrix m : matrices(layers)) {
+            params += (long) m.cols() * m.rows();
+            if (!m.name().equals("token_embd.weight")) {
+                perToken += GgufWriter.quantize(type, new float[m.cols()], m.cols()).length * (long) m.rows();
+            }
+        }
+        return new long[] {params, perToken};
+    }
+
+    static List<Matrix> matrices(int layers) {
         int hd = DIM / HEADS;
         List<Matrix> matrices = new ArrayList<>();
         matrices.add(new Matrix("token_embd.weight", DIM, VOCAB));
@@ -137,6 +154,16 @@ public final class CudaThroughput {
             matrices.add(new Matrix(b + "ffn_down.weight", FFN, DIM));
         }
         matrices.add(new Matrix("output.weight", DIM, VOCAB));
+        return matrices;
+    }
+
+    /**
+     * Writes the model, every matrix of {@code type} (uniform values of the variance 1/fan-in), generated and
+     * quantized on all cores, with {@code layers} blocks; returns {parameters, weight bytes a decoded token
+     * reads}.
+     */
+    public static long[] write(Path file, int type, int layers) throws Exception {
+        List<Matrix> matrices = matrices(layers);
         byte[][] encoded = new byte[matrices.size()][];
         IntStream.range(0, matrices.size()).parallel().forEach(i -> {
             Matrix m = matrices.get(i);
@@ -160,7 +187,7 @@ public final class CudaThroughput {
                 .put("llama.attention.head_count_kv", KV_HEADS)
                 .put("llama.attention.layer_norm_rms_epsilon", 1e-5f)
                 .put("llama.rope.freq_base", 10000f)
-                .put("llama.rope.dimension_count", hd);
+                .put("llama.rope.dimension_count", DIM / HEADS);
         long params = 0;
         long perToken = 0;
         float[] ones = new float[DIM];
