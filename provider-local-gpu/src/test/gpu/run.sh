@@ -117,9 +117,10 @@ HYBRIDINFERENCE_CUDA_GRAPHS=0 timeout 60 "$java" -Xmx24g -cp "$classes" dev.hybr
     f16,q4_k "$models"
 if [ "${PROFILE:-0}" = "1" ] && command -v ncu > /dev/null; then
     echo "== kernel times of one F16 decoding step (Nsight Compute) $(elapsed)"
-    # Skipped: the warm-up's 64-token pass and decoding step, and the measured 64-token prompt (147
-    # kernels each, 18 layers of 8 and 3 more); profiled: the first measured decoding step.
-    timeout 90 ncu --clock-control none --launch-skip 441 --launch-count 147 --csv --print-units base \
+    # Skipped: the warm-up's 64-token pass and decoding step, and the one-token prompt before the first
+    # measured decoding (110 kernels each: embedding, 18 layers of 6, the output); profiled: the first
+    # measured decoding step.
+    timeout 90 ncu --clock-control none --launch-skip 330 --launch-count 110 --csv --print-units base \
         --metrics gpu__time_duration.sum,dram__bytes_read.sum,dram__throughput.avg.pct_of_peak_sustained_elapsed \
         "$java" -Xmx24g -cp "$classes" dev.hybridinference.localgpu.bench.CudaThroughput f16 "$models" 64 4 \
         > "$models/ncu.csv" 2> "$models/ncu.err"

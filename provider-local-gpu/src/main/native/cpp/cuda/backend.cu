@@ -155,7 +155,11 @@ private:
         return hp.nEmbd + std::max(hp.nEmbd, qDim) + qDim + 2 * kvDim + 2 * maxFf + hp.nVocab;
     }
 
-    u128 scratchBytes() const { return u128(kMaxBatch) * u128(rowFloats()) * sizeof(float) + stageLayout().bytes; }
+    u128 scratchBytes() const {
+        const HParams& hp = d_.hp;
+        return u128(kMaxBatch) * u128(rowFloats()) * sizeof(float) + stageLayout().bytes +
+               u128(ops::attentionPartFloats(kMaxBatch, hp.nHead, hp.headDim)) * sizeof(float) + u128(kMaxBatch * hp.nHead) * sizeof(unsigned);
+    }
 
     void* alloc(size_t bytes, const char* what) {
         void* p = nullptr;
@@ -193,6 +197,10 @@ private:
         hb_ = floats(maxFf);
         hb2_ = floats(maxFf);
         logits_ = floats(hp.nVocab);
+        part_ = static_cast<float*>(alloc(sizeof(float) * static_cast<size_t>(ops::attentionPartFloats(kMaxBatch, hp.nHead, hp.headDim)),
+                                          "cudaMalloc (attention)"));
+        done_ = static_cast<unsigned*>(alloc(sizeof(unsigned) * static_cast<size_t>(kMaxBatch * hp.nHead), "cudaMalloc (attention)"));
+        cu::check(cudaMemset(done_, 0, sizeof(unsigned) * static_cast<size_t>(kMaxBatch * hp.nHead)), "cudaMemset");
         // One pass's inputs go up in one copy, from pinned memory: tokens, the rows whose logits are wanted,
         // each row's cache and position, each row's RoPE cosines and sines.
         stage_ = stageLayout();
@@ -236,10 +244,12 @@ private:
 
     const DevTensor& dev(const gguf::Tensor* t) const { return dev_.at(t); }
 
-    // y_i = W_i x (+ b_i) for up to three matrices, in one launch when they have one type (and so one row
-    // size: they have one width), else one launch each.
+    // y_i = W_i x' (+ b_i) for up to three matrices, in one launch when they have one type (and so one row
+    // size: they have one width), else one launch each; x' is x, or x RMS-normalized times norm's weights
+    // when norm is set, taking row rowOf[t] of x for row t when rowOf is set.
     void matmul(std::initializer_list<const gguf::Tensor*> ws, std::initializer_list<const gguf::Tensor*> bs,
-                std::initializer_list<float*> ys, const float* x, int64_t n, ops::Epilogue e) {
+                std::initializer_list<float*> ys, const float* x, int64_t n, ops::Epilogue e, const gguf::Tensor* norm = nullptr,
+                const int32_t* rowOf = nullptr) {
         const gguf::Tensor* const* w = ws.begin();
         const gguf::Tensor* const* b = bs.begin();
         float* const* y = ys.begin();
@@ -247,13 +257,13 @@ private:
         bool oneType = true;
         for (int i = 1; i < count; i++) oneType = oneType && dev(w[i]).type == dev(w[0]).type;
         if (e == ops::Epilogue::SwiGlu && !oneType) {
-            matmul({w[0]}, {nullptr}, {y[0]}, x, n, ops::Epilogue::Store);
-            matmul({w[1]}, {nullptr}, {y[1]}, x, n, ops::Epilogue::Store);
+            matmul({w[0]}, {nullptr}, {y[0]}, x, n, ops::Epilogue::Store, norm, rowOf);
+            matmul({w[1]}, {nullptr}, {y[1]}, x, n, ops::Epilogue::Store, norm, rowOf);
             ops::swiglu(stream_, y[0], y[1], n * dev(w[0]).rows);
             return;
         }
         if (!oneType) {
-            for (int i = 0; i < count; i++) matmul({w[i]}, {b[i]}, {y[i]}, x, n, e);
+            for (int i = 0; i < count; i++) matmul({w[i]}, {b[i]}, {y[i]}, x, n, e, norm, rowOf);
             return;
         }
         ops::Matrices m;
@@ -264,6 +274,9 @@ private:
             m.b[i] = b[i] ? vec(b[i]) : nullptr;
         }
         m.count = count;
+        m.norm = norm ? vec(norm) : nullptr;
+        m.eps = d_.hp.eps;
+        m.rowOf = rowOf;
         const DevTensor& t = dev(w[0]);
         ops::matmul(stream_, t.type, t.rowBytes, t.cols, m, x, n, e);
     }
@@ -282,6 +295,8 @@ private:
     std::map<const gguf::Tensor*, DevTensor> dev_;
     float *x_ = nullptr, *xb_ = nullptr, *q_ = nullptr, *k_ = nullptr, *v_ = nullptr, *hb_ = nullptr, *hb2_ = nullptr;
     float* logits_ = nullptr;
+    float* part_ = nullptr;     // attention's per-slice partial results
+    unsigned* done_ = nullptr;  // attention's slices finished per (row, head)
     Stage stage_;
     uint8_t* dStage_ = nullptr;  // device copy of the staged inputs
     uint8_t* hStage_ = nullptr;  // pinned
@@ -387,23 +402,20 @@ void CudaBackend::launch(int64_t n, int64_t m) {
 
     const DevTensor& emb = dev(d_.tokEmbd);
     ops::embed(stream_, emb.type, emb.data, emb.rowBytes, tokens, n, nEmbd, x_);
+    // Per layer: Q, K and V of the normalized input; RoPE and the cache store; attention; the output
+    // projection added to the residual; gate and up of the normalized residual with SwiGLU; down added to
+    // the residual. The RMSNorms are computed inside the products that read them.
     for (int64_t l = 0; l < hp.nLayer; l++) {
         const Layer& L = d_.layers[static_cast<size_t>(l)];
-        ops::rmsnorm(stream_, x_, nullptr, vec(L.attnNorm), n, nEmbd, hp.eps, xb_);
-        matmul({L.wq, L.wk, L.wv}, {L.bq, L.bk, L.bv}, {q_, k_, v_}, xb_, n, Epilogue::Store);
+        matmul({L.wq, L.wk, L.wv}, {L.bq, L.bk, L.bv}, {q_, k_, v_}, x_, n, Epilogue::Store, L.attnNorm);
         ops::ropeAndStore(stream_, q_, k_, v_, cs, rows, n, l, nHead, nKv, hd, half, hp.neox);
-        ops::attention(stream_, q_, rows, n, l, nHead, nKv, hd, xb_);
+        ops::attention(stream_, q_, rows, n, l, nHead, nKv, hd, xb_, part_, done_);
         matmul({L.wo}, {nullptr}, {x_}, xb_, n, Epilogue::Add);
-
-        ops::rmsnorm(stream_, x_, nullptr, vec(L.ffnNorm), n, nEmbd, hp.eps, xb_);
-        matmul({L.wGate, L.wUp}, {nullptr, nullptr}, {hb_, hb2_}, xb_, n, Epilogue::SwiGlu);
+        matmul({L.wGate, L.wUp}, {nullptr, nullptr}, {hb_, hb2_}, x_, n, Epilogue::SwiGlu, L.ffnNorm);
         matmul({L.wDown}, {nullptr}, {x_}, hb_, n, Epilogue::Add);
     }
     // Only the rows whose logits are wanted go through the output matrix.
-    if (m > 0) {
-        ops::rmsnorm(stream_, x_, rowOf, vec(d_.outputNorm), m, nEmbd, hp.eps, xb_);
-        matmul({d_.output}, {nullptr}, {logits_}, xb_, m, Epilogue::Store);
-    }
+    if (m > 0) matmul({d_.output}, {nullptr}, {logits_}, x_, m, Epilogue::Store, d_.outputNorm, rowOf);
 }
 
 }  // namespace

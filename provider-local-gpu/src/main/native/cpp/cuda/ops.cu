@@ -85,8 +85,10 @@ __device__ __forceinline__ V pick(int i, V a, V b, V c) {
 // One warp per weight row (of the matrices' rows laid end to end; for kSwiGlu, row r of both matrices).
 // NB: input vectors per read of the row (1 for decoding, 8 otherwise); U: groups of 8 values each lane
 // loads before using them (several loads in flight, where one vector leaves little arithmetic to hide
-// their latency behind).
-template <uint32_t T, int NB, int U, int E>
+// their latency behind). NORM: the input is RMS-normalized on the way in (see Matrices::norm): a warp's
+// lanes read all of an input vector once, so they sum its squares as they go, and the sums are scaled at
+// the end.
+template <uint32_t T, int NB, int U, int E, bool NORM>
 __global__ void __launch_bounds__(kWarps * 32) matmulKernel(const Matrices m, int64_t rowBytes, int64_t cols, const float* __restrict__ x,
                                                              int64_t n) {
     constexpr int R = E == kSwiGlu ? 2 : 1;
@@ -109,11 +111,15 @@ __global__ void __launch_bounds__(kWarps * 32) matmulKernel(const Matrices m, in
     const float* bias = pick(seg, m.b[0], m.b[1], m.b[2]);
     float* y = pick(seg, m.y[0], m.y[1], m.y[2]);
     for (int64_t t0 = 0; t0 < n; t0 += NB) {
-        float acc[R][NB];
+        float acc[R][NB], ss[NB];
+        const float* xs[NB];
 #pragma unroll
-        for (int q = 0; q < R; q++) {
+        for (int j = 0; j < NB; j++) {
+            ss[j] = 0.0f;
+            const int64_t t = t0 + j < n ? t0 + j : t0;
+            xs[j] = x + (m.rowOf ? static_cast<int64_t>(m.rowOf[t]) : t) * cols;
 #pragma unroll
-            for (int j = 0; j < NB; j++) acc[q][j] = 0.0f;
+            for (int q = 0; q < R; q++) acc[q][j] = 0.0f;
         }
         for (int64_t base0 = static_cast<int64_t>(lane) * kGroup; base0 < cols; base0 += 32 * kGroup * U) {
             float wv[R][U][kGroup];
@@ -134,11 +140,20 @@ __global__ void __launch_bounds__(kWarps * 32) matmulKernel(const Matrices m, in
             for (int u = 0; u < U; u++) {
                 const int64_t base = base0 + 32 * kGroup * u;
                 if (base >= cols) continue;
+                float nv[kGroup];
+                if (NORM) inputGroup(m.norm, base, cols, nv);
 #pragma unroll
                 for (int j = 0; j < NB; j++) {
                     if (t0 + j < n) {
                         float xv[kGroup];
-                        inputGroup(x + (t0 + j) * cols, base, cols, xv);
+                        inputGroup(xs[j], base, cols, xv);
+                        if (NORM) {
+#pragma unroll
+                            for (int e = 0; e < kGroup; e++) {
+                                ss[j] += xv[e] * xv[e];
+                                xv[e] *= nv[e];
+                            }
+                        }
 #pragma unroll
                         for (int q = 0; q < R; q++) {
 #pragma unroll
@@ -151,7 +166,13 @@ __global__ void __launch_bounds__(kWarps * 32) matmulKernel(const Matrices m, in
 #pragma unroll
         for (int j = 0; j < NB; j++) {
             float s = warpSum(acc[0][j]);
-            const float s2 = R == 2 ? warpSum(acc[R - 1][j]) : 0.0f;
+            float s2 = R == 2 ? warpSum(acc[R - 1][j]) : 0.0f;
+            if (NORM) {
+                // As the CPU backend scales: 1 / sqrt(mean of squares + eps).
+                const float scale = 1.0f / sqrtf(warpSum(ss[j]) / static_cast<float>(cols) + m.eps);
+                s *= scale;
+                s2 *= scale;
+            }
             if (lane == 0 && t0 + j < n) {
                 float* out = y + (t0 + j) * rows + r;
                 if (E == kSwiGlu) {
@@ -169,23 +190,34 @@ __global__ void __launch_bounds__(kWarps * 32) matmulKernel(const Matrices m, in
     }
 }
 
-template <uint32_t T, int E>
+template <uint32_t T, int E, bool NORM>
 void matmulAs(cudaStream_t s, int64_t rowBytes, int64_t cols, const Matrices& m, const float* x, int64_t n) {
     const int64_t rows = E == kSwiGlu ? m.rows[0] : m.rows[0] + m.rows[1] + m.rows[2];
     const dim3 grid(static_cast<unsigned>((rows + kWarps - 1) / kWarps));
+    // Decoding reads each row once: the quantized types, whose groups are 8 to 10 bytes a lane, keep 8 of
+    // them in flight, the float types 4 (16 to 32 bytes each); two rows at once (SwiGLU) keep 4 of each.
+    constexpr int kQuant = T != dq::kF32 && T != dq::kF16;
+    constexpr int U = kQuant && E != kSwiGlu ? 8 : 4;
     if (n == 1) {
-        matmulKernel<T, 1, 4, E><<<grid, 32 * kWarps, 0, s>>>(m, rowBytes, cols, x, n);
+        matmulKernel<T, 1, U, E, NORM><<<grid, 32 * kWarps, 0, s>>>(m, rowBytes, cols, x, n);
     } else {
-        matmulKernel<T, 8, 1, E><<<grid, 32 * kWarps, 0, s>>>(m, rowBytes, cols, x, n);
+        matmulKernel<T, 8, 1, E, NORM><<<grid, 32 * kWarps, 0, s>>>(m, rowBytes, cols, x, n);
     }
 }
 
 template <uint32_t T>
 void matmulTyped(cudaStream_t s, int64_t rowBytes, int64_t cols, const Matrices& m, const float* x, int64_t n, Epilogue e) {
+    const bool norm = m.norm != nullptr;
     switch (e) {
-        case Epilogue::Store: matmulAs<T, kStore>(s, rowBytes, cols, m, x, n); break;
-        case Epilogue::Add: matmulAs<T, kAdd>(s, rowBytes, cols, m, x, n); break;
-        case Epilogue::SwiGlu: matmulAs<T, kSwiGlu>(s, rowBytes, cols, m, x, n); break;
+        case Epilogue::Store:
+            norm ? matmulAs<T, kStore, true>(s, rowBytes, cols, m, x, n) : matmulAs<T, kStore, false>(s, rowBytes, cols, m, x, n);
+            break;
+        case Epilogue::Add:
+            norm ? matmulAs<T, kAdd, true>(s, rowBytes, cols, m, x, n) : matmulAs<T, kAdd, false>(s, rowBytes, cols, m, x, n);
+            break;
+        case Epilogue::SwiGlu:
+            norm ? matmulAs<T, kSwiGlu, true>(s, rowBytes, cols, m, x, n) : matmulAs<T, kSwiGlu, false>(s, rowBytes, cols, m, x, n);
+            break;
     }
 }
 
@@ -194,30 +226,6 @@ __global__ void embedKernel(uint32_t type, const uint8_t* __restrict__ table, in
     const int64_t t = blockIdx.x;
     const uint8_t* row = table + static_cast<int64_t>(tokens[t]) * rowBytes;
     for (int64_t i = threadIdx.x; i < dim; i += blockDim.x) x[t * dim + i] = dq::element(type, row, i);
-}
-
-// The sum of v over the block (kThreads threads); every thread gets it.
-__device__ float blockSum(float v, float* shared) {
-    v = warpSum(v);
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    if (lane == 0) shared[warp] = v;
-    __syncthreads();
-    float s = 0.0f;
-    for (int i = 0; i < kThreads / 32; i++) s += shared[i];
-    __syncthreads();
-    return s;
-}
-
-__global__ void rmsnormKernel(const float* __restrict__ x, const int32_t* __restrict__ rowOf, const float* __restrict__ w, int64_t dim,
-                              float eps, float* __restrict__ out) {
-    __shared__ float shared[kThreads / 32];
-    const int64_t t = blockIdx.x;
-    const float* xr = x + (rowOf ? static_cast<int64_t>(rowOf[t]) : t) * dim;
-    float ss = 0.0f;
-    for (int64_t i = threadIdx.x; i < dim; i += blockDim.x) ss += xr[i] * xr[i];
-    ss = blockSum(ss, shared);
-    const float scale = 1.0f / sqrtf(ss / static_cast<float>(dim) + eps);
-    for (int64_t i = threadIdx.x; i < dim; i += blockDim.x) out[t * dim + i] = xr[i] * scale * w[i];
 }
 
 __global__ void swigluKernel(float* __restrict__ g, const float* __restrict__ u, int64_t count) {
@@ -267,23 +275,32 @@ __device__ __forceinline__ float cacheAt(const void* base, int64_t i, bool f16) 
     return f16 ? __half2float(static_cast<const __half*>(base)[i]) : static_cast<const float*>(base)[i];
 }
 
-constexpr int kAttnWarps = 16;  // warps per (row, head) of attention
+constexpr int kAttnWarps = 4;   // warps per block of attention
+constexpr int kAttnUnroll = 4;  // positions a warp reads at once
 
-// One block per (row, head). Warp w takes positions w, w + 16, ... of 0..pos, its lanes across the head's
-// values (lane l holds values l, l + 32, ...: VPL of them), and keeps its own running softmax (maximum,
-// sum, weighted values, rescaled as the maximum grows); the warps' partial results are then joined.
+// Block (row, head, z) takes slice z of kAttnSplits of the row's positions 0..pos: warp w of it positions
+// w*4.., 16 + w*4.., ... (four at once, their loads in flight together), its lanes across the head's
+// values (lane l holds values l, l + 32, ...: VPL of them). Each warp keeps a running softmax (maximum,
+// sum, weighted values, rescaled as the maximum grows); the block joins its warps' and writes the slice's
+// partial result, and the last block of a (row, head) to finish joins the slices' (counted in
+// done[row * nHead + head], which it sets back to 0 for the next launch).
 template <int VPL>
 __global__ void __launch_bounds__(kAttnWarps * 32) attentionKernel(const float* __restrict__ q, const RowInfo* __restrict__ rows, int64_t layer,
-                                                                    int64_t nHead, int64_t nHeadKv, int64_t headDim, float* __restrict__ out) {
+                                                                    int64_t nHead, int64_t nHeadKv, int64_t headDim, float* __restrict__ out,
+                                                                    float* __restrict__ part, unsigned* __restrict__ done) {
+    constexpr int D = 32 * VPL;
     __shared__ float sMax[kAttnWarps], sSum[kAttnWarps];
-    __shared__ float sAcc[kAttnWarps][32 * VPL];
-    const int64_t t = blockIdx.x, h = blockIdx.y;
+    __shared__ float sAcc[kAttnWarps][D];
+    __shared__ bool last;
+    const int64_t t = blockIdx.x, h = blockIdx.y, z = blockIdx.z;
     const RowInfo ri = rows[t];
     const bool f16 = ri.f16 != 0;
     const int64_t kvDim = nHeadKv * headDim, kvh = h / (nHead / nHeadKv);
     const int64_t base = layer * ri.nCtx * kvDim + kvh * headDim;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const float scale = 1.0f / sqrtf(static_cast<float>(headDim));
+    const int64_t count = static_cast<int64_t>(ri.pos) + 1, per = (count + kAttnSplits - 1) / kAttnSplits;
+    const int64_t begin = z * per, end = begin + per < count ? begin + per : count;
     float qv[VPL], acc[VPL];
 #pragma unroll
     for (int i = 0; i < VPL; i++) {
@@ -292,26 +309,39 @@ __global__ void __launch_bounds__(kAttnWarps * 32) attentionKernel(const float* 
         acc[i] = 0.0f;
     }
     float runMax = -FLT_MAX, runSum = 0.0f;
-    const int64_t count = static_cast<int64_t>(ri.pos) + 1;
-    for (int64_t p = warp; p < count; p += kAttnWarps) {
-        const int64_t at = base + p * kvDim;
-        float kv[VPL], vv[VPL];
+    for (int64_t p0 = begin + warp * kAttnUnroll; p0 < end; p0 += kAttnWarps * kAttnUnroll) {
+        float kv[kAttnUnroll][VPL], vv[kAttnUnroll][VPL], sc[kAttnUnroll];
 #pragma unroll
-        for (int i = 0; i < VPL; i++) {
-            const int64_t d = lane + 32 * i;
-            kv[i] = d < headDim ? cacheAt(ri.k, at + d, f16) : 0.0f;
-            vv[i] = d < headDim ? cacheAt(ri.v, at + d, f16) : 0.0f;
+        for (int u = 0; u < kAttnUnroll; u++) {
+            const bool in = p0 + u < end;
+            const int64_t at = base + (p0 + u) * kvDim;
+#pragma unroll
+            for (int i = 0; i < VPL; i++) {
+                const int64_t d = lane + 32 * i;
+                kv[u][i] = in && d < headDim ? cacheAt(ri.k, at + d, f16) : 0.0f;
+                vv[u][i] = in && d < headDim ? cacheAt(ri.v, at + d, f16) : 0.0f;
+            }
         }
-        float s = 0.0f;
 #pragma unroll
-        for (int i = 0; i < VPL; i++) s += qv[i] * kv[i];
-        s = warpSum(s) * scale;
-        const float newMax = fmaxf(runMax, s);
-        const float rescale = expf(runMax - newMax), weight = expf(s - newMax);
-        runSum = runSum * rescale + weight;
+        for (int u = 0; u < kAttnUnroll; u++) {
+            float s = 0.0f;
 #pragma unroll
-        for (int i = 0; i < VPL; i++) acc[i] = acc[i] * rescale + weight * vv[i];
-        runMax = newMax;
+            for (int i = 0; i < VPL; i++) s += qv[i] * kv[u][i];
+            sc[u] = s;
+        }
+#pragma unroll
+        for (int u = 0; u < kAttnUnroll; u++) sc[u] = warpSum(sc[u]) * scale;
+#pragma unroll
+        for (int u = 0; u < kAttnUnroll; u++) {
+            if (p0 + u < end) {
+                const float newMax = fmaxf(runMax, sc[u]);
+                const float rescale = expf(runMax - newMax), weight = expf(sc[u] - newMax);
+                runSum = runSum * rescale + weight;
+#pragma unroll
+                for (int i = 0; i < VPL; i++) acc[i] = acc[i] * rescale + weight * vv[u][i];
+                runMax = newMax;
+            }
+        }
     }
     if (lane == 0) {
         sMax[warp] = runMax;
@@ -320,17 +350,41 @@ __global__ void __launch_bounds__(kAttnWarps * 32) attentionKernel(const float* 
 #pragma unroll
     for (int i = 0; i < VPL; i++) sAcc[warp][lane + 32 * i] = acc[i];
     __syncthreads();
-    if (threadIdx.x < headDim) {
-        float m = -FLT_MAX;
-        for (int w = 0; w < kAttnWarps; w++) m = fmaxf(m, sMax[w]);
-        float sum = 0.0f, a = 0.0f;
-        for (int w = 0; w < kAttnWarps; w++) {
-            const float f = expf(sMax[w] - m);  // 0 for a warp that had no position
-            sum += sSum[w] * f;
-            a += sAcc[w][threadIdx.x] * f;
-        }
-        out[(t * nHead + h) * headDim + threadIdx.x] = a / sum;
+    // The slice's partial: its maximum, its sum and its weighted values (headDim), joined over the warps;
+    // a warp that had no position has maximum -FLT_MAX and weighs 0.
+    const int64_t slot = (t * nHead + h) * kAttnSplits + z, stride = headDim + 2;
+    float m = -FLT_MAX;
+    for (int w = 0; w < kAttnWarps; w++) m = fmaxf(m, sMax[w]);
+    for (int64_t d = threadIdx.x; d < headDim; d += blockDim.x) {
+        float a = 0.0f;
+        for (int w = 0; w < kAttnWarps; w++) a += sAcc[w][d] * expf(sMax[w] - m);
+        part[slot * stride + 2 + d] = a;
     }
+    if (threadIdx.x == 0) {
+        float sum = 0.0f;
+        for (int w = 0; w < kAttnWarps; w++) sum += sSum[w] * expf(sMax[w] - m);
+        part[slot * stride] = m;
+        part[slot * stride + 1] = sum;
+    }
+    __threadfence();
+    __syncthreads();
+    if (threadIdx.x == 0) last = atomicAdd(&done[t * nHead + h], 1u) == kAttnSplits - 1;
+    __syncthreads();
+    if (!last) return;
+    __threadfence();
+    const float* mine = part + (t * nHead + h) * kAttnSplits * stride;
+    float total = -FLT_MAX;
+    for (int i = 0; i < kAttnSplits; i++) total = fmaxf(total, __ldcg(mine + i * stride));
+    for (int64_t d = threadIdx.x; d < headDim; d += blockDim.x) {
+        float sum = 0.0f, a = 0.0f;
+        for (int i = 0; i < kAttnSplits; i++) {
+            const float f = expf(__ldcg(mine + i * stride) - total);  // 0 for a slice without positions
+            sum += __ldcg(mine + i * stride + 1) * f;
+            a += __ldcg(mine + i * stride + 2 + d) * f;
+        }
+        out[(t * nHead + h) * headDim + d] = a / sum;
+    }
+    if (threadIdx.x == 0) done[t * nHead + h] = 0;
 }
 
 unsigned blocksFor(int64_t count) { return static_cast<unsigned>((count + kThreads - 1) / kThreads); }
@@ -354,11 +408,6 @@ void embed(cudaStream_t s, uint32_t type, const uint8_t* table, int64_t rowBytes
     cu::launched("embed");
 }
 
-void rmsnorm(cudaStream_t s, const float* x, const int32_t* rowOf, const float* w, int64_t n, int64_t dim, float eps, float* out) {
-    rmsnormKernel<<<static_cast<unsigned>(n), kThreads, 0, s>>>(x, rowOf, w, dim, eps, out);
-    cu::launched("rmsnorm");
-}
-
 void swiglu(cudaStream_t s, float* g, const float* u, int64_t count) {
     swigluKernel<<<blocksFor(count), kThreads, 0, s>>>(g, u, count);
     cu::launched("swiglu");
@@ -372,17 +421,17 @@ void ropeAndStore(cudaStream_t s, float* q, float* k, const float* v, const floa
 }
 
 void attention(cudaStream_t s, const float* q, const RowInfo* rows, int64_t n, int64_t layer, int64_t nHead, int64_t nHeadKv,
-               int64_t headDim, float* out) {
-    const dim3 grid(static_cast<unsigned>(n), static_cast<unsigned>(nHead));
+               int64_t headDim, float* out, float* part, unsigned* done) {
+    const dim3 grid(static_cast<unsigned>(n), static_cast<unsigned>(nHead), kAttnSplits);
     const int threads = kAttnWarps * 32;
     if (headDim <= 32) {
-        attentionKernel<1><<<grid, threads, 0, s>>>(q, rows, layer, nHead, nHeadKv, headDim, out);
+        attentionKernel<1><<<grid, threads, 0, s>>>(q, rows, layer, nHead, nHeadKv, headDim, out, part, done);
     } else if (headDim <= 64) {
-        attentionKernel<2><<<grid, threads, 0, s>>>(q, rows, layer, nHead, nHeadKv, headDim, out);
+        attentionKernel<2><<<grid, threads, 0, s>>>(q, rows, layer, nHead, nHeadKv, headDim, out, part, done);
     } else if (headDim <= 128) {
-        attentionKernel<4><<<grid, threads, 0, s>>>(q, rows, layer, nHead, nHeadKv, headDim, out);
+        attentionKernel<4><<<grid, threads, 0, s>>>(q, rows, layer, nHead, nHeadKv, headDim, out, part, done);
     } else {
-        attentionKernel<8><<<grid, threads, 0, s>>>(q, rows, layer, nHead, nHeadKv, headDim, out);
+        attentionKernel<8><<<grid, threads, 0, s>>>(q, rows, layer, nHead, nHeadKv, headDim, out, part, done);
     }
     cu::launched("attention");
 }

@@ -19,15 +19,20 @@ struct RowInfo {
     int32_t f16;
 };
 
-// Up to three matrices of one type and width, multiplied in one launch: y_i[t * rows_i + r] = W_i[r] . x[t]
-// (+ b_i[r] when b_i is set). Each weight row is read by one warp, in order, once per 8 vectors (once in
-// all at decode, several 16-byte loads in flight per lane).
+// Up to three matrices of one type and width, multiplied in one launch: y_i[t * rows_i + r] = W_i[r] . x'[t]
+// (+ b_i[r] when b_i is set), where x'[t] is row rowOf[t] of x (row t when rowOf is null), RMS-normalized
+// and multiplied by norm when norm is set (x / sqrt(mean(x^2) + eps) * norm, as the CPU backend's RMSNorm).
+// Each weight row is read by one warp, in order, once per 8 vectors (once in all at decode, with several
+// loads in flight per lane).
 struct Matrices {
     const uint8_t* w[3] = {nullptr, nullptr, nullptr};
     const float* b[3] = {nullptr, nullptr, nullptr};
     float* y[3] = {nullptr, nullptr, nullptr};
     int64_t rows[3] = {0, 0, 0};
     int count = 0;
+    const float* norm = nullptr;
+    float eps = 0.0f;
+    const int32_t* rowOf = nullptr;
 };
 
 // What a product does with its sums: stores them, adds them to y (a residual), or, for two matrices of
@@ -37,8 +42,6 @@ enum class Epilogue { Store, Add, SwiGlu };
 void matmul(cudaStream_t s, uint32_t type, int64_t rowBytes, int64_t cols, const Matrices& m, const float* x, int64_t n, Epilogue e);
 // x[t] = the embedding row of tokens[t].
 void embed(cudaStream_t s, uint32_t type, const uint8_t* table, int64_t rowBytes, const int32_t* tokens, int64_t n, int64_t dim, float* x);
-// out[t] = x[rowOf[t]] normalized (RMS) times w, for t < n; rowOf null means rowOf[t] = t.
-void rmsnorm(cudaStream_t s, const float* x, const int32_t* rowOf, const float* w, int64_t n, int64_t dim, float eps, float* out);
 // g[i] = silu(g[i]) * u[i] over count values (a gate and an up matrix of different types).
 void swiglu(cudaStream_t s, float* g, const float* u, int64_t count);
 // RoPE over each row's query and key heads (cs holds per row half cosines, then half sines, of the row's
@@ -46,9 +49,13 @@ void swiglu(cudaStream_t s, float* g, const float* u, int64_t count);
 // position of layer `layer` of its State's cache.
 void ropeAndStore(cudaStream_t s, float* q, float* k, const float* v, const float* cs, const RowInfo* rows, int64_t n, int64_t layer,
                   int64_t nHead, int64_t nHeadKv, int64_t headDim, int64_t half, bool neox);
-// out[t][h] = softmax(q[t][h] . K[0..pos] / sqrt(hd)) V[0..pos], over head h / group of the row's cache.
+// out[t][h] = softmax(q[t][h] . K[0..pos] / sqrt(hd)) V[0..pos], over head h / group of the row's cache,
+// the positions cut into kAttnSplits slices computed apart and joined: part holds attentionPartFloats
+// floats, done n * nHead counters that start at 0 (and are left at 0).
+constexpr int kAttnSplits = 32;
+inline int64_t attentionPartFloats(int64_t n, int64_t nHead, int64_t headDim) { return n * nHead * kAttnSplits * (headDim + 2); }
 void attention(cudaStream_t s, const float* q, const RowInfo* rows, int64_t n, int64_t layer, int64_t nHead, int64_t nHeadKv,
-               int64_t headDim, float* out);
+               int64_t headDim, float* out, float* part, unsigned* done);
 
 // The largest head size attention takes.
 int maxHeadDim();

@@ -57,7 +57,12 @@ public final class CudaThroughput {
                 card.label(),
                 card.totalBytes() / (double) (1L << 30),
                 peak);
-        System.out.println("type   params  weights/token  load s  prefill tok/s  decode tok/s  decode GB/s  of peak");
+        System.out.println("decode@0: decoding from position 1 on (one-token prompt); decode@P: after the prompt of P"
+                + " tokens; 'of peak': the weight bytes a token reads times tokens/s, over the peak bandwidth");
+        System.out.printf(
+                Locale.ROOT,
+                "type   params  weights/token  load s  prefill tok/s  decode@0 tok/s  of peak  decode@%d tok/s  of peak%n",
+                promptTokens);
         for (String t : types) {
             int type = typeOf(t.trim());
             Path file = dir.resolve("cuda-throughput-" + t.trim() + ".gguf");
@@ -75,27 +80,27 @@ public final class CudaThroughput {
                     warm.eval(java.util.Arrays.copyOf(prompt, 64), 0);
                     warm.eval(new int[] {1}, 64);
                 }
+                double early;
+                try (NativeModel.Session s = m.newSession(decodeTokens + 1)) {
+                    early = decode(s, s.eval(new int[] {prompt[0]}, 0), 1, decodeTokens);
+                }
                 try (NativeModel.Session s = m.newSession(promptTokens + decodeTokens)) {
                     long p0 = System.nanoTime();
                     float[] logits = s.eval(prompt, 0);
                     double prefill = promptTokens / ((System.nanoTime() - p0) / 1e9);
-                    long d0 = System.nanoTime();
-                    for (int i = 0; i < decodeTokens; i++) {
-                        logits = s.eval(new int[] {Sampler.argmax(logits)}, promptTokens + i);
-                    }
-                    double decode = decodeTokens / ((System.nanoTime() - d0) / 1e9);
-                    double gbs = sizes[1] * decode / 1e9;
+                    double late = decode(s, logits, promptTokens, decodeTokens);
                     System.out.printf(
                             Locale.ROOT,
-                            "%-6s %5.2fB  %8.0f MiB  %6.1f  %13.0f  %12.1f  %11.0f  %6.1f%%   (model made in %.0f s)%n",
+                            "%-6s %5.2fB  %8.0f MiB  %6.1f  %13.0f  %14.1f  %6.1f%%  %16.1f  %6.1f%%   (model made in %.0f s)%n",
                             t.trim(),
                             sizes[0] / 1e9,
                             sizes[1] / (double) (1 << 20),
                             loadSeconds,
                             prefill,
-                            decode,
-                            gbs,
-                            100 * gbs / peak,
+                            early,
+                            100 * sizes[1] * early / 1e9 / peak,
+                            late,
+                            100 * sizes[1] * late / 1e9 / peak,
                             genSeconds);
                 }
             } finally {
@@ -107,6 +112,15 @@ public final class CudaThroughput {
         if (temporary) {
             Files.deleteIfExists(dir);
         }
+    }
+
+    /** Greedy decoding of {@code tokens} tokens from position {@code pos}: tokens per second. */
+    static double decode(NativeModel.Session s, float[] logits, int pos, int tokens) {
+        long d0 = System.nanoTime();
+        for (int i = 0; i < tokens; i++) {
+            logits = s.eval(new int[] {Sampler.argmax(logits)}, pos + i);
+        }
+        return tokens / ((System.nanoTime() - d0) / 1e9);
     }
 
     static int typeOf(String name) {
