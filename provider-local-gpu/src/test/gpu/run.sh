@@ -13,7 +13,10 @@
 #                                     library here with CMake and nvcc instead of using the packed one.
 #   (no Maven, no bundle)             CMake and javac build the library and the few classes the engine needs,
 #                                     and CudaCheck runs the main comparisons without JUnit.
-# Environment: PROFILE=1 adds Nsight Compute's per-kernel times of one F16 decoding step (when ncu is there).
+# Environment: PROFILE=1 adds Nsight Compute's per-kernel times of one decoding step (when ncu is there) of
+# each of PROFILE_TYPES (default f16);
+# VARIANTS, settings separated by spaces (default HYBRIDINFERENCE_CUDA_GRAPHS=0), runs the benchmark again
+# with each.
 set -uo pipefail
 module="$(cd "$(dirname "$0")/../../.." && pwd)"
 root="$(dirname "$module")"
@@ -109,23 +112,32 @@ fi
 
 echo "== benchmark $(elapsed)"
 models="$(mktemp -d)"
+# The card's clocks and load while the benchmarks run, every 100 ms (summed up at the end).
+nvidia-smi --query-gpu=clocks.sm,clocks.mem,utilization.gpu,power.draw --format=csv,noheader,nounits -lms 100 \
+    > "$models/clocks.csv" 2> /dev/null &
+sampler=$!
 timeout 150 "$java" -Xmx24g -cp "$classes" dev.hybridinference.localgpu.bench.CudaThroughput f16,q8_0,q4_k "$models"
 bench=$?
 [ "$bench" -ne 0 ] && echo "benchmark exit $bench (124: cut at its cap)"
-echo "== the same without CUDA graphs (a kernel launch each) $(elapsed)"
-HYBRIDINFERENCE_CUDA_GRAPHS=0 timeout 60 "$java" -Xmx24g -cp "$classes" dev.hybridinference.localgpu.bench.CudaThroughput \
-    f16,q4_k "$models"
+# The same with other settings, one run each: by default without CUDA graphs (a kernel launch each).
+for setting in ${VARIANTS:-HYBRIDINFERENCE_CUDA_GRAPHS=0}; do
+    echo "== the same with $setting $(elapsed)"
+    env "$setting" timeout 60 "$java" -Xmx24g -cp "$classes" dev.hybridinference.localgpu.bench.CudaThroughput \
+        f16,q8_0,q4_k "$models" | tail -3
+done
 if [ "${PROFILE:-0}" = "1" ] && command -v ncu > /dev/null; then
-    echo "== kernel times of one F16 decoding step (Nsight Compute) $(elapsed)"
-    # Skipped: the warm-up's 64-token pass and decoding step, and the one-token prompt before the first
-    # measured decoding (110 kernels each: embedding, 18 layers of 6, the output); profiled: the first
-    # measured decoding step.
-    timeout 90 ncu --clock-control none --launch-skip 330 --launch-count 110 --csv --print-units base \
-        --metrics gpu__time_duration.sum,dram__bytes_read.sum,dram__throughput.avg.pct_of_peak_sustained_elapsed \
-        "$java" -Xmx24g -cp "$classes" dev.hybridinference.localgpu.bench.CudaThroughput f16 "$models" 64 4 \
-        > "$models/ncu.csv" 2> "$models/ncu.err"
-    echo "ncu exit $?"
-    python3 - "$models/ncu.csv" << 'EOF' || tail -5 "$models/ncu.err"
+    for type in ${PROFILE_TYPES:-f16}; do
+        echo "== kernel times of one $type decoding step (Nsight Compute) $(elapsed)"
+        # Skipped: the warm-up's 64-token pass and decoding step, and the one-token prompt before the first
+        # measured decoding (110 kernels each: embedding, 18 layers of 6, the output); profiled: the first
+        # measured decoding step.
+        timeout 90 ncu --clock-control none --launch-skip 330 --launch-count 110 --csv --print-units base \
+            --metrics gpu__time_duration.sum,dram__bytes_read.sum \
+            "$java" -Xmx24g -DcudaThroughput.warmupSeconds=0 -cp "$classes" dev.hybridinference.localgpu.bench.CudaThroughput \
+            "$type" "$models" 64 4 \
+            > "$models/ncu.csv" 2> "$models/ncu.err"
+        echo "ncu exit $?"
+        python3 - "$models/ncu.csv" << 'EOF' || tail -5 "$models/ncu.err"
 import csv, sys, collections
 rows = [r for r in csv.reader(open(sys.argv[1])) if len(r) > 10]
 head, rows = rows[0], rows[1:]
@@ -139,12 +151,26 @@ for r in rows:
     if r[mi] == "gpu__time_duration.sum":
         count[key] += 1
 print("%-40s %6s %10s %10s %8s" % ("kernel", "count", "total us", "MB read", "GB/s"))
+total = 0
 for k, v in sorted(agg.items(), key=lambda kv: -kv[1]["gpu__time_duration.sum"]):
     t = v["gpu__time_duration.sum"] / 1e3
+    total += t
     mb = v["dram__bytes_read.sum"] / 1e6
     print("%-40s %6d %10.1f %10.1f %8.0f" % (k[:40], count[k], t, mb, mb / t * 1e3 if t else 0))
+print("all kernels: %.1f us" % total)
 EOF
+    done
 fi
+kill "$sampler" 2> /dev/null
+python3 - "$models/clocks.csv" << 'EOF' 2> /dev/null
+import sys
+rows = [[float(v) for v in line.split(",")] for line in open(sys.argv[1]) if line.count(",") == 3]
+busy = [r for r in rows if r[2] >= 50]
+if busy:
+    sm = sorted(r[0] for r in busy)
+    print("while busy (%d samples of 100 ms at >= 50%% load): SM clock %d to %d MHz (median %d), memory %d MHz, %d W at most"
+          % (len(busy), sm[0], sm[-1], sm[len(sm) // 2], busy[0][1], max(r[3] for r in busy)))
+EOF
 rm -rf "$models"
 echo "== done $(elapsed)"
 [ "$build" -eq 0 ] && [ "$bench" -eq 0 ]

@@ -66,6 +66,8 @@ public:
             }
             const char* graphs = std::getenv("HYBRIDINFERENCE_CUDA_GRAPHS");
             useGraphs_ = !(graphs && std::string(graphs) == "0");
+            const char* split = std::getenv("HYBRIDINFERENCE_CUDA_SPLIT");
+            if (split) maxSplit_ = std::max(1, std::min(8, std::atoi(split)));
             cu::check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
             upload();
             allocScratch();
@@ -141,9 +143,15 @@ private:
         return out;
     }
 
+    // A tensor's bytes on the device: the file's, but for Q8_0's split rows (ops::kQ8_0Split).
+    static int64_t deviceBytes(const gguf::Tensor* t) {
+        if (t->type != dq::kQ8_0) return static_cast<int64_t>(t->bytes);
+        return static_cast<int64_t>(t->bytes) / (t->ne[0] / 32 * 34) * ops::q8_0SplitRowBytes(t->ne[0]);
+    }
+
     u128 weightBytes() const {
         u128 sum = 0;
-        for (const gguf::Tensor* t : tensors()) sum += t->bytes;
+        for (const gguf::Tensor* t : tensors()) sum += static_cast<uint64_t>(deviceBytes(t));
         return sum;
     }
 
@@ -172,14 +180,25 @@ private:
         for (const gguf::Tensor* t : tensors()) {
             int64_t elems = 0, bytes = 0;
             if (!gguf::blockInfo(t->type, elems, bytes)) throw gguf::Error("tensor " + t->name + " has no block layout");
-            void* p = alloc(t->bytes, "cudaMalloc (weights)");
-            cu::check(cudaMemcpy(p, t->data, t->bytes, cudaMemcpyHostToDevice), "cudaMemcpy (weights)");
             DevTensor dt;
-            dt.data = static_cast<const uint8_t*>(p);
             dt.type = t->type;
             dt.cols = t->ne[0];
             dt.rows = t->ne[1];
             dt.rowBytes = t->ne[0] / elems * bytes;
+            const int64_t size = deviceBytes(t);
+            void* p = alloc(static_cast<size_t>(size), "cudaMalloc (weights)");
+            if (t->type == dq::kQ8_0) {
+                // Rows of quants then scales, so that a lane loads 16 quants at once (ops::kQ8_0Split).
+                std::vector<uint8_t> split(static_cast<size_t>(size));
+                const int64_t rows = static_cast<int64_t>(t->bytes) / dt.rowBytes;
+                ops::splitQ8_0(static_cast<const uint8_t*>(t->data), rows, dt.cols, split.data());
+                cu::check(cudaMemcpy(p, split.data(), split.size(), cudaMemcpyHostToDevice), "cudaMemcpy (weights)");
+                dt.type = ops::kQ8_0Split;
+                dt.rowBytes = ops::q8_0SplitRowBytes(dt.cols);
+            } else {
+                cu::check(cudaMemcpy(p, t->data, t->bytes, cudaMemcpyHostToDevice), "cudaMemcpy (weights)");
+            }
+            dt.data = static_cast<const uint8_t*>(p);
             dev_[t] = dt;
         }
     }
@@ -277,6 +296,7 @@ private:
         m.norm = norm ? vec(norm) : nullptr;
         m.eps = d_.hp.eps;
         m.rowOf = rowOf;
+        m.maxSplit = maxSplit_;
         const DevTensor& t = dev(w[0]);
         ops::matmul(stream_, t.type, t.rowBytes, t.cols, m, x, n, e);
     }
@@ -305,6 +325,7 @@ private:
     // a decoding step launches one graph instead of ~8 kernels per layer.
     static constexpr int64_t kGraphRows = 16;
     bool useGraphs_ = true;
+    int maxSplit_ = 8;  // HYBRIDINFERENCE_CUDA_SPLIT: the most warps that share a decoded row (ops::Matrices)
     std::map<std::pair<int64_t, int64_t>, cudaGraphExec_t> graphs_;
     // Host staging of one pass's inputs.
     std::vector<int32_t> hTokens_, hRowOf_;

@@ -1,11 +1,13 @@
-// The CUDA backend's kernels: one per operation, written for clarity first. Weights are decoded in
-// registers eight values at a time (one sub-block's scale decoded once for them); a warp reads a weight
-// row from start to end in order, so a row's bytes are fetched once per 8 input vectors, and once in all
-// for decoding (one vector), where the pass is bound by reading the weights.
+// The CUDA backend's kernels. Weights stay in their file's encoding (Q8_0 rows split into quants and
+// scales, see kQ8_0Split) and are decoded in registers: each lane of a warp loads its share of a row 16
+// bytes at a time where the encoding allows (F16, F32, Q8_0, Q4_K; Q6_K two bytes at a time), several
+// loads in flight before the first is used, and a warp reads a row from start to end once per 8 input
+// vectors, and once in all for decoding (one vector), where the pass is bound by reading the weights.
 #include <cuda_fp16.h>
 
 #include <cfloat>
 #include <cmath>
+#include <cstring>
 
 #include "../dequant.h"
 #include "check.h"
@@ -14,46 +16,176 @@
 namespace ops {
 namespace {
 
-constexpr int kWarps = 8;          // warps per block of the matrix product: one weight row each
-constexpr int kThreads = 256;      // threads per block of the row-wise kernels
-constexpr int kGroup = 8;          // weight values a lane decodes together
+constexpr int kWarps = 8;       // warps per block of the matrix product
+constexpr int kThreads = 256;   // threads per block of the row-wise kernels
 
-// Values base..base+7 of a weight row (base a multiple of 8, inside the row for the quantized types; the
-// float types check the row's end, their width need not be a multiple of 8).
+// How a lane reads its share of a weight row, per encoding: G values per load, at positions base + k*GAP
+// + i (RUNS runs of RUN values), where base = step + start(lane) for steps of 32 * G values. Raw is what a
+// load keeps in registers until dot() decodes it against the input's values at the same positions.
 template <uint32_t T>
-__device__ __forceinline__ void group(const uint8_t* __restrict__ row, int64_t base, int64_t cols, float (&w)[kGroup]) {
-    if constexpr (T == dq::kF32) {
-        const float* r = reinterpret_cast<const float*>(row);
+struct Fmt;
+
+template <>
+struct Fmt<dq::kF32> {
+    static constexpr int G = 8, RUNS = 1, RUN = 8, GAP = 0;
+    struct Raw {
+        float4 a, b;
+    };
+    static __device__ __forceinline__ int64_t start(int lane) { return lane * G; }
+    static __device__ __forceinline__ void load(const uint8_t* row, int64_t base, int64_t cols, Raw& r) {
+        const float* f = reinterpret_cast<const float*>(row) + base;
         if ((cols & 7) == 0) {
-            // Rows of a multiple of 8 values: every group is 32-byte aligned, two 16-byte loads.
-            const float4 a = *reinterpret_cast<const float4*>(r + base), b = *reinterpret_cast<const float4*>(r + base + 4);
-            w[0] = a.x, w[1] = a.y, w[2] = a.z, w[3] = a.w, w[4] = b.x, w[5] = b.y, w[6] = b.z, w[7] = b.w;
+            r.a = *reinterpret_cast<const float4*>(f);
+            r.b = *reinterpret_cast<const float4*>(f + 4);
         } else {
-#pragma unroll
-            for (int e = 0; e < kGroup; e++) w[e] = base + e < cols ? r[base + e] : 0.0f;
+            auto at = [&](int i) { return base + i < cols ? f[i] : 0.0f; };
+            r.a = make_float4(at(0), at(1), at(2), at(3));
+            r.b = make_float4(at(4), at(5), at(6), at(7));
         }
-    } else if constexpr (T == dq::kF16) {
-        const __half* r = reinterpret_cast<const __half*>(row);
+    }
+    static __device__ __forceinline__ float dot(const Raw& r, int64_t, const float (&x)[G]) {
+        return r.a.x * x[0] + r.a.y * x[1] + r.a.z * x[2] + r.a.w * x[3] + r.b.x * x[4] + r.b.y * x[5] + r.b.z * x[6] + r.b.w * x[7];
+    }
+};
+
+template <>
+struct Fmt<dq::kF16> {
+    static constexpr int G = 8, RUNS = 1, RUN = 8, GAP = 0;
+    struct Raw {
+        uint4 q;
+    };
+    static __device__ __forceinline__ int64_t start(int lane) { return lane * G; }
+    static __device__ __forceinline__ void load(const uint8_t* row, int64_t base, int64_t cols, Raw& r) {
         if ((cols & 7) == 0) {
-            // Rows of a multiple of 8 values: every group is 16-byte aligned, one 16-byte load.
-            const uint4 u = *reinterpret_cast<const uint4*>(r + base);
-            const __half2* h = reinterpret_cast<const __half2*>(&u);
+            r.q = *reinterpret_cast<const uint4*>(row + 2 * base);
+        } else {
+            auto at = [&](int i) { return base + i < cols ? static_cast<uint32_t>(dq::u16(row + 2 * (base + i))) : 0u; };
+            r.q = make_uint4(at(0) | at(1) << 16, at(2) | at(3) << 16, at(4) | at(5) << 16, at(6) | at(7) << 16);
+        }
+    }
+    static __device__ __forceinline__ float dot(const Raw& r, int64_t, const float (&x)[G]) {
+        const uint32_t w[4] = {r.q.x, r.q.y, r.q.z, r.q.w};
+        float s = 0.0f;
 #pragma unroll
-            for (int e = 0; e < 4; e++) {
-                const float2 f = __half22float2(h[e]);
-                w[2 * e] = f.x;
-                w[2 * e + 1] = f.y;
+        for (int e = 0; e < 4; e++) {
+            const float2 f = __half22float2(*reinterpret_cast<const __half2*>(&w[e]));
+            s += f.x * x[2 * e] + f.y * x[2 * e + 1];
+        }
+        return s;
+    }
+};
+
+// Q8_0 as uploaded (kQ8_0Split): a row's int8 quants, then its F16 scales, one per 32 values.
+template <>
+struct Fmt<kQ8_0Split> {
+    static constexpr int G = 16, RUNS = 1, RUN = 16, GAP = 0;
+    struct Raw {
+        uint4 q;
+        float d;
+    };
+    static __device__ __forceinline__ int64_t start(int lane) { return lane * G; }
+    static __device__ __forceinline__ void load(const uint8_t* row, int64_t base, int64_t cols, Raw& r) {
+        r.q = *reinterpret_cast<const uint4*>(row + base);
+        r.d = dq::half(dq::u16(row + cols + 2 * (base >> 5)));
+    }
+    static __device__ __forceinline__ float dot(const Raw& r, int64_t, const float (&x)[G]) {
+        const uint32_t w[4] = {r.q.x, r.q.y, r.q.z, r.q.w};
+        float s = 0.0f;
+#pragma unroll
+        for (int e = 0; e < 16; e++) s += static_cast<float>(static_cast<int8_t>(w[e >> 2] >> (8 * (e & 3)))) * x[e];
+        return r.d * s;
+    }
+};
+
+// Q4_K: a lane takes 16 quant bytes of a super-block (32 values: 16 of sub-block 2c, in the low nibbles,
+// and the same 16 positions of sub-block 2c + 1, 32 values on, in the high ones) and the block's 16-byte
+// head (d, dmin, the packed scales and minimums). Eight lanes cover a super-block.
+template <>
+struct Fmt<dq::kQ4_K> {
+    static constexpr int G = 32, RUNS = 2, RUN = 16, GAP = 32;
+    struct Raw {
+        uint4 q, head;
+    };
+    static __device__ __forceinline__ int64_t start(int lane) { return 256 * (lane >> 3) + 64 * ((lane & 7) >> 1) + 16 * (lane & 1); }
+    static __device__ __forceinline__ void load(const uint8_t* row, int64_t base, int64_t, Raw& r) {
+        const uint8_t* b = row + (base >> 8) * 144;
+        const int j = static_cast<int>(base & 255);
+        r.head = *reinterpret_cast<const uint4*>(b);
+        r.q = *reinterpret_cast<const uint4*>(b + 16 + 32 * (j >> 6) + (j & 31));
+    }
+    // Byte i (0..11) of the packed scales, from the head's last 12 bytes held in registers.
+    static __device__ __forceinline__ int scaleByte(const uint4& h, int i) {
+        const uint32_t word = i < 4 ? h.y : i < 8 ? h.z : h.w;
+        return static_cast<int>((word >> (8 * (i & 3))) & 0xFF);
+    }
+    static __device__ __forceinline__ void scaleMin(const uint4& h, int j, float& sc, float& m) {
+        if (j < 4) {
+            sc = static_cast<float>(scaleByte(h, j) & 63);
+            m = static_cast<float>(scaleByte(h, j + 4) & 63);
+        } else {
+            sc = static_cast<float>((scaleByte(h, j + 4) & 0xF) | ((scaleByte(h, j - 4) >> 6) << 4));
+            m = static_cast<float>((scaleByte(h, j + 4) >> 4) | ((scaleByte(h, j) >> 6) << 4));
+        }
+    }
+    static __device__ __forceinline__ float dot(const Raw& r, int64_t base, const float (&x)[G]) {
+        const int c = static_cast<int>((base & 255) >> 6);
+        float sc0, m0, sc1, m1;
+        scaleMin(r.head, 2 * c, sc0, m0);
+        scaleMin(r.head, 2 * c + 1, sc1, m1);
+        const uint32_t w[4] = {r.q.x, r.q.y, r.q.z, r.q.w};
+        float lo = 0.0f, hi = 0.0f, xlo = 0.0f, xhi = 0.0f;
+#pragma unroll
+        for (int e = 0; e < 16; e++) {
+            const uint32_t byte = w[e >> 2] >> (8 * (e & 3));
+            lo += static_cast<float>(byte & 0xF) * x[e];
+            hi += static_cast<float>((byte >> 4) & 0xF) * x[16 + e];
+            xlo += x[e];
+            xhi += x[16 + e];
+        }
+        const float d = dq::half(static_cast<uint16_t>(r.head.x & 0xFFFF)), dmin = dq::half(static_cast<uint16_t>(r.head.x >> 16));
+        return d * (sc0 * lo + sc1 * hi) - dmin * (m0 * xlo + m1 * xhi);
+    }
+};
+
+// Q6_K: decoded as it is loaded, eight values (one sub-block scale) at a time.
+template <>
+struct Fmt<dq::kQ6_K> {
+    static constexpr int G = 8, RUNS = 1, RUN = 8, GAP = 0;
+    struct Raw {
+        float w[8];
+    };
+    static __device__ __forceinline__ int64_t start(int lane) { return lane * G; }
+    static __device__ __forceinline__ void load(const uint8_t* row, int64_t base, int64_t, Raw& r) { dq::q6_Kx8(row, base, r.w); }
+    static __device__ __forceinline__ float dot(const Raw& r, int64_t, const float (&x)[G]) {
+        float s = 0.0f;
+#pragma unroll
+        for (int e = 0; e < 8; e++) s += r.w[e] * x[e];
+        return s;
+    }
+};
+
+// The G values of an input vector (F32) at a lane's positions: 16-byte loads when the width is a multiple
+// of 8 (always, for the quantized encodings).
+template <class F>
+__device__ __forceinline__ void gather(const float* __restrict__ xs, int64_t base, int64_t cols, float (&v)[F::G]) {
+    if ((cols & 7) == 0) {
+#pragma unroll
+        for (int k = 0; k < F::RUNS; k++) {
+#pragma unroll
+            for (int i = 0; i < F::RUN; i += 4) {
+                const float4 a = *reinterpret_cast<const float4*>(xs + base + k * F::GAP + i);
+                v[k * F::RUN + i] = a.x, v[k * F::RUN + i + 1] = a.y, v[k * F::RUN + i + 2] = a.z, v[k * F::RUN + i + 3] = a.w;
             }
-        } else {
-#pragma unroll
-            for (int e = 0; e < kGroup; e++) w[e] = base + e < cols ? __half2float(r[base + e]) : 0.0f;
         }
-    } else if constexpr (T == dq::kQ8_0) {
-        dq::q8_0x8(row, base, w);
-    } else if constexpr (T == dq::kQ4_K) {
-        dq::q4_Kx8(row, base, w);
     } else {
-        dq::q6_Kx8(row, base, w);
+#pragma unroll
+        for (int k = 0; k < F::RUNS; k++) {
+#pragma unroll
+            for (int i = 0; i < F::RUN; i++) {
+                const int64_t at = base + k * F::GAP + i;
+                v[k * F::RUN + i] = at < cols ? xs[at] : 0.0f;
+            }
+        }
     }
 }
 
@@ -63,18 +195,6 @@ __device__ __forceinline__ float warpSum(float v) {
     return v;
 }
 
-// Values base..base+7 of an input vector (F32), as group() reads the weights: two 16-byte loads when the
-// width is a multiple of 8.
-__device__ __forceinline__ void inputGroup(const float* __restrict__ xt, int64_t base, int64_t cols, float (&v)[kGroup]) {
-    if ((cols & 7) == 0) {
-        const float4 a = *reinterpret_cast<const float4*>(xt + base), b = *reinterpret_cast<const float4*>(xt + base + 4);
-        v[0] = a.x, v[1] = a.y, v[2] = a.z, v[3] = a.w, v[4] = b.x, v[5] = b.y, v[6] = b.z, v[7] = b.w;
-    } else {
-#pragma unroll
-        for (int e = 0; e < kGroup; e++) v[e] = base + e < cols ? xt[base + e] : 0.0f;
-    }
-}
-
 constexpr int kStore = 0, kAdd = 1, kSwiGlu = 2;
 
 template <typename V>
@@ -82,34 +202,51 @@ __device__ __forceinline__ V pick(int i, V a, V b, V c) {
     return i == 0 ? a : i == 1 ? b : c;
 }
 
-// One warp per weight row (of the matrices' rows laid end to end; for kSwiGlu, row r of both matrices).
-// NB: input vectors per read of the row (1 for decoding, 8 otherwise); U: groups of 8 values each lane
-// loads before using them (several loads in flight, where one vector leaves little arithmetic to hide
-// their latency behind). NORM: the input is RMS-normalized on the way in (see Matrices::norm): a warp's
-// lanes read all of an input vector once, so they sum its squares as they go, and the sums are scaled at
-// the end.
-template <uint32_t T, int NB, int U, int E, bool NORM>
+// A group of `split` warps per RW weight rows (of the matrices' rows laid end to end, each matrix's rows
+// rounded up to a multiple of RW; for kSwiGlu, row r of both matrices), kWarps / split groups per block:
+// the group's warps take turns along the rows, 32 * G * U values at a time, and join their sums in shared
+// memory. A lane's loads serve RW rows at once, and the input values it gathers serve all of them. NB:
+// input vectors per read of the rows (1 for decoding, 8 otherwise); U: loads of each row in flight per
+// lane before the first is used. NORM: the input is RMS-normalized on the way in (see Matrices::norm): a
+// group's lanes read all of an input vector once, so they sum its squares as they go, and the sums are
+// scaled at the end.
+template <uint32_t T, int NB, int U, int RW, int E, bool NORM>
 __global__ void __launch_bounds__(kWarps * 32) matmulKernel(const Matrices m, int64_t rowBytes, int64_t cols, const float* __restrict__ x,
-                                                             int64_t n) {
-    constexpr int R = E == kSwiGlu ? 2 : 1;
-    const int lane = threadIdx.x & 31;
-    int64_t r = static_cast<int64_t>(blockIdx.x) * kWarps + (threadIdx.x >> 5);
+                                                             int64_t n, int split) {
+    using F = Fmt<T>;
+    constexpr int G = F::G;
+    constexpr int R = E == kSwiGlu ? 2 : RW;
+    __shared__ float joined[kWarps][R * NB + NB];
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, turn = warp % split;
+    int64_t wi = static_cast<int64_t>(blockIdx.x) * (kWarps / split) + warp / split;
     int seg = 0;
-    if (E != kSwiGlu && r >= m.rows[0]) {
-        r -= m.rows[0];
-        seg = 1;
-        if (r >= m.rows[1]) {
-            r -= m.rows[1];
-            seg = 2;
+    if (E != kSwiGlu) {
+        const int64_t w0 = (m.rows[0] + RW - 1) / RW, w1 = (m.rows[1] + RW - 1) / RW;
+        if (wi >= w0) {
+            wi -= w0;
+            seg = 1;
+            if (wi >= w1) {
+                wi -= w1;
+                seg = 2;
+            }
         }
     }
     const int64_t rows = pick(seg, m.rows[0], m.rows[1], m.rows[2]);
-    if (r >= rows) return;  // the whole warp: r is the warp's
+    const int64_t r0 = E == kSwiGlu ? wi : wi * RW;
+    // A group past the last row computes nothing but still takes part in the block's joins.
+    const bool valid = r0 < rows;
     const uint8_t* row[R];
-    row[0] = pick(seg, m.w[0], m.w[1], m.w[2]) + r * rowBytes;
-    if (R == 2) row[R - 1] = m.w[1] + r * rowBytes;
+    if (E == kSwiGlu) {
+        row[0] = m.w[0] + (valid ? r0 : 0) * rowBytes;
+        row[R - 1] = m.w[1] + (valid ? r0 : 0) * rowBytes;
+    } else {
+        const uint8_t* w = pick(seg, m.w[0], m.w[1], m.w[2]);
+#pragma unroll
+        for (int q = 0; q < R; q++) row[q] = w + (r0 + q < rows ? r0 + q : 0) * rowBytes;
+    }
     const float* bias = pick(seg, m.b[0], m.b[1], m.b[2]);
     float* y = pick(seg, m.y[0], m.y[1], m.y[2]);
+    const int64_t stride = static_cast<int64_t>(split) * 32 * G * U;
     for (int64_t t0 = 0; t0 < n; t0 += NB) {
         float acc[R][NB], ss[NB];
         const float* xs[NB];
@@ -121,64 +258,85 @@ __global__ void __launch_bounds__(kWarps * 32) matmulKernel(const Matrices m, in
 #pragma unroll
             for (int q = 0; q < R; q++) acc[q][j] = 0.0f;
         }
-        for (int64_t base0 = static_cast<int64_t>(lane) * kGroup; base0 < cols; base0 += 32 * kGroup * U) {
-            float wv[R][U][kGroup];
+        for (int64_t step = valid ? turn * 32 * G * U : cols; step < cols; step += stride) {
+            typename F::Raw raw[R][U];
 #pragma unroll
             for (int u = 0; u < U; u++) {
-                const int64_t base = base0 + 32 * kGroup * u;
+                const int64_t base = step + 32 * G * u + F::start(lane);
+                if (base < cols) {
 #pragma unroll
-                for (int q = 0; q < R; q++) {
-                    if (base < cols) {
-                        group<T>(row[q], base, cols, wv[q][u]);
-                    } else {
-#pragma unroll
-                        for (int e = 0; e < kGroup; e++) wv[q][u][e] = 0.0f;
-                    }
+                    for (int q = 0; q < R; q++) F::load(row[q], base, cols, raw[q][u]);
                 }
             }
 #pragma unroll
             for (int u = 0; u < U; u++) {
-                const int64_t base = base0 + 32 * kGroup * u;
+                const int64_t base = step + 32 * G * u + F::start(lane);
                 if (base >= cols) continue;
-                float nv[kGroup];
-                if (NORM) inputGroup(m.norm, base, cols, nv);
+                float nv[G];
+                if (NORM) gather<F>(m.norm, base, cols, nv);
 #pragma unroll
                 for (int j = 0; j < NB; j++) {
                     if (t0 + j < n) {
-                        float xv[kGroup];
-                        inputGroup(xs[j], base, cols, xv);
+                        float xv[G];
+                        gather<F>(xs[j], base, cols, xv);
                         if (NORM) {
 #pragma unroll
-                            for (int e = 0; e < kGroup; e++) {
+                            for (int e = 0; e < G; e++) {
                                 ss[j] += xv[e] * xv[e];
                                 xv[e] *= nv[e];
                             }
                         }
 #pragma unroll
-                        for (int q = 0; q < R; q++) {
-#pragma unroll
-                            for (int e = 0; e < kGroup; e++) acc[q][j] += wv[q][u][e] * xv[e];
-                        }
+                        for (int q = 0; q < R; q++) acc[q][j] += F::dot(raw[q][u], base, xv);
                     }
                 }
             }
         }
+        // Each warp's sums, then the group's: the first warp of a group adds up its turns' sums.
 #pragma unroll
         for (int j = 0; j < NB; j++) {
-            float s = warpSum(acc[0][j]);
-            float s2 = R == 2 ? warpSum(acc[R - 1][j]) : 0.0f;
-            if (NORM) {
-                // As the CPU backend scales: 1 / sqrt(mean of squares + eps).
-                const float scale = 1.0f / sqrtf(warpSum(ss[j]) / static_cast<float>(cols) + m.eps);
-                s *= scale;
-                s2 *= scale;
+            ss[j] = warpSum(ss[j]);
+#pragma unroll
+            for (int q = 0; q < R; q++) acc[q][j] = warpSum(acc[q][j]);
+        }
+        if (split > 1) {
+            if (lane == 0) {
+#pragma unroll
+                for (int j = 0; j < NB; j++) {
+                    joined[warp][R * NB + j] = ss[j];
+#pragma unroll
+                    for (int q = 0; q < R; q++) joined[warp][q * NB + j] = acc[q][j];
+                }
             }
-            if (lane == 0 && t0 + j < n) {
-                float* out = y + (t0 + j) * rows + r;
-                if (E == kSwiGlu) {
-                    *out = s / (1.0f + expf(-s)) * s2;
-                } else {
-                    if (bias) s += bias[r];
+            __syncthreads();
+            if (turn == 0) {
+                for (int w = warp + 1; w < warp + split; w++) {
+#pragma unroll
+                    for (int j = 0; j < NB; j++) {
+                        ss[j] += joined[w][R * NB + j];
+#pragma unroll
+                        for (int q = 0; q < R; q++) acc[q][j] += joined[w][q * NB + j];
+                    }
+                }
+            }
+            __syncthreads();  // before the next vectors' sums overwrite the joined ones
+        }
+        if (turn != 0 || lane != 0 || !valid) continue;
+#pragma unroll
+        for (int j = 0; j < NB; j++) {
+            if (t0 + j >= n) continue;
+            // As the CPU backend scales: 1 / sqrt(mean of squares + eps).
+            const float scale = NORM ? 1.0f / sqrtf(ss[j] / static_cast<float>(cols) + m.eps) : 1.0f;
+            if (E == kSwiGlu) {
+                const float g = acc[0][j] * scale, u = acc[R - 1][j] * scale;
+                y[(t0 + j) * rows + r0] = g / (1.0f + expf(-g)) * u;
+            } else {
+#pragma unroll
+                for (int q = 0; q < R; q++) {
+                    if (r0 + q >= rows) continue;
+                    float s = acc[q][j] * scale;
+                    if (bias) s += bias[r0 + q];
+                    float* out = y + (t0 + j) * rows + r0 + q;
                     if (E == kAdd) {
                         *out += s;
                     } else {
@@ -192,16 +350,25 @@ __global__ void __launch_bounds__(kWarps * 32) matmulKernel(const Matrices m, in
 
 template <uint32_t T, int E, bool NORM>
 void matmulAs(cudaStream_t s, int64_t rowBytes, int64_t cols, const Matrices& m, const float* x, int64_t n) {
-    const int64_t rows = E == kSwiGlu ? m.rows[0] : m.rows[0] + m.rows[1] + m.rows[2];
-    const dim3 grid(static_cast<unsigned>((rows + kWarps - 1) / kWarps));
-    // Decoding reads each row once: the quantized types, whose groups are 8 to 10 bytes a lane, keep 8 of
-    // them in flight, the float types 4 (16 to 32 bytes each); two rows at once (SwiGLU) keep 4 of each.
-    constexpr int kQuant = T != dq::kF32 && T != dq::kF16;
-    constexpr int U = kQuant && E != kSwiGlu ? 8 : 4;
+    // Decoding: two rows per group of warps, and one (32 values a lane: Q4_K) or two loads of each in
+    // flight per lane; up to 8 warps take turns along the rows, as many as have a turn. Batches: one row per
+    // warp, its loads serving 8 vectors.
+    constexpr int G = Fmt<T>::G;
+    constexpr int RW = E == kSwiGlu ? 1 : 2;
+    constexpr int U = G >= 32 ? 1 : 2;
+    auto groups = [&](int rw) {
+        return E == kSwiGlu ? m.rows[0] : (m.rows[0] + rw - 1) / rw + (m.rows[1] + rw - 1) / rw + (m.rows[2] + rw - 1) / rw;
+    };
     if (n == 1) {
-        matmulKernel<T, 1, U, E, NORM><<<grid, 32 * kWarps, 0, s>>>(m, rowBytes, cols, x, n);
+        const int64_t turns = (cols + 32 * G * U - 1) / (32 * G * U);
+        int split = 1;
+        while (split < kWarps && split * 2 <= turns && split * 2 <= m.maxSplit) split *= 2;
+        const int64_t perBlock = kWarps / split;
+        const dim3 grid(static_cast<unsigned>((groups(RW) + perBlock - 1) / perBlock));
+        matmulKernel<T, 1, U, RW, E, NORM><<<grid, 32 * kWarps, 0, s>>>(m, rowBytes, cols, x, n, split);
     } else {
-        matmulKernel<T, 8, 1, E, NORM><<<grid, 32 * kWarps, 0, s>>>(m, rowBytes, cols, x, n);
+        const dim3 grid(static_cast<unsigned>((groups(1) + kWarps - 1) / kWarps));
+        matmulKernel<T, 8, 1, 1, E, NORM><<<grid, 32 * kWarps, 0, s>>>(m, rowBytes, cols, x, n, 1);
     }
 }
 
@@ -225,7 +392,10 @@ __global__ void embedKernel(uint32_t type, const uint8_t* __restrict__ table, in
                             int64_t dim, float* __restrict__ x) {
     const int64_t t = blockIdx.x;
     const uint8_t* row = table + static_cast<int64_t>(tokens[t]) * rowBytes;
-    for (int64_t i = threadIdx.x; i < dim; i += blockDim.x) x[t * dim + i] = dq::element(type, row, i);
+    for (int64_t i = threadIdx.x; i < dim; i += blockDim.x) {
+        x[t * dim + i] = type == kQ8_0Split ? dq::half(dq::u16(row + dim + 2 * (i >> 5))) * static_cast<float>(static_cast<int8_t>(row[i]))
+                                            : dq::element(type, row, i);
+    }
 }
 
 __global__ void swigluKernel(float* __restrict__ g, const float* __restrict__ u, int64_t count) {
@@ -372,17 +542,27 @@ __global__ void __launch_bounds__(kAttnWarps * 32) attentionKernel(const float* 
     __syncthreads();
     if (!last) return;
     __threadfence();
+    // The join: warp 0 reads the slices' maxima and sums (one a lane) and weighs each slice; then every
+    // thread adds up the slices' values of its head values, their loads in flight together.
+    static_assert(kAttnSplits == 32, "one slice a lane");
+    __shared__ float sWeight[kAttnSplits], sTotal;
     const float* mine = part + (t * nHead + h) * kAttnSplits * stride;
-    float total = -FLT_MAX;
-    for (int i = 0; i < kAttnSplits; i++) total = fmaxf(total, __ldcg(mine + i * stride));
+    if (warp == 0) {
+        const float mi = __ldcg(mine + lane * stride), li = __ldcg(mine + lane * stride + 1);
+        float top = mi;
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1) top = fmaxf(top, __shfl_xor_sync(0xffffffffu, top, o));
+        const float f = expf(mi - top);  // 0 for a slice without positions
+        sWeight[lane] = f;
+        const float total = warpSum(li * f);
+        if (lane == 0) sTotal = total;
+    }
+    __syncthreads();
     for (int64_t d = threadIdx.x; d < headDim; d += blockDim.x) {
-        float sum = 0.0f, a = 0.0f;
-        for (int i = 0; i < kAttnSplits; i++) {
-            const float f = expf(__ldcg(mine + i * stride) - total);  // 0 for a slice without positions
-            sum += __ldcg(mine + i * stride + 1) * f;
-            a += __ldcg(mine + i * stride + 2 + d) * f;
-        }
-        out[(t * nHead + h) * headDim + d] = a / sum;
+        float a = 0.0f;
+#pragma unroll 8
+        for (int i = 0; i < kAttnSplits; i++) a += __ldcg(mine + i * stride + 2 + d) * sWeight[i];
+        out[(t * nHead + h) * headDim + d] = a / sTotal;
     }
     if (threadIdx.x == 0) done[t * nHead + h] = 0;
 }
@@ -395,7 +575,7 @@ void matmul(cudaStream_t s, uint32_t type, int64_t rowBytes, int64_t cols, const
     switch (type) {
         case dq::kF32: matmulTyped<dq::kF32>(s, rowBytes, cols, m, x, n, e); break;
         case dq::kF16: matmulTyped<dq::kF16>(s, rowBytes, cols, m, x, n, e); break;
-        case dq::kQ8_0: matmulTyped<dq::kQ8_0>(s, rowBytes, cols, m, x, n, e); break;
+        case kQ8_0Split: matmulTyped<kQ8_0Split>(s, rowBytes, cols, m, x, n, e); break;
         case dq::kQ4_K: matmulTyped<dq::kQ4_K>(s, rowBytes, cols, m, x, n, e); break;
         case dq::kQ6_K: matmulTyped<dq::kQ6_K>(s, rowBytes, cols, m, x, n, e); break;
         default: throw DeviceError("matmul: weight type " + std::to_string(type) + " has no CUDA kernel");
@@ -434,6 +614,20 @@ void attention(cudaStream_t s, const float* q, const RowInfo* rows, int64_t n, i
         attentionKernel<8><<<grid, threads, 0, s>>>(q, rows, layer, nHead, nHeadKv, headDim, out, part, done);
     }
     cu::launched("attention");
+}
+
+void splitQ8_0(const uint8_t* in, int64_t rows, int64_t cols, uint8_t* out) {
+    const int64_t inBytes = cols / 32 * 34, outBytes = q8_0SplitRowBytes(cols);
+    for (int64_t r = 0; r < rows; r++) {
+        const uint8_t* src = in + r * inBytes;
+        uint8_t* q = out + r * outBytes;
+        uint8_t* d = q + cols;
+        for (int64_t b = 0; b < cols / 32; b++) {
+            std::memcpy(d + 2 * b, src + 34 * b, 2);
+            std::memcpy(q + 32 * b, src + 34 * b + 2, 32);
+        }
+        std::memset(d + cols / 16, 0, static_cast<size_t>(outBytes - cols - cols / 16));
+    }
 }
 
 int maxHeadDim() { return 256; }

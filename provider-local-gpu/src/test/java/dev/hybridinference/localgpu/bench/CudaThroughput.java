@@ -35,6 +35,9 @@ public final class CudaThroughput {
     static final int FFN = 5632;
     static final int VOCAB = 32000;
 
+    /** Seconds of decoding before each model's measurements (system property cudaThroughput.warmupSeconds). */
+    static final double WARMUP_SECONDS = Double.parseDouble(System.getProperty("cudaThroughput.warmupSeconds", "2"));
+
     record Matrix(String name, int cols, int rows) {}
 
     public static void main(String[] args) throws Exception {
@@ -79,6 +82,13 @@ public final class CudaThroughput {
                 try (NativeModel.Session warm = m.newSession(promptTokens + decodeTokens)) {
                     warm.eval(java.util.Arrays.copyOf(prompt, 64), 0);
                     warm.eval(new int[] {1}, 64);
+                }
+                // Decoding for a while first: the card raises its clocks only after some time under load.
+                long until = System.nanoTime() + (long) (WARMUP_SECONDS * 1e9);
+                while (System.nanoTime() < until) {
+                    try (NativeModel.Session warm = m.newSession(decodeTokens + 1)) {
+                        decode(warm, warm.eval(new int[] {prompt[0]}, 0), 1, decodeTokens);
+                    }
                 }
                 double early;
                 try (NativeModel.Session s = m.newSession(decodeTokens + 1)) {
