@@ -16,7 +16,8 @@
 # Environment: PROFILE=1 adds Nsight Compute's per-kernel times of one decoding step (when ncu is there) of
 # each of PROFILE_TYPES (default f16);
 # VARIANTS, settings separated by spaces (default HYBRIDINFERENCE_CUDA_GRAPHS=0), runs the benchmark again
-# with each.
+# with each (a setting of several variables joins them with commas); TEST_VARIANTS, likewise, runs
+# CudaBackendTest again with each (with --bundle).
 set -uo pipefail
 module="$(cd "$(dirname "$0")/../../.." && pwd)"
 root="$(dirname "$module")"
@@ -70,6 +71,11 @@ if [ "${1:-}" = "--bundle" ]; then
     # shellcheck disable=SC2086
     timeout 120 "$java" -cp "$classes" dev.hybridinference.localgpu.bench.GpuTests $tests
     build=$?
+    for setting in ${TEST_VARIANTS:-}; do
+        echo "== CudaBackendTest with $setting $(elapsed)"
+        env $(echo "$setting" | tr "," " ") timeout 60 "$java" -cp "$classes" dev.hybridinference.localgpu.bench.GpuTests \
+            dev.hybridinference.localgpu.internal.CudaBackendTest | tail -1
+    done
 elif command -v mvn > /dev/null; then
     echo "== build and CUDA tests (Maven) $(elapsed)"
     cd "$root"
@@ -122,8 +128,8 @@ bench=$?
 # The same with other settings, one run each: by default without CUDA graphs (a kernel launch each).
 for setting in ${VARIANTS:-HYBRIDINFERENCE_CUDA_GRAPHS=0}; do
     echo "== the same with $setting $(elapsed)"
-    env "$setting" timeout 60 "$java" -Xmx24g -cp "$classes" dev.hybridinference.localgpu.bench.CudaThroughput \
-        f16,q8_0,q4_k "$models" | tail -3
+    env $(echo "$setting" | tr "," " ") timeout 60 "$java" -Xmx24g -DcudaThroughput.warmupSeconds=1 -cp "$classes" \
+        dev.hybridinference.localgpu.bench.CudaThroughput f16,q8_0,q4_k "$models" | tail -3
 done
 if [ "${PROFILE:-0}" = "1" ] && command -v ncu > /dev/null; then
     for type in ${PROFILE_TYPES:-f16}; do

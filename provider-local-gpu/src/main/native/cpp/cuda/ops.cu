@@ -8,6 +8,7 @@
 #include <cfloat>
 #include <cmath>
 #include <cstring>
+#include <utility>
 
 #include "../dequant.h"
 #include "check.h"
@@ -18,6 +19,34 @@ namespace {
 
 constexpr int kWarps = 8;       // warps per block of the matrix product
 constexpr int kThreads = 256;   // threads per block of the row-wise kernels
+
+// Programmatic dependent launch (Hopper on): a kernel may be scheduled while the one before it in the
+// stream still runs, and waits in dependOnPrevious() until that one has finished and its writes are
+// visible; every kernel calls it before touching global memory, then lets the next one be scheduled.
+// Without the launch attribute (or before Hopper) both instructions do nothing.
+thread_local bool programmatic = false;
+
+__device__ __forceinline__ void dependOnPrevious() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+    asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+
+template <typename... Params, typename... Args>
+void launch(const char* what, void (*kernel)(Params...), dim3 grid, dim3 block, cudaStream_t s, Args&&... args) {
+    cudaLaunchAttribute attr[1];
+    attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attr[0].val.programmaticStreamSerializationAllowed = 1;
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = grid;
+    cfg.blockDim = block;
+    cfg.dynamicSmemBytes = 0;
+    cfg.stream = s;
+    cfg.attrs = attr;
+    cfg.numAttrs = programmatic ? 1 : 0;
+    cu::check(cudaLaunchKernelEx(&cfg, kernel, std::forward<Args>(args)...), what);
+}
 
 // How a lane reads its share of a weight row, per encoding: G values per load, at positions base + k*GAP
 // + i (RUNS runs of RUN values), where base = step + start(lane) for steps of 32 * G values. Raw is what a
@@ -210,9 +239,10 @@ __device__ __forceinline__ V pick(int i, V a, V b, V c) {
 // lane before the first is used. NORM: the input is RMS-normalized on the way in (see Matrices::norm): a
 // group's lanes read all of an input vector once, so they sum its squares as they go, and the sums are
 // scaled at the end.
-template <uint32_t T, int NB, int U, int RW, int E, bool NORM>
-__global__ void __launch_bounds__(kWarps * 32) matmulKernel(const Matrices m, int64_t rowBytes, int64_t cols, const float* __restrict__ x,
-                                                             int64_t n, int split) {
+template <uint32_t T, int NB, int U, int RW, int E, bool NORM, int MINB>
+__global__ void __launch_bounds__(kWarps * 32, MINB) matmulKernel(const Matrices m, int64_t rowBytes, int64_t cols,
+                                                                   const float* __restrict__ x, int64_t n, int split) {
+    dependOnPrevious();
     using F = Fmt<T>;
     constexpr int G = F::G;
     constexpr int R = E == kSwiGlu ? 2 : RW;
@@ -348,6 +378,130 @@ __global__ void __launch_bounds__(kWarps * 32) matmulKernel(const Matrices m, in
     }
 }
 
+// Batches (n > 1): a block's 8 warps take a weight row each (for kSwiGlu, row r of both matrices) and
+// read it once per 8 input vectors, 32 * G values at a time; the block first copies those values of the 8
+// vectors (RMS-normalized as Matrices::norm says) into shared memory, where every warp reads them, so that
+// the inputs are read once per block rather than once per row.
+constexpr int kTileVectors = 8;
+
+template <class F>
+__device__ __forceinline__ void gatherTile(const float* tileRow, int at, float (&v)[F::G]) {
+#pragma unroll
+    for (int k = 0; k < F::RUNS; k++) {
+#pragma unroll
+        for (int i = 0; i < F::RUN; i += 4) {
+            const float4 a = *reinterpret_cast<const float4*>(tileRow + at + k * F::GAP + i);
+            v[k * F::RUN + i] = a.x, v[k * F::RUN + i + 1] = a.y, v[k * F::RUN + i + 2] = a.z, v[k * F::RUN + i + 3] = a.w;
+        }
+    }
+}
+
+template <uint32_t T, int E, bool NORM>
+__global__ void __launch_bounds__(kWarps * 32) matmulTiledKernel(const Matrices m, int64_t rowBytes, int64_t cols,
+                                                                  const float* __restrict__ x, int64_t n) {
+    dependOnPrevious();
+    using F = Fmt<T>;
+    constexpr int G = F::G, CH = 32 * G, NB = kTileVectors;
+    constexpr int R = E == kSwiGlu ? 2 : 1;
+    __shared__ __align__(16) float tile[NB][CH];
+    __shared__ float squares[NB];
+    const int lane = threadIdx.x & 31;
+    int64_t r0 = static_cast<int64_t>(blockIdx.x) * kWarps + (threadIdx.x >> 5);
+    int seg = 0;
+    if (E != kSwiGlu && r0 >= m.rows[0]) {
+        r0 -= m.rows[0];
+        seg = 1;
+        if (r0 >= m.rows[1]) {
+            r0 -= m.rows[1];
+            seg = 2;
+        }
+    }
+    const int64_t rows = pick(seg, m.rows[0], m.rows[1], m.rows[2]);
+    const bool valid = r0 < rows;  // a warp past the last row still loads its share of the tiles
+    const uint8_t* row[R];
+    if (E == kSwiGlu) {
+        row[0] = m.w[0] + (valid ? r0 : 0) * rowBytes;
+        row[R - 1] = m.w[1] + (valid ? r0 : 0) * rowBytes;
+    } else {
+        row[0] = pick(seg, m.w[0], m.w[1], m.w[2]) + (valid ? r0 : 0) * rowBytes;
+    }
+    const float* bias = pick(seg, m.b[0], m.b[1], m.b[2]);
+    float* y = pick(seg, m.y[0], m.y[1], m.y[2]);
+    for (int64_t t0 = 0; t0 < n; t0 += NB) {
+        const int nb = static_cast<int>(n - t0 < NB ? n - t0 : NB);
+        if (threadIdx.x < NB) squares[threadIdx.x] = 0.0f;
+        float acc[R][NB];
+#pragma unroll
+        for (int q = 0; q < R; q++) {
+#pragma unroll
+            for (int j = 0; j < NB; j++) acc[q][j] = 0.0f;
+        }
+        __syncthreads();
+        for (int64_t c0 = 0; c0 < cols; c0 += CH) {
+            for (int i = threadIdx.x; i < NB * CH / 4; i += blockDim.x) {
+                const int j = i / (CH / 4), c = (i % (CH / 4)) * 4;
+                const int64_t col = c0 + c;
+                float4 v = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+                if (j < nb && col < cols) {
+                    const int64_t t = t0 + j;
+                    const float* xr = x + (m.rowOf ? static_cast<int64_t>(m.rowOf[t]) : t) * cols + col;
+                    if ((cols & 3) == 0) {
+                        v = *reinterpret_cast<const float4*>(xr);
+                    } else {
+                        v.x = xr[0];
+                        v.y = col + 1 < cols ? xr[1] : 0.0f;
+                        v.z = col + 2 < cols ? xr[2] : 0.0f;
+                        v.w = col + 3 < cols ? xr[3] : 0.0f;
+                    }
+                    if (NORM) {
+                        atomicAdd(&squares[j], v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w);
+                        const float* g = m.norm + col;
+                        v.x *= g[0];
+                        v.y *= col + 1 < cols ? g[1] : 0.0f;
+                        v.z *= col + 2 < cols ? g[2] : 0.0f;
+                        v.w *= col + 3 < cols ? g[3] : 0.0f;
+                    }
+                }
+                *reinterpret_cast<float4*>(&tile[j][c]) = v;
+            }
+            __syncthreads();
+            const int64_t base = c0 + F::start(lane);
+            if (valid && base < cols) {
+                typename F::Raw raw[R];
+#pragma unroll
+                for (int q = 0; q < R; q++) F::load(row[q], base, cols, raw[q]);
+#pragma unroll
+                for (int j = 0; j < NB; j++) {
+                    if (j < nb) {
+                        float xv[G];
+                        gatherTile<F>(tile[j], static_cast<int>(base - c0), xv);
+#pragma unroll
+                        for (int q = 0; q < R; q++) acc[q][j] += F::dot(raw[q], base, xv);
+                    }
+                }
+            }
+            __syncthreads();
+        }
+#pragma unroll
+        for (int j = 0; j < NB; j++) {
+            if (j >= nb) continue;
+            // As the CPU backend scales: 1 / sqrt(mean of squares + eps).
+            const float scale = NORM ? 1.0f / sqrtf(squares[j] / static_cast<float>(cols) + m.eps) : 1.0f;
+            const float s = warpSum(acc[0][j]) * scale, s2 = R == 2 ? warpSum(acc[R - 1][j]) * scale : 0.0f;
+            if (lane != 0 || !valid) continue;
+            float* out = y + (t0 + j) * rows + r0;
+            if (E == kSwiGlu) {
+                *out = s / (1.0f + expf(-s)) * s2;
+            } else if (E == kAdd) {
+                *out += bias ? s + bias[r0] : s;
+            } else {
+                *out = bias ? s + bias[r0] : s;
+            }
+        }
+        __syncthreads();  // every warp has read squares before the next vectors reset them
+    }
+}
+
 template <uint32_t T, int E, bool NORM>
 void matmulAs(cudaStream_t s, int64_t rowBytes, int64_t cols, const Matrices& m, const float* x, int64_t n) {
     // Decoding: two rows per group of warps, and one (32 values a lane: Q4_K) or two loads of each in
@@ -365,10 +519,17 @@ void matmulAs(cudaStream_t s, int64_t rowBytes, int64_t cols, const Matrices& m,
         while (split < kWarps && split * 2 <= turns && split * 2 <= m.maxSplit) split *= 2;
         const int64_t perBlock = kWarps / split;
         const dim3 grid(static_cast<unsigned>((groups(RW) + perBlock - 1) / perBlock));
-        matmulKernel<T, 1, U, RW, E, NORM><<<grid, 32 * kWarps, 0, s>>>(m, rowBytes, cols, x, n, split);
+        if (m.minBlocks >= 3) {
+            launch("matmul", matmulKernel<T, 1, U, RW, E, NORM, 3>, grid, dim3(32 * kWarps), s, m, rowBytes, cols, x, n, split);
+        } else {
+            launch("matmul", matmulKernel<T, 1, U, RW, E, NORM, 1>, grid, dim3(32 * kWarps), s, m, rowBytes, cols, x, n, split);
+        }
+    } else if (m.tiles) {
+        const dim3 grid(static_cast<unsigned>((groups(1) + kWarps - 1) / kWarps));
+        launch("matmul", matmulTiledKernel<T, E, NORM>, grid, dim3(32 * kWarps), s, m, rowBytes, cols, x, n);
     } else {
         const dim3 grid(static_cast<unsigned>((groups(1) + kWarps - 1) / kWarps));
-        matmulKernel<T, 8, 1, 1, E, NORM><<<grid, 32 * kWarps, 0, s>>>(m, rowBytes, cols, x, n, 1);
+        launch("matmul", matmulKernel<T, 8, 1, 1, E, NORM, 1>, grid, dim3(32 * kWarps), s, m, rowBytes, cols, x, n, 1);
     }
 }
 
@@ -390,6 +551,7 @@ void matmulTyped(cudaStream_t s, int64_t rowBytes, int64_t cols, const Matrices&
 
 __global__ void embedKernel(uint32_t type, const uint8_t* __restrict__ table, int64_t rowBytes, const int32_t* __restrict__ tokens,
                             int64_t dim, float* __restrict__ x) {
+    dependOnPrevious();
     const int64_t t = blockIdx.x;
     const uint8_t* row = table + static_cast<int64_t>(tokens[t]) * rowBytes;
     for (int64_t i = threadIdx.x; i < dim; i += blockDim.x) {
@@ -399,6 +561,7 @@ __global__ void embedKernel(uint32_t type, const uint8_t* __restrict__ table, in
 }
 
 __global__ void swigluKernel(float* __restrict__ g, const float* __restrict__ u, int64_t count) {
+    dependOnPrevious();
     const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
     if (i < count) {
         const float v = g[i];
@@ -412,6 +575,7 @@ __global__ void swigluKernel(float* __restrict__ g, const float* __restrict__ u,
 __global__ void ropeAndStoreKernel(float* __restrict__ q, float* __restrict__ k, const float* __restrict__ v, const float* __restrict__ cs,
                                    const RowInfo* __restrict__ rows, int64_t layer, int64_t nHead, int64_t nHeadKv, int64_t headDim,
                                    int64_t half, bool neox) {
+    dependOnPrevious();
     const int64_t t = blockIdx.x, h = blockIdx.y;
     const bool isKey = h >= nHead;
     float* x = isKey ? k + (t * nHeadKv + (h - nHead)) * headDim : q + (t * nHead + h) * headDim;
@@ -447,9 +611,11 @@ __device__ __forceinline__ float cacheAt(const void* base, int64_t i, bool f16) 
 
 constexpr int kAttnWarps = 4;   // warps per block of attention
 constexpr int kAttnUnroll = 4;  // positions a warp reads at once
+constexpr int kAttnSlice = 64;  // positions per slice, until there are kAttnSplits slices
 
-// Block (row, head, z) takes slice z of kAttnSplits of the row's positions 0..pos: warp w of it positions
-// w*4.., 16 + w*4.., ... (four at once, their loads in flight together), its lanes across the head's
+// Block (row, head, z) takes slice z of the row's positions 0..pos (slices of kAttnSlice positions, or
+// kAttnSplits slices of more): warp w of it positions w*4.., 16 + w*4.., ... (four at once, their loads
+// in flight together), its lanes across the head's
 // values (lane l holds values l, l + 32, ...: VPL of them). Each warp keeps a running softmax (maximum,
 // sum, weighted values, rescaled as the maximum grows); the block joins its warps' and writes the slice's
 // partial result, and the last block of a (row, head) to finish joins the slices' (counted in
@@ -458,6 +624,7 @@ template <int VPL>
 __global__ void __launch_bounds__(kAttnWarps * 32) attentionKernel(const float* __restrict__ q, const RowInfo* __restrict__ rows, int64_t layer,
                                                                     int64_t nHead, int64_t nHeadKv, int64_t headDim, float* __restrict__ out,
                                                                     float* __restrict__ part, unsigned* __restrict__ done) {
+    dependOnPrevious();
     constexpr int D = 32 * VPL;
     __shared__ float sMax[kAttnWarps], sSum[kAttnWarps];
     __shared__ float sAcc[kAttnWarps][D];
@@ -469,7 +636,12 @@ __global__ void __launch_bounds__(kAttnWarps * 32) attentionKernel(const float* 
     const int64_t base = layer * ri.nCtx * kvDim + kvh * headDim;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const float scale = 1.0f / sqrtf(static_cast<float>(headDim));
-    const int64_t count = static_cast<int64_t>(ri.pos) + 1, per = (count + kAttnSplits - 1) / kAttnSplits;
+    // As many slices as there are runs of kAttnSlice positions, up to kAttnSplits: the blocks past them
+    // leave at once, and a row of up to kAttnSlice positions is one block, which joins nothing.
+    const int64_t count = static_cast<int64_t>(ri.pos) + 1;
+    const int slices = static_cast<int>(count >= int64_t(kAttnSplits) * kAttnSlice ? kAttnSplits : (count + kAttnSlice - 1) / kAttnSlice);
+    if (z >= slices) return;  // the whole block
+    const int64_t per = (count + slices - 1) / slices;
     const int64_t begin = z * per, end = begin + per < count ? begin + per : count;
     float qv[VPL], acc[VPL];
 #pragma unroll
@@ -521,24 +693,29 @@ __global__ void __launch_bounds__(kAttnWarps * 32) attentionKernel(const float* 
     for (int i = 0; i < VPL; i++) sAcc[warp][lane + 32 * i] = acc[i];
     __syncthreads();
     // The slice's partial: its maximum, its sum and its weighted values (headDim), joined over the warps;
-    // a warp that had no position has maximum -FLT_MAX and weighs 0.
+    // a warp that had no position has maximum -FLT_MAX and weighs 0. A single slice is the result.
     const int64_t slot = (t * nHead + h) * kAttnSplits + z, stride = headDim + 2;
     float m = -FLT_MAX;
     for (int w = 0; w < kAttnWarps; w++) m = fmaxf(m, sMax[w]);
+    float blockSum = 0.0f;
+    for (int w = 0; w < kAttnWarps; w++) blockSum += sSum[w] * expf(sMax[w] - m);
     for (int64_t d = threadIdx.x; d < headDim; d += blockDim.x) {
         float a = 0.0f;
         for (int w = 0; w < kAttnWarps; w++) a += sAcc[w][d] * expf(sMax[w] - m);
-        part[slot * stride + 2 + d] = a;
+        if (slices == 1) {
+            out[(t * nHead + h) * headDim + d] = a / blockSum;
+        } else {
+            part[slot * stride + 2 + d] = a;
+        }
     }
+    if (slices == 1) return;
     if (threadIdx.x == 0) {
-        float sum = 0.0f;
-        for (int w = 0; w < kAttnWarps; w++) sum += sSum[w] * expf(sMax[w] - m);
         part[slot * stride] = m;
-        part[slot * stride + 1] = sum;
+        part[slot * stride + 1] = blockSum;
     }
     __threadfence();
     __syncthreads();
-    if (threadIdx.x == 0) last = atomicAdd(&done[t * nHead + h], 1u) == kAttnSplits - 1;
+    if (threadIdx.x == 0) last = atomicAdd(&done[t * nHead + h], 1u) == static_cast<unsigned>(slices - 1);
     __syncthreads();
     if (!last) return;
     __threadfence();
@@ -548,7 +725,8 @@ __global__ void __launch_bounds__(kAttnWarps * 32) attentionKernel(const float* 
     __shared__ float sWeight[kAttnSplits], sTotal;
     const float* mine = part + (t * nHead + h) * kAttnSplits * stride;
     if (warp == 0) {
-        const float mi = __ldcg(mine + lane * stride), li = __ldcg(mine + lane * stride + 1);
+        const float mi = lane < slices ? __ldcg(mine + lane * stride) : -FLT_MAX;
+        const float li = lane < slices ? __ldcg(mine + lane * stride + 1) : 0.0f;
         float top = mi;
 #pragma unroll
         for (int o = 16; o > 0; o >>= 1) top = fmaxf(top, __shfl_xor_sync(0xffffffffu, top, o));
@@ -561,7 +739,7 @@ __global__ void __launch_bounds__(kAttnWarps * 32) attentionKernel(const float* 
     for (int64_t d = threadIdx.x; d < headDim; d += blockDim.x) {
         float a = 0.0f;
 #pragma unroll 8
-        for (int i = 0; i < kAttnSplits; i++) a += __ldcg(mine + i * stride + 2 + d) * sWeight[i];
+        for (int i = 0; i < slices; i++) a += __ldcg(mine + i * stride + 2 + d) * sWeight[i];
         out[(t * nHead + h) * headDim + d] = a / sTotal;
     }
     if (threadIdx.x == 0) done[t * nHead + h] = 0;
@@ -584,19 +762,19 @@ void matmul(cudaStream_t s, uint32_t type, int64_t rowBytes, int64_t cols, const
 }
 
 void embed(cudaStream_t s, uint32_t type, const uint8_t* table, int64_t rowBytes, const int32_t* tokens, int64_t n, int64_t dim, float* x) {
-    embedKernel<<<static_cast<unsigned>(n), kThreads, 0, s>>>(type, table, rowBytes, tokens, dim, x);
+    launch("embed", embedKernel, dim3(static_cast<unsigned>(n)), dim3(kThreads), s, type, table, rowBytes, tokens, dim, x);
     cu::launched("embed");
 }
 
 void swiglu(cudaStream_t s, float* g, const float* u, int64_t count) {
-    swigluKernel<<<blocksFor(count), kThreads, 0, s>>>(g, u, count);
+    launch("swiglu", swigluKernel, dim3(blocksFor(count)), dim3(kThreads), s, g, u, count);
     cu::launched("swiglu");
 }
 
 void ropeAndStore(cudaStream_t s, float* q, float* k, const float* v, const float* cs, const RowInfo* rows, int64_t n, int64_t layer,
                   int64_t nHead, int64_t nHeadKv, int64_t headDim, int64_t half, bool neox) {
     const dim3 grid(static_cast<unsigned>(n), static_cast<unsigned>(nHead + nHeadKv));
-    ropeAndStoreKernel<<<grid, 128, 0, s>>>(q, k, v, cs, rows, layer, nHead, nHeadKv, headDim, half, neox);
+    launch("ropeAndStore", ropeAndStoreKernel, grid, dim3(128), s, q, k, v, cs, rows, layer, nHead, nHeadKv, headDim, half, neox);
     cu::launched("ropeAndStore");
 }
 
@@ -605,16 +783,18 @@ void attention(cudaStream_t s, const float* q, const RowInfo* rows, int64_t n, i
     const dim3 grid(static_cast<unsigned>(n), static_cast<unsigned>(nHead), kAttnSplits);
     const int threads = kAttnWarps * 32;
     if (headDim <= 32) {
-        attentionKernel<1><<<grid, threads, 0, s>>>(q, rows, layer, nHead, nHeadKv, headDim, out, part, done);
+        launch("attention", attentionKernel<1>, grid, dim3(threads), s, q, rows, layer, nHead, nHeadKv, headDim, out, part, done);
     } else if (headDim <= 64) {
-        attentionKernel<2><<<grid, threads, 0, s>>>(q, rows, layer, nHead, nHeadKv, headDim, out, part, done);
+        launch("attention", attentionKernel<2>, grid, dim3(threads), s, q, rows, layer, nHead, nHeadKv, headDim, out, part, done);
     } else if (headDim <= 128) {
-        attentionKernel<4><<<grid, threads, 0, s>>>(q, rows, layer, nHead, nHeadKv, headDim, out, part, done);
+        launch("attention", attentionKernel<4>, grid, dim3(threads), s, q, rows, layer, nHead, nHeadKv, headDim, out, part, done);
     } else {
-        attentionKernel<8><<<grid, threads, 0, s>>>(q, rows, layer, nHead, nHeadKv, headDim, out, part, done);
+        launch("attention", attentionKernel<8>, grid, dim3(threads), s, q, rows, layer, nHead, nHeadKv, headDim, out, part, done);
     }
     cu::launched("attention");
 }
+
+void setProgrammaticLaunch(bool on) { programmatic = on; }
 
 void splitQ8_0(const uint8_t* in, int64_t rows, int64_t cols, uint8_t* out) {
     const int64_t inBytes = cols / 32 * 34, outBytes = q8_0SplitRowBytes(cols);

@@ -41,8 +41,12 @@ struct Matrices {
     const float* norm = nullptr;
     float eps = 0.0f;
     const int32_t* rowOf = nullptr;
-    // The most warps that share a row's values when decoding (1, 2, 4 or 8).
-    int maxSplit = 8;
+    // The most warps that share a row's values when decoding (1, 2, 4 or 8), and the blocks of the decoding
+    // product each multiprocessor should hold (1: the compiler's choice of registers; 3: at most 85 a thread).
+    int maxSplit = 2;
+    int minBlocks = 1;
+    // Batches: the input vectors go through shared memory, 8 at a time (else each warp reads them itself).
+    bool tiles = true;
 };
 
 // What a product does with its sums: stores them, adds them to y (a residual), or, for two matrices of
@@ -66,6 +70,10 @@ constexpr int kAttnSplits = 32;
 inline int64_t attentionPartFloats(int64_t n, int64_t nHead, int64_t headDim) { return n * nHead * kAttnSplits * (headDim + 2); }
 void attention(cudaStream_t s, const float* q, const RowInfo* rows, int64_t n, int64_t layer, int64_t nHead, int64_t nHeadKv,
                int64_t headDim, float* out, float* part, unsigned* done);
+
+// Whether this thread's launches from now on may start a kernel while the one before it finishes
+// (programmatic dependent launch: devices of compute capability 9.0 and later).
+void setProgrammaticLaunch(bool on);
 
 // The largest head size attention takes.
 int maxHeadDim();

@@ -101,7 +101,7 @@ public final class CudaThroughput {
                     double late = decode(s, logits, promptTokens, decodeTokens);
                     System.out.printf(
                             Locale.ROOT,
-                            "%-6s %5.2fB  %8.0f MiB  %6.1f  %13.0f  %14.1f  %6.1f%%  %16.1f  %6.1f%%   (model made in %.0f s)%n",
+                            "%-6s %5.2fB  %8.0f MiB  %6.1f  %13.0f  %14.1f  %6.1f%%  %16.1f  %6.1f%%   (tokens %08x; model made in %.0f s)%n",
                             t.trim(),
                             sizes[0] / 1e9,
                             sizes[1] / (double) (1 << 20),
@@ -111,6 +111,7 @@ public final class CudaThroughput {
                             100 * sizes[1] * early / 1e9 / peak,
                             late,
                             100 * sizes[1] * late / 1e9 / peak,
+                            chosen,
                             genSeconds);
                 }
             } finally {
@@ -124,13 +125,21 @@ public final class CudaThroughput {
         }
     }
 
+    /** A hash of the tokens the last {@link #decode} chose: runs with other settings should choose the same. */
+    static int chosen;
+
     /** Greedy decoding of {@code tokens} tokens from position {@code pos}: tokens per second. */
     static double decode(NativeModel.Session s, float[] logits, int pos, int tokens) {
+        int hash = 1;
         long d0 = System.nanoTime();
         for (int i = 0; i < tokens; i++) {
-            logits = s.eval(new int[] {Sampler.argmax(logits)}, pos + i);
+            int next = Sampler.argmax(logits);
+            hash = 31 * hash + next;
+            logits = s.eval(new int[] {next}, pos + i);
         }
-        return tokens / ((System.nanoTime() - d0) / 1e9);
+        double perSecond = tokens / ((System.nanoTime() - d0) / 1e9);
+        chosen = hash;
+        return perSecond;
     }
 
     static int typeOf(String name) {
