@@ -74,8 +74,6 @@ public:
             if (occupancy) minBlocks_ = std::atoi(occupancy);
             int major = 0;
             cu::check(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, ordinal_), "cudaDeviceGetAttribute");
-            const char* tiles = std::getenv("HYBRIDINFERENCE_CUDA_TILES");
-            tiles_ = !(tiles && std::string(tiles) == "0");
             const char* pdl = std::getenv("HYBRIDINFERENCE_CUDA_PDL");
             programmatic_ = major >= 9 && !(pdl && std::string(pdl) == "0");
             cu::check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
@@ -308,7 +306,6 @@ private:
         m.rowOf = rowOf;
         m.maxSplit = maxSplit_;
         m.minBlocks = minBlocks_;
-        m.tiles = tiles_;
         const DevTensor& t = dev(w[0]);
         ops::matmul(stream_, t.type, t.rowBytes, t.cols, m, x, n, e);
     }
@@ -342,7 +339,6 @@ private:
     // Kernels scheduled while the one before finishes (ops::setProgrammaticLaunch): on devices of compute
     // capability 9.0 and later, unless HYBRIDINFERENCE_CUDA_PDL=0.
     bool programmatic_ = false;
-    bool tiles_ = true;  // HYBRIDINFERENCE_CUDA_TILES=0: batches without shared-memory tiles (ops::Matrices)
     std::map<std::pair<int64_t, int64_t>, cudaGraphExec_t> graphs_;
     // Host staging of one pass's inputs.
     std::vector<int32_t> hTokens_, hRowOf_;

@@ -45,8 +45,6 @@ struct Matrices {
     // product each multiprocessor should hold (1: the compiler's choice of registers; 3: at most 85 a thread).
     int maxSplit = 2;
     int minBlocks = 1;
-    // Batches: the input vectors go through shared memory, 8 at a time (else each warp reads them itself).
-    bool tiles = true;
 };
 
 // What a product does with its sums: stores them, adds them to y (a residual), or, for two matrices of
