@@ -17,6 +17,12 @@
 #else
 #define HI_HD inline
 #endif
+// Loops the device compiler unrolls fully (the host compiler is left to choose).
+#if defined(__CUDA_ARCH__)
+#define HI_UNROLL _Pragma("unroll")
+#else
+#define HI_UNROLL
+#endif
 
 namespace dq {
 
@@ -111,44 +117,86 @@ HI_HD float q6_K(const uint8_t* row, int64_t i) {
     return half(u16(b + 208)) * static_cast<float>(sc) * static_cast<float>(q - 32);
 }
 
-// Eight values base..base+7 of a quantized row (base a multiple of 8): the values of one sub-block, whose
-// scale is decoded once for them. The CUDA matrix product decodes weights this way, in registers.
-HI_HD void q8_0x8(const uint8_t* row, int64_t base, float* w) {
-    const uint8_t* b = row + (base >> 5) * 34;
-    const float d = half(u16(b));
-    // The quants of a 34-byte block are 2-byte aligned: four 2-byte loads.
-    const uint8_t* q = b + 2 + (base & 31);
-    for (int e = 0; e < 8; e += 2) {
-        const uint16_t pair = u16(q + e);
-        w[e] = d * static_cast<float>(static_cast<int8_t>(pair & 0xFF));
-        w[e + 1] = d * static_cast<float>(static_cast<int8_t>(pair >> 8));
+// Q8_0 as the CUDA backend uploads it (kQ8_0Split): each row's int8 quants (16-byte aligned), then its F16
+// scales (one per 32 values), the row padded to a multiple of 16 bytes; the file's 34-byte blocks would
+// allow loads of 2 bytes at most. The id is none of ggml's.
+constexpr uint32_t kQ8_0Split = 1008;
+inline int64_t q8_0SplitRowBytes(int64_t cols) { return (cols + cols / 16 + 15) / 16 * 16; }
+
+// The file's Q8_0 rows (34-byte blocks) to kQ8_0Split rows (host only).
+inline void splitQ8_0(const uint8_t* in, int64_t rows, int64_t cols, uint8_t* out) {
+    const int64_t inBytes = cols / 32 * 34, outBytes = q8_0SplitRowBytes(cols);
+    for (int64_t r = 0; r < rows; r++) {
+        const uint8_t* src = in + r * inBytes;
+        uint8_t* q = out + r * outBytes;
+        uint8_t* d = q + cols;
+        for (int64_t b = 0; b < cols / 32; b++) {
+            std::memcpy(d + 2 * b, src + 34 * b, 2);
+            std::memcpy(q + 32 * b, src + 34 * b + 2, 32);
+        }
+        std::memset(d + cols / 16, 0, static_cast<size_t>(outBytes - cols - cols / 16));
     }
 }
 
-// Eight bytes as one little-endian integer: one 8-byte load on the device, where p is 8-byte aligned
-// (Q4_K's quants are: its 144-byte blocks start 16-byte aligned in a row, and each group at 8k past
-// byte 16 of its block).
-HI_HD uint64_t load8(const uint8_t* p) {
-#if defined(__CUDA_ARCH__)
-    const uint2 v = *reinterpret_cast<const uint2*>(p);
-    return static_cast<uint64_t>(v.x) | (static_cast<uint64_t>(v.y) << 32);
-#else
-    uint64_t v = 0;
-    for (int e = 0; e < 8; e++) v |= static_cast<uint64_t>(p[e]) << (8 * e);
-    return v;
-#endif
+// The CUDA matrix product's decoding, from the words one 16-byte load put in registers, folded into the
+// dot product with the input values x at the same positions. The host tests decode rows through them
+// (with unit vectors for x), so that what the GPU computes is checked where there is none.
+
+// 16 values of a kQ8_0Split row: the quants' four words and their block's scale d.
+HI_HD float q8_0SplitDot(const uint32_t (&q)[4], float d, const float* x) {
+    float s = 0.0f;
+    HI_UNROLL
+    for (int e = 0; e < 16; e++) s += static_cast<float>(static_cast<int8_t>(q[e >> 2] >> (8 * (e & 3)))) * x[e];
+    return d * s;
 }
 
-HI_HD void q4_Kx8(const uint8_t* row, int64_t base, float* w) {
-    const uint8_t* b = row + (base >> 8) * 144;
-    const int j = static_cast<int>(base & 255), c = j >> 6, hi = (j >> 5) & 1, l = j & 31;
-    int sc, m;
-    scaleMinK4(2 * c + hi, b + 4, sc, m);
-    const float d = half(u16(b)) * static_cast<float>(sc), mn = half(u16(b + 2)) * static_cast<float>(m);
-    const uint64_t q = load8(b + 16 + 32 * c + l) >> (4 * hi);
-    for (int e = 0; e < 8; e++) w[e] = d * static_cast<float>((q >> (8 * e)) & 0xF) - mn;
+// Byte i (0..11) of a Q4_K block's packed scales and minimums: bytes 4..15 of its head (d, dmin, then
+// the 12 bytes), held as four words.
+HI_HD int q4_KScaleByte(const uint32_t (&head)[4], int i) {
+    const uint32_t word = i < 4 ? head[1] : i < 8 ? head[2] : head[3];
+    return static_cast<int>((word >> (8 * (i & 3))) & 0xFF);
 }
 
+HI_HD void q4_KScaleMin(const uint32_t (&head)[4], int j, float& sc, float& m) {
+    if (j < 4) {
+        sc = static_cast<float>(q4_KScaleByte(head, j) & 63);
+        m = static_cast<float>(q4_KScaleByte(head, j + 4) & 63);
+    } else {
+        sc = static_cast<float>((q4_KScaleByte(head, j + 4) & 0xF) | ((q4_KScaleByte(head, j - 4) >> 6) << 4));
+        m = static_cast<float>((q4_KScaleByte(head, j + 4) >> 4) | ((q4_KScaleByte(head, j) >> 6) << 4));
+    }
+}
+
+// 32 values of a Q4_K super-block: 16 quant bytes at 32c + l of its quants (l 0 or 16) hold positions
+// 64c + l.. (sub-block 2c, low nibbles; x[0..15]) and 64c + 32 + l.. (sub-block 2c + 1, high nibbles;
+// x[16..31]); head is the block's first 16 bytes. sum(w x) = d sc sum(q x) - dmin m sum(x) per sub-block.
+HI_HD float q4_KDot(const uint32_t (&q)[4], const uint32_t (&head)[4], int c, const float* x) {
+    float sc0, m0, sc1, m1;
+    q4_KScaleMin(head, 2 * c, sc0, m0);
+    q4_KScaleMin(head, 2 * c + 1, sc1, m1);
+    float lo = 0.0f, hi = 0.0f, xlo = 0.0f, xhi = 0.0f;
+    HI_UNROLL
+    for (int e = 0; e < 16; e++) {
+        const uint32_t byte = q[e >> 2] >> (8 * (e & 3));
+        lo += static_cast<float>(byte & 0xF) * x[e];
+        hi += static_cast<float>((byte >> 4) & 0xF) * x[16 + e];
+        xlo += x[e];
+        xhi += x[16 + e];
+    }
+    const float d = half(static_cast<uint16_t>(head[0] & 0xFFFF)), dmin = half(static_cast<uint16_t>(head[0] >> 16));
+    return d * (sc0 * lo + sc1 * hi) - dmin * (m0 * xlo + m1 * xhi);
+}
+
+// Four little-endian words from 16 bytes (on the device, the CUDA code loads them as one uint4).
+HI_HD void words16(const uint8_t* p, uint32_t (&w)[4]) {
+    for (int i = 0; i < 4; i++) {
+        w[i] = static_cast<uint32_t>(p[4 * i]) | (static_cast<uint32_t>(p[4 * i + 1]) << 8) | (static_cast<uint32_t>(p[4 * i + 2]) << 16) |
+               (static_cast<uint32_t>(p[4 * i + 3]) << 24);
+    }
+}
+
+// Eight values base..base+7 of a Q6_K row (base a multiple of 8): the values of one sub-block, whose
+// scale is decoded once for them. The CUDA matrix product decodes Q6_K this way, in registers.
 HI_HD void q6_Kx8(const uint8_t* row, int64_t base, float* w) {
     const uint8_t* b = row + (base >> 8) * 210;
     const int j = static_cast<int>(base & 255), h = j >> 7, k = (j >> 5) & 3, l = j & 31;

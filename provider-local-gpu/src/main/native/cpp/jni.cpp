@@ -505,14 +505,43 @@ JNIEXPORT jfloatArray JNICALL Java_dev_hybridinference_localgpu_internal_NativeE
             kern::dequantizeRow(t, w.data(), out.data(), n);
         } else if (mode == 1) {
             for (int64_t i = 0; i < n; i++) out[static_cast<size_t>(i)] = dq::element(t, w.data(), i);
+        } else if (t == dq::kQ8_0) {
+            // As the matrix product reads the row, split (dq::kQ8_0Split): 16 quants a load, with the
+            // block's scale; each value recovered as the dot product with a unit vector.
+            std::vector<uint8_t> split(static_cast<size_t>(dq::q8_0SplitRowBytes(n)));
+            dq::splitQ8_0(w.data(), 1, n, split.data());
+            for (int64_t base = 0; base < n; base += 16) {
+                uint32_t q[4];
+                dq::words16(split.data() + base, q);
+                const float d = dq::half(dq::u16(split.data() + n + 2 * (base >> 5)));
+                for (int e = 0; e < 16; e++) {
+                    float unit[16] = {};
+                    unit[e] = 1.0f;
+                    out[static_cast<size_t>(base + e)] = dq::q8_0SplitDot(q, d, unit);
+                }
+            }
+        } else if (t == dq::kQ4_K) {
+            // As the matrix product reads it: a block's head and 16 quant bytes a load, 32 values.
+            for (int64_t block = 0; block < n / 256; block++) {
+                const uint8_t* b = w.data() + block * 144;
+                uint32_t head[4];
+                dq::words16(b, head);
+                for (int part = 0; part < 8; part++) {
+                    const int c = part >> 1, l = 16 * (part & 1);
+                    uint32_t q[4];
+                    dq::words16(b + 16 + 32 * c + l, q);
+                    for (int e = 0; e < 32; e++) {
+                        float unit[32] = {};
+                        unit[e] = 1.0f;
+                        const int64_t at = block * 256 + 64 * c + l + (e < 16 ? e : 32 + e - 16);
+                        out[static_cast<size_t>(at)] = dq::q4_KDot(q, head, c, unit);
+                    }
+                }
+            }
         } else {
             for (int64_t b = 0; b < n; b += 8) {
                 float* o = out.data() + b;
-                if (t == dq::kQ8_0) {
-                    dq::q8_0x8(w.data(), b, o);
-                } else if (t == dq::kQ4_K) {
-                    dq::q4_Kx8(w.data(), b, o);
-                } else if (t == dq::kQ6_K) {
+                if (t == dq::kQ6_K) {
                     dq::q6_Kx8(w.data(), b, o);
                 } else {
                     for (int e = 0; e < 8; e++) o[e] = dq::element(t, w.data(), b + e);

@@ -1,5 +1,5 @@
 // The CUDA backend's kernels. Weights stay in their file's encoding (Q8_0 rows split into quants and
-// scales, see kQ8_0Split) and are decoded in registers: each lane of a warp loads its share of a row 16
+// scales, see dq::kQ8_0Split) and are decoded in registers: each lane of a warp loads its share of a row 16
 // bytes at a time where the encoding allows (F16, F32, Q8_0, Q4_K; Q6_K two bytes at a time), several
 // loads in flight before the first is used, and a warp reads a row from start to end once per 8 input
 // vectors, and once in all for decoding (one vector), where the pass is bound by reading the weights.
@@ -104,9 +104,9 @@ struct Fmt<dq::kF16> {
     }
 };
 
-// Q8_0 as uploaded (kQ8_0Split): a row's int8 quants, then its F16 scales, one per 32 values.
+// Q8_0 as uploaded (dq::kQ8_0Split): a row's int8 quants, then its F16 scales, one per 32 values.
 template <>
-struct Fmt<kQ8_0Split> {
+struct Fmt<dq::kQ8_0Split> {
     static constexpr int G = 16, RUNS = 1, RUN = 16, GAP = 0;
     struct Raw {
         uint4 q;
@@ -119,10 +119,7 @@ struct Fmt<kQ8_0Split> {
     }
     static __device__ __forceinline__ float dot(const Raw& r, int64_t, const float (&x)[G]) {
         const uint32_t w[4] = {r.q.x, r.q.y, r.q.z, r.q.w};
-        float s = 0.0f;
-#pragma unroll
-        for (int e = 0; e < 16; e++) s += static_cast<float>(static_cast<int8_t>(w[e >> 2] >> (8 * (e & 3)))) * x[e];
-        return r.d * s;
+        return dq::q8_0SplitDot(w, r.d, x);
     }
 };
 
@@ -142,37 +139,9 @@ struct Fmt<dq::kQ4_K> {
         r.head = *reinterpret_cast<const uint4*>(b);
         r.q = *reinterpret_cast<const uint4*>(b + 16 + 32 * (j >> 6) + (j & 31));
     }
-    // Byte i (0..11) of the packed scales, from the head's last 12 bytes held in registers.
-    static __device__ __forceinline__ int scaleByte(const uint4& h, int i) {
-        const uint32_t word = i < 4 ? h.y : i < 8 ? h.z : h.w;
-        return static_cast<int>((word >> (8 * (i & 3))) & 0xFF);
-    }
-    static __device__ __forceinline__ void scaleMin(const uint4& h, int j, float& sc, float& m) {
-        if (j < 4) {
-            sc = static_cast<float>(scaleByte(h, j) & 63);
-            m = static_cast<float>(scaleByte(h, j + 4) & 63);
-        } else {
-            sc = static_cast<float>((scaleByte(h, j + 4) & 0xF) | ((scaleByte(h, j - 4) >> 6) << 4));
-            m = static_cast<float>((scaleByte(h, j + 4) >> 4) | ((scaleByte(h, j) >> 6) << 4));
-        }
-    }
     static __device__ __forceinline__ float dot(const Raw& r, int64_t base, const float (&x)[G]) {
-        const int c = static_cast<int>((base & 255) >> 6);
-        float sc0, m0, sc1, m1;
-        scaleMin(r.head, 2 * c, sc0, m0);
-        scaleMin(r.head, 2 * c + 1, sc1, m1);
-        const uint32_t w[4] = {r.q.x, r.q.y, r.q.z, r.q.w};
-        float lo = 0.0f, hi = 0.0f, xlo = 0.0f, xhi = 0.0f;
-#pragma unroll
-        for (int e = 0; e < 16; e++) {
-            const uint32_t byte = w[e >> 2] >> (8 * (e & 3));
-            lo += static_cast<float>(byte & 0xF) * x[e];
-            hi += static_cast<float>((byte >> 4) & 0xF) * x[16 + e];
-            xlo += x[e];
-            xhi += x[16 + e];
-        }
-        const float d = dq::half(static_cast<uint16_t>(r.head.x & 0xFFFF)), dmin = dq::half(static_cast<uint16_t>(r.head.x >> 16));
-        return d * (sc0 * lo + sc1 * hi) - dmin * (m0 * xlo + m1 * xhi);
+        const uint32_t w[4] = {r.q.x, r.q.y, r.q.z, r.q.w}, head[4] = {r.head.x, r.head.y, r.head.z, r.head.w};
+        return dq::q4_KDot(w, head, static_cast<int>((base & 255) >> 6), x);
     }
 };
 
@@ -428,7 +397,7 @@ __global__ void embedKernel(uint32_t type, const uint8_t* __restrict__ table, in
     const int64_t t = blockIdx.x;
     const uint8_t* row = table + static_cast<int64_t>(tokens[t]) * rowBytes;
     for (int64_t i = threadIdx.x; i < dim; i += blockDim.x) {
-        x[t * dim + i] = type == kQ8_0Split ? dq::half(dq::u16(row + dim + 2 * (i >> 5))) * static_cast<float>(static_cast<int8_t>(row[i]))
+        x[t * dim + i] = type == dq::kQ8_0Split ? dq::half(dq::u16(row + dim + 2 * (i >> 5))) * static_cast<float>(static_cast<int8_t>(row[i]))
                                             : dq::element(type, row, i);
     }
 }
@@ -626,7 +595,7 @@ void matmul(cudaStream_t s, uint32_t type, int64_t rowBytes, int64_t cols, const
     switch (type) {
         case dq::kF32: matmulTyped<dq::kF32>(s, rowBytes, cols, m, x, n, e); break;
         case dq::kF16: matmulTyped<dq::kF16>(s, rowBytes, cols, m, x, n, e); break;
-        case kQ8_0Split: matmulTyped<kQ8_0Split>(s, rowBytes, cols, m, x, n, e); break;
+        case dq::kQ8_0Split: matmulTyped<dq::kQ8_0Split>(s, rowBytes, cols, m, x, n, e); break;
         case dq::kQ4_K: matmulTyped<dq::kQ4_K>(s, rowBytes, cols, m, x, n, e); break;
         case dq::kQ6_K: matmulTyped<dq::kQ6_K>(s, rowBytes, cols, m, x, n, e); break;
         default: throw DeviceError("matmul: weight type " + std::to_string(type) + " has no CUDA kernel");
@@ -668,20 +637,6 @@ void attention(cudaStream_t s, const float* q, const RowInfo* rows, int64_t n, i
 }
 
 void setProgrammaticLaunch(bool on) { programmatic = on; }
-
-void splitQ8_0(const uint8_t* in, int64_t rows, int64_t cols, uint8_t* out) {
-    const int64_t inBytes = cols / 32 * 34, outBytes = q8_0SplitRowBytes(cols);
-    for (int64_t r = 0; r < rows; r++) {
-        const uint8_t* src = in + r * inBytes;
-        uint8_t* q = out + r * outBytes;
-        uint8_t* d = q + cols;
-        for (int64_t b = 0; b < cols / 32; b++) {
-            std::memcpy(d + 2 * b, src + 34 * b, 2);
-            std::memcpy(q + 32 * b, src + 34 * b + 2, 32);
-        }
-        std::memset(d + cols / 16, 0, static_cast<size_t>(outBytes - cols - cols / 16));
-    }
-}
 
 int maxHeadDim() { return 256; }
 

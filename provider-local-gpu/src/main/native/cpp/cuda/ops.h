@@ -19,14 +19,6 @@ struct RowInfo {
     int32_t f16;
 };
 
-// Q8_0 as the backend uploads it: each row's int8 quants (16-byte aligned), then its F16 scales (one per
-// 32 values), the row padded to a multiple of 16 bytes; the file's 34-byte blocks would allow loads of 2
-// bytes at most.
-constexpr uint32_t kQ8_0Split = 1008;
-inline int64_t q8_0SplitRowBytes(int64_t cols) { return (cols + cols / 16 + 15) / 16 * 16; }
-// The file's Q8_0 rows (34-byte blocks) to kQ8_0Split rows.
-void splitQ8_0(const uint8_t* in, int64_t rows, int64_t cols, uint8_t* out);
-
 // Up to three matrices of one type and width, multiplied in one launch: y_i[t * rows_i + r] = W_i[r] . x'[t]
 // (+ b_i[r] when b_i is set), where x'[t] is row rowOf[t] of x (row t when rowOf is null), RMS-normalized
 // and multiplied by norm when norm is set (x / sqrt(mean(x^2) + eps) * norm, as the CPU backend's RMSNorm).

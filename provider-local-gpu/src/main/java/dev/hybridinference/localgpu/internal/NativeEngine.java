@@ -144,8 +144,9 @@ final class NativeEngine {
 
     /**
      * For tests: the {@code n} values of one weight row of ggml type {@code type}, decoded by the CPU kernels
-     * ({@code mode} 0), by the CUDA backend's per-value decoding compiled for the host (1), or by its decoding
-     * of eight values at a time, as its matrix product does (2).
+     * ({@code mode} 0), by the CUDA backend's per-value decoding compiled for the host (1), or by the decoding
+     * its matrix product does (2): from the words of one 16-byte load (Q8_0 rows split into quants and
+     * scales first, Q4_K 32 values at a time), or eight values at a time (Q6_K).
      */
     static native float[] dequantize(int mode, int type, byte[] row, int n);
 }

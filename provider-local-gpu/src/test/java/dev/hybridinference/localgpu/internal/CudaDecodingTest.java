@@ -12,8 +12,9 @@ import org.junit.jupiter.params.provider.ValueSource;
 /**
  * The CUDA backend's weight decoding (dequant.h), compiled for the host, against the CPU kernels' row
  * dequantization: every value of rows of each type the CUDA backend computes with, one value at a time (as
- * the embedding lookup decodes) and eight at a time (as the matrix product does). Runs on any machine, so
- * that the block layouts the GPU kernels read are checked where there is no GPU.
+ * the embedding lookup decodes) and as the matrix product reads them (the functions its kernels call on
+ * the words of a 16-byte load, with unit vectors for the input). Runs on any machine, so that the block
+ * layouts the GPU kernels read are checked where there is no GPU.
  */
 class CudaDecodingTest {
     @BeforeAll
@@ -38,7 +39,7 @@ class CudaDecodingTest {
                     .as("one value at a time")
                     .containsExactly(cpu);
             assertThat(NativeModel.dequantize(2, type, row, n))
-                    .as("eight at a time")
+                    .as("as the matrix product reads them")
                     .containsExactly(cpu);
             // And the Java reader of the same blocks agrees, so that all three read one layout.
             assertThat(GgufWriter.dequantize(type, row, n)).containsExactly(cpu);
