@@ -350,8 +350,8 @@ __global__ void __launch_bounds__(kWarps * 32, MINB) matmulKernel(const Matrices
 template <uint32_t T, int E, bool NORM>
 void matmulAs(cudaStream_t s, int64_t rowBytes, int64_t cols, const Matrices& m, const float* x, int64_t n) {
     // Decoding: two rows per group of warps, and one (32 values a lane: Q4_K) or two loads of each in
-    // flight per lane; up to 8 warps take turns along the rows, as many as have a turn. Batches: one row per
-    // warp, its loads serving 8 vectors.
+    // flight per lane; up to Matrices::maxSplit warps (2 unless set otherwise) take turns along the rows,
+    // as many as have a turn. Batches: one row per warp, its loads serving 8 vectors.
     constexpr int G = Fmt<T>::G;
     constexpr int RW = E == kSwiGlu ? 1 : 2;
     constexpr int U = G >= 32 ? 1 : 2;
