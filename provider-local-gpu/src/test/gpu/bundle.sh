@@ -25,21 +25,19 @@ fi
 
 bundle="$work/gpu-bundle"
 mkdir -p "$bundle/jars"
-# The module's own classpath file is the last one written; every jar of it but the reactor's own modules.
+# The module's own classpath is the last one written: every jar of its tests, sdk-core's and testkit's too.
 tr ':' '\n' < "$work/classpath.txt" | while read -r jar; do
     case "$jar" in
         *.jar) cp "$jar" "$bundle/jars/" ;;
     esac
 done
-cp -r "$root/sdk-core/target/classes" "$bundle/sdk-core"
-cp -r "$root/testkit/target/classes" "$bundle/testkit"
 cp -r "$module/target/classes" "$bundle/classes"
 cp -r "$module/target/test-classes" "$bundle/test-classes"
 cp -r "$module/target/native-headers" "$bundle/headers"
 
 jdk="${JAVA_HOME:-$(dirname "$(dirname "$(readlink -f "$(command -v javac)")")")}"
 modules=$("$jdk/bin/jdeps" --ignore-missing-deps --multi-release 17 --print-module-deps \
-    -cp "$(ls "$bundle"/jars/*.jar | paste -sd:)" "$bundle/sdk-core" "$bundle/classes" "$bundle/test-classes" 2> /dev/null)
+    -cp "$(ls "$bundle"/jars/*.jar | paste -sd:)" "$bundle"/jars/sdk-core-*.jar "$bundle/classes" "$bundle/test-classes" 2> /dev/null)
 "$jdk/bin/jlink" --add-modules "$modules,java.logging,jdk.unsupported,jdk.crypto.ec" --strip-debug --no-man-pages \
     --output "$bundle/java"
 tar -C "$work" -cJf "$archive" gpu-bundle
