@@ -37,7 +37,7 @@ if python3 -c 'import torch' 2> /dev/null; then
 import torch
 x = torch.randn(1 << 30, device="cuda")  # 4 GiB
 y = torch.empty_like(x)
-def best(f, bytes_moved):
+def median_rate(f, bytes_moved):
     times = []
     for _ in range(8):
         a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
@@ -46,7 +46,7 @@ def best(f, bytes_moved):
     times.sort()
     return bytes_moved / times[len(times) // 2] / 1e9
 print("measured: copy %.0f GB/s (read + write), sum %.0f GB/s (read), median of 8"
-      % (best(lambda: y.copy_(x), 8 * x.numel()), best(lambda: x.sum(), 4 * x.numel())))
+      % (median_rate(lambda: y.copy_(x), 8 * x.numel()), median_rate(lambda: x.sum(), 4 * x.numel())))
 EOF
 fi
 
