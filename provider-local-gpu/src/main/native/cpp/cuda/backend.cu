@@ -25,6 +25,12 @@ using u128 = unsigned __int128;
 
 std::string mib(u128 bytes) { return std::to_string(static_cast<uint64_t>(bytes >> 20)) + " MiB"; }
 
+// Whether the environment variable is "0" (a launch setting turned off).
+bool setToZero(const char* name) {
+    const char* v = std::getenv(name);
+    return v && std::string(v) == "0";
+}
+
 struct CudaState : State {
     int ordinal = 0;
     void* k = nullptr;
@@ -64,8 +70,7 @@ public:
                 throw DeviceMemoryError(label_ + " has " + mib(free) + " free; the model needs " + mib(weights + scratch) + " (weights " +
                                         mib(weights) + ", activations " + mib(scratch) + ")");
             }
-            const char* graphs = std::getenv("HYBRIDINFERENCE_CUDA_GRAPHS");
-            useGraphs_ = !(graphs && std::string(graphs) == "0");
+            useGraphs_ = !setToZero("HYBRIDINFERENCE_CUDA_GRAPHS");
             // Settings of the decoding product, for measuring others (see ops::Matrices). On an H200, with
             // two warps per row a 0.94B model decoded 6 to 16% faster than with 8 in F16, 5 to 9% in Q8_0
             // and 2 to 3% in Q4_K; one warp per row was within 8% of two either way.
@@ -75,8 +80,7 @@ public:
             if (occupancy) minBlocks_ = std::atoi(occupancy);
             int major = 0;
             cu::check(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, ordinal_), "cudaDeviceGetAttribute");
-            const char* pdl = std::getenv("HYBRIDINFERENCE_CUDA_PDL");
-            programmatic_ = major >= 9 && !(pdl && std::string(pdl) == "0");
+            programmatic_ = major >= 9 && !setToZero("HYBRIDINFERENCE_CUDA_PDL");
             cu::check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
             upload();
             allocScratch();
@@ -169,7 +173,7 @@ private:
         const HParams& hp = d_.hp;
         const int64_t qDim = hp.nHead * hp.headDim, kvDim = hp.nHeadKv * hp.headDim;
         const int64_t maxFf = *std::max_element(hp.nFf.begin(), hp.nFf.end());
-        return hp.nEmbd + std::max(hp.nEmbd, qDim) + qDim + 2 * kvDim + 2 * maxFf + hp.nVocab;
+        return hp.nEmbd + 2 * qDim + 2 * kvDim + 2 * maxFf + hp.nVocab;
     }
 
     u128 scratchBytes() const {
@@ -218,7 +222,7 @@ private:
         const int64_t maxFf = *std::max_element(hp.nFf.begin(), hp.nFf.end());
         auto floats = [&](int64_t per) { return static_cast<float*>(alloc(sizeof(float) * static_cast<size_t>(kMaxBatch * per), "cudaMalloc (activations)")); };
         x_ = floats(hp.nEmbd);
-        xb_ = floats(std::max(hp.nEmbd, qDim));
+        xb_ = floats(qDim);
         q_ = floats(qDim);
         k_ = floats(kvDim);
         v_ = floats(kvDim);
@@ -301,7 +305,6 @@ private:
             m.y[i] = y[i];
             m.b[i] = b[i] ? vec(b[i]) : nullptr;
         }
-        m.count = count;
         m.norm = norm ? vec(norm) : nullptr;
         m.eps = d_.hp.eps;
         m.rowOf = rowOf;
@@ -341,9 +344,6 @@ private:
     // capability 9.0 and later, unless HYBRIDINFERENCE_CUDA_PDL=0.
     bool programmatic_ = false;
     std::map<std::pair<int64_t, int64_t>, cudaGraphExec_t> graphs_;
-    // Host staging of one pass's inputs.
-    std::vector<int32_t> hTokens_, hRowOf_;
-    std::vector<ops::RowInfo> hRows_;
 };
 
 void CudaBackend::forward(const std::vector<Segment>& pieces) {
@@ -351,38 +351,35 @@ void CudaBackend::forward(const std::vector<Segment>& pieces) {
     const int64_t half = hp.nRot / 2;
     cu::check(cudaSetDevice(ordinal_), "cudaSetDevice");
 
-    // The pass's rows: token, cache and position; the rows whose logits are wanted and where they go.
-    hTokens_.clear();
-    hRows_.clear();
-    hRowOf_.clear();
+    // The pass's rows, staged in pinned memory for one copy: token, cache and position; the rows whose
+    // logits are wanted, and where they go.
+    int32_t* tokens = reinterpret_cast<int32_t*>(hStage_ + stage_.tokens);
+    int32_t* rowOf = reinterpret_cast<int32_t*>(hStage_ + stage_.rowOf);
+    ops::RowInfo* rows = reinterpret_cast<ops::RowInfo*>(hStage_ + stage_.rows);
     std::vector<float*> dst;
+    int64_t n = 0;
     for (const Segment& p : pieces) {
         CudaState* st = static_cast<CudaState*>(p.state);
-        for (int64_t t = 0; t < p.n; t++) {
+        for (int64_t t = 0; t < p.n; t++, n++) {
             if (p.out && (p.all || t == p.n - 1)) {
-                hRowOf_.push_back(static_cast<int32_t>(hTokens_.size()));
+                rowOf[dst.size()] = static_cast<int32_t>(n);
                 dst.push_back(p.out + (p.all ? t : 0) * hp.nVocab);
             }
-            hTokens_.push_back(p.tokens[t]);
-            ops::RowInfo ri;
-            ri.k = st->k;
-            ri.v = st->v;
-            ri.nCtx = st->nCtx;
-            ri.pos = static_cast<int32_t>(p.pos + t);
-            ri.f16 = st->kvType == KvType::F16 ? 1 : 0;
-            hRows_.push_back(ri);
+            tokens[n] = p.tokens[t];
+            rows[n].k = st->k;
+            rows[n].v = st->v;
+            rows[n].nCtx = st->nCtx;
+            rows[n].pos = static_cast<int32_t>(p.pos + t);
+            rows[n].f16 = st->kvType == KvType::F16 ? 1 : 0;
         }
     }
-    const int64_t n = static_cast<int64_t>(hTokens_.size()), m = static_cast<int64_t>(dst.size());
-    std::memcpy(hStage_ + stage_.tokens, hTokens_.data(), sizeof(int32_t) * n);
-    std::memcpy(hStage_ + stage_.rowOf, hRowOf_.data(), sizeof(int32_t) * m);
-    std::memcpy(hStage_ + stage_.rows, hRows_.data(), sizeof(ops::RowInfo) * n);
+    const int64_t m = static_cast<int64_t>(dst.size());
     // RoPE angles per row, computed on the host exactly as the CPU backend computes them.
     float* cs = reinterpret_cast<float*>(hStage_ + stage_.cs);
     const float thetaScale = std::pow(hp.ropeBase, -2.0f / static_cast<float>(hp.nRot));
     const float* freqs = d_.ropeFreqs ? reinterpret_cast<const float*>(d_.ropeFreqs->data) : nullptr;
     for (int64_t t = 0; t < n; t++) {
-        float theta = static_cast<float>(hRows_[t].pos);
+        float theta = static_cast<float>(rows[t].pos);
         for (int64_t i = 0; i < half; i++) {
             const float a = theta * hp.freqScale / (freqs ? freqs[i] : 1.0f);
             cs[t * 2 * half + i] = std::cos(a);

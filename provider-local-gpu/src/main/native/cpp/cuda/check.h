@@ -20,7 +20,4 @@ inline void check(cudaError_t e, const char* what) {
     throw DeviceError(m);
 }
 
-// After a kernel launch: a bad configuration shows at once; faults inside a kernel at the next sync.
-inline void launched(const char* kernel) { check(cudaGetLastError(), kernel); }
-
 }  // namespace cu

@@ -33,6 +33,8 @@ __device__ __forceinline__ void dependOnPrevious() {
 #endif
 }
 
+// Launches kernel on s, programmatically dependent when `programmatic` is set: a bad configuration fails
+// here, a fault inside the kernel at the pass's synchronization.
 template <typename... Params, typename... Args>
 void launch(const char* what, void (*kernel)(Params...), dim3 grid, dim3 block, cudaStream_t s, Args&&... args) {
     cudaLaunchAttribute attr[1];
@@ -600,24 +602,20 @@ void matmul(cudaStream_t s, uint32_t type, int64_t rowBytes, int64_t cols, const
         case dq::kQ6_K: matmulTyped<dq::kQ6_K>(s, rowBytes, cols, m, x, n, e); break;
         default: throw DeviceError("matmul: weight type " + std::to_string(type) + " has no CUDA kernel");
     }
-    cu::launched("matmul");
 }
 
 void embed(cudaStream_t s, uint32_t type, const uint8_t* table, int64_t rowBytes, const int32_t* tokens, int64_t n, int64_t dim, float* x) {
     launch("embed", embedKernel, dim3(static_cast<unsigned>(n)), dim3(kThreads), s, type, table, rowBytes, tokens, dim, x);
-    cu::launched("embed");
 }
 
 void swiglu(cudaStream_t s, float* g, const float* u, int64_t count) {
     launch("swiglu", swigluKernel, dim3(blocksFor(count)), dim3(kThreads), s, g, u, count);
-    cu::launched("swiglu");
 }
 
 void ropeAndStore(cudaStream_t s, float* q, float* k, const float* v, const float* cs, const RowInfo* rows, int64_t n, int64_t layer,
                   int64_t nHead, int64_t nHeadKv, int64_t headDim, int64_t half, bool neox) {
     const dim3 grid(static_cast<unsigned>(n), static_cast<unsigned>(nHead + nHeadKv));
     launch("ropeAndStore", ropeAndStoreKernel, grid, dim3(128), s, q, k, v, cs, rows, layer, nHead, nHeadKv, headDim, half, neox);
-    cu::launched("ropeAndStore");
 }
 
 void attention(cudaStream_t s, const float* q, const RowInfo* rows, int64_t n, int64_t layer, int64_t nHead, int64_t nHeadKv,
@@ -633,7 +631,6 @@ void attention(cudaStream_t s, const float* q, const RowInfo* rows, int64_t n, i
     } else {
         launch("attention", attentionKernel<8>, grid, dim3(threads), s, q, rows, layer, nHead, nHeadKv, headDim, out, part, done);
     }
-    cu::launched("attention");
 }
 
 void setProgrammaticLaunch(bool on) { programmatic = on; }

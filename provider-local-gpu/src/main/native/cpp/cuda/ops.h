@@ -19,17 +19,16 @@ struct RowInfo {
     int32_t f16;
 };
 
-// Up to three matrices of one type and width, multiplied in one launch: y_i[t * rows_i + r] = W_i[r] . x'[t]
-// (+ b_i[r] when b_i is set), where x'[t] is row rowOf[t] of x (row t when rowOf is null), RMS-normalized
-// and multiplied by norm when norm is set (x / sqrt(mean(x^2) + eps) * norm, as the CPU backend's RMSNorm).
-// Each weight row is read by one warp, in order, once per 8 vectors (once in all at decode, with several
-// loads in flight per lane).
+// Up to three matrices of one type and width (those past the last have 0 rows), multiplied in one launch:
+// y_i[t * rows_i + r] = W_i[r] . x'[t] (+ b_i[r] when b_i is set), where x'[t] is row rowOf[t] of x (row t
+// when rowOf is null), RMS-normalized and multiplied by norm when norm is set (x / sqrt(mean(x^2) + eps) *
+// norm, as the CPU backend's RMSNorm). Each weight row is read in order, once per 8 vectors (once in all at
+// decode, by up to maxSplit warps taking turns, several loads in flight per lane).
 struct Matrices {
     const uint8_t* w[3] = {nullptr, nullptr, nullptr};
     const float* b[3] = {nullptr, nullptr, nullptr};
     float* y[3] = {nullptr, nullptr, nullptr};
     int64_t rows[3] = {0, 0, 0};
-    int count = 0;
     const float* norm = nullptr;
     float eps = 0.0f;
     const int32_t* rowOf = nullptr;

@@ -70,7 +70,10 @@ public final class CudaThroughput {
             int type = typeOf(t.trim());
             Path file = dir.resolve("cuda-throughput-" + t.trim() + ".gguf");
             long t0 = System.nanoTime();
-            long[] sizes = Files.exists(file) ? sizes(type, LAYERS) : write(file, type, LAYERS);
+            if (!Files.exists(file)) {
+                write(file, type, LAYERS);
+            }
+            long[] sizes = sizes(type, LAYERS);
             double genSeconds = (System.nanoTime() - t0) / 1e9;
             long t1 = System.nanoTime();
             try (NativeModel m = NativeModel.load(file, 1, Precision.EXACT, 0)) {
@@ -90,7 +93,7 @@ public final class CudaThroughput {
                         decode(warm, warm.eval(new int[] {prompt[0]}, 0), 1, decodeTokens);
                     }
                 }
-                double early;
+                Decoded early;
                 try (NativeModel.Session s = m.newSession(decodeTokens + 1)) {
                     early = decode(s, s.eval(new int[] {prompt[0]}, 0), 1, decodeTokens);
                 }
@@ -98,7 +101,7 @@ public final class CudaThroughput {
                     long p0 = System.nanoTime();
                     float[] logits = s.eval(prompt, 0);
                     double prefill = promptTokens / ((System.nanoTime() - p0) / 1e9);
-                    double late = decode(s, logits, promptTokens, decodeTokens);
+                    Decoded late = decode(s, logits, promptTokens, decodeTokens);
                     System.out.printf(
                             Locale.ROOT,
                             "%-6s %5.2fB  %8.0f MiB  %6.1f  %13.0f  %14.1f  %6.1f%%  %16.1f  %6.1f%%   (tokens %08x; model made in %.0f s)%n",
@@ -107,11 +110,11 @@ public final class CudaThroughput {
                             sizes[1] / (double) (1 << 20),
                             loadSeconds,
                             prefill,
-                            early,
-                            100 * sizes[1] * early / 1e9 / peak,
-                            late,
-                            100 * sizes[1] * late / 1e9 / peak,
-                            chosen,
+                            early.perSecond(),
+                            100 * sizes[1] * early.perSecond() / 1e9 / peak,
+                            late.perSecond(),
+                            100 * sizes[1] * late.perSecond() / 1e9 / peak,
+                            late.chosen(),
                             genSeconds);
                 }
             } finally {
@@ -125,11 +128,14 @@ public final class CudaThroughput {
         }
     }
 
-    /** A hash of the tokens the last {@link #decode} chose: runs with other settings should choose the same. */
-    static int chosen;
+    /**
+     * Tokens per second of a greedy decoding, and a hash of the tokens it chose: runs with other settings should
+     * choose the same.
+     */
+    record Decoded(double perSecond, int chosen) {}
 
-    /** Greedy decoding of {@code tokens} tokens from position {@code pos}: tokens per second. */
-    static double decode(NativeModel.Session s, float[] logits, int pos, int tokens) {
+    /** Greedy decoding of {@code tokens} tokens from position {@code pos}. */
+    static Decoded decode(NativeModel.Session s, float[] logits, int pos, int tokens) {
         int hash = 1;
         long d0 = System.nanoTime();
         for (int i = 0; i < tokens; i++) {
@@ -137,9 +143,7 @@ public final class CudaThroughput {
             hash = 31 * hash + next;
             logits = s.eval(new int[] {next}, pos + i);
         }
-        double perSecond = tokens / ((System.nanoTime() - d0) / 1e9);
-        chosen = hash;
-        return perSecond;
+        return new Decoded(tokens / ((System.nanoTime() - d0) / 1e9), hash);
     }
 
     static int typeOf(String name) {
@@ -159,14 +163,17 @@ public final class CudaThroughput {
         }
     }
 
-    /** {parameters, weight bytes a decoded token reads} of the model {@link #write} writes. */
+    /**
+     * {parameters, weight bytes a decoded token reads} of the model {@link #write} writes: every matrix but the
+     * embedding table, of which a token reads one row.
+     */
     static long[] sizes(int type, int layers) {
         long params = 0;
         long perToken = 0;
         for (Matrix m : matrices(layers)) {
             params += (long) m.cols() * m.rows();
             if (!m.name().equals("token_embd.weight")) {
-                perToken += GgufWriter.quantize(type, new float[m.cols()], m.cols()).length * (long) m.rows();
+                perToken += (long) m.cols() / GgufWriter.blockElems(type) * GgufWriter.blockBytes(type) * m.rows();
             }
         }
         return new long[] {params, perToken};
@@ -192,10 +199,9 @@ public final class CudaThroughput {
 
     /**
      * Writes the model, every matrix of {@code type} (uniform values of the variance 1/fan-in), generated and
-     * quantized on all cores, with {@code layers} blocks; returns {parameters, weight bytes a decoded token
-     * reads}.
+     * quantized on all cores, with {@code layers} blocks.
      */
-    public static long[] write(Path file, int type, int layers) throws Exception {
+    public static void write(Path file, int type, int layers) throws Exception {
         List<Matrix> matrices = matrices(layers);
         byte[][] encoded = new byte[matrices.size()][];
         IntStream.range(0, matrices.size()).parallel().forEach(i -> {
@@ -221,17 +227,11 @@ public final class CudaThroughput {
                 .put("llama.attention.layer_norm_rms_epsilon", 1e-5f)
                 .put("llama.rope.freq_base", 10000f)
                 .put("llama.rope.dimension_count", DIM / HEADS);
-        long params = 0;
-        long perToken = 0;
         float[] ones = new float[DIM];
         java.util.Arrays.fill(ones, 1.0f);
         for (int i = 0; i < matrices.size(); i++) {
             Matrix m = matrices.get(i);
             w.rawTensor(m.name(), type, new long[] {m.cols(), m.rows()}, encoded[i]);
-            params += (long) m.cols() * m.rows();
-            if (!m.name().equals("token_embd.weight")) {
-                perToken += encoded[i].length;
-            }
             if (m.name().endsWith("attn_v.weight")) {
                 w.tensor(m.name().replace("attn_v", "attn_norm"), GgufWriter.F32, new long[] {DIM}, ones);
             } else if (m.name().endsWith("attn_output.weight")) {
@@ -240,6 +240,5 @@ public final class CudaThroughput {
         }
         w.tensor("output_norm.weight", GgufWriter.F32, new long[] {DIM}, ones);
         w.write(file);
-        return new long[] {params, perToken};
     }
 }
