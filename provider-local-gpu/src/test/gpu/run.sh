@@ -15,9 +15,10 @@
 #                                     and CudaCheck runs the main comparisons without JUnit.
 # Environment: PROFILE=1 adds Nsight Compute's per-kernel times of one decoding step (when ncu is there) of
 # each of PROFILE_TYPES (default f16);
-# VARIANTS, settings separated by spaces (default HYBRIDINFERENCE_CUDA_GRAPHS=0), runs the benchmark again
-# with each (a setting of several variables joins them with commas); TEST_VARIANTS, likewise, runs
-# CudaBackendTest again with each (with --bundle).
+# VARIANTS, settings separated by spaces, runs the benchmark again with each (a setting of several
+# variables joins them with commas); by default the settings not yet measured (weights prefetched into L2,
+# the integer products of precision fast, both) and no CUDA graphs. TEST_VARIANTS, likewise, runs
+# CudaBackendTest again with each (with --bundle), by default with both new settings on.
 set -uo pipefail
 module="$(cd "$(dirname "$0")/../../.." && pwd)"
 root="$(dirname "$module")"
@@ -71,10 +72,10 @@ if [ "${1:-}" = "--bundle" ]; then
     # shellcheck disable=SC2086
     timeout 120 "$java" -cp "$classes" dev.hybridinference.localgpu.bench.GpuTests $tests
     build=$?
-    for setting in ${TEST_VARIANTS:-}; do
+    for setting in ${TEST_VARIANTS-HYBRIDINFERENCE_CUDA_INTEGER=1,HYBRIDINFERENCE_CUDA_PREFETCH=1}; do
         echo "== CudaBackendTest with $setting $(elapsed)"
         env $(echo "$setting" | tr "," " ") timeout 60 "$java" -cp "$classes" dev.hybridinference.localgpu.bench.GpuTests \
-            dev.hybridinference.localgpu.internal.CudaBackendTest | tail -1
+            dev.hybridinference.localgpu.internal.CudaBackendTest | grep -v '^ok '
     done
 elif command -v mvn > /dev/null; then
     echo "== build and CUDA tests (Maven) $(elapsed)"
@@ -125,8 +126,10 @@ sampler=$!
 timeout 150 "$java" -Xmx24g -cp "$classes" dev.hybridinference.localgpu.bench.CudaThroughput f16,q8_0,q4_k "$models"
 bench=$?
 [ "$bench" -ne 0 ] && echo "benchmark exit $bench (124: cut at its cap)"
-# The same with other settings, one run each: by default without CUDA graphs (a kernel launch each).
-for setting in ${VARIANTS:-HYBRIDINFERENCE_CUDA_GRAPHS=0}; do
+# The same with other settings, one run each.
+default_variants="HYBRIDINFERENCE_CUDA_PREFETCH=1 HYBRIDINFERENCE_CUDA_INTEGER=1"
+default_variants="$default_variants HYBRIDINFERENCE_CUDA_PREFETCH=1,HYBRIDINFERENCE_CUDA_INTEGER=1 HYBRIDINFERENCE_CUDA_GRAPHS=0"
+for setting in ${VARIANTS-$default_variants}; do
     echo "== the same with $setting $(elapsed)"
     env $(echo "$setting" | tr "," " ") timeout 60 "$java" -Xmx24g -DcudaThroughput.warmupSeconds=1 -cp "$classes" \
         dev.hybridinference.localgpu.bench.CudaThroughput f16,q8_0,q4_k "$models" | tail -3

@@ -59,6 +59,12 @@ struct Segment {
     bool all = false;
 };
 
+// How quantized weights are multiplied: Exact dequantizes them to floats against the float input; Fast
+// quantizes the input to 8 bits per value once per matmul and uses integer dot products (quant.h on the
+// CPU; on CUDA, dequant.h's, for Q8_0 and Q4_K, while HYBRIDINFERENCE_CUDA_INTEGER=1 is set: see
+// cuda/backend.cu). F32 and F16 weights take the float path in both.
+enum class Precision { Exact, Fast };
+
 // The rows one forward pass computes at once (see Model::evalBatch): scratch space is sized for it.
 constexpr int64_t kMaxBatch = 64;
 
@@ -92,7 +98,7 @@ public:
 
 // The CUDA backend over device `ordinal`, or a DeviceError naming why there is none (a build without
 // CUDA, no such device). Defined in cuda/ when the build has CUDA, in cuda_stub.cpp otherwise.
-std::unique_ptr<Backend> makeCudaBackend(const ModelDesc& desc, int ordinal);
+std::unique_ptr<Backend> makeCudaBackend(const ModelDesc& desc, int ordinal, Precision precision);
 
 // CUDA devices, for the Java side: 0 when the build has no CUDA or the machine no driver or device.
 namespace cudadev {

@@ -7,7 +7,7 @@ namespace {
 const char* kReason = "this build of the native library has no CUDA backend (built without nvcc or with HYBRIDINFERENCE_CUDA=OFF)";
 }
 
-std::unique_ptr<Backend> makeCudaBackend(const ModelDesc&, int ordinal) {
+std::unique_ptr<Backend> makeCudaBackend(const ModelDesc&, int ordinal, Precision) {
     throw DeviceError("cuda:" + std::to_string(ordinal) + ": " + kReason);
 }
 

@@ -5,6 +5,7 @@
 // any machine, a GPU or not.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 
@@ -157,13 +158,14 @@ HI_HD int q4_KScaleByte(const uint32_t (&head)[4], int i) {
     return static_cast<int>((word >> (8 * (i & 3))) & 0xFF);
 }
 
-HI_HD void q4_KScaleMin(const uint32_t (&head)[4], int j, float& sc, float& m) {
+template <typename T>
+HI_HD void q4_KScaleMin(const uint32_t (&head)[4], int j, T& sc, T& m) {
     if (j < 4) {
-        sc = static_cast<float>(q4_KScaleByte(head, j) & 63);
-        m = static_cast<float>(q4_KScaleByte(head, j + 4) & 63);
+        sc = static_cast<T>(q4_KScaleByte(head, j) & 63);
+        m = static_cast<T>(q4_KScaleByte(head, j + 4) & 63);
     } else {
-        sc = static_cast<float>((q4_KScaleByte(head, j + 4) & 0xF) | ((q4_KScaleByte(head, j - 4) >> 6) << 4));
-        m = static_cast<float>((q4_KScaleByte(head, j + 4) >> 4) | ((q4_KScaleByte(head, j) >> 6) << 4));
+        sc = static_cast<T>((q4_KScaleByte(head, j + 4) & 0xF) | ((q4_KScaleByte(head, j - 4) >> 6) << 4));
+        m = static_cast<T>((q4_KScaleByte(head, j + 4) >> 4) | ((q4_KScaleByte(head, j) >> 6) << 4));
     }
 }
 
@@ -185,6 +187,83 @@ HI_HD float q4_KDot(const uint32_t (&q)[4], const uint32_t (&head)[4], int c, co
     }
     const float d = half(static_cast<uint16_t>(head[0] & 0xFFFF)), dmin = half(static_cast<uint16_t>(head[0] >> 16));
     return d * (sc0 * lo + sc1 * hi) - dmin * (m0 * xlo + m1 * xhi);
+}
+
+// The integer products of `precision: fast` (the CUDA backend's, as the CPU backend's qk:: kernels): the
+// input vector quantized to 8 bits per value, with a float scale per block of the weights' size (32
+// values for Q8_0, 256 for Q4_K, and for Q4_K the sums of each 16 of its integers), then each weight row
+// multiplied with it in integer arithmetic, four products per instruction; the scales are applied once per
+// block. The quantization and the integer sums are the CPU backend's, so the two agree up to the order of
+// the float additions.
+
+// c + the dot product of the four signed bytes of a and of b: one dp4a instruction on the device.
+HI_HD int dp4a(uint32_t a, uint32_t b, int c) {
+#if defined(__CUDA_ARCH__)
+    return __dp4a(static_cast<int>(a), static_cast<int>(b), c);
+#else
+    for (int i = 0; i < 4; i++) c += static_cast<int8_t>(a >> (8 * i)) * static_cast<int8_t>(b >> (8 * i));
+    return c;
+#endif
+}
+
+// One input value quantized with its block's inverse scale id = 127 / max|x| (0 for a block of zeros):
+// rounded to nearest, ties to even, as qk::quantize rounds, within -127..127.
+HI_HD int quantizeValue(float v, float id) {
+#if defined(__CUDA_ARCH__)
+    const int q = __float2int_rn(v * id);
+#else
+    // The product rounded once, then to an integer (no fused multiply-add to skip the first rounding).
+    const int q = static_cast<int>(std::nearbyint(v * id));
+#endif
+    return q > 127 ? 127 : (q < -127 ? -127 : q);
+}
+
+// Eight input values quantized with their block's largest magnitude amax, packed into two words (the
+// scale is amax / 127); returns the sum of the eight integers.
+HI_HD int quantize8(const float (&v)[8], float amax, uint32_t (&words)[2]) {
+    const float id = amax > 0.0f ? 127.0f / amax : 0.0f;
+    int sum = 0;
+    words[0] = 0;
+    words[1] = 0;
+    HI_UNROLL
+    for (int i = 0; i < 8; i++) {
+        const int q = quantizeValue(v[i], id);
+        sum += q;
+        words[i >> 2] |= static_cast<uint32_t>(q & 0xFF) << (8 * (i & 3));
+    }
+    return sum;
+}
+
+// 16 values of a kQ8_0Split row (the quants' four words) times 16 input integers (four words): the
+// integer sum, which the weights' and the input's block scales then multiply.
+HI_HD int q8_0SplitInts(const uint32_t (&q)[4], const uint32_t (&x)[4]) {
+    int s = 0;
+    HI_UNROLL
+    for (int i = 0; i < 4; i++) s = dp4a(q[i], x[i], s);
+    return s;
+}
+
+// The 16 quant bytes of a Q4_K load (see q4_KDot) times the input integers at the same positions: lo of
+// the low nibbles (sub-block 2c, x at 64c + l..) and hi of the high ones (sub-block 2c + 1, at 64c + 32 + l..).
+HI_HD void q4_KInts(const uint32_t (&q)[4], const uint32_t (&xlo)[4], const uint32_t (&xhi)[4], int& lo, int& hi) {
+    lo = 0;
+    hi = 0;
+    HI_UNROLL
+    for (int i = 0; i < 4; i++) {
+        lo = dp4a(q[i] & 0x0F0F0F0Fu, xlo[i], lo);
+        hi = dp4a((q[i] >> 4) & 0x0F0F0F0Fu, xhi[i], hi);
+    }
+}
+
+// A Q4_K load's share of its block's two integer sums (qk's isum and msum): sc * (q . x) per sub-block,
+// and min * (the sum of x's integers) per sub-block, sumLo and sumHi being the input's sums over the
+// load's 16 positions of each. The block then adds d * xd * isum - dmin * xd * msum.
+HI_HD void q4_KBlockInts(const uint32_t (&head)[4], int c, int lo, int hi, int sumLo, int sumHi, int& isum, int& msum) {
+    int sc0, m0, sc1, m1;
+    q4_KScaleMin(head, 2 * c, sc0, m0);
+    q4_KScaleMin(head, 2 * c + 1, sc1, m1);
+    isum = sc0 * lo + sc1 * hi;
+    msum = m0 * sumLo + m1 * sumHi;
 }
 
 // Four little-endian words from 16 bytes (on the device, the CUDA code loads them as one uint4).

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstring>
 #include <exception>
 #include <vector>
@@ -362,6 +363,80 @@ JNIEXPORT jdoubleArray JNICALL Java_dev_hybridinference_localgpu_internal_Native
         std::vector<jdouble> out(static_cast<size_t>(count + 1));
         out[0] = qk::dotAt(level, static_cast<uint32_t>(type), w.data(), xq.data(), n, ints.data());
         for (int64_t i = 0; i < count; i++) out[static_cast<size_t>(i + 1)] = ints[static_cast<size_t>(i)];
+        return doubleArray(env, out);
+    }, static_cast<jdoubleArray>(nullptr));
+}
+
+JNIEXPORT jdoubleArray JNICALL Java_dev_hybridinference_localgpu_internal_NativeEngine_cudaIntegerDot(
+        JNIEnv* env, jclass, jint type, jbyteArray row, jfloatArray x) {
+    return guarded(env, [&]() -> jdoubleArray {
+        if (!row || !x) throw std::runtime_error("row and x must not be null");
+        const uint32_t t = static_cast<uint32_t>(type);
+        if (t != dq::kQ8_0 && t != dq::kQ4_K) throw std::runtime_error("type " + std::to_string(type) + " has no CUDA integer product");
+        const int64_t n = env->GetArrayLength(x), block = t == dq::kQ8_0 ? 32 : 256, blockBytes = t == dq::kQ8_0 ? 34 : 144;
+        if (n <= 0 || n % block != 0 || env->GetArrayLength(row) != n / block * blockBytes) {
+            throw std::runtime_error("x must hold a positive multiple of " + std::to_string(block) + " values and row their blocks");
+        }
+        const std::vector<uint8_t> w = bytesOf(env, row);
+        const std::vector<float> xf = floatsOf(env, x);
+        // The input as the CUDA kernel quantizes it (8 values a lane, the block's largest magnitude shared):
+        // 8-bit values, a scale per block, the sums of each 16 integers.
+        std::vector<uint8_t> xq(static_cast<size_t>(n));
+        std::vector<float> xd(static_cast<size_t>(n / block));
+        std::vector<int> sums(static_cast<size_t>(n / 16));
+        for (int64_t b = 0; b < n / block; b++) {
+            float amax = 0.0f;
+            for (int64_t i = 0; i < block; i++) amax = std::max(amax, std::fabs(xf[static_cast<size_t>(b * block + i)]));
+            xd[static_cast<size_t>(b)] = amax / 127.0f;
+            for (int64_t at = b * block; at < (b + 1) * block; at += 8) {
+                float v[8];
+                for (int i = 0; i < 8; i++) v[i] = xf[static_cast<size_t>(at + i)];
+                uint32_t words[2];
+                const int sum = dq::quantize8(v, amax, words);
+                std::memcpy(xq.data() + at, words, 8);  // little-endian, as the device stores them
+                sums[static_cast<size_t>(at / 16)] += sum;
+            }
+        }
+        auto words = [&](int64_t at, uint32_t (&v)[4]) { dq::words16(xq.data() + at, v); };
+        // The dot product as the kernel's lanes compute it (their float sums added in order here), and the
+        // integer sums per 32 values (qk's: the weights' unsigned quants, offsets not subtracted).
+        std::vector<jdouble> out(static_cast<size_t>(1 + n / 32));
+        double dot = 0.0;
+        if (t == dq::kQ8_0) {
+            std::vector<uint8_t> split(static_cast<size_t>(dq::q8_0SplitRowBytes(n)));
+            dq::splitQ8_0(w.data(), 1, n, split.data());
+            for (int64_t base = 0; base < n; base += 16) {
+                uint32_t q[4], v[4];
+                dq::words16(split.data() + base, q);
+                words(base, v);
+                const int ints = dq::q8_0SplitInts(q, v);
+                const float d = dq::half(dq::u16(split.data() + n + 2 * (base >> 5)));
+                dot += static_cast<float>(ints) * (d * xd[static_cast<size_t>(base >> 5)]);
+                out[static_cast<size_t>(1 + base / 32)] += ints;
+            }
+        } else {
+            for (int64_t b = 0; b < n / 256; b++) {
+                const uint8_t* blk = w.data() + b * 144;
+                uint32_t head[4];
+                dq::words16(blk, head);
+                const float d = dq::half(dq::u16(blk)), dmin = dq::half(dq::u16(blk + 2));
+                for (int part = 0; part < 8; part++) {
+                    const int c = part >> 1, l = 16 * (part & 1);
+                    const int64_t base = 256 * b + 64 * c + l;
+                    uint32_t q[4], lo[4], hi[4];
+                    dq::words16(blk + 16 + 32 * c + l, q);
+                    words(base, lo);
+                    words(base + 32, hi);
+                    int il, ih, isum, msum;
+                    dq::q4_KInts(q, lo, hi, il, ih);
+                    dq::q4_KBlockInts(head, c, il, ih, sums[static_cast<size_t>(base >> 4)], sums[static_cast<size_t>((base + 32) >> 4)], isum, msum);
+                    dot += xd[static_cast<size_t>(b)] * (d * static_cast<float>(isum) - dmin * static_cast<float>(msum));
+                    out[static_cast<size_t>(1 + 8 * b + 2 * c)] += il;
+                    out[static_cast<size_t>(1 + 8 * b + 2 * c + 1)] += ih;
+                }
+            }
+        }
+        out[0] = dot;
         return doubleArray(env, out);
     }, static_cast<jdoubleArray>(nullptr));
 }

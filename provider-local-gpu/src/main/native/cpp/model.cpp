@@ -254,7 +254,7 @@ Model::Model(const std::string& path, int threads, Precision precision, int devi
         backend_ = std::make_unique<CpuBackend>(desc_, threads, precision);
     } else {
         if (device < 0) throw Error("device " + std::to_string(device) + " is not a CUDA ordinal or -1 (the CPU)");
-        backend_ = makeCudaBackend(desc_, device);
+        backend_ = makeCudaBackend(desc_, device, precision);
     }
 }
 

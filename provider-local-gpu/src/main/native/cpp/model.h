@@ -14,11 +14,6 @@
 #include "gguf.h"
 #include "threads.h"
 
-// How quantized weights are multiplied: Exact dequantizes them to floats against the float input; Fast
-// quantizes the input to 8 bits per value once per matmul and uses integer dot products (quant.h).
-// F32 and F16 weights take the float path in both.
-enum class Precision { Exact, Fast };
-
 // The device a Model computes on: the CPU (-1) or a CUDA device by ordinal.
 constexpr int kCpuDevice = -1;
 

@@ -25,10 +25,10 @@ using u128 = unsigned __int128;
 
 std::string mib(u128 bytes) { return std::to_string(static_cast<uint64_t>(bytes >> 20)) + " MiB"; }
 
-// Whether the environment variable is "0" (a launch setting turned off).
-bool setToZero(const char* name) {
+// Whether the environment variable is "0" (a launch setting turned off), or "1" (one turned on).
+bool setTo(const char* name, const char* value) {
     const char* v = std::getenv(name);
-    return v && std::string(v) == "0";
+    return v && std::string(v) == value;
 }
 
 struct CudaState : State {
@@ -55,7 +55,7 @@ struct DevTensor {
 
 class CudaBackend : public Backend {
 public:
-    CudaBackend(const ModelDesc& d, int ordinal) : d_(d), ordinal_(ordinal) {
+    CudaBackend(const ModelDesc& d, int ordinal, Precision precision) : d_(d), ordinal_(ordinal) {
         checkModel();
         uint64_t total = 0, free = 0;
         cudadev::memory(ordinal_, total, free);  // names the ordinal when it is not a device here
@@ -70,7 +70,7 @@ public:
                 throw DeviceMemoryError(label_ + " has " + mib(free) + " free; the model needs " + mib(weights + scratch) + " (weights " +
                                         mib(weights) + ", activations " + mib(scratch) + ")");
             }
-            useGraphs_ = !setToZero("HYBRIDINFERENCE_CUDA_GRAPHS");
+            useGraphs_ = !setTo("HYBRIDINFERENCE_CUDA_GRAPHS", "0");
             // Settings of the decoding product, for measuring others (see ops::Matrices). On an H200, with
             // two warps per row a 0.94B model decoded 6 to 16% faster than with 8 in F16, 5 to 9% in Q8_0
             // and 2 to 3% in Q4_K; one warp per row was within 8% of two either way.
@@ -80,7 +80,16 @@ public:
             if (occupancy) minBlocks_ = std::atoi(occupancy);
             int major = 0;
             cu::check(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, ordinal_), "cudaDeviceGetAttribute");
-            programmatic_ = major >= 9 && !setToZero("HYBRIDINFERENCE_CUDA_PDL");
+            programmatic_ = major >= 9 && !setTo("HYBRIDINFERENCE_CUDA_PDL", "0");
+            // Not yet measured on a GPU, so off unless set: weights asked of the L2 cache before each
+            // product waits for the kernel before, and precision fast's integer products (ops::Matrices).
+            prefetch_ = setTo("HYBRIDINFERENCE_CUDA_PREFETCH", "1");
+            integer_ = precision == Precision::Fast && setTo("HYBRIDINFERENCE_CUDA_INTEGER", "1");
+            int optin = 0;
+            cu::check(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, ordinal_), "cudaDeviceGetAttribute");
+            // The products' own shared memory (their joins) comes out of the same budget.
+            sharedLimit_ = optin - 4 * 1024;
+            cu::check(cudaDeviceGetAttribute(&multiprocessors_, cudaDevAttrMultiProcessorCount, ordinal_), "cudaDeviceGetAttribute");
             cu::check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
             upload();
             allocScratch();
@@ -310,6 +319,10 @@ private:
         m.rowOf = rowOf;
         m.maxSplit = maxSplit_;
         m.minBlocks = minBlocks_;
+        m.prefetch = prefetch_;
+        m.integer = integer_;
+        m.sharedLimit = sharedLimit_;
+        m.multiprocessors = multiprocessors_;
         const DevTensor& t = dev(w[0]);
         ops::matmul(stream_, t.type, t.rowBytes, t.cols, m, x, n, e);
     }
@@ -343,6 +356,10 @@ private:
     // Kernels scheduled while the one before finishes (ops::setProgrammaticLaunch): on devices of compute
     // capability 9.0 and later, unless HYBRIDINFERENCE_CUDA_PDL=0.
     bool programmatic_ = false;
+    bool prefetch_ = false;  // HYBRIDINFERENCE_CUDA_PREFETCH=1 (ops::Matrices::prefetch)
+    bool integer_ = false;   // precision fast and HYBRIDINFERENCE_CUDA_INTEGER=1 (ops::Matrices::integer)
+    int sharedLimit_ = 44 * 1024;
+    int multiprocessors_ = 1;
     std::map<std::pair<int64_t, int64_t>, cudaGraphExec_t> graphs_;
 };
 
@@ -453,4 +470,6 @@ void CudaBackend::launch(int64_t n, int64_t m) {
 
 }  // namespace
 
-std::unique_ptr<Backend> makeCudaBackend(const ModelDesc& desc, int ordinal) { return std::make_unique<CudaBackend>(desc, ordinal); }
+std::unique_ptr<Backend> makeCudaBackend(const ModelDesc& desc, int ordinal, Precision precision) {
+    return std::make_unique<CudaBackend>(desc, ordinal, precision);
+}

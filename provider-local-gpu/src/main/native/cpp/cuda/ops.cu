@@ -8,6 +8,7 @@
 #include <cfloat>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 #include <utility>
 
 #include "../dequant.h"
@@ -33,21 +34,35 @@ __device__ __forceinline__ void dependOnPrevious() {
 #endif
 }
 
-// Launches kernel on s, programmatically dependent when `programmatic` is set: a bad configuration fails
-// here, a fault inside the kernel at the pass's synchronization.
+// Lets kernel take up to `limit` bytes of dynamic shared memory (Matrices::sharedLimit) on the current
+// device: past 48 KB with its own, a kernel must ask. Always the same limit, never the size of one launch,
+// since the setting is the function's for every launch after it, captured graphs' included.
+template <typename... Params>
+void allowShared(void (*kernel)(Params...), int limit) {
+    cu::check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, limit), "cudaFuncSetAttribute");
+}
+
+// Launches kernel on s with `shared` bytes of dynamic shared memory, programmatically dependent when
+// `programmatic` is set: a bad configuration fails here, a fault inside the kernel at the pass's
+// synchronization.
 template <typename... Params, typename... Args>
-void launch(const char* what, void (*kernel)(Params...), dim3 grid, dim3 block, cudaStream_t s, Args&&... args) {
+void launchShared(const char* what, void (*kernel)(Params...), dim3 grid, dim3 block, size_t shared, cudaStream_t s, Args&&... args) {
     cudaLaunchAttribute attr[1];
     attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
     attr[0].val.programmaticStreamSerializationAllowed = 1;
     cudaLaunchConfig_t cfg = {};
     cfg.gridDim = grid;
     cfg.blockDim = block;
-    cfg.dynamicSmemBytes = 0;
+    cfg.dynamicSmemBytes = shared;
     cfg.stream = s;
     cfg.attrs = attr;
     cfg.numAttrs = programmatic ? 1 : 0;
     cu::check(cudaLaunchKernelEx(&cfg, kernel, std::forward<Args>(args)...), what);
+}
+
+template <typename... Params, typename... Args>
+void launch(const char* what, void (*kernel)(Params...), dim3 grid, dim3 block, cudaStream_t s, Args&&... args) {
+    launchShared(what, kernel, grid, block, 0, s, std::forward<Args>(args)...);
 }
 
 // How a lane reads its share of a weight row, per encoding: G values per load, at positions base + k*GAP
@@ -202,51 +217,143 @@ __device__ __forceinline__ V pick(int i, V a, V b, V c) {
     return i == 0 ? a : i == 1 ? b : c;
 }
 
-// A group of `split` warps per RW weight rows (of the matrices' rows laid end to end, each matrix's rows
-// rounded up to a multiple of RW; for kSwiGlu, row r of both matrices), kWarps / split groups per block:
-// the group's warps take turns along the rows, 32 * G * U values at a time, and join their sums in shared
-// memory. A lane's loads serve RW rows at once, and the input values it gathers serve all of them. NB:
-// input vectors per read of the rows (1 for decoding, 8 otherwise); U: loads of each row in flight per
-// lane before the first is used. NORM: the input is RMS-normalized on the way in (see Matrices::norm): a
-// group's lanes read all of an input vector once, so they sum its squares as they go, and the sums are
-// scaled at the end.
-template <uint32_t T, int NB, int U, int RW, int E, bool NORM, int MINB>
-__global__ void __launch_bounds__(kWarps * 32, MINB) matmulKernel(const Matrices m, int64_t rowBytes, int64_t cols,
-                                                                   const float* __restrict__ x, int64_t n, int split) {
-    dependOnPrevious();
-    using F = Fmt<T>;
-    constexpr int G = F::G;
-    constexpr int R = E == kSwiGlu ? 2 : RW;
-    __shared__ float joined[kWarps][R * NB + NB];
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, turn = warp % split;
-    int64_t wi = static_cast<int64_t>(blockIdx.x) * (kWarps / split) + warp / split;
-    int seg = 0;
-    if (E != kSwiGlu) {
-        const int64_t w0 = (m.rows[0] + RW - 1) / RW, w1 = (m.rows[1] + RW - 1) / RW;
-        if (wi >= w0) {
-            wi -= w0;
-            seg = 1;
-            if (wi >= w1) {
-                wi -= w1;
-                seg = 2;
+// The rows group wi of warps computes: RW consecutive rows of one of the matrices (laid end to end, each
+// matrix's rows rounded up to a multiple of RW), or for kSwiGlu row wi of both. A group past the last row
+// is not valid: it computes nothing but still takes part in the block's joins.
+template <int E, int RW>
+struct Group {
+    static constexpr int R = E == kSwiGlu ? 2 : RW;
+    int64_t rows, r0;
+    bool valid;
+    const uint8_t* row[R];
+    const float* bias;
+    float* y;
+
+    __device__ __forceinline__ Group(const Matrices& m, int64_t rowBytes, int64_t wi) {
+        int seg = 0;
+        if (E != kSwiGlu) {
+            const int64_t w0 = (m.rows[0] + RW - 1) / RW, w1 = (m.rows[1] + RW - 1) / RW;
+            if (wi >= w0) {
+                wi -= w0;
+                seg = 1;
+                if (wi >= w1) {
+                    wi -= w1;
+                    seg = 2;
+                }
+            }
+        }
+        rows = pick(seg, m.rows[0], m.rows[1], m.rows[2]);
+        r0 = E == kSwiGlu ? wi : wi * RW;
+        valid = r0 < rows;
+        if (E == kSwiGlu) {
+            row[0] = m.w[0] + (valid ? r0 : 0) * rowBytes;
+            row[R - 1] = m.w[1] + (valid ? r0 : 0) * rowBytes;
+        } else {
+            const uint8_t* w = pick(seg, m.w[0], m.w[1], m.w[2]);
+#pragma unroll
+            for (int q = 0; q < R; q++) row[q] = w + (r0 + q < rows ? r0 + q : 0) * rowBytes;
+        }
+        bias = pick(seg, m.b[0], m.b[1], m.b[2]);
+        y = pick(seg, m.y[0], m.y[1], m.y[2]);
+    }
+
+    // Asks the L2 cache for the group's rows, 128-byte lines, this warp's turns of them. Called before the
+    // wait for the kernel before, which writes the product's input but never its weights, so that the rows
+    // stream in while that kernel ends (see Matrices::prefetch).
+    __device__ __forceinline__ void prefetch(int64_t rowBytes, int turn, int split, int lane) const {
+#pragma unroll
+        for (int q = 0; q < R; q++) {
+            if (E == kSwiGlu ? !valid : r0 + q >= rows) continue;
+            // From the line the row starts in, so that a row not aligned to 128 bytes has its last line too.
+            const uint8_t* first = row[q] - (reinterpret_cast<uintptr_t>(row[q]) & 127);
+            for (const uint8_t* at = first + (turn * 32 + lane) * 128; at < row[q] + rowBytes; at += split * 32 * 128) {
+                asm volatile("prefetch.global.L2 [%0];" ::"l"(at));
             }
         }
     }
-    const int64_t rows = pick(seg, m.rows[0], m.rows[1], m.rows[2]);
-    const int64_t r0 = E == kSwiGlu ? wi : wi * RW;
-    // A group past the last row computes nothing but still takes part in the block's joins.
-    const bool valid = r0 < rows;
-    const uint8_t* row[R];
-    if (E == kSwiGlu) {
-        row[0] = m.w[0] + (valid ? r0 : 0) * rowBytes;
-        row[R - 1] = m.w[1] + (valid ? r0 : 0) * rowBytes;
-    } else {
-        const uint8_t* w = pick(seg, m.w[0], m.w[1], m.w[2]);
+};
+
+// The end of a pass over the rows for NB input vectors t0..: each lane's sums (acc; ss, when NORM, the
+// squares of the input it read, unless SUMMED says ss already holds the whole vector's) added up over the
+// warp, then over the group's turns in shared memory (joined); then the group's first lane applies the
+// epilogue. Every thread of the block calls it: it synchronizes the block when warps share rows.
+template <int E, int RW, int NB, bool NORM, bool SUMMED>
+__device__ __forceinline__ void finish(const Group<E, RW>& g, float (&acc)[Group<E, RW>::R][NB], float (&ss)[NB],
+                                       float (*joined)[Group<E, RW>::R * NB + NB], const Matrices& m, int64_t cols, int64_t t0,
+                                       int64_t n, int split) {
+    constexpr int R = Group<E, RW>::R;
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, turn = warp % split;
 #pragma unroll
-        for (int q = 0; q < R; q++) row[q] = w + (r0 + q < rows ? r0 + q : 0) * rowBytes;
+    for (int j = 0; j < NB; j++) {
+        if (!SUMMED) ss[j] = warpSum(ss[j]);
+#pragma unroll
+        for (int q = 0; q < R; q++) acc[q][j] = warpSum(acc[q][j]);
     }
-    const float* bias = pick(seg, m.b[0], m.b[1], m.b[2]);
-    float* y = pick(seg, m.y[0], m.y[1], m.y[2]);
+    if (split > 1) {
+        if (lane == 0) {
+#pragma unroll
+            for (int j = 0; j < NB; j++) {
+                joined[warp][R * NB + j] = ss[j];
+#pragma unroll
+                for (int q = 0; q < R; q++) joined[warp][q * NB + j] = acc[q][j];
+            }
+        }
+        __syncthreads();
+        if (turn == 0) {
+            for (int w = warp + 1; w < warp + split; w++) {
+#pragma unroll
+                for (int j = 0; j < NB; j++) {
+                    if (!SUMMED) ss[j] += joined[w][R * NB + j];
+#pragma unroll
+                    for (int q = 0; q < R; q++) acc[q][j] += joined[w][q * NB + j];
+                }
+            }
+        }
+        __syncthreads();  // before the next vectors' sums overwrite the joined ones
+    }
+    if (turn != 0 || lane != 0 || !g.valid) return;
+#pragma unroll
+    for (int j = 0; j < NB; j++) {
+        if (t0 + j >= n) continue;
+        // As the CPU backend scales: 1 / sqrt(mean of squares + eps).
+        const float scale = NORM ? 1.0f / sqrtf(ss[j] / static_cast<float>(cols) + m.eps) : 1.0f;
+        if (E == kSwiGlu) {
+            const float gate = acc[0][j] * scale, up = acc[R - 1][j] * scale;
+            g.y[(t0 + j) * g.rows + g.r0] = gate / (1.0f + expf(-gate)) * up;
+        } else {
+#pragma unroll
+            for (int q = 0; q < R; q++) {
+                if (g.r0 + q >= g.rows) continue;
+                float s = acc[q][j] * scale;
+                if (g.bias) s += g.bias[g.r0 + q];
+                float* out = g.y + (t0 + j) * g.rows + g.r0 + q;
+                if (E == kAdd) {
+                    *out += s;
+                } else {
+                    *out = s;
+                }
+            }
+        }
+    }
+}
+
+// A group of `split` warps per RW weight rows (see Group), kWarps / split groups per block: the group's
+// warps take turns along the rows, 32 * G * U values at a time, and join their sums in shared memory. A
+// lane's loads serve RW rows at once, and the input values it gathers serve all of them. NB: input vectors
+// per read of the rows (1 for decoding, 8 otherwise); U: loads of each row in flight per lane before the
+// first is used. NORM: the input is RMS-normalized on the way in (see Matrices::norm): a group's lanes read
+// all of an input vector once, so they sum its squares as they go, and the sums are scaled at the end.
+template <uint32_t T, int NB, int U, int RW, int E, bool NORM, int MINB>
+__global__ void __launch_bounds__(kWarps * 32, MINB) matmulKernel(const Matrices m, int64_t rowBytes, int64_t cols,
+                                                                   const float* __restrict__ x, int64_t n, int split) {
+    using F = Fmt<T>;
+    using Gr = Group<E, RW>;
+    constexpr int G = F::G, R = Gr::R;
+    __shared__ float joined[kWarps][R * NB + NB];
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, turn = warp % split;
+    const Gr g(m, rowBytes, static_cast<int64_t>(blockIdx.x) * (kWarps / split) + warp / split);
+    if (m.prefetch) g.prefetch(rowBytes, turn, split, lane);
+    dependOnPrevious();
     const int64_t stride = static_cast<int64_t>(split) * 32 * G * U;
     for (int64_t t0 = 0; t0 < n; t0 += NB) {
         float acc[R][NB], ss[NB];
@@ -259,14 +366,14 @@ __global__ void __launch_bounds__(kWarps * 32, MINB) matmulKernel(const Matrices
 #pragma unroll
             for (int q = 0; q < R; q++) acc[q][j] = 0.0f;
         }
-        for (int64_t step = valid ? turn * 32 * G * U : cols; step < cols; step += stride) {
+        for (int64_t step = g.valid ? turn * 32 * G * U : cols; step < cols; step += stride) {
             typename F::Raw raw[R][U];
 #pragma unroll
             for (int u = 0; u < U; u++) {
                 const int64_t base = step + 32 * G * u + F::start(lane);
                 if (base < cols) {
 #pragma unroll
-                    for (int q = 0; q < R; q++) F::load(row[q], base, cols, raw[q][u]);
+                    for (int q = 0; q < R; q++) F::load(g.row[q], base, cols, raw[q][u]);
                 }
             }
 #pragma unroll
@@ -293,103 +400,268 @@ __global__ void __launch_bounds__(kWarps * 32, MINB) matmulKernel(const Matrices
                 }
             }
         }
-        // Each warp's sums, then the group's: the first warp of a group adds up its turns' sums.
+        finish<E, RW, NB, NORM, false>(g, acc, ss, joined, m, cols, t0, n, split);
+    }
+}
+
+// ---- integer products (precision fast: Matrices::integer) ----
+
+// The NB input vectors of an integer product, quantized into the block's shared memory for weights of QB
+// values per block (32 for Q8_0, 256 for Q4_K), each vector `bytes(cols)` long: its 8-bit values (cols),
+// a float scale per QB values, and when SUMS the sums of each 16 of its integers.
+template <int QB, bool SUMS>
+struct Quantized {
+    const int8_t* q;
+    const float* d;
+    const int* sums;
+    __host__ __device__ static int64_t bytes(int64_t cols) { return (cols + 4 * (cols / QB) + (SUMS ? 4 * (cols / 16) : 0) + 15) / 16 * 16; }
+    __device__ __forceinline__ Quantized(const uint8_t* at, int64_t cols)
+        : q(reinterpret_cast<const int8_t*>(at)), d(reinterpret_cast<const float*>(at + cols)), sums(reinterpret_cast<const int*>(at + cols + 4 * (cols / QB))) {}
+};
+
+// Quantizes input vectors t0.. t0 + NB - 1 (those below n) into `to`, as qk::quantize does: warp w takes
+// runs of 256 values w, w + kWarps, ..., a lane 8 values of a run; the lanes of a block of QB values (4 or
+// the warp) share its largest magnitude. With NORM each value is first multiplied by the norm's weight, and
+// ssPart[warp][j] receives the warp's sum of the squares of vector j; the RMS scale multiplies the sums at
+// the end, as in the float product. Scaling a vector scales its quantization alike, but for rounding: the
+// CPU quantizes the normalized vector, so an integer here can differ from the CPU's by one where a value
+// falls within a rounding error of a half step. Every thread of the block calls it; the caller
+// synchronizes before the vectors are read.
+template <int QB, bool SUMS, bool NORM, int NB>
+__device__ __forceinline__ void quantizeInputs(const Matrices& m, const float* __restrict__ x, int64_t cols, int64_t t0, int64_t n,
+                                               uint8_t* to, float (*ssPart)[NB]) {
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const int64_t bytes = Quantized<QB, SUMS>::bytes(cols);
+    for (int j = 0; j < NB && t0 + j < n; j++) {
+        const float* xs = x + (m.rowOf ? static_cast<int64_t>(m.rowOf[t0 + j]) : t0 + j) * cols;
+        int8_t* q = reinterpret_cast<int8_t*>(to + j * bytes);
+        float* d = reinterpret_cast<float*>(to + j * bytes + cols);
+        int* sums = reinterpret_cast<int*>(to + j * bytes + cols + 4 * (cols / QB));
+        float ss = 0.0f;
+        for (int64_t run = static_cast<int64_t>(warp) * 256; run < cols; run += kWarps * 256) {
+            // cols is a multiple of 32: a lane's 8 values are all in or all past the end.
+            const int64_t at = run + 8 * lane;
+            const bool in = at < cols;
+            float v[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+            if (in) {
+                const float4 a = *reinterpret_cast<const float4*>(xs + at), b = *reinterpret_cast<const float4*>(xs + at + 4);
+                v[0] = a.x, v[1] = a.y, v[2] = a.z, v[3] = a.w, v[4] = b.x, v[5] = b.y, v[6] = b.z, v[7] = b.w;
+                if (NORM) {
+                    const float4 c = *reinterpret_cast<const float4*>(m.norm + at), e = *reinterpret_cast<const float4*>(m.norm + at + 4);
+                    const float w[8] = {c.x, c.y, c.z, c.w, e.x, e.y, e.z, e.w};
 #pragma unroll
-        for (int j = 0; j < NB; j++) {
-            ss[j] = warpSum(ss[j]);
-#pragma unroll
-            for (int q = 0; q < R; q++) acc[q][j] = warpSum(acc[q][j]);
-        }
-        if (split > 1) {
-            if (lane == 0) {
-#pragma unroll
-                for (int j = 0; j < NB; j++) {
-                    joined[warp][R * NB + j] = ss[j];
-#pragma unroll
-                    for (int q = 0; q < R; q++) joined[warp][q * NB + j] = acc[q][j];
-                }
-            }
-            __syncthreads();
-            if (turn == 0) {
-                for (int w = warp + 1; w < warp + split; w++) {
-#pragma unroll
-                    for (int j = 0; j < NB; j++) {
-                        ss[j] += joined[w][R * NB + j];
-#pragma unroll
-                        for (int q = 0; q < R; q++) acc[q][j] += joined[w][q * NB + j];
+                    for (int i = 0; i < 8; i++) {
+                        ss += v[i] * v[i];
+                        v[i] *= w[i];
                     }
                 }
             }
-            __syncthreads();  // before the next vectors' sums overwrite the joined ones
-        }
-        if (turn != 0 || lane != 0 || !valid) continue;
+            float amax = 0.0f;
 #pragma unroll
-        for (int j = 0; j < NB; j++) {
-            if (t0 + j >= n) continue;
-            // As the CPU backend scales: 1 / sqrt(mean of squares + eps).
-            const float scale = NORM ? 1.0f / sqrtf(ss[j] / static_cast<float>(cols) + m.eps) : 1.0f;
-            if (E == kSwiGlu) {
-                const float g = acc[0][j] * scale, u = acc[R - 1][j] * scale;
-                y[(t0 + j) * rows + r0] = g / (1.0f + expf(-g)) * u;
-            } else {
+            for (int i = 0; i < 8; i++) amax = fmaxf(amax, fabsf(v[i]));
 #pragma unroll
-                for (int q = 0; q < R; q++) {
-                    if (r0 + q >= rows) continue;
-                    float s = acc[q][j] * scale;
-                    if (bias) s += bias[r0 + q];
-                    float* out = y + (t0 + j) * rows + r0 + q;
-                    if (E == kAdd) {
-                        *out += s;
-                    } else {
-                        *out = s;
-                    }
-                }
+            for (int o = 1; o < QB / 8; o <<= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
+            uint32_t word[2];
+            int sum = dq::quantize8(v, amax, word);
+            if (SUMS) sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+            if (in) {
+                *reinterpret_cast<uint2*>(q + at) = make_uint2(word[0], word[1]);
+                if (lane % (QB / 8) == 0) d[at / QB] = amax / 127.0f;
+                if (SUMS && (lane & 1) == 0) sums[at / 16] = sum;
             }
+        }
+        if (NORM) {
+            ss = warpSum(ss);
+            if (lane == 0) ssPart[warp][j] = ss;
         }
     }
 }
 
+// The weight encodings with an integer product: Fmt's loads, and the dot product of a load with the
+// quantized input at the same positions, scales applied.
+template <uint32_t T>
+struct IntFmt;
+
+template <>
+struct IntFmt<dq::kQ8_0Split> : Fmt<dq::kQ8_0Split> {
+    static constexpr int QB = 32;
+    static constexpr bool SUMS = false;
+    static __device__ __forceinline__ float dot(const Raw& r, int64_t base, const Quantized<QB, SUMS>& x) {
+        const uint4 v = *reinterpret_cast<const uint4*>(x.q + base);
+        const uint32_t w[4] = {r.q.x, r.q.y, r.q.z, r.q.w}, xv[4] = {v.x, v.y, v.z, v.w};
+        return static_cast<float>(dq::q8_0SplitInts(w, xv)) * (r.d * x.d[base >> 5]);
+    }
+};
+
+template <>
+struct IntFmt<dq::kQ4_K> : Fmt<dq::kQ4_K> {
+    static constexpr int QB = 256;
+    static constexpr bool SUMS = true;
+    static __device__ __forceinline__ float dot(const Raw& r, int64_t base, const Quantized<QB, SUMS>& x) {
+        const uint4 a = *reinterpret_cast<const uint4*>(x.q + base), b = *reinterpret_cast<const uint4*>(x.q + base + 32);
+        const uint32_t w[4] = {r.q.x, r.q.y, r.q.z, r.q.w}, head[4] = {r.head.x, r.head.y, r.head.z, r.head.w};
+        const uint32_t lo[4] = {a.x, a.y, a.z, a.w}, hi[4] = {b.x, b.y, b.z, b.w};
+        int il, ih, isum, msum;
+        dq::q4_KInts(w, lo, hi, il, ih);
+        dq::q4_KBlockInts(head, static_cast<int>((base & 255) >> 6), il, ih, x.sums[base >> 4], x.sums[(base + 32) >> 4], isum, msum);
+        const float d = dq::half(static_cast<uint16_t>(head[0] & 0xFFFF)), dmin = dq::half(static_cast<uint16_t>(head[0] >> 16));
+        return x.d[base >> 8] * (d * static_cast<float>(isum) - dmin * static_cast<float>(msum));
+    }
+};
+
+// matmulKernel's product with the input quantized into shared memory (quantizeInputs, NB vectors at a
+// time) and integer dot products; the weights are read as matmulKernel reads them. The grid is what the
+// device holds at once, and each block takes the blocks of groups b = blockIdx.x, + gridDim.x, ... of the
+// `blocks` a grid of matmulKernel would have, so that a vector is quantized once per resident block rather
+// than once per few rows.
+template <uint32_t T, int NB, int U, int RW, int E, bool NORM>
+__global__ void __launch_bounds__(kWarps * 32) intMatmulKernel(const Matrices m, int64_t rowBytes, int64_t cols, const float* __restrict__ x,
+                                                                int64_t n, int split, int64_t blocks) {
+    using F = IntFmt<T>;
+    using Gr = Group<E, RW>;
+    using Q = Quantized<F::QB, F::SUMS>;
+    constexpr int G = F::G, R = Gr::R;
+    extern __shared__ __align__(16) uint8_t inputs[];
+    __shared__ float joined[kWarps][R * NB + NB];
+    __shared__ float ssPart[kWarps][NB];
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, turn = warp % split, perBlock = kWarps / split;
+    if (m.prefetch) Gr(m, rowBytes, static_cast<int64_t>(blockIdx.x) * perBlock + warp / split).prefetch(rowBytes, turn, split, lane);
+    dependOnPrevious();
+    const int64_t stride = static_cast<int64_t>(split) * 32 * G * U, bytes = Q::bytes(cols);
+    for (int64_t t0 = 0; t0 < n; t0 += NB) {
+        __syncthreads();  // the vectors before are read
+        quantizeInputs<F::QB, F::SUMS, NORM, NB>(m, x, cols, t0, n, inputs, ssPart);
+        __syncthreads();
+        float ss[NB];
+#pragma unroll
+        for (int j = 0; j < NB; j++) {
+            ss[j] = 0.0f;
+            if (NORM && t0 + j < n) {
+                for (int w = 0; w < kWarps; w++) ss[j] += ssPart[w][j];
+            }
+        }
+        for (int64_t b = blockIdx.x; b < blocks; b += gridDim.x) {
+            const Gr g(m, rowBytes, b * perBlock + warp / split);
+            float acc[R][NB];
+#pragma unroll
+            for (int j = 0; j < NB; j++) {
+#pragma unroll
+                for (int q = 0; q < R; q++) acc[q][j] = 0.0f;
+            }
+            for (int64_t step = g.valid ? turn * 32 * G * U : cols; step < cols; step += stride) {
+                typename F::Raw raw[R][U];
+#pragma unroll
+                for (int u = 0; u < U; u++) {
+                    const int64_t base = step + 32 * G * u + F::start(lane);
+                    if (base < cols) {
+#pragma unroll
+                        for (int q = 0; q < R; q++) F::load(g.row[q], base, cols, raw[q][u]);
+                    }
+                }
+#pragma unroll
+                for (int u = 0; u < U; u++) {
+                    const int64_t base = step + 32 * G * u + F::start(lane);
+                    if (base >= cols) continue;
+#pragma unroll
+                    for (int j = 0; j < NB; j++) {
+                        if (t0 + j < n) {
+                            const Q xq(inputs + j * bytes, cols);
+#pragma unroll
+                            for (int q = 0; q < R; q++) acc[q][j] += F::dot(raw[q][u], base, xq);
+                        }
+                    }
+                }
+            }
+            finish<E, RW, NB, NORM, true>(g, acc, ss, joined, m, cols, t0, n, split);
+        }
+    }
+}
+
+// The grid of a decoding product (one input vector) and the warps that share a row: two rows per group of
+// warps (one for kSwiGlu, whose group takes a row of both matrices), and up to Matrices::maxSplit warps (2
+// unless set otherwise) taking turns along the rows, as many as have a turn of 32 * G * U values.
+template <int E>
+void decodingGrid(const Matrices& m, int64_t cols, int64_t turnValues, dim3& grid, int& split) {
+    constexpr int RW = E == kSwiGlu ? 1 : 2;
+    const int64_t groups = E == kSwiGlu ? m.rows[0] : (m.rows[0] + RW - 1) / RW + (m.rows[1] + RW - 1) / RW + (m.rows[2] + RW - 1) / RW;
+    const int64_t turns = (cols + turnValues - 1) / turnValues;
+    split = 1;
+    while (split < kWarps && split * 2 <= turns && split * 2 <= m.maxSplit) split *= 2;
+    const int64_t perBlock = kWarps / split;
+    grid = dim3(static_cast<unsigned>((groups + perBlock - 1) / perBlock));
+}
+
+// Batches: one row per warp (a row of both matrices for kSwiGlu), its loads serving 8 vectors.
+template <int E>
+dim3 batchGrid(const Matrices& m) {
+    const int64_t rows = E == kSwiGlu ? m.rows[0] : m.rows[0] + m.rows[1] + m.rows[2];
+    return dim3(static_cast<unsigned>((rows + kWarps - 1) / kWarps));
+}
+
 template <uint32_t T, int E, bool NORM>
 void matmulAs(cudaStream_t s, int64_t rowBytes, int64_t cols, const Matrices& m, const float* x, int64_t n) {
-    // Decoding: two rows per group of warps, and one (32 values a lane: Q4_K) or two loads of each in
-    // flight per lane; up to Matrices::maxSplit warps (2 unless set otherwise) take turns along the rows,
-    // as many as have a turn. Batches: one row per warp, its loads serving 8 vectors.
+    // Decoding: one (32 values a lane: Q4_K) or two loads of each row in flight per lane.
     constexpr int G = Fmt<T>::G;
     constexpr int RW = E == kSwiGlu ? 1 : 2;
     constexpr int U = G >= 32 ? 1 : 2;
-    auto groups = [&](int rw) {
-        return E == kSwiGlu ? m.rows[0] : (m.rows[0] + rw - 1) / rw + (m.rows[1] + rw - 1) / rw + (m.rows[2] + rw - 1) / rw;
-    };
     if (n == 1) {
-        const int64_t turns = (cols + 32 * G * U - 1) / (32 * G * U);
-        int split = 1;
-        while (split < kWarps && split * 2 <= turns && split * 2 <= m.maxSplit) split *= 2;
-        const int64_t perBlock = kWarps / split;
-        const dim3 grid(static_cast<unsigned>((groups(RW) + perBlock - 1) / perBlock));
+        dim3 grid;
+        int split;
+        decodingGrid<E>(m, cols, 32 * G * U, grid, split);
         if (m.minBlocks >= 3) {
             launch("matmul", matmulKernel<T, 1, U, RW, E, NORM, 3>, grid, dim3(32 * kWarps), s, m, rowBytes, cols, x, n, split);
         } else {
             launch("matmul", matmulKernel<T, 1, U, RW, E, NORM, 1>, grid, dim3(32 * kWarps), s, m, rowBytes, cols, x, n, split);
         }
     } else {
-        const dim3 grid(static_cast<unsigned>((groups(1) + kWarps - 1) / kWarps));
-        launch("matmul", matmulKernel<T, 8, 1, 1, E, NORM, 1>, grid, dim3(32 * kWarps), s, m, rowBytes, cols, x, n, 1);
+        launch("matmul", matmulKernel<T, 8, 1, 1, E, NORM, 1>, batchGrid<E>(m), dim3(32 * kWarps), s, m, rowBytes, cols, x, n, 1);
     }
 }
 
-template <uint32_t T>
+// The same through intMatmulKernel: the quantized input of one vector when decoding, of 8 for batches
+// when they fit in the block's shared memory (Matrices::sharedLimit), else of one at a time; as many blocks
+// as the device holds at once (Matrices::multiprocessors), up to as many as matmulKernel would launch.
+template <uint32_t T, int E, bool NORM>
+void intMatmulAs(cudaStream_t s, int64_t rowBytes, int64_t cols, const Matrices& m, const float* x, int64_t n) {
+    using F = IntFmt<T>;
+    constexpr int G = F::G;
+    constexpr int RW = E == kSwiGlu ? 1 : 2;
+    constexpr int U = G >= 32 ? 1 : 2;
+    const size_t bytes = static_cast<size_t>(Quantized<F::QB, F::SUMS>::bytes(cols));
+    auto run = [&](auto kernel, dim3 grid, size_t shared, int split) {
+        allowShared(kernel, m.sharedLimit);
+        int perSm = 0;
+        cu::check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&perSm, kernel, 32 * kWarps, shared), "cudaOccupancyMaxActiveBlocksPerMultiprocessor");
+        const int64_t blocks = grid.x, resident = static_cast<int64_t>(perSm > 0 ? perSm : 1) * m.multiprocessors;
+        launchShared("matmul", kernel, dim3(static_cast<unsigned>(blocks < resident ? blocks : resident)), dim3(32 * kWarps), shared, s, m,
+                     rowBytes, cols, x, n, split, blocks);
+    };
+    if (n == 1 || 8 * bytes > static_cast<size_t>(m.sharedLimit)) {
+        dim3 grid;
+        int split;
+        decodingGrid<E>(m, cols, 32 * G * U, grid, split);
+        run(intMatmulKernel<T, 1, U, RW, E, NORM>, grid, bytes, split);
+    } else {
+        run(intMatmulKernel<T, 8, 1, 1, E, NORM>, batchGrid<E>(m), 8 * bytes, 1);
+    }
+}
+
+template <uint32_t T, bool INTEGER>
 void matmulTyped(cudaStream_t s, int64_t rowBytes, int64_t cols, const Matrices& m, const float* x, int64_t n, Epilogue e) {
-    const bool norm = m.norm != nullptr;
+    auto as = [&](auto epilogue, auto norm) {
+        constexpr int E = decltype(epilogue)::value;
+        constexpr bool NORM = decltype(norm)::value;
+        if constexpr (INTEGER) {
+            intMatmulAs<T, E, NORM>(s, rowBytes, cols, m, x, n);
+        } else {
+            matmulAs<T, E, NORM>(s, rowBytes, cols, m, x, n);
+        }
+    };
+    auto normed = [&](auto epilogue) { m.norm ? as(epilogue, std::true_type()) : as(epilogue, std::false_type()); };
     switch (e) {
-        case Epilogue::Store:
-            norm ? matmulAs<T, kStore, true>(s, rowBytes, cols, m, x, n) : matmulAs<T, kStore, false>(s, rowBytes, cols, m, x, n);
-            break;
-        case Epilogue::Add:
-            norm ? matmulAs<T, kAdd, true>(s, rowBytes, cols, m, x, n) : matmulAs<T, kAdd, false>(s, rowBytes, cols, m, x, n);
-            break;
-        case Epilogue::SwiGlu:
-            norm ? matmulAs<T, kSwiGlu, true>(s, rowBytes, cols, m, x, n) : matmulAs<T, kSwiGlu, false>(s, rowBytes, cols, m, x, n);
-            break;
+        case Epilogue::Store: normed(std::integral_constant<int, kStore>()); break;
+        case Epilogue::Add: normed(std::integral_constant<int, kAdd>()); break;
+        case Epilogue::SwiGlu: normed(std::integral_constant<int, kSwiGlu>()); break;
     }
 }
 
@@ -593,13 +865,27 @@ unsigned blocksFor(int64_t count) { return static_cast<unsigned>((count + kThrea
 
 }  // namespace
 
+namespace {
+bool hasIntegerProduct(uint32_t type) { return type == dq::kQ8_0Split || type == dq::kQ4_K; }
+
+int64_t integerInputBytes(uint32_t type, int64_t cols) {
+    return type == dq::kQ4_K ? Quantized<256, true>::bytes(cols) : Quantized<32, false>::bytes(cols);
+}
+}  // namespace
+
 void matmul(cudaStream_t s, uint32_t type, int64_t rowBytes, int64_t cols, const Matrices& m, const float* x, int64_t n, Epilogue e) {
+    // Integer products where asked for and where one quantized input vector fits in a block's shared memory.
+    const bool integer = m.integer && hasIntegerProduct(type) && integerInputBytes(type, cols) <= m.sharedLimit;
     switch (type) {
-        case dq::kF32: matmulTyped<dq::kF32>(s, rowBytes, cols, m, x, n, e); break;
-        case dq::kF16: matmulTyped<dq::kF16>(s, rowBytes, cols, m, x, n, e); break;
-        case dq::kQ8_0Split: matmulTyped<dq::kQ8_0Split>(s, rowBytes, cols, m, x, n, e); break;
-        case dq::kQ4_K: matmulTyped<dq::kQ4_K>(s, rowBytes, cols, m, x, n, e); break;
-        case dq::kQ6_K: matmulTyped<dq::kQ6_K>(s, rowBytes, cols, m, x, n, e); break;
+        case dq::kF32: matmulTyped<dq::kF32, false>(s, rowBytes, cols, m, x, n, e); break;
+        case dq::kF16: matmulTyped<dq::kF16, false>(s, rowBytes, cols, m, x, n, e); break;
+        case dq::kQ8_0Split:
+            integer ? matmulTyped<dq::kQ8_0Split, true>(s, rowBytes, cols, m, x, n, e) : matmulTyped<dq::kQ8_0Split, false>(s, rowBytes, cols, m, x, n, e);
+            break;
+        case dq::kQ4_K:
+            integer ? matmulTyped<dq::kQ4_K, true>(s, rowBytes, cols, m, x, n, e) : matmulTyped<dq::kQ4_K, false>(s, rowBytes, cols, m, x, n, e);
+            break;
+        case dq::kQ6_K: matmulTyped<dq::kQ6_K, false>(s, rowBytes, cols, m, x, n, e); break;
         default: throw DeviceError("matmul: weight type " + std::to_string(type) + " has no CUDA kernel");
     }
 }

@@ -36,6 +36,18 @@ struct Matrices {
     // product each multiprocessor should hold (1: the compiler's choice of registers; 3: at most 85 a thread).
     int maxSplit = 2;
     int minBlocks = 1;
+    // Each group of warps asks the L2 cache for its rows before it waits for the kernel before (which can
+    // only run ahead like this under programmatic dependent launch), so that reading the weights overlaps
+    // that kernel's end.
+    bool prefetch = false;
+    // Integer products (precision fast) for Q8_0 and Q4_K weights: the input quantized to 8 bits per value
+    // as the CPU backend's fast precision quantizes it (a scale per block of the weights' size), once per
+    // block of threads into its shared memory, then multiplied in integer arithmetic (dp4a). Other types,
+    // and widths whose quantized vector exceeds sharedLimit bytes, take the float product.
+    bool integer = false;
+    int sharedLimit = 44 * 1024;
+    // The device's multiprocessors: the integer product's grid is as many blocks as they hold at once.
+    int multiprocessors = 1;
 };
 
 // What a product does with its sums: stores them, adds them to y (a residual), or, for two matrices of

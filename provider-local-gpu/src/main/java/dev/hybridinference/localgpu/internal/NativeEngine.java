@@ -100,6 +100,14 @@ final class NativeEngine {
     static native double[] integerDot(int level, int type, byte[] row, float[] x);
 
     /**
+     * For tests: the CUDA backend's integer product (precision fast) compiled for the host: {@code x}
+     * quantized as its kernels quantize it and multiplied with one weight row of type Q8_0 or Q4_K through
+     * the functions its kernels call on the words of a 16-byte load. Returns the dot product, then the integer
+     * sums per 32 values, as {@link #integerDot} does.
+     */
+    static native double[] cudaIntegerDot(int type, byte[] row, float[] x);
+
+    /**
      * For tests: {@code rows} weight rows of an integer type (Q8_0, Q4_0, Q4_1, Q4_K, Q5_K, Q6_K) times
      * {@code n} vectors, x holding them one after another, through the fast precision's kernels of the
      * avx512 level: {@code kernel} 0 as a call multiplies without tiles (one vector at a time through the

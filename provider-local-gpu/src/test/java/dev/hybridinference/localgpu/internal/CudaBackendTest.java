@@ -53,6 +53,20 @@ class CudaBackendTest {
         return p;
     }
 
+    /**
+     * One layer whose FFN (23040 wide) makes the down product's quantized input too large for 8 vectors in
+     * a block's shared memory (the integer product then takes one at a time) and long enough for warps to
+     * take turns along its rows.
+     */
+    static Path wideFeedForward(int type) throws IOException {
+        Path p = dir.resolve("wide-" + type + ".gguf");
+        if (!p.toFile().exists()) {
+            RandomModels.write(
+                    p, new RandomModels.Shape("llama", 256, 1, 4, 2, 23040, 512, 300, false), type, 13L * type + 5);
+        }
+        return p;
+    }
+
     static int[] prompt(int n, int vocab) {
         int[] t = new int[n];
         for (int i = 0; i < n; i++) {
@@ -154,6 +168,39 @@ class CudaBackendTest {
                         vocab,
                         "position " + pos);
             }
+        }
+    }
+
+    /**
+     * Precision fast. With HYBRIDINFERENCE_CUDA_INTEGER=1 the CUDA backend quantizes the input of its Q8_0
+     * and Q4_K products as the CPU backend's fast precision does and multiplies in integers (the same integer
+     * sums: CudaDecodingTest), so the two agree within the tolerance; without it, fast on CUDA is the float
+     * product, which agrees with the CPU's exact precision. Either way a prompt in one pass (8 vectors per
+     * read of the weights) gives the logits of one token at a time.
+     */
+    @ParameterizedTest(name = "type {0}, wide FFN {1}")
+    @CsvSource({"8, false", "12, false", "8, true", "12, true"})
+    void fastPrecisionAgreesWithTheCpuBackendsAndAPromptInOnePassWithOneTokenAtATime(int type, boolean wide)
+            throws IOException {
+        boolean integer = "1".equals(System.getenv("HYBRIDINFERENCE_CUDA_INTEGER"));
+        Path p = wide ? wideFeedForward(type) : generated("llama", type);
+        try (NativeModel cpu = NativeModel.load(p, 2, integer ? Precision.FAST : Precision.EXACT);
+                NativeModel gpu = NativeModel.load(p, 1, Precision.FAST, 0);
+                NativeModel.Session c = cpu.newSession(128);
+                NativeModel.Session batch = gpu.newSession(128);
+                NativeModel.Session single = gpu.newSession(128)) {
+            int vocab = gpu.vocabSize();
+            int[] tokens = prompt(70, vocab); // two passes: 64 rows, then 6
+            float[] all = batch.eval(tokens, 0, true);
+            assertClose(all, c.eval(tokens, 0, true), vocab, "type " + type + (integer ? " integer" : " float"));
+            for (int pos = 0; pos < tokens.length; pos++) {
+                assertClose(
+                        Arrays.copyOfRange(all, pos * vocab, (pos + 1) * vocab),
+                        single.eval(new int[] {tokens[pos]}, pos),
+                        vocab,
+                        "position " + pos);
+            }
+            assertThat(greedy(gpu, prompt(8, vocab), 24)).isEqualTo(greedy(cpu, prompt(8, vocab), 24));
         }
     }
 

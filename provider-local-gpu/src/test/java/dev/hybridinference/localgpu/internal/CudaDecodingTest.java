@@ -2,7 +2,9 @@ package dev.hybridinference.localgpu.internal;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.assertj.core.api.Assertions.within;
 
+import java.util.Arrays;
 import java.util.Random;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -71,6 +73,38 @@ class CudaDecodingTest {
         float[] cpu = NativeModel.dequantize(0, type, row, n);
         assertThat(NativeModel.dequantize(1, type, row, n)).containsExactly(cpu);
         assertThat(NativeModel.dequantize(2, type, row, n)).containsExactly(cpu);
+    }
+
+    @ParameterizedTest
+    @ValueSource(ints = {GgufWriter.Q8_0, GgufWriter.Q4_K})
+    void theIntegerProductQuantizesAndMultipliesAsTheCpuFastPrecisionDoes(int type) {
+        // Precision fast on CUDA: the input quantized per block as qk::quantize does, and multiplied through
+        // dp4a on the words of a load. The integer sums per 32 values equal the CPU kernels' exactly; the dot
+        // products differ only by the order of the float sums.
+        Random r = new Random(17 * type);
+        int n = 1024;
+        for (int round = 0; round < 8; round++) {
+            float[] w = new float[n];
+            float[] x = new float[n];
+            float spread = (float) Math.pow(10, round % 4 - 2);
+            for (int i = 0; i < n; i++) {
+                w[i] = (float) r.nextGaussian() + (round >= 4 ? 0.5f : 0);
+                // The first 256 values zero in one round: a block of zeros has scale 0.
+                x[i] = round == 3 && i < 256 ? 0 : (float) r.nextGaussian() * spread + (round >= 4 ? spread : 0);
+            }
+            byte[] row = GgufWriter.quantize(type, w, n);
+            double[] cpu = NativeEngine.integerDot(0, type, row, x);
+            double[] cuda = NativeEngine.cudaIntegerDot(type, row, x);
+            assertThat(Arrays.copyOfRange(cuda, 1, cuda.length))
+                    .as("integer sums per 32 values, round %d", round)
+                    .containsExactly(Arrays.copyOfRange(cpu, 1, cpu.length));
+            float[] dequantized = GgufWriter.dequantize(type, row, n);
+            double magnitude = 0;
+            for (int i = 0; i < n; i++) {
+                magnitude += Math.abs(dequantized[i] * x[i]);
+            }
+            assertThat(cuda[0]).as("dot product, round %d", round).isCloseTo(cpu[0], within(1e-5 * magnitude));
+        }
     }
 
     @Test
