@@ -14,11 +14,12 @@
 #   (no Maven, no bundle)             CMake and javac build the library and the few classes the engine needs,
 #                                     and CudaCheck runs the main comparisons without JUnit.
 # Environment: PROFILE=1 adds Nsight Compute's per-kernel times of one decoding step (when ncu is there) of
-# each of PROFILE_TYPES (default f16);
+# each of PROFILE_TYPES (default f16), with the settings PROFILE_SETTING (comma-separated, default none);
 # VARIANTS, settings separated by spaces, runs the benchmark again with each (a setting of several
 # variables joins them with commas); by default the settings not yet measured (weights prefetched into L2,
-# the integer products of precision fast, both) and no CUDA graphs. TEST_VARIANTS, likewise, runs
-# CudaBackendTest again with each (with --bundle), by default with both new settings on.
+# the integer products of precision fast, RoPE in the Q/K/V product), each alone and all together, and no
+# CUDA graphs. TEST_VARIANTS, likewise, runs CudaBackendTest again with each (with --bundle), by default
+# with the three new settings on.
 set -uo pipefail
 module="$(cd "$(dirname "$0")/../../.." && pwd)"
 root="$(dirname "$module")"
@@ -72,7 +73,8 @@ if [ "${1:-}" = "--bundle" ]; then
     # shellcheck disable=SC2086
     timeout 120 "$java" -cp "$classes" dev.hybridinference.localgpu.bench.GpuTests $tests
     build=$?
-    for setting in ${TEST_VARIANTS-HYBRIDINFERENCE_CUDA_INTEGER=1,HYBRIDINFERENCE_CUDA_PREFETCH=1}; do
+    new_settings=HYBRIDINFERENCE_CUDA_INTEGER=1,HYBRIDINFERENCE_CUDA_PREFETCH=1,HYBRIDINFERENCE_CUDA_FUSE_ROPE=1
+    for setting in ${TEST_VARIANTS-$new_settings}; do
         echo "== CudaBackendTest with $setting $(elapsed)"
         env $(echo "$setting" | tr "," " ") timeout 60 "$java" -cp "$classes" dev.hybridinference.localgpu.bench.GpuTests \
             dev.hybridinference.localgpu.internal.CudaBackendTest | grep -v '^ok '
@@ -127,8 +129,9 @@ timeout 150 "$java" -Xmx24g -cp "$classes" dev.hybridinference.localgpu.bench.Cu
 bench=$?
 [ "$bench" -ne 0 ] && echo "benchmark exit $bench (124: cut at its cap)"
 # The same with other settings, one run each.
-default_variants="HYBRIDINFERENCE_CUDA_PREFETCH=1 HYBRIDINFERENCE_CUDA_INTEGER=1"
-default_variants="$default_variants HYBRIDINFERENCE_CUDA_PREFETCH=1,HYBRIDINFERENCE_CUDA_INTEGER=1 HYBRIDINFERENCE_CUDA_GRAPHS=0"
+default_variants="HYBRIDINFERENCE_CUDA_PREFETCH=1 HYBRIDINFERENCE_CUDA_INTEGER=1 HYBRIDINFERENCE_CUDA_FUSE_ROPE=1"
+default_variants="$default_variants HYBRIDINFERENCE_CUDA_PREFETCH=1,HYBRIDINFERENCE_CUDA_INTEGER=1,HYBRIDINFERENCE_CUDA_FUSE_ROPE=1"
+default_variants="$default_variants HYBRIDINFERENCE_CUDA_GRAPHS=0"
 for setting in ${VARIANTS-$default_variants}; do
     echo "== the same with $setting $(elapsed)"
     env $(echo "$setting" | tr "," " ") timeout 60 "$java" -Xmx24g -DcudaThroughput.warmupSeconds=1 -cp "$classes" \
@@ -137,10 +140,13 @@ done
 if [ "${PROFILE:-0}" = "1" ] && command -v ncu > /dev/null; then
     for type in ${PROFILE_TYPES:-f16}; do
         echo "== kernel times of one $type decoding step (Nsight Compute) $(elapsed)"
-        # Skipped: the warm-up's 64-token pass and decoding step, and the one-token prompt before the first
-        # measured decoding (110 kernels each: embedding, 18 layers of 6, the output); profiled: the first
-        # measured decoding step.
-        timeout 90 ncu --clock-control none --launch-skip 330 --launch-count 110 --csv --print-units base \
+        # Skipped: the warm-up's 64-token pass (110 kernels: embedding, 18 layers of 6, the output) and
+        # decoding step, and the one-token prompt before the first measured decoding (one kernel fewer a
+        # layer with RoPE in the Q/K/V product); profiled: the first measured decoding step.
+        step=110
+        case "${PROFILE_SETTING:-}" in *FUSE_ROPE=1*) step=92 ;; esac
+        env $(echo "${PROFILE_SETTING:-}" | tr "," " ") \
+            timeout 90 ncu --clock-control none --launch-skip $((110 + 2 * step)) --launch-count $step --csv --print-units base \
             --metrics gpu__time_duration.sum,dram__bytes_read.sum \
             "$java" -Xmx24g -DcudaThroughput.warmupSeconds=0 -cp "$classes" dev.hybridinference.localgpu.bench.CudaThroughput \
             "$type" "$models" 64 4 \

@@ -82,9 +82,11 @@ public:
             cu::check(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, ordinal_), "cudaDeviceGetAttribute");
             programmatic_ = major >= 9 && !setTo("HYBRIDINFERENCE_CUDA_PDL", "0");
             // Not yet measured on a GPU, so off unless set: weights asked of the L2 cache before each
-            // product waits for the kernel before, and precision fast's integer products (ops::Matrices).
+            // product waits for the kernel before, precision fast's integer products (ops::Matrices), and
+            // RoPE with the cache store in the Q/K/V product when decoding (ops::Epilogue::RopeStore).
             prefetch_ = setTo("HYBRIDINFERENCE_CUDA_PREFETCH", "1");
             integer_ = precision == Precision::Fast && setTo("HYBRIDINFERENCE_CUDA_INTEGER", "1");
+            fuseRope_ = setTo("HYBRIDINFERENCE_CUDA_FUSE_ROPE", "1");
             int optin = 0;
             cu::check(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, ordinal_), "cudaDeviceGetAttribute");
             // The products' own shared memory (their joins) comes out of the same budget.
@@ -290,7 +292,7 @@ private:
     // when norm is set, taking row rowOf[t] of x for row t when rowOf is set.
     void matmul(std::initializer_list<const gguf::Tensor*> ws, std::initializer_list<const gguf::Tensor*> bs,
                 std::initializer_list<float*> ys, const float* x, int64_t n, ops::Epilogue e, const gguf::Tensor* norm = nullptr,
-                const int32_t* rowOf = nullptr) {
+                const int32_t* rowOf = nullptr, const ops::RopeStore* rope = nullptr) {
         const gguf::Tensor* const* w = ws.begin();
         const gguf::Tensor* const* b = bs.begin();
         float* const* y = ys.begin();
@@ -303,6 +305,7 @@ private:
             ops::swiglu(stream_, y[0], y[1], n * dev(w[0]).rows);
             return;
         }
+        if (!oneType && e == ops::Epilogue::RopeStore) throw DeviceError("RoPE in the product's epilogue needs Q, K and V of one type");
         if (!oneType) {
             for (int i = 0; i < count; i++) matmul({w[i]}, {b[i]}, {y[i]}, x, n, e, norm, rowOf);
             return;
@@ -323,6 +326,7 @@ private:
         m.integer = integer_;
         m.sharedLimit = sharedLimit_;
         m.multiprocessors = multiprocessors_;
+        if (rope) m.rope = *rope;
         const DevTensor& t = dev(w[0]);
         ops::matmul(stream_, t.type, t.rowBytes, t.cols, m, x, n, e);
     }
@@ -358,6 +362,7 @@ private:
     bool programmatic_ = false;
     bool prefetch_ = false;  // HYBRIDINFERENCE_CUDA_PREFETCH=1 (ops::Matrices::prefetch)
     bool integer_ = false;   // precision fast and HYBRIDINFERENCE_CUDA_INTEGER=1 (ops::Matrices::integer)
+    bool fuseRope_ = false;  // HYBRIDINFERENCE_CUDA_FUSE_ROPE=1 (ops::Epilogue::RopeStore)
     int sharedLimit_ = 44 * 1024;
     int multiprocessors_ = 1;
     std::map<std::pair<int64_t, int64_t>, cudaGraphExec_t> graphs_;
@@ -457,8 +462,15 @@ void CudaBackend::launch(int64_t n, int64_t m) {
     // the residual. The RMSNorms are computed inside the products that read them.
     for (int64_t l = 0; l < hp.nLayer; l++) {
         const Layer& L = d_.layers[static_cast<size_t>(l)];
-        matmul({L.wq, L.wk, L.wv}, {L.bq, L.bk, L.bv}, {q_, k_, v_}, x_, n, Epilogue::Store, L.attnNorm);
-        ops::ropeAndStore(stream_, q_, k_, v_, cs, rows, n, l, nHead, nKv, hd, half, hp.neox);
+        // RoPE and the cache store in the product's epilogue: for one row in the normal pairing, Q, K and V
+        // of one type (one launch, which tells the three apart).
+        if (fuseRope_ && n == 1 && !hp.neox && dev(L.wk).type == dev(L.wq).type && dev(L.wv).type == dev(L.wq).type) {
+            const ops::RopeStore rope{cs, rows, l, hd, half};
+            matmul({L.wq, L.wk, L.wv}, {L.bq, L.bk, L.bv}, {q_, k_, v_}, x_, n, Epilogue::RopeStore, L.attnNorm, nullptr, &rope);
+        } else {
+            matmul({L.wq, L.wk, L.wv}, {L.bq, L.bk, L.bv}, {q_, k_, v_}, x_, n, Epilogue::Store, L.attnNorm);
+            ops::ropeAndStore(stream_, q_, k_, v_, cs, rows, n, l, nHead, nKv, hd, half, hp.neox);
+        }
         ops::attention(stream_, q_, rows, n, l, nHead, nKv, hd, xb_, part_, done_);
         matmul({L.wo}, {nullptr}, {x_}, xb_, n, Epilogue::Add);
         matmul({L.wGate, L.wUp}, {nullptr, nullptr}, {hb_, hb2_}, x_, n, Epilogue::SwiGlu, L.ffnNorm);

@@ -210,7 +210,7 @@ __device__ __forceinline__ float warpSum(float v) {
     return v;
 }
 
-constexpr int kStore = 0, kAdd = 1, kSwiGlu = 2;
+constexpr int kStore = 0, kAdd = 1, kSwiGlu = 2, kRope = 3;
 
 template <typename V>
 __device__ __forceinline__ V pick(int i, V a, V b, V c) {
@@ -223,6 +223,7 @@ __device__ __forceinline__ V pick(int i, V a, V b, V c) {
 template <int E, int RW>
 struct Group {
     static constexpr int R = E == kSwiGlu ? 2 : RW;
+    int seg;  // which of the matrices
     int64_t rows, r0;
     bool valid;
     const uint8_t* row[R];
@@ -230,7 +231,7 @@ struct Group {
     float* y;
 
     __device__ __forceinline__ Group(const Matrices& m, int64_t rowBytes, int64_t wi) {
-        int seg = 0;
+        seg = 0;
         if (E != kSwiGlu) {
             const int64_t w0 = (m.rows[0] + RW - 1) / RW, w1 = (m.rows[1] + RW - 1) / RW;
             if (wi >= w0) {
@@ -272,6 +273,37 @@ struct Group {
         }
     }
 };
+
+// Epilogue::RopeStore's end of rows r0 and r0 + 1 (r0 even) of row t's Q (seg 0), K (1) or V (2): a pair
+// that RoPE rotates together in the normal pairing (adjacent values of a head, pair (r0 % headDim) / 2,
+// rotated when below rope.half), as ropeAndStoreKernel rotates them; Q's pair is stored in y, K's and V's
+// in the row's cache at its position.
+__device__ __forceinline__ void ropeAndStorePair(int seg, int64_t r0, float a, float b, int64_t t, int64_t rows, float* y, const RopeStore& rope) {
+    if (seg < 2) {
+        const int64_t i = (r0 % rope.headDim) / 2;
+        if (i < rope.half) {
+            const float c = rope.cs[t * 2 * rope.half + i], sn = rope.cs[t * 2 * rope.half + rope.half + i];
+            const float a2 = a * c - b * sn;
+            b = a * sn + b * c;
+            a = a2;
+        }
+    }
+    if (seg == 0) {
+        y[t * rows + r0] = a;
+        y[t * rows + r0 + 1] = b;
+        return;
+    }
+    const RowInfo ri = rope.rows[t];
+    const int64_t at = (rope.layer * ri.nCtx + ri.pos) * rows + r0;  // rows: the cache's width, kvDim
+    void* cache = seg == 1 ? ri.k : ri.v;
+    if (ri.f16) {
+        static_cast<__half*>(cache)[at] = __float2half_rn(a);
+        static_cast<__half*>(cache)[at + 1] = __float2half_rn(b);
+    } else {
+        static_cast<float*>(cache)[at] = a;
+        static_cast<float*>(cache)[at + 1] = b;
+    }
+}
 
 // The end of a pass over the rows for NB input vectors t0..: each lane's sums (acc; ss, when NORM, the
 // squares of the input it read, unless SUMMED says ss already holds the whole vector's) added up over the
@@ -320,6 +352,9 @@ __device__ __forceinline__ void finish(const Group<E, RW>& g, float (&acc)[Group
         if (E == kSwiGlu) {
             const float gate = acc[0][j] * scale, up = acc[R - 1][j] * scale;
             g.y[(t0 + j) * g.rows + g.r0] = gate / (1.0f + expf(-gate)) * up;
+        } else if (E == kRope) {
+            ropeAndStorePair(g.seg, g.r0, acc[0][j] * scale + (g.bias ? g.bias[g.r0] : 0.0f),
+                             acc[R - 1][j] * scale + (g.bias ? g.bias[g.r0 + 1] : 0.0f), t0 + j, g.rows, g.y, m.rope);
         } else {
 #pragma unroll
             for (int q = 0; q < R; q++) {
@@ -613,6 +648,8 @@ void matmulAs(cudaStream_t s, int64_t rowBytes, int64_t cols, const Matrices& m,
         } else {
             launch("matmul", matmulKernel<T, 1, U, RW, E, NORM, 1>, grid, dim3(32 * kWarps), s, m, rowBytes, cols, x, n, split);
         }
+    } else if constexpr (E == kRope) {
+        throw DeviceError("matmul: RoPE in the product's epilogue is for one row at a time");
     } else {
         launch("matmul", matmulKernel<T, 8, 1, 1, E, NORM, 1>, batchGrid<E>(m), dim3(32 * kWarps), s, m, rowBytes, cols, x, n, 1);
     }
@@ -641,6 +678,8 @@ void intMatmulAs(cudaStream_t s, int64_t rowBytes, int64_t cols, const Matrices&
         int split;
         decodingGrid<E>(m, cols, 32 * G * U, grid, split);
         run(intMatmulKernel<T, 1, U, RW, E, NORM>, grid, bytes, split);
+    } else if constexpr (E == kRope) {
+        throw DeviceError("matmul: RoPE in the product's epilogue is for one row at a time");
     } else {
         run(intMatmulKernel<T, 8, 1, 1, E, NORM>, batchGrid<E>(m), 8 * bytes, 1);
     }
@@ -662,6 +701,7 @@ void matmulTyped(cudaStream_t s, int64_t rowBytes, int64_t cols, const Matrices&
         case Epilogue::Store: normed(std::integral_constant<int, kStore>()); break;
         case Epilogue::Add: normed(std::integral_constant<int, kAdd>()); break;
         case Epilogue::SwiGlu: normed(std::integral_constant<int, kSwiGlu>()); break;
+        case Epilogue::RopeStore: normed(std::integral_constant<int, kRope>()); break;
     }
 }
 

@@ -19,6 +19,13 @@ struct RowInfo {
     int32_t f16;
 };
 
+// Epilogue::RopeStore's inputs: ropeAndStore's, for the rows of a pass of one row.
+struct RopeStore {
+    const float* cs = nullptr;
+    const RowInfo* rows = nullptr;
+    int64_t layer = 0, headDim = 0, half = 0;
+};
+
 // Up to three matrices of one type and width (those past the last have 0 rows), multiplied in one launch:
 // y_i[t * rows_i + r] = W_i[r] . x'[t] (+ b_i[r] when b_i is set), where x'[t] is row rowOf[t] of x (row t
 // when rowOf is null), RMS-normalized and multiplied by norm when norm is set (x / sqrt(mean(x^2) + eps) *
@@ -48,11 +55,14 @@ struct Matrices {
     int sharedLimit = 44 * 1024;
     // The device's multiprocessors: the integer product's grid is as many blocks as they hold at once.
     int multiprocessors = 1;
+    RopeStore rope;
 };
 
 // What a product does with its sums: stores them, adds them to y (a residual), or, for two matrices of
-// equal rows (gate, up), stores silu(gate) * up in y_0.
-enum class Epilogue { Store, Add, SwiGlu };
+// equal rows (gate, up), stores silu(gate) * up in y_0; or, for Q, K and V of a pass of one row, does
+// ropeAndStore's work in the normal pairing (not NeoX's): Q rotated into y_0, K rotated and V stored in
+// the row's cache (Matrices::rope), which saves a launch per layer.
+enum class Epilogue { Store, Add, SwiGlu, RopeStore };
 
 void matmul(cudaStream_t s, uint32_t type, int64_t rowBytes, int64_t cols, const Matrices& m, const float* x, int64_t n, Epilogue e);
 // x[t] = the embedding row of tokens[t].
