@@ -18,6 +18,12 @@
 namespace ops {
 namespace {
 
+// The dynamic shared memory of a kernel, 16-byte aligned (the tests' host build of these kernels defines
+// its own).
+#ifndef HI_DYNAMIC_SHARED
+#define HI_DYNAMIC_SHARED(name) extern __shared__ __align__(16) uint8_t name[]
+#endif
+
 constexpr int kWarps = 8;       // warps per block of the matrix product
 constexpr int kThreads = 256;   // threads per block of the row-wise kernels
 
@@ -268,7 +274,9 @@ struct Group {
             // From the line the row starts in, so that a row not aligned to 128 bytes has its last line too.
             const uint8_t* first = row[q] - (reinterpret_cast<uintptr_t>(row[q]) & 127);
             for (const uint8_t* at = first + (turn * 32 + lane) * 128; at < row[q] + rowBytes; at += split * 32 * 128) {
+#if defined(__CUDA_ARCH__)
                 asm volatile("prefetch.global.L2 [%0];" ::"l"(at));
+#endif
             }
         }
     }
@@ -556,7 +564,7 @@ __global__ void __launch_bounds__(kWarps * 32) intMatmulKernel(const Matrices m,
     using Gr = Group<E, RW>;
     using Q = Quantized<F::QB, F::SUMS>;
     constexpr int G = F::G, R = Gr::R;
-    extern __shared__ __align__(16) uint8_t inputs[];
+    HI_DYNAMIC_SHARED(inputs);
     __shared__ float joined[kWarps][R * NB + NB];
     __shared__ float ssPart[kWarps][NB];
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, turn = warp % split, perBlock = kWarps / split;

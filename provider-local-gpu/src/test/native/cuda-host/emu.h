@@ -1,0 +1,170 @@
+// CUDA on the host, for testing the CUDA backend's kernels where there is no GPU: the kernel code of
+// cuda/ops.cu compiled by the host compiler against this header (include/cuda_runtime.h and
+// include/cuda_fp16.h stand in for the toolkit's), each thread of a block run as a fiber, the blocks of a
+// grid one after another. __syncthreads and the warp shuffles are barriers among the fibers, so a kernel's
+// indexing, its shared memory and its synchronization are exercised as written; a kernel whose threads wait
+// at different barriers is reported as such. Timing, the memory model and instructions without a host
+// equivalent (inline PTX) are out of reach: they need a GPU.
+#pragma once
+
+#include <cfloat>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <stdexcept>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+#define __global__
+#define __device__
+#define __host__
+#define __forceinline__ inline
+#define __launch_bounds__(...)
+// Blocks run one at a time, so a block's shared variables can be the function's statics.
+#define __shared__ static
+#define __align__(n) alignas(n)
+#define HI_DYNAMIC_SHARED(name) uint8_t* name = ::emu::dynamicShared()
+
+struct dim3 {
+    unsigned x, y, z;
+    constexpr dim3(unsigned a = 1, unsigned b = 1, unsigned c = 1) : x(a), y(b), z(c) {}
+};
+struct alignas(16) float4 {
+    float x, y, z, w;
+};
+struct alignas(8) float2 {
+    float x, y;
+};
+struct alignas(16) uint4 {
+    unsigned x, y, z, w;
+};
+struct alignas(8) uint2 {
+    unsigned x, y;
+};
+inline float4 make_float4(float x, float y, float z, float w) { return {x, y, z, w}; }
+inline uint4 make_uint4(unsigned x, unsigned y, unsigned z, unsigned w) { return {x, y, z, w}; }
+inline uint2 make_uint2(unsigned x, unsigned y) { return {x, y}; }
+
+// IEEE half precision through the compiler's _Float16 (conversions round to nearest even, as the device's).
+struct __half {
+    uint16_t bits;
+};
+struct __half2 {
+    __half x, y;
+};
+inline __half __float2half_rn(float f) {
+    const _Float16 h = static_cast<_Float16>(f);
+    __half r;
+    std::memcpy(&r.bits, &h, 2);
+    return r;
+}
+inline float __half2float(__half h) {
+    _Float16 v;
+    std::memcpy(&v, &h.bits, 2);
+    return static_cast<float>(v);
+}
+inline __half __ushort_as_half(unsigned short u) { return __half{u}; }
+inline float2 __half22float2(__half2 h) { return {__half2float(h.x), __half2float(h.y)}; }
+
+// The running thread's indices and its grid's: the scheduler sets threadIdx whenever it resumes a thread.
+extern dim3 threadIdx, blockIdx, blockDim, gridDim;
+
+namespace emu {
+
+// Blocks per multiprocessor that cudaOccupancyMaxActiveBlocksPerMultiprocessor reports.
+extern int occupancy;
+// The schedule: every thread in turn (false), or one warp of each block held back while the others run as
+// far as they can (true).
+extern bool lagWarps;
+
+uint8_t* dynamicShared();
+void syncthreads();
+// This lane's bits given, lane ^ xorMask's returned: a barrier among the warp's lanes.
+uint64_t exchange(uint64_t bits, int xorMask);
+// Runs body as every thread of every block of the grid; throws std::runtime_error when the threads of a
+// block deadlock (wait at different barriers) or a lane shuffles with one that has exited.
+void launch(dim3 grid, dim3 block, size_t shared, const std::function<void()>& body);
+void setSharedLimit(const void* kernel, int bytes);
+int sharedLimit(const void* kernel);
+
+template <typename T>
+T shuffleXor(T v, int mask) {
+    static_assert(sizeof(T) <= 8 && std::is_trivially_copyable<T>::value, "a shuffled value fits in 64 bits");
+    uint64_t bits = 0;
+    std::memcpy(&bits, &v, sizeof(T));
+    bits = exchange(bits, mask);
+    T r;
+    std::memcpy(&r, &bits, sizeof(T));
+    return r;
+}
+
+}  // namespace emu
+
+inline void __syncthreads() { emu::syncthreads(); }
+template <typename T>
+T __shfl_xor_sync(unsigned, T v, int mask) {
+    return emu::shuffleXor(v, mask);
+}
+inline void __threadfence() {}
+// Fibers switch only at barriers, so a read-modify-write is atomic here.
+inline unsigned atomicAdd(unsigned* p, unsigned v) {
+    const unsigned old = *p;
+    *p = old + v;
+    return old;
+}
+template <typename T>
+T __ldcg(const T* p) {
+    return *p;
+}
+
+// The runtime calls the kernels' host code makes.
+enum cudaError_t { cudaSuccess = 0, cudaErrorInvalidValue = 1, cudaErrorMemoryAllocation = 2 };
+inline const char* cudaGetErrorName(cudaError_t e) {
+    return e == cudaSuccess ? "cudaSuccess" : e == cudaErrorInvalidValue ? "cudaErrorInvalidValue" : "cudaErrorMemoryAllocation";
+}
+inline const char* cudaGetErrorString(cudaError_t e) { return e == cudaSuccess ? "no error" : "emulated error"; }
+inline cudaError_t cudaGetLastError() { return cudaSuccess; }
+typedef struct EmuStream* cudaStream_t;
+enum cudaLaunchAttributeID { cudaLaunchAttributeProgrammaticStreamSerialization = 5 };
+union cudaLaunchAttributeValue {
+    int programmaticStreamSerializationAllowed;
+    char pad[64];
+};
+struct cudaLaunchAttribute {
+    cudaLaunchAttributeID id;
+    cudaLaunchAttributeValue val;
+};
+struct cudaLaunchConfig_t {
+    dim3 gridDim, blockDim;
+    size_t dynamicSmemBytes;
+    cudaStream_t stream;
+    cudaLaunchAttribute* attrs;
+    unsigned numAttrs;
+};
+enum cudaFuncAttribute { cudaFuncAttributeMaxDynamicSharedMemorySize = 8 };
+
+template <typename K>
+cudaError_t cudaFuncSetAttribute(K* kernel, cudaFuncAttribute, int value) {
+    emu::setSharedLimit(reinterpret_cast<const void*>(kernel), value);
+    return cudaSuccess;
+}
+
+template <typename K>
+cudaError_t cudaOccupancyMaxActiveBlocksPerMultiprocessor(int* blocks, K*, int, size_t) {
+    *blocks = emu::occupancy;
+    return cudaSuccess;
+}
+
+// As the device: past 48 KB of dynamic shared memory the kernel must have been allowed it.
+template <typename... Params, typename... Args>
+cudaError_t cudaLaunchKernelEx(const cudaLaunchConfig_t* cfg, void (*kernel)(Params...), Args&&... args) {
+    if (cfg->dynamicSmemBytes > 48 * 1024 && static_cast<int64_t>(cfg->dynamicSmemBytes) > emu::sharedLimit(reinterpret_cast<const void*>(kernel))) {
+        return cudaErrorInvalidValue;
+    }
+    std::tuple<std::decay_t<Params>...> params(std::forward<Args>(args)...);
+    emu::launch(cfg->gridDim, cfg->blockDim, cfg->dynamicSmemBytes, [&] { std::apply(kernel, params); });
+    return cudaSuccess;
+}
