@@ -61,7 +61,7 @@ struct Segment {
 
 // How quantized weights are multiplied: Exact dequantizes them to floats against the float input; Fast
 // quantizes the input to 8 bits per value once per matmul and uses integer dot products (quant.h on the
-// CPU; on CUDA, dequant.h's, for Q8_0 and Q4_K, while HYBRIDINFERENCE_CUDA_INTEGER=1 is set: see
+// CPU; on CUDA, dequant.h's, for Q8_0, Q4_K and Q6_K, while HYBRIDINFERENCE_CUDA_INTEGER=1 is set: see
 // cuda/backend.cu). F32 and F16 weights take the float path in both.
 enum class Precision { Exact, Fast };
 

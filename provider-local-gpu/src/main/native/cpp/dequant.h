@@ -234,9 +234,9 @@ HI_HD int quantize8(const float (&v)[8], float amax, uint32_t (&words)[2]) {
     return sum;
 }
 
-// 16 values of a kQ8_0Split row (the quants' four words) times 16 input integers (four words): the
-// integer sum, which the weights' and the input's block scales then multiply.
-HI_HD int q8_0SplitInts(const uint32_t (&q)[4], const uint32_t (&x)[4]) {
+// 16 weight integers (four to a word: Q8_0's int8 quants, Q6_K's 6-bit ones) times 16 input integers at
+// the same positions: the integer sum, which the scales (and for Q6_K the offset of 32) then apply to.
+HI_HD int ints16(const uint32_t (&q)[4], const uint32_t (&x)[4]) {
     int s = 0;
     HI_UNROLL
     for (int i = 0; i < 4; i++) s = dp4a(q[i], x[i], s);
@@ -264,6 +264,25 @@ HI_HD void q4_KBlockInts(const uint32_t (&head)[4], int c, int lo, int hi, int s
     q4_KScaleMin(head, 2 * c + 1, sc1, m1);
     isum = sc0 * lo + sc1 * hi;
     msum = m0 * sumLo + m1 * sumHi;
+}
+
+// A Q6_K sub-block of 16 values (one scale) that starts at value base (a multiple of 16) of a row: its
+// 6-bit quants (0..63), four to a word, its scale and the block's d. 210-byte blocks leave the quants
+// 2-byte aligned: two bytes per load. w = d * scale * (q - 32).
+HI_HD void q6_KQuants16(const uint8_t* row, int64_t base, uint32_t (&q)[4], int& scale, float& d) {
+    const uint8_t* b = row + (base >> 8) * 210;
+    const int j = static_cast<int>(base & 255), h = j >> 7, k = (j >> 5) & 3, l = j & 31;
+    const uint8_t* low = b + 64 * h + l + 32 * (k & 1);
+    const uint8_t* high = b + 128 + 32 * h + l;
+    HI_UNROLL
+    for (int i = 0; i < 4; i++) {
+        const uint32_t lw = static_cast<uint32_t>(u16(low + 4 * i)) | static_cast<uint32_t>(u16(low + 4 * i + 2)) << 16;
+        const uint32_t hw = static_cast<uint32_t>(u16(high + 4 * i)) | static_cast<uint32_t>(u16(high + 4 * i + 2)) << 16;
+        // Per byte: the low or high nibble, and bits 2k..2k+1 of the high byte above it.
+        q[i] = ((lw >> (4 * (k >> 1))) & 0x0F0F0F0Fu) | (((hw >> (2 * k)) & 0x03030303u) << 4);
+    }
+    scale = static_cast<int8_t>(b[192 + 8 * h + (l >> 4) + 2 * k]);
+    d = half(u16(b + 208));
 }
 
 // Four little-endian words from 16 bytes (on the device, the CUDA code loads them as one uint4).

@@ -372,8 +372,8 @@ JNIEXPORT jdoubleArray JNICALL Java_dev_hybridinference_localgpu_internal_Native
     return guarded(env, [&]() -> jdoubleArray {
         if (!row || !x) throw std::runtime_error("row and x must not be null");
         const uint32_t t = static_cast<uint32_t>(type);
-        if (t != dq::kQ8_0 && t != dq::kQ4_K) throw std::runtime_error("type " + std::to_string(type) + " has no CUDA integer product");
-        const int64_t n = env->GetArrayLength(x), block = t == dq::kQ8_0 ? 32 : 256, blockBytes = t == dq::kQ8_0 ? 34 : 144;
+        if (t != dq::kQ8_0 && t != dq::kQ4_K && t != dq::kQ6_K) throw std::runtime_error("type " + std::to_string(type) + " has no CUDA integer product");
+        const int64_t n = env->GetArrayLength(x), block = t == dq::kQ8_0 ? 32 : 256, blockBytes = t == dq::kQ8_0 ? 34 : t == dq::kQ4_K ? 144 : 210;
         if (n <= 0 || n % block != 0 || env->GetArrayLength(row) != n / block * blockBytes) {
             throw std::runtime_error("x must hold a positive multiple of " + std::to_string(block) + " values and row their blocks");
         }
@@ -399,8 +399,9 @@ JNIEXPORT jdoubleArray JNICALL Java_dev_hybridinference_localgpu_internal_Native
         }
         auto words = [&](int64_t at, uint32_t (&v)[4]) { dq::words16(xq.data() + at, v); };
         // The dot product as the kernel's lanes compute it (their float sums added in order here), and the
-        // integer sums per 32 values (qk's: the weights' unsigned quants, offsets not subtracted).
-        std::vector<jdouble> out(static_cast<size_t>(1 + n / 32));
+        // integer sums per 32 values, per 16 for Q6_K (qk's: the weights' unsigned quants, offsets not
+        // subtracted).
+        std::vector<jdouble> out(static_cast<size_t>(1 + n / (t == dq::kQ6_K ? 16 : 32)));
         double dot = 0.0;
         if (t == dq::kQ8_0) {
             std::vector<uint8_t> split(static_cast<size_t>(dq::q8_0SplitRowBytes(n)));
@@ -409,10 +410,21 @@ JNIEXPORT jdoubleArray JNICALL Java_dev_hybridinference_localgpu_internal_Native
                 uint32_t q[4], v[4];
                 dq::words16(split.data() + base, q);
                 words(base, v);
-                const int ints = dq::q8_0SplitInts(q, v);
+                const int ints = dq::ints16(q, v);
                 const float d = dq::half(dq::u16(split.data() + n + 2 * (base >> 5)));
                 dot += static_cast<float>(ints) * (d * xd[static_cast<size_t>(base >> 5)]);
                 out[static_cast<size_t>(1 + base / 32)] += ints;
+            }
+        } else if (t == dq::kQ6_K) {
+            for (int64_t base = 0; base < n; base += 16) {
+                uint32_t q[4], v[4];
+                int scale;
+                float d;
+                dq::q6_KQuants16(w.data(), base, q, scale, d);
+                words(base, v);
+                const int ints = dq::ints16(q, v);
+                dot += d * xd[static_cast<size_t>(base >> 8)] * static_cast<float>(scale * (ints - 32 * sums[static_cast<size_t>(base >> 4)]));
+                out[static_cast<size_t>(1 + base / 16)] = ints;
             }
         } else {
             for (int64_t b = 0; b < n / 256; b++) {

@@ -132,7 +132,7 @@ std::vector<double> productInput(const float* x, int64_t cols, const float* norm
         for (int64_t i = 0; i < cols; i++) in[static_cast<size_t>(i)] = xs[static_cast<size_t>(i)];
         return in;
     }
-    const int64_t block = type == dq::kQ4_K ? 256 : 32;
+    const int64_t block = type == dq::kQ8_0 ? 32 : 256;
     for (int64_t b = 0; b < cols / block; b++) {
         float amax = 0;
         for (int64_t i = b * block; i < (b + 1) * block; i++) amax = std::max(amax, std::fabs(xs[static_cast<size_t>(i)]));
@@ -260,7 +260,7 @@ void checkProducts() {
     const ops::Epilogue epilogues[] = {ops::Epilogue::Store, ops::Epilogue::Add, ops::Epilogue::SwiGlu};
     int index = 0;
     for (uint32_t type : types) {
-        const bool hasInteger = type == dq::kQ8_0 || type == dq::kQ4_K;
+        const bool hasInteger = type == dq::kQ8_0 || type == dq::kQ4_K || type == dq::kQ6_K;
         for (ops::Epilogue e : epilogues) {
             for (bool norm : {false, true}) {
                 for (int64_t n : {1, 3, 10}) {
@@ -533,6 +533,7 @@ void checkAll() {
         checkRopeInTheProduct(dq::kF16, false, half);
         checkRopeInTheProduct(dq::kQ8_0, true, half);
         checkRopeInTheProduct(dq::kQ4_K, true, half);
+        checkRopeInTheProduct(dq::kQ6_K, true, half);
         checkRopeInTheProduct(dq::kQ6_K, false, half);
     }
     checkEmbeddingAndSwiGlu();

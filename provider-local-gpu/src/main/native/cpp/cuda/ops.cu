@@ -532,7 +532,7 @@ struct IntFmt<dq::kQ8_0Split> : Fmt<dq::kQ8_0Split> {
     static __device__ __forceinline__ float dot(const Raw& r, int64_t base, const Quantized<QB, SUMS>& x) {
         const uint4 v = *reinterpret_cast<const uint4*>(x.q + base);
         const uint32_t w[4] = {r.q.x, r.q.y, r.q.z, r.q.w}, xv[4] = {v.x, v.y, v.z, v.w};
-        return static_cast<float>(dq::q8_0SplitInts(w, xv)) * (r.d * x.d[base >> 5]);
+        return static_cast<float>(dq::ints16(w, xv)) * (r.d * x.d[base >> 5]);
     }
 };
 
@@ -549,6 +549,29 @@ struct IntFmt<dq::kQ4_K> : Fmt<dq::kQ4_K> {
         dq::q4_KBlockInts(head, static_cast<int>((base & 255) >> 6), il, ih, x.sums[base >> 4], x.sums[(base + 32) >> 4], isum, msum);
         const float d = dq::half(static_cast<uint16_t>(head[0] & 0xFFFF)), dmin = dq::half(static_cast<uint16_t>(head[0] >> 16));
         return x.d[base >> 8] * (d * static_cast<float>(isum) - dmin * static_cast<float>(msum));
+    }
+};
+
+// Q6_K: a lane takes a sub-block of 16 values (one scale), decoded to 6-bit integers as it is loaded (the
+// 210-byte blocks allow 2-byte loads only); sixteen lanes cover a block.
+template <>
+struct IntFmt<dq::kQ6_K> {
+    static constexpr int G = 16, QB = 256;
+    static constexpr bool SUMS = true;
+    struct Raw {
+        uint32_t q[4];
+        int scale;
+        float d;
+    };
+    static __device__ __forceinline__ int64_t start(int lane) {
+        const int g = lane & 15;  // the sub-block: half g >> 3, quarter (g >> 1) & 3, 16 values at 16 * (g & 1)
+        return 256 * (lane >> 4) + 128 * (g >> 3) + 32 * ((g >> 1) & 3) + 16 * (g & 1);
+    }
+    static __device__ __forceinline__ void load(const uint8_t* row, int64_t base, int64_t, Raw& r) { dq::q6_KQuants16(row, base, r.q, r.scale, r.d); }
+    static __device__ __forceinline__ float dot(const Raw& r, int64_t base, const Quantized<QB, SUMS>& x) {
+        const uint4 v = *reinterpret_cast<const uint4*>(x.q + base);
+        const uint32_t xv[4] = {v.x, v.y, v.z, v.w};
+        return r.d * x.d[base >> 8] * static_cast<float>(r.scale * (dq::ints16(r.q, xv) - 32 * x.sums[base >> 4]));
     }
 };
 
@@ -914,10 +937,10 @@ unsigned blocksFor(int64_t count) { return static_cast<unsigned>((count + kThrea
 }  // namespace
 
 namespace {
-bool hasIntegerProduct(uint32_t type) { return type == dq::kQ8_0Split || type == dq::kQ4_K; }
+bool hasIntegerProduct(uint32_t type) { return type == dq::kQ8_0Split || type == dq::kQ4_K || type == dq::kQ6_K; }
 
 int64_t integerInputBytes(uint32_t type, int64_t cols) {
-    return type == dq::kQ4_K ? Quantized<256, true>::bytes(cols) : Quantized<32, false>::bytes(cols);
+    return type == dq::kQ8_0Split ? Quantized<32, false>::bytes(cols) : Quantized<256, true>::bytes(cols);
 }
 }  // namespace
 
@@ -933,7 +956,9 @@ void matmul(cudaStream_t s, uint32_t type, int64_t rowBytes, int64_t cols, const
         case dq::kQ4_K:
             integer ? matmulTyped<dq::kQ4_K, true>(s, rowBytes, cols, m, x, n, e) : matmulTyped<dq::kQ4_K, false>(s, rowBytes, cols, m, x, n, e);
             break;
-        case dq::kQ6_K: matmulTyped<dq::kQ6_K, false>(s, rowBytes, cols, m, x, n, e); break;
+        case dq::kQ6_K:
+            integer ? matmulTyped<dq::kQ6_K, true>(s, rowBytes, cols, m, x, n, e) : matmulTyped<dq::kQ6_K, false>(s, rowBytes, cols, m, x, n, e);
+            break;
         default: throw DeviceError("matmul: weight type " + std::to_string(type) + " has no CUDA kernel");
     }
 }

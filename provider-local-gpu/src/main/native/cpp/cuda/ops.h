@@ -47,7 +47,7 @@ struct Matrices {
     // only run ahead like this under programmatic dependent launch), so that reading the weights overlaps
     // that kernel's end.
     bool prefetch = false;
-    // Integer products (precision fast) for Q8_0 and Q4_K weights: the input quantized to 8 bits per value
+    // Integer products (precision fast) for Q8_0, Q4_K and Q6_K weights: the input quantized to 8 bits per value
     // as the CPU backend's fast precision quantizes it (a scale per block of the weights' size), once per
     // block of threads into its shared memory, then multiplied in integer arithmetic (dp4a). Other types,
     // and widths whose quantized vector exceeds sharedLimit bytes, take the float product.

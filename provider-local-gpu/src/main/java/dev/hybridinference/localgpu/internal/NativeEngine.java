@@ -101,9 +101,9 @@ final class NativeEngine {
 
     /**
      * For tests: the CUDA backend's integer product (precision fast) compiled for the host: {@code x}
-     * quantized as its kernels quantize it and multiplied with one weight row of type Q8_0 or Q4_K through
+     * quantized as its kernels quantize it and multiplied with one weight row of type Q8_0, Q4_K or Q6_K through
      * the functions its kernels call on the words of a 16-byte load. Returns the dot product, then the integer
-     * sums per 32 values, as {@link #integerDot} does.
+     * sums per 32 values (per 16 for Q6_K), as {@link #integerDot} does.
      */
     static native double[] cudaIntegerDot(int type, byte[] row, float[] x);
 

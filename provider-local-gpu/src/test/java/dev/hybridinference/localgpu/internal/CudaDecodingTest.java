@@ -76,11 +76,11 @@ class CudaDecodingTest {
     }
 
     @ParameterizedTest
-    @ValueSource(ints = {GgufWriter.Q8_0, GgufWriter.Q4_K})
+    @ValueSource(ints = {GgufWriter.Q8_0, GgufWriter.Q4_K, GgufWriter.Q6_K})
     void theIntegerProductQuantizesAndMultipliesAsTheCpuFastPrecisionDoes(int type) {
         // Precision fast on CUDA: the input quantized per block as qk::quantize does, and multiplied through
-        // dp4a on the words of a load. The integer sums per 32 values equal the CPU kernels' exactly; the dot
-        // products differ only by the order of the float sums.
+        // dp4a on the words of a load. The integer sums per 32 values (16 for Q6_K) equal the CPU kernels'
+        // exactly; the dot products differ only by the order of the float sums.
         Random r = new Random(17 * type);
         int n = 1024;
         for (int round = 0; round < 8; round++) {
