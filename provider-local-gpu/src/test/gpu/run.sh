@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # On a machine with an NVIDIA GPU: runs the CUDA tests, then the decode/prefill benchmark on ~1B-parameter
-# generated models (F16, Q8_0, Q4_K) with and without CUDA graphs, and prints the figures. Meant to finish
-# within 6 minutes on a 16-core machine.
+# generated models (F16, Q8_0, Q4_K) with the launch settings below, and the rate of single products
+# (CudaProductRates), and prints the figures. Meant to finish within 6 minutes on a 16-core machine.
 #
 # Three ways to get the classes and the library:
 #   run.sh [maven flags, e.g. -o]     Maven builds the module with its CUDA backend and runs the JUnit tests
@@ -103,7 +103,7 @@ else
     javac -d "$work/classes" -h "$work/headers" \
         "$src"/{LocalRuntime,CudaDevice,Precision,KvCacheType}.java \
         "$src"/internal/{NativeLoader,NativeModel,NativeEngine,NativeEngineException,GgufWriter,RandomModels,Sampler}.java \
-        "$bench"/{CudaThroughput,CudaCheck}.java || exit 1
+        "$bench"/{CudaThroughput,CudaProductRates,CudaCheck}.java || exit 1
     cmake -S "$module/src/main/native" -B "$work/native" -DCMAKE_BUILD_TYPE=Release -DHYBRIDINFERENCE_CUDA=ON \
         -DJAVA_HOME="$(dirname "$(dirname "$(readlink -f "$(command -v javac)")")")" \
         -DJNI_HEADERS="$work/headers" -DOUTPUT_ROOT="$work/classes" > "$work/cmake.log" 2>&1 \
@@ -128,6 +128,8 @@ sampler=$!
 timeout 150 "$java" -Xmx24g -cp "$classes" dev.hybridinference.localgpu.bench.CudaThroughput f16,q8_0,q4_k "$models"
 bench=$?
 [ "$bench" -ne 0 ] && echo "benchmark exit $bench (124: cut at its cap)"
+echo "== one product at a time $(elapsed)"
+timeout 60 "$java" -cp "$classes" dev.hybridinference.localgpu.bench.CudaProductRates || echo "product rates exit $?"
 # The same with other settings, one run each.
 default_variants="HYBRIDINFERENCE_CUDA_PREFETCH=1 HYBRIDINFERENCE_CUDA_INTEGER=1 HYBRIDINFERENCE_CUDA_FUSE_ROPE=1"
 default_variants="$default_variants HYBRIDINFERENCE_CUDA_PREFETCH=1,HYBRIDINFERENCE_CUDA_INTEGER=1,HYBRIDINFERENCE_CUDA_FUSE_ROPE=1"

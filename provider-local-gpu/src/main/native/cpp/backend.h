@@ -110,4 +110,8 @@ std::string name(int ordinal);
 void memory(int ordinal, uint64_t& total, uint64_t& free);
 // The device memory's peak bandwidth in GB/s, from its clock and bus width (for the benchmark's share).
 double peakBandwidth(int ordinal);
+// For the benchmark: GB/s of weights one product of a rows x cols matrix of ggml type `type` reads with one
+// input vector, over reps launches back to back; flags: 1 integer products, 2 prefetch into L2, 4
+// programmatic dependent launch (ops::Matrices).
+double productRate(int ordinal, uint32_t type, int64_t rows, int64_t cols, int reps, int flags);
 }  // namespace cudadev

@@ -17,5 +17,6 @@ std::string unavailableReason() { return kReason; }
 std::string name(int ordinal) { throw DeviceError("cuda:" + std::to_string(ordinal) + ": " + kReason); }
 void memory(int ordinal, uint64_t&, uint64_t&) { throw DeviceError("cuda:" + std::to_string(ordinal) + ": " + kReason); }
 double peakBandwidth(int ordinal) { throw DeviceError("cuda:" + std::to_string(ordinal) + ": " + kReason); }
+double productRate(int ordinal, uint32_t, int64_t, int64_t, int, int) { throw DeviceError("cuda:" + std::to_string(ordinal) + ": " + kReason); }
 }  // namespace cudadev
 #endif

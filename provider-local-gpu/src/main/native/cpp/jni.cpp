@@ -200,6 +200,11 @@ JNIEXPORT jdouble JNICALL Java_dev_hybridinference_localgpu_internal_NativeEngin
     return guarded(env, [&]() -> jdouble { return cudadev::peakBandwidth(ordinal); }, 0.0);
 }
 
+JNIEXPORT jdouble JNICALL Java_dev_hybridinference_localgpu_internal_NativeEngine_cudaProductRate(
+        JNIEnv* env, jclass, jint ordinal, jint type, jint rows, jint cols, jint reps, jint flags) {
+    return guarded(env, [&]() -> jdouble { return cudadev::productRate(ordinal, static_cast<uint32_t>(type), rows, cols, reps, flags); }, 0.0);
+}
+
 JNIEXPORT jlong JNICALL Java_dev_hybridinference_localgpu_internal_NativeEngine_newState(JNIEnv* env, jclass, jlong h, jint nCtx, jint kvType) {
     return guarded(env, [&]() -> jlong { return reinterpret_cast<jlong>(model(env, h)->newState(nCtx, kv(kvType)).release()); }, jlong(0));
 }

@@ -38,6 +38,13 @@ final class NativeEngine {
     /** The peak bandwidth of CUDA device {@code ordinal}'s memory in GB/s, from its clock and bus width. */
     static native double cudaPeakBandwidth(int ordinal);
 
+    /**
+     * For the benchmark: GB/s of weights that one product of a {@code rows} x {@code cols} matrix of ggml
+     * type {@code type} reads with one input vector, over {@code reps} launches back to back; {@code flags}:
+     * 1 integer products, 2 weights prefetched into L2, 4 programmatic dependent launch.
+     */
+    static native double cudaProductRate(int ordinal, int type, int rows, int cols, int reps, int flags);
+
     /** Frees a model and unmaps its file. */
     static native void free(long model);
 

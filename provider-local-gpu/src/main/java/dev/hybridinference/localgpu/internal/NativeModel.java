@@ -131,6 +131,11 @@ public final class NativeModel implements AutoCloseable {
         return NativeEngine.cudaPeakBandwidth(ordinal);
     }
 
+    /** See {@link NativeEngine#cudaProductRate}. */
+    public static double cudaProductRate(int ordinal, int type, int rows, int cols, int reps, int flags) {
+        return NativeEngine.cudaProductRate(ordinal, type, rows, cols, reps, flags);
+    }
+
     /** The SIMD features the kernels use. */
     public static String cpuFeatures() {
         return NativeEngine.cpuFeatures();
