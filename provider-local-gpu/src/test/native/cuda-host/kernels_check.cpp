@@ -31,6 +31,17 @@ float gauss() {
     return d(rng);
 }
 
+// Uniform in [-1.7, 1.7) (variance near 1), and random bytes, cheaply: the caches, vectors and weights are
+// millions of values.
+uint64_t state = 0x9E3779B97F4A7C15ull;
+uint64_t bits() {
+    state ^= state << 13;
+    state ^= state >> 7;
+    state ^= state << 17;
+    return state;
+}
+float noise() { return (static_cast<float>(bits() >> 40) / 16777216.0f * 2.0f - 1.0f) * 1.7f; }
+
 uint16_t halfBits(float f) { return __float2half_rn(f).bits; }
 
 void putHalf(uint8_t* p, float f) {
@@ -64,7 +75,6 @@ Weights makeWeights(uint32_t type, int64_t rows, int64_t cols) {
     w.deviceType = type;
     w.rows = rows;
     w.cols = cols;
-    std::uniform_int_distribution<int> byte(0, 255);
     std::uniform_real_distribution<float> scale(0.002f, 0.03f);
     int64_t fileRow = 0;
     switch (type) {
@@ -79,13 +89,13 @@ Weights makeWeights(uint32_t type, int64_t rows, int64_t cols) {
         uint8_t* row = w.file.data() + r * fileRow;
         if (type == dq::kF32) {
             for (int64_t i = 0; i < cols; i++) {
-                const float v = gauss() * 0.05f;
+                const float v = noise() * 0.05f;
                 std::memcpy(row + 4 * i, &v, 4);
             }
         } else if (type == dq::kF16) {
-            for (int64_t i = 0; i < cols; i++) putHalf(row + 2 * i, gauss() * 0.05f);
+            for (int64_t i = 0; i < cols; i++) putHalf(row + 2 * i, noise() * 0.05f);
         } else {
-            for (int64_t i = 0; i < fileRow; i++) row[i] = static_cast<uint8_t>(byte(rng));
+            for (int64_t i = 0; i < fileRow; i++) row[i] = static_cast<uint8_t>(bits() >> 56);
             if (type == dq::kQ8_0) {
                 for (int64_t b = 0; b < cols / 32; b++) putHalf(row + 34 * b, scale(rng) * 0.1f);
             } else if (type == dq::kQ4_K) {
@@ -113,12 +123,13 @@ Weights makeWeights(uint32_t type, int64_t rows, int64_t cols) {
 
 std::vector<float> randomVector(int64_t n, float spread) {
     std::vector<float> v(static_cast<size_t>(n));
-    for (float& f : v) f = gauss() * spread;
+    for (float& f : v) f = noise() * spread;
     return v;
 }
 
-// The input a product sees for vector row: x (times the norm's weights when normed), and, in integers,
-// that quantized as the kernels quantize it; *scale receives the RMS scale applied to the sums (1 without).
+// The input a product sees for vector row: x (times the norm's weights when normed; *scale receives the
+// RMS scale the float product applies to its sums, 1 without), and, in integers, the normalized vector
+// quantized as the kernels quantize it (*scale 1).
 std::vector<double> productInput(const float* x, int64_t cols, const float* norm, float eps, bool integer, uint32_t type, double* scale) {
     std::vector<double> in(static_cast<size_t>(cols));
     std::vector<float> xs(static_cast<size_t>(cols));
@@ -131,6 +142,12 @@ std::vector<double> productInput(const float* x, int64_t cols, const float* norm
     if (!integer) {
         for (int64_t i = 0; i < cols; i++) in[static_cast<size_t>(i)] = xs[static_cast<size_t>(i)];
         return in;
+    }
+    // Integers: the vector normalized first as the CPU's rmsnorm computes it, then quantized.
+    if (norm) {
+        const float s = 1.0f / std::sqrt(static_cast<float>(ss / static_cast<double>(cols)) + eps);
+        for (int64_t i = 0; i < cols; i++) xs[static_cast<size_t>(i)] = x[i] * s * norm[i];
+        *scale = 1.0;
     }
     const int64_t block = type == dq::kQ8_0 ? 32 : 256;
     for (int64_t b = 0; b < cols / block; b++) {
@@ -306,7 +323,7 @@ struct Cache {
         const size_t n = static_cast<size_t>(layers * nCtx * kvDim);
         if (h) {
             f16.resize(n);
-            for (__half& v : f16) v = __float2half_rn(gauss());
+            for (__half& v : f16) v = __float2half_rn(noise());
         } else {
             f32 = randomVector(static_cast<int64_t>(n), 1.0f);
         }

@@ -464,23 +464,43 @@ struct Quantized {
 
 // Quantizes input vectors t0.. t0 + NB - 1 (those below n) into `to`, as qk::quantize does: warp w takes
 // runs of 256 values w, w + kWarps, ..., a lane 8 values of a run; the lanes of a block of QB values (4 or
-// the warp) share its largest magnitude. With NORM each value is first multiplied by the norm's weight, and
-// ssPart[warp][j] receives the warp's sum of the squares of vector j; the RMS scale multiplies the sums at
-// the end, as in the float product. Scaling a vector scales its quantization alike, but for rounding: the
-// CPU quantizes the normalized vector, so an integer here can differ from the CPU's by one where a value
-// falls within a rounding error of a half step. Every thread of the block calls it; the caller
-// synchronizes before the vectors are read.
+// the warp) share its largest magnitude. With NORM the vector is RMS-normalized first, as the CPU
+// backend's rmsnorm computes it (the sum of squares in double, the scale in float, x * scale * weight), so
+// that the two quantize the same floats to the same integers: a first pass sums each warp's squares into
+// ssPart, which after a barrier every thread adds up in one order. Every thread of the block calls it; the
+// caller synchronizes before the vectors are read.
 template <int QB, bool SUMS, bool NORM, int NB>
 __device__ __forceinline__ void quantizeInputs(const Matrices& m, const float* __restrict__ x, int64_t cols, int64_t t0, int64_t n,
-                                               uint8_t* to, float (*ssPart)[NB]) {
+                                               uint8_t* to, double (*ssPart)[NB]) {
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int64_t bytes = Quantized<QB, SUMS>::bytes(cols);
+    auto input = [&](int j) { return x + (m.rowOf ? static_cast<int64_t>(m.rowOf[t0 + j]) : t0 + j) * cols; };
+    float scale[NB];
+    if (NORM) {
+        for (int j = 0; j < NB && t0 + j < n; j++) {
+            const float* xs = input(j);
+            double ss = 0.0;
+            for (int64_t at = static_cast<int64_t>(warp) * 256 + 8 * lane; at < cols; at += kWarps * 256) {
+                const float4 a = *reinterpret_cast<const float4*>(xs + at), b = *reinterpret_cast<const float4*>(xs + at + 4);
+                ss += static_cast<double>(a.x) * a.x + static_cast<double>(a.y) * a.y + static_cast<double>(a.z) * a.z + static_cast<double>(a.w) * a.w;
+                ss += static_cast<double>(b.x) * b.x + static_cast<double>(b.y) * b.y + static_cast<double>(b.z) * b.z + static_cast<double>(b.w) * b.w;
+            }
+#pragma unroll
+            for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
+            if (lane == 0) ssPart[warp][j] = ss;
+        }
+        __syncthreads();
+        for (int j = 0; j < NB && t0 + j < n; j++) {
+            double ss = 0.0;
+            for (int w = 0; w < kWarps; w++) ss += ssPart[w][j];
+            scale[j] = 1.0f / sqrtf(static_cast<float>(ss / static_cast<double>(cols)) + m.eps);
+        }
+    }
     for (int j = 0; j < NB && t0 + j < n; j++) {
-        const float* xs = x + (m.rowOf ? static_cast<int64_t>(m.rowOf[t0 + j]) : t0 + j) * cols;
+        const float* xs = input(j);
         int8_t* q = reinterpret_cast<int8_t*>(to + j * bytes);
         float* d = reinterpret_cast<float*>(to + j * bytes + cols);
         int* sums = reinterpret_cast<int*>(to + j * bytes + cols + 4 * (cols / QB));
-        float ss = 0.0f;
         for (int64_t run = static_cast<int64_t>(warp) * 256; run < cols; run += kWarps * 256) {
             // cols is a multiple of 32: a lane's 8 values are all in or all past the end.
             const int64_t at = run + 8 * lane;
@@ -493,10 +513,7 @@ __device__ __forceinline__ void quantizeInputs(const Matrices& m, const float* _
                     const float4 c = *reinterpret_cast<const float4*>(m.norm + at), e = *reinterpret_cast<const float4*>(m.norm + at + 4);
                     const float w[8] = {c.x, c.y, c.z, c.w, e.x, e.y, e.z, e.w};
 #pragma unroll
-                    for (int i = 0; i < 8; i++) {
-                        ss += v[i] * v[i];
-                        v[i] *= w[i];
-                    }
+                    for (int i = 0; i < 8; i++) v[i] = v[i] * scale[j] * w[i];
                 }
             }
             float amax = 0.0f;
@@ -512,10 +529,6 @@ __device__ __forceinline__ void quantizeInputs(const Matrices& m, const float* _
                 if (lane % (QB / 8) == 0) d[at / QB] = amax / 127.0f;
                 if (SUMS && (lane & 1) == 0) sums[at / 16] = sum;
             }
-        }
-        if (NORM) {
-            ss = warpSum(ss);
-            if (lane == 0) ssPart[warp][j] = ss;
         }
     }
 }
@@ -589,7 +602,7 @@ __global__ void __launch_bounds__(kWarps * 32) intMatmulKernel(const Matrices m,
     constexpr int G = F::G, R = Gr::R;
     HI_DYNAMIC_SHARED(inputs);
     __shared__ float joined[kWarps][R * NB + NB];
-    __shared__ float ssPart[kWarps][NB];
+    __shared__ double ssPart[kWarps][NB];
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, turn = warp % split, perBlock = kWarps / split;
     if (m.prefetch) Gr(m, rowBytes, static_cast<int64_t>(blockIdx.x) * perBlock + warp / split).prefetch(rowBytes, turn, split, lane);
     dependOnPrevious();
@@ -598,14 +611,7 @@ __global__ void __launch_bounds__(kWarps * 32) intMatmulKernel(const Matrices m,
         __syncthreads();  // the vectors before are read
         quantizeInputs<F::QB, F::SUMS, NORM, NB>(m, x, cols, t0, n, inputs, ssPart);
         __syncthreads();
-        float ss[NB];
-#pragma unroll
-        for (int j = 0; j < NB; j++) {
-            ss[j] = 0.0f;
-            if (NORM && t0 + j < n) {
-                for (int w = 0; w < kWarps; w++) ss[j] += ssPart[w][j];
-            }
-        }
+        float ss[NB] = {};  // the input is normalized already: finish scales nothing
         for (int64_t b = blockIdx.x; b < blocks; b += gridDim.x) {
             const Gr g(m, rowBytes, b * perBlock + warp / split);
             float acc[R][NB];
@@ -638,7 +644,7 @@ __global__ void __launch_bounds__(kWarps * 32) intMatmulKernel(const Matrices m,
                     }
                 }
             }
-            finish<E, RW, NB, NORM, true>(g, acc, ss, joined, m, cols, t0, n, split);
+            finish<E, RW, NB, false, true>(g, acc, ss, joined, m, cols, t0, n, split);
         }
     }
 }

@@ -47,10 +47,11 @@ struct Matrices {
     // only run ahead like this under programmatic dependent launch), so that reading the weights overlaps
     // that kernel's end.
     bool prefetch = false;
-    // Integer products (precision fast) for Q8_0, Q4_K and Q6_K weights: the input quantized to 8 bits per value
-    // as the CPU backend's fast precision quantizes it (a scale per block of the weights' size), once per
-    // block of threads into its shared memory, then multiplied in integer arithmetic (dp4a). Other types,
-    // and widths whose quantized vector exceeds sharedLimit bytes, take the float product.
+    // Integer products (precision fast) for Q8_0, Q4_K and Q6_K weights: the input (RMS-normalized first, as
+    // the CPU's rmsnorm computes it, when norm is set) quantized to 8 bits per value as the CPU backend's
+    // fast precision quantizes it (a scale per block of the weights' size), once per block of threads into
+    // its shared memory, then multiplied in integer arithmetic (dp4a). Other types, and widths whose
+    // quantized vector exceeds sharedLimit bytes, take the float product.
     bool integer = false;
     int sharedLimit = 44 * 1024;
     // The device's multiprocessors: the integer product's grid is as many blocks as they hold at once.

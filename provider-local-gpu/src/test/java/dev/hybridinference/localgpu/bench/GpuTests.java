@@ -4,6 +4,9 @@ import static org.junit.platform.engine.discovery.DiscoverySelectors.selectClass
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.platform.engine.TestExecutionResult;
 import org.junit.platform.launcher.LauncherDiscoveryRequest;
@@ -13,8 +16,8 @@ import org.junit.platform.launcher.core.LauncherDiscoveryRequestBuilder;
 import org.junit.platform.launcher.core.LauncherFactory;
 
 /**
- * Runs JUnit test classes without Maven and prints one line per test (ok, FAIL with the failure's message,
- * or SKIP with the assumption that skipped it): {@code src/test/gpu/run.sh} uses it on a GPU machine that has
+ * Runs JUnit test classes without Maven and prints one line per test (ok with its time, FAIL with the
+ * failure's message, or SKIP with the assumption that skipped it): {@code src/test/gpu/run.sh} uses it on a GPU machine that has
  * a Java runtime but no build tool. Arguments: fully qualified test class names. Exits 1 when a test failed,
  * 2 when none ran.
  */
@@ -30,7 +33,13 @@ public final class GpuTests {
         AtomicInteger passed = new AtomicInteger();
         AtomicInteger skipped = new AtomicInteger();
         List<String> failed = new ArrayList<>();
+        Map<String, Long> started = new ConcurrentHashMap<>();
         TestExecutionListener listener = new TestExecutionListener() {
+            @Override
+            public void executionStarted(TestIdentifier test) {
+                started.put(test.getUniqueId(), System.nanoTime());
+            }
+
             @Override
             public void executionSkipped(TestIdentifier test, String reason) {
                 skipped.incrementAndGet();
@@ -39,7 +48,11 @@ public final class GpuTests {
 
             @Override
             public void executionFinished(TestIdentifier test, TestExecutionResult result) {
-                String name = test.getLegacyReportingName();
+                Long from = started.remove(test.getUniqueId());
+                String name = test.getLegacyReportingName()
+                        + (from == null
+                                ? ""
+                                : String.format(Locale.ROOT, " (%.1f s)", (System.nanoTime() - from) / 1e9));
                 Throwable cause = result.getThrowable().orElse(null);
                 switch (result.getStatus()) {
                     case SUCCESSFUL:

@@ -1,0 +1,2 @@
+// cuda/devices.cu compiled for the host against emu.h, for the library with CUDA emulated (see CMakeLists.txt).
+#include "cuda/devices.cu"

@@ -1,0 +1,2 @@
+// cuda/ops.cu compiled for the host against emu.h, for the library with CUDA emulated (see CMakeLists.txt).
+#include "cuda/ops.cu"
