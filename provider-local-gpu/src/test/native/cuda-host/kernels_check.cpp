@@ -332,21 +332,29 @@ struct Cache {
     double at(int64_t i) const { return half ? __half2float(f16[static_cast<size_t>(i)]) : f32[static_cast<size_t>(i)]; }
 };
 
+// A cache of its own for each row of a pass, and the rows' RowInfo: row t at positions[t].
+struct RowCaches {
+    std::vector<Cache> keys, values;
+    std::vector<ops::RowInfo> rows;
+    RowCaches(const std::vector<int32_t>& positions, int64_t layers, int64_t nCtx, int64_t kvDim, bool half) {
+        for (size_t t = 0; t < positions.size(); t++) {
+            keys.emplace_back(layers, nCtx, kvDim, half);
+            values.emplace_back(layers, nCtx, kvDim, half);
+        }
+        for (size_t t = 0; t < positions.size(); t++) rows.push_back({keys[t].data(), values[t].data(), nCtx, positions[t], half ? 1 : 0});
+    }
+};
+
 // Attention over each row's cache against softmax(q . K / sqrt(hd)) V in double: rows whose positions
 // make one slice, several, and the 32 slices of a long cache joined.
 void checkAttention(int64_t hd, bool half) {
     const int64_t nHead = 4, nKv = 2, layers = 2, layer = 1, nCtx = 3100, kvDim = nKv * hd;
     const std::vector<int32_t> positions = {0, 63, 64, 700, 2048, 3099};
     const int64_t n = static_cast<int64_t>(positions.size());
-    std::vector<Cache> keys, values;
-    std::vector<ops::RowInfo> rows;
-    for (int64_t t = 0; t < n; t++) {
-        keys.emplace_back(layers, nCtx, kvDim, half);
-        values.emplace_back(layers, nCtx, kvDim, half);
-    }
-    for (int64_t t = 0; t < n; t++) {
-        rows.push_back({keys[static_cast<size_t>(t)].data(), values[static_cast<size_t>(t)].data(), nCtx, positions[static_cast<size_t>(t)], half ? 1 : 0});
-    }
+    RowCaches caches(positions, layers, nCtx, kvDim, half);
+    std::vector<Cache>& keys = caches.keys;
+    std::vector<Cache>& values = caches.values;
+    std::vector<ops::RowInfo>& rows = caches.rows;
     const std::vector<float> q = randomVector(n * nHead * hd, 1.0f);
     std::vector<float> out(static_cast<size_t>(n * nHead * hd), NAN), part(static_cast<size_t>(ops::attentionPartFloats(n, nHead, hd)), NAN);
     std::vector<unsigned> done(static_cast<size_t>(n * nHead), 0);
@@ -397,15 +405,10 @@ void checkRope(bool neox, bool half, int64_t hd, int64_t nRot) {
     const int64_t nHead = 4, nKv = 2, layers = 2, layer = 1, nCtx = 16, kvDim = nKv * hd, halfRot = nRot / 2;
     const std::vector<int32_t> positions = {0, 5, 15};
     const int64_t n = static_cast<int64_t>(positions.size());
-    std::vector<Cache> keys, values;
-    std::vector<ops::RowInfo> rows;
-    for (int64_t t = 0; t < n; t++) {
-        keys.emplace_back(layers, nCtx, kvDim, half);
-        values.emplace_back(layers, nCtx, kvDim, half);
-    }
-    for (int64_t t = 0; t < n; t++) {
-        rows.push_back({keys[static_cast<size_t>(t)].data(), values[static_cast<size_t>(t)].data(), nCtx, positions[static_cast<size_t>(t)], half ? 1 : 0});
-    }
+    RowCaches caches(positions, layers, nCtx, kvDim, half);
+    std::vector<Cache>& keys = caches.keys;
+    std::vector<Cache>& values = caches.values;
+    std::vector<ops::RowInfo>& rows = caches.rows;
     std::vector<float> cs(static_cast<size_t>(n * 2 * halfRot));
     for (int64_t t = 0; t < n; t++) {
         for (int64_t i = 0; i < halfRot; i++) {

@@ -111,6 +111,17 @@ class CudaBackendTest {
         }
     }
 
+    /** {@code all}, a prompt's logits from one pass, row by row those of one token at a time in {@code single}. */
+    static void assertOneTokenAtATimeGives(float[] all, NativeModel.Session single, int[] tokens, int vocab) {
+        for (int pos = 0; pos < tokens.length; pos++) {
+            assertClose(
+                    Arrays.copyOfRange(all, pos * vocab, (pos + 1) * vocab),
+                    single.eval(new int[] {tokens[pos]}, pos),
+                    vocab,
+                    "position " + pos);
+        }
+    }
+
     static List<Integer> greedy(NativeModel m, int[] prompt, int steps) {
         List<Integer> out = new ArrayList<>();
         try (NativeModel.Session s = m.newSession(prompt.length + steps)) {
@@ -175,13 +186,7 @@ class CudaBackendTest {
             int vocab = gpu.vocabSize();
             int[] tokens = prompt(100, vocab); // two passes: 64 rows, then 36
             float[] all = batch.eval(tokens, 0, true);
-            for (int pos = 0; pos < tokens.length; pos++) {
-                assertClose(
-                        Arrays.copyOfRange(all, pos * vocab, (pos + 1) * vocab),
-                        single.eval(new int[] {tokens[pos]}, pos),
-                        vocab,
-                        "position " + pos);
-            }
+            assertOneTokenAtATimeGives(all, single, tokens, vocab);
         }
     }
 
@@ -236,13 +241,7 @@ class CudaBackendTest {
             } else {
                 assertClose(all, e.eval(tokens, 0, true), vocab, what);
             }
-            for (int pos = 0; pos < tokens.length; pos++) {
-                assertClose(
-                        Arrays.copyOfRange(all, pos * vocab, (pos + 1) * vocab),
-                        single.eval(new int[] {tokens[pos]}, pos),
-                        vocab,
-                        "position " + pos);
-            }
+            assertOneTokenAtATimeGives(all, single, tokens, vocab);
         }
     }
 
