@@ -45,6 +45,7 @@ std::vector<std::unique_ptr<char[]>> stacks;
 Fiber* running = nullptr;
 const std::function<void()>* body = nullptr;
 std::vector<uint8_t> dynamic;
+size_t dynamicBytes = 0;
 std::map<const void*, int> limits;
 
 // The block's barrier and the warps' (for shuffles): arrivals of the current generation; threads that
@@ -63,8 +64,9 @@ extern "C" void emu_switch(void** save, void* load);
 // Saves the callee-saved registers, MXCSR and the x87 control word on the current stack, stores the stack
 // pointer in *save, and resumes the stack at load.
 asm(R"(
-    .text
+    .pushsection .text
     .globl emu_switch
+    .hidden emu_switch
     .type emu_switch, @function
 emu_switch:
     pushq %rbp
@@ -89,6 +91,7 @@ emu_switch:
     popq %rbp
     ret
     .size emu_switch, .-emu_switch
+    .popsection
 )");
 
 void fromSchedulerTo(Fiber& f) { emu_switch(&schedulerSp, f.sp); }
@@ -155,6 +158,8 @@ void fiberMain() {
         (*body)();
     } catch (const std::exception& e) {
         if (failure.empty()) failure = std::string("a thread threw: ") + e.what();
+    } catch (...) {
+        if (failure.empty()) failure = "a thread threw";
     }
     Fiber* self = running;
     self->done = true;
@@ -162,7 +167,10 @@ void fiberMain() {
     warpAlive[self->warp]--;
     releaseIfComplete();  // the threads still waiting may now be all there are
     Fiber* next = alive > 0 && failure.empty() ? pick() : nullptr;
-    if (!next) toScheduler(*self);
+    if (!next) {
+        toScheduler(*self);
+        __builtin_unreachable();  // a finished thread is never resumed
+    }
     running = next;
     cursor = static_cast<size_t>(next - fibers.data());
     threadIdx = next->index;
@@ -199,6 +207,8 @@ void prepare(Fiber& f, char* stack) {
 }
 
 void runBlock(int threads) {
+    // Each block's dynamic shared memory starts with garbage, as on the device: NaN as floats and halves.
+    std::memset(dynamic.data(), 0xFF, dynamicBytes);
     const int warps = (threads + 31) / 32;
     while (static_cast<int>(stacks.size()) < threads) stacks.emplace_back(new char[kStackBytes]);
     fibers.assign(static_cast<size_t>(threads), Fiber());
@@ -241,17 +251,25 @@ void await(const unsigned& gen, unsigned seen) {
 
 uint8_t* dynamicShared() { return dynamic.data(); }
 
+// The thread that completes a barrier goes on at once, unless it belongs to the lagging warp: then the
+// others run first, as they would had it arrived later still.
+void afterRelease() {
+    if (running->warp == lagging) yield();
+}
+
 void syncthreads() {
     const unsigned seen = generation;
     if (++arrived == alive) {
         arrived = 0;
         generation++;
+        afterRelease();
         return;
     }
     await(generation, seen);
 }
 
-uint64_t exchange(uint64_t bits, int xorMask) {
+uint64_t exchange(uint64_t bits, int xorMask, unsigned members) {
+    if (members != 0xffffffffu && failure.empty()) failure = "a shuffle of part of a warp, which the emulation does not model";
     // One barrier per exchange: the slots alternate between two banks by the warp's barrier generation, so
     // a lane that runs ahead to the next exchange writes the other bank while its partners still read this one.
     const int w = running->warp, lane = running->lane, other = lane ^ xorMask;
@@ -264,9 +282,12 @@ uint64_t exchange(uint64_t bits, int xorMask) {
     if (++warpArrived[warp] == warpAlive[warp]) {
         warpArrived[warp] = 0;
         warpGeneration[warp]++;
+        afterRelease();
     } else {
         await(warpGeneration[warp], seen);
     }
+    // A lane outside the warp: the device returns the caller's own value.
+    if (other < 0 || other > 31) return bits;
     // The partner took part in this exchange (and may since have written to the next one).
     if (partner >= fibers.size() || (wrote[partner] != seen && wrote[partner] != seen + 1)) {
         if (failure.empty()) failure = "a lane shuffled with lane " + std::to_string(other) + ", which has exited or does not exist";
@@ -283,8 +304,8 @@ void launch(dim3 grid, dim3 block, size_t shared, const std::function<void()>& k
     const int threads = static_cast<int>(block.x * block.y * block.z);
     if (threads <= 0 || threads > 1024) throw std::runtime_error("block of " + std::to_string(threads) + " threads");
     body = &kernelBody;
-    // Shared memory starts with garbage, as on the device.
-    dynamic.assign(shared + 16, 0xA5);
+    dynamicBytes = shared;
+    dynamic.resize(shared + 16);
     blockDim = block;
     gridDim = grid;
     failure.clear();
@@ -303,9 +324,15 @@ void launch(dim3 grid, dim3 block, size_t shared, const std::function<void()>& k
     if (!failure.empty()) throw std::runtime_error(failure);
 }
 
-void setSharedLimit(const void* kernel, int bytes) { limits[kernel] = bytes; }
+std::mutex limitsLock;
+
+void setSharedLimit(const void* kernel, int bytes) {
+    std::lock_guard<std::mutex> hold(limitsLock);
+    limits[kernel] = bytes;
+}
 
 int sharedLimit(const void* kernel) {
+    std::lock_guard<std::mutex> hold(limitsLock);
     auto it = limits.find(kernel);
     return it == limits.end() ? 48 * 1024 : it->second;
 }
@@ -337,6 +364,7 @@ struct EmuGraph {
 
 struct EmuEvent {
     std::chrono::steady_clock::time_point at;
+    bool recorded = false;
 };
 
 const char* cudaGetErrorName(cudaError_t e) {
@@ -346,6 +374,7 @@ const char* cudaGetErrorName(cudaError_t e) {
         case cudaErrorMemoryAllocation: return "cudaErrorMemoryAllocation";
         case cudaErrorInsufficientDriver: return "cudaErrorInsufficientDriver";
         case cudaErrorNoDevice: return "cudaErrorNoDevice";
+        case cudaErrorStreamCaptureUnsupported: return "cudaErrorStreamCaptureUnsupported";
         default: return "cudaErrorInvalidDevice";
     }
 }
@@ -400,14 +429,18 @@ cudaError_t cudaStreamDestroy(cudaStream_t s) {
     return cudaSuccess;
 }
 
-cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
+// Calls a stream capture refuses (in the global and thread-local modes): they would synchronize.
+thread_local int capturing = 0;
+
+cudaError_t cudaStreamSynchronize(cudaStream_t s) { return capturing || (s && s->capturing) ? cudaErrorStreamCaptureUnsupported : cudaSuccess; }
 
 cudaError_t cudaMalloc(void** p, size_t bytes) {
+    if (capturing) return cudaErrorStreamCaptureUnsupported;
     std::lock_guard<std::mutex> hold(emu::memoryLock);
     if (bytes > emu::kDeviceBytes - emu::allocated) return cudaErrorMemoryAllocation;
     *p = std::aligned_alloc(256, (bytes + 255) / 256 * 256 + 256);
     if (!*p) return cudaErrorMemoryAllocation;
-    std::memset(*p, 0xA5, bytes);  // garbage, as new device memory holds
+    std::memset(*p, 0xFF, bytes);  // garbage, as new device memory holds: NaN as floats and halves
     emu::allocations[*p] = bytes;
     emu::allocated += bytes;
     return cudaSuccess;
@@ -435,6 +468,7 @@ cudaError_t cudaFreeHost(void* p) {
 }
 
 cudaError_t cudaMemcpy(void* to, const void* from, size_t bytes, cudaMemcpyKind) {
+    if (capturing) return cudaErrorStreamCaptureUnsupported;
     std::memcpy(to, from, bytes);
     return cudaSuccess;
 }
@@ -445,6 +479,7 @@ cudaError_t cudaMemcpyAsync(void* to, const void* from, size_t bytes, cudaMemcpy
 }
 
 cudaError_t cudaMemset(void* p, int value, size_t bytes) {
+    if (capturing) return cudaErrorStreamCaptureUnsupported;
     std::memset(p, value, bytes);
     return cudaSuccess;
 }
@@ -458,12 +493,14 @@ cudaError_t cudaStreamBeginCapture(cudaStream_t s, cudaStreamCaptureMode) {
     if (!s || s->capturing) return cudaErrorInvalidValue;
     s->capturing = true;
     s->recorded.clear();
+    capturing++;
     return cudaSuccess;
 }
 
 cudaError_t cudaStreamEndCapture(cudaStream_t s, cudaGraph_t* graph) {
     if (!s || !s->capturing) return cudaErrorInvalidValue;
     s->capturing = false;
+    capturing--;
     *graph = new EmuGraph{std::move(s->recorded)};
     s->recorded.clear();
     return cudaSuccess;
@@ -475,8 +512,10 @@ cudaError_t cudaGraphInstantiate(cudaGraphExec_t* exec, cudaGraph_t graph, unsig
 }
 
 cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t s) {
-    if (s && s->capturing) return cudaErrorInvalidValue;
-    for (const auto& work : exec->work) work();
+    const std::vector<std::function<void()>> work = exec->work;
+    emu::submit(s, [work] {
+        for (const auto& w : work) w();
+    });
     return cudaSuccess;
 }
 
@@ -496,13 +535,17 @@ cudaError_t cudaEventCreate(cudaEvent_t* e) {
 }
 
 cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s) {
-    emu::submit(s, [e] { e->at = std::chrono::steady_clock::now(); });
+    emu::submit(s, [e] {
+        e->at = std::chrono::steady_clock::now();
+        e->recorded = true;
+    });
     return cudaSuccess;
 }
 
 cudaError_t cudaEventSynchronize(cudaEvent_t) { return cudaSuccess; }
 
 cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t stop) {
+    if (!start->recorded || !stop->recorded) return cudaErrorInvalidValue;
     *ms = std::chrono::duration<float, std::milli>(stop->at - start->at).count();
     return cudaSuccess;
 }

@@ -3,8 +3,12 @@
 // include/cuda_fp16.h stand in for the toolkit's), each thread of a block run as a fiber, the blocks of a
 // grid one after another. __syncthreads and the warp shuffles are barriers among the fibers, so a kernel's
 // indexing, its shared memory and its synchronization are exercised as written; a kernel whose threads wait
-// at different barriers is reported as such. Timing, the memory model and instructions without a host
-// equivalent (inline PTX) are out of reach: they need a GPU.
+// at different barriers is reported as such. Out of reach, and left to a GPU: timing; the memory model; a
+// stream's work runs when it is submitted, so a missing synchronization between streams or with the host
+// goes unseen; programmatic dependent launch (griddepcontrol) does nothing, so a read of the previous
+// kernel's output before dependOnPrevious() passes; inline PTX; the device's own float functions and fused
+// multiply-adds (the host rounds its own way). Barriers reached by some threads after others have exited
+// complete, as on the hardware, though the programming model leaves that undefined.
 #pragma once
 
 #include <cfloat>
@@ -83,8 +87,9 @@ extern bool lagWarps;
 
 uint8_t* dynamicShared();
 void syncthreads();
-// This lane's bits given, lane ^ xorMask's returned: a barrier among the warp's lanes.
-uint64_t exchange(uint64_t bits, int xorMask);
+// This lane's bits given, lane ^ xorMask's returned: a barrier among the warp's lanes. members is the
+// shuffle's mask: the emulation models whole warps only, and reports any other mask as a failure.
+uint64_t exchange(uint64_t bits, int xorMask, unsigned members);
 // Runs body as every thread of every block of the grid; throws std::runtime_error when the threads of a
 // block deadlock (wait at different barriers) or a lane shuffles with one that has exited.
 void launch(dim3 grid, dim3 block, size_t shared, const std::function<void()>& body);
@@ -92,11 +97,11 @@ void setSharedLimit(const void* kernel, int bytes);
 int sharedLimit(const void* kernel);
 
 template <typename T>
-T shuffleXor(T v, int mask) {
+T shuffleXor(T v, int mask, unsigned members) {
     static_assert(sizeof(T) <= 8 && std::is_trivially_copyable<T>::value, "a shuffled value fits in 64 bits");
     uint64_t bits = 0;
     std::memcpy(&bits, &v, sizeof(T));
-    bits = exchange(bits, mask);
+    bits = exchange(bits, mask, members);
     T r;
     std::memcpy(&r, &bits, sizeof(T));
     return r;
@@ -106,8 +111,8 @@ T shuffleXor(T v, int mask) {
 
 inline void __syncthreads() { emu::syncthreads(); }
 template <typename T>
-T __shfl_xor_sync(unsigned, T v, int mask) {
-    return emu::shuffleXor(v, mask);
+T __shfl_xor_sync(unsigned members, T v, int mask) {
+    return emu::shuffleXor(v, mask, members);
 }
 inline void __threadfence() {}
 // Fibers switch only at barriers, so a read-modify-write is atomic here.
@@ -132,6 +137,7 @@ enum cudaError_t {
     cudaErrorInsufficientDriver = 35,
     cudaErrorNoDevice = 100,
     cudaErrorInvalidDevice = 101,
+    cudaErrorStreamCaptureUnsupported = 900,
 };
 const char* cudaGetErrorName(cudaError_t e);
 const char* cudaGetErrorString(cudaError_t e);
@@ -227,9 +233,15 @@ cudaError_t cudaOccupancyMaxActiveBlocksPerMultiprocessor(int* blocks, K*, int, 
     return cudaSuccess;
 }
 
-// As the device: past 48 KB of dynamic shared memory the kernel must have been allowed it.
+// As the device: a grid and a block within the device's limits, and past 48 KB of dynamic shared memory the
+// kernel must have been allowed it.
 template <typename... Params, typename... Args>
 cudaError_t cudaLaunchKernelEx(const cudaLaunchConfig_t* cfg, void (*kernel)(Params...), Args&&... args) {
+    const dim3 g = cfg->gridDim, b = cfg->blockDim;
+    if (g.x == 0 || g.y == 0 || g.z == 0 || g.y > 65535 || g.z > 65535 || b.x == 0 || b.y == 0 || b.z == 0 || b.z > 64 ||
+        static_cast<uint64_t>(b.x) * b.y * b.z > 1024) {
+        return cudaErrorInvalidValue;
+    }
     if (cfg->dynamicSmemBytes > 48 * 1024 && static_cast<int64_t>(cfg->dynamicSmemBytes) > emu::sharedLimit(reinterpret_cast<const void*>(kernel))) {
         return cudaErrorInvalidValue;
     }

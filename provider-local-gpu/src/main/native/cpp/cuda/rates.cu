@@ -23,7 +23,11 @@ double productRate(int ordinal, uint32_t type, int64_t rows, int64_t cols, int r
         case dq::kQ6_K: rowBytes = cols / 256 * 210; break;
         default: throw DeviceError("type " + std::to_string(type) + " has no CUDA product");
     }
-    if (rows <= 0 || cols <= 0 || cols % 256 != 0 || reps <= 0) throw DeviceError("rows, reps and cols (a multiple of 256) must be positive");
+    if (rows <= 0 || cols <= 0 || cols % 256 != 0 || reps <= 0 || rows > (int64_t(1) << 40) / rowBytes) {
+        throw DeviceError("rows, reps and cols (a multiple of 256) must be positive, the matrix under 1 TiB");
+    }
+    int previous = 0;
+    cu::check(cudaGetDevice(&previous), "cudaGetDevice");
     cu::check(cudaSetDevice(ordinal), "cudaSetDevice");
     uint8_t* w = nullptr;
     float *x = nullptr, *y = nullptr;
@@ -38,6 +42,7 @@ double productRate(int ordinal, uint32_t type, int64_t rows, int64_t cols, int r
         if (stop) cudaEventDestroy(stop);
         if (s) cudaStreamDestroy(s);
         cudaGetLastError();
+        cudaSetDevice(previous);
     };
     try {
         cu::check(cudaMalloc(&w, static_cast<size_t>(rows * rowBytes)), "cudaMalloc (weights)");
@@ -73,6 +78,7 @@ double productRate(int ordinal, uint32_t type, int64_t rows, int64_t cols, int r
         cu::check(cudaEventElapsedTime(&ms, start, stop), "cudaEventElapsedTime");
         ops::setProgrammaticLaunch(false);
         release();
+        if (ms <= 0.0f) throw DeviceError("the products took no measurable time; use more reps");
         return static_cast<double>(rows * rowBytes) * reps / (static_cast<double>(ms) * 1e6);
     } catch (...) {
         ops::setProgrammaticLaunch(false);
