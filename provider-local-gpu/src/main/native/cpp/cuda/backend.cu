@@ -169,8 +169,7 @@ private:
 
     // A tensor's bytes on the device: the file's, but for Q8_0's split rows (dq::kQ8_0Split).
     static int64_t deviceBytes(const gguf::Tensor* t) {
-        if (t->type != dq::kQ8_0) return static_cast<int64_t>(t->bytes);
-        return static_cast<int64_t>(t->bytes) / (t->ne[0] / 32 * 34) * dq::q8_0SplitRowBytes(t->ne[0]);
+        return t->type == dq::kQ8_0 ? t->ne[1] * dq::q8_0SplitRowBytes(t->ne[0]) : static_cast<int64_t>(t->bytes);
     }
 
     u128 weightBytes() const {
@@ -214,8 +213,7 @@ private:
             if (t->type == dq::kQ8_0) {
                 // Rows of quants then scales, so that a lane loads 16 quants at once (dq::kQ8_0Split).
                 std::vector<uint8_t> split(static_cast<size_t>(size));
-                const int64_t rows = static_cast<int64_t>(t->bytes) / dt.rowBytes;
-                dq::splitQ8_0(static_cast<const uint8_t*>(t->data), rows, dt.cols, split.data());
+                dq::splitQ8_0(static_cast<const uint8_t*>(t->data), dt.rows, dt.cols, split.data());
                 cu::check(cudaMemcpy(p, split.data(), split.size(), cudaMemcpyHostToDevice), "cudaMemcpy (weights)");
                 dt.type = dq::kQ8_0Split;
                 dt.rowBytes = dq::q8_0SplitRowBytes(dt.cols);

@@ -8,6 +8,9 @@
 #include <cfloat>
 #include <cmath>
 #include <cstring>
+#include <map>
+#include <mutex>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 
@@ -46,6 +49,25 @@ __device__ __forceinline__ void dependOnPrevious() {
 template <typename... Params>
 void allowShared(void (*kernel)(Params...), int limit) {
     cu::check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, limit), "cudaFuncSetAttribute");
+}
+
+// The blocks of kernel, with `shared` bytes of dynamic shared memory, that one multiprocessor of the current
+// device holds at once (at least 1), the kernel's shared memory first allowed up to limit: asked of the
+// runtime once per kernel, device and size, not on every launch of a pass.
+template <typename... Params>
+int residentPerMultiprocessor(void (*kernel)(Params...), size_t shared, int limit) {
+    static std::mutex lock;
+    static std::map<std::tuple<const void*, int, size_t>, int> known;
+    int device = 0;
+    cu::check(cudaGetDevice(&device), "cudaGetDevice");
+    const auto key = std::make_tuple(reinterpret_cast<const void*>(kernel), device, shared);
+    std::lock_guard<std::mutex> hold(lock);
+    const auto found = known.find(key);
+    if (found != known.end()) return found->second;
+    allowShared(kernel, limit);
+    int blocks = 0;
+    cu::check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, kernel, 32 * kWarps, shared), "cudaOccupancyMaxActiveBlocksPerMultiprocessor");
+    return known.emplace(key, blocks > 0 ? blocks : 1).first->second;
 }
 
 // Launches kernel on s with `shared` bytes of dynamic shared memory, programmatically dependent when
@@ -380,6 +402,20 @@ __device__ __forceinline__ void finish(const Group<E, RW>& g, float (&acc)[Group
     }
 }
 
+// The loads of one turn of this warp along the group's rows: U loads of each row in flight per lane, at
+// base = step + 32 * G * u + start(lane), those before the end of the rows; raw[q][u] holds row q's.
+template <class F, int R, int U, class Rows>
+__device__ __forceinline__ void loadTurn(const Rows& g, int64_t step, int64_t cols, int lane, typename F::Raw (&raw)[R][U]) {
+#pragma unroll
+    for (int u = 0; u < U; u++) {
+        const int64_t base = step + 32 * F::G * u + F::start(lane);
+        if (base < cols) {
+#pragma unroll
+            for (int q = 0; q < R; q++) F::load(g.row[q], base, cols, raw[q][u]);
+        }
+    }
+}
+
 // A group of `split` warps per RW weight rows (see Group), kWarps / split groups per block: the group's
 // warps take turns along the rows, 32 * G * U values at a time, and join their sums in shared memory. A
 // lane's loads serve RW rows at once, and the input values it gathers serve all of them. NB: input vectors
@@ -411,14 +447,7 @@ __global__ void __launch_bounds__(kWarps * 32, MINB) matmulKernel(const Matrices
         }
         for (int64_t step = g.valid ? turn * 32 * G * U : cols; step < cols; step += stride) {
             typename F::Raw raw[R][U];
-#pragma unroll
-            for (int u = 0; u < U; u++) {
-                const int64_t base = step + 32 * G * u + F::start(lane);
-                if (base < cols) {
-#pragma unroll
-                    for (int q = 0; q < R; q++) F::load(g.row[q], base, cols, raw[q][u]);
-                }
-            }
+            loadTurn<F, R, U>(g, step, cols, lane, raw);
 #pragma unroll
             for (int u = 0; u < U; u++) {
                 const int64_t base = step + 32 * G * u + F::start(lane);
@@ -622,14 +651,7 @@ __global__ void __launch_bounds__(kWarps * 32) intMatmulKernel(const Matrices m,
             }
             for (int64_t step = g.valid ? turn * 32 * G * U : cols; step < cols; step += stride) {
                 typename F::Raw raw[R][U];
-#pragma unroll
-                for (int u = 0; u < U; u++) {
-                    const int64_t base = step + 32 * G * u + F::start(lane);
-                    if (base < cols) {
-#pragma unroll
-                        for (int q = 0; q < R; q++) F::load(g.row[q], base, cols, raw[q][u]);
-                    }
-                }
+                loadTurn<F, R, U>(g, step, cols, lane, raw);
 #pragma unroll
                 for (int u = 0; u < U; u++) {
                     const int64_t base = step + 32 * G * u + F::start(lane);
@@ -703,10 +725,7 @@ void intMatmulAs(cudaStream_t s, int64_t rowBytes, int64_t cols, const Matrices&
     constexpr int U = G >= 32 ? 1 : 2;
     const size_t bytes = static_cast<size_t>(Quantized<F::QB, F::SUMS>::bytes(cols));
     auto run = [&](auto kernel, dim3 grid, size_t shared, int split) {
-        allowShared(kernel, m.sharedLimit);
-        int perSm = 0;
-        cu::check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&perSm, kernel, 32 * kWarps, shared), "cudaOccupancyMaxActiveBlocksPerMultiprocessor");
-        const int64_t blocks = grid.x, resident = static_cast<int64_t>(perSm > 0 ? perSm : 1) * m.multiprocessors;
+        const int64_t blocks = grid.x, resident = static_cast<int64_t>(residentPerMultiprocessor(kernel, shared, m.sharedLimit)) * m.multiprocessors;
         launchShared("matmul", kernel, dim3(static_cast<unsigned>(blocks < resident ? blocks : resident)), dim3(32 * kWarps), shared, s, m,
                      rowBytes, cols, x, n, split, blocks);
     };
